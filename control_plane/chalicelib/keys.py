@@ -1,0 +1,92 @@
+"""DynamoDB single-table key builders: the only place key strings are spelled.
+
+The layout is documented in ``docs/data-model.md``; every module that reads or writes
+the table builds its keys here so the control plane and the publisher cannot drift.
+"""
+
+from __future__ import annotations
+
+ENV_SK_PREFIX = "ENV#"
+FLAGDEF_SK_PREFIX = "FLAGDEF#"
+FLAG_SK_PREFIX = "FLAG#"
+SEGMENT_SK_PREFIX = "SEG#"
+SDKKEY_SK_PREFIX = "SDKKEY#"
+CHANGE_REQUEST_SK_PREFIX = "CR#"
+
+
+def project_pk(project: str) -> str:
+    """Partition of a project: its own item, its environments and flag definitions."""
+    return f"P#{project}"
+
+
+PROJECT_SK = "PROJECT"
+
+
+def environment_sk(environment: str) -> str:
+    """Sort key of an environment item inside its project partition."""
+    return f"{ENV_SK_PREFIX}{environment}"
+
+
+def flag_definition_sk(flag: str) -> str:
+    """Sort key of a flag definition (shared by every environment of the project)."""
+    return f"{FLAGDEF_SK_PREFIX}{flag}"
+
+
+def env_pk(project: str, environment: str) -> str:
+    """Partition holding one environment's flag configurations, segments, SDK keys and CRs."""
+    return f"E#{project}#{environment}"
+
+
+def flag_config_sk(flag: str) -> str:
+    """Sort key of a flag's configuration in an environment partition."""
+    return f"{FLAG_SK_PREFIX}{flag}"
+
+
+def segment_sk(segment: str) -> str:
+    """Sort key of a segment in an environment partition."""
+    return f"{SEGMENT_SK_PREFIX}{segment}"
+
+
+def sdk_key_sk(key_id: str) -> str:
+    """Sort key of an SDK key record in an environment partition."""
+    return f"{SDKKEY_SK_PREFIX}{key_id}"
+
+
+def change_request_sk(change_request_id: str) -> str:
+    """Sort key of a change request in an environment partition."""
+    return f"{CHANGE_REQUEST_SK_PREFIX}{change_request_id}"
+
+
+def history_pk(project: str, environment: str, flag: str) -> str:
+    """Partition of one flag's configuration history in one environment."""
+    return f"H#{project}#{environment}#{flag}"
+
+
+def history_sk(version: int) -> str:
+    """Sort key of one version in a history partition (zero-padded so it sorts)."""
+    return f"V#{version:012d}"
+
+
+def audit_pk(project: str, environment: str) -> str:
+    """Partition of one environment's hash-chained audit log."""
+    return f"A#{project}#{environment}"
+
+
+def audit_sk(sequence: int) -> str:
+    """Sort key of one audit record (zero-padded sequence number)."""
+    return f"R#{sequence:012d}"
+
+
+def token_pk(secret_sha256_hex: str) -> str:
+    """Partition of an API token, addressed by the SHA-256 of its secret."""
+    return f"T#{secret_sha256_hex}"
+
+
+TOKEN_SK = "TOKEN"
+
+
+def parse_environment_key(pk: str, sk: str) -> tuple[str, str] | None:
+    """Return (project, environment) when (pk, sk) is an environment item, else None."""
+    if not (pk.startswith("P#") and sk.startswith(ENV_SK_PREFIX)):
+        return None
+    return pk[2:], sk[len(ENV_SK_PREFIX):]

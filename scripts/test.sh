@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it. Called by `./run test` after set-up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=.venv
+export PATH="$PWD/$VENV/bin:$PATH"
+
+echo "==> ruff"
+ruff check edge_reader control_plane vexil loadtests tests infra scripts
+echo "==> mypy --strict"
+mypy edge_reader control_plane/chalicelib control_plane/app.py vexil loadtests
+echo "==> pytest"
+python -m pytest -q -p no:cacheprovider "$@"

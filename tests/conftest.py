@@ -1,0 +1,77 @@
+"""Session-wide fixtures: one real moto_server on loopback for the whole test session.
+
+moto's memory only grows, so it lives for one session and is stopped at the end. Tests
+that need AWS take ``aws_env`` (endpoint + credentials in os.environ) or
+``vexil_resources`` (the table, bucket and KMS key from infra/resources.json).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+_FAKE_AWS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any credentials
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """Start moto_server on 127.0.0.1 for the session; yield its URL; stop it after."""
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws_env(moto_endpoint: str) -> Iterator[str]:
+    """Point boto3 at moto_server with fake credentials for the whole session."""
+    saved = {k: os.environ.get(k) for k in [*_FAKE_AWS, "AWS_ENDPOINT_URL"]}
+    os.environ.update(_FAKE_AWS)
+    os.environ["AWS_ENDPOINT_URL"] = moto_endpoint
+    try:
+        yield moto_endpoint
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="session")
+def vexil_resources(aws_env: str) -> Iterator[dict[str, str]]:
+    """Create the shared table, bucket and KMS key once; export VEXIL_* for the session."""
+    from vexil.resources import ensure_resources
+
+    env = ensure_resources()
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

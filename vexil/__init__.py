@@ -1,0 +1,1 @@
+"""Operator tooling for Vexil: the ``vexil`` CLI, the local stack and flags-as-code."""

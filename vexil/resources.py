@@ -1,0 +1,135 @@
+"""The AWS resources Vexil needs, created from the one shared definition.
+
+``infra/resources.json`` names the table, bucket and KMS keys; Terraform reads the same
+file. The local stack and the tests call :func:`ensure_resources` against moto_server so
+they run with exactly the names and keys the deployed system uses.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+RESOURCES_FILE = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
+
+
+def load_definition(path: Path = RESOURCES_FILE) -> dict[str, Any]:
+    """Return the parsed shared resource definition."""
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+@dataclass(frozen=True)
+class ResourceNames:
+    """Concrete names for one deployment (a name prefix applied to the definition)."""
+
+    table: str
+    bucket: str
+    bundle_key_alias: str
+    table_key_alias: str
+
+    @classmethod
+    def for_prefix(cls, prefix: str | None = None) -> ResourceNames:
+        """Names as Terraform composes them: ``<prefix>-<suffix>``."""
+        d = load_definition()
+        p = prefix or d["default_name_prefix"]
+        return cls(
+            table=f"{p}-{d['table']['suffix']}",
+            bucket=f"{p}-{d['bucket']['suffix']}",
+            bundle_key_alias=f"alias/{p}-{d['kms']['bundle_key_alias_suffix']}",
+            table_key_alias=f"alias/{p}-{d['kms']['table_key_alias_suffix']}",
+        )
+
+    def environment(self, bundle_key_id: str) -> dict[str, str]:
+        """The VEXIL_* environment variables runtime code reads."""
+        return {
+            "VEXIL_TABLE": self.table,
+            "VEXIL_BUCKET": self.bucket,
+            "VEXIL_KMS_KEY_ID": bundle_key_id,
+        }
+
+
+def _ensure_key(kms: Any, alias: str, description: str) -> str:
+    try:
+        meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        return str(meta["Arn"])
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "NotFoundException":
+            raise
+    meta = kms.create_key(Description=description, KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
+    return str(meta["Arn"])
+
+
+def _ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
+    try:
+        ddb.describe_table(TableName=name)
+        return
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    gsis = [
+        {
+            "IndexName": g["name"],
+            "KeySchema": [
+                {"AttributeName": g["hash_key"], "KeyType": "HASH"},
+                {"AttributeName": g["range_key"], "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": g["projection"]},
+        }
+        for g in spec["global_secondary_indexes"]
+    ]
+    ddb.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": t} for a, t in spec["attributes"].items()
+        ],
+        KeySchema=[
+            {"AttributeName": spec["hash_key"], "KeyType": "HASH"},
+            {"AttributeName": spec["range_key"], "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=gsis,
+        BillingMode=spec["billing_mode"],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": spec["stream_view_type"]},
+    )
+    ddb.get_waiter("table_exists").wait(TableName=name)
+
+
+def _ensure_bucket(s3: Any, name: str, region: str) -> None:
+    try:
+        s3.head_bucket(Bucket=name)
+        return
+    except ClientError:
+        pass
+    if region == "us-east-1":
+        s3.create_bucket(Bucket=name)
+    else:
+        s3.create_bucket(
+            Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}
+        )
+    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def ensure_resources(
+    names: ResourceNames | None = None, *, session: boto3.session.Session | None = None
+) -> dict[str, str]:
+    """Create the table, bucket and KMS keys when absent; return the VEXIL_* variables.
+
+    Idempotent: a second call finds everything and changes nothing. Endpoint, region and
+    credentials come from the environment (``AWS_ENDPOINT_URL`` points at moto locally).
+    """
+    names = names or ResourceNames.for_prefix()
+    session = session or boto3.session.Session()
+    region = session.region_name or "us-east-1"
+    definition = load_definition()
+    kms = session.client("kms")
+    bundle_key = _ensure_key(kms, names.bundle_key_alias, "Vexil bundle envelopes")
+    _ensure_key(kms, names.table_key_alias, "Vexil DynamoDB SSE")
+    _ensure_table(session.client("dynamodb"), names.table, definition["table"])
+    _ensure_bucket(session.client("s3"), names.bucket, region)
+    return names.environment(bundle_key)
