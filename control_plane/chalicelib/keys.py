@@ -90,3 +90,21 @@ def parse_environment_key(pk: str, sk: str) -> tuple[str, str] | None:
     if not (pk.startswith("P#") and sk.startswith(ENV_SK_PREFIX)):
         return None
     return pk[2:], sk[len(ENV_SK_PREFIX):]
+
+
+# --- additions by the control plane (audit global chain, token index) -------------------
+
+GLOBAL_CHAIN = "_global"
+"""Chain name of the global audit log (a name no project can take: keys start [a-z0-9])."""
+
+GLOBAL_AUDIT_HEAD_PK = "AUDIT#_global"
+GLOBAL_AUDIT_HEAD_SK = "HEAD"
+TOKENS_GSI_PK = "TOKENS"
+GSI1 = "gsi1"
+HISTORY_SK_PREFIX = "V#"
+AUDIT_SK_PREFIX = "R#"
+
+
+def global_audit_pk() -> str:
+    """Partition of the global audit chain (projects, environments, tokens)."""
+    return f"A#{GLOBAL_CHAIN}"

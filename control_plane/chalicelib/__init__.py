@@ -1,0 +1,1 @@
+"""Vexil control plane: service layer, storage, auth, audit (packaged by Chalice)."""

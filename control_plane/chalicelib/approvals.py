@@ -1,0 +1,270 @@
+"""Four-eyes change requests on protected environments.
+
+A write to a protected environment raises :class:`~chalicelib.service.NeedsApproval` inside
+the service; the handler files a change request holding the exact operation (validated and
+compiled at filing time). ``change_hash = sha256(canonical(operation))``; an approval records
+the hash it approved, so editing the operation voids it. Applying needs an approval of the
+current hash by a principal other than the author (different token id AND name), and runs
+the operation in the same transaction that marks the request applied (conditioned on its
+version); the operation's ``base_version`` makes it fail with 412 if the target moved.
+There is no other path: ``approved=`` is only ever passed from :func:`apply`.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import orjson
+
+from chalicelib import keys
+from chalicelib.audit import Chain, Entry
+from chalicelib.canonical import canonical, iso, sha256_hex
+from chalicelib.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from chalicelib.rbac import Perm, Principal
+from chalicelib.repository import Item, put, update
+from chalicelib.service import Approved, Call, NeedsApproval, Service
+
+OPEN = ("pending", "approved")
+
+
+def operation_permission(principal: Principal, project: str, environment: str,
+                         op: Mapping[str, Any]) -> None:
+    """The right an operation needs: admin for environment edits, all-environment write for
+    definition changes, write in the environment otherwise."""
+    kind = str(op.get("type", ""))
+    if kind == "environment.patch":
+        principal.require(Perm.ADMIN, project, environment)
+    elif kind.startswith("flag.definition."):
+        principal.require(Perm.WRITE, project, None, all_environments=True)
+    else:
+        principal.require(Perm.WRITE, project, environment)
+
+
+def execute(service: Service, call: Call, project: str, environment: str,
+            op: Mapping[str, Any], approved: Approved | None) -> dict[str, Any]:
+    """Run one operation (the same service functions the direct routes call)."""
+    kind = op["type"]
+    if kind == "flag.config.put":
+        return service.put_env_flag(call, project, environment, op["flag"], op["body"],
+                                    op["base_version"], approved)
+    if kind == "flag.restore":
+        return service.restore(call, project, environment, op["flag"], op["version"],
+                               op["base_version"], approved)
+    if kind == "flag.promote":
+        return service.promote(call, project, op["flag"], op["from"], environment,
+                               op["base_version"], approved)
+    if kind == "flag.definition.put":
+        return service.put_flag_definition(call, project, op["flag"], op["body"],
+                                           op["base_version"], approved)
+    if kind == "flag.definition.delete":
+        return service.delete_flag(call, project, op["flag"], op["base_version"], approved)
+    if kind == "segment.create":
+        return service.write_segment(call, project, environment, op["segment"], op["body"],
+                                     None, approved)
+    if kind == "segment.put":
+        return service.write_segment(call, project, environment, op["segment"], op["body"],
+                                     op["base_version"], approved)
+    if kind == "segment.delete":
+        return service.write_segment(call, project, environment, op["segment"], None,
+                                     op["base_version"], approved)
+    if kind == "environment.patch":
+        return service.patch_environment(call, project, environment, op["body"],
+                                         op["base_version"], approved)
+    raise Conflict(f"unknown operation type {kind!r}")  # the schema prevents this
+
+
+def view(item: Item) -> dict[str, Any]:
+    """Public form of a change request."""
+    return {
+        "id": item["cr_id"], "project": item["project"], "environment": item["environment"],
+        "operation": orjson.loads(item["operation"]), "change_hash": item["change_hash"],
+        "status": item["status"], "author": item["author"],
+        "approvals": list(item.get("approvals", [])), "reason": item.get("reason"),
+        "version": item["version"], "created_at": item["created_at"],
+        "updated_at": item["updated_at"], "applied_at": item.get("applied_at"),
+    }
+
+
+def _resource(project: str, environment: str, cr_id: str) -> str:
+    return f"projects/{project}/environments/{environment}/change-requests/{cr_id}"
+
+
+def file(service: Service, call: Call, need: NeedsApproval) -> dict[str, Any]:
+    """Store a change request for an operation a protected environment refused to apply."""
+    p, e, op = need.project, need.environment, need.operation
+    at = iso(service.now())
+    cr_id = f"cr-{int(service.now() * 1000):013d}-{secrets.token_hex(3)}"
+    item = {
+        "pk": keys.env_pk(p, e), "sk": keys.change_request_sk(cr_id), "cr_id": cr_id,
+        "project": p, "environment": e, "operation": canonical(op),
+        "change_hash": sha256_hex(canonical(op)), "status": "pending",
+        "author": call.principal.actor, "approvals": [], "reason": call.reason,
+        "version": 1, "created_at": at, "updated_at": at,
+    }
+    service._commit(call, steps=[put(item, "attribute_not_exists(pk)")],
+                    entries=[Entry(Chain.for_environment(p, e), "change_request.create",
+                                   _resource(p, e, cr_id), None, view(item), "requested")])
+    return view(item)
+
+
+def propose(service: Service, call: Call, project: str, environment: str,
+            op: Mapping[str, Any]) -> dict[str, Any]:
+    """POST change-requests: validate the operation by attempting it; file it if protected."""
+    if not service.is_protected(project, environment):
+        service.environment_item(project, environment)
+        raise Conflict(f"environment {environment!r} is not protected: write directly")
+    operation_permission(call.principal, project, environment, op)
+    try:
+        execute(service, call, project, environment, op, None)
+    except NeedsApproval as need:
+        if (need.project, need.environment) != (project, environment):
+            raise Conflict(
+                f"this operation needs approval in {need.environment!r}, not {environment!r}"
+            ) from None
+        return file(service, call, need)
+    raise Conflict("the operation did not need approval")  # pragma: no cover - guarded above
+
+
+def get(service: Service, project: str, environment: str, cr_id: str) -> Item:
+    """The stored change request or 404."""
+    service.environment_item(project, environment)
+    item = service.repo.get(keys.env_pk(project, environment), keys.change_request_sk(cr_id))
+    if item is None:
+        raise NotFound(f"change request {cr_id!r} does not exist")
+    return item
+
+
+def list_requests(service: Service, project: str, environment: str, status: str | None,
+                  limit: int, cursor: str | None) -> dict[str, Any]:
+    """Change requests of an environment, oldest first (optional ``status`` filter)."""
+    from chalicelib.requests import encode_cursor
+
+    service.environment_item(project, environment)
+    items, last = service.repo.query(keys.env_pk(project, environment),
+                                     keys.CHANGE_REQUEST_SK_PREFIX, limit=limit, start_sk=cursor)
+    return {"items": [view(i) for i in items if status is None or i["status"] == status],
+            "next_cursor": encode_cursor(last)}
+
+
+def _transition(service: Service, call: Call, item: Item, if_match: int, action: str,
+                attrs: dict[str, Any], outcome: str = "applied") -> dict[str, Any]:
+    p, e, cr_id = str(item["project"]), str(item["environment"]), str(item["cr_id"])
+    at = iso(service.now())
+    attrs = {**attrs, "updated_at": at, "version": if_match + 1}
+    names = {f"#a{i}": k for i, k in enumerate(attrs)}
+    values = {f"a{i}": v for i, v in enumerate(attrs.values())}
+    step = update(item["pk"], item["sk"],
+                  "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attrs))),
+                  "version = :v", names, v=if_match, **values)
+    before = view(item)
+    after = {**before, **{k: v for k, v in attrs.items() if k != "operation"}}
+
+    def moved() -> NoReturn:
+        _stale(service, p, e, cr_id)
+
+    service._commit(call, steps=[step], on_conflict=moved,
+                    entries=[Entry(Chain.for_environment(p, e), action, _resource(p, e, cr_id),
+                                   before, after, outcome)])
+    return view(get(service, p, e, cr_id))
+
+
+def _stale(service: Service, project: str, environment: str, cr_id: str) -> NoReturn:
+    item = get(service, project, environment, cr_id)
+    raise PreconditionFailed(int(item["version"]),
+                             f"change request {cr_id} is at version {item['version']}")
+
+
+def _open(item: Item, if_match: int) -> None:
+    if int(item["version"]) != if_match:
+        raise PreconditionFailed(int(item["version"]),
+                                 f"change request is at version {item['version']}")
+    if item["status"] not in OPEN:
+        raise Conflict(f"change request is {item['status']}")
+
+
+def edit(service: Service, call: Call, project: str, environment: str, cr_id: str,
+         op: Mapping[str, Any], if_match: int) -> dict[str, Any]:
+    """Replace the operation: every approval is voided (they approved another hash)."""
+    item = get(service, project, environment, cr_id)
+    _open(item, if_match)
+    operation_permission(call.principal, project, environment, op)
+    try:
+        execute(service, call, project, environment, op, None)
+    except NeedsApproval as need:
+        if (need.project, need.environment) != (project, environment):
+            raise Conflict("the operation targets another environment") from None
+        new_op = need.operation
+    else:  # pragma: no cover - the environment is protected, so execute always raises
+        raise Conflict("the operation did not need approval")
+    return _transition(service, call, item, if_match, "change_request.edit", {
+        "operation": canonical(new_op), "change_hash": sha256_hex(canonical(new_op)),
+        "approvals": [], "status": "pending"}, "requested")
+
+
+def _same_person(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return a.get("token_id") == b.get("token_id") or a.get("name") == b.get("name")
+
+
+def approve(service: Service, call: Call, project: str, environment: str, cr_id: str,
+            if_match: int) -> dict[str, Any]:
+    """Approve the current operation hash; the author can never approve their own request."""
+    item = get(service, project, environment, cr_id)
+    _open(item, if_match)
+    operation_permission(call.principal, project, environment, orjson.loads(item["operation"]))
+    if _same_person(call.principal.actor, item["author"]):
+        service.record_denied(call.principal, project, environment, "change_request.approve",
+                              _resource(project, environment, cr_id))
+        raise Forbidden("the author of a change request cannot approve it")
+    approvals = list(item.get("approvals", []))
+    if any(_same_person(call.principal.actor, a) and a.get("change_hash") == item["change_hash"]
+           for a in approvals):
+        raise Conflict("you already approved this change")
+    approvals.append({**call.principal.actor, "at": iso(service.now()),
+                      "change_hash": item["change_hash"]})
+    return _transition(service, call, item, if_match, "change_request.approve",
+                       {"approvals": approvals, "status": "approved"})
+
+
+def reject(service: Service, call: Call, project: str, environment: str, cr_id: str,
+           if_match: int) -> dict[str, Any]:
+    """Close the request without applying it."""
+    item = get(service, project, environment, cr_id)
+    _open(item, if_match)
+    operation_permission(call.principal, project, environment, orjson.loads(item["operation"]))
+    return _transition(service, call, item, if_match, "change_request.reject",
+                       {"status": "rejected", "rejected_by": call.principal.actor})
+
+
+def apply(service: Service, call: Call, project: str, environment: str, cr_id: str,
+          if_match: int) -> dict[str, Any]:
+    """Apply an approved request atomically with marking it applied; 412 if its target moved."""
+    item = get(service, project, environment, cr_id)
+    _open(item, if_match)
+    op = orjson.loads(item["operation"])
+    operation_permission(call.principal, project, environment, op)
+    if sha256_hex(canonical(op)) != item["change_hash"]:
+        raise Conflict("stored operation does not match its hash")
+    valid = [a for a in item.get("approvals", [])
+             if a.get("change_hash") == item["change_hash"]
+             and not _same_person(a, item["author"])]
+    if item["status"] != "approved" or not valid:
+        raise Conflict("change request is not approved by a second person")
+    at = iso(service.now())
+    step = update(item["pk"], item["sk"],
+                  "SET #s = :applied, applied_at = :t, updated_at = :t, version = :nv, "
+                  "applied_by = :by",
+                  "version = :v AND #s = :approved AND change_hash = :h", {"#s": "status"},
+                  applied="applied", t=at, nv=if_match + 1, by=call.principal.actor, v=if_match,
+                  approved="approved", h=item["change_hash"])
+
+    def check_cr() -> None:
+        now_item = get(service, project, environment, cr_id)
+        if int(now_item["version"]) != if_match:
+            _stale(service, project, environment, cr_id)
+
+    reason = call.reason or item.get("reason")
+    result = execute(service, Call(call.principal, f"{cr_id}: {reason or ''}".strip(": ")),
+                     project, environment, op, Approved(cr_id, step, check_cr))
+    return {"change_request": view(get(service, project, environment, cr_id)), "result": result}

@@ -1,0 +1,133 @@
+"""S3 side of the publisher: immutable bundle objects and the conditional pointer.
+
+The pointer is the only mutable object. It is written with ``IfMatch=<previous ETag>`` (or
+``IfNoneMatch="*"`` when absent), so of two racing publishers only one replaces a given
+pointer version; the loser re-reads and stops once the pointer holds its revision or newer.
+S3 (and moto_server) support conditional PutObject; moto's check is not atomic under heavy
+concurrency, which is why the race test uses an atomic in-process stand-in.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from edge_reader.bundle import (
+    BundleFormatError,
+    Pointer,
+    decode_pointer,
+    encode_pointer,
+    pointer_object_key,
+)
+
+BUNDLE_CONTENT_TYPE = "application/vnd.vexil.bundle"
+BUNDLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
+POINTER_CONTENT_TYPE = "application/json"
+POINTER_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400"
+_CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+_MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+class PointerConflict(Exception):
+    """The pointer changed since it was read (another publisher wrote it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentPointer:
+    """The live pointer of one scope and its ETag; both None when there is none yet.
+
+    A pointer that exists but does not parse has ``pointer=None`` and its ETag, so the
+    publisher can repair it with a conditional put.
+    """
+
+    pointer: Pointer | None
+    etag: str | None
+
+    @property
+    def revision(self) -> int:
+        """Revision the pointer names, -1 when absent or unreadable."""
+        return self.pointer.revision if self.pointer is not None else -1
+
+
+def _code(exc: ClientError) -> str:
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+class BundleStore:
+    """Reads and writes bundles and pointers in one bucket; optional CloudFront purge."""
+
+    def __init__(
+        self,
+        *,
+        bucket: str,
+        s3: Any,
+        cloudfront: Any | None = None,
+        distribution_id: str | None = None,
+    ) -> None:
+        self.bucket = bucket
+        self.s3 = s3
+        self.cloudfront = cloudfront
+        self.distribution_id = distribution_id
+
+    def current(self, project: str, environment: str, scope: str) -> CurrentPointer:
+        """Read the live pointer of a scope (absent → ``CurrentPointer(None, None)``)."""
+        try:
+            resp = self.s3.get_object(
+                Bucket=self.bucket, Key=pointer_object_key(project, environment, scope)
+            )
+        except ClientError as exc:
+            if _code(exc) in _MISSING_CODES:
+                return CurrentPointer(None, None)
+            raise
+        body = resp["Body"].read()
+        etag = str(resp["ETag"])
+        try:
+            return CurrentPointer(decode_pointer(body), etag)
+        except BundleFormatError:
+            return CurrentPointer(None, etag)
+
+    def put_bundle(self, key: str, body: bytes) -> None:
+        """Write one immutable bundle object (idempotent: the key embeds its sha256)."""
+        self.s3.put_object(
+            Bucket=self.bucket,
+            Key=key,
+            Body=body,
+            ContentType=BUNDLE_CONTENT_TYPE,
+            CacheControl=BUNDLE_CACHE_CONTROL,
+        )
+
+    def put_pointer(self, pointer: Pointer, previous_etag: str | None) -> None:
+        """Replace the pointer only if it is still ``previous_etag`` (absent when None).
+
+        Raises :class:`PointerConflict` when another writer got there first.
+        """
+        condition = {"IfMatch": previous_etag} if previous_etag else {"IfNoneMatch": "*"}
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket,
+                Key=pointer_object_key(pointer.project, pointer.environment, pointer.scope),
+                Body=encode_pointer(pointer),
+                ContentType=POINTER_CONTENT_TYPE,
+                CacheControl=POINTER_CACHE_CONTROL,
+                **condition,
+            )
+        except ClientError as exc:
+            if _code(exc) in _CONFLICT_CODES or (previous_etag and _code(exc) in _MISSING_CODES):
+                raise PointerConflict(_code(exc)) from None
+            raise
+
+    def invalidate(self, keys: list[str]) -> str | None:
+        """Invalidate pointer paths in CloudFront; no-op (None) without a distribution."""
+        if not keys or not self.distribution_id or self.cloudfront is None:
+            return None
+        resp = self.cloudfront.create_invalidation(
+            DistributionId=self.distribution_id,
+            InvalidationBatch={
+                "Paths": {"Quantity": len(keys), "Items": [f"/{k}" for k in keys]},
+                "CallerReference": f"vexil-{time.time_ns()}",
+            },
+        )
+        return str(resp["Invalidation"]["Id"])

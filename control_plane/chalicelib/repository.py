@@ -1,0 +1,240 @@
+"""Storage: the single DynamoDB table behind a small interface.
+
+The service speaks in items (plain dicts) and transaction steps; this module owns boto3.
+Numbers come back as ``int`` (DynamoDB returns ``Decimal``; Vexil stores only integers as
+numbers — flag JSON lives in string attributes, see docs/data-model.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any, Protocol
+
+import boto3
+from boto3.dynamodb.types import Binary
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+Item = dict[str, Any]
+Step = dict[str, Any]
+"""One TransactWriteItems entry (``{"Put": ...}``, ``{"Update": ...}``, ...) without TableName."""
+
+MAX_TRANSACTION_ITEMS = 100
+
+
+class TransactionCancelled(Exception):  # noqa: N818 - mirrors DynamoDB's own name
+    """The transaction was cancelled; ``reasons[i]`` is the code for step i ('None' if fine)."""
+
+    def __init__(self, reasons: list[str]) -> None:
+        super().__init__(f"transaction cancelled: {reasons}")
+        self.reasons = reasons
+
+
+class Repository(Protocol):
+    """What the service needs from storage."""
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        """Strongly consistent read of one item, or None."""
+        ...
+
+    def query(
+        self,
+        pk: str,
+        sk_prefix: str,
+        *,
+        limit: int | None = None,
+        start_sk: str | None = None,
+        forward: bool = True,
+    ) -> tuple[list[Item], str | None]:
+        """Items of one partition whose sk starts with the prefix, after ``start_sk``."""
+        ...
+
+    def query_index(self, gsi1pk: str, gsi1sk: str | None = None) -> list[Item]:
+        """All items of gsi1 partition ``gsi1pk`` (optionally one ``gsi1sk``)."""
+        ...
+
+    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        """Items for many (pk, sk) keys; missing ones are absent from the result."""
+        ...
+
+    def transact(self, steps: Sequence[Step]) -> None:
+        """All steps or none; raise :class:`TransactionCancelled` with per-step reasons."""
+        ...
+
+
+def plain(value: Any) -> Any:
+    """Convert DynamoDB's Decimal/Binary/set values into int/float/bytes/list."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, Binary):
+        return bytes(value.value)
+    if isinstance(value, dict):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | tuple):
+        return [plain(v) for v in value]
+    return value
+
+
+@functools.cache
+def _resource(endpoint: str | None, region: str | None) -> Any:
+    # One boto3 session per container: building one costs ~100 ms (measured in DESIGN.md).
+    session = boto3.session.Session()
+    return session.resource(
+        "dynamodb",
+        endpoint_url=endpoint,
+        region_name=region,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}),
+    )
+
+
+def dynamodb_resource() -> Any:
+    """The process-wide DynamoDB resource (honours AWS_ENDPOINT_URL for moto)."""
+    return _resource(
+        os.environ.get("AWS_ENDPOINT_URL"),
+        os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1",
+    )
+
+
+class DynamoRepository:
+    """:class:`Repository` over one DynamoDB table (resource-level client: native types)."""
+
+    def __init__(self, table_name: str, resource: Any | None = None) -> None:
+        self.table_name = table_name
+        self._resource = resource if resource is not None else dynamodb_resource()
+        self._table = self._resource.Table(table_name)
+        self.client = self._resource.meta.client
+
+    def get(self, pk: str, sk: str) -> Item | None:
+        """Strongly consistent read of one item, or None."""
+        out = self._table.get_item(Key={"pk": pk, "sk": sk}, ConsistentRead=True)
+        item = out.get("Item")
+        return plain(item) if item is not None else None
+
+    def query(
+        self,
+        pk: str,
+        sk_prefix: str,
+        *,
+        limit: int | None = None,
+        start_sk: str | None = None,
+        forward: bool = True,
+    ) -> tuple[list[Item], str | None]:
+        """Items of one partition whose sk starts with the prefix, after ``start_sk``.
+
+        Returns (items, last_sk) where last_sk is set when more items may follow.
+        """
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :pre)",
+            "ExpressionAttributeValues": {":pk": pk, ":pre": sk_prefix},
+            "ConsistentRead": True,
+            "ScanIndexForward": forward,
+        }
+        items: list[Item] = []
+        start = {"pk": pk, "sk": start_sk} if start_sk else None
+        while True:
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            if limit is not None:
+                kwargs["Limit"] = limit - len(items)
+            out = self._table.query(**kwargs)
+            items.extend(plain(i) for i in out.get("Items", []))
+            start = out.get("LastEvaluatedKey")
+            if not start or (limit is not None and len(items) >= limit):
+                break
+        last = str(items[-1]["sk"]) if (start and items) else None
+        return items, last
+
+    def query_index(self, gsi1pk: str, gsi1sk: str | None = None) -> list[Item]:
+        """All items of gsi1 partition ``gsi1pk`` (optionally one ``gsi1sk``)."""
+        cond = "gsi1pk = :p" + (" AND gsi1sk = :s" if gsi1sk is not None else "")
+        values: dict[str, Any] = {":p": gsi1pk}
+        if gsi1sk is not None:
+            values[":s"] = gsi1sk
+        kwargs: dict[str, Any] = {
+            "IndexName": "gsi1",
+            "KeyConditionExpression": cond,
+            "ExpressionAttributeValues": values,
+        }
+        items: list[Item] = []
+        while True:
+            out = self._table.query(**kwargs)
+            items.extend(plain(i) for i in out.get("Items", []))
+            if not out.get("LastEvaluatedKey"):
+                return items
+            kwargs["ExclusiveStartKey"] = out["LastEvaluatedKey"]
+
+    def batch_get(self, keys: Sequence[tuple[str, str]]) -> list[Item]:
+        """Items for many (pk, sk) keys (consistent reads, 100 per call)."""
+        found: list[Item] = []
+        pending = [{"pk": pk, "sk": sk} for pk, sk in dict.fromkeys(keys)]
+        while pending:
+            chunk, pending = pending[:100], pending[100:]
+            request: dict[str, Any] = {
+                self.table_name: {"Keys": chunk, "ConsistentRead": True}
+            }
+            while request:
+                out = self._resource.batch_get_item(RequestItems=request)
+                found.extend(plain(i) for i in out.get("Responses", {}).get(self.table_name, []))
+                request = out.get("UnprocessedKeys") or {}
+        return found
+
+    def transact(self, steps: Sequence[Step]) -> None:
+        """All steps or none; raise :class:`TransactionCancelled` with per-step reasons."""
+        if len(steps) > MAX_TRANSACTION_ITEMS:
+            raise ValueError(f"transaction of {len(steps)} items exceeds 100")
+        items = []
+        for step in steps:
+            ((kind, body),) = step.items()
+            items.append({kind: {"TableName": self.table_name, **body}})
+        try:
+            self.client.transact_write_items(TransactItems=items)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "TransactionCanceledException":
+                raise
+            reasons = [
+                str(r.get("Code", "None"))
+                for r in exc.response.get("CancellationReasons", [])  # type: ignore[attr-defined]
+            ]
+            raise TransactionCancelled(reasons) from exc
+
+
+def put(item: Mapping[str, Any], condition: str | None = None, **values: Any) -> Step:
+    """A Put step; ``values`` become ``:name`` expression values."""
+    body: dict[str, Any] = {"Item": dict(item)}
+    if condition:
+        body["ConditionExpression"] = condition
+    if values:
+        body["ExpressionAttributeValues"] = {f":{k}": v for k, v in values.items()}
+    return {"Put": body}
+
+
+def update(
+    pk: str,
+    sk: str,
+    expression: str,
+    condition: str | None = None,
+    names: Mapping[str, str] | None = None,
+    **values: Any,
+) -> Step:
+    """An Update step; ``values`` become ``:name`` expression values."""
+    body: dict[str, Any] = {"Key": {"pk": pk, "sk": sk}, "UpdateExpression": expression}
+    if condition:
+        body["ConditionExpression"] = condition
+    if names:
+        body["ExpressionAttributeNames"] = dict(names)
+    if values:
+        body["ExpressionAttributeValues"] = {f":{k}": v for k, v in values.items()}
+    return {"Update": body}
+
+
+def delete(pk: str, sk: str, condition: str | None = None, **values: Any) -> Step:
+    """A Delete step; ``values`` become ``:name`` expression values."""
+    body: dict[str, Any] = {"Key": {"pk": pk, "sk": sk}}
+    if condition:
+        body["ConditionExpression"] = condition
+    if values:
+        body["ExpressionAttributeValues"] = {f":{k}": v for k, v in values.items()}
+    return {"Delete": body}

@@ -1,0 +1,160 @@
+"""Turning HTTP request parts into validated Python values (or a 4xx naming the field)."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from chalicelib.errors import (
+    BadRequest,
+    Detail,
+    PayloadTooLarge,
+    PreconditionRequired,
+    UnsupportedMediaType,
+)
+from chalicelib.schemas import OPERATIONS, REQUESTS, Schema
+
+MAX_BODY_BYTES = 256 * 1024
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,15})"?\s*$')
+
+
+def json_path(parts: Any) -> str:
+    """``["rules", 2, "clauses"]`` → ``rules[2].clauses`` (the form every error uses)."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+@functools.cache
+def _validator(name: str) -> Draft202012Validator:
+    schema: Schema = REQUESTS[name] if name in REQUESTS else OPERATIONS[name]
+    return Draft202012Validator(schema)
+
+
+def _details(errors: list[ValidationError], prefix: str = "") -> list[Detail]:
+    out: list[Detail] = []
+    for err in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
+        path = json_path([*([prefix] if prefix else []), *err.absolute_path])
+        if err.validator == "additionalProperties":
+            allowed = set(err.schema.get("properties", {}))
+            for extra in sorted(set(err.instance) - allowed):
+                out.append(Detail(json_path([*([path] if path else []), extra]), "unknown field"))
+            continue
+        if err.validator == "required":
+            missing = err.message.split("'")[1] if "'" in err.message else err.message
+            out.append(Detail(json_path([*([path] if path else []), missing]), "is required"))
+            continue
+        out.append(Detail(path or "$", err.message))
+    return out
+
+
+def validate(name: str, value: Any, prefix: str = "") -> None:
+    """Raise :class:`BadRequest` listing every violation of request schema ``name``."""
+    errors = list(_validator(name).iter_errors(value))
+    if errors:
+        raise BadRequest("request body is invalid", _details(errors, prefix))
+
+
+def validate_operation(op: Any, prefix: str = "operation") -> dict[str, Any]:
+    """Validate a change-request operation against the schema of its ``type``."""
+    validate("ChangeRequestCreate", {"operation": op})
+    assert isinstance(op, dict)  # noqa: S101 - the schema guarantees an object
+    validate(str(op["type"]), op, prefix)
+    return op
+
+
+def parse_body(raw: bytes | None, content_type: str | None, schema: str) -> dict[str, Any]:
+    """Decode and validate a JSON object body.
+
+    413 over 256 KB, 415 unless ``application/json``, 400 for malformed JSON, a non-object,
+    unknown fields or wrong types (every problem listed with its path).
+    """
+    raw = raw or b""
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+    media = (content_type or "").split(";")[0].strip().lower()
+    if raw.strip() == b"" and schema in ("Reason",):
+        return {}
+    if media != "application/json":
+        raise UnsupportedMediaType("request body must be application/json")
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("request body is not valid JSON", [Detail("$", str(exc))]) from exc
+    if not isinstance(value, dict):
+        raise BadRequest("request body must be a JSON object", [Detail("$", "not an object")])
+    validate(schema, value)
+    return value
+
+
+def if_match(headers: Mapping[str, str]) -> int:
+    """The version named by ``If-Match`` (``"7"``, ``W/"7"`` or ``7``); 428 when absent."""
+    value = headers.get("if-match")
+    if value is None:
+        raise PreconditionRequired("this write needs an If-Match header with the current ETag")
+    m = _ETAG.match(value)
+    if not m:
+        raise BadRequest("invalid If-Match", [Detail("If-Match", 'expected an ETag like "7"')])
+    return int(m.group(1))
+
+
+def etag(version: int) -> str:
+    """The ETag header value for a version."""
+    return f'"{version}"'
+
+
+def reason(headers: Mapping[str, str], body: Mapping[str, Any] | None = None) -> str | None:
+    """Audit reason: the body's ``reason`` field, else the ``X-Vexil-Reason`` header."""
+    if body and isinstance(body.get("reason"), str):
+        return str(body["reason"])
+    value = headers.get("x-vexil-reason")
+    return value[:1000] if value else None
+
+
+def page_params(query: Mapping[str, str] | None) -> tuple[int, str | None]:
+    """(limit, cursor) from query parameters; 400 naming the parameter when invalid."""
+    query = query or {}
+    raw_limit = query.get("limit")
+    limit = DEFAULT_LIMIT
+    if raw_limit is not None:
+        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+            raise BadRequest("invalid query", [Detail("limit", f"an integer 1..{MAX_LIMIT}")])
+        limit = int(raw_limit)
+    cursor = query.get("cursor")
+    return limit, decode_cursor(cursor) if cursor else None
+
+
+def encode_cursor(sk: str | None) -> str | None:
+    """Opaque cursor for the next page (base64url of the last sort key)."""
+    if sk is None:
+        return None
+    return base64.urlsafe_b64encode(sk.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+
+def decode_cursor(cursor: str) -> str:
+    """Inverse of :func:`encode_cursor`; 400 naming ``cursor`` when garbled."""
+    try:
+        pad = "=" * (-len(cursor) % 4)
+        return base64.urlsafe_b64decode(cursor + pad).decode("utf-8")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest("invalid query", [Detail("cursor", "not a cursor from this API")]) from exc
+
+
+def key_param(name: str, value: str | None) -> str:
+    """A key from the URL or query, checked against the key pattern."""
+    if value is None or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,127}", value):
+        raise BadRequest("invalid key", [Detail(name, "must match ^[a-z0-9][a-z0-9._-]{0,127}$")])
+    return value

@@ -1,0 +1,131 @@
+"""The route table: every route's path, method, permission, body schema and responses.
+
+app.py registers exactly these routes; the OpenAPI document, docs/roles.md and the RBAC
+test are all generated from this table, so a route cannot exist without a permission, a
+schema and documentation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chalicelib.rbac import Perm
+
+P = "/v1/projects/{project}"
+E = P + "/environments/{env}"
+
+
+@dataclass(frozen=True)
+class RouteSpec:
+    """One route."""
+
+    path: str
+    method: str
+    perm: Perm
+    operation_id: str
+    summary: str
+    request: str | None = None  # schema name in chalicelib.schemas.REQUESTS
+    status: int = 200
+    if_match: bool = False  # write that needs If-Match
+    protected: bool = False  # may answer 202 with a change request
+    all_environments: bool = False  # project-level write: editors need environments ["*"]
+    query: tuple[str, ...] = ()
+    tag: str = "flags"
+
+
+ROUTES: tuple[RouteSpec, ...] = (
+    RouteSpec("/v1/health", "GET", Perm.PUBLIC, "health", "Liveness", tag="meta"),
+    RouteSpec("/v1/openapi.json", "GET", Perm.PUBLIC, "openapi", "This OpenAPI document",
+              tag="meta"),
+    RouteSpec("/v1/projects", "POST", Perm.ADMIN, "createProject", "Create a project",
+              "ProjectCreate", 201, tag="projects"),
+    RouteSpec("/v1/projects", "GET", Perm.READ, "listProjects", "Projects in the token's scope",
+              tag="projects"),
+    RouteSpec(P, "GET", Perm.READ, "getProject", "One project", tag="projects"),
+    RouteSpec(P + "/environments", "POST", Perm.ADMIN, "createEnvironment",
+              "Create an environment (existing flags get their default configuration)",
+              "EnvironmentCreate", 201, tag="environments"),
+    RouteSpec(P + "/environments", "GET", Perm.READ, "listEnvironments", "Environments",
+              tag="environments"),
+    RouteSpec(E, "GET", Perm.READ, "getEnvironment", "One environment (revision, audit head)",
+              tag="environments"),
+    RouteSpec(E, "PATCH", Perm.ADMIN, "patchEnvironment", "Rename or (un)protect",
+              "EnvironmentPatch", if_match=True, protected=True, tag="environments"),
+    RouteSpec(E + "/sdk-keys", "POST", Perm.ADMIN, "createSdkKey",
+              "Create an SDK key (its text is returned once)", "SdkKeyCreate", 201,
+              tag="sdk-keys"),
+    RouteSpec(E + "/sdk-keys", "GET", Perm.READ, "listSdkKeys", "SDK key records (no secrets)",
+              tag="sdk-keys"),
+    RouteSpec(E + "/sdk-keys/{key_id}", "DELETE", Perm.ADMIN, "revokeSdkKey",
+              "Revoke an SDK key", "Reason", tag="sdk-keys"),
+    RouteSpec(P + "/flags", "POST", Perm.WRITE, "createFlag",
+              "Create a flag (definition + disabled configuration in every environment)",
+              "FlagCreate", 201, all_environments=True),
+    RouteSpec(P + "/flags", "GET", Perm.READ, "listFlags", "Flag definitions (paginated)",
+              query=("cursor", "limit", "tag", "prefix")),
+    RouteSpec(P + "/flags/{flag}", "GET", Perm.READ, "getFlag", "One flag definition"),
+    RouteSpec(P + "/flags/{flag}", "PUT", Perm.WRITE, "putFlag",
+              "Replace a flag definition (must compile in every environment)",
+              "FlagDefinitionPut", if_match=True, protected=True, all_environments=True),
+    RouteSpec(P + "/flags/{flag}", "DELETE", Perm.WRITE, "deleteFlag",
+              "Delete a flag everywhere", "Reason", if_match=True, protected=True,
+              all_environments=True),
+    RouteSpec(P + "/flags/{flag}/promote", "POST", Perm.WRITE, "promoteFlag",
+              "Copy a flag's configuration between environments (If-Match: target version)",
+              "FlagPromote", if_match=True, protected=True),
+    RouteSpec(E + "/flags", "GET", Perm.READ, "listEnvironmentFlags",
+              "Flags with their configuration in an environment (paginated)",
+              query=("cursor", "limit", "tag", "prefix")),
+    RouteSpec(E + "/flags/{flag}", "GET", Perm.READ, "getEnvironmentFlag",
+              "A flag's configuration in an environment"),
+    RouteSpec(E + "/flags/{flag}", "PUT", Perm.WRITE, "putEnvironmentFlag",
+              "Replace a flag's configuration in an environment", "FlagConfigPut",
+              if_match=True, protected=True),
+    RouteSpec(E + "/flags/{flag}/history", "GET", Perm.READ, "flagHistory",
+              "Configuration versions, newest first", query=("cursor", "limit")),
+    RouteSpec(E + "/flags/{flag}/history/{version}", "GET", Perm.READ, "flagHistoryVersion",
+              "One configuration version"),
+    RouteSpec(E + "/flags/{flag}/restore", "POST", Perm.WRITE, "restoreFlag",
+              "Write an old version as a new one", "FlagRestore", if_match=True, protected=True),
+    RouteSpec(E + "/segments", "POST", Perm.WRITE, "createSegment", "Create a segment",
+              "SegmentCreate", 201, protected=True, tag="segments"),
+    RouteSpec(E + "/segments", "GET", Perm.READ, "listSegments", "Segments (paginated)",
+              query=("cursor", "limit", "tag", "prefix"), tag="segments"),
+    RouteSpec(E + "/segments/{segment}", "GET", Perm.READ, "getSegment", "One segment",
+              tag="segments"),
+    RouteSpec(E + "/segments/{segment}", "PUT", Perm.WRITE, "putSegment", "Replace a segment",
+              "SegmentPut", if_match=True, protected=True, tag="segments"),
+    RouteSpec(E + "/segments/{segment}", "DELETE", Perm.WRITE, "deleteSegment",
+              "Delete a segment", "Reason", if_match=True, protected=True, tag="segments"),
+    RouteSpec(E + "/change-requests", "POST", Perm.WRITE, "createChangeRequest",
+              "Propose an operation on a protected environment", "ChangeRequestCreate", 201,
+              tag="change-requests"),
+    RouteSpec(E + "/change-requests", "GET", Perm.READ, "listChangeRequests",
+              "Change requests", query=("cursor", "limit", "status"), tag="change-requests"),
+    RouteSpec(E + "/change-requests/{cr_id}", "GET", Perm.READ, "getChangeRequest",
+              "One change request", tag="change-requests"),
+    RouteSpec(E + "/change-requests/{cr_id}", "PUT", Perm.WRITE, "editChangeRequest",
+              "Replace the operation (voids approvals)", "ChangeRequestEdit", if_match=True,
+              tag="change-requests"),
+    RouteSpec(E + "/change-requests/{cr_id}/approve", "POST", Perm.WRITE, "approveChangeRequest",
+              "Approve (not by the author)", "Reason", if_match=True, tag="change-requests"),
+    RouteSpec(E + "/change-requests/{cr_id}/reject", "POST", Perm.WRITE, "rejectChangeRequest",
+              "Reject", "Reason", if_match=True, tag="change-requests"),
+    RouteSpec(E + "/change-requests/{cr_id}/apply", "POST", Perm.WRITE, "applyChangeRequest",
+              "Apply an approved request", "Reason", if_match=True, tag="change-requests"),
+    RouteSpec("/v1/tokens", "POST", Perm.ADMIN, "createToken",
+              "Create an API token (its text is returned once)", "TokenCreate", 201,
+              tag="tokens"),
+    RouteSpec("/v1/tokens", "GET", Perm.ADMIN, "listTokens", "Tokens (no secrets)", tag="tokens"),
+    RouteSpec("/v1/tokens/self", "GET", Perm.SELF, "getTokenSelf", "The calling token",
+              tag="tokens"),
+    RouteSpec("/v1/tokens/{token_id}", "DELETE", Perm.ADMIN, "revokeToken", "Revoke a token",
+              "Reason", tag="tokens"),
+    RouteSpec("/v1/audit", "GET", Perm.AUDIT, "listAudit",
+              "Audit records of a chain (environment, or global when no project is given)",
+              query=("project", "environment", "cursor", "limit"), tag="audit"),
+    RouteSpec("/v1/audit/verify", "POST", Perm.AUDIT, "verifyAudit",
+              "Recompute a chain and report the first break", "AuditVerify", tag="audit"),
+)
+
+BY_KEY: dict[tuple[str, str], RouteSpec] = {(r.path, r.method): r for r in ROUTES}

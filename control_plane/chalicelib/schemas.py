@@ -1,0 +1,162 @@
+"""JSON Schemas of every request body — used both to validate and to write the OpenAPI doc.
+
+These check the envelope (field names, types, sizes). The flag/segment content itself
+(rules, clauses, operators, rollouts) is validated by the flag engine's strict compiler, the
+one readers use, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+KEY_PATTERN = "^[a-z0-9][a-z0-9._-]{0,127}$"
+
+Schema = dict[str, Any]
+
+KEY: Schema = {"type": "string", "pattern": KEY_PATTERN}
+SCOPE_NAME: Schema = {"type": "string", "anyOf": [{"pattern": KEY_PATTERN}, {"const": "*"}]}
+REASON: Schema = {"type": "string", "maxLength": 1000}
+TEXT: Schema = {"type": "string", "maxLength": 1000}
+STRINGS: Schema = {"type": "array", "items": {"type": "string", "maxLength": 256}, "maxItems": 1000}
+VERSION: Schema = {"type": "integer", "minimum": 1}
+
+
+def obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: Any) -> Schema:
+    """An object schema that rejects unknown fields."""
+    schema: Schema = {
+        "type": "object",
+        "properties": properties,
+        "additionalProperties": False,
+        **extra,
+    }
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+DEFINITION_FIELDS: dict[str, Schema] = {
+    "kind": {"type": "string", "enum": ["boolean", "string", "number", "json"]},
+    "variations": {"type": "object", "minProperties": 1, "maxProperties": 100},
+    "schema": {"type": "object"},
+    "description": TEXT,
+    "tags": {**STRINGS, "uniqueItems": True},
+    "client_visible": {"type": "boolean"},
+    "deprecated": {"type": "boolean"},
+    "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 1000}},
+}
+
+CONFIG_FIELDS: dict[str, Schema] = {
+    "enabled": {"type": "boolean"},
+    "off_variation": {"type": "string"},
+    "prerequisites": {"type": "array", "items": {"type": "object"}},
+    "targets": {"type": "array", "items": {"type": "object"}},
+    "rules": {"type": "array", "items": {"type": "object"}},
+    "default": {"type": "object"},
+}
+
+SEGMENT_FIELDS: dict[str, Schema] = {
+    "context_kind": {"type": "string"},
+    "included": STRINGS,
+    "excluded": STRINGS,
+    "rules": {"type": "array", "items": {"type": "object"}},
+    "description": TEXT,
+    "tags": {**STRINGS, "uniqueItems": True},
+}
+
+FLAG_CONFIG: Schema = obj(CONFIG_FIELDS, ("enabled",))
+SEGMENT_BODY: Schema = obj(SEGMENT_FIELDS)
+FLAG_DEFINITION: Schema = obj(DEFINITION_FIELDS, ("kind", "variations"))
+
+REQUESTS: dict[str, Schema] = {
+    "ProjectCreate": obj({"key": KEY, "name": TEXT, "reason": REASON}, ("key",)),
+    "EnvironmentCreate": obj(
+        {"key": KEY, "name": TEXT, "protected": {"type": "boolean"}, "reason": REASON}, ("key",)
+    ),
+    "EnvironmentPatch": obj(
+        {"name": TEXT, "protected": {"type": "boolean"}, "reason": REASON}, minProperties=1
+    ),
+    "SdkKeyCreate": obj(
+        {
+            "kind": {"type": "string", "enum": ["server", "client"]},
+            "scope": obj({"tags": STRINGS, "prefixes": STRINGS}),
+            "reason": REASON,
+        },
+        ("kind",),
+    ),
+    "FlagCreate": obj({"key": KEY, **DEFINITION_FIELDS, "reason": REASON}, ("key", "kind", "variations")),
+    "FlagDefinitionPut": obj({**DEFINITION_FIELDS, "reason": REASON}, ("kind", "variations")),
+    "FlagConfigPut": obj({**CONFIG_FIELDS, "reason": REASON}, ("enabled",)),
+    "FlagRestore": obj({"version": VERSION, "reason": REASON}, ("version",)),
+    "FlagPromote": obj({"from": KEY, "to": KEY, "reason": REASON}, ("from", "to")),
+    "SegmentCreate": obj({"key": KEY, **SEGMENT_FIELDS, "reason": REASON}, ("key",)),
+    "SegmentPut": obj({**SEGMENT_FIELDS, "reason": REASON}),
+    "TokenCreate": obj(
+        {
+            "name": {"type": "string", "minLength": 1, "maxLength": 128},
+            "role": {"type": "string", "enum": ["admin", "editor", "viewer", "auditor"]},
+            "projects": {"type": "array", "items": SCOPE_NAME, "maxItems": 100},
+            "environments": {"type": "array", "items": SCOPE_NAME, "maxItems": 100},
+            "ttl_days": {"type": "integer", "minimum": 1, "maximum": 3650},
+            "reason": REASON,
+        },
+        ("name", "role"),
+    ),
+    "AuditVerify": obj({"project": KEY, "environment": KEY}),
+    "Reason": obj({"reason": REASON}),
+}
+
+# A change request's operation: what will be applied, exactly. ``base_version`` is the
+# version the target had when the change was proposed; apply fails (412) if it moved.
+OPERATIONS: dict[str, Schema] = {
+    "flag.config.put": obj(
+        {"type": {"const": "flag.config.put"}, "flag": KEY, "body": FLAG_CONFIG,
+         "base_version": VERSION},
+        ("type", "flag", "body", "base_version"),
+    ),
+    "flag.restore": obj(
+        {"type": {"const": "flag.restore"}, "flag": KEY, "version": VERSION,
+         "base_version": VERSION},
+        ("type", "flag", "version", "base_version"),
+    ),
+    "flag.promote": obj(
+        {"type": {"const": "flag.promote"}, "flag": KEY, "from": KEY, "base_version": VERSION},
+        ("type", "flag", "from", "base_version"),
+    ),
+    "flag.definition.put": obj(
+        {"type": {"const": "flag.definition.put"}, "flag": KEY, "body": FLAG_DEFINITION,
+         "base_version": VERSION},
+        ("type", "flag", "body", "base_version"),
+    ),
+    "flag.definition.delete": obj(
+        {"type": {"const": "flag.definition.delete"}, "flag": KEY, "base_version": VERSION},
+        ("type", "flag", "base_version"),
+    ),
+    "segment.create": obj(
+        {"type": {"const": "segment.create"}, "segment": KEY, "body": SEGMENT_BODY},
+        ("type", "segment", "body"),
+    ),
+    "segment.put": obj(
+        {"type": {"const": "segment.put"}, "segment": KEY, "body": SEGMENT_BODY,
+         "base_version": VERSION},
+        ("type", "segment", "body", "base_version"),
+    ),
+    "segment.delete": obj(
+        {"type": {"const": "segment.delete"}, "segment": KEY, "base_version": VERSION},
+        ("type", "segment", "base_version"),
+    ),
+    "environment.patch": obj(
+        {"type": {"const": "environment.patch"},
+         "body": obj({"name": TEXT, "protected": {"type": "boolean"}}, minProperties=1),
+         "base_version": VERSION},
+        ("type", "body", "base_version"),
+    ),
+}
+
+OPERATION: Schema = {
+    "type": "object",
+    "required": ["type"],
+    "properties": {"type": {"type": "string", "enum": sorted(OPERATIONS)}},
+}
+
+REQUESTS["ChangeRequestCreate"] = obj({"operation": OPERATION, "reason": REASON}, ("operation",))
+REQUESTS["ChangeRequestEdit"] = obj({"operation": OPERATION, "reason": REASON}, ("operation",))

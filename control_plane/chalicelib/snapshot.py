@@ -1,0 +1,322 @@
+"""A consistent read of one environment's bundle-relevant state from the table.
+
+Protocol (docs/architecture.md): get the environment item (consistent) → query the project's
+flag definitions and the environment partition (consistent) → get the environment item again;
+if its ``revision`` moved, a write landed in between: start over (bounded). Every write that
+changes bundle content bumps ``revision`` in the same transaction, so an unchanged revision
+proves the reads in between saw exactly the state of that revision.
+
+SDK-key secrets are unwrapped with KMS and cached per process by (key id, wrapped bytes), so a
+publish costs no KMS Decrypt for keys already seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+
+from chalicelib import keys
+from edge_reader.bundle import SdkKey, SdkKeyFormatError, parse_sdk_key
+
+SDK_KEY_PURPOSE = "sdk-key"
+_DESER = TypeDeserializer()
+_SER = TypeSerializer()
+_KIND_TO_PREFIX = {"server": "srv", "client": "cli"}
+
+
+class SnapshotError(Exception):
+    """The environment's state could not be read consistently or is malformed (retryable
+    unless the message says the data is malformed; either way nothing is published)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SdkKeyRecord:
+    """One non-secret view of an SDK key record plus its unwrapped key."""
+
+    key: SdkKey
+    kind: str  # "server" | "client"
+    tags: tuple[str, ...] = ()
+    prefixes: tuple[str, ...] = ()
+    revoked: bool = False
+
+    @property
+    def scoped(self) -> bool:
+        """True when the key is limited to flags with given tags or key prefixes."""
+        return bool(self.tags or self.prefixes)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentSnapshot:
+    """Everything a bundle of one environment is built from, at one revision."""
+
+    project: str
+    environment: str
+    revision: int
+    updated_at: str
+    audit_head: str
+    flags: dict[str, dict[str, Any]] = field(default_factory=dict)
+    segments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    sdk_keys: tuple[SdkKeyRecord, ...] = ()
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB-decoded value → JSON-able value (Decimal → int/float, Binary → bytes)."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | set | frozenset):
+        return [_plain(v) for v in value]
+    if hasattr(value, "value") and isinstance(value.value, bytes):  # boto3 Binary
+        return bytes(value.value)
+    return value
+
+
+def _item(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(_DESER.deserialize(v)) for k, v in raw.items()}
+
+
+def _body(item: Mapping[str, Any], where: str) -> dict[str, Any]:
+    body = item.get("body")
+    try:
+        value = orjson.loads(body) if isinstance(body, str | bytes) else None
+    except orjson.JSONDecodeError:
+        value = None
+    if not isinstance(value, dict):
+        raise SnapshotError(f"{where}.body: not a JSON object string (malformed item)")
+    return value
+
+
+class _SecretCache:
+    """Unwrapped SDK-key secrets by (key id, sha256 of the wrapped bytes); bounded."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._data: dict[tuple[str, str], SdkKey] = {}
+        self._capacity = capacity
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple[str, str]) -> SdkKey | None:
+        with self._lock:
+            return self._data.get(key)
+
+    def put(self, key: tuple[str, str], value: SdkKey) -> None:
+        with self._lock:
+            if len(self._data) >= self._capacity:
+                self._data.clear()  # rare; a refill costs one KMS Decrypt per key
+            self._data[key] = value
+
+
+class SnapshotReader:
+    """Reads :class:`EnvironmentSnapshot` objects with the low-level DynamoDB client."""
+
+    def __init__(
+        self,
+        *,
+        table: str,
+        dynamodb: Any,
+        kms: Any,
+        max_attempts: int = 5,
+        secret_cache: _SecretCache | None = None,
+    ) -> None:
+        self.table = table
+        self.dynamodb = dynamodb
+        self.kms = kms
+        self.max_attempts = max_attempts
+        self._secrets = secret_cache or _SecretCache()
+
+    def read(self, project: str, environment: str) -> EnvironmentSnapshot | None:
+        """A consistent snapshot, or None when the environment item does not exist.
+
+        Raises :class:`SnapshotError` when the revision keeps moving for ``max_attempts``
+        rounds or an item is malformed; boto3 errors propagate (the caller retries).
+        """
+        for _ in range(self.max_attempts):
+            env = self._get_env(project, environment)
+            if env is None:
+                return None
+            definitions = {
+                str(it["flag"] if "flag" in it else it["sk"][len(keys.FLAGDEF_SK_PREFIX):]): it
+                for it in self._query(keys.project_pk(project), keys.FLAGDEF_SK_PREFIX)
+            }
+            partition = list(self._query(keys.env_pk(project, environment), ""))
+            again = self._get_env(project, environment)
+            if again is None:
+                return None
+            if int(again.get("revision", 0)) == int(env.get("revision", 0)):
+                return self._assemble(project, environment, again, definitions, partition)
+        raise SnapshotError(
+            f"{project}/{environment}: revision kept moving during {self.max_attempts} reads"
+        )
+
+    def _get_env(self, project: str, environment: str) -> dict[str, Any] | None:
+        resp = self.dynamodb.get_item(
+            TableName=self.table,
+            Key={
+                "pk": {"S": keys.project_pk(project)},
+                "sk": {"S": keys.environment_sk(environment)},
+            },
+            ConsistentRead=True,
+        )
+        raw = resp.get("Item")
+        return _item(raw) if raw else None
+
+    def _query(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "ConsistentRead": True,
+            "KeyConditionExpression": "pk = :pk"
+            + (" AND begins_with(sk, :p)" if prefix else ""),
+            "ExpressionAttributeValues": {":pk": {"S": pk}}
+            | ({":p": {"S": prefix}} if prefix else {}),
+        }
+        while True:
+            resp = self.dynamodb.query(**kwargs)
+            for raw in resp.get("Items", []):
+                yield _item(raw)
+            last = resp.get("LastEvaluatedKey")
+            if not last:
+                return
+            kwargs["ExclusiveStartKey"] = last
+
+    def _assemble(
+        self,
+        project: str,
+        environment: str,
+        env: dict[str, Any],
+        definitions: dict[str, dict[str, Any]],
+        partition: list[dict[str, Any]],
+    ) -> EnvironmentSnapshot:
+        flags: dict[str, dict[str, Any]] = {}
+        segments: dict[str, dict[str, Any]] = {}
+        sdk_keys: list[SdkKeyRecord] = []
+        for it in partition:
+            sk = str(it["sk"])
+            if sk.startswith(keys.FLAG_SK_PREFIX):
+                name = sk[len(keys.FLAG_SK_PREFIX):]
+                definition = definitions.get(name)
+                if definition is None:
+                    continue  # a configuration without definition is not a flag (yet)
+                flag = _body(definition, f"flagdefs.{name}") | _body(it, f"flags.{name}")
+                flag["version"] = int(it.get("version", 0))
+                flags[name] = flag
+            elif sk.startswith(keys.SEGMENT_SK_PREFIX):
+                name = sk[len(keys.SEGMENT_SK_PREFIX):]
+                segment = _body(it, f"segments.{name}")
+                segment["version"] = int(it.get("version", 0))
+                segments[name] = segment
+            elif sk.startswith(keys.SDKKEY_SK_PREFIX):
+                record = self._sdk_key(project, environment, it)
+                if record is not None:
+                    sdk_keys.append(record)
+        return EnvironmentSnapshot(
+            project=project,
+            environment=environment,
+            revision=int(env.get("revision", 0)),
+            updated_at=str(env.get("updated_at", "")),
+            audit_head=str(env.get("audit_head", "")),
+            flags=flags,
+            segments=segments,
+            sdk_keys=tuple(sorted(sdk_keys, key=lambda r: r.key.key_id)),
+        )
+
+    def _sdk_key(
+        self, project: str, environment: str, it: dict[str, Any]
+    ) -> SdkKeyRecord | None:
+        key_id = str(it.get("key_id") or str(it["sk"])[len(keys.SDKKEY_SK_PREFIX):])
+        if it.get("revoked_at"):
+            return None  # revoked keys get no keyring: they cannot open new bundles
+        kind = str(it.get("kind", ""))
+        if kind not in _KIND_TO_PREFIX:
+            raise SnapshotError(f"sdk_keys.{key_id}.kind: must be server or client")
+        wrapped = it.get("wrapped_secret")
+        if not isinstance(wrapped, bytes):
+            raise SnapshotError(f"sdk_keys.{key_id}.wrapped_secret: missing or not binary")
+        scope = it.get("scope") or {}
+        tags = tuple(str(t) for t in scope.get("tags") or ())
+        prefixes = tuple(str(p) for p in scope.get("prefixes") or ())
+        return SdkKeyRecord(
+            key=self._unwrap(project, environment, key_id, kind, wrapped),
+            kind=kind,
+            tags=tags,
+            prefixes=prefixes,
+        )
+
+    def _unwrap(
+        self, project: str, environment: str, key_id: str, kind: str, wrapped: bytes
+    ) -> SdkKey:
+        cache_key = (key_id, hashlib.sha256(wrapped).hexdigest())
+        cached = self._secrets.get(cache_key)
+        if cached is not None:
+            return cached
+        plaintext = self.kms.decrypt(
+            CiphertextBlob=wrapped,
+            EncryptionContext=sdk_key_wrap_context(project, environment),
+        )["Plaintext"]
+        key = _secret_to_key(key_id, kind, bytes(plaintext))
+        self._secrets.put(cache_key, key)
+        return key
+
+
+def _secret_to_key(key_id: str, kind: str, plaintext: bytes) -> SdkKey:
+    try:
+        if plaintext.startswith(b"vxl_"):
+            key = parse_sdk_key(plaintext.decode("ascii"))
+            if key.key_id != key_id:
+                raise SnapshotError(f"sdk_keys.{key_id}: wrapped key names another key id")
+            return key
+        return SdkKey(kind=_KIND_TO_PREFIX[kind], key_id=key_id, secret=plaintext)  # type: ignore[arg-type]
+    except (SdkKeyFormatError, UnicodeDecodeError):
+        raise SnapshotError(f"sdk_keys.{key_id}.wrapped_secret: not a valid secret") from None
+
+
+def sdk_key_wrap_context(project: str, environment: str) -> dict[str, str]:
+    """The KMS encryption context binding a wrapped SDK-key secret to its environment."""
+    return {
+        "vexil:purpose": SDK_KEY_PURPOSE,
+        "vexil:project": project,
+        "vexil:environment": environment,
+    }
+
+
+def sdk_key_item(
+    *,
+    project: str,
+    environment: str,
+    key: SdkKey,
+    kms: Any,
+    kms_key_id: str,
+    tags: tuple[str, ...] = (),
+    prefixes: tuple[str, ...] = (),
+    created_at: str = "1970-01-01T00:00:00.000Z",
+    revoked_at: str | None = None,
+) -> dict[str, Any]:
+    """A DynamoDB-typed SDK-key item (docs/data-model.md), secret wrapped by KMS.
+
+    The control plane's service owns SDK-key creation; this builder exists so tests and
+    tooling produce exactly the shape the publisher reads.
+    """
+    wrapped = kms.encrypt(
+        KeyId=kms_key_id,
+        Plaintext=key.secret,
+        EncryptionContext=sdk_key_wrap_context(project, environment),
+    )["CiphertextBlob"]
+    item: dict[str, Any] = {
+        "pk": keys.env_pk(project, environment),
+        "sk": keys.sdk_key_sk(key.key_id),
+        "key_id": key.key_id,
+        "kind": "server" if key.kind == "srv" else "client",
+        "scope": {"tags": list(tags), "prefixes": list(prefixes)},
+        "wrapped_secret": bytes(wrapped),
+        "created_at": created_at,
+        "version": 1,
+    }
+    if revoked_at is not None:
+        item["revoked_at"] = revoked_at
+    return {k: _SER.serialize(v) for k, v in item.items()}

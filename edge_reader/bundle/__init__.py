@@ -1,0 +1,68 @@
+"""Bundle encoding, pointer format, SDK keys and the ESDK envelope.
+
+Public surface (pinned by ``tests/bundle/test_public_api.py``)::
+
+    encode_bundle_document / decode_bundle_document   canonical plaintext
+    Pointer, encode_pointer, decode_pointer            current.json
+    bundle_object_key, pointer_object_key              S3 layout
+    SdkKey, parse_sdk_key, generate_sdk_key            SDK keys
+    encryption_context, encrypt_bundle, decrypt_bundle, EnvelopeCache
+    BundleError, BundleFormatError, SdkKeyFormatError, EnvelopeError
+"""
+
+from edge_reader.bundle.document import decode_bundle_document, encode_bundle_document
+from edge_reader.bundle.envelope import (
+    CONTEXT_KEYS,
+    FORMAT_VERSION,
+    EnvelopeCache,
+    decrypt_bundle,
+    default_kms_client,
+    encrypt_bundle,
+    encryption_context,
+)
+from edge_reader.bundle.errors import (
+    BundleError,
+    BundleFormatError,
+    EnvelopeError,
+    SdkKeyFormatError,
+)
+from edge_reader.bundle.pointer import (
+    CLIENT_SCOPE,
+    POINTER_FORMAT,
+    SERVER_SCOPE,
+    Pointer,
+    bundle_object_key,
+    check_scope,
+    decode_pointer,
+    encode_pointer,
+    pointer_object_key,
+)
+from edge_reader.bundle.sdk_key import SdkKey, generate_sdk_key, parse_sdk_key
+
+__all__ = [
+    "CLIENT_SCOPE",
+    "CONTEXT_KEYS",
+    "FORMAT_VERSION",
+    "POINTER_FORMAT",
+    "SERVER_SCOPE",
+    "BundleError",
+    "BundleFormatError",
+    "EnvelopeCache",
+    "EnvelopeError",
+    "Pointer",
+    "SdkKey",
+    "SdkKeyFormatError",
+    "bundle_object_key",
+    "check_scope",
+    "decode_bundle_document",
+    "decode_pointer",
+    "decrypt_bundle",
+    "default_kms_client",
+    "encode_bundle_document",
+    "encode_pointer",
+    "encrypt_bundle",
+    "encryption_context",
+    "generate_sdk_key",
+    "parse_sdk_key",
+    "pointer_object_key",
+]

@@ -1,0 +1,142 @@
+"""The pointer: a tiny JSON object naming the current immutable bundle of one scope.
+
+Layout (see docs/architecture.md)::
+
+    bundles/<p>/<e>/<revision>-<sha256>.bundle                 scope "server"
+    bundles/<p>/<e>/current.json
+    bundles/<p>/<e>/scopes/<scope>/<revision>-<sha256>.bundle  other scopes
+    bundles/<p>/<e>/scopes/<scope>/current.json
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import orjson
+
+from edge_reader.bundle.errors import BundleFormatError
+
+POINTER_FORMAT = 1
+SERVER_SCOPE = "server"
+CLIENT_SCOPE = "client"
+BUNDLE_PREFIX = "bundles/"
+
+_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+# "server", "client" or "key-<keyid>" (keyid: 10 lowercase base32 characters).
+_SCOPE_RE = re.compile(r"^(server|client|key-[a-z2-7]{10})$")
+_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+def _check_name(field: str, value: str) -> None:
+    if not isinstance(value, str) or not _NAME_RE.match(value):
+        raise BundleFormatError(f"{field}: must match {_NAME_RE.pattern}, got {value!r}")
+
+
+def check_scope(scope: str) -> None:
+    """Raise :class:`BundleFormatError` unless ``scope`` is server, client or key-<keyid>."""
+    if not isinstance(scope, str) or not _SCOPE_RE.match(scope):
+        raise BundleFormatError(
+            f"scope: must be 'server', 'client' or 'key-<keyid>', got {scope!r}"
+        )
+
+
+def _scope_prefix(project: str, environment: str, scope: str) -> str:
+    _check_name("project", project)
+    _check_name("environment", environment)
+    check_scope(scope)
+    base = f"{BUNDLE_PREFIX}{project}/{environment}/"
+    return base if scope == SERVER_SCOPE else f"{base}scopes/{scope}/"
+
+
+def bundle_object_key(
+    project: str, environment: str, scope: str, revision: int, sha256: str
+) -> str:
+    """S3 key of an immutable bundle; revision and content hash make it unique forever."""
+    if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
+        raise BundleFormatError(f"revision: must be a non-negative integer, got {revision!r}")
+    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
+        raise BundleFormatError("sha256: must be 64 lowercase hex characters")
+    return f"{_scope_prefix(project, environment, scope)}{revision}-{sha256}.bundle"
+
+
+def pointer_object_key(project: str, environment: str, scope: str) -> str:
+    """S3 key of the pointer (``current.json``) of one scope of one environment."""
+    return f"{_scope_prefix(project, environment, scope)}current.json"
+
+
+@dataclass(frozen=True, slots=True)
+class Pointer:
+    """What ``current.json`` says: which immutable object is live, and its hash and size.
+
+    ``sha256`` and ``size`` describe the *encrypted* object bytes, so a reader can verify
+    what it downloaded before spending a decrypt on it.
+    """
+
+    format: int
+    project: str
+    environment: str
+    scope: str
+    revision: int
+    key: str
+    sha256: str
+    size: int
+    generated_at: str
+
+
+_POINTER_FIELDS: dict[str, type] = {
+    "format": int,
+    "project": str,
+    "environment": str,
+    "scope": str,
+    "revision": int,
+    "key": str,
+    "sha256": str,
+    "size": int,
+    "generated_at": str,
+}
+
+
+def encode_pointer(pointer: Pointer) -> bytes:
+    """Canonical JSON of a pointer (sorted keys); validates it first."""
+    _validate_pointer(asdict(pointer))
+    return orjson.dumps(asdict(pointer), option=orjson.OPT_SORT_KEYS)
+
+
+def decode_pointer(data: bytes) -> Pointer:
+    """Parse and validate pointer JSON; raise :class:`BundleFormatError` naming the field."""
+    try:
+        raw = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise BundleFormatError(f"pointer: not valid JSON ({exc})") from None
+    if not isinstance(raw, dict):
+        raise BundleFormatError("pointer: expected a JSON object")
+    _validate_pointer(raw)
+    return Pointer(**{name: raw[name] for name in _POINTER_FIELDS})
+
+
+def _validate_pointer(raw: dict[str, Any]) -> None:
+    for name, typ in _POINTER_FIELDS.items():
+        if name not in raw:
+            raise BundleFormatError(f"pointer.{name}: missing")
+        value = raw[name]
+        # bool is an int subclass: refuse it where an integer is meant.
+        if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
+            raise BundleFormatError(
+                f"pointer.{name}: expected {typ.__name__}, got {type(value).__name__}"
+            )
+    if raw["format"] != POINTER_FORMAT:
+        raise BundleFormatError(f"pointer.format: unsupported format {raw['format']!r}")
+    if raw["revision"] < 0 or raw["size"] < 0:
+        raise BundleFormatError("pointer.revision/size: must be non-negative")
+    expected_key = bundle_object_key(
+        raw["project"], raw["environment"], raw["scope"], raw["revision"], raw["sha256"]
+    )
+    if raw["key"] != expected_key:
+        # A pointer may only name the object its own fields describe: a tampered or
+        # mis-built pointer cannot redirect a reader to another env's or scope's bundle.
+        raise BundleFormatError(f"pointer.key: expected {expected_key!r}, got {raw['key']!r}")
+    extra = set(raw) - set(_POINTER_FIELDS)
+    if extra:
+        raise BundleFormatError(f"pointer: unknown field(s) {sorted(extra)}")

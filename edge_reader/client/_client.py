@@ -1,0 +1,459 @@
+"""``FlagClient``: the object application code holds.
+
+It wires the three parts of principle 6 — ``Fetcher`` (one GET), ``Poller`` (when), ``Store``
+(what is served) — plus the disk cache and status, and exposes typed getters that never
+raise. Modes:
+
+* ``"background"`` (default): a daemon thread polls every ``poll_interval`` seconds
+  (default 30 s) with jitter and exponential backoff;
+* ``"lambda"``: no thread, ever. A getter refreshes first when the last attempt is older
+  than ``lambda_ttl`` (default 30 s), within a hard ``lambda_timeout`` (default 1 s) of
+  network time, and falls back to what it holds on any failure;
+* ``"offline"``: no network; serves the bootstrap file and/or the disk cache.
+
+Start-up order: bootstrap file, then disk cache (whichever has the higher revision wins),
+then the network. ``wait_until_ready`` returns as soon as something verified is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal
+
+import orjson
+
+from edge_reader.bundle import SdkKey, parse_sdk_key, pointer_object_key
+from edge_reader.client._cache import DiskCache, decode_cache_file
+from edge_reader.client._fetcher import Fetcher, Timeouts
+from edge_reader.client._poller import DEFAULT_POLL_INTERVAL, Poller, Schedule
+from edge_reader.client._refresh import Refresher, RefreshResult
+from edge_reader.client._status import StatusListener, StatusReport, StatusTracker
+from edge_reader.client._store import ChangeListener, Store
+from edge_reader.client._transport import Transport
+from edge_reader.client._verify import (
+    BundleRejected,
+    Identity,
+    Keys,
+    Snapshot,
+    snapshot_from_document,
+    verify_bundle,
+)
+from edge_reader.engine import Context, ErrorCode, EvaluationDetail, Reason
+
+log = logging.getLogger("edge_reader.client")
+
+Mode = Literal["background", "lambda", "offline"]
+ContextInput = Context | Mapping[str, Any] | None
+
+_EMPTY_CONTEXT: Mapping[str, Any] = {}
+
+
+def not_ready_detail(default: Any, message: str) -> EvaluationDetail:
+    """The detail every getter returns when no bundle is loaded: the default, with a reason."""
+    return EvaluationDetail(
+        value=default,
+        variant=None,
+        reason=Reason.ERROR,
+        error_code=ErrorCode.PROVIDER_NOT_READY,
+        error_message=message,
+    )
+
+
+def _general_error(default: Any, exc: BaseException) -> EvaluationDetail:
+    return EvaluationDetail(
+        value=default,
+        variant=None,
+        reason=Reason.ERROR,
+        error_code=ErrorCode.GENERAL,
+        error_message=f"{type(exc).__name__}: {exc}",
+    )
+
+
+class FlagClient:
+    """Evaluates flags from a verified, CDN-served bundle. Never raises into the caller
+    (except ``ValueError`` from the constructor for bad configuration)."""
+
+    def __init__(
+        self,
+        *,
+        project: str,
+        environment: str,
+        sdk_key: str | SdkKey | None = None,
+        pointer_url: str | None = None,
+        cdn_url: str | None = None,
+        scope: str | None = None,
+        kms_client: Any = None,
+        kms_key_id: str | None = None,
+        mode: Mode = "background",
+        poll_interval: float = DEFAULT_POLL_INTERVAL,
+        jitter: float = 0.1,
+        first_retry: float = 1.0,
+        max_backoff: float = 300.0,
+        stale_after: float = 300.0,
+        lambda_ttl: float = 30.0,
+        lambda_timeout: float = 1.0,
+        cache_dir: str | Path | None = None,
+        bootstrap_file: str | Path | None = None,
+        ca_bundle: str | None = None,
+        connect_timeout: float = 3.0,
+        read_timeout: float = 10.0,
+        transport: Transport | None = None,
+        clock: Callable[[], float] = time.time,
+        start: bool = True,
+    ) -> None:
+        """Configure; with ``start`` (default) load bootstrap/cache and begin fetching.
+
+        ``pointer_url`` is the full URL of ``current.json``; or give ``cdn_url`` (the CDN
+        root) and the pointer path is derived from project, environment and scope. ``scope``
+        defaults to ``client`` for a ``cli`` SDK key and ``server`` otherwise.
+        """
+        if mode not in ("background", "lambda", "offline"):
+            raise ValueError(f"mode: must be 'background', 'lambda' or 'offline', got {mode!r}")
+        key = parse_sdk_key(sdk_key) if isinstance(sdk_key, str) else sdk_key
+        if scope is None:
+            scope = "client" if key is not None and key.kind == "cli" else "server"
+        if pointer_url is None and cdn_url is not None:
+            pointer_url = (
+                cdn_url.rstrip("/") + "/" + pointer_object_key(project, environment, scope)
+            )
+        if mode != "offline":
+            if pointer_url is None:
+                raise ValueError("pointer_url: required (or cdn_url) unless mode='offline'")
+            if key is None and not kms_key_id:
+                raise ValueError("sdk_key: required (or kms_key_id for KMS access)")
+        self.identity = Identity(project=project, environment=environment, scope=scope)
+        self.mode: Mode = mode
+        self._keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id)
+        self._clock = clock
+        self._store = Store()
+        self._ready = threading.Event()
+        self._status = StatusTracker(
+            stale_after=math.inf if mode == "offline" else stale_after, clock=clock
+        )
+        self._cache = (
+            DiskCache(cache_dir, project, environment, scope) if cache_dir is not None else None
+        )
+        self._bootstrap_file = Path(bootstrap_file) if bootstrap_file is not None else None
+        self._fetcher: Fetcher | None = None
+        self._refresher: Refresher | None = None
+        if mode != "offline" and pointer_url is not None:
+            self._fetcher = Fetcher(
+                transport,
+                ca_bundle=ca_bundle,
+                timeouts=Timeouts(connect=connect_timeout, read=read_timeout),
+            )
+            self._refresher = Refresher(
+                pointer_url=pointer_url,
+                identity=self.identity,
+                keys=self._keys,
+                fetcher=self._fetcher,
+                store=self._store,
+                cache=self._cache,
+                clock=clock,
+            )
+        self._schedule = Schedule(
+            interval=poll_interval, jitter=jitter, first_retry=first_retry, max_backoff=max_backoff
+        )
+        self._poller: Poller | None = None
+        self._lambda_ttl = lambda_ttl
+        self._lambda_timeout = lambda_timeout
+        self._lambda_failures = 0
+        self._next_lambda_refresh = 0.0  # monotonic
+        self._lambda_lock = threading.Lock()
+        self._closed = False
+        self._store.add_listener(self._on_change)
+        if start:
+            self.start()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Load local sources, then start fetching (thread, or one bounded fetch in Lambda)."""
+        self._load_local()
+        if self._refresher is None:
+            self._publish_status()
+            return
+        if self.mode == "background":
+            if self._poller is None:
+                self._poller = Poller(
+                    self._run_cycle,
+                    self._schedule,
+                    name=f"vexil-poller-{self.identity.project}-{self.identity.environment}",
+                )
+                self._poller.start()
+        else:
+            self.refresh_if_stale()
+
+    def close(self) -> None:
+        """Stop the poller and release connections. Getters keep serving what is held."""
+        self._closed = True
+        if self._poller is not None:
+            self._poller.stop()
+        if self._fetcher is not None:
+            self._fetcher.close()
+
+    def __enter__(self) -> FlagClient:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block until a verified bundle is served (True) or ``timeout`` passes (False)."""
+        return self._ready.wait(timeout)
+
+    def refresh(self, budget: float | None = None) -> RefreshResult:
+        """Run one refresh cycle now (any mode but offline) and return what it did."""
+        if self._refresher is None:
+            return RefreshResult("failed", kind="offline", reason="offline mode: no network source")
+        result = self._refresher.refresh(budget)
+        self._status.record(result)
+        if self._store.current is not None:
+            self._ready.set()
+        self._publish_status()
+        return result
+
+    def refresh_if_stale(self) -> None:
+        """Lambda mode: refresh when due (TTL, or backoff after a failure); never blocks on a
+        refresh already running in another thread, never waits beyond ``lambda_timeout``."""
+        if self._refresher is None or self._closed:
+            return
+        now = time.monotonic()
+        if now < self._next_lambda_refresh:
+            self._publish_status()  # age-based STALE still surfaces without a refresh
+            return
+        if not self._lambda_lock.acquire(blocking=False):
+            return
+        try:
+            result = self.refresh(self._lambda_timeout)
+            if result.ok:
+                self._lambda_failures = 0
+                wait = self._lambda_ttl
+            else:
+                self._lambda_failures += 1
+                wait = min(
+                    self._lambda_ttl, self._schedule.delay(self._lambda_failures, _NO_JITTER)
+                )
+            self._next_lambda_refresh = time.monotonic() + wait
+        finally:
+            self._lambda_lock.release()
+
+    # ------------------------------------------------------------------ status and events
+
+    def status(self) -> StatusReport:
+        """The current ``StatusReport`` (state, reason, revision, source, age)."""
+        snap = self._store.current
+        return self._status.report(
+            None if snap is None else snap.revision, None if snap is None else snap.source
+        )
+
+    @property
+    def revision(self) -> int | None:
+        """The revision being served, or None."""
+        return self._store.revision
+
+    def add_change_listener(self, listener: ChangeListener) -> None:
+        """Call ``listener(frozenset_of_changed_flag_keys)`` after each bundle swap."""
+        self._store.add_listener(listener)
+
+    def remove_change_listener(self, listener: ChangeListener) -> None:
+        """Stop calling a change listener."""
+        self._store.remove_listener(listener)
+
+    def add_status_listener(self, listener: StatusListener) -> None:
+        """Call ``listener(StatusReport)`` whenever the state (READY/STALE/ERROR…) changes."""
+        self._status.add_listener(listener)
+
+    # ------------------------------------------------------------------ evaluation
+
+    def snapshot(self) -> Snapshot | None:
+        """The snapshot served right now (refreshing first in Lambda mode when due)."""
+        if self.mode == "lambda":
+            self.refresh_if_stale()
+        return self._store.current
+
+    def evaluate(self, key: str, context: ContextInput, default: Any) -> EvaluationDetail:
+        """Evaluate ``key`` with no type check; return the detail (never raises)."""
+        snap = self.snapshot()
+        if snap is None:
+            return not_ready_detail(default, self._not_ready_message())
+        try:
+            return snap.env.evaluate(key, _ctx(context), default)
+        except Exception as exc:  # the engine promises not to raise; belt and braces
+            return _general_error(default, exc)
+
+    def get_boolean_details(
+        self, key: str, context: ContextInput, default: bool
+    ) -> EvaluationDetail:
+        """Boolean flag detail; TYPE_MISMATCH (and ``default``) for other kinds."""
+        return self._typed("get_boolean_details", key, context, default)
+
+    def get_string_details(self, key: str, context: ContextInput, default: str) -> EvaluationDetail:
+        """String flag detail; TYPE_MISMATCH (and ``default``) for other kinds."""
+        return self._typed("get_string_details", key, context, default)
+
+    def get_integer_details(
+        self, key: str, context: ContextInput, default: int
+    ) -> EvaluationDetail:
+        """Integer detail (number flags holding integers)."""
+        return self._typed("get_integer_details", key, context, default)
+
+    def get_float_details(
+        self, key: str, context: ContextInput, default: float
+    ) -> EvaluationDetail:
+        """Float detail (number flags)."""
+        return self._typed("get_float_details", key, context, default)
+
+    def get_object_details(self, key: str, context: ContextInput, default: Any) -> EvaluationDetail:
+        """Object detail (json flags)."""
+        return self._typed("get_object_details", key, context, default)
+
+    def get_boolean(self, key: str, context: ContextInput, default: bool) -> bool:
+        """The boolean value of ``key`` for ``context`` (``default`` on any problem)."""
+        value: bool = self.get_boolean_details(key, context, default).value
+        return value
+
+    def get_string(self, key: str, context: ContextInput, default: str) -> str:
+        """The string value of ``key`` (``default`` on any problem)."""
+        value: str = self.get_string_details(key, context, default).value
+        return value
+
+    def get_integer(self, key: str, context: ContextInput, default: int) -> int:
+        """The integer value of ``key`` (``default`` on any problem)."""
+        value: int = self.get_integer_details(key, context, default).value
+        return value
+
+    def get_float(self, key: str, context: ContextInput, default: float) -> float:
+        """The float value of ``key`` (``default`` on any problem)."""
+        value: float = self.get_float_details(key, context, default).value
+        return value
+
+    def get_object(self, key: str, context: ContextInput, default: Any) -> Any:
+        """The object value of ``key`` (``default`` on any problem)."""
+        return self.get_object_details(key, context, default).value
+
+    def evaluate_all(self, context: ContextInput) -> dict[str, EvaluationDetail]:
+        """Every flag for ``context`` from ONE snapshot (consistent); {} when not ready."""
+        snap = self.snapshot()
+        if snap is None:
+            return {}
+        try:
+            return dict(snap.env.evaluate_all(_ctx(context)))
+        except Exception:
+            log.exception("evaluate_all failed")
+            return {}
+
+    # ------------------------------------------------------------------ internals
+
+    def _typed(
+        self, method: str, key: str, context: ContextInput, default: Any
+    ) -> EvaluationDetail:
+        snap = self.snapshot()
+        if snap is None:
+            return not_ready_detail(default, self._not_ready_message())
+        try:
+            detail: EvaluationDetail = getattr(snap.env, method)(key, _ctx(context), default)
+            return detail
+        except Exception as exc:
+            return _general_error(default, exc)
+
+    def _not_ready_message(self) -> str:
+        report = self.status()
+        return f"no flags loaded ({report.reason})" if report.reason else "no flags loaded yet"
+
+    def _run_cycle(self) -> RefreshResult:
+        return self.refresh()
+
+    def _on_change(self, changed: frozenset[str]) -> None:
+        self._ready.set()
+
+    def _publish_status(self) -> None:
+        self._status.publish(self.status())
+
+    def _load_local(self) -> None:
+        """Install the bootstrap file and the disk cache, whichever are usable."""
+        candidates: list[Snapshot] = []
+        if self._bootstrap_file is not None:
+            snap = self._load_file(self._bootstrap_file)
+            if snap is not None:
+                candidates.append(snap)
+        if self._cache is not None:
+            cached = self._cache.load()
+            if cached is not None:
+                try:
+                    candidates.append(
+                        verify_bundle(
+                            cached.pointer_bytes,
+                            cached.ciphertext,
+                            identity=self.identity,
+                            keys=self._keys,
+                            source="disk",
+                            clock=self._clock,
+                        )
+                    )
+                except BundleRejected as exc:
+                    log.warning("ignoring disk cache %s: %s", self._cache.path, exc)
+        for snap in sorted(candidates, key=lambda s: s.revision):
+            try:
+                self._store.install(snap)
+            except BundleRejected:
+                continue
+        if self._store.current is not None:
+            self._status.record_loaded()
+            self._ready.set()
+
+    def _load_file(self, path: Path) -> Snapshot | None:
+        """A bootstrap file: a plaintext environment document (JSON) or a cache file."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            log.warning("cannot read bootstrap file %s: %s", path, exc)
+            return None
+        try:
+            cached = decode_cache_file(data)
+            if cached is not None:
+                return verify_bundle(
+                    cached.pointer_bytes,
+                    cached.ciphertext,
+                    identity=self.identity,
+                    keys=self._keys,
+                    source="bootstrap",
+                    clock=self._clock,
+                )
+            try:
+                doc = orjson.loads(data)
+            except orjson.JSONDecodeError as exc:
+                raise BundleRejected("invalid_bundle", f"not JSON: {exc}") from exc
+            return snapshot_from_document(
+                doc, identity=self.identity, source="bootstrap", clock=self._clock
+            )
+        except BundleRejected as exc:
+            log.warning("ignoring bootstrap file %s: %s", path, exc)
+            return None
+
+
+class _NoJitter:
+    """A stand-in RNG for Lambda backoff: deterministic delays, no random state."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return 1.0
+
+
+_NO_JITTER: Any = _NoJitter()
+
+
+def _ctx(context: ContextInput) -> Context | Mapping[str, Any]:
+    if context is None:
+        return _EMPTY_CONTEXT
+    return context

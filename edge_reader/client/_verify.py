@@ -1,0 +1,287 @@
+"""Verification: pointer + encrypted bundle bytes → a compiled, trusted snapshot.
+
+Every check that decides whether bytes from the CDN (or the disk cache) may be served
+lives here, in one function, so the network path, the disk cache and the CLI all apply
+the same rules:
+
+1. the pointer parses and names our project, environment and scope;
+2. the object's sha256 and size match the pointer;
+3. the envelope decrypts with our key AND its encryption context is exactly
+   (project, environment, revision, scope) — a bundle copied from another environment or
+   revision fails here even if the key would open it;
+4. the plaintext document names the same project, environment and revision;
+5. the document compiles (``strict=False``: a bad flag becomes an ERROR closure, the rest
+   still serves).
+
+Exceptions::
+
+    BundleRejected(kind, message)
+      kind = invalid_pointer | wrong_environment | sha_mismatch | size_mismatch
+           | decrypt_failed | invalid_bundle | rollback
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from edge_reader.bundle import (
+    Pointer,
+    decode_bundle_document,
+    decode_pointer,
+    decrypt_bundle,
+    encryption_context,
+)
+from edge_reader.engine import CompiledEnvironment, compile_environment
+
+_SEGMENT_OPS = frozenset({"segment_match", "segmentMatch"})
+
+
+class BundleRejected(Exception):
+    """Bytes that must not be served; ``kind`` names the failed check."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Which bundle a reader wants: project, environment and scope (server/client/key-…)."""
+
+    project: str
+    environment: str
+    scope: str = "server"
+
+
+@dataclass(frozen=True, slots=True)
+class Keys:
+    """How to open envelopes: an SDK key (raw AES keyring) and/or KMS access."""
+
+    sdk_key: Any = None  # edge_reader.bundle.SdkKey
+    kms_client: Any = None
+    kms_key_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One verified, compiled bundle, immutable once built.
+
+    ``fingerprints`` hash each flag's and segment's canonical JSON (change detection without
+    keeping the document); ``dependents`` maps a segment or flag key to the flags whose
+    result can change when it changes (segment_match clauses, prerequisites).
+    """
+
+    env: CompiledEnvironment
+    revision: int
+    source: str  # "cdn" | "disk" | "bootstrap" | "file"
+    pointer: Pointer | None
+    pointer_bytes: bytes | None
+    ciphertext: bytes | None
+    flag_fingerprints: Mapping[str, int]
+    segment_fingerprints: Mapping[str, int]
+    dependents: Mapping[str, frozenset[str]]
+    loaded_at: float = field(default_factory=time.monotonic)
+
+
+def verify_bundle(
+    pointer_bytes: bytes,
+    ciphertext: bytes,
+    *,
+    identity: Identity,
+    keys: Keys,
+    source: str,
+    clock: Callable[[], float] = time.time,
+    pointer: Pointer | None = None,
+) -> Snapshot:
+    """Run every check above and compile; raise ``BundleRejected`` naming the first failure."""
+    if pointer is None:
+        pointer = parse_pointer(pointer_bytes, identity)
+    digest = hashlib.sha256(ciphertext).hexdigest()
+    if len(ciphertext) != pointer.size:
+        raise BundleRejected(
+            "size_mismatch", f"bundle is {len(ciphertext)} bytes, pointer says {pointer.size}"
+        )
+    if digest != pointer.sha256:
+        raise BundleRejected(
+            "sha_mismatch",
+            f"bundle sha256 {digest[:16]}… differs from pointer {pointer.sha256[:16]}…",
+        )
+    expected = encryption_context(
+        identity.project, identity.environment, pointer.revision, identity.scope
+    )
+    try:
+        plaintext = decrypt_bundle(
+            ciphertext,
+            sdk_key=keys.sdk_key,
+            kms_client=keys.kms_client,
+            kms_key_id=keys.kms_key_id,
+            expected=expected,
+        )
+    except Exception as exc:  # EnvelopeError, or anything the ESDK raises on garbage
+        raise BundleRejected("decrypt_failed", f"{type(exc).__name__}: {exc}") from exc
+    return snapshot_from_plaintext(
+        plaintext,
+        identity=identity,
+        source=source,
+        clock=clock,
+        pointer=pointer,
+        pointer_bytes=pointer_bytes,
+        ciphertext=ciphertext,
+    )
+
+
+def parse_pointer(pointer_bytes: bytes, identity: Identity) -> Pointer:
+    """Decode a pointer and check it names ``identity``; raise ``BundleRejected`` if not."""
+    try:
+        pointer = decode_pointer(pointer_bytes)
+    except Exception as exc:  # BundleFormatError or anything odd in the bytes
+        raise BundleRejected("invalid_pointer", f"{type(exc).__name__}: {exc}") from exc
+    got = (pointer.project, pointer.environment, pointer.scope)
+    want = (identity.project, identity.environment, identity.scope)
+    if got != want:
+        raise BundleRejected(
+            "wrong_environment", f"pointer is for {'/'.join(got)}, expected {'/'.join(want)}"
+        )
+    return pointer
+
+
+def snapshot_from_plaintext(
+    plaintext: bytes,
+    *,
+    identity: Identity | None,
+    source: str,
+    clock: Callable[[], float] = time.time,
+    pointer: Pointer | None = None,
+    pointer_bytes: bytes | None = None,
+    ciphertext: bytes | None = None,
+) -> Snapshot:
+    """Decode and compile a plaintext environment document (checks identity when given)."""
+    try:
+        doc = decode_bundle_document(plaintext)
+    except Exception as exc:
+        raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
+    return snapshot_from_document(
+        doc,
+        identity=identity,
+        source=source,
+        clock=clock,
+        pointer=pointer,
+        pointer_bytes=pointer_bytes,
+        ciphertext=ciphertext,
+    )
+
+
+def snapshot_from_document(
+    doc: Mapping[str, Any],
+    *,
+    identity: Identity | None,
+    source: str,
+    clock: Callable[[], float] = time.time,
+    pointer: Pointer | None = None,
+    pointer_bytes: bytes | None = None,
+    ciphertext: bytes | None = None,
+) -> Snapshot:
+    """Check a decoded document against identity/pointer, compile it, fingerprint it."""
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("flags"), Mapping):
+        raise BundleRejected("invalid_bundle", "document has no 'flags' object")
+    if identity is not None:
+        for name, want in (("project", identity.project), ("environment", identity.environment)):
+            got = doc.get(name)
+            if got is not None and got != want:
+                raise BundleRejected(
+                    "wrong_environment", f"document {name} is {got!r}, expected {want!r}"
+                )
+    revision = doc.get("revision", 0)
+    if not isinstance(revision, int) or isinstance(revision, bool):
+        raise BundleRejected("invalid_bundle", f"document revision {revision!r} is not an integer")
+    if pointer is not None and revision != pointer.revision:
+        raise BundleRejected(
+            "invalid_bundle",
+            f"document revision {revision} differs from pointer {pointer.revision}",
+        )
+    try:
+        env = compile_environment(doc, strict=False, clock=clock)
+    except Exception as exc:  # strict=False should not raise; a malformed document still can
+        raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
+    flags: Mapping[str, Any] = doc["flags"]
+    segments = doc.get("segments") or {}
+    return Snapshot(
+        env=env,
+        revision=revision,
+        source=source,
+        pointer=pointer,
+        pointer_bytes=pointer_bytes,
+        ciphertext=ciphertext,
+        flag_fingerprints=_fingerprints(flags),
+        segment_fingerprints=_fingerprints(segments) if isinstance(segments, Mapping) else {},
+        dependents=_dependents(flags),
+    )
+
+
+def changed_flags(old: Snapshot | None, new: Snapshot) -> frozenset[str]:
+    """Flags whose evaluation may differ between ``old`` and ``new`` (all flags if no ``old``).
+
+    Direct changes (added, removed, canonical JSON differs), plus flags that reference a
+    changed segment, plus — transitively — flags that list a changed flag as prerequisite.
+    """
+    if old is None:
+        return frozenset(new.flag_fingerprints)
+    changed = _diff(old.flag_fingerprints, new.flag_fingerprints)
+    seeds = set(changed) | {
+        "segment:" + s for s in _diff(old.segment_fingerprints, new.segment_fingerprints)
+    }
+    # Walk dependents (segment → flags, prerequisite flag → flags) until nothing new appears.
+    stack = list(seeds)
+    while stack:
+        key = stack.pop()
+        for dependent in new.dependents.get(key, ()):
+            if dependent not in changed:
+                changed.add(dependent)
+                stack.append(dependent)
+    return frozenset(changed)
+
+
+def _diff(old: Mapping[str, int], new: Mapping[str, int]) -> set[str]:
+    keys = set(old) | set(new)
+    return {k for k in keys if old.get(k) != new.get(k)}
+
+
+def _fingerprints(items: Mapping[str, Any]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for key, value in items.items():
+        try:
+            out[key] = hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+        except TypeError:
+            out[key] = hash(repr(value))
+    return out
+
+
+def _dependents(flags: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    """Reverse index: ``segment:<s>`` or ``<flag>`` → flags that depend on it."""
+    index: dict[str, set[str]] = {}
+    for key, flag in flags.items():
+        if not isinstance(flag, Mapping):
+            continue
+        for prereq in _as_list(flag.get("prerequisites")):
+            if isinstance(prereq, Mapping) and isinstance(prereq.get("flag"), str):
+                index.setdefault(prereq["flag"], set()).add(key)
+        for rule in _as_list(flag.get("rules")):
+            if not isinstance(rule, Mapping):
+                continue
+            for clause in _as_list(rule.get("clauses")):
+                if isinstance(clause, Mapping) and clause.get("op") in _SEGMENT_OPS:
+                    for seg in _as_list(clause.get("values")):
+                        if isinstance(seg, str):
+                            index.setdefault("segment:" + seg, set()).add(key)
+    return {k: frozenset(v) for k, v in index.items()}
+
+
+def _as_list(value: Any) -> Iterable[Any]:
+    return value if isinstance(value, list) else ()

@@ -1,0 +1,365 @@
+"""The OFREP app: HTTP-shaped in, HTTP-shaped out, no sockets.
+
+``OfrepApp.handle(method, path, headers, body)`` implements the OpenFeature Remote
+Evaluation Protocol (core endpoints) over one ``FlagClient`` per configured environment —
+the same object behind the local HTTP server and the Lambda handler:
+
+===========================================  =========================================
+``POST /ofrep/v1/evaluate/flags/{key}``      one flag: 200 success, 400 bad context
+                                             (``PARSE_ERROR``/``INVALID_CONTEXT``/
+                                             ``TARGETING_KEY_MISSING``/``GENERAL``),
+                                             404 ``FLAG_NOT_FOUND``
+``POST /ofrep/v1/evaluate/flags``            every client-visible flag; ``ETag`` on 200,
+                                             ``304`` when ``If-None-Match`` matches
+``GET /ofrep/v1/configuration``              provider configuration (polling hints)
+``GET /healthz``                             200 when every environment is served
+``OPTIONS *``                                CORS preflight
+===========================================  =========================================
+
+Auth: ``Authorization: Bearer <client SDK key>`` or ``X-API-Key``; missing/malformed → 401,
+unknown → 403. Flags are evaluated from compiled snapshots held in memory: a request never
+decrypts or compiles anything. Only client-visible flags are served (the client scope bundle
+holds nothing else; the app checks ``client_visible`` again anyway).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+import orjson
+
+from edge_reader.bundle import SdkKey, parse_sdk_key
+from edge_reader.client import ClientStatus, FlagClient
+from edge_reader.edge._config import EdgeConfig, EdgeEnvironment
+from edge_reader.engine import Context, ErrorCode, EvaluationDetail
+
+log = logging.getLogger("edge_reader.edge")
+
+MAX_REQUEST_BODY = 64 * 1024
+_PREFIX = "/ofrep/v1/evaluate/flags"
+_BAD_REQUEST_CODES = frozenset(
+    {ErrorCode.PARSE_ERROR, ErrorCode.INVALID_CONTEXT, ErrorCode.TARGETING_KEY_MISSING}
+)
+_JSON = "application/json"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """Status, headers and body bytes (JSON unless empty)."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
+@dataclass(slots=True)
+class _Tenant:
+    env: EdgeEnvironment
+    client: FlagClient
+    started: bool
+
+
+ClientFactory = Callable[[EdgeEnvironment], FlagClient]
+
+
+class OfrepApp:
+    """Routes OFREP requests to the FlagClient of the caller's environment."""
+
+    def __init__(
+        self,
+        config: EdgeConfig,
+        client_factory: ClientFactory,
+        *,
+        lazy_start: bool = False,
+    ) -> None:
+        """Build one client per environment with ``client_factory`` (which must not start it
+        when ``lazy_start``; the app then starts each on its first request — Lambda mode)."""
+        self.config = config
+        self._tenants: dict[str, _Tenant] = {}
+        for env in config.environments:
+            self._tenants[env.sdk_key.key_id] = _Tenant(env, client_factory(env), not lazy_start)
+        self._cors = _cors_headers(config.cors_origins)
+
+    @property
+    def clients(self) -> list[FlagClient]:
+        """Every FlagClient, in config order."""
+        return [t.client for t in self._tenants.values()]
+
+    def close(self) -> None:
+        """Close every client (stops pollers)."""
+        for tenant in self._tenants.values():
+            tenant.client.close()
+
+    # ------------------------------------------------------------------ dispatch
+
+    def handle(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> HttpResponse:
+        """Answer one request; never raises (an internal fault is a JSON 500)."""
+        try:
+            response = self._route(method.upper(), path.split("?", 1)[0], headers, body)
+        except Exception:
+            log.exception("unhandled error for %s %s", method, path)
+            response = _json(500, {"errorCode": "GENERAL", "errorDetails": "internal error"})
+        response.headers.update(self._cors)
+        return response
+
+    def _route(
+        self, method: str, path: str, headers: Mapping[str, str], body: bytes
+    ) -> HttpResponse:
+        if method == "OPTIONS":
+            return HttpResponse(204, {"access-control-max-age": "600"})
+        if path == "/healthz" and method == "GET":
+            return self._health()
+        if path == "/ofrep/v1/configuration" and method == "GET":
+            return self._configuration(headers)
+        if path == _PREFIX or path == _PREFIX + "/":
+            if method != "POST":
+                return _method_not_allowed()
+            return self._bulk(headers, body)
+        if path.startswith(_PREFIX + "/"):
+            if method != "POST":
+                return _method_not_allowed()
+            key = unquote(path[len(_PREFIX) + 1 :])
+            return self._single(key, headers, body)
+        return _json(404, {"errorDetails": f"no route for {path}"})
+
+    # ------------------------------------------------------------------ endpoints
+
+    def _single(self, key: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        tenant, denied = self._authenticate(headers)
+        if tenant is None:
+            return denied
+        context, problem = _parse_request(body)
+        if problem is not None:
+            code, message = problem
+            return _json(400, {"key": key, "errorCode": code, "errorDetails": message})
+        client = self._client(tenant)
+        snap = client.snapshot()
+        if snap is None:
+            return _not_ready(client, key)
+        info = snap.env.flag_info(key)
+        if info is None or not info.client_visible:
+            return _json(
+                404,
+                {
+                    "key": key,
+                    "errorCode": "FLAG_NOT_FOUND",
+                    "errorDetails": f"flag {key!r} does not exist or is not client-visible",
+                },
+            )
+        detail = snap.env.evaluate(key, context, None)
+        code = detail.error_code
+        if code is None:
+            return _json(200, _success(key, detail))
+        status = 404 if code is ErrorCode.FLAG_NOT_FOUND else 400
+        return _json(status, _failure(key, detail))
+
+    def _bulk(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        tenant, denied = self._authenticate(headers)
+        if tenant is None:
+            return denied
+        context, problem = _parse_request(body)
+        if problem is not None:
+            code, message = problem
+            return _json(400, {"errorCode": code, "errorDetails": message})
+        client = self._client(tenant)
+        snap = client.snapshot()
+        if snap is None:
+            return _not_ready(client, None)
+        details = snap.env.evaluate_all(context)
+        flags: list[dict[str, Any]] = []
+        for key in sorted(details):
+            info = snap.env.flag_info(key)
+            if info is None or not info.client_visible:
+                continue
+            detail = details[key]
+            flags.append(
+                _success(key, detail) if detail.error_code is None else _failure(key, detail)
+            )
+        payload = orjson.dumps({"flags": flags, "metadata": {"revision": snap.revision}})
+        etag = '"' + hashlib.blake2b(payload, digest_size=16).hexdigest() + '"'
+        if _etag_matches(headers.get("if-none-match"), etag):
+            return HttpResponse(304, {"etag": etag})
+        return HttpResponse(200, {"content-type": _JSON, "etag": etag}, payload)
+
+    def _configuration(self, headers: Mapping[str, str]) -> HttpResponse:
+        tenant, denied = self._authenticate(headers)
+        if tenant is None:
+            return denied
+        return _json(
+            200,
+            {
+                "name": "vexil",
+                "capabilities": {
+                    "cacheInvalidation": {
+                        "polling": {
+                            "enabled": True,
+                            "minPollingIntervalMs": int(self.config.poll_interval * 1000),
+                        }
+                    },
+                    "flagEvaluation": {
+                        "supportedTypes": ["boolean", "string", "integer", "float", "object"]
+                    },
+                },
+            },
+        )
+
+    def _health(self) -> HttpResponse:
+        envs = []
+        healthy = True
+        for tenant in self._tenants.values():
+            report = tenant.client.status()
+            served = report.revision is not None
+            healthy = healthy and served
+            envs.append(
+                {
+                    "project": tenant.env.project,
+                    "environment": tenant.env.environment,
+                    "state": report.state.value,
+                    "revision": report.revision,
+                    "reason": report.reason,
+                }
+            )
+        return _json(200 if healthy else 503, {"ok": healthy, "environments": envs})
+
+    # ------------------------------------------------------------------ helpers
+
+    def _client(self, tenant: _Tenant) -> FlagClient:
+        if not tenant.started:
+            tenant.started = True
+            tenant.client.start()
+        return tenant.client
+
+    def _authenticate(self, headers: Mapping[str, str]) -> tuple[_Tenant | None, HttpResponse]:
+        text = headers.get("x-api-key")
+        auth = headers.get("authorization")
+        if text is None and auth is not None:
+            scheme, _, credential = auth.partition(" ")
+            if scheme.lower() == "bearer":
+                text = credential.strip()
+        if not text:
+            return None, _auth_error(
+                401, "missing credentials: send Authorization: Bearer <client SDK key>"
+            )
+        try:
+            key: SdkKey = parse_sdk_key(text)
+        except ValueError:
+            return None, _auth_error(401, "malformed SDK key")
+        tenant = self._tenants.get(key.key_id)
+        # Constant-time comparison of the secret: the key id alone is public.
+        if tenant is None or not hmac.compare_digest(tenant.env.sdk_key.secret, key.secret):
+            return None, _auth_error(403, "unknown SDK key")
+        return tenant, _EMPTY
+
+
+_EMPTY = HttpResponse(200)
+
+
+def _parse_request(body: bytes) -> tuple[Context, tuple[str, str] | None]:
+    """OFREP request body → Context, or (errorCode, details) for a 400."""
+    if len(body) > MAX_REQUEST_BODY:
+        return Context.from_mapping({}), (
+            "INVALID_CONTEXT",
+            f"request body exceeds {MAX_REQUEST_BODY} bytes",
+        )
+    if not body.strip():
+        return Context.from_mapping({}), None
+    try:
+        raw = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return Context.from_mapping({}), ("PARSE_ERROR", f"request body is not valid JSON: {exc}")
+    if not isinstance(raw, dict):
+        return Context.from_mapping({}), ("PARSE_ERROR", "request body must be a JSON object")
+    ctx_raw = raw.get("context", {})
+    if ctx_raw is None:
+        ctx_raw = {}
+    if not isinstance(ctx_raw, dict):
+        return Context.from_mapping({}), ("INVALID_CONTEXT", "context: must be a JSON object")
+    context = Context.from_mapping(ctx_raw)
+    if context.error is not None:
+        return context, ("INVALID_CONTEXT", f"context: {context.error}")
+    return context, None
+
+
+def _success(key: str, detail: EvaluationDetail) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "key": key,
+        "reason": detail.reason.value,
+        "variant": detail.variant,
+        "metadata": dict(detail.flag_metadata),
+    }
+    # No variant and no error: the flag served "the caller's default" (e.g. disabled with no
+    # off variation). OFREP has no default in the request, so leave "value" out and let the
+    # provider fall back to its own default.
+    if detail.variant is not None or detail.value is not None:
+        out["value"] = detail.value
+    return out
+
+
+def _failure(key: str, detail: EvaluationDetail) -> dict[str, Any]:
+    code = detail.error_code.value if detail.error_code is not None else "GENERAL"
+    return {
+        "key": key,
+        "errorCode": code,
+        "errorDetails": detail.error_message or code,
+        "metadata": dict(detail.flag_metadata),
+    }
+
+
+def _not_ready(client: FlagClient, key: str | None) -> HttpResponse:
+    report = client.status()
+    body: dict[str, Any] = {
+        "errorCode": "PROVIDER_NOT_READY" if report.state is not ClientStatus.ERROR else "GENERAL",
+        "errorDetails": report.reason or "flags not loaded yet",
+    }
+    if key is not None:
+        body["key"] = key
+    response = _json(503, body)
+    response.headers["retry-after"] = "1"
+    return response
+
+
+def _etag_matches(header: str | None, etag: str) -> bool:
+    if not header:
+        return False
+    if header.strip() == "*":
+        return True
+    candidates = (c.strip() for c in header.split(","))
+    return any(c.removeprefix("W/") == etag for c in candidates)
+
+
+def _auth_error(status: int, message: str) -> HttpResponse:
+    response = _json(status, {"errorCode": "GENERAL", "errorDetails": message})
+    if status == 401:
+        response.headers["www-authenticate"] = 'Bearer realm="vexil"'
+    return response
+
+
+def _method_not_allowed() -> HttpResponse:
+    response = _json(405, {"errorDetails": "method not allowed; use POST"})
+    response.headers["allow"] = "POST, OPTIONS"
+    return response
+
+
+def _json(status: int, payload: Any) -> HttpResponse:
+    return HttpResponse(status, {"content-type": _JSON}, orjson.dumps(payload))
+
+
+def _cors_headers(origins: Iterable[str]) -> dict[str, str]:
+    allowed = list(origins)
+    if not allowed:
+        return {}
+    return {
+        # One origin or "*": per-origin echoing would need Vary handling at the CDN.
+        "access-control-allow-origin": allowed[0],
+        "access-control-allow-headers": "authorization, content-type, x-api-key, if-none-match",
+        "access-control-allow-methods": "POST, GET, OPTIONS",
+        "access-control-expose-headers": "etag",
+    }

@@ -1,0 +1,125 @@
+"""The edge's configuration file.
+
+```json
+{
+  "cdn": "https://d111.cloudfront.net",        // CDN root serving bundles/...
+  "ca_bundle": null,                           // PEM file of extra trusted CAs (local stack)
+  "environments": [
+    {"project": "shop", "environment": "production", "sdk_key": "vxl_cli_..."}
+  ],
+  "poll_interval": 30,                         // optional, seconds (server mode)
+  "lambda_ttl": 15, "lambda_timeout": 1.0,     // optional, Lambda mode
+  "cache_dir": null,                           // optional: last-known-good directory
+  "cors_origins": ["*"]                        // optional: Access-Control-Allow-Origin
+}
+```
+
+Every ``sdk_key`` must be a client key (``vxl_cli_…``): it is the credential browsers and
+mobile apps send (``Authorization: Bearer`` or ``X-API-Key``) AND the key that opens the
+environment's ``client`` scope bundle, which only holds client-visible flags.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from edge_reader.bundle import SdkKey, parse_sdk_key
+
+
+class ConfigError(ValueError):
+    """The config file is unusable; the message names the field at fault."""
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeEnvironment:
+    """One environment served by the edge and the client key that selects it."""
+
+    project: str
+    environment: str
+    sdk_key: SdkKey
+
+
+@dataclass(frozen=True, slots=True)
+class EdgeConfig:
+    """Parsed, validated edge configuration."""
+
+    cdn: str
+    ca_bundle: str | None
+    environments: tuple[EdgeEnvironment, ...]
+    poll_interval: float = 30.0
+    lambda_ttl: float = 15.0
+    lambda_timeout: float = 1.0
+    cache_dir: str | None = None
+    cors_origins: tuple[str, ...] = ("*",)
+
+
+def load_config(path: str | Path) -> EdgeConfig:
+    """Read and validate a config file; raise ``ConfigError`` naming the problem."""
+    try:
+        raw = orjson.loads(Path(path).read_bytes())
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    return parse_config(raw)
+
+
+def parse_config(raw: Any) -> EdgeConfig:
+    """Validate a decoded config object; raise ``ConfigError`` naming the field."""
+    if not isinstance(raw, dict):
+        raise ConfigError("config: expected a JSON object")
+    cdn = raw.get("cdn")
+    if not isinstance(cdn, str) or not cdn.startswith(("http://", "https://")):
+        raise ConfigError("cdn: required, an http(s) URL of the CDN root")
+    ca_bundle = raw.get("ca_bundle")
+    if ca_bundle is not None and not isinstance(ca_bundle, str):
+        raise ConfigError("ca_bundle: must be a path or null")
+    envs_raw = raw.get("environments")
+    if not isinstance(envs_raw, list) or not envs_raw:
+        raise ConfigError("environments: required, a non-empty list")
+    envs: list[EdgeEnvironment] = []
+    seen: set[str] = set()
+    for i, item in enumerate(envs_raw):
+        where = f"environments[{i}]"
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected an object")
+        for name in ("project", "environment", "sdk_key"):
+            if not isinstance(item.get(name), str) or not item[name]:
+                raise ConfigError(f"{where}.{name}: required string")
+        try:
+            key = parse_sdk_key(item["sdk_key"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}.sdk_key: {exc}") from None
+        if key.kind != "cli":
+            raise ConfigError(
+                f"{where}.sdk_key: must be a client key (vxl_cli_…), not a server key"
+            )
+        if key.key_id in seen:
+            raise ConfigError(f"{where}.sdk_key: key id {key.key_id} listed twice")
+        seen.add(key.key_id)
+        envs.append(EdgeEnvironment(item["project"], item["environment"], key))
+    numbers: dict[str, float] = {}
+    for name in ("poll_interval", "lambda_ttl", "lambda_timeout"):
+        if name in raw:
+            value = raw[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ConfigError(f"{name}: must be a positive number")
+            numbers[name] = float(value)
+    cache_dir = raw.get("cache_dir")
+    if cache_dir is not None and not isinstance(cache_dir, str):
+        raise ConfigError("cache_dir: must be a path or null")
+    origins = raw.get("cors_origins", ["*"])
+    if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
+        raise ConfigError("cors_origins: must be a list of strings")
+    return EdgeConfig(
+        cdn=cdn,
+        ca_bundle=ca_bundle,
+        environments=tuple(envs),
+        cache_dir=cache_dir,
+        cors_origins=tuple(origins),
+        **numbers,
+    )

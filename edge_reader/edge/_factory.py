@@ -1,0 +1,38 @@
+"""Building the edge's FlagClients from its config (server mode and Lambda mode)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from edge_reader.client import FlagClient
+from edge_reader.edge._app import OfrepApp
+from edge_reader.edge._config import EdgeConfig, EdgeEnvironment
+
+
+def build_app(config: EdgeConfig, *, mode: str = "background", **client_options: Any) -> OfrepApp:
+    """An ``OfrepApp`` with one client-scope FlagClient per environment.
+
+    ``mode="background"``: each client polls in its own thread (local server).
+    ``mode="lambda"``: no threads; each client starts on its first request and refreshes on
+    use within ``config.lambda_timeout``.
+    """
+    lazy = mode == "lambda"
+
+    def factory(env: EdgeEnvironment) -> FlagClient:
+        return FlagClient(
+            project=env.project,
+            environment=env.environment,
+            sdk_key=env.sdk_key,
+            scope="client",
+            cdn_url=config.cdn,
+            ca_bundle=config.ca_bundle,
+            mode="lambda" if lazy else "background",
+            poll_interval=config.poll_interval,
+            lambda_ttl=config.lambda_ttl,
+            lambda_timeout=config.lambda_timeout,
+            cache_dir=config.cache_dir,
+            start=not lazy,
+            **client_options,
+        )
+
+    return OfrepApp(config, factory, lazy_start=lazy)

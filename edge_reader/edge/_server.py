@@ -1,0 +1,103 @@
+"""The OFREP app as a local HTTP server (the local stack's edge function).
+
+``ThreadingHTTPServer`` with HTTP/1.1 keep-alive: one thread per connection, which is the
+shape a load generator with N persistent connections (wrk, Locust, browsers) exercises.
+The app evaluates from in-memory compiled snapshots, so a request is microseconds of
+engine work plus HTTP parsing; FlagClients poll the CDN in their own threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from edge_reader.edge._app import MAX_REQUEST_BODY, OfrepApp
+
+log = logging.getLogger("edge_reader.edge")
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+    server_version = "vexil-edge/1"
+    sys_version = ""
+    app: OfrepApp  # set on the subclass built by make_server
+
+    def do_GET(self) -> None:
+        self._serve()
+
+    def do_POST(self) -> None:
+        self._serve()
+
+    def do_OPTIONS(self) -> None:
+        self._serve()
+
+    def _serve(self) -> None:
+        length_text = self.headers.get("Content-Length", "0") or "0"
+        if not length_text.isdigit():
+            self._reply(
+                400,
+                {"content-type": "application/json"},
+                b'{"errorCode":"PARSE_ERROR","errorDetails":"bad Content-Length"}',
+            )
+            return
+        length = int(length_text)
+        if length > MAX_REQUEST_BODY:
+            self.close_connection = True  # do not read an oversized body off the socket
+            self._reply(
+                413,
+                {"content-type": "application/json"},
+                b'{"errorCode":"GENERAL","errorDetails":"request body too large"}',
+            )
+            return
+        body = self.rfile.read(length) if length else b""
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        response = self.app.handle(self.command, self.path, headers, body)
+        self._reply(response.status, response.headers, response.body)
+
+    def _reply(self, status: int, headers: dict[str, str], body: bytes) -> None:
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        # Access logs at DEBUG: at thousands of requests per second stderr would dominate.
+        log.debug("%s - " + format, self.address_string(), *args)
+
+
+class EdgeServer(ThreadingHTTPServer):
+    """ThreadingHTTPServer serving one ``OfrepApp``; ``stop()`` also closes the app."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 512
+
+    def __init__(self, address: tuple[str, int], app: OfrepApp) -> None:
+        """Bind ``address``; requests are answered by ``app``."""
+        handler = type("Handler", (_Handler,), {"app": app})
+        super().__init__(address, handler)
+        self.app = app
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """``http://host:port`` of the bound socket."""
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def start_background(self) -> None:
+        """Serve in a daemon thread (tests, embedding)."""
+        self._thread = threading.Thread(target=self.serve_forever, name="vexil-edge", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and the app's clients."""
+        self.shutdown()
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join(5)
+        self.app.close()

@@ -1,0 +1,564 @@
+"""The compiler: an environment document → a :class:`CompiledEnvironment`, once.
+
+Every flag becomes one closure ``kinds -> EvaluationDetail`` whose every exit returns an
+EvaluationDetail built here, ahead of time. Evaluation order (as LaunchDarkly's):
+
+    disabled → off variation (DISABLED)
+    prerequisites (each must be enabled and serve the named variation) → else off (DISABLED)
+    targets → TARGETING_MATCH
+    rules in order → TARGETING_MATCH (fixed variation) or SPLIT (rollout)
+    default → STATIC (a flag with no targeting at all) / DEFAULT / SPLIT
+
+All problems are collected, never stopping at the first. ``strict=True`` raises
+:class:`CompileError` listing every error; ``strict=False`` (readers) turns each broken flag
+into a closure that serves the caller's default with reason ERROR / PARSE_ERROR.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any
+
+from ._clauses import SegmentCompiler, compile_conditions
+from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
+from ._validate import (
+    KEY_RE,
+    KIND_RE,
+    VARIANT_RE,
+    check_fields,
+    get_bool,
+    get_int,
+    get_list,
+    get_mapping,
+    get_str,
+    get_str_list,
+    json_problem,
+    type_name,
+)
+from .context import Kinds
+from .detail import ErrorCode, EvaluationDetail, FlagInfo, MetadataValue, Reason
+from .errors import CompileError, Problem, Problems
+from .evaluator import USE_DEFAULT, CompiledEnvironment, Run
+
+ENGINE_VERSION = "1"
+FORMAT_VERSION = 1
+MAX_PREREQUISITE_DEPTH = 32
+
+_TOP_FIELDS = frozenset({"format", "project", "environment", "revision", "generated_at", "engine",
+                         "audit_head", "scope", "flags", "segments"})
+_FLAG_FIELDS = frozenset({
+    "kind", "variations", "schema", "description", "tags", "client_visible", "version",
+    "deprecated", "metadata", "enabled", "off_variation", "prerequisites", "targets", "rules",
+    "default",
+})
+_KINDS = ("boolean", "string", "number", "json")
+_PREREQ_FIELDS = frozenset({"flag", "variation"})
+_TARGET_FIELDS = frozenset({"context_kind", "values", "variation"})
+_RULE_FIELDS = frozenset({"id", "description", "clauses", "serve"})
+_SERVE_FIELDS = frozenset({"variation", "rollout"})
+
+
+def compile_environment(
+    doc: object, *, strict: bool = True, clock: Clock | None = None,
+) -> CompiledEnvironment:
+    """Compile an environment document.
+
+    Promises: the only exception raised, whatever ``doc`` holds, is :class:`CompileError`.
+    With ``strict=True`` it is raised when any error exists (listing all of them, with
+    paths). With ``strict=False`` it is raised only when the document itself is unusable
+    (not an object, no ``flags`` object); a broken flag or segment makes only the flags
+    depending on it serve the caller's default with reason ERROR / PARSE_ERROR.
+    ``clock`` (seconds since the epoch, e.g. ``time.time``) drives scheduled ramps; the
+    engine never reads the wall clock itself. Without a clock, ramps serve their base weights.
+    """
+    problems = Problems()
+    try:
+        env = _compile(doc, problems, clock)
+    except CompileError:
+        raise
+    except Exception as exc:  # a safety net: surprises become a compile error, never a crash
+        problems.error("", f"internal compiler error: {type(exc).__name__}: {exc}", "internal")
+        raise CompileError(problems.errors, problems.warnings) from exc
+    if strict and problems.errors:
+        raise CompileError(problems.errors, problems.warnings)
+    return env
+
+
+def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEnvironment:
+    if not isinstance(doc, Mapping):
+        problems.error("", f"the document must be an object, got {type_name(doc)}", "type")
+        raise CompileError(problems.errors, problems.warnings)
+    check_fields(doc, "", _TOP_FIELDS, ("flags",), problems)
+    metadata = {k: v for k, v in doc.items() if k in _TOP_FIELDS and k not in ("flags", "segments")}
+    fmt = doc.get("format")
+    if fmt is not None and (fmt != FORMAT_VERSION or isinstance(fmt, bool)):
+        problems.error("format", f"unsupported format {fmt!r} (this engine reads {FORMAT_VERSION})",
+                       "format")
+    for name in ("project", "environment"):
+        get_str(doc, name, "", problems, pattern=KEY_RE)
+    for name in ("generated_at", "engine", "audit_head", "scope"):
+        get_str(doc, name, "", problems)
+    get_int(doc, "revision", "", problems)
+    flags = doc.get("flags")
+    if not isinstance(flags, Mapping):
+        if "flags" in doc:
+            problems.error("flags", f"must be an object, got {type_name(flags)}", "type")
+        raise CompileError(problems.errors, problems.warnings)
+    raw_segments = get_mapping(doc, "segments", "", problems) or {}
+
+    segments = SegmentCompiler(raw_segments, problems)
+    segments.compile_all()
+
+    shapes = {k: _shape(v) for k, v in flags.items() if isinstance(k, str)}
+    runs: dict[str, Run] = {}
+    infos: dict[str, FlagInfo] = {}
+    failed: dict[str, str] = {}
+    edges: dict[str, list[tuple[int, str]]] = {}
+    for key, raw in flags.items():
+        if not isinstance(key, str):
+            problems.error("flags", f"flag keys must be strings, got {key!r}", "type")
+            continue
+        before = len(problems.errors)
+        try:
+            run, info, prereqs = _compile_flag(key, raw, problems, segments, shapes, runs, clock)
+        except Exception as exc:  # never let one flag take the document down
+            problems.error(f"flags.{key}", f"internal compiler error: {exc!r}", "internal")
+            run, info, prereqs = None, None, []
+        edges[key] = prereqs
+        if len(problems.errors) > before or run is None:
+            failed[key] = str(problems.errors[before]) if len(problems.errors) > before else "?"
+        else:
+            runs[key] = run
+        if info is not None:
+            infos[key] = info
+    for key in _check_prerequisite_graph(edges, problems):
+        failed.setdefault(key, "prerequisite cycle")
+    for key, message in failed.items():
+        runs[key] = _error_run(f"flag {key!r} does not compile: {message}")
+    return CompiledEnvironment(runs, infos, list(problems.errors), list(problems.warnings),
+                               metadata)
+
+
+def _shape(raw: object) -> tuple[frozenset[str], bool] | None:
+    """(variation names, enabled) of a flag, read before compiling (for prerequisites)."""
+    if not isinstance(raw, Mapping):
+        return None
+    variations = raw.get("variations")
+    names = frozenset(k for k in variations if isinstance(k, str)) if isinstance(
+        variations, Mapping) else frozenset()
+    return names, raw.get("enabled", True) is True
+
+
+def _error_run(message: str) -> Run:
+    detail = EvaluationDetail(USE_DEFAULT, None, Reason.ERROR, ErrorCode.PARSE_ERROR, message)
+
+    def broken(_: Kinds) -> EvaluationDetail:
+        return detail
+
+    return broken
+
+
+def _const(detail: EvaluationDetail) -> Run:
+    def constant(_: Kinds) -> EvaluationDetail:
+        return detail
+
+    constant.detail = detail  # type: ignore[attr-defined]  # lets callers inline the constant
+    return constant
+
+
+def _fixed_rules_run(
+    rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None], ...],
+    default: EvaluationDetail,
+) -> Run:
+    """The common shape (rules serving fixed variations, fixed default), with fewer calls."""
+    if len(rules) == 1:
+        ((cond, hit),) = rules
+
+        def one_rule(kinds: Kinds) -> EvaluationDetail:
+            return hit if cond(kinds) else default  # type: ignore[return-value]
+
+        return one_rule
+
+    def fixed_rules(kinds: Kinds) -> EvaluationDetail:
+        for cond, hit in rules:
+            if cond(kinds):
+                return hit  # type: ignore[return-value]
+        return default
+
+    return fixed_rules
+
+
+def _check_kind_value(kind: str | None, value: object) -> str | None:
+    if kind == "boolean" and value is not True and value is not False:
+        return f"a boolean flag's variation must be true or false, got {type_name(value)}"
+    if kind == "string" and not isinstance(value, str):
+        return f"a string flag's variation must be a string, got {type_name(value)}"
+    if kind == "number" and (isinstance(value, bool) or not isinstance(value, int | float)):
+        return f"a number flag's variation must be a number, got {type_name(value)}"
+    return json_problem(value)
+
+
+class _Served:
+    """Tracks which variations some path can serve (for the unused-variation lint)."""
+
+    def __init__(self) -> None:
+        self.names: set[str] = set()
+
+
+def _compile_flag(  # noqa: PLR0917 (private; one call site)
+    key: str, raw: object, problems: Problems, segments: SegmentCompiler,
+    shapes: Mapping[str, tuple[frozenset[str], bool] | None], runs: Mapping[str, Run],
+    clock: Clock | None,
+) -> tuple[Run | None, FlagInfo | None, list[tuple[int, str]]]:
+    path = f"flags.{key}"
+    if not KEY_RE.match(key):
+        problems.error(path, f"flag key {key!r} does not match {KEY_RE.pattern}", "invalid_key")
+    if not isinstance(raw, Mapping):
+        problems.error(path, f"a flag must be an object, got {type_name(raw)}", "type")
+        return None, None, []
+    check_fields(raw, path, _FLAG_FIELDS, ("kind", "variations", "default"), problems)
+
+    # --- definition ---------------------------------------------------------------------
+    kind = get_str(raw, "kind", path, problems)
+    if kind is not None and kind not in _KINDS:
+        problems.error(f"{path}.kind", f"must be one of {', '.join(_KINDS)}, got {kind!r}",
+                       "invalid_kind")
+        kind = None
+    variations: dict[str, Any] = {}
+    raw_variations = get_mapping(raw, "variations", path, problems) or {}
+    for name, value in raw_variations.items():
+        where = f"{path}.variations.{name}"
+        if not isinstance(name, str) or not VARIANT_RE.match(name):
+            problems.error(where, f"variation name {name!r} does not match {VARIANT_RE.pattern}",
+                           "invalid_variation_name")
+            continue
+        problem = _check_kind_value(kind, value)
+        if problem is not None:
+            problems.error(where, problem, "variation_type")
+            continue
+        variations[name] = value
+    if "variations" in raw and not raw_variations and isinstance(raw.get("variations"), Mapping):
+        problems.error(f"{path}.variations", "a flag needs at least one variation", "empty")
+    if "schema" in raw:
+        _check_schema(raw.get("schema"), kind, variations, path, problems)
+    description = get_str(raw, "description", path, problems)
+    tags = tuple(get_str_list(raw, "tags", path, problems))
+    client_visible = get_bool(raw, "client_visible", path, problems, False)
+    version = get_int(raw, "version", path, problems)
+    get_bool(raw, "deprecated", path, problems, False)
+    metadata = _metadata(raw, path, problems)
+    info = FlagInfo(kind or "", tags, client_visible, version, description)
+
+    def detail(name: str, reason: Reason, index: int | None = None,
+               rule_id: str | None = None) -> EvaluationDetail:
+        return EvaluationDetail(variations.get(name), name, reason, None, None, index, rule_id,
+                                metadata)
+
+    def details_for(reason: Reason, index: int | None = None,
+                    rule_id: str | None = None) -> dict[str, EvaluationDetail]:
+        return {n: detail(n, reason, index, rule_id) for n in variations}
+
+    missing_key = EvaluationDetail(
+        USE_DEFAULT, None, Reason.ERROR, ErrorCode.TARGETING_KEY_MISSING,
+        f"flag {key!r} buckets by targeting key and the context has none", None, None, metadata)
+    served = _Served()
+
+    def variation_ref(obj: Mapping[str, Any], field: str, where: str) -> str | None:
+        name = get_str(obj, field, where, problems)
+        if name is not None and name not in variations and name not in raw_variations:
+            problems.error(f"{where}.{field}", f"unknown variation {name!r}", "unknown_variation")
+            return None
+        if name is not None and name in variations:
+            served.names.add(name)
+            return name
+        return None
+
+    # --- configuration ------------------------------------------------------------------
+    enabled = get_bool(raw, "enabled", path, problems, True)
+    off_name = variation_ref(raw, "off_variation", path)
+    if off_name is not None:
+        off_detail = detail(off_name, Reason.DISABLED)
+    else:
+        off_detail = EvaluationDetail(USE_DEFAULT, None, Reason.DISABLED, None, None, None, None,
+                                      metadata)
+
+    prereqs: list[tuple[str, str]] = []
+    edges: list[tuple[int, str]] = []
+    for i, item in enumerate(get_list(raw, "prerequisites", path, problems)):
+        where = f"{path}.prerequisites[{i}]"
+        if not isinstance(item, Mapping):
+            problems.error(where, f"must be an object, got {type_name(item)}", "type")
+            continue
+        check_fields(item, where, _PREREQ_FIELDS, ("flag", "variation"), problems)
+        other = get_str(item, "flag", where, problems)
+        wanted = get_str(item, "variation", where, problems)
+        if other is None or wanted is None:
+            continue
+        shape = shapes.get(other)
+        if shape is None:
+            problems.error(f"{where}.flag", f"unknown flag {other!r}", "unknown_flag")
+            continue
+        edges.append((i, other))
+        names, other_enabled = shape
+        if wanted not in names:
+            problems.error(f"{where}.variation", f"flag {other!r} has no variation {wanted!r}",
+                           "unknown_variation")
+            continue
+        if not other_enabled:
+            problems.warn(where, f"flag {other!r} is disabled: this prerequisite always fails",
+                          "prerequisite_disabled")
+        prereqs.append((other, wanted))
+
+    targets: list[tuple[str, dict[str, EvaluationDetail]]] = []
+    seen_targets: dict[str, set[str]] = {}
+    for i, item in enumerate(get_list(raw, "targets", path, problems)):
+        where = f"{path}.targets[{i}]"
+        if not isinstance(item, Mapping):
+            problems.error(where, f"must be an object, got {type_name(item)}", "type")
+            continue
+        check_fields(item, where, _TARGET_FIELDS, ("values", "variation"), problems)
+        target_kind = get_str(item, "context_kind", where, problems, pattern=KIND_RE) or "user"
+        target_name = variation_ref(item, "variation", where)
+        keys = get_str_list(item, "values", where, problems)
+        if target_name is None:
+            continue
+        hit = detail(target_name, Reason.TARGETING_MATCH)
+        seen = seen_targets.setdefault(target_kind, set())
+        table = {}
+        for j, k in enumerate(keys):
+            if k in seen:
+                problems.warn(f"{where}.values[{j}]",
+                              f"key {k!r} is already targeted by an earlier target",
+                              "duplicate_target")
+                continue
+            seen.add(k)
+            table[k] = hit
+        for existing_kind, existing in targets:
+            if existing_kind == target_kind:
+                existing.update(table)  # first target wins: earlier keys were skipped above
+                break
+        else:
+            targets.append((target_kind, table))
+
+    rules: list[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Run | None]] = []
+    rule_ids: set[str] = set()
+    unconditional_at: int | None = None
+    for i, item in enumerate(get_list(raw, "rules", path, problems)):
+        where = f"{path}.rules[{i}]"
+        if not isinstance(item, Mapping):
+            problems.error(where, f"must be an object, got {type_name(item)}", "type")
+            continue
+        check_fields(item, where, _RULE_FIELDS, ("serve",), problems)
+        rule_id = get_str(item, "id", where, problems, max_length=256)
+        if rule_id is not None:
+            if rule_id in rule_ids:
+                problems.error(f"{where}.id", f"duplicate rule id {rule_id!r}", "duplicate_id")
+            rule_ids.add(rule_id)
+        get_str(item, "description", where, problems)
+        if unconditional_at is not None:
+            problems.warn(where, f"unreachable: rule {unconditional_at} above matches every "
+                          "context", "unreachable_rule")
+        cond, unconditional = compile_conditions(item.get("clauses"), f"{where}.clauses",
+                                                 problems, segments.resolve)
+        if unconditional and unconditional_at is None:
+            unconditional_at = i
+        fixed, rollout = _serve(item.get("serve"), f"{where}.serve", key, variations,
+                                raw_variations, problems, served)
+        if fixed is not None:
+            rules.append((cond, detail(fixed, Reason.TARGETING_MATCH, i, rule_id), None))
+        elif rollout is not None:
+            rules.append((cond, None, build_rollout(
+                rollout, details_for(Reason.SPLIT, i, rule_id), missing_key, clock)))
+
+    has_targeting = bool(prereqs or targets or rules or edges)
+    default_run: Run | None = None
+    fixed, rollout = _serve(raw.get("default"), f"{path}.default", key, variations,
+                            raw_variations, problems, served) if "default" in raw else (None, None)
+    if fixed is not None:
+        default_run = _const(detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC))
+    elif rollout is not None:
+        default_run = build_rollout(rollout, details_for(Reason.SPLIT), missing_key, clock)
+        if rollout.steps and clock is None:
+            problems.warn(f"{path}.default.rollout.schedule",
+                          "no clock given to the compiler: the schedule is ignored", "no_clock")
+
+    for name in raw_variations:
+        if isinstance(name, str) and name in variations and name not in served.names:
+            problems.warn(f"{path}.variations.{name}", "no path serves this variation",
+                          "unused_variation")
+    if default_run is None:
+        return None, info, edges
+    if not enabled:
+        return _const(off_detail), info, edges
+    return _flag_run(runs, tuple(prereqs), tuple(targets), tuple(rules), default_run,
+                     off_detail), info, edges
+
+
+def _flag_run(  # noqa: PLR0917 (private; one call site)
+    runs: Mapping[str, Run], prereqs: tuple[tuple[str, str], ...],
+    targets: tuple[tuple[str, dict[str, EvaluationDetail]], ...],
+    rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Run | None], ...],
+    default_run: Run, off_detail: EvaluationDetail,
+) -> Run:
+    if not (prereqs or targets or rules):
+        return default_run
+    fixed_default = default_run.__dict__.get("detail") if hasattr(default_run, "__dict__") else None
+    if not (prereqs or targets) and fixed_default is not None and all(
+        rollout is None for _, _, rollout in rules
+    ):
+        return _fixed_rules_run(tuple((cond, hit) for cond, hit, _ in rules), fixed_default)
+
+    def flag(kinds: Kinds) -> EvaluationDetail:
+        for other, wanted in prereqs:
+            # `runs` is filled once the whole document is compiled; a broken or cyclic
+            # prerequisite serves variant None, so the prerequisite simply fails.
+            if runs[other](kinds).variant != wanted:
+                return off_detail
+        for target_kind, table in targets:
+            attrs = kinds.get(target_kind)
+            if attrs is not None:
+                hit = table.get(attrs.get("key"))  # type: ignore[arg-type]
+                if hit is not None:
+                    return hit
+        for cond, hit, rollout in rules:
+            if cond(kinds):
+                return hit if rollout is None else rollout(kinds)  # type: ignore[return-value]
+        return default_run(kinds)
+
+    return flag
+
+
+def _serve(  # noqa: PLR0917 (private)
+    raw: object, path: str, flag_key: str, variations: Mapping[str, Any],
+    raw_variations: Mapping[str, Any], problems: Problems, served: _Served,
+) -> tuple[str | None, RolloutPlan | None]:
+    """Parse ``{"variation": name}`` or ``{"rollout": ROLLOUT}``."""
+    if not isinstance(raw, Mapping):
+        problems.error(path, f"must be an object, got {type_name(raw)}", "type")
+        return None, None
+    check_fields(raw, path, _SERVE_FIELDS, (), problems)
+    if ("variation" in raw) == ("rollout" in raw):
+        problems.error(path, "needs exactly one of 'variation' or 'rollout'", "serve")
+        return None, None
+    if "variation" in raw:
+        name = get_str(raw, "variation", path, problems)
+        if name is None:
+            return None, None
+        if name not in variations:
+            if name not in raw_variations:
+                problems.error(f"{path}.variation", f"unknown variation {name!r}",
+                               "unknown_variation")
+            return None, None
+        served.names.add(name)
+        return name, None
+    plan = parse_rollout(raw.get("rollout"), f"{path}.rollout", flag_key, variations, problems)
+    if plan is not None:
+        served.names.update(plan.served())
+    return None, plan
+
+
+def _metadata(raw: Mapping[str, Any], path: str,
+              problems: Problems) -> Mapping[str, MetadataValue]:
+    meta = get_mapping(raw, "metadata", path, problems)
+    if not meta:
+        return MappingProxyType({})
+    out: dict[str, MetadataValue] = {}
+    for name, value in meta.items():
+        if isinstance(value, str | bool | int | float) and json_problem(value) is None:
+            out[str(name)] = value
+        else:
+            problems.error(f"{path}.metadata.{name}",
+                           f"metadata values must be strings, numbers or booleans, "
+                           f"got {type_name(value)}", "type")
+    return MappingProxyType(out)  # shared by every detail of the flag, so read-only
+
+
+def _check_schema(schema: object, kind: str | None, variations: Mapping[str, Any], path: str,
+                  problems: Problems) -> None:
+    where = f"{path}.schema"
+    if kind != "json":
+        problems.error(where, "only json flags carry a schema", "schema_kind")
+        return
+    if not isinstance(schema, Mapping | bool):
+        problems.error(where, f"must be a JSON Schema object, got {type_name(schema)}", "type")
+        return
+    problem = json_problem(schema)
+    if problem is not None:
+        problems.error(where, problem, "type")
+        return
+    # Imported here: only json flags with a schema pay for jsonschema.
+    import jsonschema  # noqa: PLC0415
+    from jsonschema.exceptions import SchemaError  # noqa: PLC0415
+
+    try:
+        validator_cls = jsonschema.validators.validator_for(schema)
+        validator_cls.check_schema(schema)  # type: ignore[arg-type]
+        validator = validator_cls(schema)
+    except SchemaError as exc:
+        problems.error(where, f"not a valid JSON Schema: {exc.message}", "invalid_schema")
+        return
+    for name, value in variations.items():
+        # A schema might recurse or use formats; errors here are reported, never raised.
+        try:
+            errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
+        except Exception as exc:
+            problems.error(f"{path}.variations.{name}", f"schema check failed: {exc}", "schema")
+            continue
+        if errors:
+            first = errors[0]
+            at = "".join(f"[{p!r}]" for p in first.path)
+            problems.error(f"{path}.variations.{name}",
+                           f"does not satisfy the flag's schema{(' at ' + at) if at else ''}: "
+                           f"{first.message}", "schema")
+
+
+def _check_prerequisite_graph(
+    edges: Mapping[str, list[tuple[int, str]]], problems: Problems,
+) -> set[str]:
+    """Report prerequisite cycles and over-deep chains; return the flags that are affected."""
+    bad: set[str] = set()
+    state: dict[str, int] = {}  # 1 = on the stack, 2 = done
+    depth: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(key: str) -> int:
+        if len(stack) > MAX_PREREQUISITE_DEPTH:  # stop descending: bounded recursion
+            problems.error(f"flags.{key}.prerequisites",
+                           f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH}",
+                           "prerequisite_depth")
+            bad.add(key)
+            state[key] = 2
+            depth[key] = MAX_PREREQUISITE_DEPTH + 1
+            return depth[key]
+        state[key] = 1
+        stack.append(key)
+        deepest = 0
+        for index, other in edges.get(key, []):
+            if state.get(other) == 1:
+                cycle = [*stack[stack.index(other):], other]
+                problems.error(f"flags.{key}.prerequisites[{index}]",
+                               "prerequisite cycle: " + " -> ".join(cycle), "prerequisite_cycle")
+                bad.update(cycle)
+                continue
+            if state.get(other) != 2:
+                visit(other)
+            deepest = max(deepest, depth.get(other, 0) + 1)
+        stack.pop()
+        state[key] = 2
+        depth[key] = deepest
+        if deepest > MAX_PREREQUISITE_DEPTH:
+            if key not in bad:
+                problems.error(f"flags.{key}.prerequisites",
+                               f"prerequisite chain deeper than {MAX_PREREQUISITE_DEPTH}",
+                               "prerequisite_depth")
+            bad.add(key)
+        return deepest
+
+    for key in edges:
+        if state.get(key) is None:
+            visit(key)
+    return bad
+
+
+__all__ = ["ENGINE_VERSION", "FORMAT_VERSION", "CompileError", "Problem", "compile_environment"]

@@ -1,0 +1,181 @@
+"""Evaluation contexts: normalised once, read many times.
+
+A context arrives as a mapping, in one of two shapes:
+
+* single kind — ``{"targetingKey": "u-1", "country": "DE"}`` (kind ``user``) or
+  ``{"kind": "device", "key": "d-1", ...}``;
+* multi kind — ``{"kind": "multi", "user": {"key": "u-1"}, "organization": {"key": "o-9"}}``.
+
+``targetingKey`` and ``key`` are synonyms. :meth:`Context.from_mapping` never raises: a bad
+shape gives a Context whose ``error`` says why (evaluation then reports INVALID_CONTEXT).
+
+Internally a Context is ``kinds: dict[kind, attributes]`` where each attribute dict holds
+the context's attributes plus ``kind`` and (when present) ``key`` — so a compiled clause
+reads an attribute with two dict lookups.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+Kinds = dict[str, dict[str, Any]]
+
+_KIND_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+_EMPTY: Kinds = {}
+
+
+class Context:
+    """A normalised evaluation context. Build once with :meth:`from_mapping`; reuse freely."""
+
+    __slots__ = ("error", "kinds")
+
+    def __init__(self, kinds: Kinds, error: str | None = None) -> None:
+        self.kinds: Kinds = kinds
+        self.error: str | None = error
+
+    @property
+    def targeting_key(self) -> str | None:
+        """The key of the ``user`` kind, else of the only kind, else None."""
+        user = self.kinds.get("user")
+        if user is not None:
+            key = user.get("key")
+            return key if isinstance(key, str) else None
+        if len(self.kinds) == 1:
+            key = next(iter(self.kinds.values())).get("key")
+            return key if isinstance(key, str) else None
+        return None
+
+    def __repr__(self) -> str:
+        if self.error is not None:
+            return f"Context(error={self.error!r})"
+        return f"Context({self.kinds!r})"
+
+    @classmethod
+    def from_mapping(cls, data: object) -> Context:
+        """Normalise ``data``; never raises (a bad shape sets ``.error`` instead)."""
+        if isinstance(data, Context):
+            return data
+        if not isinstance(data, Mapping):
+            return cls(_EMPTY, "context must be a mapping")
+        kind = data.get("kind", "user")
+        if kind == "multi":
+            kinds: Kinds = {}
+            for name, sub in data.items():
+                if name == "kind":
+                    continue
+                problem = _check_kind(name)
+                if problem is not None:
+                    return cls(_EMPTY, problem)
+                if not isinstance(sub, Mapping):
+                    return cls(_EMPTY, f"context kind {name!r} must be a mapping")
+                attrs, problem = _single(name, sub)
+                if problem is not None:
+                    return cls(_EMPTY, problem)
+                kinds[name] = attrs
+            if not kinds:
+                return cls(_EMPTY, "a multi-kind context needs at least one kind")
+            return cls(kinds)
+        problem = _check_kind(kind)
+        if problem is not None:
+            return cls(_EMPTY, problem)
+        attrs, problem = _single(kind, data)
+        if problem is not None:
+            return cls(_EMPTY, problem)
+        return cls({kind: attrs})
+
+
+def _check_kind(kind: object) -> str | None:
+    if not isinstance(kind, str) or not _KIND_RE.match(kind) or kind in ("kind", "multi"):
+        return f"invalid context kind {kind!r}"
+    return None
+
+
+def _single(kind: str, data: Mapping[Any, Any]) -> tuple[dict[str, Any], str | None]:
+    attrs: dict[str, Any] = {}
+    for name, value in data.items():
+        if not isinstance(name, str):
+            return attrs, f"context attribute names must be strings, got {name!r}"
+        attrs[name] = value
+    key = attrs.pop("targetingKey", None)
+    plain = attrs.pop("key", None)
+    if key is None:
+        key = plain
+    elif plain is not None and plain != key:
+        return attrs, "context has both 'targetingKey' and 'key' with different values"
+    if key is not None and not isinstance(key, str):
+        return attrs, f"context key of kind {kind!r} must be a string"
+    if key:  # an empty key is the same as no key
+        attrs["key"] = key
+    attrs["kind"] = kind
+    return attrs, None
+
+
+# --- attribute references -------------------------------------------------------------
+
+Getter = Callable[[dict[str, Any]], Any]
+
+
+def parse_attribute(ref: str) -> tuple[tuple[str, ...] | None, str | None]:
+    """Split an attribute reference into path components, or return an error message.
+
+    A name not starting with ``/`` is one literal top-level attribute. A name starting with
+    ``/`` is a JSON pointer into nested objects (``~1`` is ``/``, ``~0`` is ``~``).
+    ``targetingKey`` is an alias for ``key``.
+    """
+    if not ref:
+        return None, "attribute must not be empty"
+    if not ref.startswith("/"):
+        return (("key",) if ref == "targetingKey" else (ref,)), None
+    parts: list[str] = []
+    for raw in ref[1:].split("/"):
+        if raw == "":
+            return None, f"attribute reference {ref!r} has an empty path component"
+        out: list[str] = []
+        i = 0
+        while i < len(raw):
+            ch = raw[i]
+            if ch == "~":
+                nxt = raw[i + 1 : i + 2]
+                if nxt == "0":
+                    out.append("~")
+                elif nxt == "1":
+                    out.append("/")
+                else:
+                    return None, f"attribute reference {ref!r} has an invalid '~' escape"
+                i += 2
+                continue
+            out.append(ch)
+            i += 1
+        parts.append("".join(out))
+    if parts == ["targetingKey"]:
+        parts = ["key"]
+    return tuple(parts), None
+
+
+def make_getter(path: tuple[str, ...]) -> Getter:
+    """A function reading ``path`` from one kind's attributes; None when absent.
+
+    Navigation goes through JSON objects only (as LaunchDarkly's attribute references do):
+    an array or scalar on the way means the attribute is absent.
+    """
+    if len(path) == 1:
+        name = path[0]
+
+        def top(attrs: dict[str, Any]) -> Any:
+            return attrs.get(name)
+
+        return top
+
+    def nested(attrs: dict[str, Any]) -> Any:
+        node: Any = attrs
+        for part in path:
+            if not isinstance(node, Mapping):
+                return None
+            node = node.get(part)
+            if node is None:
+                return None
+        return node
+
+    return nested

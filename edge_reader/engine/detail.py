@@ -1,0 +1,81 @@
+"""What an evaluation returns: OpenFeature's vocabulary, as immutable values.
+
+``Reason`` and ``ErrorCode`` are ``str`` enums whose values are OpenFeature's strings, so
+a provider maps them 1:1. ``EvaluationDetail`` is frozen and slotted; the compiler builds
+one per (exit point, variation) ahead of time so a successful evaluation allocates nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+MetadataValue = str | int | float | bool
+
+
+class Reason(StrEnum):
+    """Why a value was served (OpenFeature reason strings)."""
+
+    STATIC = "STATIC"
+    DEFAULT = "DEFAULT"
+    TARGETING_MATCH = "TARGETING_MATCH"
+    SPLIT = "SPLIT"
+    CACHED = "CACHED"
+    DISABLED = "DISABLED"
+    UNKNOWN = "UNKNOWN"
+    STALE = "STALE"
+    ERROR = "ERROR"
+
+
+class ErrorCode(StrEnum):
+    """What went wrong when reason is ERROR (OpenFeature error code strings)."""
+
+    PROVIDER_NOT_READY = "PROVIDER_NOT_READY"
+    FLAG_NOT_FOUND = "FLAG_NOT_FOUND"
+    PARSE_ERROR = "PARSE_ERROR"
+    TYPE_MISMATCH = "TYPE_MISMATCH"
+    TARGETING_KEY_MISSING = "TARGETING_KEY_MISSING"
+    INVALID_CONTEXT = "INVALID_CONTEXT"
+    PROVIDER_FATAL = "PROVIDER_FATAL"
+    GENERAL = "GENERAL"
+
+
+_NO_METADATA: Mapping[str, MetadataValue] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class EvaluationDetail:
+    """The result of one evaluation. Never raised, always returned.
+
+    ``value`` is the served value, or the caller's default when ``variant`` is None.
+    ``rule_index``/``rule_id`` name the rule that matched (None otherwise).
+    ``flag_metadata`` is the flag's ``metadata`` mapping; treat it (and object values)
+    as read-only — they are shared between evaluations.
+    """
+
+    value: Any
+    variant: str | None
+    reason: Reason
+    error_code: ErrorCode | None = None
+    error_message: str | None = None
+    rule_index: int | None = None
+    rule_id: str | None = None
+    flag_metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: _NO_METADATA)
+
+    def with_value(self, value: Any) -> EvaluationDetail:
+        """A copy of this detail serving ``value`` (used to put the caller's default in)."""
+        return replace(self, value=value)
+
+
+@dataclass(frozen=True, slots=True)
+class FlagInfo:
+    """Static facts about a compiled flag (for listings, client scoping and OFREP)."""
+
+    kind: str
+    tags: tuple[str, ...]
+    client_visible: bool
+    version: int | None
+    description: str | None

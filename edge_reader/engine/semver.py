@@ -1,0 +1,61 @@
+"""Semantic versions, LaunchDarkly-style.
+
+* SemVer 2.0.0 syntax and precedence, pre-release identifiers included (numeric
+  identifiers sort numerically and below alphanumeric ones; a release sorts above its
+  pre-releases); build metadata is parsed and ignored.
+* Partial versions are padded with ``.0``: ``"2"`` is ``2.0.0``, ``"2.3-beta"`` is
+  ``2.3.0-beta`` (LaunchDarkly adds missing components the same way).
+* Anything else — a leading ``v``, leading zeros, four components, a non-string — is not a
+  version, and an operator given one does not match.
+"""
+
+from __future__ import annotations
+
+import re
+
+# A parsed version as a tuple that compares by SemVer precedence:
+# (major, minor, patch, is_release, prerelease identifiers as (0, int) | (1, str)).
+Version = tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]
+
+_NUM = r"0|[1-9][0-9]*"
+_ID = r"0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*"
+_SEMVER = re.compile(
+    rf"^({_NUM})(?:\.({_NUM}))?(?:\.({_NUM}))?"
+    rf"(?:-((?:{_ID})(?:\.(?:{_ID}))*))?"
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$",
+    re.ASCII,
+)
+MAX_LENGTH = 256  # longer strings are not versions (bounds the work per value)
+
+
+def parse_semver(text: object) -> Version | None:
+    """Parse ``text`` into a comparable :data:`Version`, or None if it is not a version."""
+    if not isinstance(text, str) or len(text) > MAX_LENGTH:
+        return None
+    m = _SEMVER.match(text)
+    if m is None:
+        return None
+    major, minor, patch, pre, _build = m.groups()
+    if pre is None:
+        return (int(major), int(minor or 0), int(patch or 0), 1, ())
+    ids = tuple((0, int(p)) if p.isdigit() else (1, p) for p in pre.split("."))
+    return (int(major), int(minor or 0), int(patch or 0), 0, ids)
+
+
+CACHE: dict[str, Version | None] = {}
+CACHE_MAX = 4096
+
+
+def parse_semver_cached(text: object) -> Version | None:
+    """:func:`parse_semver` through a small bounded cache (context values repeat a lot)."""
+    if text.__class__ is not str:
+        return parse_semver(text)
+    try:
+        return CACHE[text]
+    except KeyError:
+        pass
+    version = parse_semver(text)
+    if len(CACHE) >= CACHE_MAX:
+        CACHE.clear()  # crude but bounded; a hot working set refills in microseconds
+    CACHE[text] = version
+    return version

@@ -1,0 +1,303 @@
+# Three customer-managed keys, each with rotation and a policy naming who may do what:
+#   bundle  - ESDK envelopes of bundles + wrapping of SDK-key secrets (VEXIL_KMS_KEY_ID)
+#   table   - DynamoDB encryption at rest (table and stream)
+#   storage - everything else at rest: the bundle bucket (SSE-KMS), Lambda environment
+#             variables, log groups, the dead-letter queue and the alarm topic
+# Key policies grant data operations only to named principals or AWS services acting for
+# this account; the administrators get management actions, never Encrypt/Decrypt.
+
+locals {
+  # Spelled out (no "kms:Create*"): CreateGrant would let an administrator hand itself
+  # Decrypt without touching the policy.
+  kms_admin_actions = [
+    "kms:CreateAlias", "kms:DeleteAlias", "kms:UpdateAlias", "kms:DescribeKey",
+    "kms:EnableKey", "kms:DisableKey", "kms:EnableKeyRotation", "kms:DisableKeyRotation",
+    "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus", "kms:ListAliases",
+    "kms:ListGrants", "kms:ListKeyPolicies", "kms:ListResourceTags", "kms:RevokeGrant",
+    "kms:UpdateKeyDescription", "kms:TagResource", "kms:UntagResource",
+    "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:RotateKeyOnDemand",
+  ]
+  publisher_role_arn     = module.control_plane.function_role_arns["publisher"]
+  control_plane_role_arn = module.control_plane.function_role_arns["api_handler"]
+  # Must equal control_plane/chalicelib/snapshot.py SDK_KEY_PURPOSE (a test checks it).
+  sdk_key_purpose = "sdk-key"
+}
+
+# ----------------------------------------------------------------------------- bundle key
+
+data "aws_iam_policy_document" "bundle_key" {
+  statement {
+    sid       = "KeyAdministration"
+    actions   = local.kms_admin_actions
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = local.key_admins
+    }
+  }
+
+  # The publisher envelope-encrypts bundles. The encryption context of a bundle always
+  # carries vexil:revision (edge_reader.bundle.encryption_context); requiring it keeps
+  # this grant from minting data keys for anything else.
+  statement {
+    sid       = "PublisherEncryptsBundles"
+    actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.publisher_role_arn]
+    }
+    condition {
+      test     = "Null"
+      variable = "kms:EncryptionContext:vexil:revision"
+      values   = ["false"]
+    }
+  }
+
+  # The publisher unwraps SDK-key secrets to add one raw-AES keyring per key.
+  statement {
+    sid       = "PublisherUnwrapsSdkKeys"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.publisher_role_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:vexil:purpose"
+      values   = [local.sdk_key_purpose]
+    }
+  }
+
+  # The control plane wraps a new SDK key's secret (it never needs to unwrap one).
+  statement {
+    sid       = "ControlPlaneWrapsSdkKeys"
+    actions   = ["kms:Encrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.control_plane_role_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:vexil:purpose"
+      values   = [local.sdk_key_purpose]
+    }
+  }
+
+  # Readers may only Decrypt, only bundles (vexil:revision present, vexil:purpose absent,
+  # so never a wrapped SDK-key secret), and only of their project and environments.
+  dynamic "statement" {
+    for_each = var.readers
+    content {
+      sid       = "Reader${replace(title(replace(statement.key, "/[^A-Za-z0-9]+/", " ")), " ", "")}"
+      actions   = ["kms:Decrypt"]
+      resources = ["*"]
+      principals {
+        type        = "AWS"
+        identifiers = statement.value.principal_arns
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:vexil:project"
+        values   = [statement.value.project]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:vexil:environment"
+        values   = statement.value.environments
+      }
+      condition {
+        test     = "Null"
+        variable = "kms:EncryptionContext:vexil:revision"
+        values   = ["false"]
+      }
+      condition {
+        test     = "Null"
+        variable = "kms:EncryptionContext:vexil:purpose"
+        values   = ["true"]
+      }
+    }
+  }
+}
+
+resource "aws_kms_key" "bundle" {
+  description             = "Vexil ${local.name_prefix}: bundle envelopes and SDK-key wrapping"
+  enable_key_rotation     = true
+  rotation_period_in_days = 365
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.bundle_key.json
+}
+
+resource "aws_kms_alias" "bundle" {
+  name          = local.bundle_key_alias
+  target_key_id = aws_kms_key.bundle.key_id
+}
+
+# ------------------------------------------------------------------------------ table key
+
+data "aws_iam_policy_document" "table_key" {
+  statement {
+    sid       = "KeyAdministration"
+    actions   = local.kms_admin_actions
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = local.key_admins
+    }
+  }
+
+  # DynamoDB uses the key for principals of this account that IAM lets use the table
+  # (the pattern of AWS's DynamoDB key-policy example, with the actions spelled out).
+  statement {
+    sid = "UseThroughDynamoDB"
+    actions = [
+      "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+      "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey",
+      "kms:CreateGrant",
+    ]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["dynamodb.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "DynamoDBDescribesKey"
+    actions   = ["kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["dynamodb.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_kms_key" "table" {
+  description             = "Vexil ${local.name_prefix}: DynamoDB table encryption"
+  enable_key_rotation     = true
+  rotation_period_in_days = 365
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.table_key.json
+}
+
+resource "aws_kms_alias" "table" {
+  name          = local.table_key_alias
+  target_key_id = aws_kms_key.table.key_id
+}
+
+# ---------------------------------------------------------------------------- storage key
+
+data "aws_iam_policy_document" "storage_key" {
+  statement {
+    sid       = "KeyAdministration"
+    actions   = local.kms_admin_actions
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = local.key_admins
+    }
+  }
+
+  # Account principals (the deployer, the Lambda roles) through the services that encrypt
+  # at rest with this key; IAM policies decide which principal.
+  statement {
+    sid = "UseThroughServices"
+    actions = [
+      "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+      "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey",
+      "kms:CreateGrant",
+    ]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values = [for s in ["s3", "lambda", "sqs", "sns"] : "${s}.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid = "CloudWatchLogsEncryptsLogGroups"
+    actions = [
+      "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+      "kms:GenerateDataKey", "kms:GenerateDataKeyWithoutPlaintext", "kms:DescribeKey",
+    ]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${local.region}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:*"]
+    }
+  }
+
+  # CloudFront (through Origin Access Control) reads SSE-KMS bundle objects, for this
+  # distribution only.
+  statement {
+    sid       = "CloudFrontReadsBundles"
+    actions   = ["kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.bundles.arn]
+    }
+  }
+
+  # CloudWatch alarms publish to the encrypted SNS topic.
+  statement {
+    sid       = "CloudWatchPublishesAlarms"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = ["*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudwatch.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_kms_key" "storage" {
+  description             = "Vexil ${local.name_prefix}: bucket, Lambda environment, logs, queues"
+  enable_key_rotation     = true
+  rotation_period_in_days = 365
+  deletion_window_in_days = 30
+  policy                  = data.aws_iam_policy_document.storage_key.json
+}
+
+resource "aws_kms_alias" "storage" {
+  name          = local.storage_key_alias
+  target_key_id = aws_kms_key.storage.key_id
+}

@@ -1,0 +1,29 @@
+# Names come from infra/resources.json, the definition the local stack and the tests read
+# too (vexil/resources.py), so a deployed stack and a local one agree on every name.
+locals {
+  shared      = jsondecode(file("${path.module}/resources.json"))
+  name_prefix = coalesce(var.name_prefix, local.shared.default_name_prefix)
+
+  table_name        = "${local.name_prefix}-${local.shared.table.suffix}"
+  bucket_name       = "${local.name_prefix}-${local.shared.bucket.suffix}"
+  log_bucket_name   = "${local.name_prefix}-${local.shared.bucket.suffix}-logs"
+  bundle_prefix     = local.shared.bucket.bundle_prefix
+  bundle_key_alias  = "alias/${local.name_prefix}-${local.shared.kms.bundle_key_alias_suffix}"
+  table_key_alias   = "alias/${local.name_prefix}-${local.shared.kms.table_key_alias_suffix}"
+  storage_key_alias = "alias/${local.name_prefix}-storage"
+
+  keep_noncurrent_versions = local.shared.bucket.keep_noncurrent_bundles
+
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = var.aws_region
+  root_arn   = "arn:${local.partition}:iam::${local.account_id}:root"
+  key_admins = length(var.key_admin_arns) > 0 ? var.key_admin_arns : [local.root_arn]
+
+  use_custom_domain = var.cdn_domain_name != ""
+
+  tags = merge({ "vexil:deployment" = local.name_prefix }, var.tags)
+}
+
+data "aws_caller_identity" "current" {}
+data "aws_partition" "current" {}

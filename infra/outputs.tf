@@ -1,0 +1,39 @@
+output "api_url" {
+  description = "Base URL of the control-plane API (VEXIL_API for the CLI)."
+  value       = aws_api_gateway_stage.api.invoke_url
+}
+
+output "cdn_url" {
+  description = "Base URL readers fetch bundles from (bundles/<project>/<env>/current.json)."
+  value       = local.use_custom_domain ? "https://${var.cdn_domain_name}" : "https://${aws_cloudfront_distribution.bundles.domain_name}"
+}
+
+output "table_name" {
+  description = "VEXIL_TABLE."
+  value       = aws_dynamodb_table.main.name
+}
+
+output "bucket_name" {
+  description = "VEXIL_BUCKET."
+  value       = aws_s3_bucket.bundles.bucket
+}
+
+output "bundle_key_arn" {
+  description = "VEXIL_KMS_KEY_ID: the bundle envelope key."
+  value       = aws_kms_key.bundle.arn
+}
+
+output "cloudfront_distribution_id" {
+  description = "VEXIL_CLOUDFRONT_DISTRIBUTION_ID."
+  value       = aws_cloudfront_distribution.bundles.id
+}
+
+output "alarm_topic_arn" {
+  description = "SNS topic receiving every alarm (the CDN alarm uses the -alarms-cdn topic in us-east-1)."
+  value       = aws_sns_topic.alarms.arn
+}
+
+output "dead_letter_queue_url" {
+  description = "Where failed stream batches land; see docs/deploy.md for replaying them."
+  value       = aws_sqs_queue.dead_letter.id
+}

@@ -1,0 +1,261 @@
+# The bundle bucket: private, versioned, SSE-KMS, readable only by the CloudFront
+# distribution (Origin Access Control) and written only by the publisher role.
+#
+# Lifecycle ("keep the last N"): the publisher writes every bundle under a NEW immutable
+# key (<revision>-<sha256>.bundle) and overwrites only the small current.json pointer.
+# So versioning history exists only for pointers: the last N noncurrent pointer versions
+# are kept (N = keep_noncurrent_bundles in resources.json), which names the last N
+# bundles for a rollback. Bundle objects themselves are never noncurrent, and their age
+# says nothing about whether a pointer still names them (an environment untouched for a
+# year is still served by a year-old bundle), so age alone must not expire them. They
+# expire only once tagged vexil-superseded=true (by whatever retires them) and older than
+# superseded_bundle_expiration_days. Untagged bundles are kept: storage grows by one small
+# object per publish, which is the price of never deleting a live bundle.
+
+resource "aws_s3_bucket" "bundles" {
+  bucket = local.bucket_name
+  #checkov:skip=CKV_AWS_144:bundles are rebuilt from DynamoDB (PITR) by the publisher; a cross-region replica would duplicate derived data
+  #checkov:skip=CKV2_AWS_62:nothing consumes bucket events; the DynamoDB stream drives publishing
+
+  lifecycle {
+    prevent_destroy = true
+  }
+}
+
+resource "aws_s3_bucket_ownership_controls" "bundles" {
+  bucket = aws_s3_bucket.bundles.id
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "bundles" {
+  bucket                  = aws_s3_bucket.bundles.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "bundles" {
+  bucket = aws_s3_bucket.bundles.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "bundles" {
+  bucket = aws_s3_bucket.bundles.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.storage.arn
+    }
+    # One data key per bucket instead of one KMS call per object read through CloudFront.
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "bundles" {
+  bucket     = aws_s3_bucket.bundles.id
+  depends_on = [aws_s3_bucket_versioning.bundles]
+
+  rule {
+    id     = "keep-last-pointer-versions"
+    status = "Enabled"
+    filter {
+      prefix = local.bundle_prefix
+    }
+    noncurrent_version_expiration {
+      newer_noncurrent_versions = local.keep_noncurrent_versions
+      noncurrent_days           = 1
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
+  rule {
+    id     = "expire-superseded-bundles"
+    status = "Enabled"
+    filter {
+      and {
+        prefix = local.bundle_prefix
+        tags = {
+          "vexil-superseded" = "true"
+        }
+      }
+    }
+    expiration {
+      days = var.superseded_bundle_expiration_days
+    }
+  }
+
+  rule {
+    id     = "clean-delete-markers"
+    status = "Enabled"
+    filter {}
+    expiration {
+      expired_object_delete_marker = true
+    }
+  }
+}
+
+resource "aws_s3_bucket_logging" "bundles" {
+  bucket        = aws_s3_bucket.bundles.id
+  target_bucket = aws_s3_bucket.logs.id
+  target_prefix = "s3/${local.bucket_name}/"
+}
+
+data "aws_iam_policy_document" "bundles_bucket" {
+  # Reads come only from this distribution, through Origin Access Control.
+  statement {
+    sid       = "CloudFrontReadsBundles"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.bundles.arn}/${local.bundle_prefix}*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "AWS:SourceArn"
+      values   = [aws_cloudfront_distribution.bundles.arn]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.bundles.arn, "${aws_s3_bucket.bundles.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "bundles" {
+  bucket     = aws_s3_bucket.bundles.id
+  policy     = data.aws_iam_policy_document.bundles_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.bundles]
+}
+
+# ------------------------------------------------------------------------ access logs
+
+# Receives S3 server access logs and CloudFront standard logs. S3 log delivery cannot
+# write to SSE-KMS buckets, and CloudFront standard logging needs ACLs, hence SSE-S3 and
+# BucketOwnerPreferred here (and only here).
+resource "aws_s3_bucket" "logs" {
+  bucket = local.log_bucket_name
+  #checkov:skip=CKV_AWS_145:S3 server access log delivery only supports SSE-S3 on the target bucket
+  #checkov:skip=CKV_AWS_18:this is the access-log bucket; logging it into itself would loop
+  #checkov:skip=CKV_AWS_144:access logs are kept for audit in-region; replication doubles cost for no recovery need
+  #checkov:skip=CKV2_AWS_62:nothing consumes log-bucket events
+}
+
+resource "aws_s3_bucket_ownership_controls" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    object_ownership = "BucketOwnerPreferred"
+  }
+}
+
+resource "aws_s3_bucket_acl" "logs" {
+  bucket     = aws_s3_bucket.logs.id
+  acl        = "log-delivery-write"
+  depends_on = [aws_s3_bucket_ownership_controls.logs]
+}
+
+resource "aws_s3_bucket_public_access_block" "logs" {
+  bucket                  = aws_s3_bucket.logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "logs" {
+  bucket = aws_s3_bucket.logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "logs" {
+  bucket     = aws_s3_bucket.logs.id
+  depends_on = [aws_s3_bucket_versioning.logs]
+  rule {
+    id     = "expire-logs"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.log_retention_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 30
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+data "aws_iam_policy_document" "logs_bucket" {
+  statement {
+    sid       = "S3ServerAccessLogs"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.logs.arn}/s3/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["logging.s3.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "aws:SourceArn"
+      values   = [aws_s3_bucket.bundles.arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [aws_s3_bucket.logs.arn, "${aws_s3_bucket.logs.arn}/*"]
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "logs" {
+  bucket     = aws_s3_bucket.logs.id
+  policy     = data.aws_iam_policy_document.logs_bucket.json
+  depends_on = [aws_s3_bucket_public_access_block.logs]
+}

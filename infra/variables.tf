@@ -1,0 +1,148 @@
+variable "name_prefix" {
+  description = "Prefix of every resource name (<prefix>-main, <prefix>-bundles, ...). Null uses default_name_prefix from resources.json."
+  type        = string
+  default     = null
+  validation {
+    condition     = var.name_prefix == null || can(regex("^[a-z][a-z0-9-]{1,30}$", var.name_prefix))
+    error_message = "name_prefix: 2-31 characters, lowercase letters, digits and '-', starting with a letter (it becomes part of an S3 bucket name)."
+  }
+}
+
+variable "aws_region" {
+  description = "Region of the table, bucket, keys, API and Lambdas."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "readers" {
+  description = <<-EOT
+    Principals that may decrypt bundles with KMS (server SDKs using their IAM role rather
+    than an SDK key), per Vexil project and environment. The key policy lets each one
+    Decrypt only when the encryption context names that project and one of those
+    environments (vexil:project / vexil:environment).
+  EOT
+  type = map(object({
+    project        = string
+    environments   = list(string)
+    principal_arns = list(string)
+  }))
+  default = {}
+}
+
+variable "key_admin_arns" {
+  description = "Principals that administer (never use) the KMS keys. Empty: the account root, so IAM policies decide."
+  type        = list(string)
+  default     = []
+}
+
+variable "cdn_domain_name" {
+  description = "Optional custom domain for the bundle CDN (e.g. flags.example.com). Empty: the cloudfront.net name."
+  type        = string
+  default     = ""
+}
+
+variable "cdn_certificate_arn" {
+  description = "ACM certificate in us-east-1 covering cdn_domain_name (required when cdn_domain_name is set)."
+  type        = string
+  default     = ""
+  validation {
+    condition     = var.cdn_certificate_arn == "" || can(regex("^arn:aws[a-z-]*:acm:us-east-1:", var.cdn_certificate_arn))
+    error_message = "cdn_certificate_arn: CloudFront needs an ACM certificate from us-east-1."
+  }
+}
+
+variable "route53_zone_id" {
+  description = "Optional Route 53 hosted zone in which to create the alias record for cdn_domain_name."
+  type        = string
+  default     = ""
+}
+
+variable "cdn_price_class" {
+  description = "CloudFront price class."
+  type        = string
+  default     = "PriceClass_100"
+}
+
+variable "pointer_max_ttl_seconds" {
+  description = "Upper bound on how long CloudFront keeps a current.json pointer (the publisher sends max-age=5 and also invalidates)."
+  type        = number
+  default     = 60
+}
+
+variable "superseded_bundle_expiration_days" {
+  description = "Days after which a bundle object tagged vexil-superseded=true expires (see docs/deploy.md, lifecycle)."
+  type        = number
+  default     = 30
+}
+
+variable "api_throttle_rate_limit" {
+  description = "API Gateway steady-state requests per second (stage-wide)."
+  type        = number
+  default     = 50
+}
+
+variable "api_throttle_burst_limit" {
+  description = "API Gateway burst capacity (stage-wide)."
+  type        = number
+  default     = 100
+}
+
+variable "waf_api_rate_limit" {
+  description = "Requests per client IP per 5 minutes before WAF blocks it at the API."
+  type        = number
+  default     = 1000
+}
+
+variable "waf_cdn_rate_limit" {
+  description = "Requests per client IP per 5 minutes before WAF blocks it at CloudFront (readers poll the pointer)."
+  type        = number
+  default     = 20000
+}
+
+variable "lambda_reserved_concurrency" {
+  description = "Reserved concurrent executions per function (caps cost and blast radius)."
+  type        = number
+  default     = 20
+}
+
+variable "log_retention_days" {
+  description = "Retention of Lambda, API access and WAF logs."
+  type        = number
+  default     = 365
+}
+
+variable "stream_batch_size" {
+  description = "Stream records per publisher invocation."
+  type        = number
+  default     = 100
+}
+
+variable "stream_maximum_retry_attempts" {
+  description = "Retries of a failing stream batch (after bisection) before it goes to the dead-letter queue."
+  type        = number
+  default     = 5
+}
+
+variable "stream_maximum_record_age_seconds" {
+  description = "Records older than this are sent to the dead-letter queue instead of retried."
+  type        = number
+  default     = 3600
+}
+
+variable "alarm_emails" {
+  description = "E-mail addresses subscribed to the alarm topic (each must confirm)."
+  type        = list(string)
+  default     = []
+}
+
+variable "iterator_age_alarm_ms" {
+  description = "Alarm when the publisher's stream iterator age exceeds this (ms)."
+  type        = number
+  default     = 60000
+}
+
+variable "tags" {
+  description = "Tags on every resource."
+  type        = map(string)
+  default     = {}
+}

@@ -1,0 +1,153 @@
+# Two web ACLs: REGIONAL for the API Gateway stage, CLOUDFRONT (us-east-1) for the CDN.
+# Each blocks per-IP floods with a rate-based rule and runs AWS's managed rule groups for
+# common exploits and known bad inputs (Log4Shell and the like).
+
+locals {
+  waf_managed_groups = {
+    common    = { priority = 10, name = "AWSManagedRulesCommonRuleSet" }
+    bad_input = { priority = 20, name = "AWSManagedRulesKnownBadInputsRuleSet" }
+  }
+}
+
+resource "aws_wafv2_web_acl" "api" {
+  name  = "${local.name_prefix}-api"
+  scope = "REGIONAL"
+
+  default_action {
+    allow {}
+  }
+
+  rule {
+    name     = "rate-limit-per-ip"
+    priority = 1
+    action {
+      block {}
+    }
+    statement {
+      rate_based_statement {
+        limit              = var.waf_api_rate_limit
+        aggregate_key_type = "IP"
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-api-rate-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  dynamic "rule" {
+    for_each = local.waf_managed_groups
+    content {
+      name     = rule.value.name
+      priority = rule.value.priority
+      override_action {
+        none {}
+      }
+      statement {
+        managed_rule_group_statement {
+          vendor_name = "AWS"
+          name        = rule.value.name
+        }
+      }
+      visibility_config {
+        cloudwatch_metrics_enabled = true
+        metric_name                = "${local.name_prefix}-api-${rule.key}"
+        sampled_requests_enabled   = true
+      }
+    }
+  }
+
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${local.name_prefix}-api"
+    sampled_requests_enabled   = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "waf_api" {
+  # WAF requires the aws-waf-logs- prefix.
+  name              = "aws-waf-logs-${local.name_prefix}-api"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.storage.arn
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "api" {
+  resource_arn            = aws_wafv2_web_acl.api.arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf_api.arn]
+  redacted_fields {
+    single_header {
+      name = "authorization"
+    }
+  }
+}
+
+resource "aws_wafv2_web_acl" "cdn" {
+  provider = aws.us_east_1
+  name     = "${local.name_prefix}-cdn"
+  scope    = "CLOUDFRONT"
+
+  default_action {
+    allow {}
+  }
+
+  rule {
+    name     = "rate-limit-per-ip"
+    priority = 1
+    action {
+      block {}
+    }
+    statement {
+      rate_based_statement {
+        limit              = var.waf_cdn_rate_limit
+        aggregate_key_type = "IP"
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-cdn-rate-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  dynamic "rule" {
+    for_each = local.waf_managed_groups
+    content {
+      name     = rule.value.name
+      priority = rule.value.priority
+      override_action {
+        none {}
+      }
+      statement {
+        managed_rule_group_statement {
+          vendor_name = "AWS"
+          name        = rule.value.name
+        }
+      }
+      visibility_config {
+        cloudwatch_metrics_enabled = true
+        metric_name                = "${local.name_prefix}-cdn-${rule.key}"
+        sampled_requests_enabled   = true
+      }
+    }
+  }
+
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${local.name_prefix}-cdn"
+    sampled_requests_enabled   = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "waf_cdn" {
+  #checkov:skip=CKV_AWS_158:CLOUDFRONT-scope WAF logs must live in us-east-1 and a log group can only use a KMS key of its own region; CloudWatch Logs still encrypts them at rest with its service key
+  provider          = aws.us_east_1
+  name              = "aws-waf-logs-${local.name_prefix}-cdn"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_wafv2_web_acl_logging_configuration" "cdn" {
+  provider                = aws.us_east_1
+  resource_arn            = aws_wafv2_web_acl.cdn.arn
+  log_destination_configs = [aws_cloudwatch_log_group.waf_cdn.arn]
+}

@@ -1,0 +1,39 @@
+"""The public surface of edge_reader.bundle is pinned: additions are deliberate."""
+
+from __future__ import annotations
+
+from edge_reader import bundle
+
+EXPECTED = {
+    "CLIENT_SCOPE", "CONTEXT_KEYS", "FORMAT_VERSION", "POINTER_FORMAT", "SERVER_SCOPE",
+    "BundleError", "BundleFormatError", "EnvelopeCache", "EnvelopeError", "Pointer", "SdkKey",
+    "SdkKeyFormatError", "bundle_object_key", "check_scope", "decode_bundle_document",
+    "decode_pointer", "decrypt_bundle", "default_kms_client", "encode_bundle_document",
+    "encode_pointer", "encrypt_bundle", "encryption_context", "generate_sdk_key",
+    "parse_sdk_key", "pointer_object_key",
+}
+
+
+def test_exported_names_are_exactly_the_documented_ones() -> None:
+    assert set(bundle.__all__) == EXPECTED
+    for name in EXPECTED:
+        assert getattr(bundle, name) is not None
+
+
+def test_error_tree() -> None:
+    assert issubclass(bundle.SdkKeyFormatError, bundle.BundleFormatError)
+    assert issubclass(bundle.BundleFormatError, bundle.BundleError)
+    assert issubclass(bundle.BundleFormatError, ValueError)
+    assert issubclass(bundle.EnvelopeError, bundle.BundleError)
+
+
+def test_bundle_package_never_imports_the_control_plane_or_tooling() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, edge_reader.bundle; "
+            "print(any(m.startswith(('chalicelib', 'control_plane', 'vexil')) "
+            "for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "False"

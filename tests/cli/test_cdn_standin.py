@@ -1,0 +1,143 @@
+"""The CDN stand-in (nginx, or the Python fallback) in front of the session's moto S3."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+import urllib3
+
+from tests.conftest import free_port
+from vexil.devstack import nginx as nginx_conf
+from vexil.devstack import procs
+from vexil.devstack.aws import allow_cdn_reads
+from vexil.devstack.tls import ensure_tls
+
+POINTER_CC = "public, max-age=1, stale-while-revalidate=30, stale-if-error=86400"
+
+
+@pytest.fixture(scope="module")
+def origin(vexil_resources: dict[str, str]) -> str:
+    bucket = vexil_resources["VEXIL_BUCKET"]
+    s3 = boto3.client("s3")
+    allow_cdn_reads(s3, bucket)
+    s3.put_object(Bucket=bucket, Key="secret/not-a-bundle", Body=b"private")
+    return bucket
+
+
+def _put(bucket: str, key: str, body: bytes, cache_control: str = POINTER_CC) -> None:
+    boto3.client("s3").put_object(
+        Bucket=bucket, Key=key, Body=body, CacheControl=cache_control,
+        ContentType="application/json",
+    )
+
+
+def _start(name: str, argv: list[str], tmp: Path, url: str, ca: Path) -> procs.ProcessRecord:
+    record = procs.start(name, argv, run_dir=tmp / "run", log_dir=tmp / "logs", env={})
+
+    def ready() -> bool:
+        pool = urllib3.PoolManager(ca_certs=str(ca), retries=False, timeout=1.0)
+        return pool.request("GET", url + "/health").status == 200
+
+    try:
+        procs.wait_for(ready, timeout=20, what=name)
+    except TimeoutError:
+        procs.stop(record, run_dir=tmp / "run")
+        raise
+    return record
+
+
+@pytest.fixture(params=["nginx", "python-proxy"])
+def cdn(
+    request: pytest.FixtureRequest, origin: str, moto_endpoint: str, tmp_path: Path
+) -> Iterator[tuple[str, str, urllib3.PoolManager]]:
+    tls = ensure_tls(tmp_path / "tls")
+    port = free_port()
+    moto_port = int(moto_endpoint.rsplit(":", 1)[1])
+    if request.param == "nginx":
+        binary = nginx_conf.find_nginx()
+        assert binary, "nginx is a documented dependency of the local stack (./run installs it)"
+        layout = nginx_conf.write_config(
+            tmp_path / "nginx", logs=tmp_path / "logs", cdn_port=port, moto_port=moto_port,
+            bucket=origin, cert=tls.server_cert, key=tls.server_key,
+        )
+        argv = nginx_conf.command(binary, layout)
+    else:
+        argv = [sys.executable, "-m", "vexil.devstack.cdnproxy", "--port", str(port),
+                "--origin", f"{moto_endpoint}/{origin}", "--cert", str(tls.server_cert),
+                "--key", str(tls.server_key)]
+    url = f"https://127.0.0.1:{port}"
+    record = _start(request.param, argv, tmp_path, url, tls.ca_cert)
+    pool = urllib3.PoolManager(ca_certs=str(tls.ca_cert), retries=False, timeout=5.0)
+    try:
+        yield request.param, url, pool
+    finally:
+        assert procs.stop(record, run_dir=tmp_path / "run") == []
+        assert not record.is_alive()
+
+
+def test_serves_pointer_over_verified_tls_with_etag_and_304(
+    cdn: tuple[str, str, urllib3.PoolManager], origin: str
+) -> None:
+    kind, url, pool = cdn
+    key = f"bundles/cdn-{kind}/prod/current.json"
+    _put(origin, key, b'{"revision":1}')
+    first = pool.request("GET", f"{url}/{key}")
+    assert first.status == 200
+    assert first.data == b'{"revision":1}'
+    assert first.headers["Cache-Control"] == POINTER_CC
+    etag = first.headers["ETag"]
+    again = pool.request("GET", f"{url}/{key}", headers={"If-None-Match": etag})
+    assert again.status == 304
+    assert again.data == b""
+
+
+def test_untrusted_ca_is_rejected(cdn: tuple[str, str, urllib3.PoolManager]) -> None:
+    _, url, _ = cdn
+    system_trust = urllib3.PoolManager(retries=False, timeout=5.0)
+    with pytest.raises(urllib3.exceptions.SSLError):
+        system_trust.request("GET", f"{url}/health")
+
+
+def test_only_bundle_prefix_is_reachable(
+    cdn: tuple[str, str, urllib3.PoolManager], origin: str
+) -> None:
+    _, url, pool = cdn
+    assert pool.request("GET", f"{url}/secret/not-a-bundle").status == 404
+    assert pool.request("GET", f"{url}/bundles/../secret/not-a-bundle").status in (400, 404)
+    assert pool.request("GET", f"{url}/bundles/no/such/current.json").status in (403, 404)
+
+
+def test_nginx_caches_and_honours_cache_control(
+    cdn: tuple[str, str, urllib3.PoolManager], origin: str
+) -> None:
+    kind, url, pool = cdn
+    if kind != "nginx":
+        # The fallback proxy has no cache by design; the other tests cover its pass-through.
+        assert pool.request("GET", f"{url}/health").headers["X-Cache-Status"] == "BYPASS"
+        return
+    key = "bundles/cdn-cache/prod/current.json"
+    _put(origin, key, b'{"revision":1}')
+    assert pool.request("GET", f"{url}/{key}").headers["X-Cache-Status"] == "MISS"
+    hit = pool.request("GET", f"{url}/{key}")
+    assert hit.headers["X-Cache-Status"] == "HIT"
+    _put(origin, key, b'{"revision":2}')
+    # Within max-age the CDN keeps serving what it holds, like CloudFront.
+    assert pool.request("GET", f"{url}/{key}").data == b'{"revision":1}'
+    deadline = time.monotonic() + 10
+    body = b""
+    while time.monotonic() < deadline:
+        body = pool.request("GET", f"{url}/{key}").data
+        if body == b'{"revision":2}':
+            break
+        time.sleep(0.3)
+    assert body == b'{"revision":2}'
+    # An immutable object is served from cache without asking the origin.
+    immutable = "bundles/cdn-cache/prod/1-abc.bundle"
+    _put(origin, immutable, b"ciphertext", "public, max-age=31536000, immutable")
+    pool.request("GET", f"{url}/{immutable}")
+    assert pool.request("GET", f"{url}/{immutable}").headers["X-Cache-Status"] == "HIT"

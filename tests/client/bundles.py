@@ -1,0 +1,137 @@
+"""Builders for real encrypted bundles (ESDK envelope via edge_reader.bundle) and flags."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Any
+
+from edge_reader.client import FlagClient
+from edge_reader.bundle import (
+    Pointer,
+    SdkKey,
+    bundle_object_key,
+    encode_bundle_document,
+    encode_pointer,
+    encrypt_bundle,
+    encryption_context,
+    pointer_object_key,
+)
+
+
+def bool_flag(*, on: bool = True, version: int = 1, client_visible: bool = True,
+              **extra: Any) -> dict[str, Any]:
+    """A boolean flag serving ``on`` (variant "on") or ``off`` to everyone."""
+    flag: dict[str, Any] = {
+        "kind": "boolean",
+        "variations": {"on": True, "off": False},
+        "enabled": True,
+        "off_variation": "off",
+        "default": {"variation": "on" if on else "off"},
+        "version": version,
+        "client_visible": client_visible,
+    }
+    flag.update(extra)
+    return flag
+
+
+def string_flag(value: str, *, version: int = 1, client_visible: bool = True) -> dict[str, Any]:
+    return {
+        "kind": "string", "variations": {"v": value, "other": "other"}, "enabled": True,
+        "default": {"variation": "v"}, "version": version, "client_visible": client_visible,
+    }
+
+
+def targeted_flag(country: str, *, version: int = 1) -> dict[str, Any]:
+    """on for users whose ``country`` is ``country``, off otherwise."""
+    return {
+        "kind": "boolean", "variations": {"on": True, "off": False}, "enabled": True,
+        "off_variation": "off", "version": version, "client_visible": True,
+        "rules": [{"id": "r1", "clauses": [
+            {"context_kind": "user", "attribute": "country", "op": "in", "values": [country]}
+        ], "serve": {"variation": "on"}}],
+        "default": {"variation": "off"},
+    }
+
+
+def many_flags(n: int) -> dict[str, Any]:
+    return {f"flag-{i:05d}": targeted_flag("DE", version=i) if i % 2 else bool_flag(version=i)
+            for i in range(n)}
+
+
+@dataclass(frozen=True)
+class Built:
+    pointer: Pointer
+    pointer_bytes: bytes
+    ciphertext: bytes
+    document: dict[str, Any]
+
+
+@dataclass
+class BundleFactory:
+    """Encrypts documents for one (project, environment, scope) with KMS + one SDK key."""
+
+    kms_key_id: str
+    kms_client: Any
+    sdk_key: SdkKey
+    project: str = "shop"
+    environment: str = "prod"
+    scope: str = "server"
+
+    def for_scope(self, scope: str, sdk_key: SdkKey) -> BundleFactory:
+        return replace(self, scope=scope, sdk_key=sdk_key)
+
+    def document(self, revision: int, flags: dict[str, Any],
+                 segments: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "format": 1, "project": self.project, "environment": self.environment,
+            "revision": revision, "generated_at": "2026-11-24T06:00:00.000Z", "engine": "1",
+            "scope": self.scope, "flags": flags, "segments": segments or {},
+        }
+        doc.update(meta)
+        return doc
+
+    def build(self, revision: int, flags: dict[str, Any], *,
+              segments: dict[str, Any] | None = None,
+              context_override: dict[str, str] | None = None,
+              document: dict[str, Any] | None = None) -> Built:
+        doc = document if document is not None else self.document(revision, flags, segments)
+        plaintext = encode_bundle_document(doc)
+        context = context_override or encryption_context(
+            self.project, self.environment, revision, self.scope)
+        ciphertext = encrypt_bundle(
+            plaintext, context=context, kms_key_id=self.kms_key_id,
+            kms_client=self.kms_client, sdk_keys=[self.sdk_key],
+        )
+        sha = hashlib.sha256(ciphertext).hexdigest()
+        pointer = Pointer(
+            format=1, project=self.project, environment=self.environment, scope=self.scope,
+            revision=revision,
+            key=bundle_object_key(self.project, self.environment, self.scope, revision, sha),
+            sha256=sha, size=len(ciphertext), generated_at="2026-11-24T06:00:00.000Z",
+        )
+        return Built(pointer, encode_pointer(pointer), ciphertext, doc)
+
+    @property
+    def pointer_path(self) -> str:
+        return pointer_object_key(self.project, self.environment, self.scope)
+
+    def publish(self, cdn: Any, built: Built) -> None:
+        """Upload the bundle, then the pointer (the publisher's order)."""
+        cdn.put(built.pointer.key, built.ciphertext)
+        cdn.put(self.pointer_path, built.pointer_bytes)
+
+
+USER = {"targetingKey": "u-1", "country": "DE"}
+
+
+def make_client(cdn: Any, factory: BundleFactory, **kw: Any) -> FlagClient:
+    options: dict[str, Any] = {
+        "project": factory.project, "environment": factory.environment,
+        "sdk_key": factory.sdk_key, "pointer_url": cdn.url(factory.pointer_path),
+        "start": False, "first_retry": 0.01,
+    }
+    options.update(kw)
+    return FlagClient(**options)
+
+

@@ -1,0 +1,115 @@
+"""A real HTTP server on 127.0.0.1 standing in for the CDN, with switchable faults.
+
+``LoopbackCdn.put(path, body)`` serves ``body`` with a strong ETag and answers
+``If-None-Match`` with 304, like CloudFront/nginx. ``fault(path, ...)`` makes one path
+misbehave: a status code, a delay before the headers, a truncated body (Content-Length
+larger than what is sent), or arbitrary bytes. Every request is recorded in ``log``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Fault:
+    status: int | None = None
+    delay: float = 0.0
+    truncate_to: int | None = None
+    body: bytes | None = None
+
+
+class LoopbackCdn:
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.faults: dict[str, Fault] = {}
+        self.log: list[tuple[str, int]] = []
+        self._lock = threading.Lock()
+        cdn = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_GET(self) -> None:
+                cdn._serve(self)
+
+            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base}/{path.lstrip('/')}"
+
+    def put(self, path: str, body: bytes) -> None:
+        with self._lock:
+            self.objects["/" + path.lstrip("/")] = body
+
+    def fault(self, path: str, **kwargs: object) -> None:
+        with self._lock:
+            self.faults["/" + path.lstrip("/")] = Fault(**kwargs)  # type: ignore[arg-type]
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self.faults.clear()
+
+    def requests_for(self, path: str) -> list[int]:
+        p = "/" + path.lstrip("/")
+        return [status for (req, status) in self.log if req == p]
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
+
+    def _serve(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        with self._lock:
+            fault = self.faults.get(path)
+            body = self.objects.get(path)
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        if fault and fault.status is not None:
+            self._send(h, path, fault.status, fault.body or b"error", None)
+            return
+        if fault and fault.body is not None:
+            body = fault.body
+        if body is None:
+            self._send(h, path, 404, b"not found", None)
+            return
+        etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+        if h.headers.get("If-None-Match") == etag:
+            self._send(h, path, 304, b"", etag)
+            return
+        if fault and fault.truncate_to is not None:
+            with self._lock:
+                self.log.append((path, 200))
+            h.send_response(200)
+            h.send_header("Content-Length", str(len(body)))
+            h.send_header("ETag", etag)
+            h.end_headers()
+            h.wfile.write(body[: fault.truncate_to])
+            h.wfile.flush()
+            h.close_connection = True
+            return
+        self._send(h, path, 200, body, etag)
+
+    def _send(self, h: BaseHTTPRequestHandler, path: str, status: int, body: bytes,
+              etag: str | None) -> None:
+        with self._lock:
+            self.log.append((path, status))
+        h.send_response(status)
+        if etag:
+            h.send_header("ETag", etag)
+        h.send_header("Content-Length", str(len(body) if status != 304 else 0))
+        h.end_headers()
+        if status != 304:
+            h.wfile.write(body)

@@ -1,0 +1,149 @@
+"""Start, record and stop the local stack's processes — exactly those, nothing else.
+
+Each process runs in its own session (so its process group id equals its pid) with its
+output in ``logs/<name>.log``. Its pid file ``run/<name>.pid`` is JSON holding the pid
+and the process's start time: ``stop`` signals the group only when the live process
+with that pid started at that time, so a recycled pid is never killed by mistake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+
+@dataclass(frozen=True)
+class ProcessRecord:
+    """What a pid file holds about one started process."""
+
+    name: str
+    pid: int
+    create_time: float
+    argv: list[str]
+
+    def is_alive(self) -> bool:
+        """True when the process with this pid is still the one we started."""
+        try:
+            proc = psutil.Process(self.pid)
+            # create_time is a float read back from /proc; equal within a tick means "same".
+            same = abs(proc.create_time() - self.create_time) < 0.05
+            return same and proc.status() != psutil.STATUS_ZOMBIE
+        except psutil.Error:
+            return False
+
+
+def pid_path(run_dir: Path, name: str) -> Path:
+    """Path of the pid file for process ``name``."""
+    return run_dir / f"{name}.pid"
+
+
+def start(
+    name: str,
+    argv: Sequence[str],
+    *,
+    run_dir: Path,
+    log_dir: Path,
+    env: Mapping[str, str],
+    cwd: Path | None = None,
+) -> ProcessRecord:
+    """Start ``argv`` in a new session, log to ``log_dir/name.log``, write its pid file."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    with open(log_dir / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(  # noqa: S603 - argv is built by us, never a shell string
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=dict(env),
+            cwd=str(cwd) if cwd else None,
+            start_new_session=True,
+        )
+    record = ProcessRecord(
+        name=name, pid=proc.pid, create_time=psutil.Process(proc.pid).create_time(),
+        argv=list(argv),
+    )
+    path = pid_path(run_dir, name)
+    tmp = path.with_suffix(".pid.tmp")
+    tmp.write_text(json.dumps(record.__dict__), encoding="utf-8")
+    os.replace(tmp, path)
+    return record
+
+
+def read(run_dir: Path, name: str) -> ProcessRecord | None:
+    """The record in ``run/<name>.pid``, or None when absent or unreadable."""
+    try:
+        data = json.loads(pid_path(run_dir, name).read_text(encoding="utf-8"))
+        return ProcessRecord(
+            name=str(data["name"]), pid=int(data["pid"]),
+            create_time=float(data["create_time"]), argv=[str(a) for a in data["argv"]],
+        )
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def records(run_dir: Path) -> list[ProcessRecord]:
+    """Every readable pid file under ``run_dir``."""
+    if not run_dir.is_dir():
+        return []
+    found = [read(run_dir, p.stem) for p in sorted(run_dir.glob("*.pid"))]
+    return [r for r in found if r is not None]
+
+
+def _group_members(pgid: int) -> list[psutil.Process]:
+    members = []
+    for proc in psutil.process_iter(["pid"]):
+        try:
+            if os.getpgid(proc.pid) == pgid:
+                members.append(proc)
+        except (ProcessLookupError, PermissionError, psutil.Error):
+            continue
+    return members
+
+
+def stop(record: ProcessRecord, *, run_dir: Path, timeout: float = 10.0) -> list[int]:
+    """Stop the process group of ``record`` (TERM, then KILL); return pids still alive.
+
+    Only acts when the recorded process is still the one we started; removes the pid
+    file once nothing of the group remains.
+    """
+    leftovers: list[int] = []
+    if record.is_alive():
+        pgid = record.pid  # start_new_session made the process its group's leader
+        members = _group_members(pgid)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGTERM)
+        _, alive = psutil.wait_procs(members, timeout=timeout)
+        if alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
+            _, alive = psutil.wait_procs(alive, timeout=3.0)
+        leftovers = [p.pid for p in alive]
+    if not leftovers:
+        pid_path(run_dir, record.name).unlink(missing_ok=True)
+    return leftovers
+
+
+def wait_for(
+    check: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1
+) -> None:
+    """Call ``check()`` until it returns truthy; raise TimeoutError naming ``what``."""
+    deadline = time.monotonic() + timeout
+    last: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:
+            last = exc
+        time.sleep(interval)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s" + (f" ({last})" if last else ""))

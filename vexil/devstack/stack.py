@@ -1,0 +1,461 @@
+"""``vexil dev up`` / ``down`` / ``status``: the whole system on 127.0.0.1.
+
+Start order (each step waits until the previous one answers):
+
+1. ``moto_server`` — DynamoDB (+ Streams), S3 and KMS;
+2. the shared resources from ``infra/resources.json`` (:func:`vexil.resources.ensure_resources`)
+   and a bucket policy that lets the CDN stand-in read ``bundles/``;
+3. a bootstrap admin token (written straight to the table, as the deployed bootstrap does);
+4. ``chalice local`` — the control-plane API, custom authorizer enforced;
+5. the stream worker — the local event source mapping that runs the publisher;
+6. nginx — HTTPS with a local CA, a cache honouring Cache-Control, ETag/304 (or, when nginx
+   is absent, a small Python proxy with no cache — said plainly);
+7. the OFREP edge server, once there are client SDK keys to serve (the demo creates them;
+   ``vexil dev edge`` starts it for keys of your own).
+
+Everything the stack knows is written to ``<state>/dev.json``; pid files live in
+``<state>/run/`` and logs in ``<state>/logs/``. ``down`` stops exactly the processes
+named by those pid files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+import urllib3
+
+from vexil.bootstrap import bootstrap_admin_token
+from vexil.devstack import nginx as nginx_conf
+from vexil.devstack import procs
+from vexil.devstack.aws import allow_cdn_reads, local_aws_env
+from vexil.devstack.tls import ensure_tls
+from vexil.errors import StackError
+from vexil.resources import ensure_resources
+
+# Fixed defaults keep URLs stable between runs; a busy port falls back to a free one.
+DEFAULT_PORTS: dict[str, int] = {"moto": 4566, "api": 8000, "cdn": 8443, "edge": 8070}
+# Start order; ``down`` stops in reverse.
+PROCESS_ORDER = ("moto", "api", "worker", "cdn", "edge")
+START_TIMEOUT = 60.0
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """The layout of a state directory (``.vexil/`` by default)."""
+
+    root: Path
+
+    @property
+    def run(self) -> Path:
+        """Pid files."""
+        return self.root / "run"
+
+    @property
+    def logs(self) -> Path:
+        """One log file per process."""
+        return self.root / "logs"
+
+    @property
+    def tls(self) -> Path:
+        """The local CA and the CDN's server certificate."""
+        return self.root / "tls"
+
+    @property
+    def nginx(self) -> Path:
+        """nginx's prefix: generated config, cache, temp files."""
+        return self.root / "nginx"
+
+    @property
+    def stream(self) -> Path:
+        """The stream worker's checkpoint."""
+        return self.root / "stream"
+
+    @property
+    def dev_json(self) -> Path:
+        """URLs, token and keys of the running stack."""
+        return self.root / "dev.json"
+
+    @property
+    def edge_config(self) -> Path:
+        """The OFREP edge server's configuration."""
+        return self.root / "edge.json"
+
+
+def default_state_dir() -> Path:
+    """``$VEXIL_STATE_DIR`` or ``./.vexil``."""
+    return Path(os.environ.get("VEXIL_STATE_DIR") or ".vexil").resolve()
+
+
+def repo_root() -> Path:
+    """The checkout holding ``control_plane/`` (the stack runs the API from source)."""
+    return Path(__file__).resolve().parents[2]
+
+
+def _venv_tool(name: str) -> str:
+    # Prefer the script next to this interpreter: the stack must run the venv's versions.
+    sibling = Path(sys.executable).parent / name
+    if sibling.exists():
+        return str(sibling)
+    found = shutil.which(name)
+    if not found:
+        raise StackError(f"cannot find the '{name}' program (is the virtualenv installed?)")
+    return found
+
+
+def port_is_free(port: int) -> bool:
+    """True when nothing listens on 127.0.0.1:``port`` and we may bind it."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 the kernel just handed out."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def choose_ports(fixed: bool) -> dict[str, int]:
+    """The default ports when free (``fixed``), else free ones, all distinct."""
+    chosen: dict[str, int] = {}
+    for name, preferred in DEFAULT_PORTS.items():
+        port = preferred if fixed and port_is_free(preferred) else free_port()
+        while port in chosen.values():
+            port = free_port()
+        chosen[name] = port
+    return chosen
+
+
+def _http_ok(url: str, *, ca: Path | None = None, accept: tuple[int, ...] = (200,)) -> bool:
+    pool = urllib3.PoolManager(
+        ca_certs=str(ca) if ca else None,
+        cert_reqs="CERT_REQUIRED" if ca else "CERT_NONE",
+        retries=False,
+        timeout=urllib3.Timeout(connect=1.0, read=3.0),
+    )
+    try:
+        return pool.request("GET", url).status in accept
+    finally:
+        pool.clear()
+
+
+def _tcp_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def running(paths: StatePaths) -> list[procs.ProcessRecord]:
+    """The recorded processes that are still alive."""
+    return [r for r in procs.records(paths.run) if r.is_alive()]
+
+
+def read_dev_json(paths: StatePaths) -> dict[str, Any] | None:
+    """The stack description written by ``up``, or None."""
+    try:
+        data: dict[str, Any] = json.loads(paths.dev_json.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data
+
+
+class _Starter:
+    """Starts processes one by one and, on any failure, stops those already started."""
+
+    def __init__(self, paths: StatePaths, env: Mapping[str, str], out: TextIO) -> None:
+        self.paths = paths
+        self.env = dict(env)
+        self.out = out
+        self.started: list[procs.ProcessRecord] = []
+
+    def start(
+        self,
+        name: str,
+        argv: list[str],
+        ready: Callable[[], object],
+        *,
+        what: str,
+        cwd: Path | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> procs.ProcessRecord:
+        record = procs.start(
+            name, argv, run_dir=self.paths.run, log_dir=self.paths.logs,
+            env={**self.env, **(extra_env or {})}, cwd=cwd,
+        )
+        self.started.append(record)
+
+        def check() -> object:
+            if not record.is_alive():
+                raise StackError(f"{what} exited during start-up")
+            return ready()
+
+        try:
+            procs.wait_for(check, timeout=START_TIMEOUT, what=what, interval=0.2)
+        except (TimeoutError, StackError) as exc:
+            log = self.paths.logs / f"{name}.log"
+            raise StackError(f"{exc}; see {log}: {_last_line(log)}") from None
+        return record
+
+    def rollback(self) -> None:
+        for record in reversed(self.started):
+            procs.stop(record, run_dir=self.paths.run)
+
+
+def _last_line(log: Path) -> str:
+    try:
+        lines = [ln for ln in log.read_text(encoding="utf-8", errors="replace").splitlines() if ln]
+    except OSError:
+        return "(no log)"
+    return lines[-1][:300] if lines else "(empty log)"
+
+
+def _bootstrap_token(env: Mapping[str, str]) -> str:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        return bootstrap_admin_token(name="dev-admin")
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _ensure_aws(env: Mapping[str, str]) -> dict[str, str]:
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        session = boto3.session.Session()
+        names = ensure_resources(session=session)
+        allow_cdn_reads(session.client("s3"), names["VEXIL_BUCKET"])
+        return names
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def write_edge_config(
+    paths: StatePaths, *, cdn: str, ca_bundle: Path, environments: list[dict[str, str]]
+) -> None:
+    """Write the OFREP edge server's configuration (which client keys map to which env)."""
+    paths.edge_config.write_text(
+        json.dumps(
+            {"cdn": cdn, "ca_bundle": str(ca_bundle), "environments": environments}, indent=2
+        ),
+        encoding="utf-8",
+    )
+
+
+def start_edge(paths: StatePaths, info: dict[str, Any], env: Mapping[str, str]) -> None:
+    """(Re)start the OFREP edge server with ``edge.json``; record it in ``dev.json``."""
+    old = procs.read(paths.run, "edge")
+    if old is not None:
+        procs.stop(old, run_dir=paths.run)
+    port = int(info["ports"]["edge"])
+    if not port_is_free(port):
+        port = free_port()
+    starter = _Starter(paths, env, sys.stdout)
+    starter.start(
+        "edge",
+        [sys.executable, "-m", "edge_reader.edge", "--host", "127.0.0.1", "--port", str(port),
+         "--config", str(paths.edge_config)],
+        lambda: _tcp_open(port),
+        what="OFREP edge server",
+    )
+    info["ports"]["edge"] = port
+    info["edge"] = f"http://127.0.0.1:{port}"
+    write_dev_json(paths, info)
+
+
+def write_dev_json(paths: StatePaths, info: Mapping[str, Any]) -> None:
+    """Write ``dev.json`` atomically and readable by the owner only (it holds the token)."""
+    tmp = paths.dev_json.with_suffix(".json.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump(info, fh, indent=2, sort_keys=True)
+        fh.write("\n")
+    os.replace(tmp, paths.dev_json)
+
+
+def up(
+    paths: StatePaths,
+    *,
+    fixed_ports: bool = True,
+    force_python_cdn: bool = False,
+    out: TextIO = sys.stdout,
+) -> dict[str, Any]:
+    """Start the whole local stack; return (and write to ``dev.json``) its description.
+
+    Refuses to start over a running stack. On any failure every process started so far is
+    stopped again and :class:`StackError` names the step and its log file.
+    """
+    alive = running(paths)
+    if alive:
+        which = ", ".join(r.name for r in alive)
+        raise StackError(
+            f"a local stack is already running from {paths.root} ({which}); "
+            "run `vexil dev down` first"
+        )
+    for stale in procs.records(paths.run):
+        procs.pid_path(paths.run, stale.name).unlink(missing_ok=True)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    ports = choose_ports(fixed_ports)
+    aws_endpoint = f"http://127.0.0.1:{ports['moto']}"
+    base_env = {**os.environ, **local_aws_env(aws_endpoint), "PYTHONUNBUFFERED": "1"}
+    # The API and the workers must import this checkout's code, whatever the caller's cwd.
+    base_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(repo_root()), base_env.get("PYTHONPATH", "")) if p
+    )
+    starter = _Starter(paths, base_env, out)
+    try:
+        print(f"==> moto_server on {aws_endpoint}", file=out)
+        starter.start(
+            "moto",
+            [_venv_tool("moto_server"), "-H", "127.0.0.1", "-p", str(ports["moto"])],
+            lambda: _http_ok(f"{aws_endpoint}/moto-api/data.json"),
+            what="moto_server",
+        )
+        print("==> table, bucket and KMS keys from infra/resources.json", file=out)
+        names = _ensure_aws(local_aws_env(aws_endpoint))
+        starter.env.update(names)
+
+        print("==> bootstrap admin token", file=out)
+        token = _bootstrap_token({**local_aws_env(aws_endpoint), **names})
+
+        api = f"http://127.0.0.1:{ports['api']}"
+        print(f"==> control-plane API (chalice local) on {api}", file=out)
+        starter.start(
+            "api",
+            [_venv_tool("chalice"), "local", "--host", "127.0.0.1", "--port", str(ports["api"]),
+             "--stage", "local", "--no-autoreload"],
+            lambda: _http_ok(f"{api}/v1/health"),
+            what="chalice local",
+            cwd=repo_root() / "control_plane",
+        )
+
+        print("==> stream worker (publisher)", file=out)
+        paths.stream.mkdir(parents=True, exist_ok=True)
+        starter.start(
+            "worker",
+            [sys.executable, "-m", "vexil.stream_worker", "--state-dir", str(paths.stream)],
+            lambda: True,
+            what="stream worker",
+        )
+
+        tls = ensure_tls(paths.tls)
+        cdn = f"https://127.0.0.1:{ports['cdn']}"
+        nginx_bin = None if force_python_cdn else nginx_conf.find_nginx()
+        if nginx_bin:
+            print(f"==> CDN stand-in (nginx, TLS, proxy_cache) on {cdn}", file=out)
+            layout = nginx_conf.write_config(
+                paths.nginx, logs=paths.logs, cdn_port=ports["cdn"], moto_port=ports["moto"],
+                bucket=names["VEXIL_BUCKET"], cert=tls.server_cert, key=tls.server_key,
+            )
+            cdn_argv = nginx_conf.command(nginx_bin, layout)
+            cdn_kind = "nginx"
+        else:
+            print(
+                "!! nginx is not installed: serving bundles through a small Python HTTPS proxy "
+                "instead (no shared cache; ETag/304 passed through from S3)",
+                file=out,
+            )
+            cdn_argv = [
+                sys.executable, "-m", "vexil.devstack.cdnproxy", "--port", str(ports["cdn"]),
+                "--origin", f"{aws_endpoint}/{names['VEXIL_BUCKET']}",
+                "--cert", str(tls.server_cert), "--key", str(tls.server_key),
+            ]
+            cdn_kind = "python-proxy"
+        starter.start(
+            "cdn", cdn_argv, lambda: _http_ok(f"{cdn}/health", ca=tls.ca_cert),
+            what=f"CDN stand-in ({cdn_kind})",
+        )
+    except BaseException:
+        starter.rollback()
+        raise
+
+    info: dict[str, Any] = {
+        "api": api,
+        "cdn": cdn,
+        "cdn_kind": cdn_kind,
+        "edge": None,
+        "aws_endpoint": aws_endpoint,
+        "admin_token": token,
+        "ca_bundle": str(tls.ca_cert),
+        "table": names["VEXIL_TABLE"],
+        "bucket": names["VEXIL_BUCKET"],
+        "kms_key_id": names["VEXIL_KMS_KEY_ID"],
+        "ports": ports,
+        "state_dir": str(paths.root),
+        "logs": str(paths.logs),
+        "sdk_keys": {},
+    }
+    # The OFREP edge server needs at least one client SDK key to serve; the demo (or
+    # `vexil dev edge`) starts it once keys exist.
+    write_dev_json(paths, info)
+    return info
+
+
+def stack_env(info: Mapping[str, Any]) -> dict[str, str]:
+    """The environment the stack's processes run with (for restarting one of them)."""
+    env = {**os.environ, **local_aws_env(str(info["aws_endpoint"])), "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(repo_root()), env.get("PYTHONPATH", "")) if p
+    )
+    env.update(
+        VEXIL_TABLE=str(info["table"]),
+        VEXIL_BUCKET=str(info["bucket"]),
+        VEXIL_KMS_KEY_ID=str(info["kms_key_id"]),
+    )
+    return env
+
+
+def down(paths: StatePaths, *, out: TextIO = sys.stdout) -> list[str]:
+    """Stop every process named by a pid file (in reverse start order); return survivors.
+
+    Removes ``dev.json`` (moto keeps its data in memory: a stopped stack has no state).
+    """
+    records = {r.name: r for r in procs.records(paths.run)}
+    order = [n for n in reversed(PROCESS_ORDER) if n in records]
+    order += [n for n in records if n not in order]
+    survivors: list[str] = []
+    for name in order:
+        record = records[name]
+        was_alive = record.is_alive()
+        left = procs.stop(record, run_dir=paths.run)
+        if left:
+            survivors.append(f"{name} (pids {', '.join(map(str, left))})")
+            print(f"!! {name}: still running: {left}", file=out)
+        elif was_alive:
+            print(f"==> stopped {name} (pid {record.pid})", file=out)
+    paths.dev_json.unlink(missing_ok=True)
+    if not records:
+        print(f"no local stack recorded under {paths.root}", file=out)
+    return survivors
+
+
+def status(paths: StatePaths) -> dict[str, Any]:
+    """Which recorded processes are alive, and the URLs from ``dev.json``."""
+    info = read_dev_json(paths) or {}
+    procs_state = {
+        r.name: {"pid": r.pid, "alive": r.is_alive()} for r in procs.records(paths.run)
+    }
+    return {"state_dir": str(paths.root), "processes": procs_state, **{
+        k: info.get(k) for k in ("api", "cdn", "edge", "aws_endpoint", "ca_bundle")
+    }}

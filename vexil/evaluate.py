@@ -1,0 +1,65 @@
+"""``vexil eval``: evaluate one flag exactly as an SDK would, from a URL or a file.
+
+The work is :func:`edge_reader.client.cli_eval.evaluate_from_source` (the reader's own
+fetch → verify → decrypt → compile path); this module only fills in defaults from the
+running local stack (its CDN URL, CA and the demo's SDK keys).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from edge_reader.client.cli_eval import evaluate_from_source
+from vexil.errors import UsageError
+from vexil.settings import load_dev_json
+
+
+def pointer_url(cdn: str, project: str, environment: str, scope: str = "server") -> str:
+    """The CDN URL of an environment's pointer for ``scope``."""
+    base = f"{cdn.rstrip('/')}/bundles/{project}/{environment}"
+    return f"{base}/current.json" if scope == "server" else f"{base}/scopes/{scope}/current.json"
+
+
+def evaluate(
+    *,
+    flag: str,
+    context: dict[str, Any],
+    default: Any,
+    source: str | None,
+    project: str | None,
+    environment: str | None,
+    sdk_key: str | None,
+    ca_bundle: str | None,
+    state_dir: Path,
+) -> dict[str, Any]:
+    """Evaluate ``flag``; return the evaluation detail as a JSON-ready dict."""
+    dev = load_dev_json(state_dir)
+    sdk_key = sdk_key or os.environ.get("VEXIL_SDK_KEY")
+    if sdk_key is None and environment and dev:
+        sdk_key = (dev.get("sdk_keys") or {}).get(environment, {}).get("server")
+    if source is None:
+        if not (dev.get("cdn") and project and environment):
+            raise UsageError(
+                "no --source: give a pointer URL or file, or --project and --environment "
+                "with a running local stack"
+            )
+        scope = "client" if sdk_key and sdk_key.startswith("vxl_cli_") else "server"
+        source = pointer_url(str(dev["cdn"]), project, environment, scope)
+    ca = ca_bundle or os.environ.get("VEXIL_CA_BUNDLE") or dev.get("ca_bundle")
+    detail = evaluate_from_source(
+        source, flag, context, sdk_key, default=default, project=project,
+        environment=environment, ca_bundle=ca,
+    )
+    return {
+        "flag": flag,
+        "value": detail.value,
+        "variant": detail.variant,
+        "reason": str(getattr(detail.reason, "value", detail.reason)),
+        "error_code": (
+            str(getattr(detail.error_code, "value", detail.error_code))
+            if detail.error_code else None
+        ),
+        "error_message": detail.error_message,
+    }

@@ -1,0 +1,200 @@
+"""``vexil plan``: the difference between a flags file and an environment, as changes.
+
+A plan is a list of :class:`Change` objects in the order ``apply`` runs them (project and
+environment first, segments before the flags that may reference them, deletions last).
+Each change carries the version it was computed against, so ``apply`` writes with
+``If-Match`` and fails — instead of overwriting — if someone changed the entity since.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from vexil.flagsfile import FlagsFile, split_flag
+from vexil.remote import RemoteState
+
+# Execution order of change kinds.
+_ORDER = {
+    ("create", "project"): 0,
+    ("create", "environment"): 1,
+    ("create", "segment"): 2,
+    ("update", "segment"): 3,
+    ("create", "flag"): 4,
+    ("update", "definition"): 5,
+    ("update", "configuration"): 6,
+    ("delete", "flag"): 7,
+    ("delete", "segment"): 8,
+}
+
+
+@dataclass
+class Change:
+    """One write ``apply`` will make."""
+
+    action: str  # create | update | delete
+    kind: str  # project | environment | segment | flag | definition | configuration
+    key: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    version: int | None = None  # version read when planning (If-Match on update/delete)
+    note: str = ""
+
+    @property
+    def order(self) -> int:
+        """Position in the execution order."""
+        return _ORDER[(self.action, self.kind)]
+
+    def lines(self) -> list[str]:
+        """Field-level differences ``path: old -> new`` (updates only)."""
+        if self.action != "update":
+            return []
+        return diff_values(self.before or {}, self.after or {})
+
+
+@dataclass
+class Plan:
+    """What it takes to make an environment match a file."""
+
+    project: str
+    environment: str
+    protected: bool
+    changes: list[Change] = field(default_factory=list)
+    untracked: list[str] = field(default_factory=list)  # on the server, not in the file
+
+    @property
+    def empty(self) -> bool:
+        """True when the environment already matches the file."""
+        return not self.changes
+
+    def counts(self) -> dict[str, int]:
+        """Number of changes per action."""
+        out = {"create": 0, "update": 0, "delete": 0}
+        for c in self.changes:
+            out[c.action] += 1
+        return out
+
+
+def build_plan(desired: FlagsFile, remote: RemoteState, *, prune: bool = False) -> Plan:
+    """Compare ``desired`` with ``remote``; return the changes that make them equal.
+
+    Flags and segments present only on the server are listed as untracked and deleted
+    only with ``prune`` (deleting a flag definition removes it from every environment).
+    """
+    plan = Plan(desired.project, desired.environment, protected=remote.protected)
+    if not remote.project_exists:
+        plan.changes.append(Change("create", "project", desired.project))
+    if not remote.environment_exists:
+        plan.changes.append(Change("create", "environment", desired.environment))
+
+    for key, seg in desired.segments.items():
+        current = remote.segments.get(key)
+        if current is None:
+            plan.changes.append(Change("create", "segment", key, after=seg))
+        elif current.body != seg:
+            plan.changes.append(
+                Change("update", "segment", key, current.body, seg, version=current.version)
+            )
+
+    for key, flag in desired.flags.items():
+        definition, configuration = split_flag(flag)
+        current_flag = remote.flags.get(key)
+        if current_flag is None:
+            plan.changes.append(Change("create", "flag", key, after=flag))
+            continue
+        if current_flag.definition != definition:
+            plan.changes.append(
+                Change("update", "definition", key, current_flag.definition, definition,
+                       version=current_flag.definition_version,
+                       note=f"shared by every environment of {desired.project}")
+            )
+        if current_flag.configuration != configuration:
+            plan.changes.append(
+                Change("update", "configuration", key, current_flag.configuration,
+                       configuration, version=current_flag.configuration_version)
+            )
+
+    for key in sorted(set(remote.flags) - set(desired.flags)):
+        if prune:
+            plan.changes.append(
+                Change("delete", "flag", key, version=remote.flags[key].definition_version,
+                       note=f"removes it from every environment of {desired.project}")
+            )
+        else:
+            plan.untracked.append(f"flag {key}")
+    for key in sorted(set(remote.segments) - set(desired.segments)):
+        if prune:
+            plan.changes.append(
+                Change("delete", "segment", key, version=remote.segments[key].version)
+            )
+        else:
+            plan.untracked.append(f"segment {key}")
+
+    plan.changes.sort(key=lambda c: c.order)
+    return plan
+
+
+def _show(value: Any) -> str:
+    if value is _MISSING:
+        return "(absent)"
+    text = json.dumps(value, sort_keys=True, ensure_ascii=False)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+_MISSING = object()
+
+
+def diff_values(before: Any, after: Any, path: str = "") -> list[str]:
+    """Readable ``path: old -> new`` lines for every leaf that differs.
+
+    Mappings are compared key by key; lists element by element when their lengths match
+    (a rule edited in place shows as ``rules[1].clauses[0].values``), as a whole otherwise.
+    """
+    if before == after:
+        return []
+    if isinstance(before, dict) and isinstance(after, dict):
+        out: list[str] = []
+        for k in sorted(set(before) | set(after)):
+            sub = f"{path}.{k}" if path else str(k)
+            out += diff_values(before.get(k, _MISSING), after.get(k, _MISSING), sub)
+        return out
+    if isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        out = []
+        for i, (b, a) in enumerate(zip(before, after, strict=True)):
+            out += diff_values(b, a, f"{path}[{i}]")
+        return out
+    return [f"{path or '(value)'}: {_show(before)} -> {_show(after)}"]
+
+
+def render(plan: Plan, *, source: str) -> str:
+    """The plan as text for humans (what ``vexil plan`` prints)."""
+    where = f"{plan.project}/{plan.environment}"
+    head = f"Plan for {where} from {source}"
+    if plan.protected:
+        head += " (protected: configuration changes become change requests)"
+    lines = [head]
+    symbol = {"create": "+", "update": "~", "delete": "-"}
+    for c in plan.changes:
+        label = {
+            "flag": "flag",
+            "definition": "flag definition",
+            "configuration": "flag configuration",
+        }.get(c.kind, c.kind)
+        extra = ""
+        if c.kind == "flag" and c.action == "create" and c.after:
+            extra = f" ({c.after.get('kind')}, {'enabled' if c.after.get('enabled') else 'off'})"
+        if c.note:
+            extra += f" — {c.note}"
+        lines.append(f"  {symbol[c.action]} {label} {c.key}{extra}")
+        lines += [f"      {ln}" for ln in c.lines()]
+    for item in plan.untracked:
+        lines.append(f"  ? {item}: not in the file (kept; `--prune` deletes it)")
+    if plan.empty:
+        lines.append(f"No changes: {where} matches {source}.")
+    else:
+        n = plan.counts()
+        lines.append(
+            f"{n['create']} to create, {n['update']} to change, {n['delete']} to delete."
+        )
+    return "\n".join(lines)

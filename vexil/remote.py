@@ -1,0 +1,246 @@
+"""An environment's current state read through the API, and the writes ``apply`` makes.
+
+This module is the only place in the CLI that knows the control plane's routes and
+response shapes for flags, segments, projects and environments.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from vexil.api import ApiClient, Response, path, version_etag
+from vexil.errors import ApiError
+from vexil.flagsfile import (
+    CONFIG_FIELDS,
+    DEFINITION_FIELDS,
+    FlagsFile,
+    normalize_flag,
+    normalize_segment,
+    split_flag,
+)
+
+
+@dataclass
+class RemoteFlag:
+    """A flag's definition and its configuration in one environment, with versions."""
+
+    key: str
+    definition: dict[str, Any]
+    definition_version: int
+    configuration: dict[str, Any]
+    configuration_version: int
+
+
+@dataclass
+class RemoteSegment:
+    """A segment of one environment, with its version."""
+
+    key: str
+    body: dict[str, Any]
+    version: int
+
+
+@dataclass
+class RemoteState:
+    """What the API holds for one project environment."""
+
+    project: str
+    environment: str
+    project_exists: bool = True
+    environment_exists: bool = True
+    protected: bool = False
+    flags: dict[str, RemoteFlag] = field(default_factory=dict)
+    segments: dict[str, RemoteSegment] = field(default_factory=dict)
+
+    def to_flags_file(self) -> FlagsFile:
+        """The state as a flags file (what ``vexil export`` writes)."""
+        flags = {
+            k: normalize_flag({**f.definition, **f.configuration}) for k, f in self.flags.items()
+        }
+        segments = {k: s.body for k, s in self.segments.items()}
+        return FlagsFile(self.project, self.environment, flags, segments)
+
+
+def project_path(project: str) -> str:
+    """``/v1/projects/<p>``."""
+    return path("v1", "projects", project)
+
+
+def env_path(project: str, environment: str) -> str:
+    """``/v1/projects/<p>/environments/<e>``."""
+    return path("v1", "projects", project, "environments", environment)
+
+
+def _version(item: Mapping[str, Any], etag: str | None = None) -> int:
+    raw = item.get("version")
+    if raw is None and etag:
+        raw = etag.strip('W/"')
+    try:
+        return int(raw)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return 0
+
+
+def _unwrap(body: Any, *names: str) -> dict[str, Any]:
+    """Responses may wrap the entity (``{"flag": {...}}``); return the entity itself."""
+    if isinstance(body, dict):
+        for name in names:
+            inner = body.get(name)
+            if isinstance(inner, dict):
+                return inner
+        return body
+    return {}
+
+
+def _definition(item: Mapping[str, Any]) -> dict[str, Any]:
+    src = _unwrap(item, "definition")
+    flag = normalize_flag({k: v for k, v in src.items() if k in DEFINITION_FIELDS})
+    flag.pop("enabled", None)
+    return flag
+
+
+def _configuration(item: Mapping[str, Any]) -> dict[str, Any]:
+    src = _unwrap(item, "configuration", "config")
+    return split_flag(normalize_flag({k: v for k, v in src.items() if k in CONFIG_FIELDS}))[1]
+
+
+def _config_version(item: Mapping[str, Any]) -> int:
+    inner = item.get("configuration") or item.get("config")
+    if isinstance(inner, dict) and "version" in inner:
+        return _version(inner)
+    return _version(item)
+
+
+def _exists(api: ApiClient, url_path: str) -> tuple[bool, Any]:
+    try:
+        return True, api.get(url_path).body
+    except ApiError as exc:
+        if exc.status == 404:
+            return False, None
+        raise
+
+
+def fetch_state(api: ApiClient, project: str, environment: str) -> RemoteState:
+    """Read the project's flag definitions and the environment's configs and segments."""
+    state = RemoteState(project, environment)
+    state.project_exists, _ = _exists(api, project_path(project))
+    if not state.project_exists:
+        state.environment_exists = False
+        return state
+    state.environment_exists, env_body = _exists(api, env_path(project, environment))
+    if isinstance(env_body, dict):
+        state.protected = bool(_unwrap(env_body, "environment").get("protected", False))
+    definitions = {
+        str(item["key"]): item for item in api.paginate(project_path(project) + "/flags")
+    }
+    if not state.environment_exists:
+        return state
+    base = env_path(project, environment)
+    configs = {str(item["key"]): item for item in api.paginate(base + "/flags")}
+    for key, item in definitions.items():
+        config = configs.get(key, {})
+        state.flags[key] = RemoteFlag(
+            key=key,
+            definition=_definition(item),
+            definition_version=_version(_unwrap(item, "definition")),
+            configuration=_configuration(config),
+            configuration_version=_config_version(config),
+        )
+    for item in api.paginate(base + "/segments"):
+        state.segments[str(item["key"])] = RemoteSegment(
+            key=str(item["key"]),
+            body=normalize_segment(_unwrap(item, "segment")),
+            version=_version(_unwrap(item, "segment")),
+        )
+    return state
+
+
+@dataclass
+class WriteResult:
+    """What one write did: applied now, or became a change request awaiting approval."""
+
+    applied: bool
+    change_request: str | None = None
+
+
+def _result(resp: Response) -> WriteResult:
+    if resp.status == 202:
+        body = resp.body if isinstance(resp.body, dict) else {}
+        cr = _unwrap(body, "change_request")
+        return WriteResult(applied=False, change_request=str(cr.get("id", "?")))
+    return WriteResult(applied=True)
+
+
+class Writer:
+    """The writes of ``apply``, each conditional on the version the plan read."""
+
+    def __init__(self, api: ApiClient, project: str, environment: str, reason: str | None):
+        self.api = api
+        self.project = project
+        self.environment = environment
+        self.reason = reason
+
+    def _send(
+        self, method: str, url: str, body: Any = None, version: int | None = None
+    ) -> WriteResult:
+        if_match = version_etag(version) if version is not None else None
+        return _result(
+            self.api.request(method, url, body=body, if_match=if_match, reason=self.reason)
+        )
+
+    def create_project(self) -> WriteResult:
+        """POST /v1/projects."""
+        return self._send("POST", path("v1", "projects"), {"key": self.project})
+
+    def create_environment(self) -> WriteResult:
+        """POST /v1/projects/<p>/environments."""
+        return self._send(
+            "POST", project_path(self.project) + "/environments", {"key": self.environment}
+        )
+
+    def create_segment(self, key: str, body: Mapping[str, Any]) -> WriteResult:
+        """POST .../segments."""
+        url = env_path(self.project, self.environment) + "/segments"
+        return self._send("POST", url, {"key": key, **body})
+
+    def put_segment(self, key: str, body: Mapping[str, Any], version: int) -> WriteResult:
+        """PUT .../segments/<s> with If-Match."""
+        url = env_path(self.project, self.environment) + path("segments", key)
+        return self._send("PUT", url, dict(body), version)
+
+    def delete_segment(self, key: str, version: int) -> WriteResult:
+        """DELETE .../segments/<s> with If-Match."""
+        url = env_path(self.project, self.environment) + path("segments", key)
+        return self._send("DELETE", url, None, version)
+
+    def create_flag(self, key: str, definition: Mapping[str, Any]) -> WriteResult:
+        """POST /v1/projects/<p>/flags (configurations start disabled in every env)."""
+        return self._send(
+            "POST", project_path(self.project) + "/flags", {"key": key, **definition}
+        )
+
+    def put_definition(self, key: str, body: Mapping[str, Any], version: int) -> WriteResult:
+        """PUT /v1/projects/<p>/flags/<f> with If-Match."""
+        return self._send("PUT", project_path(self.project) + path("flags", key), dict(body),
+                          version)
+
+    def delete_flag(self, key: str, version: int) -> WriteResult:
+        """DELETE /v1/projects/<p>/flags/<f> with If-Match."""
+        return self._send("DELETE", project_path(self.project) + path("flags", key), None,
+                          version)
+
+    def config_version(self, key: str) -> int:
+        """The current version of a flag's configuration in this environment."""
+        url = env_path(self.project, self.environment) + path("flags", key)
+        resp = self.api.get(url)
+        body = resp.body if isinstance(resp.body, dict) else {}
+        return _config_version(body) or _version({}, resp.etag)
+
+    def put_configuration(
+        self, key: str, body: Mapping[str, Any], version: int
+    ) -> WriteResult:
+        """PUT .../environments/<e>/flags/<f> with If-Match (202 in a protected env)."""
+        url = env_path(self.project, self.environment) + path("flags", key)
+        return self._send("PUT", url, dict(body), version)
