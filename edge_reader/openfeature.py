@@ -187,7 +187,7 @@ def _map(detail: EvaluationDetail) -> FlagResolutionDetails[Any]:
         if code is not None
         else None,
         error_message=detail.error_message,
-        reason=str(detail.reason.value),
+        reason=detail.reason,  # a str enum with OpenFeature's values: no conversion
         variant=detail.variant,
         flag_metadata=detail.flag_metadata,  # shared, read-only: no copy per evaluation
     )

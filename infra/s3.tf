@@ -98,6 +98,9 @@ resource "aws_s3_bucket_lifecycle_configuration" "bundles" {
     expiration {
       expired_object_delete_marker = true
     }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
   }
 }
 
@@ -161,6 +164,7 @@ resource "aws_s3_bucket" "logs" {
 }
 
 resource "aws_s3_bucket_ownership_controls" "logs" {
+  #checkov:skip=CKV2_AWS_65:CloudFront standard logging writes through the log-delivery ACL; ACLs stay disabled on the bundle bucket
   bucket = aws_s3_bucket.logs.id
   rule {
     object_ownership = "BucketOwnerPreferred"

@@ -2,13 +2,6 @@
 # Each blocks per-IP floods with a rate-based rule and runs AWS's managed rule groups for
 # common exploits and known bad inputs (Log4Shell and the like).
 
-locals {
-  waf_managed_groups = {
-    common    = { priority = 10, name = "AWSManagedRulesCommonRuleSet" }
-    bad_input = { priority = 20, name = "AWSManagedRulesKnownBadInputsRuleSet" }
-  }
-}
-
 resource "aws_wafv2_web_acl" "api" {
   name  = "${local.name_prefix}-api"
   scope = "REGIONAL"
@@ -36,32 +29,50 @@ resource "aws_wafv2_web_acl" "api" {
     }
   }
 
-  dynamic "rule" {
-    for_each = local.waf_managed_groups
-    content {
-      name     = rule.value.name
-      priority = rule.value.priority
-      override_action {
-        none {}
-      }
-      statement {
-        managed_rule_group_statement {
-          vendor_name = "AWS"
-          name        = rule.value.name
+  rule {
+    name     = "AWSManagedRulesCommonRuleSet"
+    priority = 10
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesCommonRuleSet"
+        # Flag and segment documents can exceed the group's 8 KB body limit; the API
+        # validates sizes itself, so this rule only counts.
+        rule_action_override {
+          name = "SizeRestrictions_BODY"
+          action_to_use {
+            count {}
+          }
         }
       }
-      visibility_config {
-        cloudwatch_metrics_enabled = true
-        metric_name                = "${local.name_prefix}-api-${rule.key}"
-        sampled_requests_enabled   = true
-      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-api-common"
+      sampled_requests_enabled   = true
     }
   }
 
-  visibility_config {
-    cloudwatch_metrics_enabled = true
-    metric_name                = "${local.name_prefix}-api"
-    sampled_requests_enabled   = true
+  rule {
+    name     = "AWSManagedRulesKnownBadInputsRuleSet"
+    priority = 20
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-api-bad-inputs"
+      sampled_requests_enabled   = true
+    }
   }
 }
 
@@ -110,32 +121,42 @@ resource "aws_wafv2_web_acl" "cdn" {
     }
   }
 
-  dynamic "rule" {
-    for_each = local.waf_managed_groups
-    content {
-      name     = rule.value.name
-      priority = rule.value.priority
-      override_action {
-        none {}
+  rule {
+    name     = "AWSManagedRulesCommonRuleSet"
+    priority = 10
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesCommonRuleSet"
       }
-      statement {
-        managed_rule_group_statement {
-          vendor_name = "AWS"
-          name        = rule.value.name
-        }
-      }
-      visibility_config {
-        cloudwatch_metrics_enabled = true
-        metric_name                = "${local.name_prefix}-cdn-${rule.key}"
-        sampled_requests_enabled   = true
-      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-cdn-common"
+      sampled_requests_enabled   = true
     }
   }
 
-  visibility_config {
-    cloudwatch_metrics_enabled = true
-    metric_name                = "${local.name_prefix}-cdn"
-    sampled_requests_enabled   = true
+  rule {
+    name     = "AWSManagedRulesKnownBadInputsRuleSet"
+    priority = 20
+    override_action {
+      none {}
+    }
+    statement {
+      managed_rule_group_statement {
+        vendor_name = "AWS"
+        name        = "AWSManagedRulesKnownBadInputsRuleSet"
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-cdn-bad-inputs"
+      sampled_requests_enabled   = true
+    }
   }
 }
 

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from vexil.api import ApiClient, path
+from vexil.api import ApiClient, path, version_etag
 from vexil.apply import apply_plan
 from vexil.bootstrap import bootstrap_admin_token
 from vexil.devstack import stack
@@ -63,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     dev_sub.add_parser("down", help="stop exactly the processes `dev up` started")
     st = dev_sub.add_parser("status", help="show the processes and URLs of the local stack")
     st.add_argument("--json", action="store_true")
+    edge = dev_sub.add_parser("edge", help="(re)start the OFREP edge server for client keys")
+    edge.add_argument("serve", nargs="+", metavar="PROJECT/ENV=CLIENT_KEY",
+                      help="an environment and the client SDK key that selects it")
     demo = dev_sub.add_parser("demo", help="run the demo against a running local stack")
     demo.add_argument("--project", default="shop")
 
@@ -109,6 +112,14 @@ def build_parser() -> argparse.ArgumentParser:
     tb.add_argument("--name", default="admin")
     tb.add_argument("--table", help="table name (default $VEXIL_TABLE, or the local stack's)")
     tb.add_argument("--ttl-days", type=int)
+
+    cr = sub.add_parser("changes", help="change requests of a protected environment")
+    cr.add_argument("action", choices=["list", "show", "approve", "reject", "apply"])
+    cr.add_argument("id", nargs="?", help="change request id (all but list)")
+    cr.add_argument("--project", required=True)
+    cr.add_argument("--environment", required=True)
+    cr.add_argument("--all", action="store_true", help="list: include closed requests")
+    _add_connection(cr)
 
     audit = sub.add_parser("audit", help="the tamper-evident audit log")
     audit_sub = audit.add_subparsers(dest="audit_command", required=True, parser_class=_Parser)
@@ -161,11 +172,22 @@ def cmd_dev(args: argparse.Namespace) -> int:
         if survivors:
             raise VexilError(f"could not stop: {', '.join(survivors)}")
         return 0
-    if args.dev_command == "demo":
-        info = stack.read_dev_json(paths)
-        if not info:
+    if args.dev_command == "edge":
+        current = stack.read_dev_json(paths)
+        if not current:
             raise VexilError(f"no local stack running from {paths.root} (vexil dev up)")
-        run_demo(paths, info, out=sys.stdout, project=args.project)
+        environments = [_edge_entry(spec) for spec in args.serve]
+        stack.write_edge_config(paths, cdn=current["cdn"], ca_bundle=Path(current["ca_bundle"]),
+                                environments=environments)
+        stack.start_edge(paths, current, stack.stack_env(current))
+        print(f"OFREP edge on {current['edge']} serving "
+              + ", ".join(f"{e['project']}/{e['environment']}" for e in environments))
+        return 0
+    if args.dev_command == "demo":
+        current = stack.read_dev_json(paths)
+        if not current:
+            raise VexilError(f"no local stack running from {paths.root} (vexil dev up)")
+        run_demo(paths, current, out=sys.stdout, project=args.project)
         return 0
     st = stack.status(paths)
     if args.json:
@@ -182,13 +204,27 @@ def cmd_dev(args: argparse.Namespace) -> int:
     return 0 if st["processes"] and alive else 1
 
 
+def _edge_entry(spec: str) -> dict[str, str]:
+    where, sep, key = spec.partition("=")
+    project, slash, environment = where.partition("/")
+    if not (sep and slash and project and environment and key.startswith("vxl_cli_")):
+        raise UsageError(
+            f"dev edge: expected PROJECT/ENV=vxl_cli_..., got {where!r}=... (key not shown)"
+        )
+    return {"project": project, "environment": environment, "sdk_key": key}
+
+
 def _print_summary(info: dict[str, Any], paths: Any) -> None:
     print()
     print("Vexil local stack is up (everything on 127.0.0.1):")
     print(f"  control-plane API  {info['api']}   (OpenAPI: {info['api']}/v1/openapi.json)")
     print(f"  CDN (bundles)      {info['cdn']}/bundles/<project>/<env>/current.json  "
           f"[{info.get('cdn_kind')}]")
-    print(f"  OFREP edge         {info.get('edge')}/ofrep/v1/evaluate/flags")
+    if info.get("edge"):
+        print(f"  OFREP edge         {info['edge']}/ofrep/v1/evaluate/flags")
+    else:
+        print("  OFREP edge         not started: it needs client SDK keys "
+              "(`vexil dev edge PROJECT/ENV=vxl_cli_...`; the demo starts it)")
     print(f"  AWS (moto)         {info['aws_endpoint']}")
     print(f"  CA bundle          {info['ca_bundle']}")
     print(f"  admin token        {info['admin_token']}")
@@ -318,6 +354,40 @@ def _tokens_bootstrap(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_changes(args: argparse.Namespace) -> int:
+    """``vexil changes list|show|approve|reject|apply``: the approval workflow."""
+    api = _api(args)
+    base = path("v1", "projects", args.project, "environments", args.environment,
+                "change-requests")
+    if args.action == "list":
+        for item in api.paginate(base):
+            if args.all or item.get("status") in ("pending", "approved"):
+                op = item.get("operation") or {}
+                target = op.get("flag") or op.get("segment") or ""
+                print(f"{item.get('id')}  {item.get('status'):9} {op.get('type', '?'):22} "
+                      f"{target:24} by {item.get('author', '?')}")
+        return 0
+    if not args.id:
+        raise UsageError(f"changes {args.action}: give the change request id")
+    url = base + path(args.id)
+    current = api.get(url).body or {}
+    if args.action == "show":
+        _print_json(current)
+        return 0
+    # Conditional on the version just read: approving something that changed meanwhile fails.
+    done = api.request("POST", url + path(args.action),
+                       if_match=version_etag(current.get("version", 0))).body or {}
+    status = _unwrap_cr(done).get("status", "?")
+    print(f"{args.id}: {status}")
+    return 0
+
+
+def _unwrap_cr(body: Any) -> dict[str, Any]:
+    if isinstance(body, dict) and isinstance(body.get("change_request"), dict):
+        return dict(body["change_request"])
+    return dict(body) if isinstance(body, dict) else {}
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     """``vexil audit verify``: exit 0 when the chain verifies, 1 with the first break."""
     body = {k: v for k, v in (("project", args.project), ("environment", args.environment)) if v}
@@ -353,7 +423,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "dev": cmd_dev, "plan": cmd_plan_apply, "apply": cmd_plan_apply, "export": cmd_export,
-    "tokens": cmd_tokens, "audit": cmd_audit, "eval": cmd_eval,
+    "tokens": cmd_tokens, "changes": cmd_changes, "audit": cmd_audit, "eval": cmd_eval,
 }
 
 

@@ -7,11 +7,11 @@ running local stack (its CDN URL, CA and the demo's SDK keys).
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Any
 
-from edge_reader.client.cli_eval import evaluate_from_source
 from vexil.errors import UsageError
 from vexil.settings import load_dev_json
 
@@ -35,6 +35,8 @@ def evaluate(
     state_dir: Path,
 ) -> dict[str, Any]:
     """Evaluate ``flag``; return the evaluation detail as a JSON-ready dict."""
+    # Imported on use: it loads the encryption SDK, which other commands never need.
+    cli_eval = importlib.import_module("edge_reader.client.cli_eval")
     dev = load_dev_json(state_dir)
     sdk_key = sdk_key or os.environ.get("VEXIL_SDK_KEY")
     if sdk_key is None and environment and dev:
@@ -48,7 +50,7 @@ def evaluate(
         scope = "client" if sdk_key and sdk_key.startswith("vxl_cli_") else "server"
         source = pointer_url(str(dev["cdn"]), project, environment, scope)
     ca = ca_bundle or os.environ.get("VEXIL_CA_BUNDLE") or dev.get("ca_bundle")
-    detail = evaluate_from_source(
+    detail = cli_eval.evaluate_from_source(
         source, flag, context, sdk_key, default=default, project=project,
         environment=environment, ca_bundle=ca,
     )

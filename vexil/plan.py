@@ -46,6 +46,20 @@ class Change:
         """Position in the execution order."""
         return _ORDER[(self.action, self.kind)]
 
+    def operation(self) -> dict[str, Any] | None:
+        """The change-request operation a protected environment would file for this change."""
+        if self.kind == "configuration":
+            return {"type": "flag.config.put", "flag": self.key, "body": self.after,
+                    "base_version": self.version}
+        if self.kind == "segment" and self.action == "create":
+            return {"type": "segment.create", "segment": self.key, "body": self.after}
+        if self.kind == "segment" and self.action == "update":
+            return {"type": "segment.put", "segment": self.key, "body": self.after,
+                    "base_version": self.version}
+        if self.kind == "segment":
+            return {"type": "segment.delete", "segment": self.key, "base_version": self.version}
+        return None
+
     def lines(self) -> list[str]:
         """Field-level differences ``path: old -> new`` (updates only)."""
         if self.action != "update":
@@ -62,6 +76,9 @@ class Plan:
     protected: bool
     changes: list[Change] = field(default_factory=list)
     untracked: list[str] = field(default_factory=list)  # on the server, not in the file
+    # Changes an open change request already proposes: (change, request id). Not re-filed,
+    # so applying twice to a protected environment opens no duplicate requests.
+    awaiting: list[tuple[Change, str]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -131,6 +148,13 @@ def build_plan(desired: FlagsFile, remote: RemoteState, *, prune: bool = False) 
         else:
             plan.untracked.append(f"segment {key}")
 
+    for change in list(plan.changes):
+        op = change.operation()
+        for cr_id, pending_op in remote.pending:
+            if op is not None and pending_op == op:
+                plan.changes.remove(change)
+                plan.awaiting.append((change, cr_id))
+                break
     plan.changes.sort(key=lambda c: c.order)
     return plan
 
@@ -167,6 +191,11 @@ def diff_values(before: Any, after: Any, path: str = "") -> list[str]:
     return [f"{path or '(value)'}: {_show(before)} -> {_show(after)}"]
 
 
+def _label(change: Change) -> str:
+    return {"definition": "flag definition", "configuration": "flag configuration"}.get(
+        change.kind, change.kind)
+
+
 def render(plan: Plan, *, source: str) -> str:
     """The plan as text for humans (what ``vexil plan`` prints)."""
     where = f"{plan.project}/{plan.environment}"
@@ -176,11 +205,7 @@ def render(plan: Plan, *, source: str) -> str:
     lines = [head]
     symbol = {"create": "+", "update": "~", "delete": "-"}
     for c in plan.changes:
-        label = {
-            "flag": "flag",
-            "definition": "flag definition",
-            "configuration": "flag configuration",
-        }.get(c.kind, c.kind)
+        label = _label(c)
         extra = ""
         if c.kind == "flag" and c.action == "create" and c.after:
             extra = f" ({c.after.get('kind')}, {'enabled' if c.after.get('enabled') else 'off'})"
@@ -188,6 +213,9 @@ def render(plan: Plan, *, source: str) -> str:
             extra += f" — {c.note}"
         lines.append(f"  {symbol[c.action]} {label} {c.key}{extra}")
         lines += [f"      {ln}" for ln in c.lines()]
+    for change, cr_id in plan.awaiting:
+        lines.append(f"  = {_label(change)} {change.key}: already proposed by change request "
+                     f"{cr_id} (awaiting approval)")
     for item in plan.untracked:
         lines.append(f"  ? {item}: not in the file (kept; `--prune` deletes it)")
     if plan.empty:

@@ -21,6 +21,9 @@ from vexil.flagsfile import (
     split_flag,
 )
 
+# Change requests that may still be applied (see the control plane's approvals module).
+OPEN_CHANGE_REQUEST = frozenset({"pending", "approved"})
+
 
 @dataclass
 class RemoteFlag:
@@ -53,6 +56,8 @@ class RemoteState:
     protected: bool = False
     flags: dict[str, RemoteFlag] = field(default_factory=dict)
     segments: dict[str, RemoteSegment] = field(default_factory=dict)
+    # Open change requests of a protected environment: (id, operation).
+    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     def to_flags_file(self) -> FlagsFile:
         """The state as a flags file (what ``vexil export`` writes)."""
@@ -148,6 +153,10 @@ def fetch_state(api: ApiClient, project: str, environment: str) -> RemoteState:
             configuration=_configuration(config),
             configuration_version=_config_version(config),
         )
+    if state.protected:
+        for cr in api.paginate(base + "/change-requests"):
+            if cr.get("status") in OPEN_CHANGE_REQUEST and isinstance(cr.get("operation"), dict):
+                state.pending.append((str(cr.get("id")), cr["operation"]))
     for item in api.paginate(base + "/segments"):
         state.segments[str(item["key"])] = RemoteSegment(
             key=str(item["key"]),

@@ -169,6 +169,7 @@ class StreamWorker:
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
         self.stop_event = threading.Event()
+        state_dir.mkdir(parents=True, exist_ok=True)
         self.checkpoint_path = state_dir / CHECKPOINT_FILE
         self.checkpoint = Checkpoint.load(self.checkpoint_path)
         self._shards: dict[str, _Shard] = {}
@@ -322,7 +323,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--table or VEXIL_TABLE is required")
     if args.batch_size < 1 or args.batch_size > 1000:
         parser.error("--batch-size must be between 1 and 1000")
-    args.state_dir.mkdir(parents=True, exist_ok=True)
     worker = StreamWorker(state_dir=args.state_dir, table=args.table,
                           batch_size=args.batch_size, poll_interval=args.poll_interval)
     signal.signal(signal.SIGTERM, worker.stop)

@@ -82,7 +82,7 @@ def token_pk(secret_sha256_hex: str) -> str:
     return f"T#{secret_sha256_hex}"
 
 
-TOKEN_SK = "TOKEN"
+TOKEN_SK = "TOKEN"  # noqa: S105 - a sort key, not a secret
 
 
 def parse_environment_key(pk: str, sk: str) -> tuple[str, str] | None:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 from typing import Any
@@ -126,8 +127,6 @@ def document() -> dict[str, Any]:
 
 def main() -> None:
     """Print the document (``python -m chalicelib.openapi > docs/openapi.json``)."""
-    import json
-
     sys.stdout.write(json.dumps(document(), indent=2, sort_keys=True) + "\n")
 
 

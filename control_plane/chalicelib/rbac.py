@@ -87,4 +87,6 @@ class Principal:
         """Raise :class:`Forbidden` unless :meth:`allowed`."""
         if not self.allowed(perm, project, environment, all_environments=all_environments):
             where = "/".join(x for x in (project, environment) if x) or "global"
-            raise Forbidden(f"role {self.role!r} of token {self.token_id} may not {perm} on {where}")
+            raise Forbidden(
+                f"role {self.role!r} of token {self.token_id} may not {perm} on {where}"
+            )

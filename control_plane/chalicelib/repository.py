@@ -18,6 +18,8 @@ from boto3.dynamodb.types import Binary
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from chalicelib.timing import instrument
+
 Item = dict[str, Any]
 Step = dict[str, Any]
 """One TransactWriteItems entry (``{"Put": ...}``, ``{"Update": ...}``, ...) without TableName."""
@@ -25,7 +27,7 @@ Step = dict[str, Any]
 MAX_TRANSACTION_ITEMS = 100
 
 
-class TransactionCancelled(Exception):  # noqa: N818 - mirrors DynamoDB's own name
+class TransactionCancelled(Exception):
     """The transaction was cancelled; ``reasons[i]`` is the code for step i ('None' if fine)."""
 
     def __init__(self, reasons: list[str]) -> None:
@@ -70,7 +72,7 @@ def plain(value: Any) -> Any:
     if isinstance(value, Decimal):
         return int(value) if value == value.to_integral_value() else float(value)
     if isinstance(value, Binary):
-        return bytes(value.value)
+        return bytes(value)  # type: ignore[call-overload]  # Binary defines __bytes__
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
     if isinstance(value, list | set | tuple):
@@ -82,12 +84,14 @@ def plain(value: Any) -> Any:
 def _resource(endpoint: str | None, region: str | None) -> Any:
     # One boto3 session per container: building one costs ~100 ms (measured in DESIGN.md).
     session = boto3.session.Session()
-    return session.resource(
+    resource = session.resource(
         "dynamodb",
         endpoint_url=endpoint,
         region_name=region,
         config=Config(retries={"max_attempts": 3, "mode": "standard"}),
     )
+    instrument(resource.meta.client)
+    return resource
 
 
 def dynamodb_resource() -> Any:
@@ -196,7 +200,7 @@ class DynamoRepository:
                 raise
             reasons = [
                 str(r.get("Code", "None"))
-                for r in exc.response.get("CancellationReasons", [])  # type: ignore[attr-defined]
+                for r in exc.response.get("CancellationReasons", [])
             ]
             raise TransactionCancelled(reasons) from exc
 

@@ -49,8 +49,10 @@ def _details(errors: list[ValidationError], prefix: str = "") -> list[Detail]:
     for err in sorted(errors, key=lambda e: list(map(str, e.absolute_path))):
         path = json_path([*([prefix] if prefix else []), *err.absolute_path])
         if err.validator == "additionalProperties":
-            allowed = set(err.schema.get("properties", {}))
-            for extra in sorted(set(err.instance) - allowed):
+            schema = err.schema if isinstance(err.schema, dict) else {}
+            allowed = set(schema.get("properties", {}))
+            instance = err.instance if isinstance(err.instance, dict) else {}
+            for extra in sorted(set(instance) - allowed):
                 out.append(Detail(json_path([*([path] if path else []), extra]), "unknown field"))
             continue
         if err.validator == "required":
@@ -71,7 +73,7 @@ def validate(name: str, value: Any, prefix: str = "") -> None:
 def validate_operation(op: Any, prefix: str = "operation") -> dict[str, Any]:
     """Validate a change-request operation against the schema of its ``type``."""
     validate("ChangeRequestCreate", {"operation": op})
-    assert isinstance(op, dict)  # noqa: S101 - the schema guarantees an object
+    assert isinstance(op, dict)
     validate(str(op["type"]), op, prefix)
     return op
 
@@ -141,16 +143,19 @@ def encode_cursor(sk: str | None) -> str | None:
     """Opaque cursor for the next page (base64url of the last sort key)."""
     if sk is None:
         return None
-    return base64.urlsafe_b64encode(sk.encode("utf-8")).rstrip(b"=").decode("ascii")
+    return base64.urlsafe_b64encode(("c1:" + sk).encode("utf-8")).rstrip(b"=").decode("ascii")
 
 
 def decode_cursor(cursor: str) -> str:
     """Inverse of :func:`encode_cursor`; 400 naming ``cursor`` when garbled."""
     try:
         pad = "=" * (-len(cursor) % 4)
-        return base64.urlsafe_b64decode(cursor + pad).decode("utf-8")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise BadRequest("invalid query", [Detail("cursor", "not a cursor from this API")]) from exc
+        text = base64.urlsafe_b64decode(cursor + pad).decode("utf-8")
+    except (ValueError, UnicodeDecodeError):
+        text = ""
+    if not text.startswith("c1:") or len(text) < 4:
+        raise BadRequest("invalid query", [Detail("cursor", "not a cursor from this API")])
+    return text[3:]
 
 
 def key_param(name: str, value: str | None) -> str:

@@ -83,7 +83,9 @@ REQUESTS: dict[str, Schema] = {
         },
         ("kind",),
     ),
-    "FlagCreate": obj({"key": KEY, **DEFINITION_FIELDS, "reason": REASON}, ("key", "kind", "variations")),
+    "FlagCreate": obj(
+        {"key": KEY, **DEFINITION_FIELDS, "reason": REASON}, ("key", "kind", "variations")
+    ),
     "FlagDefinitionPut": obj({**DEFINITION_FIELDS, "reason": REASON}, ("kind", "variations")),
     "FlagConfigPut": obj({**CONFIG_FIELDS, "reason": REASON}, ("enabled",)),
     "FlagRestore": obj({"version": VERSION, "reason": REASON}, ("version",)),

@@ -9,6 +9,7 @@ A write to a protected environment is turned into a change request (HTTP 202) by
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import time
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 import boto3
+import orjson
 
 from chalicelib import keys
 from chalicelib.audit import Chain, Entry
@@ -26,8 +28,8 @@ from chalicelib.errors import BadRequest, Conflict, Detail, NotFound, Preconditi
 from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, Repository, Step, delete, put, update
 from chalicelib.requests import encode_cursor
+from chalicelib.timing import instrument
 from chalicelib.writes import commit
-from edge_reader.bundle.sdk_key import generate_sdk_key
 
 MAX_ENVIRONMENTS = 24  # a definition write touches 4 items per environment; DynamoDB allows 100
 CONFIG_KEYS = ("enabled", "off_variation", "prerequisites", "targets", "rules", "default")
@@ -56,7 +58,7 @@ class Approved:
     check_cr: Callable[[], None] = field(default=lambda: None)
 
 
-class NeedsApproval(Exception):  # noqa: N818 - a signal, not an error
+class NeedsApproval(Exception):
     """Raised by a write to a protected environment: the caller files a change request."""
 
     def __init__(self, project: str, environment: str, operation: dict[str, Any]) -> None:
@@ -68,7 +70,8 @@ class NeedsApproval(Exception):  # noqa: N818 - a signal, not an error
 
 @functools.cache
 def _kms_client(endpoint: str | None, region: str) -> Any:
-    return boto3.session.Session().client("kms", endpoint_url=endpoint, region_name=region)
+    client = boto3.session.Session().client("kms", endpoint_url=endpoint, region_name=region)
+    return instrument(client)
 
 
 def kms_client() -> Any:
@@ -139,11 +142,14 @@ class Service:
     @staticmethod
     def _match(item: Item, if_match: int, what: str) -> None:
         if int(item["version"]) != if_match:
-            raise PreconditionFailed(int(item["version"]), f"{what} is at version {item['version']}")
+            version = int(item["version"])
+            raise PreconditionFailed(version, f"{what} is at version {version}")
 
     def project_item(self, project: str) -> Item:
         """The project item or 404."""
-        return self._require_item(keys.project_pk(project), keys.PROJECT_SK, f"project {project!r}")
+        return self._require_item(
+            keys.project_pk(project), keys.PROJECT_SK, f"project {project!r}"
+        )
 
     def environment_item(self, project: str, environment: str) -> Item:
         """The environment item or 404."""
@@ -165,15 +171,14 @@ class Service:
     def record_denied(self, principal: Principal, project: str, environment: str,
                       action: str, resource: str) -> None:
         """Append a ``denied`` record to a protected environment's chain (best effort)."""
-        try:
+        # The denial itself stands even if recording fails (a vanished env, a lost race).
+        with contextlib.suppress(NotFound, Conflict):
             self._commit(
                 Call(principal),
                 steps=[],
                 entries=[Entry(Chain.for_environment(project, environment), action, resource,
                                outcome="denied")],
             )
-        except (NotFound, Conflict):
-            pass  # the denial itself stands; a vanished env has nothing to record into
 
     # --- projects ------------------------------------------------------------------------
 
@@ -310,6 +315,10 @@ class Service:
         scope_in = body.get("scope") or {}
         scope = {"tags": list(scope_in.get("tags", [])),
                  "prefixes": list(scope_in.get("prefixes", []))}
+        # Imported here: edge_reader.bundle loads the encryption SDK, which only this use
+        # case needs — API cold starts stay light.
+        from edge_reader.bundle.sdk_key import generate_sdk_key  # noqa: PLC0415
+
         sdk_key = generate_sdk_key("srv" if kind == "server" else "cli")
         kms = self._kms or kms_client()
         key_id = self._kms_key_id or os.environ.get("VEXIL_KMS_KEY_ID")
@@ -326,7 +335,8 @@ class Service:
             "wrapped_secret": wrapped, "created_at": iso(self.now()), "version": 1,
         }
         view = self.sdk_key_view(item)
-        self._commit(call, steps=[put(item, "attribute_not_exists(pk)")], bump=[(project, environment)],
+        self._commit(call, steps=[put(item, "attribute_not_exists(pk)")],
+                     bump=[(project, environment)],
                      entries=[Entry(Chain.for_environment(project, environment), "sdk_key.create",
                                     f"projects/{project}/environments/{environment}/sdk-keys/"
                                     f"{sdk_key.key_id}", None, view)])
@@ -601,7 +611,9 @@ class Service:
                            f"projects/{project}/environments/{environment}/flags/{flag}",
                            current.body, config)],
             on_conflict=lambda: self._conflict_config(project, environment, flag, approved))
-        return self.get_env_flag(project, environment, flag)
+        # Built from what was just committed: no read-back.
+        return self.env_flag_view(project, environment, flag, state.definitions[flag],
+                                  Versioned(config, if_match + 1, at))
 
     def _conflict_config(self, project: str, environment: str, flag: str,
                          approved: Approved | None) -> NoReturn:
@@ -624,10 +636,9 @@ class Service:
     @staticmethod
     def history_view(item: Item) -> dict[str, Any]:
         """Public form of a history item."""
-        import orjson
-
-        return {"flag": item["flag"], "version": item["version"], "config": orjson.loads(item["body"]),
-                "action": item.get("action"), "actor": item.get("actor"), "at": item.get("at")}
+        return {"flag": item["flag"], "version": item["version"],
+                "config": orjson.loads(item["body"]), "action": item.get("action"),
+                "actor": item.get("actor"), "at": item.get("at")}
 
     def history_version(self, project: str, environment: str, flag: str, version: int
                         ) -> dict[str, Any]:

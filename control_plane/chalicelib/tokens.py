@@ -23,7 +23,7 @@ from chalicelib.rbac import ROLES, Principal
 from chalicelib.repository import DynamoRepository, Repository, put, update
 from chalicelib.writes import commit
 
-TOKEN_PREFIX = "vxl_tok_"
+TOKEN_PREFIX = "vxl_tok_"  # noqa: S105 - a prefix, not a secret
 DEFAULT_TTL_DAYS = 90
 BOOTSTRAP_ACTOR = {"token_id": "bootstrap", "name": "bootstrap"}
 

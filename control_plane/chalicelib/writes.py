@@ -70,7 +70,7 @@ def commit(
             hashes.append(digest)
             record_steps.append(record_step(entry.chain, seq + 1, text, digest))
             if is_env:
-                assert head is not None  # noqa: S101 - narrowed above
+                assert head is not None
                 env_key = (str(entry.chain.project), str(entry.chain.environment))
                 head_steps.append(
                     _env_head_step(head, env_key, seq, digest, at, env_key in bump,

@@ -97,7 +97,7 @@ class Refresher:
             pointer = parse_pointer(got.body, self._identity)
         except BundleRejected as exc:
             return _rejected(exc)
-        if held is not None and pointer.revision < held.revision:
+        if held is not None and held.verified and pointer.revision < held.revision:
             return _rejected(
                 BundleRejected(
                     "rollback",
@@ -105,7 +105,7 @@ class Refresher:
                     f"the held revision {held.revision}",
                 )
             )
-        if held is not None and pointer.revision == held.revision:
+        if held is not None and held.verified and pointer.revision == held.revision:
             # Same revision, same content by construction: remember the validator, no decrypt.
             self._etag = got.etag
             return RefreshResult("unchanged", revision=held.revision)

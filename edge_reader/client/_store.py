@@ -26,18 +26,15 @@ class Store:
     def __init__(self) -> None:
         """Start empty."""
         self._lock = threading.Lock()
-        self._current: Snapshot | None = None
+        # A plain attribute, not a property: getters read it on every evaluation, and one
+        # attribute load is the cheapest atomic read CPython offers. Only install() writes it.
+        self.current: Snapshot | None = None
         self._listeners: list[ChangeListener] = []
-
-    @property
-    def current(self) -> Snapshot | None:
-        """The snapshot being served, or None before the first load."""
-        return self._current
 
     @property
     def revision(self) -> int | None:
         """The revision being served, or None."""
-        snap = self._current
+        snap = self.current
         return None if snap is None else snap.revision
 
     def add_listener(self, listener: ChangeListener) -> None:
@@ -54,24 +51,25 @@ class Store:
     def install(self, snapshot: Snapshot) -> frozenset[str]:
         """Swap in ``snapshot`` and return the flags that changed.
 
-        Raises ``BundleRejected("rollback")`` when ``snapshot`` is older than what is held.
+        Raises ``BundleRejected("rollback")`` when ``snapshot`` is older than the verified
+        bundle held (a plaintext bootstrap document never blocks a verified bundle).
         Re-loading identical content at the held revision is a no-op (empty set).
         """
-        old = self._current
+        old = self.current
         # Diff before taking the lock: it only reads immutable snapshots.
         changed = changed_flags(old, snapshot)
         with self._lock:
-            held = self._current
+            held = self.current
             if held is not old:  # someone swapped meanwhile; diff against the real one
                 changed = changed_flags(held, snapshot)
-            if held is not None and snapshot.revision < held.revision:
+            if held is not None and held.verified and snapshot.revision < held.revision:
                 raise BundleRejected(
                     "rollback",
                     f"revision {snapshot.revision} is older than the held revision {held.revision}",
                 )
             if held is not None and snapshot.revision == held.revision and not changed:
                 return frozenset()
-            self._current = snapshot
+            self.current = snapshot
             listeners = list(self._listeners)
         if changed:
             for listener in listeners:

@@ -82,12 +82,16 @@ class Snapshot:
     revision: int
     source: str  # "cdn" | "disk" | "bootstrap" | "file"
     pointer: Pointer | None
-    pointer_bytes: bytes | None
-    ciphertext: bytes | None
     flag_fingerprints: Mapping[str, int]
     segment_fingerprints: Mapping[str, int]
     dependents: Mapping[str, frozenset[str]]
     loaded_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def verified(self) -> bool:
+        """True for a decrypted, pointer-checked bundle; False for a plaintext bootstrap
+        document, which any verified bundle may replace whatever its revision."""
+        return self.pointer is not None
 
 
 def verify_bundle(
@@ -132,8 +136,6 @@ def verify_bundle(
         source=source,
         clock=clock,
         pointer=pointer,
-        pointer_bytes=pointer_bytes,
-        ciphertext=ciphertext,
     )
 
 
@@ -159,8 +161,6 @@ def snapshot_from_plaintext(
     source: str,
     clock: Callable[[], float] = time.time,
     pointer: Pointer | None = None,
-    pointer_bytes: bytes | None = None,
-    ciphertext: bytes | None = None,
 ) -> Snapshot:
     """Decode and compile a plaintext environment document (checks identity when given)."""
     try:
@@ -173,8 +173,6 @@ def snapshot_from_plaintext(
         source=source,
         clock=clock,
         pointer=pointer,
-        pointer_bytes=pointer_bytes,
-        ciphertext=ciphertext,
     )
 
 
@@ -185,8 +183,6 @@ def snapshot_from_document(
     source: str,
     clock: Callable[[], float] = time.time,
     pointer: Pointer | None = None,
-    pointer_bytes: bytes | None = None,
-    ciphertext: bytes | None = None,
 ) -> Snapshot:
     """Check a decoded document against identity/pointer, compile it, fingerprint it."""
     if not isinstance(doc, Mapping) or not isinstance(doc.get("flags"), Mapping):
@@ -217,8 +213,6 @@ def snapshot_from_document(
         revision=revision,
         source=source,
         pointer=pointer,
-        pointer_bytes=pointer_bytes,
-        ciphertext=ciphertext,
         flag_fingerprints=_fingerprints(flags),
         segment_fingerprints=_fingerprints(segments) if isinstance(segments, Mapping) else {},
         dependents=_dependents(flags),

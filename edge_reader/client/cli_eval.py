@@ -113,7 +113,7 @@ def load_source(
         raise SourceError(f"{source}: bundle rejected: {exc}") from None
 
 
-def _load_url(  # noqa: PLR0917 - private helper, called once
+def _load_url(
     url: str,
     keys: Keys,
     project: str | None,
@@ -182,10 +182,10 @@ def _load_file(
         return verify_bundle(data, ciphertext, identity=identity, keys=keys, source="file")
     if not isinstance(doc, dict):
         raise SourceError(f"{path}: expected a JSON object")
-    identity = None
+    expected: Identity | None = None
     if project is not None and environment is not None:
-        identity = Identity(project=project, environment=environment, scope=scope or "server")
-    return snapshot_from_document(doc, identity=identity, source="file")
+        expected = Identity(project=project, environment=environment, scope=scope or "server")
+    return snapshot_from_document(doc, identity=expected, source="file")
 
 
 def _identity_from_pointer(

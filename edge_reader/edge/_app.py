@@ -155,10 +155,9 @@ class OfrepApp:
                 },
             )
         detail = snap.env.evaluate(key, context, None)
-        code = detail.error_code
-        if code is None:
+        if detail.error_code is None:
             return _json(200, _success(key, detail))
-        status = 404 if code is ErrorCode.FLAG_NOT_FOUND else 400
+        status = 404 if detail.error_code is ErrorCode.FLAG_NOT_FOUND else 400
         return _json(status, _failure(key, detail))
 
     def _bulk(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:

@@ -25,6 +25,8 @@ from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from edge_reader.edge._app import HttpResponse, OfrepApp
 from edge_reader.edge._config import ConfigError, load_config
 from edge_reader.edge._factory import build_app
@@ -81,13 +83,8 @@ def _answer(method: str, path: str, headers: Mapping[str, str], body: bytes) -> 
     try:
         app = get_app()
     except ConfigError as exc:
-        return HttpResponse(
-            500,
-            {"content-type": "application/json"},
-            b'{"errorCode":"GENERAL","errorDetails":"edge misconfigured: '
-            + str(exc).replace('"', "'").encode()
-            + b'"}',
-        )
+        payload = {"errorCode": "GENERAL", "errorDetails": f"edge misconfigured: {exc}"}
+        return HttpResponse(500, {"content-type": "application/json"}, orjson.dumps(payload))
     return app.handle(method, path, headers, body)
 
 

@@ -13,7 +13,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ._validate import KEY_RE, KIND_RE, check_fields, get_bool, get_list, get_str, type_name
+from ._validate import (
+    KEY_RE,
+    KIND_RE,
+    check_fields,
+    get_bool,
+    get_int,
+    get_list,
+    get_str,
+    get_str_list,
+    type_name,
+)
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
 from .operators import FACTORIES, NUMERIC, Test, canonical_operator
@@ -23,8 +33,7 @@ SegmentResolver = Callable[[str, str], Match | None]
 
 _CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate"})
 _SEGMENT_FIELDS = frozenset(
-    {"context_kind", "included", "excluded", "rules", "description", "tags", "version",
-     "key", "name"}
+    {"context_kind", "included", "excluded", "rules", "description", "tags", "version"}
 )
 _SEGMENT_RULE_FIELDS = frozenset({"id", "description", "clauses"})
 MAX_CLAUSE_VALUES = 100_000
@@ -202,17 +211,66 @@ def _segment_clause(
     return segment_match
 
 
+def _clause_key(raw: object) -> tuple[Any, ...] | None:
+    """A hashable identity for a clause made of scalars, or None (then it is not shared)."""
+    if raw.__class__ is not dict:
+        return None
+    assert isinstance(raw, dict)
+    values = raw.get("values", ())
+    if len(raw) > 5 or values.__class__ is not list:
+        return None
+    fields = (raw.get("context_kind"), raw.get("attribute"), raw.get("op"), raw.get("negate"))
+    for v in fields:
+        if not (v is None or v.__class__ is str or v.__class__ is bool):
+            return None
+    typed = []
+    for v in values:
+        c = v.__class__
+        if c is not str and c is not int and c is not float and c is not bool:
+            return None
+        typed.append((c, v))  # the class keeps True and 1 (equal in Python) apart
+    return (*fields, tuple(typed))
+
+
 def compile_conditions(
     raw: object, path: str, problems: Problems, segments: SegmentResolver,
+    cache: dict[Any, Match] | None = None,
 ) -> tuple[Match, bool]:
-    """Compile a rule's ``clauses`` (ANDed). Returns the condition and "is unconditional"."""
+    """Compile a rule's ``clauses`` (ANDed). Returns the condition and "is unconditional".
+
+    With a ``cache`` (one per compilation), identical clean clauses — and identical clean
+    clause lists — share one closure: less memory, and many flags with the same rule stay
+    in the CPU cache together. Only clauses that reported no problem are shared, so every
+    path still gets its own errors and warnings.
+    """
     if raw is None:
         return always, True
     if not isinstance(raw, list):
         problems.error(path, f"must be an array, got {type_name(raw)}", "type")
         return never, False
-    clauses = tuple(compile_clause(c, f"{path}[{i}]", problems, segments)
-                    for i, c in enumerate(raw))
+    if cache is None:
+        cache = {}
+    keys = tuple(_clause_key(c) for c in raw)
+    whole = ("all", keys) if None not in keys else None
+    if whole is not None and whole in cache:
+        return cache[whole], not raw
+    before = (len(problems.errors), len(problems.warnings))
+    compiled = []
+    for i, (c, key) in enumerate(zip(raw, keys, strict=True)):
+        hit = cache.get(key) if key is not None else None
+        if hit is None:
+            mark = (len(problems.errors), len(problems.warnings))
+            hit = compile_clause(c, f"{path}[{i}]", problems, segments)
+            if key is not None and (len(problems.errors), len(problems.warnings)) == mark:
+                cache[key] = hit
+        compiled.append(hit)
+    cond, unconditional = _combine(tuple(compiled))
+    if whole is not None and (len(problems.errors), len(problems.warnings)) == before:
+        cache[whole] = cond
+    return cond, unconditional
+
+
+def _combine(clauses: tuple[Match, ...]) -> tuple[Match, bool]:
     if not clauses:
         return always, True
     if len(clauses) == 1:
@@ -251,6 +309,7 @@ class SegmentCompiler:
         self._done: dict[str, Match] = {}
         self._failed: set[str] = set()
         self._stack: list[str] = []
+        self.clause_cache: dict[Any, Match] = {}  # shared with flag rules (one compilation)
 
     def compile_all(self) -> None:
         """Compile every segment (so unreferenced segments are checked too)."""
@@ -301,6 +360,8 @@ class SegmentCompiler:
         included = frozenset(_keys(raw, "included", path, problems))
         excluded = frozenset(_keys(raw, "excluded", path, problems))
         get_str(raw, "description", path, problems)
+        get_str_list(raw, "tags", path, problems)
+        get_int(raw, "version", path, problems)
         rules: list[Match] = []
         for i, rule in enumerate(get_list(raw, "rules", path, problems)):
             where = f"{path}.rules[{i}]"
@@ -310,7 +371,7 @@ class SegmentCompiler:
             check_fields(rule, where, _SEGMENT_RULE_FIELDS, (), problems)
             get_str(rule, "id", where, problems)
             cond, _ = compile_conditions(rule.get("clauses"), f"{where}.clauses", problems,
-                                         self.resolve)
+                                         self.resolve, self.clause_cache)
             rules.append(cond)
         return _segment_matcher(kind, included, excluded, tuple(rules))
 

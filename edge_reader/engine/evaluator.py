@@ -89,7 +89,7 @@ class CompiledEnvironment:
         context = _context(ctx)
         return {key: self.evaluate(key, context, None) for key in self._runs}
 
-    def _typed(  # noqa: PLR0917 (private helper)
+    def _typed(
         self, key: str, ctx: Context | Mapping[str, Any], default: Any,
                accept: Callable[[Any], bool], convert: Callable[[Any], Any], type_name: str,
                ) -> EvaluationDetail:

@@ -22,6 +22,7 @@ from typing import Any
 
 import re2
 
+from ._validate import json_problem
 from .dates import to_epoch_ms, to_epoch_ms_cached
 from .errors import Problems
 from .semver import CACHE as SEMVER_CACHE
@@ -74,7 +75,11 @@ def op_in(values: list[Any], path: str, problems: Problems) -> Test:
             else:
                 nums.add(v)
         elif isinstance(v, dict | list):
-            deep.add(_canonical(v))
+            problem = json_problem(v)
+            if problem is not None:
+                problems.error(f"{path}[{i}]", problem, "invalid_value")
+            else:
+                deep.add(_canonical(v))
         else:
             problems.error(f"{path}[{i}]", f"{v!r} is not a JSON value", "invalid_value")
     fstrs, fnums = frozenset(strs), frozenset(nums)

@@ -6,7 +6,6 @@ import hashlib
 from dataclasses import dataclass, replace
 from typing import Any
 
-from edge_reader.client import FlagClient
 from edge_reader.bundle import (
     Pointer,
     SdkKey,
@@ -17,10 +16,12 @@ from edge_reader.bundle import (
     encryption_context,
     pointer_object_key,
 )
+from edge_reader.client import FlagClient
 
 
-def bool_flag(*, on: bool = True, version: int = 1, client_visible: bool = True,
-              **extra: Any) -> dict[str, Any]:
+def bool_flag(
+    *, on: bool = True, version: int = 1, client_visible: bool = True, **extra: Any
+) -> dict[str, Any]:
     """A boolean flag serving ``on`` (variant "on") or ``off`` to everyone."""
     flag: dict[str, Any] = {
         "kind": "boolean",
@@ -37,26 +38,47 @@ def bool_flag(*, on: bool = True, version: int = 1, client_visible: bool = True,
 
 def string_flag(value: str, *, version: int = 1, client_visible: bool = True) -> dict[str, Any]:
     return {
-        "kind": "string", "variations": {"v": value, "other": "other"}, "enabled": True,
-        "default": {"variation": "v"}, "version": version, "client_visible": client_visible,
+        "kind": "string",
+        "variations": {"v": value, "other": "other"},
+        "enabled": True,
+        "default": {"variation": "v"},
+        "version": version,
+        "client_visible": client_visible,
     }
 
 
 def targeted_flag(country: str, *, version: int = 1) -> dict[str, Any]:
     """on for users whose ``country`` is ``country``, off otherwise."""
     return {
-        "kind": "boolean", "variations": {"on": True, "off": False}, "enabled": True,
-        "off_variation": "off", "version": version, "client_visible": True,
-        "rules": [{"id": "r1", "clauses": [
-            {"context_kind": "user", "attribute": "country", "op": "in", "values": [country]}
-        ], "serve": {"variation": "on"}}],
+        "kind": "boolean",
+        "variations": {"on": True, "off": False},
+        "enabled": True,
+        "off_variation": "off",
+        "version": version,
+        "client_visible": True,
+        "rules": [
+            {
+                "id": "r1",
+                "clauses": [
+                    {
+                        "context_kind": "user",
+                        "attribute": "country",
+                        "op": "in",
+                        "values": [country],
+                    }
+                ],
+                "serve": {"variation": "on"},
+            }
+        ],
         "default": {"variation": "off"},
     }
 
 
 def many_flags(n: int) -> dict[str, Any]:
-    return {f"flag-{i:05d}": targeted_flag("DE", version=i) if i % 2 else bool_flag(version=i)
-            for i in range(n)}
+    return {
+        f"flag-{i:05d}": targeted_flag("DE", version=i) if i % 2 else bool_flag(version=i)
+        for i in range(n)
+    }
 
 
 @dataclass(frozen=True)
@@ -81,34 +103,59 @@ class BundleFactory:
     def for_scope(self, scope: str, sdk_key: SdkKey) -> BundleFactory:
         return replace(self, scope=scope, sdk_key=sdk_key)
 
-    def document(self, revision: int, flags: dict[str, Any],
-                 segments: dict[str, Any] | None = None, **meta: Any) -> dict[str, Any]:
+    def document(
+        self,
+        revision: int,
+        flags: dict[str, Any],
+        segments: dict[str, Any] | None = None,
+        **meta: Any,
+    ) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "format": 1, "project": self.project, "environment": self.environment,
-            "revision": revision, "generated_at": "2026-11-24T06:00:00.000Z", "engine": "1",
-            "scope": self.scope, "flags": flags, "segments": segments or {},
+            "format": 1,
+            "project": self.project,
+            "environment": self.environment,
+            "revision": revision,
+            "generated_at": "2026-11-24T06:00:00.000Z",
+            "engine": "1",
+            "scope": self.scope,
+            "flags": flags,
+            "segments": segments or {},
         }
         doc.update(meta)
         return doc
 
-    def build(self, revision: int, flags: dict[str, Any], *,
-              segments: dict[str, Any] | None = None,
-              context_override: dict[str, str] | None = None,
-              document: dict[str, Any] | None = None) -> Built:
+    def build(
+        self,
+        revision: int,
+        flags: dict[str, Any],
+        *,
+        segments: dict[str, Any] | None = None,
+        context_override: dict[str, str] | None = None,
+        document: dict[str, Any] | None = None,
+    ) -> Built:
         doc = document if document is not None else self.document(revision, flags, segments)
         plaintext = encode_bundle_document(doc)
         context = context_override or encryption_context(
-            self.project, self.environment, revision, self.scope)
+            self.project, self.environment, revision, self.scope
+        )
         ciphertext = encrypt_bundle(
-            plaintext, context=context, kms_key_id=self.kms_key_id,
-            kms_client=self.kms_client, sdk_keys=[self.sdk_key],
+            plaintext,
+            context=context,
+            kms_key_id=self.kms_key_id,
+            kms_client=self.kms_client,
+            sdk_keys=[self.sdk_key],
         )
         sha = hashlib.sha256(ciphertext).hexdigest()
         pointer = Pointer(
-            format=1, project=self.project, environment=self.environment, scope=self.scope,
+            format=1,
+            project=self.project,
+            environment=self.environment,
+            scope=self.scope,
             revision=revision,
             key=bundle_object_key(self.project, self.environment, self.scope, revision, sha),
-            sha256=sha, size=len(ciphertext), generated_at="2026-11-24T06:00:00.000Z",
+            sha256=sha,
+            size=len(ciphertext),
+            generated_at="2026-11-24T06:00:00.000Z",
         )
         return Built(pointer, encode_pointer(pointer), ciphertext, doc)
 
@@ -127,11 +174,12 @@ USER = {"targetingKey": "u-1", "country": "DE"}
 
 def make_client(cdn: Any, factory: BundleFactory, **kw: Any) -> FlagClient:
     options: dict[str, Any] = {
-        "project": factory.project, "environment": factory.environment,
-        "sdk_key": factory.sdk_key, "pointer_url": cdn.url(factory.pointer_path),
-        "start": False, "first_retry": 0.01,
+        "project": factory.project,
+        "environment": factory.environment,
+        "sdk_key": factory.sdk_key,
+        "pointer_url": cdn.url(factory.pointer_path),
+        "start": False,
+        "first_retry": 0.01,
     }
     options.update(kw)
     return FlagClient(**options)
-
-

@@ -37,12 +37,14 @@ class LoopbackCdn:
             def do_GET(self) -> None:
                 cdn._serve(self)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
         self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
 
@@ -102,8 +104,9 @@ class LoopbackCdn:
             return
         self._send(h, path, 200, body, etag)
 
-    def _send(self, h: BaseHTTPRequestHandler, path: str, status: int, body: bytes,
-              etag: str | None) -> None:
+    def _send(
+        self, h: BaseHTTPRequestHandler, path: str, status: int, body: bytes, etag: str | None
+    ) -> None:
         with self._lock:
             self.log.append((path, status))
         h.send_response(status)

@@ -1,4 +1,4 @@
-"""Shared reader fixtures (imported by the conftest of tests/client, tests/edge, tests/openfeature)."""
+"""Shared reader fixtures, imported by the conftests of client, edge and openfeature tests."""
 
 from __future__ import annotations
 

@@ -12,21 +12,33 @@ import pytest
 
 from edge_reader import ClientStatus, ErrorCode, FlagClient, Reason
 from edge_reader.bundle import Pointer, bundle_object_key, encode_pointer, generate_sdk_key
-from tests.client.bundles import USER, BundleFactory, bool_flag, make_client, string_flag, targeted_flag
+from tests.client.bundles import (
+    USER,
+    BundleFactory,
+    bool_flag,
+    make_client,
+    string_flag,
+    targeted_flag,
+)
 from tests.client.cdn import LoopbackCdn
+
 
 def test_loads_verifies_and_evaluates(cdn: LoopbackCdn, factory: BundleFactory) -> None:
     factory.publish(cdn, factory.build(1, {"a": bool_flag(on=True), "s": string_flag("hi")}))
     client = make_client(cdn, factory)
     assert client.status().state is ClientStatus.NOT_READY
     result = client.refresh()
-    assert result.outcome == "updated" and result.revision == 1
+    assert result.outcome == "updated"
+    assert result.revision == 1
     assert client.get_boolean("a", USER, False) is True
     assert client.get_string("s", USER, "default") == "hi"
     detail = client.get_boolean_details("a", USER, False)
-    assert detail.variant == "on" and detail.error_code is None
+    assert detail.variant == "on"
+    assert detail.error_code is None
     report = client.status()
-    assert report.state is ClientStatus.READY and report.revision == 1 and report.source == "cdn"
+    assert report.state is ClientStatus.READY
+    assert report.revision == 1
+    assert report.source == "cdn"
 
 
 def test_304_costs_no_download_no_decrypt(cdn: LoopbackCdn, factory: BundleFactory) -> None:
@@ -42,7 +54,9 @@ def test_304_costs_no_download_no_decrypt(cdn: LoopbackCdn, factory: BundleFacto
     assert cdn.requests_for(built.pointer.key) == [200]
 
 
-def test_update_notifies_listeners_with_changed_flags(cdn: LoopbackCdn, factory: BundleFactory) -> None:
+def test_update_notifies_listeners_with_changed_flags(
+    cdn: LoopbackCdn, factory: BundleFactory
+) -> None:
     flags = {"a": bool_flag(on=True), "b": bool_flag(on=True), "c": string_flag("x")}
     factory.publish(cdn, factory.build(1, flags))
     client = make_client(cdn, factory)
@@ -60,11 +74,26 @@ def test_update_notifies_listeners_with_changed_flags(cdn: LoopbackCdn, factory:
 
 def test_segment_change_marks_dependent_flags(cdn: LoopbackCdn, factory: BundleFactory) -> None:
     seg_flag = {
-        "kind": "boolean", "variations": {"on": True, "off": False}, "enabled": True,
-        "off_variation": "off", "version": 1, "client_visible": True,
-        "rules": [{"id": "r", "clauses": [
-            {"context_kind": "user", "attribute": "key", "op": "segment_match", "values": ["beta"]}
-        ], "serve": {"variation": "on"}}],
+        "kind": "boolean",
+        "variations": {"on": True, "off": False},
+        "enabled": True,
+        "off_variation": "off",
+        "version": 1,
+        "client_visible": True,
+        "rules": [
+            {
+                "id": "r",
+                "clauses": [
+                    {
+                        "context_kind": "user",
+                        "attribute": "key",
+                        "op": "segment_match",
+                        "values": ["beta"],
+                    }
+                ],
+                "serve": {"variation": "on"},
+            }
+        ],
         "default": {"variation": "off"},
     }
     flags = {"uses-seg": seg_flag, "plain": bool_flag()}
@@ -88,12 +117,15 @@ def _load_rev(cdn: LoopbackCdn, factory: BundleFactory, revision: int) -> FlagCl
 
 def _assert_rejected(client: FlagClient, kind: str, revision: int) -> None:
     result = client.refresh()
-    assert result.outcome == "failed" and result.kind == kind, result
+    assert result.outcome == "failed", result
+    assert result.kind == kind, result
     assert client.revision == revision  # previous bundle kept
     assert client.get_boolean("a", USER, False) is True
     report = client.status()
     assert report.state is ClientStatus.STALE
-    assert report.error_kind == kind and report.reason and kind in report.reason
+    assert report.error_kind == kind
+    assert report.reason
+    assert kind in report.reason
 
 
 def test_older_revision_is_refused(cdn: LoopbackCdn, factory: BundleFactory) -> None:
@@ -119,8 +151,9 @@ def test_tampered_ciphertext_is_refused(cdn: LoopbackCdn, factory: BundleFactory
 def test_bundle_of_another_environment_is_refused(cdn: LoopbackCdn, factory: BundleFactory) -> None:
     client = _load_rev(cdn, factory, 1)
     # The staging pointer and bundle copied over prod's pointer path.
-    staging = BundleFactory(factory.kms_key_id, factory.kms_client, factory.sdk_key,
-                            environment="staging").build(5, {"a": bool_flag(on=False)})
+    staging = BundleFactory(
+        factory.kms_key_id, factory.kms_client, factory.sdk_key, environment="staging"
+    ).build(5, {"a": bool_flag(on=False)})
     cdn.put(staging.pointer.key, staging.ciphertext)
     cdn.put(factory.pointer_path, staging.pointer_bytes)
     _assert_rejected(client, "wrong_environment", 1)
@@ -131,9 +164,17 @@ def test_ciphertext_bound_to_another_context_is_refused(
 ) -> None:
     client = _load_rev(cdn, factory, 1)
     # A prod-looking pointer whose envelope was sealed for staging: only the context catches it.
-    forged = factory.build(2, {"a": bool_flag(on=False)}, context_override={
-        "vexil:project": "shop", "vexil:environment": "staging", "vexil:revision": "2",
-        "vexil:scope": "server", "vexil:format": "1"})
+    forged = factory.build(
+        2,
+        {"a": bool_flag(on=False)},
+        context_override={
+            "vexil:project": "shop",
+            "vexil:environment": "staging",
+            "vexil:revision": "2",
+            "vexil:scope": "server",
+            "vexil:format": "1",
+        },
+    )
     factory.publish(cdn, forged)
     _assert_rejected(client, "decrypt_failed", 1)
 
@@ -143,7 +184,9 @@ def test_sha_mismatch_is_refused(cdn: LoopbackCdn, factory: BundleFactory) -> No
     built = factory.build(2, {"a": bool_flag(on=False)})
     other = factory.build(2, {"a": bool_flag(on=False)})  # same size class, different bytes
     factory.publish(cdn, built)
-    cdn.put(built.pointer.key, other.ciphertext[: built.pointer.size].ljust(built.pointer.size, b"\0"))
+    cdn.put(
+        built.pointer.key, other.ciphertext[: built.pointer.size].ljust(built.pointer.size, b"\0")
+    )
     _assert_rejected(client, "sha_mismatch", 1)
 
 
@@ -167,18 +210,23 @@ def test_403_with_nothing_loaded_is_error_and_getters_return_default(
     cdn.fault(factory.pointer_path, status=403)
     client = make_client(cdn, factory)
     result = client.refresh()
-    assert result.kind == "http_403" and not result.recoverable
+    assert result.kind == "http_403"
+    assert not result.recoverable
     report = client.status()
-    assert report.state is ClientStatus.ERROR and "403" in (report.reason or "")
+    assert report.state is ClientStatus.ERROR
+    assert "403" in (report.reason or "")
     detail = client.get_boolean_details("a", USER, True)
     assert detail.value is True
-    assert detail.reason is Reason.ERROR and detail.error_code is ErrorCode.PROVIDER_NOT_READY
+    assert detail.reason is Reason.ERROR
+    assert detail.error_code is ErrorCode.PROVIDER_NOT_READY
     assert "403" in (detail.error_message or "")
     assert client.evaluate_all(USER) == {}
     assert client.wait_until_ready(0.01) is False
 
 
-def test_transient_5xx_keeps_serving_then_recovers(cdn: LoopbackCdn, factory: BundleFactory) -> None:
+def test_transient_5xx_keeps_serving_then_recovers(
+    cdn: LoopbackCdn, factory: BundleFactory
+) -> None:
     client = _load_rev(cdn, factory, 1)
     cdn.fault(factory.pointer_path, status=503)
     assert client.refresh().kind == "http_503"
@@ -203,7 +251,8 @@ def test_stale_after_age(cdn: LoopbackCdn, factory: BundleFactory) -> None:
     client = make_client(cdn, factory, stale_after=0.0)
     client.refresh()
     report = client.status()
-    assert report.state is ClientStatus.STALE and "stale after" in (report.reason or "")
+    assert report.state is ClientStatus.STALE
+    assert "stale after" in (report.reason or "")
 
 
 def test_evaluate_all_is_one_consistent_snapshot(cdn: LoopbackCdn, factory: BundleFactory) -> None:
@@ -212,7 +261,8 @@ def test_evaluate_all_is_one_consistent_snapshot(cdn: LoopbackCdn, factory: Bund
     client.refresh()
     details = client.evaluate_all(USER)
     assert set(details) == {"a", "t"}
-    assert details["t"].value is True and details["t"].reason is Reason.TARGETING_MATCH
+    assert details["t"].value is True
+    assert details["t"].reason is Reason.TARGETING_MATCH
 
 
 def test_getters_never_raise_on_bad_input(cdn: LoopbackCdn, factory: BundleFactory) -> None:
@@ -223,7 +273,8 @@ def test_getters_never_raise_on_bad_input(cdn: LoopbackCdn, factory: BundleFacto
     assert client.get_boolean_details("missing", USER, True).error_code is ErrorCode.FLAG_NOT_FOUND
     assert client.get_string_details("a", USER, "d").error_code is ErrorCode.TYPE_MISMATCH
     bad = client.get_boolean_details("a", 42, False)  # type: ignore[arg-type]
-    assert bad.value is False and bad.error_code is ErrorCode.INVALID_CONTEXT
+    assert bad.value is False
+    assert bad.error_code is ErrorCode.INVALID_CONTEXT
 
 
 def test_background_poller_picks_up_changes(cdn: LoopbackCdn, factory: BundleFactory) -> None:
@@ -238,7 +289,9 @@ def test_background_poller_picks_up_changes(cdn: LoopbackCdn, factory: BundleFac
         assert client.get_boolean("a", USER, True) is False
     finally:
         client.close()
-    assert not any(t.name.startswith("vexil-poller") and t.is_alive() for t in threading.enumerate())
+    assert not any(
+        t.name.startswith("vexil-poller") and t.is_alive() for t in threading.enumerate()
+    )
 
 
 def test_status_listener_sees_transitions(cdn: LoopbackCdn, factory: BundleFactory) -> None:
@@ -263,11 +316,15 @@ def test_offline_bootstrap_from_plaintext_file(tmp_path: Path, factory: BundleFa
     assert client.wait_until_ready(0)
     assert client.get_boolean("a", USER, True) is False
     report = client.status()
-    assert report.state is ClientStatus.READY and report.source == "bootstrap" and report.revision == 7
+    assert report.state is ClientStatus.READY
+    assert report.source == "bootstrap"
+    assert report.revision == 7
     assert client.refresh().kind == "offline"
 
 
-def test_bootstrap_for_another_environment_is_ignored(tmp_path: Path, factory: BundleFactory) -> None:
+def test_bootstrap_for_another_environment_is_ignored(
+    tmp_path: Path, factory: BundleFactory
+) -> None:
     doc = factory.document(7, {"a": bool_flag()})
     doc["environment"] = "staging"
     path = tmp_path / "flags.json"
@@ -287,9 +344,39 @@ def test_constructor_rejects_bad_configuration() -> None:
 
 
 def test_client_key_defaults_to_client_scope(client_key: Any) -> None:
-    client = FlagClient(project="shop", environment="prod", sdk_key=client_key,
-                        cdn_url="https://cdn.example/", start=False)
+    client = FlagClient(
+        project="shop",
+        environment="prod",
+        sdk_key=client_key,
+        cdn_url="https://cdn.example/",
+        start=False,
+    )
     assert client.identity.scope == "client"
     assert client._refresher is not None
     assert client._refresher.pointer_url == (
-        "https://cdn.example/bundles/shop/prod/scopes/client/current.json")
+        "https://cdn.example/bundles/shop/prod/scopes/client/current.json"
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"project": "Bad Name"}, "project"),
+        ({"environment": ""}, "environment"),
+        ({"scope": "everything"}, "scope"),
+        ({"pointer_url": "ftp://x/current.json"}, "pointer_url"),
+        ({"poll_interval": 0}, "poll_interval"),
+        ({"jitter": 1.5}, "jitter"),
+    ],
+)
+def test_constructor_names_the_bad_field(kwargs: dict[str, Any], field: str) -> None:
+    options: dict[str, Any] = {
+        "project": "shop",
+        "environment": "prod",
+        "sdk_key": generate_sdk_key("srv"),
+        "pointer_url": "https://cdn.example/current.json",
+        "start": False,
+    }
+    options.update(kwargs)
+    with pytest.raises(ValueError, match=field):
+        FlagClient(**options)

@@ -8,9 +8,10 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
-from edge_reader import ClientStatus, FlagClient
+from edge_reader import ClientStatus
 from edge_reader.client import DiskCache, Schedule
 from edge_reader.client._cache import decode_cache_file, encode_cache_file
 from tests.client.bundles import USER, BundleFactory, bool_flag, make_client
@@ -33,8 +34,10 @@ def test_disk_cache_survives_a_restart_with_the_cdn_down(
     assert second.wait_until_ready(0)
     assert second.get_boolean("a", USER, True) is False
     report = second.status()
-    assert report.revision == 4 and report.source == "disk"
-    assert report.state is ClientStatus.STALE and "503" in (report.reason or "")
+    assert report.revision == 4
+    assert report.source == "disk"
+    assert report.state is ClientStatus.STALE
+    assert "503" in (report.reason or "")
 
 
 def test_tampered_cache_file_is_ignored(
@@ -57,15 +60,18 @@ def test_newer_of_cache_and_bootstrap_wins(
     boot = tmp_path / "boot.vexilcache"
     older = factory.build(3, {"a": bool_flag(on=True)})
     boot.write_bytes(encode_cache_file(older.pointer_bytes, older.ciphertext))
-    client = make_client(cdn, factory, cache_dir=tmp_path, bootstrap_file=boot, mode="offline",
-                         start=True)
+    client = make_client(
+        cdn, factory, cache_dir=tmp_path, bootstrap_file=boot, mode="offline", start=True
+    )
     assert client.revision == 9
 
 
 def test_cache_file_round_trip_and_garbage() -> None:
     data = encode_cache_file(b'{"p":1}', b"\x00\x01cipher")
     got = decode_cache_file(data)
-    assert got is not None and got.pointer_bytes == b'{"p":1}' and got.ciphertext == b"\x00\x01cipher"
+    assert got is not None
+    assert got.pointer_bytes == b'{"p":1}'
+    assert got.ciphertext == b"\x00\x01cipher"
     assert decode_cache_file(b"garbage") is None
     assert decode_cache_file(data[:20]) is None
 
@@ -131,12 +137,14 @@ def test_lambda_mode_respects_ttl(cdn: LoopbackCdn, factory: BundleFactory) -> N
 
 def test_lambda_mode_hard_timeout_falls_back(cdn: LoopbackCdn, factory: BundleFactory) -> None:
     factory.publish(cdn, factory.build(1, {"a": bool_flag(on=True)}))
-    client = make_client(cdn, factory, mode="lambda", start=True, lambda_ttl=0.0,
-                         lambda_timeout=0.2)
+    client = make_client(
+        cdn, factory, mode="lambda", start=True, lambda_ttl=0.0, lambda_timeout=0.2
+    )
     cdn.fault(factory.pointer_path, delay=1.5)
     assert client.get_boolean("a", USER, False) is True  # served what it holds
     report = client.status()
-    assert report.state is ClientStatus.STALE and report.error_kind == "timeout"
+    assert report.state is ClientStatus.STALE
+    assert report.error_kind == "timeout"
 
 
 def test_backoff_schedule() -> None:
@@ -158,3 +166,21 @@ def test_jitter_stays_within_bounds() -> None:
     delays = [s.delay(0, rng) for _ in range(200)]
     assert all(8 <= d <= 12 for d in delays)
     assert len({round(d, 3) for d in delays}) > 50  # actually spread out
+
+
+def test_verified_bundle_replaces_a_plaintext_bootstrap_of_any_revision(
+    tmp_path: Path, cdn: LoopbackCdn, factory: BundleFactory
+) -> None:
+    boot = tmp_path / "boot.json"
+    boot.write_bytes(orjson.dumps(factory.document(50, {"a": bool_flag(on=True)})))
+    factory.publish(cdn, factory.build(3, {"a": bool_flag(on=False)}))
+    cdn.fault(factory.pointer_path, status=503)
+    client = make_client(cdn, factory, bootstrap_file=boot, mode="lambda", start=True)
+    try:
+        assert client.revision == 50
+        cdn.clear_faults()
+        assert client.refresh().outcome == "updated"
+        assert client.revision == 3
+        assert client.get_boolean("a", USER, True) is False
+    finally:
+        client.close()

@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from edge_reader.client import Fetched, FetchFailure, Fetcher, NotModified, Timeouts
+from edge_reader.client import Fetched, Fetcher, FetchFailure, NotModified, Timeouts
 from edge_reader.client._transport import Request, Response, TransportError
 from tests.client.cdn import LoopbackCdn
 
@@ -16,7 +16,8 @@ def test_200_returns_body_and_etag(cdn: LoopbackCdn) -> None:
     got = Fetcher().get(cdn.url("a.json"))
     assert isinstance(got, Fetched)
     assert got.body == b'{"x":1}'
-    assert got.etag is not None and got.etag.startswith('"')
+    assert got.etag is not None
+    assert got.etag.startswith('"')
 
 
 def test_304_when_etag_matches(cdn: LoopbackCdn) -> None:
@@ -36,13 +37,23 @@ def test_changed_object_is_fetched_again_despite_old_etag(cdn: LoopbackCdn) -> N
     assert isinstance(first, Fetched)
     cdn.put("a.json", b"v2")
     second = fetcher.get(cdn.url("a.json"), first.etag)
-    assert isinstance(second, Fetched) and second.body == b"v2"
+    assert isinstance(second, Fetched)
+    assert second.body == b"v2"
 
 
-@pytest.mark.parametrize(("status", "recoverable"), [
-    (403, False), (401, False), (404, False), (500, True), (502, True), (503, True),
-    (429, True), (408, True),
-])
+@pytest.mark.parametrize(
+    ("status", "recoverable"),
+    [
+        (403, False),
+        (401, False),
+        (404, False),
+        (500, True),
+        (502, True),
+        (503, True),
+        (429, True),
+        (408, True),
+    ],
+)
 def test_http_errors_are_classified(cdn: LoopbackCdn, status: int, recoverable: bool) -> None:
     cdn.put("a.json", b"x")
     cdn.fault("a.json", status=status)
@@ -55,7 +66,9 @@ def test_http_errors_are_classified(cdn: LoopbackCdn, status: int, recoverable: 
 
 def test_missing_object_is_404_not_recoverable(cdn: LoopbackCdn) -> None:
     got = Fetcher().get(cdn.url("nothing.json"))
-    assert isinstance(got, FetchFailure) and got.status == 404 and not got.recoverable
+    assert isinstance(got, FetchFailure)
+    assert got.status == 404
+    assert not got.recoverable
 
 
 def test_slow_server_times_out(cdn: LoopbackCdn) -> None:
@@ -63,14 +76,16 @@ def test_slow_server_times_out(cdn: LoopbackCdn) -> None:
     cdn.fault("a.json", delay=1.0)
     got = Fetcher(timeouts=Timeouts(connect=1.0, read=0.2)).get(cdn.url("a.json"))
     assert isinstance(got, FetchFailure)
-    assert got.kind == "timeout" and got.recoverable
+    assert got.kind == "timeout"
+    assert got.recoverable
 
 
 def test_budget_caps_the_read_timeout(cdn: LoopbackCdn) -> None:
     cdn.put("a.json", b"x")
     cdn.fault("a.json", delay=1.0)
     got = Fetcher(timeouts=Timeouts(connect=5, read=30)).get(cdn.url("a.json"), budget=0.2)
-    assert isinstance(got, FetchFailure) and got.kind == "timeout"
+    assert isinstance(got, FetchFailure)
+    assert got.kind == "timeout"
 
 
 def test_truncated_body_is_a_recoverable_failure(cdn: LoopbackCdn) -> None:
@@ -78,20 +93,23 @@ def test_truncated_body_is_a_recoverable_failure(cdn: LoopbackCdn) -> None:
     cdn.fault("a.bin", truncate_to=100)
     got = Fetcher().get(cdn.url("a.bin"))
     assert isinstance(got, FetchFailure)
-    assert got.kind == "truncated" and got.recoverable
+    assert got.kind == "truncated"
+    assert got.recoverable
 
 
 def test_oversized_body_is_refused(cdn: LoopbackCdn) -> None:
     cdn.put("big.bin", b"x" * 5000)
     got = Fetcher(max_body=1000).get(cdn.url("big.bin"))
-    assert isinstance(got, FetchFailure) and got.kind == "too_large"
+    assert isinstance(got, FetchFailure)
+    assert got.kind == "too_large"
 
 
 def test_wrong_content_is_returned_as_bytes_for_the_verifier(cdn: LoopbackCdn) -> None:
     # The fetcher does not judge content; verification rejects it (see test_verification).
     cdn.put("a.json", b"<html>captive portal</html>")
     got = Fetcher().get(cdn.url("a.json"))
-    assert isinstance(got, Fetched) and got.body.startswith(b"<html>")
+    assert isinstance(got, Fetched)
+    assert got.body.startswith(b"<html>")
 
 
 def test_connection_refused_is_recoverable() -> None:
@@ -99,7 +117,9 @@ def test_connection_refused_is_recoverable() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     got = Fetcher(timeouts=Timeouts(connect=0.5, read=0.5)).get(f"http://127.0.0.1:{port}/x")
-    assert isinstance(got, FetchFailure) and got.recoverable and got.status is None
+    assert isinstance(got, FetchFailure)
+    assert got.recoverable
+    assert got.status is None
 
 
 def test_keep_alive_reuses_one_connection(cdn: LoopbackCdn) -> None:
@@ -116,7 +136,8 @@ def test_https_to_a_plain_http_port_fails_cleanly(cdn: LoopbackCdn) -> None:
     cdn.put("a.json", b"x")
     url = cdn.url("a.json").replace("http://", "https://")
     got = Fetcher(timeouts=Timeouts(connect=1, read=1)).get(url)
-    assert isinstance(got, FetchFailure) and got.recoverable
+    assert isinstance(got, FetchFailure)
+    assert got.recoverable
 
 
 class _Exploding:
@@ -137,9 +158,11 @@ class _Raising:
 
 def test_a_broken_transport_becomes_a_failure_not_an_exception() -> None:
     got = Fetcher(_Exploding()).get("http://example.invalid/x")
-    assert isinstance(got, FetchFailure) and "RuntimeError" in got.message
+    assert isinstance(got, FetchFailure)
+    assert "RuntimeError" in got.message
 
 
 def test_transport_errors_keep_their_kind() -> None:
     got = Fetcher(_Raising()).get("http://example.invalid/x")
-    assert isinstance(got, FetchFailure) and got.kind == "timeout"
+    assert isinstance(got, FetchFailure)
+    assert got.kind == "timeout"

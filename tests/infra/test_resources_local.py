@@ -1,4 +1,6 @@
 import boto3
+
+
 def test_resources(vexil_resources):
     ddb = boto3.client("dynamodb")
     t = ddb.describe_table(TableName=vexil_resources["VEXIL_TABLE"])["Table"]

@@ -14,9 +14,9 @@ from typing import Any
 
 import boto3
 import orjson
-
 from chalicelib import keys
 from chalicelib.snapshot import sdk_key_item
+
 from edge_reader.bundle import SdkKey
 
 _counter = itertools.count(1)

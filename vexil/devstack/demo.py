@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from edge_reader import FlagClient
+import edge_reader
 from vexil.api import ApiClient, path
 from vexil.apply import apply_plan
 from vexil.devstack import stack
@@ -168,7 +168,9 @@ def run_demo(
     stack.start_edge(paths, info, stack.stack_env(info))
 
     print("==> demo: FlagClient reading shop/staging through the CDN stand-in", file=out)
-    client = FlagClient(
+    # edge_reader resolves FlagClient lazily: the CLI does not pay for the ESDK import
+    # unless the demo runs.
+    client = edge_reader.FlagClient(
         project=PROJECT, environment="staging", sdk_key=keys["staging"]["server"],
         cdn_url=info["cdn"], ca_bundle=info["ca_bundle"], poll_interval=1.0, jitter=0.0,
         first_retry=0.5, max_backoff=2.0,

@@ -133,16 +133,26 @@ def stop(record: ProcessRecord, *, run_dir: Path, timeout: float = 10.0) -> list
     return leftovers
 
 
+class ProcessExited(Exception):
+    """Raised by a readiness check when the process it waits for has died: stop waiting."""
+
+
 def wait_for(
     check: Callable[[], object], *, timeout: float, what: str, interval: float = 0.1
 ) -> None:
-    """Call ``check()`` until it returns truthy; raise TimeoutError naming ``what``."""
+    """Call ``check()`` until it returns truthy; raise TimeoutError naming ``what``.
+
+    Exceptions from ``check`` mean "not ready yet", except :class:`ProcessExited`, which
+    ends the wait at once.
+    """
     deadline = time.monotonic() + timeout
     last: BaseException | None = None
     while time.monotonic() < deadline:
         try:
             if check():
                 return
+        except ProcessExited:
+            raise
         except Exception as exc:
             last = exc
         time.sleep(interval)

@@ -100,6 +100,13 @@ def repo_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def control_plane_dir() -> Path:
+    """The Chalice project dir ``chalice local`` runs in (``$VEXIL_CONTROL_PLANE_DIR``
+    overrides the checkout's ``control_plane/``)."""
+    override = os.environ.get("VEXIL_CONTROL_PLANE_DIR")
+    return Path(override).resolve() if override else repo_root() / "control_plane"
+
+
 def _venv_tool(name: str) -> str:
     # Prefer the script next to this interpreter: the stack must run the venv's versions.
     sibling = Path(sys.executable).parent / name
@@ -199,12 +206,12 @@ class _Starter:
 
         def check() -> object:
             if not record.is_alive():
-                raise StackError(f"{what} exited during start-up")
+                raise procs.ProcessExited(f"{what} exited during start-up")
             return ready()
 
         try:
             procs.wait_for(check, timeout=START_TIMEOUT, what=what, interval=0.2)
-        except (TimeoutError, StackError) as exc:
+        except (TimeoutError, procs.ProcessExited) as exc:
             log = self.paths.logs / f"{name}.log"
             raise StackError(f"{exc}; see {log}: {_last_line(log)}") from None
         return record
@@ -299,13 +306,14 @@ def up(
     *,
     fixed_ports: bool = True,
     force_python_cdn: bool = False,
-    out: TextIO = sys.stdout,
+    out: TextIO | None = None,
 ) -> dict[str, Any]:
     """Start the whole local stack; return (and write to ``dev.json``) its description.
 
     Refuses to start over a running stack. On any failure every process started so far is
     stopped again and :class:`StackError` names the step and its log file.
     """
+    out = out or sys.stdout
     alive = running(paths)
     if alive:
         which = ", ".join(r.name for r in alive)
@@ -347,7 +355,7 @@ def up(
              "--stage", "local", "--no-autoreload"],
             lambda: _http_ok(f"{api}/v1/health"),
             what="chalice local",
-            cwd=repo_root() / "control_plane",
+            cwd=control_plane_dir(),
         )
 
         print("==> stream worker (publisher)", file=out)
@@ -426,11 +434,12 @@ def stack_env(info: Mapping[str, Any]) -> dict[str, str]:
     return env
 
 
-def down(paths: StatePaths, *, out: TextIO = sys.stdout) -> list[str]:
+def down(paths: StatePaths, *, out: TextIO | None = None) -> list[str]:
     """Stop every process named by a pid file (in reverse start order); return survivors.
 
     Removes ``dev.json`` (moto keeps its data in memory: a stopped stack has no state).
     """
+    out = out or sys.stdout
     records = {r.name: r for r in procs.records(paths.run)}
     order = [n for n in reversed(PROCESS_ORDER) if n in records]
     order += [n for n in records if n not in order]

@@ -1,0 +1,204 @@
+"""HTTP glue between Chalice and the service: principal, body, errors, ETags, timing.
+
+``register(app, authorizer)`` returns a decorator that registers a handler for a route of
+:mod:`chalicelib.routes`, enforces the route's permission before the handler runs, parses
+and validates the body against the route's schema, and maps domain errors to JSON
+responses. Handlers stay one call into the service.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from chalice import Chalice, Response  # type: ignore[attr-defined]
+
+from chalicelib import approvals
+from chalicelib.errors import ApiError, Forbidden, Unauthorized
+from chalicelib.rbac import ROLE_PERMS, Perm, Principal
+from chalicelib.repository import DynamoRepository
+from chalicelib.requests import etag, parse_body, reason
+from chalicelib.routes import BY_KEY, RouteSpec
+from chalicelib.service import Call, NeedsApproval, Service
+from chalicelib.timing import aws_seconds_and_reset
+
+# Types Chalice hands to our handlers instead of answering its own 415 (so a wrong content
+# type gets our error body). Anything else still gets Chalice's 415.
+CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
+                 "application/xml", "text/html", "multipart/form-data"]
+
+_SERVICE: list[Service] = []
+
+
+def get_service() -> Service:
+    """The process-wide service (built on first use from VEXIL_TABLE: once per container)."""
+    if not _SERVICE:
+        _SERVICE.append(Service(DynamoRepository(os.environ["VEXIL_TABLE"])))
+    return _SERVICE[0]
+
+
+def set_service(service: Service | None) -> None:
+    """Replace the process-wide service (tests inject a clock or a faulty repository)."""
+    _SERVICE.clear()
+    if service is not None:
+        _SERVICE.append(service)
+
+
+@dataclass
+class Req:
+    """What a handler gets: the caller, the validated body, headers and query."""
+
+    principal: Principal
+    body: dict[str, Any]
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    service: Service = field(repr=False)
+
+    @property
+    def call(self) -> Call:
+        """Who and why, for the service."""
+        return Call(self.principal, reason(self.headers, self.body))
+
+
+@dataclass
+class Result:
+    """A handler's answer when it is not a plain 200 JSON object."""
+
+    body: Any
+    status: int = 200
+    version: int | None = None
+
+
+ANONYMOUS = Principal("anonymous", "anonymous", "none", (), ())
+
+
+def principal_from_context(context: Mapping[str, Any]) -> Principal:
+    """Rebuild the principal the authorizer put in the request context."""
+    auth = context.get("authorizer") or {}
+    if not auth.get("token_id"):
+        raise Unauthorized("no authenticated principal")
+    return Principal(
+        token_id=str(auth["token_id"]), name=str(auth["name"]), role=str(auth["role"]),
+        projects=tuple(orjson.loads(auth.get("projects", "[]"))),
+        environments=tuple(orjson.loads(auth.get("environments", "[]"))),
+    )
+
+
+def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | None = None
+                  ) -> Response:
+    """A JSON response serialized with orjson (floats and unicode as stored)."""
+    return Response(body=orjson.dumps(body).decode("utf-8"), status_code=status,
+                    headers={"Content-Type": "application/json", **(headers or {})})
+
+
+def error_response(exc: ApiError) -> Response:
+    """The JSON error body for a domain error."""
+    return json_response(exc.body(), exc.status)
+
+
+def _to_response(value: Any, spec: RouteSpec) -> Response:
+    if isinstance(value, Response):
+        return value
+    if isinstance(value, Result):
+        headers = {"ETag": etag(value.version)} if value.version is not None else {}
+        return json_response(value.body, value.status, headers)
+    headers = {}
+    if isinstance(value, dict) and isinstance(value.get("version"), int):
+        headers["ETag"] = etag(value["version"])
+    return json_response(value, spec.status, headers)
+
+
+def _denied_environment(spec: RouteSpec, params: Mapping[str, str], body: Mapping[str, Any]
+                        ) -> tuple[str, str] | None:
+    project = params.get("project")
+    env = params.get("env") or (body.get("to") if isinstance(body.get("to"), str) else None)
+    if spec.perm in (Perm.READ, Perm.AUDIT, Perm.SELF, Perm.PUBLIC) or not project or not env:
+        return None
+    return project, str(env)
+
+
+def register(app: Chalice, authorizer: Any) -> Callable[[str, str], Callable[..., Any]]:
+    """Return ``route(path, method)``: a decorator registering a handler for that route."""
+
+    def route(path: str, method: str) -> Callable[..., Any]:
+        spec = BY_KEY[(path, method)]
+
+        def decorate(fn: Callable[..., Any]) -> Callable[..., Any]:
+            @functools.wraps(fn)
+            def view(**params: str) -> Response:
+                started = time.perf_counter()
+                authorizer_aws = aws_seconds_and_reset()  # the token lookup, same thread
+                response = _handle(app, spec, fn, params)
+                response.headers["Server-Timing"] = _server_timing(started, authorizer_aws)
+                return response
+
+            app.route(path, methods=[method], content_types=CONTENT_TYPES,
+                      authorizer=None if spec.perm is Perm.PUBLIC else authorizer)(view)
+            return fn
+
+        return decorate
+
+    return route
+
+
+def _handle(app: Chalice, spec: RouteSpec, fn: Callable[..., Any], params: dict[str, str]
+            ) -> Response:
+    request = app.current_request
+    assert request is not None  # Chalice sets it before calling a view
+    headers = request.headers
+    body: dict[str, Any] = {}
+    try:
+        principal = (ANONYMOUS if spec.perm is Perm.PUBLIC
+                     else principal_from_context(request.context))
+        service = get_service()
+        if spec.perm is not Perm.PUBLIC:
+            _route_permission(principal, spec, params)
+        if spec.request:
+            raw = request.raw_body
+            body = parse_body(raw.encode() if isinstance(raw, str) else raw,
+                              headers.get("content-type"), spec.request)
+        req = Req(principal, body, headers, request.query_params or {}, service)
+        try:
+            return _to_response(fn(req, **params), spec)
+        except NeedsApproval as need:
+            change_request = approvals.file(service, req.call, need)
+            return json_response({"change_request": change_request}, 202,
+                                 {"Location": _cr_location(change_request)})
+    except Forbidden as exc:
+        where = _denied_environment(spec, params, body)
+        if where and get_service().is_protected(*where):
+            get_service().record_denied(principal, where[0], where[1],
+                                        f"denied:{spec.operation_id}", request.path)
+        return error_response(exc)
+    except ApiError as exc:
+        return error_response(exc)
+
+
+def _route_permission(principal: Principal, spec: RouteSpec, params: Mapping[str, str]) -> None:
+    """The route-level check; handlers add checks that depend on the body or query."""
+    if spec.perm is Perm.AUDIT:
+        # The chain's scope comes from the query/body (the handler checks it); here the role.
+        if Perm.AUDIT not in ROLE_PERMS.get(principal.role, frozenset()):
+            raise Forbidden(f"role {principal.role!r} may not read or verify the audit log")
+        return
+    principal.require(spec.perm, params.get("project"), params.get("env"),
+                      all_environments=spec.all_environments)
+
+
+def _cr_location(cr: Mapping[str, Any]) -> str:
+    return (f"/v1/projects/{cr['project']}/environments/{cr['environment']}/change-requests/"
+            f"{cr['id']}")
+
+
+def _server_timing(started: float, authorizer_aws: float) -> str:
+    """``handler`` = view time; ``aws`` = its share inside boto3 calls; ``authz`` = the
+    authorizer's token lookup (before the view, so not part of ``handler``)."""
+    total = time.perf_counter() - started
+    aws = aws_seconds_and_reset()
+    return (f"handler;dur={total * 1000:.2f}, aws;dur={aws * 1000:.2f}, "
+            f"authz;dur={authorizer_aws * 1000:.2f}")

@@ -1,0 +1,1 @@
+"""Benchmarks and load tests (python -m loadtests.bench_*)."""

@@ -1,0 +1,323 @@
+"""Publisher benchmark: ``python -m loadtests.bench_publish [--json] [--quick]``.
+
+1. Build + encrypt, for 100, 1,000 and 10,000 flags: snapshot → server-scope document
+   (build), strict compile-check with the edge compiler, canonical JSON (encode), ESDK
+   envelope with KMS + 2 SDK keys (encrypt); plain and encrypted sizes. Median of N runs.
+2. Propagation, table write → new pointer visible in S3: a private moto_server, the stream
+   worker (same code and default poll interval as the local stack) feeding the real publisher
+   handler; each write is a control-plane-shaped transaction (flag config + environment
+   revision bump). p50/p95 over at least 50 writes. This is NOT the API → CDN → FlagClient
+   path: it measures the publisher's share of propagation (see the report's notes).
+3. KMS calls per publish (GenerateDataKey, Decrypt) counted on the publisher's client.
+
+Goals (2-core machine): 10,000-flag build + encrypt < 1 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "control_plane")) if p not in sys.path]
+
+from chalicelib import keys  # noqa: E402
+from chalicelib.publisher import Publisher, compile_check, publisher_from_env  # noqa: E402
+from chalicelib.publisher_build import build_scopes  # noqa: E402
+from chalicelib.snapshot import EnvironmentSnapshot, sdk_key_item  # noqa: E402
+from chalicelib.stream import handle_stream_batch  # noqa: E402
+
+from edge_reader.bundle import (  # noqa: E402
+    EnvelopeCache,
+    encode_bundle_document,
+    encrypt_bundle,
+    encryption_context,
+    generate_sdk_key,
+)
+
+SIZES = (100, 1_000, 10_000)
+
+
+def make_flag(i: int) -> dict[str, Any]:
+    """A realistic flag: tags, targets, two rules (a segment, a semver), a scheduled rollout."""
+    return {
+        "kind": "boolean", "variations": {"on": True, "off": False},
+        "description": f"flag {i}", "tags": [f"team-{i % 7}"], "client_visible": i % 3 == 0,
+        "deprecated": False, "metadata": {"owner": f"team-{i % 7}"}, "version": 1,
+        "enabled": True, "off_variation": "off", "prerequisites": [],
+        "targets": [{"context_kind": "user", "values": [f"u-{i}-{j}" for j in range(10)],
+                     "variation": "on"}],
+        "rules": [
+            {"id": "seg", "clauses": [{"attribute": "key", "op": "segment_match",
+                                       "values": [f"seg-{i % 50}"]}],
+             "serve": {"variation": "on"}},
+            {"id": "eu", "clauses": [
+                {"attribute": "country", "op": "in", "values": ["DE", "FR", "NL", "IT", "ES"]},
+                {"attribute": "app_version", "op": "semver_gte", "values": ["2.3.0"]}],
+             "serve": {"rollout": {"variations": [{"variation": "on", "weight": 25000},
+                                                  {"variation": "off", "weight": 75000}]}}},
+        ],
+        "default": {"rollout": {
+            "variations": [{"variation": "on", "weight": 10000},
+                           {"variation": "off", "weight": 90000}],
+            "schedule": [{"at": "2026-12-01T00:00:00Z", "weights": [50000, 50000]}]}},
+    }
+
+
+def make_snapshot(n: int, revision: int = 1) -> EnvironmentSnapshot:
+    """An environment with ``n`` flags and 50 segments."""
+    return EnvironmentSnapshot(
+        project="bench", environment="prod", revision=revision,
+        updated_at="2026-11-24T06:00:00.000Z", audit_head="ab" * 32,
+        flags={f"flag-{i:05d}": make_flag(i) for i in range(n)},
+        segments={f"seg-{j}": {"context_kind": "user", "included": [f"u-{j}-{k}" for k in
+                                                                    range(20)],
+                               "excluded": [], "rules": [], "version": 1} for j in range(50)},
+    )
+
+
+def bench_build_encrypt(kms: Any, kms_key_id: str, reps: int) -> list[dict[str, Any]]:
+    """Stage timings (median ms) and sizes for each size in SIZES."""
+    sdk_keys = [generate_sdk_key("srv"), generate_sdk_key("srv")]
+    cache = EnvelopeCache()
+    rows = []
+    for n in SIZES:
+        runs: dict[str, list[float]] = {"build": [], "compile": [], "encode": [], "encrypt": []}
+        plain = encrypted = b""
+        for rep in range(reps):
+            snapshot = make_snapshot(n, revision=rep + 1)
+            ctx = encryption_context("bench", "prod", rep + 1, "server")
+            t0 = time.perf_counter()
+            doc = build_scopes(snapshot, engine="1")[0].document
+            t1 = time.perf_counter()
+            compile_check(doc)
+            t2 = time.perf_counter()
+            plain = encode_bundle_document(doc)
+            t3 = time.perf_counter()
+            encrypted = encrypt_bundle(plain, context=ctx, kms_key_id=kms_key_id,
+                                       kms_client=kms, sdk_keys=sdk_keys, cache=cache)
+            t4 = time.perf_counter()
+            for name, a, b in (("build", t0, t1), ("compile", t1, t2), ("encode", t2, t3),
+                               ("encrypt", t3, t4)):
+                runs[name].append((b - a) * 1000)
+        med = {k: round(statistics.median(v), 1) for k, v in runs.items()}
+        rows.append({"flags": n, **{f"{k}_ms": v for k, v in med.items()},
+                     "build_encrypt_ms": round(med["build"] + med["encode"] + med["encrypt"], 1),
+                     "total_ms": round(sum(med.values()), 1),
+                     "plain_bytes": len(plain), "encrypted_bytes": len(encrypted),
+                     "runs": reps})
+    return rows
+
+
+class _Counter:
+    def __init__(self, client: Any) -> None:
+        self.calls: dict[str, int] = {}
+        client.meta.events.register("before-call.kms", self._hit)
+
+    def _hit(self, model: Any, **_: Any) -> None:
+        self.calls[model.name] = self.calls.get(model.name, 0) + 1
+
+
+def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
+                      flags: int) -> dict[str, Any]:
+    """Table write → pointer visible in S3, through the stream worker and the real handler."""
+    from vexil.stream_worker import StreamWorker  # noqa: PLC0415
+
+    ddb, s3 = session.client("dynamodb"), session.client("s3")
+    table, bucket = names["VEXIL_TABLE"], names["VEXIL_BUCKET"]
+    project = f"prop{int(time.time())}"
+    publisher: Publisher = publisher_from_env(session)
+    counter = _Counter(publisher.kms_client)
+    # Initial state: `flags` flags and two SDK keys, written before the worker starts.
+    for i in range(flags):
+        body = make_flag(i)
+        ddb.put_item(TableName=table, Item={
+            "pk": {"S": keys.project_pk(project)}, "sk": {"S": keys.flag_definition_sk(f"f{i}")},
+            "flag": {"S": f"f{i}"}, "version": {"N": "1"},
+            "body": {"S": orjson.dumps({k: body[k] for k in (
+                "kind", "variations", "description", "tags", "client_visible")}).decode()}})
+        ddb.put_item(TableName=table, Item={
+            "pk": {"S": keys.env_pk(project, "prod")}, "sk": {"S": keys.flag_config_sk(f"f{i}")},
+            "flag": {"S": f"f{i}"}, "version": {"N": "1"},
+            "body": {"S": orjson.dumps({"enabled": True, "default": {"variation": "on"},
+                                        "off_variation": "off"}).decode()}})
+    for _ in range(2):
+        ddb.put_item(TableName=table, Item=sdk_key_item(
+            project=project, environment="prod", key=generate_sdk_key("srv"),
+            kms=session.client("kms"), kms_key_id=names["VEXIL_KMS_KEY_ID"]))
+
+    def env_item(rev: int) -> dict[str, Any]:
+        return {"pk": {"S": keys.project_pk(project)}, "sk": {"S": keys.environment_sk("prod")},
+                "revision": {"N": str(rev)}, "audit_seq": {"N": str(rev)},
+                "audit_head": {"S": f"{rev:064x}"},
+                "updated_at": {"S": f"2026-11-24T07:{rev // 60 % 60:02d}:{rev % 60:02d}.000Z"}}
+
+    ddb.put_item(TableName=table, Item=env_item(1))
+    state = Path(tempfile.mkdtemp(prefix="vexil-bench-"))
+    worker = StreamWorker(state_dir=state, table=table, session=session,
+                          handler=lambda ev, ctx: handle_stream_batch(ev, publisher))
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    pointer_key = f"bundles/{project}/prod/current.json"
+
+    def pointer_revision() -> int:
+        try:
+            body = s3.get_object(Bucket=bucket, Key=pointer_key)["Body"].read()
+        except s3.exceptions.NoSuchKey:
+            return 0
+        return int(orjson.loads(body)["revision"])
+
+    def wait_for(rev: int, timeout: float = 30.0) -> None:
+        deadline = time.perf_counter() + timeout
+        while pointer_revision() < rev:
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"revision {rev} never appeared")
+            # 20 ms: polling harder would steal moto_server's CPU from the publisher.
+            time.sleep(0.02)
+
+    wait_for(1)
+    before = dict(counter.calls)
+    latencies = []
+    try:
+        for rev in range(2, writes + 2):
+            enabled = rev % 2 == 0
+            t0 = time.perf_counter()
+            ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": table, "Item": {
+                    "pk": {"S": keys.env_pk(project, "prod")},
+                    "sk": {"S": keys.flag_config_sk("f0")}, "flag": {"S": "f0"},
+                    "version": {"N": str(rev)},
+                    "body": {"S": orjson.dumps({"enabled": enabled, "off_variation": "off",
+                                                "default": {"variation": "on"}}).decode()}}}},
+                {"Put": {"TableName": table, "Item": env_item(rev)}},
+            ])
+            wait_for(rev)
+            latencies.append((time.perf_counter() - t0) * 1000)
+    finally:
+        worker.stop()
+        thread.join(timeout=10)
+        shutil.rmtree(state, ignore_errors=True)
+    calls = {k: counter.calls.get(k, 0) - before.get(k, 0) for k in counter.calls}
+    latencies.sort()
+    return {
+        "path": "table write -> stream worker -> publisher -> pointer visible in S3",
+        "flags": flags, "writes": writes,
+        "p50_ms": round(statistics.median(latencies), 1),
+        "p95_ms": round(latencies[int(0.95 * (len(latencies) - 1))], 1),
+        "max_ms": round(latencies[-1], 1),
+        "kms_calls_per_publish": {k: round(v / writes, 2) for k, v in calls.items()},
+        "scopes_per_publish": 2,
+        "worker_poll_interval_s": worker.poll_interval,
+    }
+
+
+def _wait_http(url: str, timeout: float = 30.0) -> None:
+    import urllib.request  # noqa: PLC0415
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1):  # noqa: S310 - fixed loopback URL
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark against a private moto_server; print a table or JSON."""
+    parser = argparse.ArgumentParser(prog="loadtests.bench_publish")
+    parser.add_argument("--json", action="store_true", help="print results as JSON")
+    parser.add_argument("--quick", action="store_true", help="fewer runs (< 60 s)")
+    parser.add_argument("--writes", type=int, default=None, help="propagation writes (>= 50)")
+    parser.add_argument("--part", choices=["all", "build", "propagation"], default="all")
+    parser.add_argument("--flags", type=int, default=None,
+                        help="flags in the propagation environment (default 500; quick 100)")
+    args = parser.parse_args(argv)
+    reps = 1 if args.quick else 5
+    prop_flags = args.flags or (100 if args.quick else 500)
+    writes = max(50, args.writes or (50 if args.quick else 100))
+
+    import logging  # noqa: PLC0415
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    logging.getLogger("vexil.stream_worker").setLevel(logging.ERROR)
+    logging.getLogger("vexil-publisher").setLevel(logging.WARNING)
+    from tests.conftest import _FAKE_AWS, free_port  # noqa: PLC0415
+    from vexil.resources import ensure_resources  # noqa: PLC0415
+
+    # moto_server in its own process, as in the local stack: in-process it would share the
+    # GIL with the publisher and distort both.
+    port = free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_http(f"http://127.0.0.1:{port}/moto-api/data.json")
+        os.environ.update(_FAKE_AWS)
+        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        names = ensure_resources()
+        os.environ.update(names)
+        import boto3  # noqa: PLC0415
+
+        session = boto3.session.Session()
+        kms = session.client("kms")
+        results: dict[str, Any] = {}
+        if args.part in ("all", "build"):
+            results["build_encrypt"] = bench_build_encrypt(kms, names["VEXIL_KMS_KEY_ID"], reps)
+        if args.part in ("all", "propagation"):
+            results["propagation"] = bench_propagation(session, names, writes,
+                                                       flags=prop_flags)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    if "build_encrypt" in results:
+        ten_k = next(r for r in results["build_encrypt"] if r["flags"] == 10_000)
+        results["goals"] = {
+            "build_encrypt_10k_under_1s": ten_k["build_encrypt_ms"] < 1000,
+            "with_compile_check_10k_under_1s": ten_k["total_ms"] < 1000,
+        }
+    if "propagation" in results:
+        results.setdefault("goals", {})["propagation_p95_under_1s"] = (
+            results["propagation"]["p95_ms"] < 1000)
+    if args.json:
+        print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
+        return 0
+    _print_table(results)
+    return 0
+
+
+def _print_table(results: Mapping[str, Any]) -> None:
+    if "build_encrypt" in results:
+        print("server-scope bundle, median ms (KMS on moto_server, 2 SDK keys);"
+              " build+enc = build + encode + encrypt, total adds the strict compile-check")
+        print(f"{'flags':>7} {'build':>7} {'compile':>8} {'encode':>7} {'encrypt':>8} "
+              f"{'build+enc':>10} {'total':>8} {'plain B':>10} {'encrypted B':>12}")
+        for r in results["build_encrypt"]:
+            print(f"{r['flags']:>7} {r['build_ms']:>7} {r['compile_ms']:>8} "
+                  f"{r['encode_ms']:>7} {r['encrypt_ms']:>8} {r['build_encrypt_ms']:>10} "
+                  f"{r['total_ms']:>8} {r['plain_bytes']:>10} {r['encrypted_bytes']:>12}")
+    if "propagation" in results:
+        p = results["propagation"]
+        print(f"\npropagation ({p['path']}), {p['flags']} flags, {p['writes']} writes:")
+        print(f"  p50 {p['p50_ms']} ms   p95 {p['p95_ms']} ms   max {p['max_ms']} ms")
+        print(f"  KMS calls per publish: {p['kms_calls_per_publish']}"
+              f" ({p['scopes_per_publish']} scopes)")
+    print(f"\ngoals: {dict(results.get('goals', {}))}")
+
+if __name__ == "__main__":
+    raise SystemExit(main())

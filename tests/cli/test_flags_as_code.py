@@ -1,0 +1,210 @@
+"""plan / apply / export against the real control plane (chalice local on moto)."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from vexil.api import ApiClient
+from vexil.cli import main
+from vexil.devstack.demo import DEMO_FLAGS
+
+pytestmark = pytest.mark.usefixtures("cli_env")
+
+
+def _write(tmp_path: Path, project: str, environment: str,
+           flags: dict[str, Any], segments: dict[str, Any] | None = None) -> str:
+    path = tmp_path / f"{environment}.yaml"
+    path.write_text(yaml.safe_dump({"project": project, "environment": environment,
+                                    "flags": flags, "segments": segments or {}}),
+                    encoding="utf-8")
+    return str(path)
+
+
+def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _api(cli_env: dict[str, str]) -> ApiClient:
+    return ApiClient(cli_env["api"], cli_env["token"])
+
+
+def test_apply_creates_everything_then_plan_is_empty_and_apply_is_idempotent(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    flags = copy.deepcopy(DEMO_FLAGS)
+    segments = {"beta": {"included": ["u-1", "u-2"], "description": "beta testers"}}
+    f = _write(tmp_path, project, "staging", flags, segments)
+
+    code, out, err = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
+    assert code == 3, err
+    assert f"+ project {project}" in out
+    assert "+ flag checkout-config (json, enabled)" in out
+
+    code, out, err = _cli(capsys, "apply", "-f", f, "--reason", "test")
+    assert code == 0, err
+    assert "Applied" in out
+
+    code, out, err = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
+    assert code == 0, (out, err)
+    assert f"No changes: {project}/staging matches {f}." in out
+
+    code, out, _ = _cli(capsys, "apply", "-f", f)
+    assert code == 0
+    assert "Applied" not in out  # nothing to do the second time
+
+    # The API really holds what the file says.
+    api = _api(cli_env)
+    got = api.get(f"/v1/projects/{project}/environments/staging/flags/free-shipping").body
+    assert got["config"]["rules"][0]["clauses"][0]["values"][0] == "AT"
+    assert got["definition"]["kind"] == "boolean"
+
+
+def test_export_round_trips_through_plan(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str
+) -> None:
+    f = _write(tmp_path, project, "staging", copy.deepcopy(DEMO_FLAGS),
+               {"beta": {"included": ["u-1"]}})
+    assert _cli(capsys, "apply", "-f", f)[0] == 0
+    exported = tmp_path / "exported.yaml"
+    code, _, err = _cli(capsys, "export", "--project", project, "--environment", "staging",
+                        "-o", str(exported))
+    assert code == 0, err
+    text = exported.read_text(encoding="utf-8")
+    assert "checkout-enabled:" in text
+    code, out, _ = _cli(capsys, "plan", "-f", str(exported), "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_change_shows_a_field_diff_and_applies_conditionally(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    flags = copy.deepcopy(DEMO_FLAGS)
+    f = _write(tmp_path, project, "staging", flags)
+    assert _cli(capsys, "apply", "-f", f)[0] == 0
+    flags["new-search"]["default"]["rollout"]["variations"][0]["weight"] = 25000
+    flags["new-search"]["default"]["rollout"]["variations"][1]["weight"] = 75000
+    f = _write(tmp_path, project, "staging", flags)
+    code, out, _ = _cli(capsys, "plan", "-f", f)
+    assert code == 0
+    assert "~ flag configuration new-search" in out
+    assert "default.rollout.variations[0].weight: 10000 -> 25000" in out
+    assert "0 to create, 1 to change, 0 to delete." in out
+
+    # Someone else edits the flag between plan and apply: apply must not overwrite it.
+    from vexil.apply import apply_plan
+    from vexil.errors import VexilError
+    from vexil.flagsfile import load
+    from vexil.plan import build_plan
+    from vexil.remote import Writer, fetch_state
+
+    api = _api(cli_env)
+    plan = build_plan(load(f), fetch_state(api, project, "staging"))
+    current = fetch_state(api, project, "staging").flags["new-search"]
+    Writer(api, project, "staging", None).put_configuration(
+        "new-search", {**current.configuration, "enabled": False},
+        current.configuration_version)
+    with pytest.raises(VexilError) as exc:
+        apply_plan(plan, Writer(api, project, "staging", None))
+    assert "412" in exc.value.message
+    assert "run `vexil plan` again" in exc.value.message
+
+
+def test_protected_environment_gets_change_requests_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    api = _api(cli_env)
+    api.request("POST", "/v1/projects", body={"key": project})
+    api.request("POST", f"/v1/projects/{project}/environments",
+                body={"key": "production", "protected": True})
+    f = _write(tmp_path, project, "production", copy.deepcopy(DEMO_FLAGS))
+    code, out, err = _cli(capsys, "apply", "-f", f)
+    assert code == 0, err
+    assert "protected: configuration changes become change requests" in out
+    assert "change request cr-" in out
+    assert "change request(s) await approval" in out
+    # The flag is not live until someone approves: still the created default (disabled).
+    got = api.get(f"/v1/projects/{project}/environments/production/flags/checkout-enabled").body
+    assert got["config"]["enabled"] is False
+    # Applying again files nothing new.
+    code, out, _ = _cli(capsys, "apply", "-f", f)
+    assert code == 0
+    assert "already proposed by change request" in out
+    assert "Applied" not in out
+
+
+def test_prune_deletes_flags_not_in_the_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str
+) -> None:
+    flags = {k: copy.deepcopy(DEMO_FLAGS[k]) for k in ("new-search", "checkout-enabled")}
+    assert _cli(capsys, "apply", "-f", _write(tmp_path, project, "staging", flags))[0] == 0
+    del flags["new-search"]
+    f = _write(tmp_path, project, "staging", flags)
+    code, out, _ = _cli(capsys, "plan", "-f", f)
+    assert "? flag new-search: not in the file" in out
+    code, out, err = _cli(capsys, "apply", "-f", f, "--prune")
+    assert code == 0, err
+    assert "- flag new-search" in out
+    code, out, _ = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_api_validation_error_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str
+) -> None:
+    f = _write(tmp_path, project, "staging", copy.deepcopy(DEMO_FLAGS))
+    code, _, err = _cli(capsys, "apply", "-f", f, "--token", "vxl_tok_not-a-real-token")
+    assert code == 1
+    # (the session's in-process moto logs its requests to the same stderr)
+    lines = [ln for ln in err.strip().splitlines() if "HTTP/1.1" not in ln]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("vexil: error: GET /v1/projects/")
+    assert "401" in lines[0]
+    assert "Traceback" not in err
+
+
+def test_change_request_approved_by_someone_else_then_applied(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    api = _api(cli_env)
+    api.request("POST", "/v1/projects", body={"key": project})
+    api.request("POST", f"/v1/projects/{project}/environments",
+                body={"key": "production", "protected": True})
+    flags = {"checkout-enabled": copy.deepcopy(DEMO_FLAGS["checkout-enabled"])}
+    f = _write(tmp_path, project, "production", flags)
+    assert _cli(capsys, "apply", "-f", f)[0] == 0
+    code, out, _ = _cli(capsys, "changes", "list", "--project", project,
+                        "--environment", "production")
+    assert code == 0
+    (line,) = [ln for ln in out.splitlines() if "flag.config.put" in ln]
+    cr_id = line.split()[0]
+    assert "pending" in line
+
+    # The author cannot approve their own change.
+    code, _, err = _cli(capsys, "changes", "approve", cr_id, "--project", project,
+                        "--environment", "production")
+    assert code == 1
+    assert "403" in err or "409" in err
+
+    code, reviewer, err = _cli(capsys, "tokens", "create", "--name", "reviewer",
+                               "--role", "admin")
+    assert code == 0, err
+    monkeypatch.setenv("VEXIL_TOKEN", reviewer.strip())
+    code, out, err = _cli(capsys, "changes", "approve", cr_id, "--project", project,
+                          "--environment", "production")
+    assert code == 0, err
+    assert f"{cr_id}: approved" in out
+    code, out, err = _cli(capsys, "changes", "apply", cr_id, "--project", project,
+                          "--environment", "production")
+    assert code == 0, err
+    got = api.get(f"/v1/projects/{project}/environments/production/flags/checkout-enabled").body
+    assert got["config"]["enabled"] is True
+    code, out, _ = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
+    assert code == 0, out

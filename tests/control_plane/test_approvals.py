@@ -1,0 +1,141 @@
+"""Four-eyes approvals on protected environments."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.control_plane.conftest import BOOL_FLAG, World
+
+ON = {"enabled": True, "default": {"variation": "on"}}
+
+
+def _setup(world: World) -> tuple[str, str, str, str]:
+    p = world.new_project(envs=("staging", "production"), protected=("production",))
+    assert world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG).status_code == 201
+    alice = world.token("editor", [p], ["*"], name=f"alice-{p}")
+    bob = world.token("editor", [p], ["*"], name=f"bob-{p}")
+    return p, f"/v1/projects/{p}/environments/production", alice, bob
+
+
+def _propose(world: World, base: str, token: str) -> dict[str, Any]:
+    r = world.api.put(f"{base}/flags/checkout", ON, if_match=1, token=token,
+                      headers={"X-Vexil-Reason": "launch"})
+    assert r.status_code == 202, r.json
+    return dict(r.json["change_request"])
+
+
+def test_write_to_protected_env_becomes_a_change_request(world: World) -> None:
+    p, base, alice, bob = _setup(world)
+    rev = world.api.get(base).json["revision"]
+    cr = _propose(world, base, alice)
+    assert cr["status"] == "pending"
+    assert cr["operation"]["type"] == "flag.config.put"
+    assert world.api.get(f"{base}/flags/checkout").json["config"]["enabled"] is False
+    assert world.api.get(base).json["revision"] == rev  # nothing published
+    crs = world.api.get(f"{base}/change-requests?status=pending").json["items"]
+    assert [c["id"] for c in crs] == [cr["id"]]
+    cr_url = f"{base}/change-requests/{cr['id']}"
+    # Applying before approval is refused.
+    assert world.api.post(f"{cr_url}/apply", if_match=1, token=alice).status_code == 409
+    r = world.api.post(f"{cr_url}/approve", if_match=1, token=bob)
+    assert r.status_code == 200
+    assert r.json["status"] == "approved"
+    r = world.api.post(f"{cr_url}/apply", if_match=2, token=alice)
+    assert r.status_code == 200, r.json
+    assert r.json["change_request"]["status"] == "applied"
+    assert r.json["result"]["config"]["enabled"] is True
+    assert world.api.get(base).json["revision"] == rev + 1
+    # Applied once: never again.
+    assert world.api.post(f"{cr_url}/apply", if_match=3, token=alice).status_code == 409
+    audit = world.api.get(f"/v1/audit?project={p}&environment=production").json["items"]
+    actions = [(a["action"], a["outcome"]) for a in audit]
+    assert ("change_request.create", "requested") in actions
+    assert ("flag.config.put", "applied") in actions
+    assert world.api.post("/v1/audit/verify", {"project": p,
+                                               "environment": "production"}).json["ok"]
+
+
+def test_author_cannot_self_approve_and_it_is_audited(world: World) -> None:
+    p, base, alice, _ = _setup(world)
+    cr = _propose(world, base, alice)
+    r = world.api.post(f"{base}/change-requests/{cr['id']}/approve", if_match=1, token=alice)
+    assert r.status_code == 403
+    # Another token with the SAME name is the same person.
+    alias = world.token("editor", [p], ["*"], name=f"alice-{p}")
+    r = world.api.post(f"{base}/change-requests/{cr['id']}/approve", if_match=1, token=alias)
+    assert r.status_code == 403
+    audit = world.api.get(f"/v1/audit?project={p}&environment=production").json["items"]
+    assert sum(a["outcome"] == "denied" for a in audit) == 2
+
+
+def test_edit_voids_approval(world: World) -> None:
+    _, base, alice, bob = _setup(world)
+    cr = _propose(world, base, alice)
+    url = f"{base}/change-requests/{cr['id']}"
+    assert world.api.post(f"{url}/approve", if_match=1, token=bob).status_code == 200
+    new_op = {"type": "flag.config.put", "flag": "checkout", "base_version": 1,
+              "body": {"enabled": True, "default": {"variation": "off"}}}
+    r = world.api.put(url, {"operation": new_op}, if_match=2, token=alice)
+    assert r.status_code == 200, r.json
+    assert r.json["status"] == "pending"
+    assert r.json["approvals"] == []
+    assert r.json["change_hash"] != cr["change_hash"]
+    assert world.api.post(f"{url}/apply", if_match=3, token=alice).status_code == 409
+    # A stale approval (wrong If-Match) cannot land on the new content.
+    assert world.api.post(f"{url}/approve", if_match=2, token=bob).status_code == 412
+
+
+def test_apply_fails_if_the_flag_moved(world: World) -> None:
+    _, base, alice, bob = _setup(world)
+    cr1 = _propose(world, base, alice)
+    cr2 = _propose(world, base, alice)
+    for cr in (cr1, cr2):
+        url = f"{base}/change-requests/{cr['id']}"
+        assert world.api.post(f"{url}/approve", if_match=1, token=bob).status_code == 200
+    ok = world.api.post(f"{base}/change-requests/{cr1['id']}/apply", if_match=2, token=alice)
+    assert ok.status_code == 200
+    r = world.api.post(f"{base}/change-requests/{cr2['id']}/apply", if_match=2, token=alice)
+    assert r.status_code == 412
+    assert r.json["current_version"] == 2
+    assert world.api.get(f"{base}/change-requests/{cr2['id']}").json["status"] == "approved"
+
+
+def test_no_route_bypasses_protection(world: World) -> None:
+    """Every write route that targets the protected environment answers 202, not 200."""
+    p, base, alice, _ = _setup(world)
+    admin = world.api
+    seg = admin.post(f"{base}/segments", {"key": "staff", "included": ["u"]})
+    assert seg.status_code == 202
+    r = admin.post(f"/v1/projects/{p}/flags/checkout/promote",
+                   {"from": "staging", "to": "production"}, if_match=1)
+    assert r.status_code == 202
+    r = admin.post(f"{base}/flags/checkout/restore", {"version": 1}, if_match=1)
+    assert r.status_code == 202
+    r = admin.put(f"/v1/projects/{p}/flags/checkout",
+                  {"kind": "boolean", "variations": {"on": True, "off": False}}, if_match=1)
+    assert r.status_code == 202
+    assert admin.delete(f"/v1/projects/{p}/flags/checkout", if_match=1).status_code == 202
+    # Unprotecting is itself a change request; the environment stays protected.
+    r = admin.patch(base, {"protected": False}, if_match=1)
+    assert r.status_code == 202
+    assert admin.get(base).json["protected"] is True
+    assert admin.get(f"{base}/flags/checkout").json["version"] == 1
+    assert admin.get(f"/v1/projects/{p}/flags/checkout").json["version"] == 1
+    # Proposing explicitly on an unprotected environment is refused (write directly).
+    op = {"type": "flag.config.put", "flag": "checkout", "base_version": 1, "body": ON}
+    r = admin.post(f"/v1/projects/{p}/environments/staging/change-requests", {"operation": op})
+    assert r.status_code == 409
+    r = admin.post(f"{base}/change-requests", {"operation": op}, token=alice)
+    assert r.status_code == 201
+    assert r.json["status"] == "pending"
+
+
+def test_unprotect_via_approved_change_request(world: World) -> None:
+    p, base, _, _ = _setup(world)
+    other_admin = world.token("admin", name=f"admin2-{p}")
+    cr = world.api.patch(base, {"protected": False}, if_match=1).json["change_request"]
+    url = f"{base}/change-requests/{cr['id']}"
+    assert world.api.post(f"{url}/approve", if_match=1, token=other_admin).status_code == 200
+    r = world.api.post(f"{url}/apply", if_match=2)
+    assert r.status_code == 200, r.json
+    assert world.api.get(base).json["protected"] is False

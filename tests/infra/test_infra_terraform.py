@@ -1,0 +1,364 @@
+"""The hand-written Terraform in infra/ agrees with the code and with resources.json.
+
+Each test reads the configuration as data (python-hcl2) and checks one promise the
+issue makes: names and keys, stream, encryption, the stream mapping, key policies,
+CloudFront behaviours, protection and alarms.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chalicelib import keys
+
+from tests.infra.infra_tf import INFRA, ROOT, SHARED, Tf, all_blocks, first, parse_file
+
+
+@pytest.fixture(scope="module")
+def tf() -> Tf:
+    return Tf.load(INFRA)
+
+
+def test_every_tf_file_parses() -> None:
+    files = sorted(INFRA.glob("*.tf"))
+    assert len(files) >= 10
+    for path in files:
+        assert parse_file(path), path.name
+
+
+def test_names_come_from_resources_json(tf: Tf) -> None:
+    from vexil.resources import ResourceNames
+
+    local = ResourceNames.for_prefix()
+    assert 'jsondecode(file("${path.module}/resources.json"))' in tf.raw["locals.tf"]
+    table = tf.resources[("aws_dynamodb_table", "main")]
+    bucket = tf.resources[("aws_s3_bucket", "bundles")]
+    assert tf.resolve(table["name"]) == local.table
+    assert tf.resolve(bucket["bucket"]) == local.bucket
+    assert tf.resolve(tf.resources[("aws_kms_alias", "bundle")]["name"]) == local.bundle_key_alias
+    assert tf.resolve(tf.resources[("aws_kms_alias", "table")]["name"]) == local.table_key_alias
+    # Another prefix changes every name the same way.
+    other = ResourceNames.for_prefix("acme")
+    assert tf.resolve(table["name"], "acme") == other.table
+    assert tf.resolve(bucket["bucket"], "acme") == other.bucket
+
+
+def test_table_keys_gsi_and_stream(tf: Tf) -> None:
+    table = tf.resources[("aws_dynamodb_table", "main")]
+    spec = SHARED["table"]
+    assert (tf.resolve(table["hash_key"]), tf.resolve(table["range_key"])) == ("pk", "sk")
+    assert spec["attributes"] == {"pk": "S", "sk": "S", "gsi1pk": "S", "gsi1sk": "S"}
+    dynamic = {name: block for d in table["dynamic"] for name, block in d.items()}
+    assert tf.resolve(dynamic["attribute"]["for_each"]) == spec["attributes"]
+    assert first(dynamic["attribute"]["content"]) == {
+        "name": "${attribute.key}",
+        "type": "${attribute.value}",
+    }
+    gsi = dynamic["global_secondary_index"]
+    assert tf.resolve(gsi["for_each"]) == spec["global_secondary_indexes"]
+    assert [g["name"] for g in spec["global_secondary_indexes"]] == ["gsi1"]
+    assert table["stream_enabled"] is True
+    assert tf.resolve(table["stream_view_type"]) == "NEW_AND_OLD_IMAGES"
+    assert tf.resolve(table["billing_mode"]) == "PAY_PER_REQUEST"
+
+
+def test_key_layout_matches_keys_module() -> None:
+    # The table's attribute names are the ones the repository and snapshot code use, and
+    # the environment-item prefix the stream filter relies on is keys.py's.
+    repo = (ROOT / "control_plane/chalicelib/repository.py").read_text(encoding="utf-8")
+    assert '"pk"' in repo
+    assert '"sk"' in repo
+    assert keys.environment_sk("prod").startswith(keys.ENV_SK_PREFIX)
+    assert keys.parse_environment_key(keys.project_pk("shop"), keys.environment_sk("prod")) == (
+        "shop",
+        "prod",
+    )
+
+
+def test_table_protection(tf: Tf) -> None:
+    table = tf.resources[("aws_dynamodb_table", "main")]
+    assert first(table["point_in_time_recovery"])["enabled"] is True
+    sse = first(table["server_side_encryption"])
+    assert sse["enabled"] is True
+    assert sse["kms_key_arn"] == "${aws_kms_key.table.arn}"
+    assert table["deletion_protection_enabled"] is True
+    assert first(table["lifecycle"])["prevent_destroy"] is True
+
+
+def test_stream_event_source_mapping(tf: Tf) -> None:
+    esm = tf.resources[("aws_lambda_event_source_mapping", "publisher_stream")]
+    assert esm["event_source_arn"] == "${aws_dynamodb_table.main.stream_arn}"
+    assert esm["function_name"] == '${module.control_plane.function_arns["publisher"]}'
+    assert esm["function_response_types"] == ["ReportBatchItemFailures"]
+    assert esm["bisect_batch_on_function_error"] is True
+    assert esm["starting_position"] == "TRIM_HORIZON"
+    retries = tf.variables["stream_maximum_retry_attempts"]["default"]
+    assert esm["maximum_retry_attempts"] == "${var.stream_maximum_retry_attempts}"
+    assert 0 <= retries <= 10  # bounded, never -1 (infinite)
+    age = tf.variables["stream_maximum_record_age_seconds"]["default"]
+    assert esm["maximum_record_age_in_seconds"] == "${var.stream_maximum_record_age_seconds}"
+    assert 60 <= age <= 604800
+    on_failure = first(first(esm["destination_config"])["on_failure"])
+    assert on_failure["destination_arn"] == "${aws_sqs_queue.dead_letter.arn}"
+    queue = tf.resources[("aws_sqs_queue", "dead_letter")]
+    assert queue["kms_master_key_id"] == "${aws_kms_key.storage.arn}"
+    # The filter passes exactly the environment items the publisher reacts to.
+    pattern = first(first(esm["filter_criteria"])["filter"])["pattern"]
+    assert f'prefix = "{keys.ENV_SK_PREFIX}"' in pattern.replace('\\"', '"')
+
+
+def _statements(tf: Tf, doc: str) -> dict[str, dict[str, Any]]:
+    body = tf.data[("aws_iam_policy_document", doc)]
+    return {s["sid"]: s for s in all_blocks(body, "statement")}
+
+
+def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    return {c["variable"]: (c["test"], c["values"]) for c in all_blocks(statement, "condition")}
+
+
+def test_bundle_key_policy(tf: Tf) -> None:
+    from chalicelib.snapshot import SDK_KEY_PURPOSE
+
+    from edge_reader.bundle import encryption_context
+
+    key = tf.resources[("aws_kms_key", "bundle")]
+    assert key["enable_key_rotation"] is True
+    assert key["policy"] == "${data.aws_iam_policy_document.bundle_key.json}"
+    assert tf.resolve(tf.locals["sdk_key_purpose"]) == SDK_KEY_PURPOSE
+    st = _statements(tf, "bundle_key")
+    publisher = "${local.publisher_role_arn}"
+    encrypts = st["PublisherEncryptsBundles"]
+    assert sorted(encrypts["actions"]) == ["kms:Encrypt", "kms:GenerateDataKey"]
+    assert first(encrypts["principals"])["identifiers"] == [publisher]
+    assert st["PublisherUnwrapsSdkKeys"]["actions"] == ["kms:Decrypt"]
+    assert st["ControlPlaneWrapsSdkKeys"]["actions"] == ["kms:Encrypt"]
+    # Readers: Decrypt only, conditioned on the bundle encryption context's keys.
+    context = encryption_context("shop", "prod", 1, "server")
+    document = tf.data[("aws_iam_policy_document", "bundle_key")]
+    dynamic = {n: b for d in document["dynamic"] for n, b in d.items()}
+    reader = first(dynamic["statement"]["content"])
+    assert dynamic["statement"]["for_each"] == "${var.readers}"
+    assert reader["actions"] == ["kms:Decrypt"]
+    conditions = _conditions(reader)
+    assert conditions["kms:EncryptionContext:vexil:project"] == (
+        "StringEquals",
+        ["${statement.value.project}"],
+    )
+    assert conditions["kms:EncryptionContext:vexil:environment"] == (
+        "StringEquals",
+        "${statement.value.environments}",
+    )
+    assert first(reader["principals"])["identifiers"] == "${statement.value.principal_arns}"
+    assert conditions["kms:EncryptionContext:vexil:revision"] == ("Null", ["false"])
+    assert conditions["kms:EncryptionContext:vexil:purpose"] == ("Null", ["true"])
+    for variable in conditions:
+        if variable.startswith("kms:EncryptionContext:"):
+            # Every context key the policy names is one the bundle envelope really sets
+            # (or, for purpose, the SDK-key wrap context, which readers must NOT match).
+            name = variable.removeprefix("kms:EncryptionContext:")
+            assert name in context or name == "vexil:purpose"
+    # Nobody but the named principals gets a data action; admins get none.
+    admin = st["KeyAdministration"]["actions"]
+    data_actions = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant"}
+    assert not data_actions & set(admin)
+    assert all("*" not in a for a in admin)
+
+
+def test_table_and_storage_keys(tf: Tf) -> None:
+    for name in ("table", "storage"):
+        assert tf.resources[("aws_kms_key", name)]["enable_key_rotation"] is True
+    table = _statements(tf, "table_key")["UseThroughDynamoDB"]
+    assert _conditions(table)["kms:ViaService"] == (
+        "StringEquals",
+        ["dynamodb.${local.region}.amazonaws.com"],
+    )
+    storage = _statements(tf, "storage_key")
+    cloudfront = storage["CloudFrontReadsBundles"]
+    assert cloudfront["actions"] == ["kms:Decrypt"]
+    assert _conditions(cloudfront)["AWS:SourceArn"][1] == [
+        "${aws_cloudfront_distribution.bundles.arn}"
+    ]
+
+
+def test_bucket_is_private_encrypted_versioned_logged(tf: Tf) -> None:
+    pab = tf.resources[("aws_s3_bucket_public_access_block", "bundles")]
+    assert all(pab[k] is True for k in ("block_public_acls", "block_public_policy",
+                                         "ignore_public_acls", "restrict_public_buckets"))
+    versioning = tf.resources[("aws_s3_bucket_versioning", "bundles")]
+    assert first(versioning["versioning_configuration"])["status"] == "Enabled"
+    encryption = tf.resources[("aws_s3_bucket_server_side_encryption_configuration", "bundles")]
+    sse = first(first(encryption["rule"])["apply_server_side_encryption_by_default"])
+    assert sse == {"sse_algorithm": "aws:kms", "kms_master_key_id": "${aws_kms_key.storage.arn}"}
+    logging = tf.resources[("aws_s3_bucket_logging", "bundles")]
+    assert logging["target_bucket"] == "${aws_s3_bucket.logs.id}"
+    ownership = tf.resources[("aws_s3_bucket_ownership_controls", "bundles")]
+    assert first(ownership["rule"])["object_ownership"] == "BucketOwnerEnforced"
+
+
+def test_bucket_policy_is_oac_only(tf: Tf) -> None:
+    st = _statements(tf, "bundles_bucket")
+    allows = [s for s in st.values() if s.get("effect", "Allow") == "Allow"]
+    assert [s["sid"] for s in allows] == ["CloudFrontReadsBundles"]
+    read = st["CloudFrontReadsBundles"]
+    assert read["actions"] == ["s3:GetObject"]
+    assert first(read["principals"]) == {
+        "type": "Service",
+        "identifiers": ["cloudfront.amazonaws.com"],
+    }
+    assert _conditions(read)["AWS:SourceArn"] == (
+        "StringEquals",
+        ["${aws_cloudfront_distribution.bundles.arn}"],
+    )
+
+
+def test_lifecycle_keeps_last_n_pointer_versions(tf: Tf) -> None:
+    lifecycle = tf.resources[("aws_s3_bucket_lifecycle_configuration", "bundles")]
+    rules = {r["id"]: r for r in lifecycle["rule"]}
+    keep = rules["keep-last-pointer-versions"]
+    assert tf.resolve(first(keep["filter"])["prefix"]) == SHARED["bucket"]["bundle_prefix"]
+    expiration = first(keep["noncurrent_version_expiration"])
+    keep_n = SHARED["bucket"]["keep_noncurrent_bundles"]
+    assert tf.resolve(expiration["newer_noncurrent_versions"]) == keep_n
+    superseded = first(first(rules["expire-superseded-bundles"]["filter"])["and"])
+    assert superseded["tags"] == {"vexil-superseded": "true"}
+
+
+def _max_age(cache_control: str) -> int:
+    match = re.search(r"max-age=(\d+)", cache_control)
+    assert match, cache_control
+    return int(match.group(1))
+
+
+def test_cloudfront(tf: Tf) -> None:
+    from chalicelib.publisher_store import BUNDLE_CACHE_CONTROL, POINTER_CACHE_CONTROL
+
+    from edge_reader.bundle import bundle_object_key, pointer_object_key
+
+    dist = tf.resources[("aws_cloudfront_distribution", "bundles")]
+    origin = first(dist["origin"])
+    oac_id = "${aws_cloudfront_origin_access_control.bundles.id}"
+    assert origin["origin_access_control_id"] == oac_id
+    oac = tf.resources[("aws_cloudfront_origin_access_control", "bundles")]
+    assert (oac["signing_behavior"], oac["origin_access_control_origin_type"]) == ("always", "s3")
+    cert = first(dist["viewer_certificate"])
+    assert cert["minimum_protocol_version"] == "TLSv1.2_2021"
+    behaviours = [first(dist["default_cache_behavior"]), *dist["ordered_cache_behavior"]]
+    for b in behaviours:
+        assert b["viewer_protocol_policy"] == "https-only"
+        assert b["compress"] is True
+        assert b["response_headers_policy_id"] == (
+            "${aws_cloudfront_response_headers_policy.security.id}"
+        )
+    by_policy = {
+        b["cache_policy_id"]: tf.resolve(b["path_pattern"]) for b in dist["ordered_cache_behavior"]
+    }
+    pointer_glob = by_policy["${aws_cloudfront_cache_policy.pointer.id}"]
+    bundle_glob = by_policy["${aws_cloudfront_cache_policy.bundle.id}"]
+    # Every real object key lands in the right behaviour (fnmatch ~ CloudFront's * glob).
+    from fnmatch import fnmatchcase
+
+    for scope in ("server", "client", "key-abcdefghij"):
+        assert fnmatchcase(pointer_object_key("shop", "prod", scope), pointer_glob)
+        assert fnmatchcase(bundle_object_key("shop", "prod", scope, 7, "ab" * 32), bundle_glob)
+        assert not fnmatchcase(bundle_object_key("shop", "prod", scope, 7, "ab" * 32), pointer_glob)
+    # The pointer policy honours the origin's max-age (within its bounds); bundles are
+    # cached as long as their immutable Cache-Control says.
+    pointer = tf.resources[("aws_cloudfront_cache_policy", "pointer")]
+    max_age = _max_age(POINTER_CACHE_CONTROL)
+    assert pointer["min_ttl"] == 0
+    assert max_age <= tf.variables["pointer_max_ttl_seconds"]["default"]
+    bundle = tf.resources[("aws_cloudfront_cache_policy", "bundle")]
+    assert bundle["max_ttl"] == _max_age(BUNDLE_CACHE_CONTROL)
+    policy = tf.resources[("aws_cloudfront_response_headers_policy", "security")]
+    headers = first(policy["security_headers_config"])
+    assert {"strict_transport_security", "content_type_options", "frame_options"} <= set(headers)
+    assert dist["web_acl_id"] == "${aws_wafv2_web_acl.cdn.arn}"
+
+
+def test_api_throttling_and_waf(tf: Tf) -> None:
+    settings = first(tf.resources[("aws_api_gateway_method_settings", "all")]["settings"])
+    assert settings["throttling_rate_limit"] == "${var.api_throttle_rate_limit}"
+    assert settings["throttling_burst_limit"] == "${var.api_throttle_burst_limit}"
+    assert tf.variables["api_throttle_rate_limit"]["default"] > 0
+    assoc = tf.resources[("aws_wafv2_web_acl_association", "api")]
+    assert assoc["web_acl_arn"] == "${aws_wafv2_web_acl.api.arn}"
+    for acl in ("api", "cdn"):
+        rules = tf.resources[("aws_wafv2_web_acl", acl)]["rule"]
+        rate = [r for r in rules if "rate_based_statement" in first(r["statement"])]
+        assert len(rate) == 1, acl
+        rate_statement = first(first(rate[0]["statement"])["rate_based_statement"])
+        assert rate_statement["aggregate_key_type"] == "IP"
+        assert "block" in first(rate[0]["action"])
+
+
+def test_alarms_and_topic(tf: Tf) -> None:
+    alarms = dict(tf.of_type("aws_cloudwatch_metric_alarm"))
+    metrics = {(b["namespace"], b["metric_name"]) for b in alarms.values()}
+    assert {
+        ("AWS/Lambda", "IteratorAge"),
+        ("AWS/Lambda", "Errors"),
+        ("AWS/Lambda", "Throttles"),
+        ("AWS/CloudFront", "5xxErrorRate"),
+        ("AWS/ApiGateway", "5XXError"),
+        ("AWS/SQS", "ApproximateNumberOfMessagesVisible"),
+    } <= metrics
+    for name, body in alarms.items():
+        assert body["alarm_actions"], name
+    assert ("aws_sns_topic", "alarms") in tf.resources
+
+
+def test_variables_outputs_and_example(tf: Tf) -> None:
+    for name in ("name_prefix", "aws_region", "readers", "cdn_domain_name", "cdn_certificate_arn"):
+        assert name in tf.variables, name
+    assert {"api_url", "cdn_url"} <= set(tf.outputs)
+    example = (INFRA / "terraform.tfvars.example").read_text(encoding="utf-8")
+    import hcl2
+
+    active = set(hcl2.loads(example)) - {"__comments__"}  # the live part is valid HCL
+    suggested = set(re.findall(r"^# ([a-z_0-9]+)\s+=", example, flags=re.MULTILINE))
+    assert {"name_prefix", "aws_region", "readers"} <= active
+    assigned = active | suggested
+    assert assigned <= set(tf.variables), assigned - set(tf.variables)
+
+
+def test_checkov_skips_are_justified() -> None:
+    for path in INFRA.glob("*.tf"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "checkov:skip=" in line:
+                match = re.search(r"checkov:skip=(CKV2?_AWS_\d+):(.{20,})", line)
+                assert match, f"{path.name}: skip without a reason: {line.strip()}"
+
+
+def test_policy_files_have_no_wildcard_actions() -> None:
+    files = sorted((ROOT / "control_plane/.chalice").glob("policy-*.json"))
+    assert {p.name for p in files} >= {"policy-api.json", "policy-publisher.json"}
+    for path in files:
+        policy = json.loads(path.read_text(encoding="utf-8"))
+        for st in policy["Statement"]:
+            actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            assert st["Effect"] == "Allow"
+            for action in actions:
+                assert "*" not in action, f"{path.name}: {action}"
+            if st["Resource"] == "*":
+                # Only actions that have no resource-level permissions may use "*".
+                assert set(actions) <= {"dynamodb:ListStreams"}, f"{path.name}: {actions}"
+
+
+def test_lambda_environment_matches_code() -> None:
+    from infra.package import LAMBDA_ENVIRONMENT
+
+    read = set()
+    for path in [*Path(ROOT / "control_plane").rglob("*.py")]:
+        if "vendor" in path.parts:
+            continue
+        text = path.read_text(encoding="utf-8")
+        read |= set(re.findall(r"os\.environ(?:\.get)?[\[(]\"(VEXIL_[A-Z_]+)\"", text))
+    assert read, "no VEXIL_* variable read by control_plane"
+    assert read <= set(LAMBDA_ENVIRONMENT), read - set(LAMBDA_ENVIRONMENT)
+    assert set(LAMBDA_ENVIRONMENT) == {
+        "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID",
+    }

@@ -1,0 +1,161 @@
+"""Reliability fixtures: the real app, publisher and reader wired to the session moto_server.
+
+Each test that injects faults gets its *own* boto3 clients (``fresh_api``), so an event hook
+or a wrapped client never leaks into another test. The control plane's process-wide service
+is swapped in for the test and restored afterwards.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from chalice.test import Client
+
+from tests.client.fixtures import cdn, client_key, factory, kms, server_key
+from tests.control_plane.conftest import Api, FakeClock
+
+__all__ = ["cdn", "client_key", "factory", "kms", "server_key"]
+
+_counter = itertools.count(1)
+
+BOOL_FLAG = {"key": "checkout", "kind": "boolean", "variations": {"on": True, "off": False},
+             "tags": ["shop"]}
+
+
+def unique(prefix: str = "r") -> str:
+    """A project key no other test in the session uses (moto is shared)."""
+    return f"{prefix}{next(_counter)}-{uuid.uuid4().hex[:6]}"
+
+
+def serialise_calls(client: Any) -> threading.Lock:
+    """Make every API call of ``client`` run one at a time; return the lock.
+
+    moto's conditional writes are not atomic under concurrent requests, so races are run
+    for real in the application (threads interleave between the read and the conditional
+    transaction) while the emulator sees one request at a time, as DynamoDB would serialise
+    the condition check.
+    """
+    lock = threading.Lock()
+    original = client._make_api_call
+
+    def locked(operation: str, params: dict[str, Any]) -> Any:
+        with lock:
+            return original(operation, params)
+
+    client._make_api_call = locked
+    return lock
+
+
+@dataclass
+class Plane:
+    """One control-plane instance: the service, its repository, an API client as admin."""
+
+    api: Api
+    service: Any
+    repo: Any
+    clock: FakeClock
+    admin_token: str
+    session: Any
+
+    def project(self, envs: tuple[str, ...] = ("prod",)) -> str:
+        """Create a project with environments; return its key."""
+        key = unique()
+        r = self.api.post("/v1/projects", {"key": key})
+        assert r.status_code == 201, r.json
+        for env in envs:
+            r = self.api.post(f"/v1/projects/{key}/environments", {"key": env})
+            assert r.status_code == 201, r.json
+        return key
+
+    def flag(self, project: str, flag: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Create a flag definition; return the response body."""
+        r = self.api.post(f"/v1/projects/{project}/flags", flag or BOOL_FLAG)
+        assert r.status_code == 201, r.json
+        return dict(r.json)
+
+    def sdk_key(self, project: str, env: str = "prod", kind: str = "server") -> dict[str, Any]:
+        """Create an SDK key; the body holds the key text once."""
+        r = self.api.post(f"/v1/projects/{project}/environments/{env}/sdk-keys", {"kind": kind})
+        assert r.status_code == 201, r.json
+        return dict(r.json)
+
+    def env_item(self, project: str, env: str = "prod") -> dict[str, Any]:
+        """The environment item (revision, audit head) by a consistent read."""
+        item = self.service.environment_item(project, env)
+        return dict(item)
+
+    def audit(self, project: str, env: str = "prod") -> list[dict[str, Any]]:
+        """Every audit record of an environment, in order."""
+        r = self.api.get(f"/v1/audit?project={project}&environment={env}&limit=200")
+        assert r.status_code == 200, r.json
+        return list(r.json["items"])
+
+
+def _build_plane(resources: dict[str, str], session: Any | None = None,
+                 wrap: Callable[[Any], None] | None = None) -> tuple[Plane, Any]:
+    from chalicelib.repository import DynamoRepository
+    from chalicelib.service import Service
+    from chalicelib.tokens import bootstrap_admin_token
+
+    session = session or boto3.session.Session()
+    resource = session.resource("dynamodb")
+    repo = DynamoRepository(resources["VEXIL_TABLE"], resource=resource)
+    if wrap is not None:
+        wrap(repo.client)
+    clock = FakeClock()
+    service = Service(repo, now=clock, kms=session.client("kms"),
+                      kms_key_id=resources["VEXIL_KMS_KEY_ID"])
+    admin, _ = bootstrap_admin_token(f"rel-{unique()}", repo=repo, now=clock)
+    return Plane(Api(None, admin), service, repo, clock, admin, session), service
+
+
+@pytest.fixture
+def plane(vexil_resources: dict[str, str]) -> Iterator[Plane]:
+    """A control plane with its own boto3 clients, installed as the app's service."""
+    yield from _installed(vexil_resources)
+
+
+def _installed(resources: dict[str, str], wrap: Callable[[Any], None] | None = None
+               ) -> Iterator[Plane]:
+    import app as app_module
+    from chalicelib import web
+
+    saved = list(web._SERVICE)
+    p, service = _build_plane(resources, wrap=wrap)
+    web.set_service(service)
+    try:
+        with Client(app_module.app) as client:
+            p.api.client = client
+            yield p
+    finally:
+        web._SERVICE[:] = saved
+
+
+@pytest.fixture
+def plane_factory(vexil_resources: dict[str, str]) -> Iterator[Callable[..., Plane]]:
+    """Build a plane whose DynamoDB client is first passed to ``wrap`` (fault injection)."""
+    stack: list[Iterator[Plane]] = []
+
+    def make(wrap: Callable[[Any], None] | None = None) -> Plane:
+        gen = _installed(vexil_resources, wrap)
+        stack.append(gen)
+        return next(gen)
+
+    yield make
+    for gen in reversed(stack):
+        gen.close()
+
+
+@pytest.fixture
+def publisher(vexil_resources: dict[str, str]) -> Any:
+    """A publisher built exactly as the Lambda builds it, with its own clients."""
+    from chalicelib.publisher import publisher_from_env
+
+    return publisher_from_env(boto3.session.Session())
