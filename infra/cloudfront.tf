@@ -186,7 +186,7 @@ resource "aws_cloudfront_distribution" "bundles" {
     }
   }
 
-  depends_on = [aws_s3_bucket_acl.logs]
+  depends_on = [aws_s3_bucket_ownership_controls.logs]
 }
 
 resource "aws_route53_record" "cdn" {

@@ -44,7 +44,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterable, Mapping
+import zipfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +91,7 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "log_retention_days": ("number", "Retention of each function's log group"),
     "tags": ("map(string)", "Tags added to every taggable resource"),
 }
-_PLACEHOLDER = re.compile(r"\$\{([A-Za-z0-9_.\-]+)\}")
+_PLACEHOLDER = re.compile(r"\$\{([^{}]*)\}")
 _NOT_APPLICABLE = {
     "CKV_AWS_117": "no VPC resources to reach; a VPC would add NAT/endpoint cost and cold "
     "starts without protecting anything (DynamoDB, S3, KMS are reached over TLS with IAM)",
@@ -169,7 +170,9 @@ def fix_api_deployment(doc: dict[str, Any]) -> None:
 def inject_policies(doc: dict[str, Any]) -> set[str]:
     """Rewrite ``${placeholder}`` in role policies to ``${var.placeholder}``.
 
-    Returns the placeholders used; raises :class:`PackageError` on an unknown one.
+    IAM policy variables (``${aws:username}``, anything with a colon) are escaped as
+    ``$${...}`` so Terraform passes them through literally. Returns the placeholders
+    used; raises :class:`PackageError` on an unknown one.
     """
     used: set[str] = set()
     for name, body in doc.get("resource", {}).get("aws_iam_role_policy", {}).items():
@@ -177,6 +180,8 @@ def inject_policies(doc: dict[str, Any]) -> set[str]:
 
         def swap(match: re.Match[str], where: str = name) -> str:
             key = match.group(1)
+            if ":" in key:
+                return "$${" + key + "}"
             if key not in POLICY_PLACEHOLDERS:
                 raise PackageError(
                     f"aws_iam_role_policy.{where}: unknown placeholder ${{{key}}}; "
@@ -269,16 +274,13 @@ def _runtime_policy(fn: str) -> str:
     return "jsonencode(" + json.dumps({"Version": "2012-10-17", "Statement": statements}) + ")"
 
 
-def add_interface(
-    doc: dict[str, Any], placeholders: Iterable[str], roles: Mapping[str, str]
-) -> None:
+def add_interface(doc: dict[str, Any], roles: Mapping[str, str]) -> None:
     """Declare the module's variables and outputs."""
     variables: dict[str, Any] = {}
     for name, (vtype, description) in EXTRA_VARIABLES.items():
         variables[name] = {"type": Expr(vtype), "description": description}
     # Every placeholder is declared, used or not, so the root module's call stays valid
     # whichever placeholders the policy files happen to use today.
-    del placeholders
     for name, description in POLICY_PLACEHOLDERS.items():
         variables.setdefault(name, {"type": Expr("string"), "description": description})
     doc["variable"] = variables
@@ -319,9 +321,9 @@ def transform(chalice_doc: Mapping[str, Any]) -> dict[str, Any]:
     drop_deprecated_data(doc)
     drop_stream_mappings(doc)
     fix_api_deployment(doc)
-    placeholders = inject_policies(doc)
+    inject_policies(doc)
     roles = harden_functions(doc)
-    add_interface(doc, placeholders, roles)
+    add_interface(doc, roles)
     order = ("terraform", "variable", "locals", "data", "resource", "output")
     return {k: doc[k] for k in order if k in doc}
 
@@ -385,6 +387,35 @@ def missing_dependencies(chalice_output: str) -> list[str]:
     return [line.strip() for line in match.group(1).splitlines() if line.strip()]
 
 
+def _dist_key(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+def zip_missing_requirements(zip_path: Path, requirements: Path) -> list[str]:
+    """Requirements of ``requirements.txt`` with no ``*.dist-info`` in the deployment zip.
+
+    Chalice reuses a cached dependency zip keyed by the requirements text, so its warning
+    about unavailable wheels appears only once; checking the zip itself catches it always.
+    """
+    if not requirements.is_file():
+        return []
+    with zipfile.ZipFile(zip_path) as zf:
+        present = {
+            _dist_key(top.split("-")[0])
+            for top in {n.split("/")[0] for n in zf.namelist()}
+            if top.endswith(".dist-info")
+        }
+    missing = []
+    for line in requirements.read_text(encoding="utf-8").splitlines():
+        spec = line.split("#")[0].strip()
+        if not spec:
+            continue
+        name = re.split(r"[\s\[=<>!~;]", spec, maxsplit=1)[0]
+        if _dist_key(name) not in present:
+            missing.append(spec)
+    return missing
+
+
 def _run(cmd: list[str], what: str, env: Mapping[str, str] | None = None) -> str:
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)  # noqa: S603
     if proc.returncode != 0:
@@ -410,6 +441,9 @@ def build_module(
     """
     if not (control_plane / "app.py").is_file():
         raise PackageError(f"{control_plane}/app.py not found")
+    # A failed build must not leave an older, deployable module behind.
+    for stale in [*module_dir.glob("*.tf"), module_dir / "deployment.zip"]:
+        stale.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         project = control_plane
         if config_only:
@@ -428,9 +462,15 @@ def build_module(
         header = HEADER if not config_only else (*HEADER, CONFIG_ONLY_NOTE)
         text = render_document(doc, header)
         module_dir.mkdir(parents=True, exist_ok=True)
-        for stale in [*module_dir.glob("*.tf"), module_dir / "deployment.zip"]:
-            stale.unlink(missing_ok=True)
         if not config_only:
+            absent = zip_missing_requirements(
+                out / "deployment.zip", control_plane / "requirements.txt"
+            )
+            if absent:
+                raise PackageError(
+                    "deployment.zip lacks requirements (no Lambda-compatible wheel?): "
+                    + ", ".join(absent)
+                )
             shutil.copyfile(out / "deployment.zip", module_dir / "deployment.zip")
         target = module_dir / "main.tf"
         target.write_text(text, encoding="utf-8")

@@ -152,9 +152,11 @@ resource "aws_s3_bucket_policy" "bundles" {
 
 # ------------------------------------------------------------------------ access logs
 
-# Receives S3 server access logs and CloudFront standard logs. S3 log delivery cannot
-# write to SSE-KMS buckets, and CloudFront standard logging needs ACLs, hence SSE-S3 and
-# BucketOwnerPreferred here (and only here).
+# Receives S3 server access logs (authorised by the bucket policy below) and CloudFront
+# standard logs. S3 log delivery cannot write to SSE-KMS buckets, hence SSE-S3 here.
+# CloudFront standard logging adds its own ACL grant (awslogsdelivery) to this bucket when
+# the distribution is created, which needs ACLs enabled: BucketOwnerPreferred, and no
+# aws_s3_bucket_acl resource here, because Terraform would strip that grant on each apply.
 resource "aws_s3_bucket" "logs" {
   bucket = local.log_bucket_name
   #checkov:skip=CKV_AWS_145:S3 server access log delivery only supports SSE-S3 on the target bucket
@@ -169,12 +171,6 @@ resource "aws_s3_bucket_ownership_controls" "logs" {
   rule {
     object_ownership = "BucketOwnerPreferred"
   }
-}
-
-resource "aws_s3_bucket_acl" "logs" {
-  bucket     = aws_s3_bucket.logs.id
-  acl        = "log-delivery-write"
-  depends_on = [aws_s3_bucket_ownership_controls.logs]
 }
 
 resource "aws_s3_bucket_public_access_block" "logs" {

@@ -49,8 +49,10 @@ def _w2(i: int = 0) -> dict[str, Any]:
             "default": {"variation": "off"}}
 
 
-def build_environment(rng: random.Random, keys: list[str]) -> CompiledEnvironment:
-    """The benchmark environment: W1–W5 flags, 1,000 W2-shaped flags, a 10,000-key segment."""
+def build_environment(rng: random.Random, keys: list[str],
+                      segment_size: int = 10_000) -> CompiledEnvironment:
+    """The benchmark environment: W1–W5 flags, 1,000 W2-shaped flags, a 10,000-key segment
+    whose keys are drawn from ``keys`` (so W5 matches about 10 % of the contexts)."""
     flags: dict[str, Any] = {
         "w1": {"kind": "boolean", "variations": BOOL, "default": {"variation": "on"}},
         "w2": _w2(),
@@ -70,7 +72,7 @@ def build_environment(rng: random.Random, keys: list[str]) -> CompiledEnvironmen
     }
     for i in range(1000):
         flags[f"w6-{i}"] = _w2(i)
-    segment = {"included": rng.sample(keys, 10_000)}
+    segment = {"included": rng.sample(keys, segment_size)}
     return compile_environment({"flags": flags, "segments": {"big": segment}}, strict=True)
 
 

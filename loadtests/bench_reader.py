@@ -27,7 +27,6 @@ import argparse
 import gc
 import hashlib
 import json
-import logging
 import os
 import re
 import shutil
@@ -47,7 +46,6 @@ from typing import Any
 
 import boto3
 import orjson
-from moto.server import ThreadedMotoServer
 from openfeature import api
 from openfeature.evaluation_context import EvaluationContext
 
@@ -79,6 +77,16 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listening on 127.0.0.1:{port} after {timeout}s")
 
 
 class StaticCdn:
@@ -142,6 +150,7 @@ class Stack:
     """moto (KMS only) + a KMS key + SDK keys + the loopback CDN."""
 
     def __init__(self) -> None:
+        self.moto: subprocess.Popen[bytes] | None = None
         if not os.environ.get("AWS_ENDPOINT_URL"):
             os.environ.update(
                 {
@@ -151,12 +160,16 @@ class Stack:
                     "AWS_DEFAULT_REGION": "us-east-1",
                 }
             )
+            # moto in its own process: in-process, its large heap would make every gen-2
+            # collection in the measured code slower than in a real application.
             port = _free_port()
-            self.moto: Any = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-            self.moto.start()
+            self.moto = subprocess.Popen(
+                [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
-        else:
-            self.moto = None
+            _wait_for_port(port)
         self.kms = boto3.session.Session().client("kms")
         self.kms_key = self.kms.create_key(Description="bench")["KeyMetadata"]["Arn"]
         self.server_key: SdkKey = generate_sdk_key("srv")
@@ -208,7 +221,8 @@ class Stack:
     def close(self) -> None:
         self.cdn.stop()
         if self.moto is not None:
-            self.moto.stop()
+            self.moto.terminate()
+            self.moto.wait(10)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -388,23 +402,25 @@ def _per_call_ns(
 # ---------------------------------------------------------------------------- 3. rss
 
 _RSS_SCRIPT = r"""
-import gc, json, sys, psutil
+import gc, json, sys, time, psutil
 proc = psutil.Process()
 start = proc.memory_info().rss
+t0 = time.perf_counter()
 from edge_reader.client import FlagClient
-from edge_reader.bundle import parse_sdk_key
 import edge_reader.openfeature  # what an OpenFeature user imports too
+t1 = time.perf_counter()
 gc.collect()
 imported = proc.memory_info().rss
+t2 = time.perf_counter()
 client = FlagClient(project=sys.argv[1], environment=sys.argv[2], sdk_key=sys.argv[3],
                     mode="offline", cache_dir=sys.argv[4])
 assert client.wait_until_ready(60)
-snap = client.snapshot()
-n = len(snap.env.flag_keys)
+t3 = time.perf_counter()
+n = len(client.snapshot().env.flag_keys)
 gc.collect()
 loaded = proc.memory_info().rss
 print(json.dumps({"flags": n, "interpreter": start, "after_imports": imported,
-                  "after_load": loaded}))
+                  "after_load": loaded, "import_s": t1 - t0, "load_s": t3 - t2}))
 """
 
 
@@ -429,6 +445,8 @@ def bench_rss(stack: Stack, n: int) -> dict[str, Any]:
         "rss_after_imports_mb": round(raw["after_imports"] / mb, 1),
         "rss_after_load_mb": round(raw["after_load"] / mb, 1),
         "rss_flags_delta_mb": round((raw["after_load"] - raw["after_imports"]) / mb, 1),
+        "cold_process_import_ms": _ms(raw["import_s"]),
+        "cold_process_load_from_disk_ms": _ms(raw["load_s"]),
     }
 
 
@@ -494,7 +512,7 @@ def edge_process(stack: Stack) -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # drains and closes the pipes
 
 
 def bench_ofrep(stack: Stack, duration: int, connections: int) -> dict[str, Any]:
@@ -564,7 +582,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="smaller, shorter runs")
     args = parser.parse_args(argv)
     sizes = [1000] if args.quick else [1000, 10_000]
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's access log
     stack = Stack()
     try:
         results: dict[str, Any] = {
@@ -611,6 +628,11 @@ def _print_table(r: dict[str, Any]) -> None:
         f"== RSS, {m['flags']} flags: interpreter {m['rss_interpreter_mb']} MB, after imports "
         f"{m['rss_after_imports_mb']} MB, after load {m['rss_after_load_mb']} MB "
         f"(flags +{m['rss_flags_delta_mb']} MB)"
+    )
+    print(
+        f"   fresh process: import edge_reader.client + openfeature "
+        f"{m['cold_process_import_ms']} ms, then READY from disk "
+        f"{m['cold_process_load_from_disk_ms']} ms"
     )
     w = r["ofrep_wrk"]
     if "skipped" in w:

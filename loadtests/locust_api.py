@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
 from urllib.parse import quote
 
-from gevent.lock import Semaphore
+from gevent.lock import Semaphore  # type: ignore[import-untyped]
 from locust import between, task
 from locust.contrib.fasthttp import FastHttpUser
 
+from loadtests.behaviour import edited_config, token_request
 from loadtests.target import Target, load_target
 
 TARGET: Target = load_target()
@@ -38,25 +38,6 @@ DEMO_FLAGS = ("checkout-enabled", "free-shipping", "new-search", "checkout-confi
 
 _tokens: dict[str, str] = {}
 _tokens_lock = Semaphore()
-
-
-def token_request(role: str, project: str) -> dict[str, Any]:
-    """The ``POST /v1/tokens`` body for a load-test token of ``role`` on ``project``."""
-    return {
-        "name": f"loadtest-{role}", "role": role, "projects": [project],
-        "environments": ["*"], "ttl_days": 1, "reason": "load test",
-    }
-
-
-def edited_config(config: dict[str, Any], variations: list[str], n: int) -> dict[str, Any]:
-    """``config`` with its target list replaced by one loadtest user — a valid, visible edit."""
-    variation = str(config.get("off_variation") or variations[0])
-    body = {k: v for k, v in config.items() if k in {
-        "default", "enabled", "off_variation", "prerequisites", "rules", "targets"}}
-    body["targets"] = [{"context_kind": "user", "values": [f"loadtest-{n}"],
-                        "variation": variation}]
-    body["reason"] = "load test edit"
-    return body
 
 
 class _ApiUser(FastHttpUser):
@@ -131,7 +112,7 @@ class Editor(_ApiUser):
         if resp.status_code != 200:
             return
         doc = json.loads(resp.content or b"{}")
-        etag = resp.headers.get("ETag") or f'"{doc.get("version")}"'
+        etag = (resp.headers.get("ETag") if resp.headers else None) or f'"{doc.get("version")}"'
         Editor.edits += 1
         body = edited_config(doc["config"], list(doc["definition"]["variations"]), Editor.edits)
         with self.client.put(

@@ -18,17 +18,16 @@ the seconds between polls — the offered load is about ``u / poll_interval`` re
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from locust import events, task
 from locust.contrib.fasthttp import FastHttpUser
 
+from loadtests.behaviour import PollState
 from loadtests.target import Target, load_target
 
 TARGET: Target = load_target()
@@ -36,7 +35,6 @@ DEFAULT_POLL_INTERVAL = float(os.environ.get("VEXIL_POLL_INTERVAL", "30"))
 JITTER = 0.1
 
 
-@events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--poll-interval", type=float, default=DEFAULT_POLL_INTERVAL, env_var="VEXIL_POLL_INTERVAL",
@@ -44,48 +42,8 @@ def _add_arguments(parser: Any) -> None:
     )
 
 
-@dataclass
-class PollState:
-    """What one SDK instance remembers between polls: the pointer ETag and bundle key."""
-
-    etag: str | None = None
-    bundle_key: str | None = None
-    bundle_size: int | None = None
-    revision: int = -1
-
-    def on_pointer(self, status: int, etag: str | None, body: bytes) -> str | None:
-        """Digest a pointer response; return the bundle object key to fetch, if any.
-
-        Raises ``ValueError`` for a response an SDK would refuse (wrong status, unreadable
-        pointer, older revision), so the caller can count it as a failure.
-        """
-        if status == 304:
-            if self.etag is None:
-                raise ValueError("304 without a previous ETag")
-            return None
-        if status != 200:
-            raise ValueError(f"pointer answered {status}")
-        try:
-            pointer = json.loads(body)
-            key, revision, size = str(pointer["key"]), int(pointer["revision"]), int(pointer["size"])
-        except (ValueError, KeyError, TypeError) as exc:
-            raise ValueError(f"unreadable pointer: {exc}") from None
-        if revision < self.revision:
-            raise ValueError(f"pointer went backwards: {revision} < {self.revision}")
-        self.etag = etag
-        self.revision = revision
-        if key == self.bundle_key:
-            return None
-        self.bundle_size = size
-        return key
-
-    def on_bundle(self, key: str, status: int, length: int) -> None:
-        """Record a fetched bundle; ``ValueError`` if it is not the object the pointer named."""
-        if status != 200:
-            raise ValueError(f"bundle answered {status}")
-        if length != self.bundle_size:
-            raise ValueError(f"bundle is {length} bytes, pointer says {self.bundle_size}")
-        self.bundle_key = key
+# locust types add_listener loosely; registration at import is what locust expects.
+events.init_command_line_parser.add_listener(_add_arguments)  # type: ignore[no-untyped-call]
 
 
 def _ssl_factory(cafile: str) -> Callable[..., ssl.SSLContext]:
@@ -132,9 +90,8 @@ class SdkInstance(FastHttpUser):
             self.pointer_path, headers=headers, name="pointer", catch_response=True
         ) as resp:
             try:
-                key = self.state.on_pointer(
-                    resp.status_code, resp.headers.get("ETag"), resp.content or b""
-                )
+                etag = resp.headers.get("ETag") if resp.headers else None
+                key = self.state.on_pointer(resp.status_code, etag, resp.content or b"")
             except ValueError as exc:
                 resp.failure(str(exc))
                 return

@@ -11,7 +11,8 @@ One command (stack from ``vexil dev up --demo``, or a target file — see ``load
     .venv/bin/locust -f loadtests/locust_ofrep.py --headless -u 64 -r 64 -t 60s \
         --csv loadtests/out/ofrep --html loadtests/out/ofrep.html
 
-``--think-time`` (default 0: drive as hard as Locust can) adds seconds between requests.
+``--think-time`` (default 0: drive as hard as Locust can) adds seconds between requests;
+``$VEXIL_OFREP_RETURNING`` (default 20) is the number of returning contexts per user.
 """
 
 from __future__ import annotations
@@ -24,18 +25,16 @@ from typing import Any
 from locust import events, task
 from locust.contrib.fasthttp import FastHttpUser
 
+from loadtests.behaviour import check_bulk, check_single, random_context
 from loadtests.target import Target, load_target
 
 TARGET: Target = load_target()
-COUNTRIES = ("DE", "FR", "NL", "US", "GB", "ES", "IT", "PL", "SE", "JP", "BR", "IN")
-PLATFORMS = ("web", "ios", "android")
-PLANS = ("free", "free", "free", "pro", "team")
-POPULATION = 1_000_000
 # Flags the edge serves when the target names none (the demo's client-visible flags).
 DEMO_FLAGS = ("checkout-enabled", "free-shipping")
+# Returning end users per Locust user whose bulk answers are cached (ETag) between visits.
+RETURNING = int(os.environ.get("VEXIL_OFREP_RETURNING", "20"))
 
 
-@events.init_command_line_parser.add_listener
 def _add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--think-time", type=float, default=float(os.environ.get("VEXIL_THINK_TIME", "0")),
@@ -43,38 +42,8 @@ def _add_arguments(parser: Any) -> None:
     )
 
 
-def random_context(rng: random.Random) -> dict[str, Any]:
-    """A realistic end-user evaluation context (OFREP request ``context``)."""
-    platform = rng.choice(PLATFORMS)
-    ctx: dict[str, Any] = {
-        "targetingKey": f"user-{rng.randrange(POPULATION)}",
-        "country": rng.choice(COUNTRIES),
-        "platform": platform,
-        "plan": rng.choice(PLANS),
-    }
-    if platform != "web":
-        ctx["appVersion"] = f"{rng.randint(3, 5)}.{rng.randint(0, 12)}.{rng.randint(0, 9)}"
-    return ctx
-
-
-def check_single(key: str, status: int, body: bytes) -> None:
-    """``ValueError`` unless ``body`` is OFREP's success shape for flag ``key``."""
-    if status != 200:
-        raise ValueError(f"single evaluation answered {status}: {body[:200]!r}")
-    doc = json.loads(body)
-    if doc.get("key") != key or "value" not in doc:
-        raise ValueError(f"not an OFREP success for {key}: {body[:200]!r}")
-
-
-def check_bulk(status: int, body: bytes, sent_etag: bool) -> None:
-    """``ValueError`` unless this is a bulk success (or a 304 to a conditional request)."""
-    if status == 304 and sent_etag:
-        return
-    if status != 200:
-        raise ValueError(f"bulk evaluation answered {status}: {body[:200]!r}")
-    doc = json.loads(body)
-    if not isinstance(doc.get("flags"), list) or not doc["flags"]:
-        raise ValueError(f"bulk response without flags: {body[:200]!r}")
+# locust types add_listener loosely; registration at import is what locust expects.
+events.init_command_line_parser.add_listener(_add_arguments)  # type: ignore[no-untyped-call]
 
 
 class AppSession(FastHttpUser):
@@ -97,7 +66,7 @@ class AppSession(FastHttpUser):
         }
         self.etags: dict[str, str] = {}
         # A small pool of returning contexts, so some bulk requests are conditional.
-        self.returning = [random_context(self.rng) for _ in range(20)]
+        self.returning = [random_context(self.rng) for _ in range(max(1, RETURNING))]
 
     @task(4)
     def single(self) -> None:
@@ -133,7 +102,7 @@ class AppSession(FastHttpUser):
             except ValueError as exc:
                 resp.failure(str(exc))
                 return
-            new = resp.headers.get("ETag")
+            new = (resp.headers.get("ETag") if resp.headers else None)
             if new:
                 self.etags[ctx["targetingKey"]] = new
             resp.success()

@@ -44,45 +44,47 @@ def apply_plan(
                 hint = " — it changed since the plan; run `vexil plan` again"
             done = f" (after {len(report.applied)} applied change(s))" if report.applied else ""
             raise VexilError(f"{_describe(change)} failed{done}: {exc.message}{hint}") from None
-        for result in results:
+        for what, result in results:
             if result.applied:
-                report.applied.append(_describe(change))
-                echo(f"  done: {_describe(change)}")
+                report.applied.append(what)
+                echo(f"  done: {what}")
             else:
-                report.change_requests.append(f"{_describe(change)}: {result.change_request}")
+                report.change_requests.append(f"{what}: {result.change_request}")
                 echo(
-                    f"  change request {result.change_request}: {_describe(change)} "
+                    f"  change request {result.change_request}: {what} "
                     "(protected environment: needs approval, then `apply` of the request)"
                 )
     return report
 
 
-def _run(change: Change, writer: Writer) -> list[WriteResult]:
-    kind, action = change.kind, change.action
+def _run(change: Change, writer: Writer) -> list[tuple[str, WriteResult]]:
+    kind, action, what = change.kind, change.action, _describe(change)
     if kind == "project":
-        return [writer.create_project()]
+        return [(what, writer.create_project())]
     if kind == "environment":
-        return [writer.create_environment()]
+        return [(what, writer.create_environment())]
     if kind == "segment":
         if action == "create":
-            return [writer.create_segment(change.key, change.after or {})]
+            return [(what, writer.create_segment(change.key, change.after or {}))]
         if action == "update":
-            return [writer.put_segment(change.key, change.after or {}, _v(change))]
-        return [writer.delete_segment(change.key, _v(change))]
+            return [(what, writer.put_segment(change.key, change.after or {}, _v(change)))]
+        return [(what, writer.delete_segment(change.key, _v(change)))]
     if kind == "flag" and action == "create":
         definition, configuration = split_flag(change.after or {})
         created = writer.create_flag(change.key, definition)
         # The new flag's configuration exists (disabled) in every environment; write this
         # environment's, conditional on the version the create just made.
         version = writer.config_version(change.key)
-        return [created, writer.put_configuration(change.key, configuration, version)]
+        configured = writer.put_configuration(change.key, configuration, version)
+        return [(what, created),
+                (f"configure flag {change.key} in {writer.environment}", configured)]
     if kind == "flag" and action == "delete":
-        return [writer.delete_flag(change.key, _v(change))]
+        return [(what, writer.delete_flag(change.key, _v(change)))]
     if kind == "definition":
-        return [writer.put_definition(change.key, change.after or {}, _v(change))]
+        return [(what, writer.put_definition(change.key, change.after or {}, _v(change)))]
     if kind == "configuration":
-        return [writer.put_configuration(change.key, change.after or {}, _v(change))]
-    raise VexilError(f"internal: no writer for {_describe(change)}")
+        return [(what, writer.put_configuration(change.key, change.after or {}, _v(change)))]
+    raise VexilError(f"internal: no writer for {what}")
 
 
 def _v(change: Change) -> int:

@@ -164,7 +164,13 @@ def cmd_dev(args: argparse.Namespace) -> int:
         info = stack.up(paths, fixed_ports=not args.random_ports,
                         force_python_cdn=args.no_nginx)
         if args.demo:
-            info = run_demo(paths, info, out=sys.stdout)
+            try:
+                info = run_demo(paths, info, out=sys.stdout)
+            except VexilError as exc:
+                raise VexilError(
+                    f"demo failed: {exc.message} (the stack is still up for inspection: "
+                    f"logs in {paths.logs}; stop it with `vexil dev down`)"
+                ) from None
         _print_summary(info, paths)
         return 0
     if args.dev_command == "down":

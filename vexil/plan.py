@@ -51,6 +51,12 @@ class Change:
         if self.kind == "configuration":
             return {"type": "flag.config.put", "flag": self.key, "body": self.after,
                     "base_version": self.version}
+        if self.kind == "definition":
+            return {"type": "flag.definition.put", "flag": self.key, "body": self.after,
+                    "base_version": self.version}
+        if self.kind == "flag" and self.action == "delete":
+            return {"type": "flag.definition.delete", "flag": self.key,
+                    "base_version": self.version}
         if self.kind == "segment" and self.action == "create":
             return {"type": "segment.create", "segment": self.key, "body": self.after}
         if self.kind == "segment" and self.action == "update":

@@ -153,10 +153,7 @@ def fetch_state(api: ApiClient, project: str, environment: str) -> RemoteState:
             configuration=_configuration(config),
             configuration_version=_config_version(config),
         )
-    if state.protected:
-        for cr in api.paginate(base + "/change-requests"):
-            if cr.get("status") in OPEN_CHANGE_REQUEST and isinstance(cr.get("operation"), dict):
-                state.pending.append((str(cr.get("id")), cr["operation"]))
+    state.pending = _open_change_requests(api, project, environment)
     for item in api.paginate(base + "/segments"):
         state.segments[str(item["key"])] = RemoteSegment(
             key=str(item["key"]),
@@ -164,6 +161,38 @@ def fetch_state(api: ApiClient, project: str, environment: str) -> RemoteState:
             version=_version(_unwrap(item, "segment")),
         )
     return state
+
+
+def _open_change_requests(
+    api: ApiClient, project: str, environment: str
+) -> list[tuple[str, dict[str, Any]]]:
+    """Open change requests that a plan for ``environment`` must not file again.
+
+    All of this environment's (if protected), plus definition changes filed in any other
+    protected environment: the control plane files a definition write in the project's
+    first protected environment, whichever environment the file is for.
+    """
+    out: list[tuple[str, dict[str, Any]]] = []
+    envs = list(api.paginate(project_path(project) + "/environments"))
+    for env in envs:
+        if not env.get("protected"):
+            continue
+        name = str(env.get("environment") or env.get("key"))
+        try:
+            requests = list(api.paginate(env_path(project, name) + "/change-requests"))
+        except ApiError as exc:
+            # A token scoped to other environments cannot see these; the plan for its own
+            # environment does not depend on them.
+            if exc.status == 403 and name != environment:
+                continue
+            raise
+        for cr in requests:
+            op = cr.get("operation")
+            if cr.get("status") not in OPEN_CHANGE_REQUEST or not isinstance(op, dict):
+                continue
+            if name == environment or str(op.get("type", "")).startswith("flag.definition."):
+                out.append((str(cr.get("id")), op))
+    return out
 
 
 @dataclass

@@ -24,6 +24,7 @@ import random
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,7 @@ log = logging.getLogger("vexil.stream_worker")
 
 Handler = Callable[[Mapping[str, Any], Any], Mapping[str, Any]]
 CHECKPOINT_FILE = "checkpoint.json"
+SHARD_REFRESH_SECONDS = 30.0
 
 
 def _control_plane_on_path() -> None:
@@ -154,7 +156,7 @@ class StreamWorker:
         handler: Handler | None = None,
         session: Any | None = None,
         batch_size: int = 100,
-        poll_interval: float = 0.2,
+        poll_interval: float = 0.1,
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
     ) -> None:
@@ -174,6 +176,7 @@ class StreamWorker:
         self.checkpoint = Checkpoint.load(self.checkpoint_path)
         self._shards: dict[str, _Shard] = {}
         self._failures = 0
+        self._refreshed_at = 0.0
         self.handled_records = 0
 
     # -- discovery
@@ -225,7 +228,15 @@ class StreamWorker:
 
     def poll_once(self) -> int:
         """Read and handle at most one batch per open shard; return records fetched."""
-        self._refresh_shards()
+        now = time.monotonic()
+        # Shards change rarely (every few hours on AWS): re-list them now and then, not on
+        # every poll, so an idle worker costs one GetRecords per shard per interval.
+        if not self._shards or any(s.closed for s in self._shards.values()) or (
+            now - self._refreshed_at > SHARD_REFRESH_SECONDS
+        ):
+            self._refresh_shards()
+            self._shards = {k: v for k, v in self._shards.items() if not v.closed}
+            self._refreshed_at = now
         fetched = 0
         for shard in list(self._shards.values()):
             if self.stop_event.is_set():
@@ -316,7 +327,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", default=os.environ.get("VEXIL_TABLE"),
                         help="table name (default: $VEXIL_TABLE)")
     parser.add_argument("--batch-size", type=int, default=100)
-    parser.add_argument("--poll-interval", type=float, default=0.2)
+    parser.add_argument("--poll-interval", type=float, default=0.1,
+                        help="seconds between polls of an idle stream (default 0.1)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not args.table:

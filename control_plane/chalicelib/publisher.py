@@ -161,7 +161,7 @@ class Publisher:
         prepared: list[_Prepared] = []
         for build in builds:
             try:
-                current = self.store.current(project, environment, build.scope)
+                current = self.store.known(project, environment, build.scope)
             except Exception as exc:
                 raise self._fail(project, environment, f"s3-read-pointer:{build.scope}",
                                  exc) from None

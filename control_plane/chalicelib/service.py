@@ -590,10 +590,14 @@ class Service:
                      operation: dict[str, Any] | None = None) -> dict[str, Any]:
         """Replace a flag's configuration in one environment (compiled strictly first)."""
         env = self.environment_item(project, environment)
-        current = self._config(project, environment, flag)
+        # One consistent read of the environment's partition serves both the current
+        # version check and the compile check.
+        state = load_state(self.repo, project, environment)
+        current = state.configs.get(flag)
+        if current is None or flag not in state.definitions:
+            raise NotFound(f"flag {flag!r} in environment {environment!r} does not exist")
         self._match({"version": current.version}, if_match, f"flag {flag!r} in {environment!r}")
         config = pick(body, CONFIG_KEYS)
-        state = load_state(self.repo, project, environment)
         state.configs[flag] = Versioned(config, if_match + 1)
         check(state, focus=f"flags.{flag}", clock=self.now)
         if env.get("protected") and approved is None:

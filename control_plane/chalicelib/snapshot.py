@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -29,6 +30,7 @@ SDK_KEY_PURPOSE = "sdk-key"
 _DESER = TypeDeserializer()
 _SER = TypeSerializer()
 _KIND_TO_PREFIX = {"server": "srv", "client": "cli"}
+_PROJECTED = ("sk", "body", "version", "key_id", "kind", "scope", "wrapped_secret", "revoked_at")
 
 
 class SnapshotError(Exception):
@@ -130,6 +132,8 @@ class SnapshotReader:
         self.kms = kms
         self.max_attempts = max_attempts
         self._secrets = secret_cache or _SecretCache()
+        # One helper thread, used only inside read() (nothing runs between invocations).
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vexil-snapshot")
 
     def read(self, project: str, environment: str) -> EnvironmentSnapshot | None:
         """A consistent snapshot, or None when the environment item does not exist.
@@ -141,11 +145,18 @@ class SnapshotReader:
             env = self._get_env(project, environment)
             if env is None:
                 return None
+            # The two queries are independent: run them side by side (each is one or more
+            # round trips; the snapshot's latency is the slower of the two, not the sum).
+            defs_future = self._pool.submit(
+                lambda: list(self._query(keys.project_pk(project),
+                                         prefix=keys.FLAGDEF_SK_PREFIX)))
+            # From FLAG# onwards: flag configurations, SDK keys and segments. Change requests
+            # (CR#, sorted before) never reach a bundle and may be many, so they are not read.
+            partition = list(self._query(keys.env_pk(project, environment),
+                                         start=keys.FLAG_SK_PREFIX))
             definitions = {
-                str(it["flag"] if "flag" in it else it["sk"][len(keys.FLAGDEF_SK_PREFIX):]): it
-                for it in self._query(keys.project_pk(project), keys.FLAGDEF_SK_PREFIX)
+                str(it["sk"])[len(keys.FLAGDEF_SK_PREFIX):]: it for it in defs_future.result()
             }
-            partition = list(self._query(keys.env_pk(project, environment), ""))
             again = self._get_env(project, environment)
             if again is None:
                 return None
@@ -167,14 +178,26 @@ class SnapshotReader:
         raw = resp.get("Item")
         return _item(raw) if raw else None
 
-    def _query(self, pk: str, prefix: str) -> Iterator[dict[str, Any]]:
+    def _query(
+        self, pk: str, *, prefix: str | None = None, start: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        condition = "pk = :pk"
+        values: dict[str, Any] = {":pk": {"S": pk}}
+        if prefix is not None:
+            condition += " AND begins_with(sk, :p)"
+            values[":p"] = {"S": prefix}
+        elif start is not None:
+            condition += " AND sk >= :s"
+            values[":s"] = {"S": start}
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "ConsistentRead": True,
-            "KeyConditionExpression": "pk = :pk"
-            + (" AND begins_with(sk, :p)" if prefix else ""),
-            "ExpressionAttributeValues": {":pk": {"S": pk}}
-            | ({":p": {"S": prefix}} if prefix else {}),
+            "KeyConditionExpression": condition,
+            "ExpressionAttributeValues": values,
+            # Only what a bundle needs: less to read, ship and parse (moto's cost is per
+            # attribute; DynamoDB's per byte).
+            "ProjectionExpression": ", ".join(f"#a{i}" for i in range(len(_PROJECTED))),
+            "ExpressionAttributeNames": {f"#a{i}": a for i, a in enumerate(_PROJECTED)},
         }
         while True:
             resp = self.dynamodb.query(**kwargs)

@@ -88,6 +88,15 @@ def commit(
             )
             if entity_failed:
                 on_conflict()
+            heads = exc.reasons[len(steps):len(steps) + len(head_steps)]
+            records = exc.reasons[len(steps) + len(head_steps):]
+            if "ConditionalCheckFailed" in records and "ConditionalCheckFailed" not in heads:
+                # The head held but its next record slot is taken: not a race (a racing
+                # writer moves the head too) but a damaged chain. Retrying cannot help.
+                raise Conflict(
+                    "audit chain is inconsistent (next record exists); nothing was changed — "
+                    "run POST /v1/audit/verify"
+                ) from exc
             retryable = any(
                 r in ("ConditionalCheckFailed", "TransactionConflict") for r in exc.reasons
             )

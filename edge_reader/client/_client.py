@@ -249,10 +249,8 @@ class FlagClient:
         refresh already running in another thread, never waits beyond ``lambda_timeout``."""
         if self._refresher is None or self._closed:
             return
-        now = time.monotonic()
-        if now < self._next_lambda_refresh:
-            self._publish_status()  # age-based STALE still surfaces without a refresh
-            return
+        if time.monotonic() < self._next_lambda_refresh:
+            return  # the hot path in Lambda mode: one clock read, nothing else
         if not self._lambda_lock.acquire(blocking=False):
             return
         try:

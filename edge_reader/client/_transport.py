@@ -101,12 +101,14 @@ class Urllib3Transport:
                 preload_content=False,
                 redirect=False,
             )
+        except NewConnectionError as exc:
+            # Before the timeout clause: urllib3 2 makes NewConnectionError a subclass of
+            # ConnectTimeoutError, but "connection refused" is not a timeout.
+            raise TransportError("connect", str(exc)) from exc
         except (ConnectTimeoutError, ReadTimeoutError, TimeoutError) as exc:
             raise TransportError("timeout", str(exc)) from exc
         except SSLError as exc:
             raise TransportError("tls", str(exc)) from exc
-        except NewConnectionError as exc:
-            raise TransportError("connect", str(exc)) from exc
         except HTTPError as exc:
             raise TransportError(_classify(exc), str(exc)) from exc
         try:

@@ -35,7 +35,7 @@ from urllib.parse import unquote
 import orjson
 
 from edge_reader.bundle import SdkKey, parse_sdk_key
-from edge_reader.client import ClientStatus, FlagClient
+from edge_reader.client import ClientStatus, FlagClient, Snapshot
 from edge_reader.edge._config import EdgeConfig, EdgeEnvironment
 from edge_reader.engine import Context, ErrorCode, EvaluationDetail
 
@@ -63,9 +63,41 @@ class _Tenant:
     env: EdgeEnvironment
     client: FlagClient
     started: bool
+    # Per-snapshot caches (reset when the bundle changes): the client-visible flag keys, and
+    # the rendered JSON of each success detail. The engine pre-builds one detail object per
+    # exit point, so (flag, detail identity) → bytes turns bulk evaluation into lookups.
+    visible_for: object = None
+    visible: tuple[str, ...] = ()
+    rendered: dict[tuple[str, int], tuple[EvaluationDetail, bytes]] = field(default_factory=dict)
+
+    def refresh_caches(self, snap: Snapshot) -> None:
+        """Recompute the per-snapshot caches if ``snap`` is not the one they describe."""
+        if self.visible_for is snap:
+            return
+        env = snap.env
+        self.visible = tuple(
+            sorted(k for k in env.flag_keys if (i := env.flag_info(k)) and i.client_visible)
+        )
+        self.rendered = {}
+        self.visible_for = snap
+
+    def render(self, key: str, detail: EvaluationDetail) -> bytes:
+        """The OFREP JSON object for one flag's detail (cached for successes)."""
+        if detail.error_code is not None:
+            return orjson.dumps(_failure(key, detail))
+        slot = (key, id(detail))
+        hit = self.rendered.get(slot)
+        # Holding the detail in the entry keeps its id from being reused while cached.
+        if hit is not None and hit[0] is detail:
+            return hit[1]
+        data = orjson.dumps(_success(key, detail))
+        if len(self.rendered) < _RENDER_CACHE_MAX:
+            self.rendered[slot] = (detail, data)
+        return data
 
 
 ClientFactory = Callable[[EdgeEnvironment], FlagClient]
+_RENDER_CACHE_MAX = 100_000
 
 
 class OfrepApp:
@@ -84,6 +116,9 @@ class OfrepApp:
         self._tenants: dict[str, _Tenant] = {}
         for env in config.environments:
             self._tenants[env.sdk_key.key_id] = _Tenant(env, client_factory(env), not lazy_start)
+        # Exact credential text → tenant: a valid key costs one dict lookup (a string hash
+        # lookup reveals nothing a guesser can use); anything else takes the parsing path.
+        self._by_credential = {t.env.sdk_key.text: t for t in self._tenants.values()}
         self._cors = _cors_headers(config.cors_origins)
 
     @property
@@ -156,7 +191,8 @@ class OfrepApp:
             )
         detail = snap.env.evaluate(key, context, None)
         if detail.error_code is None:
-            return _json(200, _success(key, detail))
+            tenant.refresh_caches(snap)
+            return HttpResponse(200, {"content-type": _JSON}, tenant.render(key, detail))
         status = 404 if detail.error_code is ErrorCode.FLAG_NOT_FOUND else 400
         return _json(status, _failure(key, detail))
 
@@ -172,17 +208,11 @@ class OfrepApp:
         snap = client.snapshot()
         if snap is None:
             return _not_ready(client, None)
-        details = snap.env.evaluate_all(context)
-        flags: list[dict[str, Any]] = []
-        for key in sorted(details):
-            info = snap.env.flag_info(key)
-            if info is None or not info.client_visible:
-                continue
-            detail = details[key]
-            flags.append(
-                _success(key, detail) if detail.error_code is None else _failure(key, detail)
-            )
-        payload = orjson.dumps({"flags": flags, "metadata": {"revision": snap.revision}})
+        tenant.refresh_caches(snap)
+        evaluate = snap.env.evaluate
+        render = tenant.render
+        parts = [render(key, evaluate(key, context, None)) for key in tenant.visible]
+        payload = b'{"flags":[%b],"metadata":{"revision":%d}}' % (b",".join(parts), snap.revision)
         etag = '"' + hashlib.blake2b(payload, digest_size=16).hexdigest() + '"'
         if _etag_matches(headers.get("if-none-match"), etag):
             return HttpResponse(304, {"etag": etag})
@@ -243,6 +273,10 @@ class OfrepApp:
             scheme, _, credential = auth.partition(" ")
             if scheme.lower() == "bearer":
                 text = credential.strip()
+        if text is not None:
+            known = self._by_credential.get(text)
+            if known is not None:
+                return known, _EMPTY
         if not text:
             return None, _auth_error(
                 401, "missing credentials: send Authorization: Bearer <client SDK key>"
@@ -290,7 +324,7 @@ def _parse_request(body: bytes) -> tuple[Context, tuple[str, str] | None]:
 def _success(key: str, detail: EvaluationDetail) -> dict[str, Any]:
     out: dict[str, Any] = {
         "key": key,
-        "reason": detail.reason.value,
+        "reason": detail.reason,  # a str enum: orjson writes its value
         "variant": detail.variant,
         "metadata": dict(detail.flag_metadata),
     }

@@ -9,6 +9,7 @@ engine work plus HTTP parsing; FlagClients poll the CDN in their own threads.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -23,8 +24,11 @@ class _Handler(BaseHTTPRequestHandler):
     # delayed ACK stalls every response by ~40 ms. TCP_NODELAY removes the stall.
     disable_nagle_algorithm = True
     server_version = "vexil-edge/1"
-    sys_version = ""
     app: OfrepApp  # set on the subclass built by make_server
+
+    def version_string(self) -> str:
+        """The Server header: our name only (no Python version on the wire)."""
+        return self.server_version
 
     def do_GET(self) -> None:
         self._serve()
@@ -85,6 +89,14 @@ class EdgeServer(ThreadingHTTPServer):
         super().__init__(address, handler)
         self.app = app
         self._thread: threading.Thread | None = None
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """Log instead of printing to stderr; a client hanging up is routine, not an error."""
+        exc = sys.exc_info()[1]
+        if isinstance(exc, ConnectionError | TimeoutError):
+            log.debug("client %s went away: %s", client_address, exc)
+        else:
+            log.exception("error serving %s", client_address)
 
     @property
     def url(self) -> str:

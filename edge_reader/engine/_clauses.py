@@ -196,6 +196,16 @@ def _segment_clause(
     found = tuple(matchers)
     if len(found) == 1:
         only = found[0]
+        lists_only = getattr(only, "lists_only", None)
+        if lists_only is not None and not negate:
+            kind, included = lists_only
+
+            def in_key_list(kinds: Kinds) -> bool:
+                # A segment without rules is its included list: one set lookup, no call.
+                attrs = kinds.get(kind)
+                return attrs is not None and attrs.get("key") in included
+
+            return in_key_list
 
         def one_segment(kinds: Kinds) -> bool:
             return only(kinds) is not negate
@@ -406,4 +416,6 @@ def _segment_matcher(
                 return True
         return False
 
+    if not rules:
+        segment.lists_only = (kind, included)  # type: ignore[attr-defined]
     return segment

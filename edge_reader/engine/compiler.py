@@ -387,8 +387,15 @@ def _compile_flag(
         elif rollout is not None:
             rules.append((cond, None, build_rollout(
                 rollout, details_for(Reason.SPLIT, i, rule_id), missing_key(), clock)))
+            if rollout.steps and clock is None:
+                problems.warn(f"{where}.serve.rollout.schedule",
+                              "no clock given to the compiler: the schedule is ignored",
+                              "no_clock")
 
     has_targeting = bool(prereqs or targets or rules or edges)
+    if unconditional_at is not None:
+        problems.warn(f"{path}.default", f"unreachable: rule {unconditional_at} matches every "
+                      "context", "unreachable_default")
     default_run: Run | None = None
     fixed, rollout = _serve(raw.get("default"), f"{path}.default", key, variations,
                             raw_variations, problems, served) if "default" in raw else (None, None)
@@ -420,7 +427,7 @@ def _flag_run(
 ) -> Run:
     if not (prereqs or targets or rules):
         return default_run
-    fixed_default = default_run.__dict__.get("detail") if hasattr(default_run, "__dict__") else None
+    fixed_default = getattr(default_run, "detail", None)  # set by _const
     if not (prereqs or targets) and fixed_default is not None and all(
         rollout is None for _, _, rollout in rules
     ):

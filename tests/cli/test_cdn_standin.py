@@ -141,3 +141,57 @@ def test_nginx_caches_and_honours_cache_control(
     _put(origin, immutable, b"ciphertext", "public, max-age=31536000, immutable")
     pool.request("GET", f"{url}/{immutable}")
     assert pool.request("GET", f"{url}/{immutable}").headers["X-Cache-Status"] == "HIT"
+
+
+def test_nginx_serves_stale_when_the_origin_fails(tmp_path: Path) -> None:
+    """stale-if-error: a dead or failing origin still leaves readers the last pointer."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"status": 200}
+
+    class Origin(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            return
+
+        def do_GET(self) -> None:
+            body = b'{"revision":7}'
+            self.send_response(state["status"])
+            self.send_header("Cache-Control", "public, max-age=1, stale-if-error=86400")
+            self.send_header("ETag", '"r7"')
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    origin = ThreadingHTTPServer(("127.0.0.1", 0), Origin)
+    thread = threading.Thread(target=origin.serve_forever, daemon=True)
+    thread.start()
+    tls = ensure_tls(tmp_path / "tls")
+    binary = nginx_conf.find_nginx()
+    assert binary
+    port = free_port()
+    layout = nginx_conf.write_config(
+        tmp_path / "nginx", logs=tmp_path / "logs", cdn_port=port,
+        moto_port=origin.server_address[1], bucket="b", cert=tls.server_cert, key=tls.server_key,
+    )
+    url = f"https://127.0.0.1:{port}"
+    record = _start("nginx", nginx_conf.command(binary, layout), tmp_path, url, tls.ca_cert)
+    pool = urllib3.PoolManager(ca_certs=str(tls.ca_cert), retries=False, timeout=5.0)
+    pointer = f"{url}/bundles/p/e/current.json"
+    try:
+        assert pool.request("GET", pointer).status == 200
+        time.sleep(2.5)  # past max-age (nginx keeps time in whole seconds)
+        state["status"] = 503
+        failing = pool.request("GET", pointer)
+        assert failing.status == 200
+        assert failing.data == b'{"revision":7}'
+        assert failing.headers["X-Cache-Status"] == "STALE"
+        origin.shutdown()
+        origin.server_close()
+        time.sleep(2.5)
+        down = pool.request("GET", pointer)
+        assert down.status == 200
+        assert down.headers["X-Cache-Status"] == "STALE"
+    finally:
+        assert procs.stop(record, run_dir=tmp_path / "run") == []
+        origin.server_close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -208,3 +209,44 @@ def test_change_request_approved_by_someone_else_then_applied(
     assert got["config"]["enabled"] is True
     code, out, _ = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
     assert code == 0, out
+
+
+def test_tokens_bootstrap_list_revoke(
+    capsys: pytest.CaptureFixture[str], cli_env: dict[str, str],
+    vexil_resources: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    code, out, err = _cli(capsys, "tokens", "bootstrap", "--name", "ops-bootstrap",
+                          "--table", vexil_resources["VEXIL_TABLE"])
+    assert code == 0, err
+    token = out.strip()
+    assert token.startswith("vxl_tok_")
+    code, out, _ = _cli(capsys, "tokens", "list", "--json")
+    assert code == 0
+    mine = [t for t in json.loads(out) if t["name"] == "ops-bootstrap"]
+    assert len(mine) == 1
+    assert token not in out  # never the secret
+    assert mine[0]["role"] == "admin"
+    code, out, err = _cli(capsys, "tokens", "revoke", mine[0]["token_id"], "--reason", "test")
+    assert code == 0, err
+    monkeypatch.setenv("VEXIL_TOKEN", token)
+    code, _, err = _cli(capsys, "tokens", "list")
+    assert code == 1
+    assert "401" in err
+
+
+def test_definition_change_in_a_project_with_a_protected_env_is_filed_once(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    api = _api(cli_env)
+    flags = {"checkout-enabled": copy.deepcopy(DEMO_FLAGS["checkout-enabled"])}
+    assert _cli(capsys, "apply", "-f", _write(tmp_path, project, "staging", flags))[0] == 0
+    api.request("POST", f"/v1/projects/{project}/environments",
+                body={"key": "production", "protected": True})
+    flags["checkout-enabled"]["description"] = "changed"
+    f = _write(tmp_path, project, "staging", flags)
+    code, out, err = _cli(capsys, "apply", "-f", f)
+    assert code == 0, err
+    assert "change request cr-" in out  # filed in production, the protected environment
+    code, out, _ = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
+    assert code == 0, out
+    assert "= flag definition checkout-enabled: already proposed by change request" in out

@@ -380,3 +380,12 @@ def test_constructor_names_the_bad_field(kwargs: dict[str, Any], field: str) -> 
     options.update(kwargs)
     with pytest.raises(ValueError, match=field):
         FlagClient(**options)
+
+
+def test_kms_access_instead_of_an_sdk_key(
+    cdn: LoopbackCdn, factory: BundleFactory, kms: tuple[str, Any]
+) -> None:
+    factory.publish(cdn, factory.build(1, {"a": bool_flag(on=False)}))
+    client = make_client(cdn, factory, sdk_key=None, kms_key_id=kms[0], kms_client=kms[1])
+    assert client.refresh().outcome == "updated"
+    assert client.get_boolean("a", USER, True) is False

@@ -118,6 +118,7 @@ def test_connection_refused_is_recoverable() -> None:
         port = s.getsockname()[1]
     got = Fetcher(timeouts=Timeouts(connect=0.5, read=0.5)).get(f"http://127.0.0.1:{port}/x")
     assert isinstance(got, FetchFailure)
+    assert got.kind == "connect"
     assert got.recoverable
     assert got.status is None
 

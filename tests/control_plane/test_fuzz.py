@@ -55,7 +55,7 @@ def test_random_bodies_never_5xx(world: World, fuzz_project: str, spec: Any) -> 
               "key_id": "nope", "cr_id": "nope", "token_id": "tok_nope", "version": "1"}
     path = re.sub(r"{(\w+)}", lambda m: params[m.group(1)], spec.path)
 
-    @settings(max_examples=12, deadline=None, database=None,
+    @settings(max_examples=8, deadline=None, database=None,
               suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
     @given(body=_bodies(spec), raw=st.none() | st.binary(max_size=40), etag=st.sampled_from(
         [None, '"1"', '"2"', "x"]))

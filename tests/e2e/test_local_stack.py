@@ -90,6 +90,7 @@ def test_dev_json_and_demo(stack: tuple[Path, dict[str, Any]]) -> None:
     assert info["sdk_keys"]["staging"]["server"].startswith("vxl_srv_")
     assert 0 < info["demo"]["propagation_seconds"] < 60
     assert oct((state / "dev.json").stat().st_mode & 0o777) == "0o600"
+    assert oct((state / "edge.json").stat().st_mode & 0o777) == "0o600"
     status = _vexil(state, "dev", "status")
     assert status.returncode == 0
     for name in ("moto", "api", "worker", "cdn", "edge"):

@@ -62,7 +62,7 @@ def edge_process(
         yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
-        proc.wait(10)
+        proc.communicate(timeout=10)  # drains and closes the pipes
     assert proc.returncode == 0
 
 

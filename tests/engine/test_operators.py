@@ -293,3 +293,17 @@ def test_unknown_operator_is_a_compile_error() -> None:
         compile_one(flag(rule(clause("a", "almost", 1))))
     assert [(p.path, p.code) for p in err.value.errors] == [
         ("flags.f.rules[0].clauses[0].op", "unknown_operator")]
+
+
+def test_segment_without_rules_is_its_included_list() -> None:
+    segments = {"beta": {"included": ["u-1", "u-2"], "excluded": ["u-2", "u-3"]},
+                "orgs": {"context_kind": "organization", "included": ["o-1"]}}
+    seg = {"op": "segment_match", "values": ["beta"]}
+    assert matches(seg, user("u-1"), segments)
+    assert matches(seg, user("u-2"), segments)  # included wins over excluded
+    assert not matches(seg, user("u-3"), segments)
+    assert not matches(seg, user(None), segments)
+    assert not matches({"op": "segment_match", "values": ["orgs"]}, user("o-1"), segments)
+    negated = {"op": "segment_match", "values": ["beta"], "negate": True}
+    assert matches(negated, user("u-3"), segments)
+    assert not matches(negated, user("u-1"), segments)

@@ -73,3 +73,19 @@ def test_ramps_are_monotonic(times: list[float], key: str) -> None:
         now_in = env.get_boolean("f", {"targetingKey": key}, False)  # type: ignore[attr-defined]
         assert now_in or not seen_in
         seen_in = now_in
+
+
+def test_without_a_clock_schedules_are_ignored_with_a_warning() -> None:
+    rollout = {"variations": [{"variation": "on", "weight": 0},
+                              {"variation": "off", "weight": 100_000}],
+               "schedule": [{"at": "2000-01-01T00:00:00Z", "weights": [100_000, 0]}]}
+    flag = {"kind": "boolean", "variations": dict(BOOL), "off_variation": "off",
+            "rules": [{"clauses": [], "serve": {"rollout": rollout}}],
+            "default": {"rollout": rollout}}
+    env = compile_environment(doc({"f": flag}))
+    assert [(w.path, w.code) for w in env.warnings] == [
+        ("flags.f.rules[0].serve.rollout.schedule", "no_clock"),
+        ("flags.f.default", "unreachable_default"),
+        ("flags.f.default.rollout.schedule", "no_clock"),
+    ]
+    assert not env.get_boolean("f", {"targetingKey": "u"}, True)  # base weights: 0 % on

@@ -18,7 +18,8 @@ def test_rule_after_an_unconditional_rule_is_unreachable() -> None:
     f = flag(rule(clause("a", "in", 1)), rule(serve="off"), rule(clause("b", "in", 1)),
              rule(clause("c", "in", 1), serve="off"))
     assert _warnings(f) == [("flags.f.rules[2]", "unreachable_rule"),
-                            ("flags.f.rules[3]", "unreachable_rule")]
+                            ("flags.f.rules[3]", "unreachable_rule"),
+                            ("flags.f.default", "unreachable_default")]
 
 
 def test_variation_no_path_serves() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from infra.package import (
     inject_policies,
     missing_dependencies,
     transform,
+    zip_missing_requirements,
 )
 from tests.infra.infra_tf import INFRA, ROOT, Tf, first
 
@@ -158,10 +160,12 @@ def test_unknown_policy_placeholder_is_refused() -> None:
 
 
 def test_placeholders_become_variables() -> None:
-    doc = _doc(aws_iam_role_policy={"r": {"policy": '{"Resource": "${stream_arn}"}'}})
+    text = '{"Resource": "${stream_arn}", "Condition": "${aws:username}"}'
+    doc = _doc(aws_iam_role_policy={"r": {"policy": text}})
     assert inject_policies(doc) == {"stream_arn"}
     policy = doc["resource"]["aws_iam_role_policy"]["r"]["policy"]
-    assert policy == '{"Resource": "${var.stream_arn}"}'
+    # IAM's own policy variables are escaped so Terraform leaves them alone.
+    assert policy == '{"Resource": "${var.stream_arn}", "Condition": "$${aws:username}"}'
 
 
 def test_dropping_a_referenced_data_source_is_refused() -> None:
@@ -204,3 +208,31 @@ def test_chalice_missing_dependency_warning_is_parsed() -> None:
     )
     assert missing_dependencies(output) == ["google-re2==1.1.20251105", "foo==1"]
     assert missing_dependencies("Creating deployment package.\n") == []
+
+
+def test_zip_is_checked_against_requirements(tmp_path: Path) -> None:
+    archive = tmp_path / "deployment.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("orjson-3.13.0.dist-info/METADATA", "")
+        zf.writestr("aws_encryption_sdk-4.0.7.dist-info/METADATA", "")
+        zf.writestr("app.py", "")
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(
+        "# comment\norjson==3.13.0\naws-encryption-sdk[MPL]==4.0.7\ngoogle-re2==1.1  # regex\n",
+        encoding="utf-8",
+    )
+    assert zip_missing_requirements(archive, requirements) == ["google-re2==1.1"]
+    assert zip_missing_requirements(archive, tmp_path / "absent.txt") == []
+
+
+def test_failed_build_leaves_no_stale_module(tmp_path: Path) -> None:
+    module = tmp_path / "chalice_app"
+    module.mkdir()
+    (module / "main.tf").write_text("# old\n", encoding="utf-8")
+    (module / "deployment.zip").write_bytes(b"old")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "app.py").write_text("raise SystemExit('broken app')\n", encoding="utf-8")
+    with pytest.raises(PackageError, match="chalice package failed"):
+        build_module(control_plane=project, module_dir=module, config_only=True)
+    assert list(module.iterdir()) == []

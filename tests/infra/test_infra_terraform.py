@@ -362,3 +362,32 @@ def test_lambda_environment_matches_code() -> None:
     assert set(LAMBDA_ENVIRONMENT) == {
         "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID",
     }
+
+
+def test_bundle_key_data_actions_only_through_named_statements(tf: Tf) -> None:
+    # No statement hands the account root (and thereby any IAM policy) a data action on
+    # the bundle key: readers cannot be widened by IAM, only by this policy.
+    data_actions = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:ReEncryptFrom",
+                    "kms:ReEncryptTo", "kms:CreateGrant", "kms:GenerateDataKeyWithoutPlaintext"}
+    for sid, st in _statements(tf, "bundle_key").items():
+        principals = first(st["principals"])["identifiers"]
+        if set(st["actions"]) & data_actions:
+            assert principals in (
+                ["${local.publisher_role_arn}"],
+                ["${local.control_plane_role_arn}"],
+            ), sid
+            assert all_blocks(st, "condition"), f"{sid}: data action without a condition"
+
+
+def test_publisher_policy_covers_every_object_key() -> None:
+    from fnmatch import fnmatchcase
+
+    from edge_reader.bundle import bundle_object_key, pointer_object_key
+
+    policy = json.loads((ROOT / "control_plane/.chalice/policy-publisher.json").read_text())
+    writes = next(s for s in policy["Statement"] if "s3:PutObject" in s["Action"])
+    pattern = writes["Resource"].replace("${bucket_arn}/", "")
+    for scope in ("server", "client", "key-abcdefghij"):
+        assert fnmatchcase(pointer_object_key("shop", "prod", scope), pattern)
+        assert fnmatchcase(bundle_object_key("shop", "prod", scope, 3, "cd" * 32), pattern)
+    assert pattern.startswith(SHARED["bucket"]["bundle_prefix"])

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import pytest
 from botocore.exceptions import ClientError
-from chalicelib.publisher import Publisher, PublishError
+from chalicelib.publisher import Publisher, PublishError, publisher_from_env
 from chalicelib.publisher_build import build_scopes
 from chalicelib.snapshot import SnapshotReader
 
@@ -228,13 +228,16 @@ def test_a_malformed_item_fails_the_snapshot_stage(kit: TableKit, publisher: Pub
     ],
 )
 def test_an_aws_failure_mid_publish_leaves_the_pointer_and_the_retry_succeeds(
-    kit: TableKit, publisher: Publisher, bucket: Bucket, client: str, event: str, stage: str
+    kit: TableKit, publisher: Publisher, bucket: Bucket, client: str, event: str, stage: str,
+    boto_session: Any
 ) -> None:
     kit.env(revision=1)
     kit.flag("a")
     publisher.publish(kit.project, "prod")
     kit.flag("b")
     kit.bump()
+    # A fresh container knows no pointer yet, so it must read them (the GetObject case).
+    publisher = publisher_from_env(boto_session)
     target = publisher.store.s3 if client == "s3" else publisher.kms_client
     fired = _fail_once(target, event)
     with pytest.raises(PublishError) as info:

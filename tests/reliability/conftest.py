@@ -16,10 +16,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.config import Config
 from chalice.test import Client
 
 from tests.client.fixtures import cdn, client_key, factory, kms, server_key
 from tests.control_plane.conftest import Api, FakeClock
+from tests.reliability.readers import OriginProxy
 
 __all__ = ["cdn", "client_key", "factory", "kms", "server_key"]
 
@@ -99,14 +101,18 @@ class Plane:
 
 
 def _build_plane(resources: dict[str, str], session: Any | None = None,
-                 wrap: Callable[[Any], None] | None = None) -> tuple[Plane, Any]:
+                 wrap: Callable[[Any], None] | None = None, table: str | None = None
+                 ) -> tuple[Plane, Any]:
     from chalicelib.repository import DynamoRepository
     from chalicelib.service import Service
     from chalicelib.tokens import bootstrap_admin_token
 
     session = session or boto3.session.Session()
-    resource = session.resource("dynamodb")
-    repo = DynamoRepository(resources["VEXIL_TABLE"], resource=resource)
+    # The production client's retry policy (chalicelib.repository._resource), on a client of
+    # our own so hooks registered by one test never reach another.
+    resource = session.resource("dynamodb",
+                                config=Config(retries={"max_attempts": 3, "mode": "standard"}))
+    repo = DynamoRepository(table or resources["VEXIL_TABLE"], resource=resource)
     if wrap is not None:
         wrap(repo.client)
     clock = FakeClock()
@@ -122,13 +128,13 @@ def plane(vexil_resources: dict[str, str]) -> Iterator[Plane]:
     yield from _installed(vexil_resources)
 
 
-def _installed(resources: dict[str, str], wrap: Callable[[Any], None] | None = None
-               ) -> Iterator[Plane]:
+def _installed(resources: dict[str, str], wrap: Callable[[Any], None] | None = None,
+               table: str | None = None) -> Iterator[Plane]:
     import app as app_module
     from chalicelib import web
 
     saved = list(web._SERVICE)
-    p, service = _build_plane(resources, wrap=wrap)
+    p, service = _build_plane(resources, wrap=wrap, table=table)
     web.set_service(service)
     try:
         with Client(app_module.app) as client:
@@ -140,17 +146,36 @@ def _installed(resources: dict[str, str], wrap: Callable[[Any], None] | None = N
 
 @pytest.fixture
 def plane_factory(vexil_resources: dict[str, str]) -> Iterator[Callable[..., Plane]]:
-    """Build a plane whose DynamoDB client is first passed to ``wrap`` (fault injection)."""
+    """Build a plane whose DynamoDB client is first passed to ``wrap`` (fault injection),
+    optionally on another ``table`` (one with its own stream)."""
     stack: list[Iterator[Plane]] = []
 
-    def make(wrap: Callable[[Any], None] | None = None) -> Plane:
-        gen = _installed(vexil_resources, wrap)
+    def make(wrap: Callable[[Any], None] | None = None, table: str | None = None) -> Plane:
+        gen = _installed(vexil_resources, wrap, table)
         stack.append(gen)
         return next(gen)
 
     yield make
     for gen in reversed(stack):
         gen.close()
+
+
+@pytest.fixture
+def private_table(vexil_resources: dict[str, str]) -> str:
+    """A fresh table with its own stream (same definition as the real one)."""
+    from vexil.resources import _ensure_table, load_definition
+
+    name = f"rel-{uuid.uuid4().hex[:10]}"
+    _ensure_table(boto3.session.Session().client("dynamodb"), name, load_definition()["table"])
+    return name
+
+
+@pytest.fixture
+def origin(vexil_resources: dict[str, str]) -> Iterator[OriginProxy]:
+    """A loopback CDN stand-in serving the real bucket (stopped after the test)."""
+    proxy = OriginProxy()
+    yield proxy
+    proxy.stop()
 
 
 @pytest.fixture

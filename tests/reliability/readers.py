@@ -1,32 +1,86 @@
 """Reader-side helpers: read what the publisher put on S3 the way an SDK would.
 
-moto_server serves S3 objects over plain HTTP on 127.0.0.1 (path-style URLs), so a real
-``FlagClient`` can poll the real bucket: the CDN → reader boundary with nothing faked.
+``OriginProxy`` is a loopback HTTP server standing in for CloudFront with origin access:
+it answers ``GET /<key>`` from the real bucket (on moto_server) with boto3, forwarding
+``If-None-Match`` and the ETag, so a real ``FlagClient`` polls exactly what the publisher
+wrote. (The bucket is private: anonymous GETs to moto answer 403, as S3 would.)
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
+from botocore.exceptions import ClientError
 
 from edge_reader.bundle import decode_pointer, decrypt_bundle, encryption_context
 from edge_reader.bundle import pointer_object_key as _pointer_key
 from edge_reader.client import FlagClient
 
 
-def pointer_url(project: str, environment: str = "prod", scope: str = "server") -> str:
-    """The HTTP URL of a pointer in the session bucket (moto_server, path-style)."""
-    endpoint = os.environ["AWS_ENDPOINT_URL"].rstrip("/")
-    bucket = os.environ["VEXIL_BUCKET"]
-    return f"{endpoint}/{bucket}/{_pointer_key(project, environment, scope)}"
+class OriginProxy:
+    """GET /<key> → S3 GetObject on the session bucket (ETag / 304 preserved)."""
+
+    def __init__(self) -> None:
+        client = boto3.session.Session().client("s3")
+        bucket = os.environ["VEXIL_BUCKET"]
+        self.requests: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                return
+
+            def do_GET(self) -> None:
+                key = self.path.lstrip("/").split("?", 1)[0]
+                proxy.requests.append(key)
+                extra: dict[str, str] = {}
+                if inm := self.headers.get("If-None-Match"):
+                    extra["IfNoneMatch"] = inm
+                try:
+                    out = client.get_object(Bucket=bucket, Key=key, **extra)
+                    status, body, etag = 200, out["Body"].read(), str(out["ETag"])
+                except ClientError as exc:
+                    code = str(exc.response.get("Error", {}).get("Code", ""))
+                    status = 304 if code in ("304", "NotModified") else 404
+                    body, etag = b"", inm or ""
+                self.send_response(status)
+                if etag:
+                    self.send_header("ETag", etag)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever,
+                                       kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread.start()
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def pointer_url(self, project: str, environment: str = "prod", scope: str = "server"
+                    ) -> str:
+        """The URL of a pointer through this proxy."""
+        return f"{self.base}/{_pointer_key(project, environment, scope)}"
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self.server.shutdown()
+        self.server.server_close()
+        self.thread.join(5)
 
 
-def reader(project: str, sdk_key: str, environment: str = "prod", **kw: Any) -> FlagClient:
-    """A FlagClient on the real bucket, refreshed by hand (no thread)."""
+def reader(origin: OriginProxy, project: str, sdk_key: str, environment: str = "prod",
+           **kw: Any) -> FlagClient:
+    """A FlagClient on the real bucket through ``origin``, refreshed by hand (no thread)."""
     options: dict[str, Any] = {"project": project, "environment": environment,
-                               "sdk_key": sdk_key, "pointer_url": pointer_url(project, environment),
+                               "sdk_key": sdk_key,
+                               "pointer_url": origin.pointer_url(project, environment),
                                "start": False, "first_retry": 0.01}
     options.update(kw)
     return FlagClient(**options)

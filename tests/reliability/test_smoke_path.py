@@ -6,10 +6,11 @@ from typing import Any
 
 from edge_reader import ClientStatus
 from tests.reliability.conftest import Plane
-from tests.reliability.readers import live_revision, reader
+from tests.reliability.readers import OriginProxy, live_revision, reader
 
 
-def test_api_write_is_published_and_read_over_http(plane: Plane, publisher: Any) -> None:
+def test_api_write_is_published_and_read_over_http(plane: Plane, publisher: Any,
+                                                  origin: OriginProxy) -> None:
     p = plane.project()
     plane.flag(p)
     key = plane.sdk_key(p)["key"]
@@ -20,7 +21,7 @@ def test_api_write_is_published_and_read_over_http(plane: Plane, publisher: Any)
     publisher.publish(p, "prod")
     revision = int(plane.env_item(p)["revision"])
     assert live_revision(p) == revision
-    client = reader(p, key)
+    client = reader(origin, p, key)
     assert client.refresh().outcome == "updated"
     assert client.status().state is ClientStatus.READY
     assert client.get_boolean("checkout", {"targetingKey": "u"}, False) is True

@@ -142,6 +142,10 @@ def seed(api: ApiClient, out: TextIO, files_dir: Path) -> dict[str, dict[str, st
         report = apply_plan(plan, Writer(api, PROJECT, environment, "demo seed"))
         print(f"    {PROJECT}/{environment}: {len(report.applied)} write(s) applied, "
               f"{len(report.change_requests)} change request(s) opened  ({target})", file=out)
+        if report.change_requests:
+            print(f"    {environment} is protected: its changes wait for a second person "
+                  f"(vexil changes list --project {PROJECT} --environment {environment})",
+                  file=out)
     keys: dict[str, dict[str, str]] = {}
     for environment in ("staging", "production"):
         keys[environment] = {k: _sdk_key(api, environment, k) for k in ("server", "client")}

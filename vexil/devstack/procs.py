@@ -116,21 +116,41 @@ def stop(record: ProcessRecord, *, run_dir: Path, timeout: float = 10.0) -> list
     Only acts when the recorded process is still the one we started; removes the pid
     file once nothing of the group remains.
     """
-    leftovers: list[int] = []
-    if record.is_alive():
-        pgid = record.pid  # start_new_session made the process its group's leader
-        members = _group_members(pgid)
+    return stop_many([record], run_dir=run_dir, timeout=timeout)[record.name]
+
+
+def stop_many(
+    records: Sequence[ProcessRecord], *, run_dir: Path, timeout: float = 10.0
+) -> dict[str, list[int]]:
+    """Stop several recorded process groups at once; return the survivors of each.
+
+    TERM goes to every group (in the order given) before waiting, so the total time is
+    that of the slowest process, not the sum; groups still alive after ``timeout`` get
+    KILL. Pid files are removed for groups that are fully gone.
+    """
+    members: dict[str, list[psutil.Process]] = {}
+    for record in records:
+        members[record.name] = []
+        if not record.is_alive():
+            continue
+        # start_new_session made the process its group's leader: pgid == pid.
+        members[record.name] = _group_members(record.pid)
         with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGTERM)
-        _, alive = psutil.wait_procs(members, timeout=timeout)
-        if alive:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(pgid, signal.SIGKILL)
-            _, alive = psutil.wait_procs(alive, timeout=3.0)
-        leftovers = [p.pid for p in alive]
-    if not leftovers:
-        pid_path(run_dir, record.name).unlink(missing_ok=True)
-    return leftovers
+            os.killpg(record.pid, signal.SIGTERM)
+    everyone = [p for group in members.values() for p in group]
+    _, alive = psutil.wait_procs(everyone, timeout=timeout)
+    if alive:
+        for record in records:
+            if any(p in alive for p in members[record.name]):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(record.pid, signal.SIGKILL)
+        _, alive = psutil.wait_procs(alive, timeout=3.0)
+    left: dict[str, list[int]] = {}
+    for record in records:
+        left[record.name] = [p.pid for p in members[record.name] if p in alive]
+        if not left[record.name]:
+            pid_path(run_dir, record.name).unlink(missing_ok=True)
+    return left
 
 
 class ProcessExited(Exception):

@@ -182,10 +182,9 @@ def read_dev_json(paths: StatePaths) -> dict[str, Any] | None:
 class _Starter:
     """Starts processes one by one and, on any failure, stops those already started."""
 
-    def __init__(self, paths: StatePaths, env: Mapping[str, str], out: TextIO) -> None:
+    def __init__(self, paths: StatePaths, env: Mapping[str, str]) -> None:
         self.paths = paths
         self.env = dict(env)
-        self.out = out
         self.started: list[procs.ProcessRecord] = []
 
     def start(
@@ -261,13 +260,14 @@ def _ensure_aws(env: Mapping[str, str]) -> dict[str, str]:
 def write_edge_config(
     paths: StatePaths, *, cdn: str, ca_bundle: Path, environments: list[dict[str, str]]
 ) -> None:
-    """Write the OFREP edge server's configuration (which client keys map to which env)."""
-    paths.edge_config.write_text(
-        json.dumps(
-            {"cdn": cdn, "ca_bundle": str(ca_bundle), "environments": environments}, indent=2
-        ),
-        encoding="utf-8",
-    )
+    """Write the OFREP edge server's configuration (which client keys map to which env).
+
+    Mode 0600: it holds SDK keys.
+    """
+    fd = os.open(paths.edge_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"cdn": cdn, "ca_bundle": str(ca_bundle), "environments": environments}, fh,
+                  indent=2)
 
 
 def start_edge(paths: StatePaths, info: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -278,7 +278,7 @@ def start_edge(paths: StatePaths, info: dict[str, Any], env: Mapping[str, str]) 
     port = int(info["ports"]["edge"])
     if not port_is_free(port):
         port = free_port()
-    starter = _Starter(paths, env, sys.stdout)
+    starter = _Starter(paths, env)
     starter.start(
         "edge",
         [sys.executable, "-m", "edge_reader.edge", "--host", "127.0.0.1", "--port", str(port),
@@ -331,7 +331,7 @@ def up(
     base_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(repo_root()), base_env.get("PYTHONPATH", "")) if p
     )
-    starter = _Starter(paths, base_env, out)
+    starter = _Starter(paths, base_env)
     try:
         print(f"==> moto_server on {aws_endpoint}", file=out)
         starter.start(
@@ -444,15 +444,14 @@ def down(paths: StatePaths, *, out: TextIO | None = None) -> list[str]:
     order = [n for n in reversed(PROCESS_ORDER) if n in records]
     order += [n for n in records if n not in order]
     survivors: list[str] = []
+    was_alive = {name: records[name].is_alive() for name in order}
+    left = procs.stop_many([records[n] for n in order], run_dir=paths.run)
     for name in order:
-        record = records[name]
-        was_alive = record.is_alive()
-        left = procs.stop(record, run_dir=paths.run)
-        if left:
-            survivors.append(f"{name} (pids {', '.join(map(str, left))})")
-            print(f"!! {name}: still running: {left}", file=out)
-        elif was_alive:
-            print(f"==> stopped {name} (pid {record.pid})", file=out)
+        if left[name]:
+            survivors.append(f"{name} (pids {', '.join(map(str, left[name]))})")
+            print(f"!! {name}: still running: {left[name]}", file=out)
+        elif was_alive[name]:
+            print(f"==> stopped {name} (pid {records[name].pid})", file=out)
     paths.dev_json.unlink(missing_ok=True)
     if not records:
         print(f"no local stack recorded under {paths.root}", file=out)
