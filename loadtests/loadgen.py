@@ -75,8 +75,11 @@ def _children_cpu() -> float:
 
 
 def _machine_busy() -> float:
+    # Explicit fields: Linux already counts guest time inside user/nice, so summing every
+    # field would count it twice; steal (the hypervisor took the CPU) counts as busy.
     t = psutil.cpu_times()
-    return float(sum(t)) - t.idle - getattr(t, "iowait", 0.0)
+    return float(sum(getattr(t, f, 0.0) for f in (
+        "user", "nice", "system", "irq", "softirq", "steal")))
 
 
 class CpuMeter:

@@ -200,6 +200,17 @@ def local_stack(n_client: int) -> Iterator[StackHandle]:
         shutil.rmtree(state, ignore_errors=True)
 
 
+def nginx_settings(conf: Path) -> dict[str, str]:
+    """The stack nginx's worker count and access-log setting (what limits the CDN figure)."""
+    if not conf.is_file():
+        return {"server": "not nginx (Python proxy)"}
+    text = conf.read_text(encoding="utf-8")
+    workers = re.search(r"worker_processes\s+([^;]+);", text)
+    access = re.search(r"access_log\s+([^;]+);", text)
+    return {"server": "nginx", "worker_processes": workers.group(1) if workers else "1",
+            "access_log": access.group(1) if access else "default"}
+
+
 @contextlib.contextmanager
 def tuned_nginx(handle: StackHandle) -> Iterator[tuple[str, int]]:
     """A second nginx on the same origin with 2 workers and no access log (an experiment).
@@ -302,6 +313,7 @@ def load_suite(quick: bool) -> dict[str, Any]:
         OUT.mkdir(parents=True, exist_ok=True)
         write_target(target_file, target)
         env = {TARGET_ENV: str(target_file)}
+        out["cdn_config"] = nginx_settings(handle.paths.nginx / "nginx.conf")
         etag, bundle_key = _pointer(target)
         pointer_url = target.cdn + target.pointer_path
         cdn_pids, edge_pids = pids["cdn"], pids["edge"]

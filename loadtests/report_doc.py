@@ -23,6 +23,8 @@ def fmt(value: Any) -> str:
     if isinstance(value, int):
         return f"{value:,}"
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return f"{int(value):,}"
         if abs(value) >= 1000:
             return f"{value:,.0f}"
         if abs(value) >= 10:

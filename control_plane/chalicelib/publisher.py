@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -247,6 +248,8 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
     session = session or boto3.session.Session()
     kms = session.client("kms")
     distribution = os.environ.get("VEXIL_CLOUDFRONT_DISTRIBUTION_ID") or None
+    # Local stack only: the nginx CDN stand-in's cache directory, purged like CloudFront.
+    local_cache = os.environ.get("VEXIL_LOCAL_CDN_CACHE_DIR") or None
     return Publisher(
         reader=SnapshotReader(
             table=os.environ["VEXIL_TABLE"], dynamodb=session.client("dynamodb"), kms=kms
@@ -256,6 +259,7 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
             s3=session.client("s3"),
             cloudfront=session.client("cloudfront") if distribution else None,
             distribution_id=distribution,
+            local_cdn_cache_dir=Path(local_cache) if local_cache else None,
         ),
         kms_key_id=os.environ["VEXIL_KMS_KEY_ID"],
         kms_client=kms,

@@ -9,9 +9,12 @@ concurrency, which is why the race test uses an atomic in-process stand-in.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -30,6 +33,26 @@ POINTER_CONTENT_TYPE = "application/json"
 POINTER_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400"
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
+
+
+def nginx_cache_file(cache_dir: Path, key: str) -> Path:
+    """Where nginx (``proxy_cache_key $uri``, ``levels=1:2``) stores the entry of S3 ``key``."""
+    digest = hashlib.md5(f"/{key}".encode(), usedforsecurity=False).hexdigest()
+    return cache_dir / digest[-1] / digest[-3:-1] / digest
+
+
+def invalidate_nginx_cache(cache_dir: Path, keys: list[str]) -> int:
+    """Delete the local CDN stand-in's cached copies of ``keys``; return how many existed.
+
+    nginx treats a missing cache file as a miss and fetches the object again, which is what
+    a CloudFront invalidation does for the next request.
+    """
+    removed = 0
+    for key in keys:
+        with contextlib.suppress(FileNotFoundError):
+            nginx_cache_file(cache_dir, key).unlink()
+            removed += 1
+    return removed
 
 
 class PointerConflict(Exception):
@@ -67,8 +90,10 @@ class BundleStore:
         s3: Any,
         cloudfront: Any | None = None,
         distribution_id: str | None = None,
+        local_cdn_cache_dir: Path | None = None,
     ) -> None:
         self.bucket = bucket
+        self.local_cdn_cache_dir = local_cdn_cache_dir
         self.s3 = s3
         self.cloudfront = cloudfront
         self.distribution_id = distribution_id
@@ -151,7 +176,14 @@ class BundleStore:
                            CurrentPointer(pointer, str(etag)))
 
     def invalidate(self, keys: list[str]) -> str | None:
-        """Invalidate pointer paths in CloudFront; no-op (None) without a distribution."""
+        """Invalidate pointer paths in the CDN; no-op (None) when none is configured.
+
+        CloudFront when a distribution is set; locally, the nginx stand-in's cache entries
+        when ``local_cdn_cache_dir`` is set (the local equivalent of an invalidation).
+        """
+        if keys and self.local_cdn_cache_dir is not None:
+            removed = invalidate_nginx_cache(self.local_cdn_cache_dir, keys)
+            return f"local:{removed}"
         if not keys or not self.distribution_id or self.cloudfront is None:
             return None
         resp = self.cloudfront.create_invalidation(

@@ -20,6 +20,7 @@ container): KMS is called once per (scope, revision) and never per retry.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -59,6 +60,19 @@ CONTEXT_KEYS: tuple[str, ...] = (
 )
 # Added by the ESDK itself for signed suites; not part of what the caller expects.
 _SDK_CONTEXT_KEYS = frozenset({"aws-crypto-public-key"})
+
+class _DropCloseNoise(logging.Filter):
+    """Drop the ESDK's "Error on closing" traceback that follows every failed decrypt.
+
+    The failure itself is raised as :class:`EnvelopeError`; the extra ERROR record (with a
+    secondary "Footer not read" traceback) only buries it in readers' logs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.getMessage() != "Error on closing"
+
+
+logging.getLogger("aws_encryption_sdk.streaming_client").addFilter(_DropCloseNoise())
 
 _ESDK = aws_encryption_sdk.EncryptionSDKClient(
     commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,

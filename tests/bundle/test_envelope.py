@@ -176,3 +176,12 @@ def test_a_different_key_set_never_reuses_materials(
     out = _encrypt(kms_key_arn, kms_client, [a, b], cache=cache)
     assert kms_calls.count("GenerateDataKey") == 2
     assert decrypt_bundle(out, sdk_key=b, expected=CTX) == PLAINTEXT
+
+
+def test_a_failed_decrypt_logs_no_secondary_traceback(
+    kms_key_arn: str, kms_client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    ciphertext = _encrypt(kms_key_arn, kms_client, [generate_sdk_key("srv")])
+    with pytest.raises(EnvelopeError):
+        decrypt_bundle(ciphertext, sdk_key=generate_sdk_key("srv"), expected=CTX)
+    assert not [r for r in caplog.records if r.getMessage() == "Error on closing"]

@@ -12,6 +12,7 @@ import pytest
 
 from loadtests import capacity
 from loadtests.loadgen import CpuMeter, parse_locust_json, parse_wrk
+from loadtests.report import nginx_settings
 from loadtests.report_doc import flatten, fmt, table
 from loadtests.report_text import write_doc
 from loadtests.target import Target, from_mapping, load_target, write_target
@@ -147,9 +148,9 @@ def test_write_doc_renders_given_numbers_plots_and_failures(tmp_path: Path) -> N
     doc = write_doc(_results(), tmp_path / "performance.md", tmp_path / "img")
     text = doc.read_text()
     assert "12,345 req/s, p99 31 ms (wrk pointer 304 c=64) | met" in text
-    assert "p99 44.0 ms at 777 req/s (locust 32 users) | met" in text
+    assert "p99 44 ms at 777 req/s (locust 32 users) | met" in text
     assert "15,000 req/s, p99 20 ms (wrk pointer 304 c=32, nginx 2 workers) | met" in text
-    assert "42.0 MB RSS after load" in text
+    assert "42 MB RSS after load" in text
     assert "Not measured: RuntimeError: boom." in text
     assert "## One million users" in text
     assert "Not measured: not run." in text
@@ -168,3 +169,24 @@ def test_write_doc_says_when_the_load_step_failed(tmp_path: Path) -> None:
     text = write_doc(results, tmp_path / "p.md", tmp_path / "img").read_text()
     assert "Not measured: wrk is not installed." in text
     assert "| CDN path > 10,000 req/s, p99 < 50 ms | not measured | — |" in text
+
+
+def test_ofrep_target_names_the_highest_load_under_50_ms_and_the_nginx_setup(
+    tmp_path: Path,
+) -> None:
+    results = _results()
+    results["load"]["ofrep_locust"].append(_run("locust x2 processes", 900, 80, 32))
+    results["load"]["cdn_config"] = {"server": "nginx", "worker_processes": "1",
+                                     "access_log": "/logs/access.log"}
+    text = write_doc(results, tmp_path / "p.md", tmp_path / "img").read_text()
+    assert ("p99 80 ms at 900 req/s (locust x2 processes); highest Locust load with "
+            "p99 < 50 ms: 777 req/s, p99 44 ms (locust 32 users) | NOT met") in text
+    assert "runs `worker_processes 1` and `access_log /logs/access.log`, so the server" in text
+
+
+def test_nginx_settings_reads_the_generated_config(tmp_path: Path) -> None:
+    conf = tmp_path / "nginx.conf"
+    conf.write_text("worker_processes 2;\nhttp {\n    access_log off;\n}\n")
+    assert nginx_settings(conf) == {"server": "nginx", "worker_processes": "2",
+                                    "access_log": "off"}
+    assert nginx_settings(tmp_path / "missing.conf") == {"server": "not nginx (Python proxy)"}

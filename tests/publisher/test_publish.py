@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -309,3 +310,35 @@ def test_cloudfront_invalidation_names_the_published_pointers(
         outcome = publisher.publish(kit.project, "prod")
     assert outcome.invalidation_id == "I1"
     stub.assert_no_pending_responses()
+
+
+def test_nginx_cache_layout_matches_nginx_documentation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # nginx docs: with levels=1:2, md5 b7f54b2df7773722d382f4809d65029c lives under c/29/.
+    from chalicelib import publisher_store
+
+    class FakeMd5:
+        def hexdigest(self) -> str:
+            return "b7f54b2df7773722d382f4809d65029c"
+
+    monkeypatch.setattr("chalicelib.publisher_store.hashlib.md5", lambda *a, **k: FakeMd5())
+    assert publisher_store.nginx_cache_file(tmp_path, "x") == (
+        tmp_path / "c" / "29" / "b7f54b2df7773722d382f4809d65029c")
+
+
+def test_local_cdn_cache_entries_are_purged_after_a_publish(
+    kit: TableKit, publisher: Publisher, tmp_path: Path
+) -> None:
+    from chalicelib.publisher_store import nginx_cache_file
+
+    kit.env(revision=1)
+    kit.flag("a")
+    server_pointer = f"bundles/{kit.project}/prod/current.json"
+    cached = nginx_cache_file(tmp_path, server_pointer)
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"stale pointer")
+    publisher.store.local_cdn_cache_dir = tmp_path
+    outcome = publisher.publish(kit.project, "prod")
+    assert not cached.exists()
+    assert outcome.invalidation_id == "local:1"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -128,8 +128,14 @@ def plane(vexil_resources: dict[str, str]) -> Iterator[Plane]:
     yield from _installed(vexil_resources)
 
 
+@pytest.fixture(scope="module")
+def module_plane(vexil_resources: dict[str, str]) -> Iterator[Plane]:
+    """Like ``plane``, shared by one module's tests (for tests that inject no faults)."""
+    yield from _installed(vexil_resources)
+
+
 def _installed(resources: dict[str, str], wrap: Callable[[Any], None] | None = None,
-               table: str | None = None) -> Iterator[Plane]:
+               table: str | None = None) -> Generator[Plane, None, None]:
     import app as app_module
     from chalicelib import web
 
@@ -148,7 +154,7 @@ def _installed(resources: dict[str, str], wrap: Callable[[Any], None] | None = N
 def plane_factory(vexil_resources: dict[str, str]) -> Iterator[Callable[..., Plane]]:
     """Build a plane whose DynamoDB client is first passed to ``wrap`` (fault injection),
     optionally on another ``table`` (one with its own stream)."""
-    stack: list[Iterator[Plane]] = []
+    stack: list[Generator[Plane, None, None]] = []
 
     def make(wrap: Callable[[Any], None] | None = None, table: str | None = None) -> Plane:
         gen = _installed(vexil_resources, wrap, table)

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 
 class _Raw:
@@ -27,9 +27,10 @@ def json_error(status: int, code: str, message: str = "injected fault") -> AWSRe
     """An AWS JSON-protocol error response (DynamoDB, KMS)."""
     body = orjson.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}",
                          "message": message})
-    return AWSResponse("http://fault.invalid", status,
-                       {"Content-Type": "application/x-amz-json-1.0",
-                        "Content-Length": str(len(body))}, _Raw(body))
+    headers = HTTPHeaders()
+    headers["Content-Type"] = "application/x-amz-json-1.0"
+    headers["Content-Length"] = str(len(body))
+    return AWSResponse("http://fault.invalid", status, headers, _Raw(body))
 
 
 class Injector:

@@ -39,7 +39,7 @@ class OriginProxy:
             def do_GET(self) -> None:
                 key = self.path.lstrip("/").split("?", 1)[0]
                 proxy.requests.append(key)
-                extra: dict[str, str] = {}
+                extra: dict[str, Any] = {}
                 if inm := self.headers.get("If-None-Match"):
                     extra["IfNoneMatch"] = inm
                 try:
@@ -96,8 +96,10 @@ def live_revision(project: str, environment: str = "prod", scope: str = "server"
     try:
         body = s3().get_object(Bucket=os.environ["VEXIL_BUCKET"],
                                Key=_pointer_key(project, environment, scope))["Body"].read()
-    except Exception:  # noqa: BLE001 - NoSuchKey: nothing published yet
-        return None
+    except ClientError as exc:  # NoSuchKey: nothing published yet
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+            return None
+        raise
     return decode_pointer(body).revision
 
 

@@ -91,7 +91,8 @@ def test_racing_clients_get_2xx_or_412_and_the_last_success_wins(
     statuses = sorted({s for _, s, _ in results})
     assert set(statuses) <= {200, 412}, [(s, b) for _, s, b in results if s not in (200, 412)]
     winners = [(b["version"], v) for v, s, b in results if s == 200]
-    assert 412 in statuses and winners  # it really raced, and progress was made
+    assert 412 in statuses
+    assert winners
     versions = sorted(v for v, _ in winners)
     assert versions == list(range(2, 2 + len(winners)))  # one winner per version, no gaps
     for _, s, b in results:

@@ -115,7 +115,8 @@ def test_export_restore_reproduces_state_and_bundles(
     for secret in [token, *sdk_keys]:  # the backup holds no usable secret
         assert secret not in text
         bare = re.sub(r"^vxl_(tok_|(srv|cli)_[a-z2-7]{10}_)", "", secret)
-        assert len(bare) >= 40 and bare not in text
+        assert len(bare) >= 40
+        assert bare not in text
 
     restored = _fresh_table()
     assert backup.main(["restore", str(file), "--table", restored]) == 0
@@ -138,12 +139,13 @@ def test_export_restore_reproduces_state_and_bundles(
     for env in ENVS:
         r = restored_plane.api.post("/v1/audit/verify", {"project": p, "environment": env},
                                     token=token)
-        assert r.status_code == 200 and r.json["ok"] is True, r.json
+        assert r.status_code == 200, r.json
+        assert r.json["ok"] is True, r.json
     assert restored_plane.api.get(f"/v1/projects/{p}/flags/checkout",
                                   token=token).status_code == 200
 
 
-@pytest.mark.parametrize("document,field", [
+@pytest.mark.parametrize(("document", "field"), [
     ({"format": "other"}, "format"),
     ({"format": backup.FORMAT, "count": 2, "items": [{}]}, "items"),
     ({"format": backup.FORMAT, "count": 1, "items": [{"pk": {"S": "a"}}]}, "items[0]"),

@@ -67,7 +67,8 @@ def test_crash_after_upload_before_pointer_keeps_readers_on_the_old_bundle(
     assert live_revision(p) == rev1  # ...but nothing made live
 
     result = client.refresh()
-    assert result.ok and result.outcome == "unchanged"
+    assert result.ok
+    assert result.outcome == "unchanged"
     assert client.status().state is ClientStatus.READY
     assert client.status().revision == rev1
     assert client.get_boolean("checkout", USER, False) is True

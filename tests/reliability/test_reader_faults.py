@@ -145,7 +145,8 @@ def test_each_fault_keeps_the_previous_bundle_and_says_why(
     assert report.revision == 2
     assert report.error_kind == case.kind
     says = case.kind.replace("http_", "HTTP ")
-    assert report.reason and says in report.reason, report.reason
+    assert report.reason is not None
+    assert says in report.reason, report.reason
 
 
 def test_slow_but_within_timeout_is_just_slow(cdn: LoopbackCdn, factory: BundleFactory) -> None:

@@ -105,13 +105,23 @@ def demo_file(environment: str) -> FlagsFile:
     )
 
 
-def _ensure_env(api: ApiClient, environment: str, protected: bool) -> None:
+def _exists(api: ApiClient, url: str) -> bool:
+    # Look before creating: a refused create is a cancelled DynamoDB transaction, and moto
+    # then swaps its table object, leaving the stream worker's shard iterator on the old
+    # one (see the local-stack notes in docs/architecture.md).
     try:
+        api.get(url)
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
+
+
+def _ensure_env(api: ApiClient, environment: str, protected: bool) -> None:
+    if not _exists(api, env_path(PROJECT, environment)):
         api.request("POST", path("v1", "projects", PROJECT, "environments"),
                     body={"key": environment, "protected": protected})
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
 
 
 def _sdk_key(api: ApiClient, environment: str, kind: str) -> str:
@@ -124,13 +134,17 @@ def _sdk_key(api: ApiClient, environment: str, kind: str) -> str:
     raise VexilError(f"creating a {kind} SDK key: no key text in the response")
 
 
-def seed(api: ApiClient, out: TextIO, files_dir: Path) -> dict[str, dict[str, str]]:
-    """Create the demo project, environments, flags and SDK keys; return the keys."""
-    try:
+def seed(
+    api: ApiClient, out: TextIO, files_dir: Path,
+    known_keys: dict[str, dict[str, str]] | None = None,
+) -> dict[str, dict[str, str]]:
+    """Create the demo project, environments, flags and SDK keys; return the keys.
+
+    Re-running reuses ``known_keys`` (from ``dev.json``) instead of creating more: a new
+    key only opens bundles published after it exists.
+    """
+    if not _exists(api, path("v1", "projects", PROJECT)):
         api.request("POST", path("v1", "projects"), body={"key": PROJECT, "name": "Shop demo"})
-    except ApiError as exc:
-        if exc.status != 409:
-            raise
     _ensure_env(api, "staging", protected=False)
     _ensure_env(api, "production", protected=True)
     files_dir.mkdir(parents=True, exist_ok=True)
@@ -148,7 +162,10 @@ def seed(api: ApiClient, out: TextIO, files_dir: Path) -> dict[str, dict[str, st
                   file=out)
     keys: dict[str, dict[str, str]] = {}
     for environment in ("staging", "production"):
-        keys[environment] = {k: _sdk_key(api, environment, k) for k in ("server", "client")}
+        have = (known_keys or {}).get(environment, {})
+        keys[environment] = {
+            k: have.get(k) or _sdk_key(api, environment, k) for k in ("server", "client")
+        }
     return keys
 
 
@@ -160,7 +177,7 @@ def run_demo(
         raise VexilError(f"the demo seeds project '{PROJECT}' only")
     api = ApiClient(info["api"], info["admin_token"])
     print("==> demo: seeding project 'shop' (staging open, production protected)", file=out)
-    keys = seed(api, out, paths.root / "demo")
+    keys = seed(api, out, paths.root / "demo", info.get("sdk_keys") or None)
     info["sdk_keys"] = keys
     info["demo"] = {"project": PROJECT, "environments": ["staging", "production"]}
     stack.write_dev_json(paths, info)
@@ -210,6 +227,16 @@ def flip_and_measure(api: ApiClient, client: Any, out: TextIO, timeout: float = 
         if not client.get_boolean("checkout-enabled", CONTEXTS[0], True):
             seen.set()
 
+    # Measure only from a known start: the reader must first see the seeded state (switch
+    # ON); otherwise a stale "off" from an earlier run would look like instant propagation.
+    deadline = time.monotonic() + timeout
+    while not client.get_boolean("checkout-enabled", CONTEXTS[0], False):
+        if time.monotonic() > deadline:
+            raise VexilError(
+                "the reader never saw the seeded kill switch ON: is the stream worker "
+                "publishing? (see logs/worker.log)"
+            )
+        time.sleep(0.1)
     client.add_change_listener(on_change)
     state = fetch_state(api, PROJECT, "staging")
     flag = state.flags["checkout-enabled"]
