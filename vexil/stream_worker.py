@@ -259,7 +259,10 @@ class StreamWorker:
             ok = self._handle(shard, records)
             if not ok:
                 return len(records)  # iterator was reset to the first failed record
-        shard.iterator = next_iterator
+        # moto swaps in a new stream object behind the same shard id after a refused
+        # conditional write, stranding an iterator held across polls. An idle poll therefore
+        # re-derives its iterator from the checkpoint next time (one extra cheap call).
+        shard.iterator = next_iterator if records else None
         if next_iterator is None:
             shard.closed = True
             self.checkpoint.finished.append(shard.shard_id)

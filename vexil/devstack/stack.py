@@ -365,6 +365,9 @@ def up(
             [sys.executable, "-m", "vexil.stream_worker", "--state-dir", str(paths.stream)],
             lambda: True,
             what="stream worker",
+            # The publisher purges nginx's cached pointers after each publish, as it
+            # invalidates CloudFront on AWS; without it readers wait out the pointer max-age.
+            extra_env={"VEXIL_LOCAL_CDN_CACHE_DIR": str(paths.nginx / "cache")},
         )
 
         tls = ensure_tls(paths.tls)
