@@ -397,8 +397,11 @@ def render(results: Mapping[str, Any], img: Path, rel: str = "img") -> str:
     lines += _section_eval(results.get("eval"))
     lines += _section_bench(
         "Publisher (build, encrypt, propagation)", results.get("publish"),
-        "`python -m loadtests.bench_publish --json` (publisher helper's benchmark; "
-        "propagation is table write → new pointer in S3 through the stream worker).")
+        "`python -m loadtests.bench_publish --json --quick` (publisher helper's benchmark; "
+        "always in its quick mode here: the full mode grows moto past 7 GB of memory and "
+        "runs for well over 10 minutes on this machine. `propagation` is table write → new "
+        "pointer in S3 through the stream worker; `stack_propagation`, where present, is "
+        "API write → FlagClient through the CDN stand-in).")
     lines += _section_bench(
         "Reader (time to READY, overhead, memory)", results.get("reader"),
         "`python -m loadtests.bench_reader --json` (reader helper's benchmark; RSS is "

@@ -8,6 +8,10 @@ export PATH="$PWD/$VENV/bin:$PATH"
 echo "==> ruff"
 ruff check edge_reader control_plane vexil loadtests tests infra scripts
 echo "==> mypy --strict"
-mypy edge_reader control_plane/chalicelib control_plane/app.py vexil loadtests
+mypy edge_reader control_plane/chalicelib control_plane/app.py vexil loadtests infra
+echo "==> security: bandit + secret scan"
+scripts/security_checks.sh
 echo "==> pytest"
 python -m pytest -q -p no:cacheprovider "$@"
+echo "==> infra: Terraform parsed and checked offline (checkov in .venv-checkov)"
+infra/checks.sh

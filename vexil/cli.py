@@ -137,6 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sdk-key", help="SDK key (default $VEXIL_SDK_KEY or the demo's key)")
     ev.add_argument("--default", default=None, help="default value as JSON (default null)")
     ev.add_argument("--ca-bundle")
+
+    bk = sub.add_parser(
+        "backup", help="export all control-plane state to a file, or restore it (DynamoDB direct)"
+    )
+    bk.add_argument("action", choices=["export", "restore"])
+    bk.add_argument("file", help="backup file ('-' for stdout/stdin)")
+    bk.add_argument("--table", help="DynamoDB table (default: $VEXIL_TABLE)")
     return parser
 
 
@@ -427,9 +434,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0 if not detail.get("error_code") else 1
 
 
+def cmd_backup(args: argparse.Namespace) -> int:
+    """``vexil backup export|restore FILE``: see :mod:`vexil.backup`."""
+    from vexil import backup  # noqa: PLC0415 - boto3 only when this command runs
+
+    argv = [args.action, args.file, *(["--table", args.table] if args.table else [])]
+    return backup.main(argv)
+
+
 _COMMANDS = {
     "dev": cmd_dev, "plan": cmd_plan_apply, "apply": cmd_plan_apply, "export": cmd_export,
     "tokens": cmd_tokens, "changes": cmd_changes, "audit": cmd_audit, "eval": cmd_eval,
+    "backup": cmd_backup,
 }
 
 

@@ -11,7 +11,8 @@
     ├── PreconditionFailed      412  If-Match does not match; carries ``current_version``
     ├── PayloadTooLarge         413
     ├── UnsupportedMediaType    415
-    └── PreconditionRequired    428  a write without If-Match
+    ├── PreconditionRequired    428  a write without If-Match
+    └── ServiceUnavailable      503  storage/KMS throttled or down past our retries; retryable
 
 The JSON body is always ``{"error": {"code", "message", "details": [{"path", "message"}]}}``
 (412 adds a top-level ``current_version``).
@@ -128,3 +129,14 @@ class PreconditionRequired(ApiError):
 
     status = 428
     code = "precondition_required"
+
+
+class ServiceUnavailable(ApiError):
+    """An AWS dependency was throttled or down past our retries; nothing was written.
+
+    Answered 503 with ``Retry-After`` so a client can tell "try again" from a bug.
+    """
+
+    status = 503
+    code = "service_unavailable"
+    retry_after_seconds: ClassVar[int] = 2

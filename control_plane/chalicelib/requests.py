@@ -27,15 +27,29 @@ DEFAULT_LIMIT = 50
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,15})"?\s*$')
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.$-]+")
+
+
 def json_path(parts: Any) -> str:
     """``["rules", 2, "clauses"]`` → ``rules[2].clauses`` (the form every error uses)."""
     out = ""
     for part in parts:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _PLAIN_KEY.fullmatch(str(part)):
+            # An empty or odd key ("", "a b", "x[0]") is quoted so the path still names it.
+            out += f"[{orjson.dumps(str(part)).decode()}]"
         else:
             out += f".{part}" if out else str(part)
     return out
+
+
+def _child(path: str, key: str) -> str:
+    """``path`` extended by one object key, quoted the way :func:`json_path` quotes it."""
+    tail = json_path([key])
+    if not path:
+        return tail
+    return path + tail if tail.startswith("[") else f"{path}.{tail}"
 
 
 @functools.cache
@@ -53,11 +67,11 @@ def _details(errors: list[ValidationError], prefix: str = "") -> list[Detail]:
             allowed = set(schema.get("properties", {}))
             instance = err.instance if isinstance(err.instance, dict) else {}
             for extra in sorted(set(instance) - allowed):
-                out.append(Detail(json_path([*([path] if path else []), extra]), "unknown field"))
+                out.append(Detail(_child(path, extra), "unknown field"))
             continue
         if err.validator == "required":
             missing = err.message.split("'")[1] if "'" in err.message else err.message
-            out.append(Detail(json_path([*([path] if path else []), missing]), "is required"))
+            out.append(Detail(_child(path, missing), "is required"))
             continue
         out.append(Detail(path or "$", err.message))
     return out

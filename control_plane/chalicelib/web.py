@@ -9,6 +9,7 @@ responses. Handlers stay one call into the service.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -16,16 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Chalice, Response  # type: ignore[attr-defined]
 
 from chalicelib import approvals
-from chalicelib.errors import ApiError, Forbidden, Unauthorized
+from chalicelib.errors import ApiError, Forbidden, ServiceUnavailable, Unauthorized
 from chalicelib.rbac import ROLE_PERMS, Perm, Principal
 from chalicelib.repository import DynamoRepository
 from chalicelib.requests import etag, parse_body, reason
 from chalicelib.routes import BY_KEY, RouteSpec
 from chalicelib.service import Call, NeedsApproval, Service
 from chalicelib.timing import aws_seconds_and_reset
+
+_log = logging.getLogger(__name__)
 
 # Types Chalice hands to our handlers instead of answering its own 415 (so a wrong content
 # type gets our error body). Anything else still gets Chalice's 415.
@@ -97,8 +101,19 @@ def json_response(body: Any, status: int = 200, headers: Mapping[str, str] | Non
 
 
 def error_response(exc: ApiError) -> Response:
-    """The JSON error body for a domain error."""
-    return json_response(exc.body(), exc.status)
+    """The JSON error body for a domain error (503s also carry ``Retry-After``)."""
+    headers = ({"Retry-After": str(exc.retry_after_seconds)}
+               if isinstance(exc, ServiceUnavailable) else {})
+    return json_response(exc.body(), exc.status, headers)
+
+
+def _storage_error(exc: BotoCoreError | ClientError) -> ServiceUnavailable:
+    """An AWS failure that outlasted botocore's and our retries. Every write is one
+    transaction, so nothing was half-written: the client may simply retry."""
+    # The AWS error code goes to the log, not the body: it describes our internals.
+    code = exc.response["Error"].get("Code", "") if isinstance(exc, ClientError) else type(exc)
+    _log.warning("storage unavailable past retries: %s", code)
+    return ServiceUnavailable("storage is unavailable; nothing was written, retry later")
 
 
 def _to_response(value: Any, spec: RouteSpec) -> Response:
@@ -177,6 +192,8 @@ def _handle(app: Chalice, spec: RouteSpec, fn: Callable[..., Any], params: dict[
         return error_response(exc)
     except ApiError as exc:
         return error_response(exc)
+    except (BotoCoreError, ClientError) as exc:
+        return error_response(_storage_error(exc))
 
 
 def _route_permission(principal: Principal, spec: RouteSpec, params: Mapping[str, str]) -> None:

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import pytest
-
 from tests.reliability.conftest import Plane
 from tests.reliability.faults import Injector, json_error
 
@@ -140,9 +138,6 @@ def test_a_read_fault_before_the_write_changes_nothing(
     assert _state(plane, p) == before
 
 
-@pytest.mark.xfail(strict=True, reason="control-plane bug: a DynamoDB fault that outlasts the "
-                   "retries escapes web._handle as a bare ClientError, so Chalice answers a "
-                   "generic 500 instead of a 503 with Retry-After and the error body")
 def test_a_storage_outage_is_a_503_the_client_can_retry(
     plane_factory: Callable[..., Plane]
 ) -> None:

@@ -217,8 +217,6 @@ def test_patterns_re2_cannot_run_are_refused_naming_the_value(module_plane: Plan
     assert any("rules[0].clauses[0].values" in x for x in paths), (why, paths)
 
 
-@pytest.mark.xfail(strict=True, reason="control-plane bug: requests._details builds the path of "
-                   "an unknown field named '' as '' (the error does not name the field)")
 def test_an_unknown_empty_field_name_is_named(module_plane: Plane) -> None:
     r = module_plane.api.post("/v1/projects", {"key": "p-empty", "": 1})
     assert r.status_code == 400
