@@ -152,8 +152,10 @@ def _nginx_note(load: Mapping[str, Any]) -> str:
     if conf.get("server") != "nginx":
         return f"The stack's CDN stand-in was {conf.get('server')}."
     workers = str(conf.get("worker_processes"))
+    log = str(conf.get("access_log"))
+    logging = "no access log" if log == "off" else "an access log line per request"
     text = (f"The stack's nginx (as `vexil dev up` generates it) runs `worker_processes "
-            f"{workers}` and `access_log {conf.get('access_log')}`")
+            f"{workers}` with {logging}")
     if workers == "1":
         text += ", so the server side can use at most one of the two cores"
     return text + "."

@@ -175,7 +175,8 @@ def load(path: str) -> FlagsFile:
     try:
         # YAML 1.1 would read a bare `on`/`off` key as a boolean; flags use them as
         # variation names, so keys are loaded with a loader that keeps them strings.
-        data = yaml.load(text, Loader=_FlagsLoader)  # noqa: S506  # nosec B506 - SafeLoader subclass
+        # _FlagsLoader is a yaml.SafeLoader subclass (bandit and ruff cannot see through it).
+        data = yaml.load(text, Loader=_FlagsLoader)  # noqa: S506  # nosec B506
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""

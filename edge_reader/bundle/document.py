@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from edge_reader.bundle.errors import BundleFormatError
+from edge_reader.engine._gc import paused_gc
 
 _ENCODE_OPTIONS = orjson.OPT_SORT_KEYS
 
@@ -33,7 +34,8 @@ def encode_bundle_document(doc: Mapping[str, Any]) -> bytes:
 def decode_bundle_document(data: bytes) -> dict[str, Any]:
     """Parse bundle plaintext into a dict; raise :class:`BundleFormatError` otherwise."""
     try:
-        value = orjson.loads(data)
+        with paused_gc():  # a large document is many long-lived objects and no cycles
+            value = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BundleFormatError(f"document: not valid JSON ({exc})") from None
     if not isinstance(value, dict):
