@@ -210,7 +210,7 @@ def run_demo(
 
         elapsed = flip_and_measure(api, client, out)
         print(f"==> demo: kill switch seen by the reader {elapsed:.2f} s after the API write "
-              "(stream worker → publisher → S3 → CDN (pointer max-age 5 s) → 1 s poll)",
+              "(stream worker → publisher → S3 + CDN purge → 1 s poll)",
               file=out)
     finally:
         client.close()
