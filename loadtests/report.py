@@ -229,7 +229,7 @@ def tuned_nginx(handle: StackHandle) -> Iterator[tuple[str, int]]:
         moto_port=int(handle.info["ports"]["moto"]), bucket=str(handle.info["bucket"]),
         cert=tls.server_cert, key=tls.server_key)
     text = layout.conf.read_text(encoding="utf-8")
-    text = text.replace("worker_processes 1;", "worker_processes 2;")
+    text = re.sub(r"worker_processes [^;]+;", "worker_processes 2;", text)
     text = re.sub(r"access_log [^;]+;", "access_log off;", text)
     layout.conf.write_text(text, encoding="utf-8")
     log = (handle.paths.logs / "nginx-tuned.log").open("wb")
