@@ -43,12 +43,11 @@ from chalicelib.snapshot import EnvironmentSnapshot, sdk_key_item  # noqa: E402
 from chalicelib.stream import handle_stream_batch  # noqa: E402
 
 from edge_reader.bundle import (  # noqa: E402
-    EnvelopeCache,
     encode_bundle_document,
-    encrypt_bundle,
     encryption_context,
     generate_sdk_key,
 )
+from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 

@@ -57,11 +57,11 @@ from edge_reader.bundle import (
     decrypt_bundle,
     encode_bundle_document,
     encode_pointer,
-    encrypt_bundle,
     encryption_context,
     generate_sdk_key,
     pointer_object_key,
 )
+from edge_reader.bundle.esdk import encrypt_bundle
 from edge_reader.client import DiskCache, FlagClient
 from edge_reader.engine import Context, compile_environment
 from edge_reader.openfeature import VexilProvider

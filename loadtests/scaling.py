@@ -28,14 +28,13 @@ import psutil
 from moto.server import ThreadedMotoServer
 
 from edge_reader.bundle import (
-    EnvelopeCache,
     decode_bundle_document,
     decrypt_bundle,
     encode_bundle_document,
-    encrypt_bundle,
     encryption_context,
     generate_sdk_key,
 )
+from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
 from edge_reader.engine import compile_environment
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,13 +25,12 @@ from chalicelib.publisher_store import BundleStore, CurrentPointer, PointerConfl
 from chalicelib.snapshot import EnvironmentSnapshot, SnapshotReader
 from edge_reader.bundle import (
     POINTER_FORMAT,
-    EnvelopeCache,
     Pointer,
     bundle_object_key,
     encode_bundle_document,
-    encrypt_bundle,
     encryption_context,
 )
+from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
 
 logger = Logger(service="vexil-publisher")
 

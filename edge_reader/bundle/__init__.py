@@ -6,18 +6,19 @@ Public surface (pinned by ``tests/bundle/test_public_api.py``)::
     Pointer, encode_pointer, decode_pointer            current.json
     bundle_object_key, pointer_object_key              S3 layout
     SdkKey, parse_sdk_key, generate_sdk_key            SDK keys
-    encryption_context, encrypt_bundle, decrypt_bundle, EnvelopeCache
+    encryption_context, decrypt_bundle                 the envelope contract (light)
     BundleError, BundleFormatError, SdkKeyFormatError, EnvelopeError
+
+Encrypting (``encrypt_bundle``, ``EnvelopeCache``) and KMS clients live in
+:mod:`edge_reader.bundle.esdk`, which loads aws-encryption-sdk, the MPL and boto3; nothing
+here imports it, so an SDK-key reader never pays for them.
 """
 
 from edge_reader.bundle.document import decode_bundle_document, encode_bundle_document
 from edge_reader.bundle.envelope import (
     CONTEXT_KEYS,
     FORMAT_VERSION,
-    EnvelopeCache,
     decrypt_bundle,
-    default_kms_client,
-    encrypt_bundle,
     encryption_context,
 )
 from edge_reader.bundle.errors import (
@@ -47,7 +48,6 @@ __all__ = [
     "SERVER_SCOPE",
     "BundleError",
     "BundleFormatError",
-    "EnvelopeCache",
     "EnvelopeError",
     "Pointer",
     "SdkKey",
@@ -57,10 +57,8 @@ __all__ = [
     "decode_bundle_document",
     "decode_pointer",
     "decrypt_bundle",
-    "default_kms_client",
     "encode_bundle_document",
     "encode_pointer",
-    "encrypt_bundle",
     "encryption_context",
     "generate_sdk_key",
     "parse_sdk_key",

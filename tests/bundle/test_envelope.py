@@ -11,15 +11,14 @@ from typing import Any
 import pytest
 from aws_encryption_sdk.identifiers import Algorithm
 
-import edge_reader.bundle.envelope as envelope_mod
+import edge_reader.bundle.esdk as envelope_mod
 from edge_reader.bundle import (
-    EnvelopeCache,
     EnvelopeError,
     decrypt_bundle,
-    encrypt_bundle,
     encryption_context,
     generate_sdk_key,
 )
+from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
 from tests.bundle.conftest import KmsCalls
 
 PLAINTEXT = b'{"flags":{},"segments":{}}' * 100
@@ -158,7 +157,7 @@ def test_reuse_expires_with_max_age(
     keys = [generate_sdk_key("srv")]
     cache = EnvelopeCache(max_age=10.0, max_messages=100)
     now = [1000.0]
-    monkeypatch.setattr("edge_reader.bundle.envelope.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("edge_reader.bundle.esdk.time.monotonic", lambda: now[0])
     _encrypt(kms_key_arn, kms_client, keys, cache=cache)
     _encrypt(kms_key_arn, kms_client, keys, cache=cache)
     assert kms_calls.count("GenerateDataKey") == 1

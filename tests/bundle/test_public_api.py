@@ -6,10 +6,10 @@ from edge_reader import bundle
 
 EXPECTED = {
     "CLIENT_SCOPE", "CONTEXT_KEYS", "FORMAT_VERSION", "POINTER_FORMAT", "SERVER_SCOPE",
-    "BundleError", "BundleFormatError", "EnvelopeCache", "EnvelopeError", "Pointer", "SdkKey",
+    "BundleError", "BundleFormatError", "EnvelopeError", "Pointer", "SdkKey",
     "SdkKeyFormatError", "bundle_object_key", "check_scope", "decode_bundle_document",
-    "decode_pointer", "decrypt_bundle", "default_kms_client", "encode_bundle_document",
-    "encode_pointer", "encrypt_bundle", "encryption_context", "generate_sdk_key",
+    "decode_pointer", "decrypt_bundle", "encode_bundle_document",
+    "encode_pointer", "encryption_context", "generate_sdk_key",
     "parse_sdk_key", "pointer_object_key",
 }
 
@@ -37,3 +37,15 @@ def test_bundle_package_never_imports_the_control_plane_or_tooling() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_importing_the_bundle_package_loads_no_encryption_sdk_and_no_boto3() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, edge_reader.bundle; "
+            "print(sorted(m for m in ('aws_encryption_sdk', 'aws_cryptographic_material_providers',"
+            " 'boto3', 'botocore') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"

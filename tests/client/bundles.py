@@ -12,10 +12,10 @@ from edge_reader.bundle import (
     bundle_object_key,
     encode_bundle_document,
     encode_pointer,
-    encrypt_bundle,
     encryption_context,
     pointer_object_key,
 )
+from edge_reader.bundle.esdk import encrypt_bundle
 from edge_reader.client import FlagClient
 
 

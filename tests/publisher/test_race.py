@@ -21,7 +21,8 @@ from chalicelib.publisher import Publisher
 from chalicelib.publisher_store import BundleStore
 from chalicelib.snapshot import EnvironmentSnapshot
 
-from edge_reader.bundle import EnvelopeCache, decode_pointer
+from edge_reader.bundle import decode_pointer
+from edge_reader.bundle.esdk import EnvelopeCache
 from tests.publisher.conftest import Bucket
 from tests.publisher.tablekit import TableKit, boolean_flag, unique
 
