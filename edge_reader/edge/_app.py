@@ -167,18 +167,30 @@ class OfrepApp:
 
     # ------------------------------------------------------------------ endpoints
 
-    def _single(self, key: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    def _request(
+        self, headers: Mapping[str, str], body: bytes, key: str | None
+    ) -> tuple[_Tenant, Context, Snapshot] | HttpResponse:
+        """The opening both evaluation routes share: authenticate, parse the context, take
+        one snapshot. Returns those three, or the error response to answer instead."""
         tenant, denied = self._authenticate(headers)
         if tenant is None:
             return denied
         context, problem = _parse_request(body)
         if problem is not None:
             code, message = problem
-            return _json(400, {"key": key, "errorCode": code, "errorDetails": message})
+            error = {"errorCode": code, "errorDetails": message}
+            return _json(400, error if key is None else {"key": key, **error})
         client = self._client(tenant)
         snap = client.snapshot()
         if snap is None:
             return _not_ready(client, key)
+        return tenant, context, snap
+
+    def _single(self, key: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+        request = self._request(headers, body, key)
+        if isinstance(request, HttpResponse):
+            return request
+        tenant, context, snap = request
         info = snap.env.flag_info(key)
         if info is None or not info.client_visible:
             return _json(
@@ -197,17 +209,10 @@ class OfrepApp:
         return _json(status, _failure(key, detail))
 
     def _bulk(self, headers: Mapping[str, str], body: bytes) -> HttpResponse:
-        tenant, denied = self._authenticate(headers)
-        if tenant is None:
-            return denied
-        context, problem = _parse_request(body)
-        if problem is not None:
-            code, message = problem
-            return _json(400, {"errorCode": code, "errorDetails": message})
-        client = self._client(tenant)
-        snap = client.snapshot()
-        if snap is None:
-            return _not_ready(client, None)
+        request = self._request(headers, body, None)
+        if isinstance(request, HttpResponse):
+            return request
+        tenant, context, snap = request
         tenant.refresh_caches(snap)
         evaluate = snap.env.evaluate
         render = tenant.render
