@@ -11,7 +11,7 @@ Layout (see docs/architecture.md)::
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import orjson
@@ -83,6 +83,32 @@ class Pointer:
     sha256: str
     size: int
     generated_at: str
+    # The publisher's signature (see edge_reader.bundle.signing); None on an unsigned pointer.
+    signature: PointerSignature | None = None
+
+    def unsigned(self) -> Pointer:
+        """This pointer without its signature: what the signature covers."""
+        return self if self.signature is None else replace(self, signature=None)
+
+
+@dataclass(frozen=True, slots=True)
+class PointerSignature:
+    """The publisher's signature over a set of pointers written together.
+
+    ``digests`` are the sha256 digests (hex, sorted) of every pointer of one publish, this
+    one included; ``value`` (base64 of a DER ECDSA P-256 / SHA-256 signature) signs that
+    list; ``key`` is the fingerprint (sha256 hex of the DER SubjectPublicKeyInfo) of the
+    signing key, so a reader knows which of its trusted keys to check against.
+    """
+
+    key: str
+    digests: tuple[str, ...]
+    value: str
+
+
+_HEX64_RE = re.compile(r"^[0-9a-f]{64}$")
+_B64_RE = re.compile(r"^[A-Za-z0-9+/]{16,400}={0,2}$")
+MAX_SIGNED_POINTERS = 1024  # far above any real scope count; bounds a hostile pointer
 
 
 _POINTER_FIELDS: dict[str, type] = {
@@ -99,9 +125,19 @@ _POINTER_FIELDS: dict[str, type] = {
 
 
 def encode_pointer(pointer: Pointer) -> bytes:
-    """Canonical JSON of a pointer (sorted keys); validates it first."""
-    _validate_pointer(asdict(pointer))
-    return orjson.dumps(asdict(pointer), option=orjson.OPT_SORT_KEYS)
+    """Canonical JSON of a pointer (sorted keys); validates it first.
+
+    An unsigned pointer has no ``signature`` member at all, so its bytes are exactly what a
+    signature over it covers.
+    """
+    raw = asdict(pointer)
+    signature = raw.pop("signature")
+    _validate_pointer(raw)
+    if signature is not None:
+        signature["digests"] = list(signature["digests"])
+        _validate_signature(signature)
+        raw["signature"] = signature
+    return orjson.dumps(raw, option=orjson.OPT_SORT_KEYS)
 
 
 def decode_pointer(data: bytes) -> Pointer:
@@ -112,8 +148,41 @@ def decode_pointer(data: bytes) -> Pointer:
         raise BundleFormatError(f"pointer: not valid JSON ({exc})") from None
     if not isinstance(raw, dict):
         raise BundleFormatError("pointer: expected a JSON object")
+    signature = raw.pop("signature", None)
     _validate_pointer(raw)
-    return Pointer(**{name: raw[name] for name in _POINTER_FIELDS})
+    fields = {name: raw[name] for name in _POINTER_FIELDS}
+    if signature is None:
+        return Pointer(**fields)
+    _validate_signature(signature)
+    return Pointer(
+        **fields,
+        signature=PointerSignature(
+            signature["key"], tuple(signature["digests"]), signature["value"]
+        ),
+    )
+
+
+def _validate_signature(raw: object) -> None:
+    if not isinstance(raw, dict):
+        raise BundleFormatError("pointer.signature: expected an object")
+    extra = set(raw) - {"key", "digests", "value"}
+    if extra:
+        raise BundleFormatError(f"pointer.signature: unknown field(s) {sorted(extra)}")
+    key, digests, value = raw.get("key"), raw.get("digests"), raw.get("value")
+    if not isinstance(key, str) or not _HEX64_RE.match(key):
+        raise BundleFormatError("pointer.signature.key: expected 64 lowercase hex characters")
+    if (
+        not isinstance(digests, list)
+        or not 1 <= len(digests) <= MAX_SIGNED_POINTERS
+        or not all(isinstance(d, str) and _HEX64_RE.match(d) for d in digests)
+    ):
+        raise BundleFormatError(
+            f"pointer.signature.digests: expected 1 to {MAX_SIGNED_POINTERS} sha256 hex digests"
+        )
+    if digests != sorted(set(digests)):
+        raise BundleFormatError("pointer.signature.digests: must be sorted and distinct")
+    if not isinstance(value, str) or not _B64_RE.match(value):
+        raise BundleFormatError("pointer.signature.value: expected a base64 signature")
 
 
 def _validate_pointer(raw: dict[str, Any]) -> None:
