@@ -139,24 +139,14 @@ class LoopbackCdn:
             self._send_chunked(h, path, body, etag, fault)
             return
         if fault and fault.stall_after is not None:
-            with self._lock:
-                self.log.append((path, 200))
-            h.send_response(200)
-            h.send_header("Content-Length", str(len(body)))
-            h.send_header("ETag", etag)
-            h.end_headers()
+            self._send_head(h, path, body, etag)
             h.wfile.write(body[: fault.stall_after])
             h.wfile.flush()
             time.sleep(fault.delay)
             h.wfile.write(body[fault.stall_after :])
             return
         if fault and fault.truncate_to is not None:
-            with self._lock:
-                self.log.append((path, 200))
-            h.send_response(200)
-            h.send_header("Content-Length", str(len(body)))
-            h.send_header("ETag", etag)
-            h.end_headers()
+            self._send_head(h, path, body, etag)  # promises all of body, sends a part
             h.wfile.write(body[: fault.truncate_to])
             h.wfile.flush()
             h.close_connection = True
@@ -175,6 +165,14 @@ class LoopbackCdn:
         h.end_headers()
         if status != 304:
             h.wfile.write(body)
+
+    def _send_head(self, h: BaseHTTPRequestHandler, path: str, body: bytes, etag: str) -> None:
+        with self._lock:
+            self.log.append((path, 200))
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("ETag", etag)
+        h.end_headers()
 
     def _send_chunked(
         self, h: BaseHTTPRequestHandler, path: str, body: bytes, etag: str, fault: Fault
