@@ -14,7 +14,11 @@ server with ETags, and opened by ``FlagClient`` exactly as in production.
    provider (``resolve_boolean_details``) vs the OpenFeature SDK client (provider + SDK).
    Best of several rounds of N calls, same flag, same context.
 3. **RSS** of a fresh subprocess that imports the reader and loads 10,000 flags from the
-   disk cache (psutil): baseline after imports, and after load.
+   disk cache (psutil): baseline after imports, and after load; plus (extra fields) the
+   same process as a background reader of the loopback CDN, and which heavy modules
+   (ESDK, MPL, boto3, asyncio, urllib3, jsonschema) either process ended up holding.
+   The stage breakdown of (1) also times the SDK-key decrypt with the reader's light
+   decoder against the ESDK's own decrypt, interleaved.
 4. **OFREP edge** (``python -m edge_reader.edge`` in a subprocess) under ``wrk`` (Lua script
    for POST bodies with a different targeting key per request): single-flag and bulk
    (100 client-visible flags) throughput and latency percentiles. wrk and the server share
@@ -61,7 +65,7 @@ from edge_reader.bundle import (
     generate_sdk_key,
     pointer_object_key,
 )
-from edge_reader.bundle.esdk import encrypt_bundle
+from edge_reader.bundle.esdk import encrypt_bundle, open_with_sdk_key
 from edge_reader.client import DiskCache, FlagClient
 from edge_reader.engine import Context, compile_environment
 from edge_reader.openfeature import VexilProvider
@@ -308,8 +312,34 @@ def bench_ready(stack: Stack, sizes: list[int], runs: int) -> dict[str, Any]:
             "cdn_ms": _summary_ms(cdn_times),
             "disk_ms": _summary_ms(disk_times),
             "stages_ms": stages,
+            "decrypt_compare_ms": _decrypt_compare(stack, built, runs=max(5, 2 * runs)),
         }
     return out
+
+
+def _decrypt_compare(stack: Stack, built: Built, runs: int) -> dict[str, Any]:
+    """The SDK-key decrypt of one bundle: the reader's light decoder vs the ESDK's own
+    decrypt (raw AES keyring), interleaved run by run so machine noise hits both alike.
+    Both are already imported here; this is decrypt time only."""
+    expected = encryption_context(PROJECT, ENV, built.pointer.revision, "server")
+    light_pt = decrypt_bundle(built.ciphertext, sdk_key=stack.server_key, expected=expected)
+    esdk_pt = open_with_sdk_key(built.ciphertext, stack.server_key, expected=expected)
+    assert light_pt == esdk_pt == built.plaintext
+    light: list[float] = []
+    heavy: list[float] = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        decrypt_bundle(built.ciphertext, sdk_key=stack.server_key, expected=expected)
+        t1 = time.perf_counter()
+        open_with_sdk_key(built.ciphertext, stack.server_key, expected=expected)
+        t2 = time.perf_counter()
+        light.append(t1 - t0)
+        heavy.append(t2 - t1)
+    return {
+        "light": _summary_ms(light),
+        "esdk": _summary_ms(heavy),
+        "esdk_over_light": round(statistics.median(heavy) / statistics.median(light), 2),
+    }
 
 
 def _stages(stack: Stack, built: Built) -> dict[str, float]:
@@ -412,15 +442,23 @@ t1 = time.perf_counter()
 gc.collect()
 imported = proc.memory_info().rss
 t2 = time.perf_counter()
-client = FlagClient(project=sys.argv[1], environment=sys.argv[2], sdk_key=sys.argv[3],
-                    mode="offline", cache_dir=sys.argv[4])
+if len(sys.argv) > 5:  # a background-mode reader on the CDN instead (extra field)
+    client = FlagClient(project=sys.argv[1], environment=sys.argv[2], sdk_key=sys.argv[3],
+                        pointer_url=sys.argv[5])
+else:
+    client = FlagClient(project=sys.argv[1], environment=sys.argv[2], sdk_key=sys.argv[3],
+                        mode="offline", cache_dir=sys.argv[4])
 assert client.wait_until_ready(60)
 t3 = time.perf_counter()
 n = len(client.snapshot().env.flag_keys)
 gc.collect()
 loaded = proc.memory_info().rss
+heavy = sorted(m for m in ("aws_encryption_sdk", "aws_cryptographic_material_providers",
+                           "boto3", "botocore", "asyncio", "urllib3", "jsonschema")
+               if m in sys.modules)
 print(json.dumps({"flags": n, "interpreter": start, "after_imports": imported,
-                  "after_load": loaded, "import_s": t1 - t0, "load_s": t3 - t2}))
+                  "after_load": loaded, "import_s": t1 - t0, "load_s": t3 - t2,
+                  "heavy_modules": heavy}))
 """
 
 
@@ -429,14 +467,11 @@ def bench_rss(stack: Stack, n: int) -> dict[str, Any]:
     built = stack.build(flags(n))
     cache_dir = stack.tmp / "cache-rss"
     DiskCache(cache_dir, PROJECT, ENV, "server").store(built.pointer_bytes, built.ciphertext)
-    out = subprocess.run(
-        [sys.executable, "-c", _RSS_SCRIPT, PROJECT, ENV, stack.server_key.text, str(cache_dir)],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=ROOT,
-    )
-    raw = json.loads(out.stdout.strip().splitlines()[-1])
+    args = [PROJECT, ENV, stack.server_key.text, str(cache_dir)]
+    raw = _rss_process(args)
+    # Extra: the same fresh process as a background-mode reader of the loopback CDN, which
+    # also loads the HTTP stack (http.client, ssl) an offline reader never needs.
+    cdn = _rss_process([*args, stack.publish(built)])
     mb = 1024 * 1024
     return {
         "flags": raw["flags"],
@@ -447,7 +482,27 @@ def bench_rss(stack: Stack, n: int) -> dict[str, Any]:
         "rss_flags_delta_mb": round((raw["after_load"] - raw["after_imports"]) / mb, 1),
         "cold_process_import_ms": _ms(raw["import_s"]),
         "cold_process_load_from_disk_ms": _ms(raw["load_s"]),
+        "heavy_modules_loaded": raw["heavy_modules"],
+        "cdn": {
+            "rss_after_imports_mb": round(cdn["after_imports"] / mb, 1),
+            "rss_after_load_mb": round(cdn["after_load"] / mb, 1),
+            "cold_process_import_ms": _ms(cdn["import_s"]),
+            "cold_process_load_from_cdn_ms": _ms(cdn["load_s"]),
+            "heavy_modules_loaded": cdn["heavy_modules"],
+        },
     }
+
+
+def _rss_process(args: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
+    raw: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return raw
 
 
 # ---------------------------------------------------------------------------- 4. ofrep
@@ -616,6 +671,11 @@ def _print_table(r: dict[str, Any]) -> None:
             f"                stages: sha256 {s['sha256']} decrypt {s['decrypt']} "
             f"decode {s['decode']} compile {s['compile']}"
         )
+        d = v["decrypt_compare_ms"]
+        print(
+            f"                decrypt median: light {d['light']['median']} ms, "
+            f"ESDK {d['esdk']['median']} ms (x{d['esdk_over_light']})"
+        )
     print("== overhead per boolean evaluation (ns, best round)")
     o = r["overhead"]
     for name, ns in o["ns_per_eval"].items():
@@ -632,7 +692,12 @@ def _print_table(r: dict[str, Any]) -> None:
     print(
         f"   fresh process: import edge_reader.client + openfeature "
         f"{m['cold_process_import_ms']} ms, then READY from disk "
-        f"{m['cold_process_load_from_disk_ms']} ms"
+        f"{m['cold_process_load_from_disk_ms']} ms; heavy modules {m['heavy_modules_loaded']}"
+    )
+    c = m["cdn"]
+    print(
+        f"   same, background reader on the CDN: after imports {c['rss_after_imports_mb']} MB, "
+        f"after load {c['rss_after_load_mb']} MB (READY {c['cold_process_load_from_cdn_ms']} ms)"
     )
     w = r["ofrep_wrk"]
     if "skipped" in w:

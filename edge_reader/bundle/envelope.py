@@ -6,8 +6,10 @@ key for the publisher's AWS KMS (or KMS-backed) keyring and one raw AES-256 key 
 allowed to read the scope (key namespace ``vexil``, key name = the SDK key id).
 
 This module is deliberately light: it imports neither aws-encryption-sdk nor boto3, so a
-reader that opens bundles with an SDK key pays for neither. The heavy machinery is imported
-only when a caller asks for KMS.
+reader that opens bundles with an SDK key pays for neither. With an SDK key the message is
+opened by :mod:`edge_reader.bundle._message`, a strict decrypt-only reader of exactly this
+message shape (``cryptography`` only, cross-tested against the ESDK); the ESDK itself is
+imported only when a caller asks for KMS.
 """
 
 from __future__ import annotations
@@ -83,17 +85,22 @@ def decrypt_bundle(
 ) -> bytes:
     """Open a bundle with an SDK key (no AWS call) or with KMS; return the plaintext.
 
-    With ``sdk_key`` only that key's raw AES data key is tried. Otherwise KMS is used with
+    With ``sdk_key`` only that key's raw AES data key is tried (by the light decoder, which
+    never imports aws-encryption-sdk). Otherwise KMS is used with
     ``kms_key_id``, which must be the key ARN. Raises :class:`EnvelopeError` when the
     message cannot be opened, is not the signed committing suite, or its encryption
     context differs in any way from ``expected``.
     """
     # Late imports: the machinery for each key kind loads only when that kind is used.
+    if sdk_key is not None:
+        # The light decoder (cryptography only): the ESDK's import alone would cost a reader
+        # ~62 MB. It is cross-tested against the ESDK in tests/bundle/test_message.py.
+        from edge_reader.bundle import _message  # noqa: PLC0415
+
+        key = parse_sdk_key(sdk_key) if isinstance(sdk_key, str) else sdk_key
+        return _message.open_message(ciphertext, key, expected=expected)
     from edge_reader.bundle import esdk  # noqa: PLC0415
 
-    if sdk_key is not None:
-        key = parse_sdk_key(sdk_key) if isinstance(sdk_key, str) else sdk_key
-        return esdk.open_with_sdk_key(ciphertext, key, expected=expected)
     if kms_key_id:
         return esdk.open_with_kms(
             ciphertext, kms_key_id=kms_key_id, kms_client=kms_client, expected=expected

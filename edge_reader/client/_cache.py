@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,6 +79,9 @@ class DiskCache:
 
     def store(self, pointer_bytes: bytes, ciphertext: bytes) -> bool:
         """Atomically replace the cache file; False (logged) if the disk refused."""
+        # Late: tempfile pulls in shutil, bz2 and lzma (~0.5 MB); only a writer needs it.
+        import tempfile  # noqa: PLC0415
+
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-", suffix=".vexilcache")

@@ -15,13 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from edge_reader.client._transport import (
-    DEFAULT_MAX_BODY,
-    Request,
-    Transport,
-    TransportError,
-    Urllib3Transport,
-)
+from edge_reader.client._transport import DEFAULT_MAX_BODY, Request, Transport, TransportError
 
 # 4xx answers that a retry may cure (LaunchDarkly's SDKs draw the same line).
 _RECOVERABLE_4XX = frozenset({400, 408, 429})
@@ -86,8 +80,13 @@ class Fetcher:
         max_body: int = DEFAULT_MAX_BODY,
         user_agent: str = "vexil-edge-reader/1",
     ) -> None:
-        """Use ``transport`` or build a ``Urllib3Transport`` trusting ``ca_bundle``."""
-        self._transport = transport or Urllib3Transport(ca_bundle=ca_bundle)
+        """Use ``transport`` or build an ``HttpTransport`` trusting ``ca_bundle``."""
+        if transport is None:
+            # Late: http.client and ssl load only for a reader that really fetches.
+            from edge_reader.client._http import HttpTransport  # noqa: PLC0415
+
+            transport = HttpTransport(ca_bundle=ca_bundle)
+        self._transport = transport
         self._timeouts = timeouts or Timeouts()
         self._max_body = max_body
         self._user_agent = user_agent

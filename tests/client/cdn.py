@@ -3,7 +3,11 @@
 ``LoopbackCdn.put(path, body)`` serves ``body`` with a strong ETag and answers
 ``If-None-Match`` with 304, like CloudFront/nginx. ``fault(path, ...)`` makes one path
 misbehave: a status code, a delay before the headers, a truncated body (Content-Length
-larger than what is sent), or arbitrary bytes. Every request is recorded in ``log``.
+larger than what is sent), a chunked body (optionally cut before its last chunk), a stall
+in the middle of the body, a redirect, dropping the connection without an answer (the
+first ``drop`` times), closing the connection after answering, or arbitrary bytes. Every
+request is recorded in ``log``; ``requests`` also keeps the client's address (one TCP
+connection = one address) and the request headers.
 """
 
 from __future__ import annotations
@@ -21,6 +25,18 @@ class Fault:
     delay: float = 0.0
     truncate_to: int | None = None
     body: bytes | None = None
+    chunked: bool = False
+    stall_after: int | None = None  # send this many body bytes, then wait ``delay`` seconds
+    location: str | None = None
+    drop: int = 0  # close the connection on the next ``drop`` requests without any answer
+    close_after: bool = False  # answer, then close the connection (no Connection: close)
+
+
+@dataclass(frozen=True)
+class Seen:
+    path: str
+    client: tuple[str, int]
+    headers: dict[str, str]
 
 
 class LoopbackCdn:
@@ -28,6 +44,7 @@ class LoopbackCdn:
         self.objects: dict[str, bytes] = {}
         self.faults: dict[str, Fault] = {}
         self.log: list[tuple[str, int]] = []
+        self.requests: list[Seen] = []
         self._lock = threading.Lock()
         cdn = self
 
@@ -72,6 +89,11 @@ class LoopbackCdn:
         p = "/" + path.lstrip("/")
         return [status for (req, status) in self.log if req == p]
 
+    def connections(self) -> int:
+        """How many distinct TCP connections the requests so far arrived on."""
+        with self._lock:
+            return len({seen.client for seen in self.requests})
+
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
@@ -82,7 +104,24 @@ class LoopbackCdn:
         with self._lock:
             fault = self.faults.get(path)
             body = self.objects.get(path)
-        if fault and fault.delay:
+            self.requests.append(Seen(path, h.client_address, dict(h.headers.items())))
+            drop = fault is not None and fault.drop > 0
+            if drop and fault is not None:
+                fault.drop -= 1
+        if drop:
+            h.close_connection = True  # no status line at all: the client sees EOF
+            return
+        if fault and fault.close_after:
+            h.close_connection = True
+        if fault and fault.location is not None:
+            with self._lock:
+                self.log.append((path, 302))
+            h.send_response(302)
+            h.send_header("Location", fault.location)
+            h.send_header("Content-Length", "0")
+            h.end_headers()
+            return
+        if fault and fault.delay and fault.stall_after is None:
             time.sleep(fault.delay)
         if fault and fault.status is not None:
             self._send(h, path, fault.status, fault.body or b"error", None)
@@ -96,13 +135,18 @@ class LoopbackCdn:
         if h.headers.get("If-None-Match") == etag:
             self._send(h, path, 304, b"", etag)
             return
+        if fault and fault.chunked:
+            self._send_chunked(h, path, body, etag, fault)
+            return
+        if fault and fault.stall_after is not None:
+            self._send_head(h, path, body, etag)
+            h.wfile.write(body[: fault.stall_after])
+            h.wfile.flush()
+            time.sleep(fault.delay)
+            h.wfile.write(body[fault.stall_after :])
+            return
         if fault and fault.truncate_to is not None:
-            with self._lock:
-                self.log.append((path, 200))
-            h.send_response(200)
-            h.send_header("Content-Length", str(len(body)))
-            h.send_header("ETag", etag)
-            h.end_headers()
+            self._send_head(h, path, body, etag)  # promises all of body, sends a part
             h.wfile.write(body[: fault.truncate_to])
             h.wfile.flush()
             h.close_connection = True
@@ -121,3 +165,31 @@ class LoopbackCdn:
         h.end_headers()
         if status != 304:
             h.wfile.write(body)
+
+    def _send_head(self, h: BaseHTTPRequestHandler, path: str, body: bytes, etag: str) -> None:
+        with self._lock:
+            self.log.append((path, 200))
+        h.send_response(200)
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("ETag", etag)
+        h.end_headers()
+
+    def _send_chunked(
+        self, h: BaseHTTPRequestHandler, path: str, body: bytes, etag: str, fault: Fault
+    ) -> None:
+        with self._lock:
+            self.log.append((path, 200))
+        h.send_response(200)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("ETag", etag)
+        h.end_headers()
+        cut = fault.truncate_to
+        sent = body if cut is None else body[:cut]
+        for i in range(0, len(sent), 4096):
+            part = sent[i : i + 4096]
+            h.wfile.write(f"{len(part):x}\r\n".encode() + part + b"\r\n")
+        if cut is None:
+            h.wfile.write(b"0\r\n\r\n")
+        else:
+            h.close_connection = True  # the terminating chunk never comes
+        h.wfile.flush()

@@ -112,3 +112,18 @@ def test_missing_config_is_a_json_500(tmp_path: Path, monkeypatch: pytest.Monkey
     out = lambda_handler.handler(event("apigw_v2.json"), None)
     assert out["statusCode"] == 500
     assert "misconfigured" in orjson.loads(out["body"])["errorDetails"]
+
+
+def test_the_lambda_host_loads_neither_the_http_server_nor_the_heavy_sdks() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, edge_reader.edge.lambda_handler, edge_reader.edge as e; "
+        "held = lambda: sorted(m for m in ('http.server', 'socketserver', 'aws_encryption_sdk',"
+        " 'boto3', 'botocore', 'urllib3', 'asyncio') if m in sys.modules); "
+        "before = held(); e.EdgeServer; print(before, held())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # The local host's server class still resolves (lazily), and only then loads http.server.
+    assert out.stdout.strip() == "[] ['http.server', 'socketserver']"
