@@ -1,6 +1,6 @@
 """The AWS resources Vexil needs, created from the one shared definition.
 
-``infra/resources.json`` names the table, bucket and KMS keys; Terraform reads the same
+``infra/resources.json`` names the tables (main and branch-key store), bucket and KMS keys; Terraform reads the same
 file. The local stack and the tests call :func:`ensure_resources` against moto_server so
 they run with exactly the names and keys the deployed system uses.
 """
@@ -32,6 +32,7 @@ class ResourceNames:
     bucket: str
     bundle_key_alias: str
     table_key_alias: str
+    key_store_table: str
 
     @classmethod
     def for_prefix(cls, prefix: str | None = None) -> ResourceNames:
@@ -43,6 +44,7 @@ class ResourceNames:
             bucket=f"{p}-{d['bucket']['suffix']}",
             bundle_key_alias=f"alias/{p}-{d['kms']['bundle_key_alias_suffix']}",
             table_key_alias=f"alias/{p}-{d['kms']['table_key_alias_suffix']}",
+            key_store_table=f"{p}-{d['key_store']['suffix']}",
         )
 
     def environment(self, bundle_key_id: str) -> dict[str, str]:
@@ -51,6 +53,7 @@ class ResourceNames:
             "VEXIL_TABLE": self.table,
             "VEXIL_BUCKET": self.bucket,
             "VEXIL_KMS_KEY_ID": bundle_key_id,
+            "VEXIL_KEY_STORE_TABLE": self.key_store_table,
         }
 
 
@@ -100,6 +103,27 @@ def _ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
     ddb.get_waiter("table_exists").wait(TableName=name)
 
 
+def _ensure_key_store_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
+    try:
+        ddb.describe_table(TableName=name)
+        return
+    except ClientError as exc:
+        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise
+    ddb.create_table(
+        TableName=name,
+        AttributeDefinitions=[
+            {"AttributeName": a, "AttributeType": t} for a, t in spec["attributes"].items()
+        ],
+        KeySchema=[
+            {"AttributeName": spec["hash_key"], "KeyType": "HASH"},
+            {"AttributeName": spec["range_key"], "KeyType": "RANGE"},
+        ],
+        BillingMode=spec["billing_mode"],
+    )
+    ddb.get_waiter("table_exists").wait(TableName=name)
+
+
 def _ensure_bucket(s3: Any, name: str, region: str) -> None:
     try:
         s3.head_bucket(Bucket=name)
@@ -118,7 +142,7 @@ def _ensure_bucket(s3: Any, name: str, region: str) -> None:
 def ensure_resources(
     names: ResourceNames | None = None, *, session: boto3.session.Session | None = None
 ) -> dict[str, str]:
-    """Create the table, bucket and KMS keys when absent; return the VEXIL_* variables.
+    """Create the tables, bucket and KMS keys when absent; return the VEXIL_* variables.
 
     Idempotent: a second call finds everything and changes nothing. Endpoint, region and
     credentials come from the environment (``AWS_ENDPOINT_URL`` points at moto locally).
@@ -130,6 +154,8 @@ def ensure_resources(
     kms = session.client("kms")
     bundle_key = _ensure_key(kms, names.bundle_key_alias, "Vexil bundle envelopes")
     _ensure_key(kms, names.table_key_alias, "Vexil DynamoDB SSE")
-    _ensure_table(session.client("dynamodb"), names.table, definition["table"])
+    ddb = session.client("dynamodb")
+    _ensure_table(ddb, names.table, definition["table"])
+    _ensure_key_store_table(ddb, names.key_store_table, definition["key_store"])
     _ensure_bucket(session.client("s3"), names.bucket, region)
     return names.environment(bundle_key)

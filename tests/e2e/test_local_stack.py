@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 BOOL = {"on": True, "off": False}
 _CLIENT_VARS = {"VEXIL_API", "VEXIL_TOKEN", "VEXIL_CA_BUNDLE", "VEXIL_SDK_KEY", "VEXIL_TABLE",
-                "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID"}
+                "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE"}
 
 
 def _vexil(state: Path, *argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
