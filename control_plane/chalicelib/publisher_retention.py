@@ -92,16 +92,21 @@ class Retention:
         bundles = self.store.list_bundles(project, environment, scope)
         newest_first = [b for b in reversed(bundles) if b.revision <= revision]
         candidates = [b.key for b in newest_first[keep:] if b.key != live_key]
-        untagged: list[str] = []
-        for key in candidates:
-            with self._lock:
-                if key in self._tagged:
+        with self._lock:
+            known = next((i for i, k in enumerate(candidates) if k in self._tagged), None)
+        if known is not None:
+            # Everything older than a bundle this container tagged is tagged (tags go oldest
+            # first); the newer ones are tagged without asking, as a tag costs what a check
+            # does and is idempotent.
+            untagged = candidates[:known]
+        else:
+            untagged = []
+            for key in candidates:
+                if self.store.is_superseded(key):
+                    with self._lock:
+                        self._tagged.add(key)
                     break
-            if self.store.is_superseded(key):
-                with self._lock:
-                    self._tagged.add(key)
-                break
-            untagged.append(key)
+                untagged.append(key)
         for key in reversed(untagged):  # oldest first: tagged bundles stay a suffix
             self.store.mark_superseded(key)
             with self._lock:
