@@ -9,8 +9,8 @@
 * a FlagClient disk-cache file (``*.vexilcache``: pointer + encrypted bundle);
 * a plaintext environment document (JSON) — no key needed.
 
-Encrypted sources need ``sdk_key`` (or ``kms_key_id`` with ``key_store_table``). ``project``/``environment`` are
-checked when given, otherwise taken from the pointer.
+Encrypted sources need ``sdk_key`` (or ``kms_key_id`` with ``key_store_table``).
+``project``/``environment`` are checked when given, otherwise taken from the pointer.
 
 ``evaluate_from_source`` never raises: a source that cannot be loaded gives a detail with
 reason ERROR, error code PROVIDER_NOT_READY and a message saying why (the CLI prints it and
