@@ -1,8 +1,8 @@
 """The AWS resources Vexil needs, created from the one shared definition.
 
-``infra/resources.json`` names the tables (main and branch-key store), bucket and KMS keys; Terraform reads the same
-file. The local stack and the tests call :func:`ensure_resources` against moto_server so
-they run with exactly the names and keys the deployed system uses.
+``infra/resources.json`` names the tables (main and branch-key store), bucket and KMS keys;
+Terraform reads the same file. The local stack and the tests call :func:`ensure_resources`
+against moto_server so they run with exactly the names and keys the deployed system uses.
 """
 
 from __future__ import annotations
@@ -122,6 +122,14 @@ def _ensure_key_store_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
         BillingMode=spec["billing_mode"],
     )
     ddb.get_waiter("table_exists").wait(TableName=name)
+
+
+def ensure_key_store_table(name: str, *, session: boto3.session.Session | None = None) -> str:
+    """Create a branch-key store table called ``name`` when absent (benchmarks, tests);
+    return the name. Same schema as the deployment's (resources.json ``key_store``)."""
+    session = session or boto3.session.Session()
+    _ensure_key_store_table(session.client("dynamodb"), name, load_definition()["key_store"])
+    return name
 
 
 def _ensure_bucket(s3: Any, name: str, region: str) -> None:

@@ -38,7 +38,7 @@ from edge_reader.bundle import (
     encryption_context,
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
-from edge_reader.bundle.hierarchy import BranchKeyStore
+from edge_reader.bundle.hierarchy import BranchKeyStore, resolve_key_arn
 
 logger = Logger(service="vexil-publisher")
 
@@ -254,13 +254,6 @@ class Publisher:
         return PublishError(project, environment, stage, reason)
 
 
-def kms_key_arn(kms: Any, key_id: str) -> str:
-    """The ARN of ``key_id`` (ARN, id or alias): the key store binds branch keys to an ARN."""
-    if key_id.startswith("arn:") and ":key/" in key_id:
-        return key_id
-    return str(kms.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
-
-
 def publisher_from_env(session: Any | None = None) -> Publisher:
     """Build a :class:`Publisher` from VEXIL_* variables (clients created once, here).
 
@@ -286,7 +279,7 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
     key_kms = session.client("kms")
     branch_keys = BranchKeyStore(
         table=os.environ["VEXIL_KEY_STORE_TABLE"],
-        kms_key_arn=kms_key_arn(key_kms, os.environ["VEXIL_KMS_KEY_ID"]),
+        kms_key_arn=resolve_key_arn(key_kms, os.environ["VEXIL_KMS_KEY_ID"]),
         dynamodb_client=session.client("dynamodb"),
         kms_client=key_kms,
     )

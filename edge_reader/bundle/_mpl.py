@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, Literal
 
 from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
 from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
@@ -54,7 +54,7 @@ class Lru:
 _CLIENTS: dict[str, Any] = {}
 
 
-def default_client(service: str) -> Any:
+def default_client(service: Literal["kms", "dynamodb"]) -> Any:
     """A process-wide boto3 client for ``service`` (honours AWS_ENDPOINT_URL), built once."""
     with _LOCK:
         client = _CLIENTS.get(service)

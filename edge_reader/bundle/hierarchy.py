@@ -73,6 +73,14 @@ def branch_key_id(project: str, environment: str) -> str:
     return f"{BRANCH_KEY_ID_PREFIX}{project}/{environment}"
 
 
+def resolve_key_arn(kms_client: Any, key_id: str) -> str:
+    """The ARN of ``key_id`` (ARN, key id or alias; one DescribeKey unless already an ARN):
+    the key store binds branch keys to the key's ARN."""
+    if key_id.startswith("arn:") and ":key/" in key_id:
+        return key_id
+    return str(kms_client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"])
+
+
 def branch_key_context(project: str, environment: str) -> dict[str, str]:
     """The custom encryption context bound to an environment's branch key."""
     return {"vexil:project": project, "vexil:environment": environment}

@@ -1,0 +1,58 @@
+"""``vexil keys show|rotate``: an environment's branch key in the key store (AWS direct).
+
+Bundles are encrypted under one branch key per (project, environment), kept in the branch-key
+store table and wrapped by the bundle KMS key (see ``edge_reader/bundle/hierarchy.py``).
+``rotate`` makes a new active version: bundles written before keep opening (old versions
+stay, decrypt-only), and each publisher container switches to the new version within its
+keyring TTL (300 s). Needs AWS credentials allowed to read and write the key store table and
+``kms:GenerateDataKeyWithoutPlaintext`` / ``kms:ReEncrypt*`` on the bundle key (Terraform:
+``branch_key_rotator_arns``); never ``kms:Decrypt``.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from typing import Any
+
+from vexil.errors import UsageError, VexilError
+
+
+def _store(table: str | None, kms_key_id: str | None) -> Any:
+    # Imported on use: the MPL and boto3 load only when this command runs.
+    import boto3  # noqa: PLC0415
+
+    from edge_reader.bundle.hierarchy import BranchKeyStore, resolve_key_arn  # noqa: PLC0415
+
+    table = table or os.environ.get("VEXIL_KEY_STORE_TABLE")
+    kms_key_id = kms_key_id or os.environ.get("VEXIL_KMS_KEY_ID")
+    if not table:
+        raise UsageError("--table: required (or set VEXIL_KEY_STORE_TABLE)")
+    if not kms_key_id:
+        raise UsageError("--kms-key-id: required (or set VEXIL_KMS_KEY_ID)")
+    session = boto3.session.Session()
+    kms = session.client("kms")
+    return BranchKeyStore(table=table, kms_key_arn=resolve_key_arn(kms, kms_key_id),
+                          dynamodb_client=session.client("dynamodb"), kms_client=kms)
+
+
+def branch_key(action: str, *, project: str, environment: str, table: str | None = None,
+               kms_key_id: str | None = None) -> dict[str, Any]:
+    """Show or rotate one environment's branch key; return its state as a JSON-ready dict.
+
+    Raises :class:`VexilError` when the branch key does not exist (nothing published yet)
+    and :class:`UsageError` for a missing table or key.
+    """
+    from edge_reader.bundle import EnvelopeError  # noqa: PLC0415
+
+    store = _store(table, kms_key_id)
+    try:
+        if action == "rotate":
+            status = store.rotate(project, environment)
+        else:
+            status = store.status(project, environment)
+    except (EnvelopeError, ValueError) as exc:
+        raise VexilError(str(exc)) from None
+    if status is None:
+        raise VexilError(f"{project}/{environment}: no branch key yet (created on first publish)")
+    return {"action": action, **asdict(status)}
