@@ -11,41 +11,35 @@ keyring TTL (300 s). Needs AWS credentials allowed to read and write the key sto
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict
 from typing import Any
 
-from vexil.errors import UsageError, VexilError
+from vexil.errors import VexilError
+from vexil.kmsaccess import kms_access
 
 
-def _store(table: str | None, kms_key_id: str | None) -> Any:
+def _store(dev: dict[str, Any], table: str | None, kms_key_id: str | None) -> Any:
     # Imported on use: the MPL and boto3 load only when this command runs.
-    import boto3  # noqa: PLC0415
+    from edge_reader.bundle.hierarchy import BranchKeyStore  # noqa: PLC0415
 
-    from edge_reader.bundle.hierarchy import BranchKeyStore, resolve_key_arn  # noqa: PLC0415
-
-    table = table or os.environ.get("VEXIL_KEY_STORE_TABLE")
-    kms_key_id = kms_key_id or os.environ.get("VEXIL_KMS_KEY_ID")
-    if not table:
-        raise UsageError("--table: required (or set VEXIL_KEY_STORE_TABLE)")
-    if not kms_key_id:
-        raise UsageError("--kms-key-id: required (or set VEXIL_KMS_KEY_ID)")
-    session = boto3.session.Session()
-    kms = session.client("kms")
-    return BranchKeyStore(table=table, kms_key_arn=resolve_key_arn(kms, kms_key_id),
-                          dynamodb_client=session.client("dynamodb"), kms_client=kms)
+    access = kms_access(dev, kms_key_id, table)
+    return BranchKeyStore(table=access["key_store_table"], kms_key_arn=access["kms_key_id"],
+                          dynamodb_client=access["dynamodb_client"],
+                          kms_client=access["kms_client"])
 
 
 def branch_key(action: str, *, project: str, environment: str, table: str | None = None,
-               kms_key_id: str | None = None) -> dict[str, Any]:
+               kms_key_id: str | None = None, dev: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
     """Show or rotate one environment's branch key; return its state as a JSON-ready dict.
 
     Raises :class:`VexilError` when the branch key does not exist (nothing published yet)
-    and :class:`UsageError` for a missing table or key.
+    and :class:`UsageError` for a missing table or key. ``dev`` is the local stack's
+    ``dev.json`` (its moto endpoint, table and key are used when nothing else names them).
     """
     from edge_reader.bundle import EnvelopeError  # noqa: PLC0415
 
-    store = _store(table, kms_key_id)
+    store = _store(dev or {}, table, kms_key_id)
     try:
         if action == "rotate":
             status = store.rotate(project, environment)

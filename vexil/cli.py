@@ -454,7 +454,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
     from vexil.branchkeys import branch_key  # noqa: PLC0415 - the MPL only when this runs
 
     _print_json(branch_key(args.action, project=args.project, environment=args.environment,
-                           table=args.table, kms_key_id=args.kms_key_id))
+                           table=args.table, kms_key_id=args.kms_key_id,
+                           dev=load_dev_json(_state_dir(args))))
     return 0
 
 

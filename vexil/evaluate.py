@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vexil.errors import UsageError
+from vexil.kmsaccess import kms_access
 from vexil.settings import load_dev_json
 
 
@@ -45,7 +46,7 @@ def evaluate(
     # Imported on use: it loads the encryption SDK, which other commands never need.
     cli_eval = importlib.import_module("edge_reader.client.cli_eval")
     dev = load_dev_json(state_dir)
-    access = _kms_access(dev, kms_key_id, key_store_table) if kms else {}
+    access = kms_access(dev, kms_key_id, key_store_table) if kms else {}
     sdk_key = None if kms else sdk_key or os.environ.get("VEXIL_SDK_KEY")
     if sdk_key is None and not kms and environment and dev:
         sdk_key = (dev.get("sdk_keys") or {}).get(environment, {}).get("server")
@@ -74,34 +75,3 @@ def evaluate(
         "error_message": detail.error_message,
     }
 
-
-def _kms_access(dev: dict[str, Any], kms_key_id: str | None,
-                key_store_table: str | None) -> dict[str, Any]:
-    """Key ARN, key store table and clients for KMS reading: flags, else VEXIL_* variables,
-    else the running local stack (whose moto endpoint the clients then use)."""
-    import boto3  # noqa: PLC0415 - only the KMS path needs AWS clients
-
-    from edge_reader.bundle.hierarchy import resolve_key_arn  # noqa: PLC0415
-    from vexil.devstack.aws import local_aws_env  # noqa: PLC0415
-
-    key = kms_key_id or os.environ.get("VEXIL_KMS_KEY_ID")
-    table = key_store_table or os.environ.get("VEXIL_KEY_STORE_TABLE")
-    settings: dict[str, str] = {}
-    if not (key and table) and dev.get("aws_endpoint"):
-        key = key or dev.get("kms_key_id")
-        table = table or dev.get("key_store_table")
-        settings = local_aws_env(str(dev["aws_endpoint"]))
-    if not key or not table:
-        raise UsageError("--kms: give --kms-key-id and --key-store-table (or VEXIL_KMS_KEY_ID "
-                         "and VEXIL_KEY_STORE_TABLE, or run the local stack)")
-    session = boto3.session.Session(
-        aws_access_key_id=settings.get("AWS_ACCESS_KEY_ID"),
-        aws_secret_access_key=settings.get("AWS_SECRET_ACCESS_KEY"),
-        aws_session_token=settings.get("AWS_SESSION_TOKEN"),
-        region_name=settings.get("AWS_DEFAULT_REGION"),
-    )
-    endpoint = settings.get("AWS_ENDPOINT_URL")
-    kms = session.client("kms", endpoint_url=endpoint)
-    return {"kms_key_id": resolve_key_arn(kms, str(key)), "key_store_table": str(table),
-            "kms_client": kms,
-            "dynamodb_client": session.client("dynamodb", endpoint_url=endpoint)}

@@ -46,9 +46,10 @@ def test_show_then_rotate_a_branch_key(store: BranchKeyStore,
     assert rotated["active_version"] != shown["active_version"]
 
 
-def test_keys_needs_the_table(monkeypatch: pytest.MonkeyPatch,
+def test_keys_needs_the_table(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
                               capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.delenv("VEXIL_KEY_STORE_TABLE", raising=False)
+    monkeypatch.setenv("VEXIL_STATE_DIR", str(tmp_path))  # no local stack to fall back on
     assert main(["keys", "show", "--project", "shop", "--environment", "prod"]) == 2
     assert "VEXIL_KEY_STORE_TABLE" in capsys.readouterr().err
 
