@@ -70,12 +70,17 @@ def _ensure_key(kms: Any, alias: str, description: str) -> str:
 
 
 def _ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
+    """Create table ``name`` from a resources.json spec (main table or key store) if absent.
+
+    GSIs and a stream are created only when the spec names them (the key store has neither).
+    """
     try:
         ddb.describe_table(TableName=name)
         return
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
+    extra: dict[str, Any] = {}
     gsis = [
         {
             "IndexName": g["name"],
@@ -85,31 +90,13 @@ def _ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
             ],
             "Projection": {"ProjectionType": g["projection"]},
         }
-        for g in spec["global_secondary_indexes"]
+        for g in spec.get("global_secondary_indexes", [])
     ]
-    ddb.create_table(
-        TableName=name,
-        AttributeDefinitions=[
-            {"AttributeName": a, "AttributeType": t} for a, t in spec["attributes"].items()
-        ],
-        KeySchema=[
-            {"AttributeName": spec["hash_key"], "KeyType": "HASH"},
-            {"AttributeName": spec["range_key"], "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=gsis,
-        BillingMode=spec["billing_mode"],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": spec["stream_view_type"]},
-    )
-    ddb.get_waiter("table_exists").wait(TableName=name)
-
-
-def _ensure_key_store_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
-    try:
-        ddb.describe_table(TableName=name)
-        return
-    except ClientError as exc:
-        if exc.response["Error"]["Code"] != "ResourceNotFoundException":
-            raise
+    if gsis:
+        extra["GlobalSecondaryIndexes"] = gsis
+    if spec.get("stream_view_type"):
+        extra["StreamSpecification"] = {"StreamEnabled": True,
+                                        "StreamViewType": spec["stream_view_type"]}
     ddb.create_table(
         TableName=name,
         AttributeDefinitions=[
@@ -120,6 +107,7 @@ def _ensure_key_store_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
             {"AttributeName": spec["range_key"], "KeyType": "RANGE"},
         ],
         BillingMode=spec["billing_mode"],
+        **extra,
     )
     ddb.get_waiter("table_exists").wait(TableName=name)
 
@@ -128,7 +116,7 @@ def ensure_key_store_table(name: str, *, session: boto3.session.Session | None =
     """Create a branch-key store table called ``name`` when absent (benchmarks, tests);
     return the name. Same schema as the deployment's (resources.json ``key_store``)."""
     session = session or boto3.session.Session()
-    _ensure_key_store_table(session.client("dynamodb"), name, load_definition()["key_store"])
+    _ensure_table(session.client("dynamodb"), name, load_definition()["key_store"])
     return name
 
 
@@ -164,6 +152,6 @@ def ensure_resources(
     _ensure_key(kms, names.table_key_alias, "Vexil DynamoDB SSE")
     ddb = session.client("dynamodb")
     _ensure_table(ddb, names.table, definition["table"])
-    _ensure_key_store_table(ddb, names.key_store_table, definition["key_store"])
+    _ensure_table(ddb, names.key_store_table, definition["key_store"])
     _ensure_bucket(session.client("s3"), names.bucket, region)
     return names.environment(bundle_key)
