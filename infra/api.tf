@@ -7,6 +7,8 @@ module "control_plane" {
 
   name_prefix                = local.name_prefix
   table_name                 = aws_dynamodb_table.main.name
+  key_store_table_name       = aws_dynamodb_table.key_store.name
+  bundles_kept_per_scope     = var.bundles_kept_per_scope
   bucket_name                = aws_s3_bucket.bundles.bucket
   cloudfront_distribution_id = aws_cloudfront_distribution.bundles.id
   dead_letter_queue_arn      = aws_sqs_queue.dead_letter.arn
@@ -15,13 +17,14 @@ module "control_plane" {
   tags                       = local.tags
 
   # Placeholders of control_plane/.chalice/policy-*.json.
-  table_arn        = aws_dynamodb_table.main.arn
-  stream_arn       = aws_dynamodb_table.main.stream_arn
-  bucket_arn       = aws_s3_bucket.bundles.arn
-  bundle_key_arn   = aws_kms_key.bundle.arn
-  table_key_arn    = aws_kms_key.table.arn
-  storage_key_arn  = aws_kms_key.storage.arn
-  distribution_arn = aws_cloudfront_distribution.bundles.arn
+  table_arn           = aws_dynamodb_table.main.arn
+  stream_arn          = aws_dynamodb_table.main.stream_arn
+  key_store_table_arn = aws_dynamodb_table.key_store.arn
+  bucket_arn          = aws_s3_bucket.bundles.arn
+  bundle_key_arn      = aws_kms_key.bundle.arn
+  table_key_arn       = aws_kms_key.table.arn
+  storage_key_arn     = aws_kms_key.storage.arn
+  distribution_arn    = aws_cloudfront_distribution.bundles.arn
 }
 
 resource "aws_cloudwatch_log_group" "api_access" {

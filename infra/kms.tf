@@ -1,6 +1,7 @@
 # Three customer-managed keys, each with rotation and a policy naming who may do what:
-#   bundle  - ESDK envelopes of bundles + wrapping of SDK-key secrets (VEXIL_KMS_KEY_ID)
-#   table   - DynamoDB encryption at rest (table and stream)
+#   bundle  - wraps the per-environment branch keys of bundle envelopes (hierarchical
+#             keyring) + wrapping of SDK-key secrets (VEXIL_KMS_KEY_ID)
+#   table   - DynamoDB encryption at rest (main table, its stream, the branch-key store)
 #   storage - everything else at rest: the bundle bucket (SSE-KMS), Lambda environment
 #             variables, log groups, the dead-letter queue and the alarm topic
 # Key policies grant data operations only to named principals or AWS services acting for
@@ -20,7 +21,8 @@ locals {
   publisher_role_arn     = module.control_plane.function_role_arns["publisher"]
   control_plane_role_arn = module.control_plane.function_role_arns["api_handler"]
   # Must equal control_plane/chalicelib/snapshot.py SDK_KEY_PURPOSE (a test checks it).
-  sdk_key_purpose = "sdk-key"
+  sdk_key_purpose   = "sdk-key"
+  reader_principals = distinct(flatten([for r in values(var.readers) : r.principal_arns]))
 }
 
 # ----------------------------------------------------------------------------- bundle key
@@ -38,21 +40,55 @@ data "aws_iam_policy_document" "bundle_key" {
     }
   }
 
-  # The publisher envelope-encrypts bundles. The encryption context of a bundle always
-  # carries vexil:revision (edge_reader.bundle.encryption_context); requiring it keeps
-  # this grant from minting data keys for anything else.
+  # Bundles are envelope-encrypted under per-environment branch keys (the AWS KMS
+  # Hierarchical keyring, edge_reader/bundle/hierarchy.py); this key wraps only branch
+  # keys, never a bundle's data key. The publisher creates branch keys on first publish
+  # (GenerateDataKeyWithoutPlaintext + ReEncrypt) and unwraps their material (Decrypt),
+  # once per keyring TTL. Every branch key's KMS encryption context names this key store
+  # (tablename) and its environment (aws-crypto-ec:vexil:*).
   statement {
-    sid       = "PublisherEncryptsBundles"
-    actions   = ["kms:GenerateDataKey", "kms:Encrypt"]
+    sid = "PublisherUsesBranchKeys"
+    actions = [
+      "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+      "kms:Decrypt",
+    ]
     resources = ["*"]
     principals {
       type        = "AWS"
       identifiers = [local.publisher_role_arn]
     }
     condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:tablename"
+      values   = [local.key_store_logical_name]
+    }
+    condition {
       test     = "Null"
-      variable = "kms:EncryptionContext:vexil:revision"
+      variable = "kms:EncryptionContext:aws-crypto-ec:vexil:project"
       values   = ["false"]
+    }
+  }
+
+  # Operators who rotate branch keys (`vexil keys rotate`): a new version needs
+  # GenerateDataKeyWithoutPlaintext and ReEncrypt, never Decrypt, so a rotator cannot
+  # unwrap branch-key material.
+  dynamic "statement" {
+    for_each = length(var.branch_key_rotator_arns) > 0 ? [1] : []
+    content {
+      sid = "OperatorsRotateBranchKeys"
+      actions = [
+        "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom", "kms:ReEncryptTo",
+      ]
+      resources = ["*"]
+      principals {
+        type        = "AWS"
+        identifiers = var.branch_key_rotator_arns
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:tablename"
+        values   = [local.key_store_logical_name]
+      }
     }
   }
 
@@ -88,8 +124,10 @@ data "aws_iam_policy_document" "bundle_key" {
     }
   }
 
-  # Readers may only Decrypt, only bundles (vexil:revision present, vexil:purpose absent,
-  # so never a wrapped SDK-key secret), and only of their project and environments.
+  # Readers may only Decrypt, only branch keys of this key store (tablename), and only
+  # those whose context names their project and one of their environments: KMS sees the
+  # branch key's context (aws-crypto-ec:vexil:*), not the bundle's. A wrapped SDK-key secret
+  # ({vexil:purpose, vexil:project, vexil:environment}) has no tablename: never matched.
   dynamic "statement" {
     for_each = var.readers
     content {
@@ -102,23 +140,18 @@ data "aws_iam_policy_document" "bundle_key" {
       }
       condition {
         test     = "StringEquals"
-        variable = "kms:EncryptionContext:vexil:project"
+        variable = "kms:EncryptionContext:tablename"
+        values   = [local.key_store_logical_name]
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws-crypto-ec:vexil:project"
         values   = [statement.value.project]
       }
       condition {
         test     = "StringEquals"
-        variable = "kms:EncryptionContext:vexil:environment"
+        variable = "kms:EncryptionContext:aws-crypto-ec:vexil:environment"
         values   = statement.value.environments
-      }
-      condition {
-        test     = "Null"
-        variable = "kms:EncryptionContext:vexil:revision"
-        values   = ["false"]
-      }
-      condition {
-        test     = "Null"
-        variable = "kms:EncryptionContext:vexil:purpose"
-        values   = ["true"]
       }
     }
   }
@@ -175,6 +208,27 @@ data "aws_iam_policy_document" "table_key" {
       test     = "StringEquals"
       variable = "kms:CallerAccount"
       values   = [local.account_id]
+    }
+  }
+
+  # KMS readers (var.readers) read their branch keys from the key store, which this key
+  # encrypts at rest; DynamoDB uses it on their behalf (the table's resource policy then
+  # limits them to their own environments' items).
+  dynamic "statement" {
+    for_each = length(local.reader_principals) > 0 ? [1] : []
+    content {
+      sid       = "ReadersReadKeyStoreThroughDynamoDB"
+      actions   = ["kms:Decrypt", "kms:DescribeKey"]
+      resources = ["*"]
+      principals {
+        type        = "AWS"
+        identifiers = local.reader_principals
+      }
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = ["dynamodb.${local.region}.amazonaws.com"]
+      }
     }
   }
 

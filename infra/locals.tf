@@ -14,6 +14,12 @@ locals {
 
   keep_noncurrent_versions = local.shared.bucket.keep_noncurrent_bundles
 
+  # The branch-key store. Its *logical* name is bound into every branch key (KMS sees it as
+  # the "tablename" encryption context) and must equal edge_reader/bundle/hierarchy.py
+  # LOGICAL_KEY_STORE_NAME (a test checks it); the physical table name may differ.
+  key_store_table_name   = "${local.name_prefix}-${local.shared.key_store.suffix}"
+  key_store_logical_name = "vexil-branch-keys"
+
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   region     = var.aws_region

@@ -13,6 +13,11 @@ output "table_name" {
   value       = aws_dynamodb_table.main.name
 }
 
+output "key_store_table_name" {
+  description = "VEXIL_KEY_STORE_TABLE: the branch-key store (KMS readers need it too)."
+  value       = aws_dynamodb_table.key_store.name
+}
+
 output "bucket_name" {
   description = "VEXIL_BUCKET."
   value       = aws_s3_bucket.bundles.bucket

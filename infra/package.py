@@ -19,9 +19,10 @@ What the post-processing changes, and why:
   (throttling, access logs, WAF) and the deployment is re-triggered by the swagger hash;
 * names: functions and roles are named ``<name_prefix>-<function>`` so two deployments
   can share an account;
-* environment: every function gets ``VEXIL_TABLE``, ``VEXIL_BUCKET``, ``VEXIL_KMS_KEY_ID``
-  and ``VEXIL_CLOUDFRONT_DISTRIBUTION_ID`` from module variables (Terraform resources),
-  overriding whatever ``.chalice/config.json`` says for local use;
+* environment: every function gets ``VEXIL_TABLE``, ``VEXIL_BUCKET``, ``VEXIL_KMS_KEY_ID``,
+  ``VEXIL_KEY_STORE_TABLE``, ``VEXIL_KEEP_BUNDLES`` and ``VEXIL_CLOUDFRONT_DISTRIBUTION_ID``
+  from module variables (Terraform resources), overriding whatever ``.chalice/config.json``
+  says for local use;
 * hardening: X-Ray tracing, a KMS key for environment variables, reserved concurrency,
   a dead-letter queue, a KMS-encrypted log group per function with retention;
 * IAM: the hand-written ``control_plane/.chalice/policy-*.json`` files use placeholders
@@ -63,6 +64,7 @@ DEPRECATED_DATA_SOURCES = ("null_data_source", "template_file")
 POLICY_PLACEHOLDERS: dict[str, str] = {
     "table_arn": "ARN of the DynamoDB table",
     "stream_arn": "ARN of the table's stream (NEW_AND_OLD_IMAGES)",
+    "key_store_table_arn": "ARN of the branch-key store table (hierarchical keyring)",
     "bucket_arn": "ARN of the bundle bucket",
     "bundle_key_arn": "ARN of the KMS key for bundle envelopes and SDK-key wrapping",
     "table_key_arn": "ARN of the KMS key encrypting the table at rest",
@@ -75,6 +77,8 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_TABLE": "table_name",
     "VEXIL_BUCKET": "bucket_name",
     "VEXIL_KMS_KEY_ID": "bundle_key_arn",
+    "VEXIL_KEY_STORE_TABLE": "key_store_table_name",
+    "VEXIL_KEEP_BUNDLES": "bundles_kept_per_scope",
     "VEXIL_CLOUDFRONT_DISTRIBUTION_ID": "cloudfront_distribution_id",
 }
 # Other module variables the post-processing introduces.
@@ -82,6 +86,11 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "name_prefix": ("string", "Prefix of every resource name"),
     "table_name": ("string", "DynamoDB table name (VEXIL_TABLE)"),
     "bucket_name": ("string", "Bundle bucket name (VEXIL_BUCKET)"),
+    "key_store_table_name": ("string", "Branch-key store table name (VEXIL_KEY_STORE_TABLE)"),
+    "bundles_kept_per_scope": (
+        "number",
+        "Newest bundles kept untagged per scope (VEXIL_KEEP_BUNDLES)",
+    ),
     "cloudfront_distribution_id": (
         "string",
         "CloudFront distribution id (VEXIL_CLOUDFRONT_DISTRIBUTION_ID); empty disables purges",

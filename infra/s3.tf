@@ -3,14 +3,16 @@
 #
 # Lifecycle ("keep the last N"): the publisher writes every bundle under a NEW immutable
 # key (<revision>-<sha256>.bundle) and overwrites only the small current.json pointer.
-# So versioning history exists only for pointers: the last N noncurrent pointer versions
-# are kept (N = keep_noncurrent_bundles in resources.json), which names the last N
-# bundles for a rollback. Bundle objects themselves are never noncurrent, and their age
-# says nothing about whether a pointer still names them (an environment untouched for a
-# year is still served by a year-old bundle), so age alone must not expire them. They
-# expire only once tagged vexil-superseded=true (by whatever retires them) and older than
-# superseded_bundle_expiration_days. Untagged bundles are kept: storage grows by one small
-# object per publish, which is the price of never deleting a live bundle.
+# Versioning history therefore exists only for pointers (the last N noncurrent pointer
+# versions are kept, N = keep_noncurrent_bundles in resources.json). Bundle objects are
+# never noncurrent while they live, and their age says nothing about whether a pointer still
+# names them (an environment untouched for a year is still served by a year-old bundle), so
+# age alone must not expire them. After each publish the publisher tags every bundle of the
+# scope beyond the newest bundles_kept_per_scope (and every bundle of a scope that no longer
+# exists) vexil-superseded=true (control_plane/chalicelib/publisher_retention.py); it never
+# tags one a pointer names. Tagged bundles expire superseded_bundle_expiration_days after
+# they were written (S3 counts from creation, so an old bundle goes at the next lifecycle
+# run), and their noncurrent version a day later.
 
 resource "aws_s3_bucket" "bundles" {
   bucket = local.bucket_name
@@ -88,6 +90,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "bundles" {
     }
     expiration {
       days = var.superseded_bundle_expiration_days
+    }
+    # Versioning turns the expiry into a delete marker; the bytes go a day later (the
+    # pointer rule's newer_noncurrent_versions would otherwise keep them for good).
+    noncurrent_version_expiration {
+      noncurrent_days = 1
     }
   }
 

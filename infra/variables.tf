@@ -17,9 +17,10 @@ variable "aws_region" {
 variable "readers" {
   description = <<-EOT
     Principals that may decrypt bundles with KMS (server SDKs using their IAM role rather
-    than an SDK key), per Vexil project and environment. The key policy lets each one
-    Decrypt only when the encryption context names that project and one of those
-    environments (vexil:project / vexil:environment).
+    than an SDK key), per Vexil project and environment. The bundle key's policy lets each
+    one Decrypt only branch keys whose context names that project and one of those
+    environments (aws-crypto-ec:vexil:project / :environment), and the key store's
+    resource policy lets it read only those environments' branch-key items.
   EOT
   type = map(object({
     project        = string
@@ -27,6 +28,12 @@ variable "readers" {
     principal_arns = list(string)
   }))
   default = {}
+}
+
+variable "branch_key_rotator_arns" {
+  description = "Principals that may rotate branch keys (`vexil keys rotate`): new versions only, never unwrap. Empty: nobody (add one when you need to rotate)."
+  type        = list(string)
+  default     = []
 }
 
 variable "key_admin_arns" {
@@ -67,6 +74,16 @@ variable "pointer_max_ttl_seconds" {
   description = "Upper bound on how long CloudFront keeps a current.json pointer (the publisher sends max-age=5 and also invalidates)."
   type        = number
   default     = 60
+}
+
+variable "bundles_kept_per_scope" {
+  description = "Newest bundles of each scope the publisher keeps untagged (VEXIL_KEEP_BUNDLES); older ones are tagged vexil-superseded=true and expire by the lifecycle rule."
+  type        = number
+  default     = 10
+  validation {
+    condition     = var.bundles_kept_per_scope >= 2
+    error_message = "bundles_kept_per_scope: keep at least the live bundle and the one before it (readers still downloading it)."
+  }
 }
 
 variable "superseded_bundle_expiration_days" {

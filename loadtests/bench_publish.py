@@ -2,13 +2,18 @@
 
 1. Build + encrypt, for 100, 1,000 and 10,000 flags: snapshot → server-scope document
    (build), strict compile-check with the edge compiler, canonical JSON (encode), ESDK
-   envelope with KMS + 2 SDK keys (encrypt); plain and encrypted sizes. Median of N runs.
+   envelope with the environment's branch key (hierarchical keyring) + 2 SDK keys
+   (encrypt); plain and encrypted sizes. Median of N runs.
 2. Propagation, table write → new pointer visible in S3: a private moto_server, the stream
    worker (same code and default poll interval as the local stack) feeding the real publisher
    handler; each write is a control-plane-shaped transaction (flag config + environment
    revision bump). p50/p95 over at least 50 writes. This is NOT the API → CDN → FlagClient
    path: it measures the publisher's share of propagation (see the report's notes).
-3. KMS calls per publish (GenerateDataKey, Decrypt) counted on the publisher's client.
+3. KMS calls per publish, counted with botocore event hooks on every KMS client of the
+   publisher (the snapshot's SDK-key unwraps and the key store's branch-key calls), over the
+   whole run (first publish, which creates the branch key, included) and over the measured
+   writes; key store DynamoDB reads likewise. With the hierarchical keyring they stay flat:
+   one branch-key Decrypt per container per TTL (300 s), not one GenerateDataKey per bundle.
 4. Whole-stack propagation, API write → FlagClient sees the new value through the nginx CDN
    stand-in (``vexil.devstack`` + ``edge_reader.FlagClient``), with the publisher's local
    CDN purge (``VEXIL_LOCAL_CDN_CACHE_DIR``) standing in for the CloudFront invalidation.
@@ -48,6 +53,7 @@ from edge_reader.bundle import (  # noqa: E402
     generate_sdk_key,
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle  # noqa: E402
+from edge_reader.bundle.hierarchy import BranchKeyStore  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 
@@ -90,10 +96,15 @@ def make_snapshot(n: int, revision: int = 1) -> EnvironmentSnapshot:
     )
 
 
-def bench_build_encrypt(kms: Any, kms_key_id: str, reps: int) -> list[dict[str, Any]]:
-    """Stage timings (median ms) and sizes for each size in SIZES."""
+def bench_build_encrypt(session: Any, names: Mapping[str, str],
+                        reps: int) -> dict[str, Any]:
+    """Stage timings (median ms) and sizes for each size in SIZES; KMS calls of the run."""
     sdk_keys = [generate_sdk_key("srv"), generate_sdk_key("srv")]
-    cache = EnvelopeCache()
+    kms = session.client("kms")
+    counter = _Counter(kms)
+    cache = EnvelopeCache(BranchKeyStore(
+        table=names["VEXIL_KEY_STORE_TABLE"], kms_key_arn=names["VEXIL_KMS_KEY_ID"],
+        dynamodb_client=session.client("dynamodb"), kms_client=kms))
     rows = []
     for n in SIZES:
         runs: dict[str, list[float]] = {"build": [], "compile": [], "encode": [], "encrypt": []}
@@ -108,8 +119,7 @@ def bench_build_encrypt(kms: Any, kms_key_id: str, reps: int) -> list[dict[str, 
             t2 = time.perf_counter()
             plain = encode_bundle_document(doc)
             t3 = time.perf_counter()
-            encrypted = encrypt_bundle(plain, context=ctx, kms_key_id=kms_key_id,
-                                       kms_client=kms, sdk_keys=sdk_keys, cache=cache)
+            encrypted = encrypt_bundle(plain, context=ctx, sdk_keys=sdk_keys, cache=cache)
             t4 = time.perf_counter()
             for name, a, b in (("build", t0, t1), ("compile", t1, t2), ("encode", t2, t3),
                                ("encrypt", t3, t4)):
@@ -120,16 +130,30 @@ def bench_build_encrypt(kms: Any, kms_key_id: str, reps: int) -> list[dict[str, 
                      "total_ms": round(sum(med.values()), 1),
                      "plain_bytes": len(plain), "encrypted_bytes": len(encrypted),
                      "runs": reps})
-    return rows
+    encrypts = reps * len(SIZES)
+    return {"rows": rows, "encrypts": encrypts, "kms_calls": dict(counter.calls),
+            "kms_calls_per_encrypt": round(counter.total() / encrypts, 3)}
 
 
 class _Counter:
-    def __init__(self, client: Any) -> None:
+    """Counts the calls of every client given, by operation (botocore before-call hook)."""
+
+    def __init__(self, *clients: Any) -> None:
         self.calls: dict[str, int] = {}
-        client.meta.events.register("before-call.kms", self._hit)
+        for client in clients:
+            service = client.meta.service_model.service_name
+            client.meta.events.register(f"before-call.{service}", self._hit)
 
     def _hit(self, model: Any, **_: Any) -> None:
         self.calls[model.name] = self.calls.get(model.name, 0) + 1
+
+    def total(self) -> int:
+        """Calls of all operations."""
+        return sum(self.calls.values())
+
+    def since(self, before: Mapping[str, int]) -> dict[str, int]:
+        """Calls per operation made after the snapshot ``before`` (a copy of ``calls``)."""
+        return {k: v - before.get(k, 0) for k, v in self.calls.items() if v > before.get(k, 0)}
 
 
 def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
@@ -141,7 +165,9 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
     table, bucket = names["VEXIL_TABLE"], names["VEXIL_BUCKET"]
     project = f"prop{int(time.time())}"
     publisher: Publisher = publisher_from_env(session)
-    counter = _Counter(publisher.kms_client)
+    # Every KMS client of the publisher: SDK-key unwraps (snapshot) and branch keys.
+    counter = _Counter(publisher.reader.kms, publisher.envelope.key_store.kms)
+    key_store_reads = _Counter(publisher.envelope.key_store.dynamodb)
     # Initial state: `flags` flags and two SDK keys, written before the worker starts.
     for i in range(flags):
         body = make_flag(i)
@@ -168,14 +194,17 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
 
     ddb.put_item(TableName=table, Item=env_item(1))
     state = Path(tempfile.mkdtemp(prefix="vexil-bench-"))
-    calls: list[tuple[float, float, int]] = []  # (start, end, environments in the batch)
+    # [start, end (None while running), environments in the batch]. Appended when a call
+    # starts: the pointer is visible before the handler returns (housekeeping follows it).
+    calls: list[list[Any]] = []
 
     def handler(event: Mapping[str, Any], context: Any) -> dict[str, Any]:
-        start = time.perf_counter()
-        result = handle_stream_batch(event, publisher)
         envs = sum(1 for r in event["Records"]
                    if r["dynamodb"]["Keys"]["sk"]["S"].startswith(keys.ENV_SK_PREFIX))
-        calls.append((start, time.perf_counter(), envs))
+        call: list[Any] = [time.perf_counter(), None, envs]
+        calls.append(call)
+        result = handle_stream_batch(event, publisher)
+        call[1] = time.perf_counter()
         return result
 
     worker = StreamWorker(state_dir=state, table=table, session=session, handler=handler)
@@ -200,6 +229,7 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
 
     wait_for(1)
     before = dict(counter.calls)
+    before_reads = dict(key_store_reads.calls)
     latencies: list[float] = []
     stream_delays: list[float] = []
     publish_times: list[float] = []
@@ -219,14 +249,18 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
             wait_for(rev)
             latencies.append((time.perf_counter() - t0) * 1000)
             mine = [c for c in calls if c[0] >= t0 and c[2]]
-            if mine:
+            deadline = time.perf_counter() + 10
+            while mine and mine[0][1] is None and time.perf_counter() < deadline:
+                time.sleep(0.005)  # let the publish finish (housekeeping) before timing it
+            if mine and mine[0][1] is not None:
                 stream_delays.append((mine[0][0] - t0) * 1000)
                 publish_times.append((mine[0][1] - mine[0][0]) * 1000)
     finally:
         worker.stop()
         thread.join(timeout=10)
         shutil.rmtree(state, ignore_errors=True)
-    kms_calls = {k: counter.calls.get(k, 0) - before.get(k, 0) for k in counter.calls}
+    kms_calls = counter.since(before)
+    reads = key_store_reads.since(before_reads)
     latencies.sort()
     return {
         "path": "table write -> stream worker -> publisher -> pointer visible in S3",
@@ -236,7 +270,12 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
         "max_ms": round(latencies[-1], 1),
         "stream_delay_p50_ms": round(statistics.median(stream_delays), 1),
         "publish_p50_ms": round(statistics.median(publish_times), 1),
-        "kms_calls_per_publish": {k: round(v / writes, 2) for k, v in kms_calls.items()},
+        "kms_calls_per_publish": {k: round(v / writes, 3) for k, v in kms_calls.items()},
+        "kms_calls_measured_writes": kms_calls,
+        "kms_calls_whole_run": dict(counter.calls),
+        "publishes_whole_run": writes + 1,
+        "kms_calls_per_publish_whole_run": round(counter.total() / (writes + 1), 3),
+        "key_store_reads_measured_writes": reads,
         "scopes_per_publish": 2,
         "worker_poll_interval_s": worker.poll_interval,
     }
@@ -369,10 +408,11 @@ def main(argv: list[str] | None = None) -> int:
         import boto3  # noqa: PLC0415
 
         session = boto3.session.Session()
-        kms = session.client("kms")
         results: dict[str, Any] = {}
         if args.part in ("all", "build"):
-            results["build_encrypt"] = bench_build_encrypt(kms, names["VEXIL_KMS_KEY_ID"], reps)
+            built = bench_build_encrypt(session, names, reps)
+            results["build_encrypt"] = built["rows"]
+            results["build_encrypt_kms"] = {k: v for k, v in built.items() if k != "rows"}
         if args.part in ("all", "propagation"):
             results["propagation"] = bench_propagation(session, names, writes,
                                                        flags=prop_flags)
@@ -408,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _print_table(results: Mapping[str, Any]) -> None:
     if "build_encrypt" in results:
-        print("server-scope bundle, median ms (KMS on moto_server, 2 SDK keys);"
+        print("server-scope bundle, median ms (branch key via KMS on moto_server, 2 SDK keys);"
               " build+enc = build + encode + encrypt, total adds the strict compile-check")
         print(f"{'flags':>7} {'build':>7} {'compile':>8} {'encode':>7} {'encrypt':>8} "
               f"{'build+enc':>10} {'total':>8} {'plain B':>10} {'encrypted B':>12}")
@@ -416,6 +456,10 @@ def _print_table(results: Mapping[str, Any]) -> None:
             print(f"{r['flags']:>7} {r['build_ms']:>7} {r['compile_ms']:>8} "
                   f"{r['encode_ms']:>7} {r['encrypt_ms']:>8} {r['build_encrypt_ms']:>10} "
                   f"{r['total_ms']:>8} {r['plain_bytes']:>10} {r['encrypted_bytes']:>12}")
+        k = results.get("build_encrypt_kms", {})
+        if k:
+            print(f"  KMS calls over {k['encrypts']} encrypts: {k['kms_calls']}"
+                  f" ({k['kms_calls_per_encrypt']} per encrypt)")
     if "propagation" in results:
         p = results["propagation"]
         print(f"\npropagation ({p['path']}), {p['flags']} flags, {p['writes']} writes:")
@@ -423,7 +467,11 @@ def _print_table(results: Mapping[str, Any]) -> None:
         print(f"  of which: write -> handler called p50 {p['stream_delay_p50_ms']} ms, "
               f"publish (snapshot..pointer) p50 {p['publish_p50_ms']} ms")
         print(f"  KMS calls per publish: {p['kms_calls_per_publish']}"
-              f" ({p['scopes_per_publish']} scopes)")
+              f" ({p['scopes_per_publish']} scopes); whole run {p['kms_calls_whole_run']} over"
+              f" {p['publishes_whole_run']} publishes"
+              f" = {p['kms_calls_per_publish_whole_run']} per publish")
+        print(f"  key store reads during the measured writes: "
+              f"{p['key_store_reads_measured_writes']}")
     if "stack_propagation" in results:
         p = results["stack_propagation"]
         if "error" in p:

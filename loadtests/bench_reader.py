@@ -65,10 +65,12 @@ from edge_reader.bundle import (
     generate_sdk_key,
     pointer_object_key,
 )
-from edge_reader.bundle.esdk import encrypt_bundle, open_with_sdk_key
+from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle, open_with_sdk_key
+from edge_reader.bundle.hierarchy import BranchKeyStore
 from edge_reader.client import DiskCache, FlagClient
 from edge_reader.engine import Context, compile_environment
 from edge_reader.openfeature import VexilProvider
+from vexil.resources import ensure_key_store_table
 
 ROOT = Path(__file__).resolve().parents[1]
 PROJECT, ENV = "bench", "prod"
@@ -174,8 +176,13 @@ class Stack:
             )
             os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
             _wait_for_port(port)
-        self.kms = boto3.session.Session().client("kms")
+        session = boto3.session.Session()
+        self.kms = session.client("kms")
         self.kms_key = self.kms.create_key(Description="bench")["KeyMetadata"]["Arn"]
+        self.envelope = EnvelopeCache(BranchKeyStore(
+            table=ensure_key_store_table("bench-branch-keys", session=session),
+            kms_key_arn=self.kms_key, dynamodb_client=session.client("dynamodb"),
+            kms_client=self.kms))
         self.server_key: SdkKey = generate_sdk_key("srv")
         self.client_key: SdkKey = generate_sdk_key("cli")
         self.cdn = StaticCdn()
@@ -198,8 +205,7 @@ class Stack:
         ciphertext = encrypt_bundle(
             plaintext,
             context=encryption_context(PROJECT, ENV, revision, scope),
-            kms_key_id=self.kms_key,
-            kms_client=self.kms,
+            cache=self.envelope,
             sdk_keys=[key],
         )
         sha = hashlib.sha256(ciphertext).hexdigest()

@@ -10,7 +10,9 @@ reader can change; ``docs/performance.md`` prints them next to the results):
    per session → edge-function invocations (Lambda@Edge) and CDN requests and egress.
 3. **Changes** — each control-plane write is one DynamoDB transaction; the stream triggers
    one publisher invocation that reads a consistent snapshot and writes two scopes
-   (bundle + pointer each) to S3, with one KMS ``GenerateDataKey`` per scope.
+   (bundle + pointer each) to S3. KMS is not called per bundle: data keys are wrapped under
+   the environment's branch key, whose material a publisher container caches for 300 s, so
+   a change costs at most one KMS ``Decrypt`` (none within 300 s of the previous one).
 
 Prices are AWS list prices for us-east-1 (US/Europe CloudFront edge) as published in 2025
 (``PRICES_AS_OF``); free tiers are ignored, so the totals are upper bounds. They are
@@ -110,7 +112,9 @@ def per_change(w: Workload) -> dict[str, float]:
         "publisher_invocations": 1.0,
         "publisher_gb_seconds": w.publisher_duration_s * w.publisher_memory_mb / 1024,
         "s3_puts": 2.0 * w.scopes,            # bundle + pointer per scope
-        "kms_requests": float(w.scopes),      # GenerateDataKey per scope (per revision)
+        # Upper bound, whatever the scope count: one branch-key Decrypt when the container's
+        # 300 s cache has expired (hierarchical keyring); 0 for a change soon after another.
+        "kms_requests": 1.0,
         # Every SDK instance refetches pointer + bundle once per change.
         "cdn_requests": 2.0 * w.app_instances,
         "cdn_egress_bytes": float(w.app_instances * (w.bundle_bytes + w.pointer_bytes)),

@@ -268,7 +268,8 @@ def _section_scaling(rows: Any, img: Path, rel: str) -> list[str]:
             "Build/encode, decrypt, decode and compile are given as CPU seconds of the working "
             "thread (the machine is shared, wall time is inflated by other load; wall "
             "times are in `loadtests/out/results.json`); encrypt is wall time including the "
-            "KMS call to the in-process moto. Memory is the RSS growth of the process while "
+            "branch-key fetch (key store + KMS, in-process moto). Memory is the RSS growth "
+            "of the process while "
             "loading (decrypt + decode + compile); CPython keeps freed memory, so the "
             "peak is what the process holds afterwards.", ""]
     reason = failed(rows)
@@ -332,8 +333,9 @@ def _section_capacity(results: Mapping[str, Any]) -> list[str]:
              "**instances / poll interval** requests/s, nearly all 304s of ≈400 bytes; a "
              "change costs each instance one pointer and one bundle download. Browsers and "
              "apps go through the edge function (OFREP). A change is one DynamoDB "
-             "transaction, one publisher invocation, two S3 objects per scope and one KMS "
-             "`GenerateDataKey` per scope.", "",
+             "transaction, one publisher invocation and two S3 objects per scope; KMS is "
+             "called at most once (a branch-key `Decrypt` when the container's 300 s cache "
+             "has expired), whatever the number of scopes.", "",
              "### CDN requests/s from server SDK polling", "",
              table(["instances", "poll interval s", "CDN requests/s"],
                    [[g["instances"], g["poll_interval_s"], g["requests_per_s"]] for g in grid]),

@@ -35,7 +35,9 @@ from edge_reader.bundle import (
     generate_sdk_key,
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
+from edge_reader.bundle.hierarchy import BranchKeyStore
 from edge_reader.engine import compile_environment
+from vexil.resources import ensure_key_store_table
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SIZES = (100, 1_000, 10_000, 100_000)
@@ -95,8 +97,12 @@ def measure(n: int) -> dict[str, Any]:
         os.environ.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
                           AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",  # noqa: S106
                           AWS_DEFAULT_REGION="us-east-1")
-        kms = boto3.session.Session().client("kms")
+        session = boto3.session.Session()
+        kms = session.client("kms")
         key_arn = kms.create_key(Description="scaling")["KeyMetadata"]["Arn"]
+        envelope = EnvelopeCache(BranchKeyStore(
+            table=ensure_key_store_table("scaling-branch-keys", session=session),
+            kms_key_arn=key_arn, dynamodb_client=session.client("dynamodb"), kms_client=kms))
         sdk_key = generate_sdk_key("srv")
         context = encryption_context("load", "prod", 1, "server")
         gc.collect()
@@ -108,8 +114,7 @@ def measure(n: int) -> dict[str, Any]:
                    "flags": {f"flag-{i:06d}": make_flag(i) for i in range(n)}}
             plain = encode_bundle_document(doc)
         with _Stage() as encrypt:
-            cipher = encrypt_bundle(plain, context=context, kms_key_id=key_arn,
-                                    kms_client=kms, sdk_keys=[sdk_key], cache=EnvelopeCache())
+            cipher = encrypt_bundle(plain, context=context, sdk_keys=[sdk_key], cache=envelope)
         plain_bytes, cipher_bytes = len(plain), len(cipher)
         del doc, plain
         gc.collect()

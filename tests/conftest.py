@@ -75,3 +75,33 @@ def vexil_resources(aws_env: str) -> Iterator[dict[str, str]]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+class MplClock:
+    """The MPL's own clock (Dafny ``Time`` externs), frozen and moved by hand.
+
+    The hierarchical keyring's cache reads time only through these externs, so a test can
+    step past a TTL without sleeping. ``advance`` moves it forward by whole seconds.
+    """
+
+    def __init__(self, start: int) -> None:
+        self.now = start
+
+    def advance(self, seconds: int) -> None:
+        """Move the clock forward."""
+        self.now += seconds
+
+
+@pytest.fixture
+def mpl_clock(monkeypatch: pytest.MonkeyPatch) -> MplClock:
+    """Freeze the MPL's clock (branch-key cache TTLs) at the current time; restore after."""
+    import time
+
+    from smithy_dafny_standard_library.internaldafny.generated import Time
+
+    clock = MplClock(int(time.time()))
+    monkeypatch.setattr(Time.default__, "CurrentRelativeTime",
+                        staticmethod(lambda: clock.now), raising=True)
+    monkeypatch.setattr(Time.default__, "CurrentRelativeTimeMilli",
+                        staticmethod(lambda: clock.now * 1000), raising=True)
+    return clock

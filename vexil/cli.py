@@ -137,6 +137,20 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sdk-key", help="SDK key (default $VEXIL_SDK_KEY or the demo's key)")
     ev.add_argument("--default", default=None, help="default value as JSON (default null)")
     ev.add_argument("--ca-bundle")
+    ev.add_argument("--kms", action="store_true",
+                    help="open the bundle with KMS and the branch-key store, not an SDK key")
+    ev.add_argument("--kms-key-id", help="with --kms: bundle key (default $VEXIL_KMS_KEY_ID)")
+    ev.add_argument("--key-store-table",
+                    help="with --kms: branch-key store table (default $VEXIL_KEY_STORE_TABLE)")
+
+    keys = sub.add_parser(
+        "keys", help="an environment's branch key: show it, or rotate it (AWS direct)"
+    )
+    keys.add_argument("action", choices=["show", "rotate"])
+    keys.add_argument("--project", required=True)
+    keys.add_argument("--environment", required=True)
+    keys.add_argument("--table", help="branch-key store table (default $VEXIL_KEY_STORE_TABLE)")
+    keys.add_argument("--kms-key-id", help="bundle KMS key (default $VEXIL_KMS_KEY_ID)")
 
     bk = sub.add_parser(
         "backup", help="export all control-plane state to a file, or restore it (DynamoDB direct)"
@@ -428,10 +442,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
     detail = evaluate(
         flag=args.flag, context=context, default=default, source=args.source,
         project=args.project, environment=args.environment, sdk_key=args.sdk_key,
-        ca_bundle=args.ca_bundle, state_dir=_state_dir(args),
+        ca_bundle=args.ca_bundle, state_dir=_state_dir(args), kms=args.kms,
+        kms_key_id=args.kms_key_id, key_store_table=args.key_store_table,
     )
     _print_json(detail)
     return 0 if not detail.get("error_code") else 1
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """``vexil keys show|rotate``: see :mod:`vexil.branchkeys`."""
+    from vexil.branchkeys import branch_key  # noqa: PLC0415 - the MPL only when this runs
+
+    _print_json(branch_key(args.action, project=args.project, environment=args.environment,
+                           table=args.table, kms_key_id=args.kms_key_id,
+                           dev=load_dev_json(_state_dir(args))))
+    return 0
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
@@ -445,7 +470,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 _COMMANDS = {
     "dev": cmd_dev, "plan": cmd_plan_apply, "apply": cmd_plan_apply, "export": cmd_export,
     "tokens": cmd_tokens, "changes": cmd_changes, "audit": cmd_audit, "eval": cmd_eval,
-    "backup": cmd_backup,
+    "backup": cmd_backup, "keys": cmd_keys,
 }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from vexil.errors import UsageError
+from vexil.kmsaccess import kms_access
 from vexil.settings import load_dev_json
 
 
@@ -33,13 +34,21 @@ def evaluate(
     sdk_key: str | None,
     ca_bundle: str | None,
     state_dir: Path,
+    kms: bool = False,
+    kms_key_id: str | None = None,
+    key_store_table: str | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``flag``; return the evaluation detail as a JSON-ready dict."""
+    """Evaluate ``flag``; return the evaluation detail as a JSON-ready dict.
+
+    With ``kms`` the bundle is opened through KMS and the branch-key store (as a reader
+    inside AWS does, with its own credentials) instead of an SDK key.
+    """
     # Imported on use: it loads the encryption SDK, which other commands never need.
     cli_eval = importlib.import_module("edge_reader.client.cli_eval")
     dev = load_dev_json(state_dir)
-    sdk_key = sdk_key or os.environ.get("VEXIL_SDK_KEY")
-    if sdk_key is None and environment and dev:
+    access = kms_access(dev, kms_key_id, key_store_table) if kms else {}
+    sdk_key = None if kms else sdk_key or os.environ.get("VEXIL_SDK_KEY")
+    if sdk_key is None and not kms and environment and dev:
         sdk_key = (dev.get("sdk_keys") or {}).get(environment, {}).get("server")
     if source is None:
         if not (dev.get("cdn") and project and environment):
@@ -52,7 +61,7 @@ def evaluate(
     ca = ca_bundle or os.environ.get("VEXIL_CA_BUNDLE") or dev.get("ca_bundle")
     detail = cli_eval.evaluate_from_source(
         source, flag, context, sdk_key, default=default, project=project,
-        environment=environment, ca_bundle=ca,
+        environment=environment, ca_bundle=ca, **access,
     )
     return {
         "flag": flag,
@@ -65,3 +74,4 @@ def evaluate(
         ),
         "error_message": detail.error_message,
     }
+

@@ -1,8 +1,8 @@
 """The AWS resources Vexil needs, created from the one shared definition.
 
-``infra/resources.json`` names the table, bucket and KMS keys; Terraform reads the same
-file. The local stack and the tests call :func:`ensure_resources` against moto_server so
-they run with exactly the names and keys the deployed system uses.
+``infra/resources.json`` names the tables (main and branch-key store), bucket and KMS keys;
+Terraform reads the same file. The local stack and the tests call :func:`ensure_resources`
+against moto_server so they run with exactly the names and keys the deployed system uses.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ class ResourceNames:
     bucket: str
     bundle_key_alias: str
     table_key_alias: str
+    key_store_table: str
 
     @classmethod
     def for_prefix(cls, prefix: str | None = None) -> ResourceNames:
@@ -43,6 +44,7 @@ class ResourceNames:
             bucket=f"{p}-{d['bucket']['suffix']}",
             bundle_key_alias=f"alias/{p}-{d['kms']['bundle_key_alias_suffix']}",
             table_key_alias=f"alias/{p}-{d['kms']['table_key_alias_suffix']}",
+            key_store_table=f"{p}-{d['key_store']['suffix']}",
         )
 
     def environment(self, bundle_key_id: str) -> dict[str, str]:
@@ -51,6 +53,7 @@ class ResourceNames:
             "VEXIL_TABLE": self.table,
             "VEXIL_BUCKET": self.bucket,
             "VEXIL_KMS_KEY_ID": bundle_key_id,
+            "VEXIL_KEY_STORE_TABLE": self.key_store_table,
         }
 
 
@@ -67,12 +70,17 @@ def _ensure_key(kms: Any, alias: str, description: str) -> str:
 
 
 def _ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
+    """Create table ``name`` from a resources.json spec (main table or key store) if absent.
+
+    GSIs and a stream are created only when the spec names them (the key store has neither).
+    """
     try:
         ddb.describe_table(TableName=name)
         return
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "ResourceNotFoundException":
             raise
+    extra: dict[str, Any] = {}
     gsis = [
         {
             "IndexName": g["name"],
@@ -82,8 +90,13 @@ def _ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
             ],
             "Projection": {"ProjectionType": g["projection"]},
         }
-        for g in spec["global_secondary_indexes"]
+        for g in spec.get("global_secondary_indexes", [])
     ]
+    if gsis:
+        extra["GlobalSecondaryIndexes"] = gsis
+    if spec.get("stream_view_type"):
+        extra["StreamSpecification"] = {"StreamEnabled": True,
+                                        "StreamViewType": spec["stream_view_type"]}
     ddb.create_table(
         TableName=name,
         AttributeDefinitions=[
@@ -93,11 +106,18 @@ def _ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
             {"AttributeName": spec["hash_key"], "KeyType": "HASH"},
             {"AttributeName": spec["range_key"], "KeyType": "RANGE"},
         ],
-        GlobalSecondaryIndexes=gsis,
         BillingMode=spec["billing_mode"],
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": spec["stream_view_type"]},
+        **extra,
     )
     ddb.get_waiter("table_exists").wait(TableName=name)
+
+
+def ensure_key_store_table(name: str, *, session: boto3.session.Session | None = None) -> str:
+    """Create a branch-key store table called ``name`` when absent (benchmarks, tests);
+    return the name. Same schema as the deployment's (resources.json ``key_store``)."""
+    session = session or boto3.session.Session()
+    _ensure_table(session.client("dynamodb"), name, load_definition()["key_store"])
+    return name
 
 
 def _ensure_bucket(s3: Any, name: str, region: str) -> None:
@@ -118,7 +138,7 @@ def _ensure_bucket(s3: Any, name: str, region: str) -> None:
 def ensure_resources(
     names: ResourceNames | None = None, *, session: boto3.session.Session | None = None
 ) -> dict[str, str]:
-    """Create the table, bucket and KMS keys when absent; return the VEXIL_* variables.
+    """Create the tables, bucket and KMS keys when absent; return the VEXIL_* variables.
 
     Idempotent: a second call finds everything and changes nothing. Endpoint, region and
     credentials come from the environment (``AWS_ENDPOINT_URL`` points at moto locally).
@@ -130,6 +150,8 @@ def ensure_resources(
     kms = session.client("kms")
     bundle_key = _ensure_key(kms, names.bundle_key_alias, "Vexil bundle envelopes")
     _ensure_key(kms, names.table_key_alias, "Vexil DynamoDB SSE")
-    _ensure_table(session.client("dynamodb"), names.table, definition["table"])
+    ddb = session.client("dynamodb")
+    _ensure_table(ddb, names.table, definition["table"])
+    _ensure_table(ddb, names.key_store_table, definition["key_store"])
     _ensure_bucket(session.client("s3"), names.bucket, region)
     return names.environment(bundle_key)

@@ -2,12 +2,17 @@
 
 For each scope whose pointer is older than the environment's revision:
 build the document (:mod:`chalicelib.publisher_build`) → compile-check it with the edge's own
-compiler (strict) → canonical JSON → ESDK envelope (KMS + SDK keys) → put the immutable
-object → conditionally replace the pointer → (optionally) invalidate the pointer in CloudFront.
+compiler (strict) → canonical JSON → ESDK envelope (the environment's branch key + SDK keys)
+→ put the immutable object → conditionally replace the pointer → (optionally) invalidate the
+pointer in CloudFront → housekeeping (:mod:`chalicelib.publisher_retention`: tag bundles
+beyond the newest N for lifecycle expiry, remove pointers of scopes that no longer exist).
 
-Everything that can fail for a reason other than a race (compile error, KMS, S3) fails before
-any pointer moves, raises :class:`PublishError` and leaves the previous bundles live. A
-pointer never regresses: it is replaced only by a higher revision, with IfMatch on its ETag.
+Everything that can fail for a reason other than a race (compile error, KMS, the key store,
+S3) fails before any pointer moves, raises :class:`PublishError` and leaves the previous
+bundles live. A pointer never regresses: it is replaced only by a higher revision, with
+IfMatch on its ETag. A snapshot older than the live server pointer publishes nothing at all
+(a newer publisher owns the environment, including creating and removing its scopes).
+Housekeeping failures are logged, never raised: the bundles are already live.
 """
 
 from __future__ import annotations
@@ -21,16 +26,19 @@ from typing import Any
 from aws_lambda_powertools import Logger
 
 from chalicelib.publisher_build import ScopeBuild, build_scopes
+from chalicelib.publisher_retention import DEFAULT_KEEP_BUNDLES, Housekeeping, Retention
 from chalicelib.publisher_store import BundleStore, CurrentPointer, PointerConflict
 from chalicelib.snapshot import EnvironmentSnapshot, SnapshotReader
 from edge_reader.bundle import (
     POINTER_FORMAT,
+    SERVER_SCOPE,
     Pointer,
     bundle_object_key,
     encode_bundle_document,
     encryption_context,
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
+from edge_reader.bundle.hierarchy import BranchKeyStore, resolve_key_arn
 
 logger = Logger(service="vexil-publisher")
 
@@ -68,6 +76,7 @@ class PublishOutcome:
     revision: int | None
     scopes: list[ScopeOutcome] = field(default_factory=list)
     invalidation_id: str | None = None
+    housekeeping: Housekeeping | None = None
 
     @property
     def published(self) -> list[str]:
@@ -108,15 +117,13 @@ class Publisher:
         *,
         reader: SnapshotReader,
         store: BundleStore,
-        kms_key_id: str,
-        kms_client: Any,
-        envelope_cache: EnvelopeCache | None = None,
+        envelope: EnvelopeCache,
+        keep_bundles: int = DEFAULT_KEEP_BUNDLES,
     ) -> None:
         self.reader = reader
         self.store = store
-        self.kms_key_id = kms_key_id
-        self.kms_client = kms_client
-        self.envelope_cache = envelope_cache or EnvelopeCache()
+        self.envelope = envelope
+        self.retention = Retention(store, keep=keep_bundles)
 
     def publish(self, project: str, environment: str) -> PublishOutcome:
         """Bring every pointer of (project, environment) up to the table's revision.
@@ -143,6 +150,10 @@ class Publisher:
         for item in prepared:
             outcome.scopes.append(self._swing_pointer(item))
         self._invalidate(outcome)
+        if outcome.published:
+            outcome.housekeeping = self.retention.after_publish(
+                project, environment, snapshot.revision, published=outcome.published,
+                live_scopes={s.scope for s in outcome.scopes})
         logger.info(
             "publish finished",
             project=project,
@@ -165,6 +176,11 @@ class Publisher:
             except Exception as exc:
                 raise self._fail(project, environment, f"s3-read-pointer:{build.scope}",
                                  exc) from None
+            if build.scope == SERVER_SCOPE and current.revision > snapshot.revision:
+                # A newer snapshot is live: its publisher creates, updates and removes
+                # every scope. Going on could resurrect a scope that it just removed.
+                outcome.scopes.append(ScopeOutcome(build.scope, "up-to-date", current.revision))
+                return []
             if current.revision >= snapshot.revision:
                 outcome.scopes.append(ScopeOutcome(build.scope, "up-to-date", current.revision))
                 continue
@@ -178,10 +194,8 @@ class Publisher:
                     plaintext,
                     context=encryption_context(project, environment, snapshot.revision,
                                                build.scope),
-                    kms_key_id=self.kms_key_id,
-                    kms_client=self.kms_client,
                     sdk_keys=build.sdk_keys,
-                    cache=self.envelope_cache,
+                    cache=self.envelope,
                 )
             except Exception as exc:
                 raise self._fail(project, environment, f"encrypt:{build.scope}", exc) from None
@@ -241,7 +255,11 @@ class Publisher:
 
 
 def publisher_from_env(session: Any | None = None) -> Publisher:
-    """Build a :class:`Publisher` from VEXIL_* variables (clients created once, here)."""
+    """Build a :class:`Publisher` from VEXIL_* variables (clients created once, here).
+
+    VEXIL_TABLE, VEXIL_BUCKET, VEXIL_KMS_KEY_ID and VEXIL_KEY_STORE_TABLE are required;
+    VEXIL_KEEP_BUNDLES (default 10) and VEXIL_CLOUDFRONT_DISTRIBUTION_ID are optional.
+    """
     import boto3  # noqa: PLC0415 - only the Lambda/worker entry points need a session
 
     session = session or boto3.session.Session()
@@ -249,17 +267,27 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
     distribution = os.environ.get("VEXIL_CLOUDFRONT_DISTRIBUTION_ID") or None
     # Local stack only: the nginx CDN stand-in's cache directory, purged like CloudFront.
     local_cache = os.environ.get("VEXIL_LOCAL_CDN_CACHE_DIR") or None
+    store = BundleStore(
+        bucket=os.environ["VEXIL_BUCKET"],
+        s3=session.client("s3"),
+        cloudfront=session.client("cloudfront") if distribution else None,
+        distribution_id=distribution,
+        local_cdn_cache_dir=Path(local_cache) if local_cache else None,
+    )
+    # The key store has clients of its own: its calls (branch-key material, bounded by the
+    # keyring's TTL) are then told apart from the snapshot's (SDK-key unwraps, the table).
+    key_kms = session.client("kms")
+    branch_keys = BranchKeyStore(
+        table=os.environ["VEXIL_KEY_STORE_TABLE"],
+        kms_key_arn=resolve_key_arn(key_kms, os.environ["VEXIL_KMS_KEY_ID"]),
+        dynamodb_client=session.client("dynamodb"),
+        kms_client=key_kms,
+    )
     return Publisher(
         reader=SnapshotReader(
             table=os.environ["VEXIL_TABLE"], dynamodb=session.client("dynamodb"), kms=kms
         ),
-        store=BundleStore(
-            bucket=os.environ["VEXIL_BUCKET"],
-            s3=session.client("s3"),
-            cloudfront=session.client("cloudfront") if distribution else None,
-            distribution_id=distribution,
-            local_cdn_cache_dir=Path(local_cache) if local_cache else None,
-        ),
-        kms_key_id=os.environ["VEXIL_KMS_KEY_ID"],
-        kms_client=kms,
+        store=store,
+        envelope=EnvelopeCache(branch_keys),
+        keep_bundles=int(os.environ.get("VEXIL_KEEP_BUNDLES") or DEFAULT_KEEP_BUNDLES),
     )

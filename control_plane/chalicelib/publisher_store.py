@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -20,8 +21,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from edge_reader.bundle import (
+    SERVER_SCOPE,
     BundleFormatError,
     Pointer,
+    check_scope,
     decode_pointer,
     encode_pointer,
     pointer_object_key,
@@ -32,6 +35,9 @@ BUNDLE_CACHE_CONTROL = "public, max-age=31536000, immutable"
 POINTER_CONTENT_TYPE = "application/json"
 POINTER_CACHE_CONTROL = "public, max-age=5, stale-while-revalidate=30, stale-if-error=86400"
 _CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412", "409"})
+# Must equal the lifecycle rule "expire-superseded-bundles" in infra/s3.tf (a test checks it).
+SUPERSEDED_TAG = {"Key": "vexil-superseded", "Value": "true"}
+_BUNDLE_NAME = re.compile(r"^(\d+)-[0-9a-f]{64}\.bundle$")
 _MISSING_CODES = frozenset({"NoSuchKey", "404", "NotFound"})
 
 
@@ -53,6 +59,15 @@ def invalidate_nginx_cache(cache_dir: Path, keys: list[str]) -> int:
             nginx_cache_file(cache_dir, key).unlink()
             removed += 1
     return removed
+
+
+@dataclass(frozen=True, slots=True)
+class StoredBundle:
+    """One immutable bundle object of a scope, as listed: its key and revision."""
+
+    key: str
+    revision: int
+    last_modified: float
 
 
 class PointerConflict(Exception):
@@ -194,3 +209,65 @@ class BundleStore:
             },
         )
         return str(resp["Invalidation"]["Id"])
+
+    # ------------------------------------------------------------------ housekeeping
+
+    def _scope_dir(self, project: str, environment: str, scope: str) -> str:
+        return pointer_object_key(project, environment, scope).removesuffix("current.json")
+
+    def list_bundles(self, project: str, environment: str, scope: str) -> list[StoredBundle]:
+        """Every bundle object of one scope (not of other scopes), oldest revision first."""
+        prefix = self._scope_dir(project, environment, scope)
+        found: list[StoredBundle] = []
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            # The server scope's directory also holds scopes/: the delimiter keeps them out.
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/",
+        )
+        for page in pages:
+            for obj in page.get("Contents", []):
+                match = _BUNDLE_NAME.match(str(obj["Key"])[len(prefix):])
+                if match:
+                    found.append(StoredBundle(str(obj["Key"]), int(match.group(1)),
+                                              obj["LastModified"].timestamp()))
+        found.sort(key=lambda b: (b.revision, b.last_modified, b.key))
+        return found
+
+    def list_scopes(self, project: str, environment: str) -> set[str]:
+        """Scopes other than ``server`` that have any object (pointer or bundle) in S3."""
+        prefix = self._scope_dir(project, environment, SERVER_SCOPE) + "scopes/"
+        scopes: set[str] = set()
+        pages = self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=prefix, Delimiter="/",
+        )
+        for page in pages:
+            for common in page.get("CommonPrefixes", []):
+                name = str(common["Prefix"])[len(prefix):].rstrip("/")
+                with contextlib.suppress(BundleFormatError):
+                    check_scope(name)
+                    scopes.add(name)
+        return scopes
+
+    def is_superseded(self, key: str) -> bool:
+        """True when the bundle object already carries the lifecycle's superseded tag."""
+        tags = self.s3.get_object_tagging(Bucket=self.bucket, Key=key).get("TagSet", [])
+        return any(t.get("Key") == SUPERSEDED_TAG["Key"]
+                   and t.get("Value") == SUPERSEDED_TAG["Value"] for t in tags)
+
+    def mark_superseded(self, key: str) -> None:
+        """Tag a bundle so the bucket's lifecycle rule expires it (idempotent)."""
+        self.s3.put_object_tagging(Bucket=self.bucket, Key=key,
+                                   Tagging={"TagSet": [dict(SUPERSEDED_TAG)]})
+
+    def delete_pointer(self, project: str, environment: str, scope: str, etag: str) -> bool:
+        """Delete a scope's pointer only if it is still ``etag``; False when it changed."""
+        try:
+            self.s3.delete_object(Bucket=self.bucket,
+                                  Key=pointer_object_key(project, environment, scope),
+                                  IfMatch=etag)
+        except ClientError as exc:
+            if _code(exc) in _CONFLICT_CODES or _code(exc) in _MISSING_CODES:
+                return False
+            raise
+        with self._lock:
+            self._known.pop((project, environment, scope), None)
+        return True

@@ -3,48 +3,41 @@
 Imported by the publisher (encrypt) and by readers that open bundles with KMS; importing it
 loads aws-encryption-sdk, the MPL and boto3, so the reader's SDK-key path never does.
 
-Encrypt (publisher): a multi-keyring whose generator is an AWS KMS keyring and whose
-children are one raw AES-256 keyring per SDK key allowed to read the scope (namespace
-``vexil``, name = key id). The default signed, key-committing suite
-(AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384), commitment policy
+Encrypt (publisher): a multi-keyring whose generator is the AWS KMS *Hierarchical* keyring
+(:mod:`edge_reader.bundle.hierarchy`: one branch key per environment, in a DynamoDB key
+store, wrapped by the bundle KMS key) and whose children are one raw AES-256 keyring per SDK
+key allowed to read the scope (namespace ``vexil``, name = key id). The default signed,
+key-committing suite (AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384), commitment policy
 REQUIRE_ENCRYPT_REQUIRE_DECRYPT and ``frame_length=65536``.
 
-Decrypt (readers): the raw AES keyring of one SDK key (no AWS call at all), or KMS. The
-message's encryption context must be *exactly* the expected one, or
-:class:`EnvelopeError` — a bundle for another environment, revision or scope never opens.
+Decrypt (readers): the raw AES keyring of one SDK key (no AWS call at all), or a
+hierarchical keyring over the same key store (KMS readers). The message's encryption
+context must be *exactly* the expected one, or :class:`EnvelopeError` — a bundle for
+another environment, revision or scope never opens.
 
-Data-key reuse: :class:`EnvelopeCache` keeps the MPL client, keyrings and a bounded
-encryption-materials cache (max age, max messages) keyed by encryption context and keyring
-set. Because the revision is part of the context, a data key is reused only when the *same*
-revision and scope is encrypted again (publisher retries, replays, racing invocations in one
-container): KMS is called once per (scope, revision) and never per retry.
+KMS calls: every message gets a fresh data key (no data-key reuse at all), wrapped under
+the environment's branch key. The keyring caches branch-key material for ``ttl_seconds``
+(:class:`EnvelopeCache`, default 300 s), so one process makes one KMS ``Decrypt`` (and one
+DynamoDB ``GetItem``) per environment per TTL, whatever the publish or read rate.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import aws_encryption_sdk
-from aws_cryptographic_material_providers.mpl import AwsCryptographicMaterialProviders
-from aws_cryptographic_material_providers.mpl.config import MaterialProvidersConfig
 from aws_cryptographic_material_providers.mpl.models import (
     AesWrappingAlg,
-    CreateAwsKmsKeyringInput,
-    CreateDefaultCryptographicMaterialsManagerInput,
     CreateMultiKeyringInput,
     CreateRawAesKeyringInput,
 )
 from aws_encryption_sdk import CommitmentPolicy
 from aws_encryption_sdk.identifiers import Algorithm
-from aws_encryption_sdk.materials_managers import EncryptionMaterialsRequest
-from aws_encryption_sdk.materials_managers.mpl.cmm import CryptoMaterialsManagerFromMPL
 
+from edge_reader.bundle._mpl import Lru, default_client, mpl
 from edge_reader.bundle.envelope import (
     ALGORITHM_ID,
     FRAME_LENGTH,
@@ -54,6 +47,12 @@ from edge_reader.bundle.envelope import (
     check_expected_context,
 )
 from edge_reader.bundle.errors import EnvelopeError
+from edge_reader.bundle.hierarchy import (
+    DEFAULT_CACHE_ENTRIES,
+    DEFAULT_TTL_SECONDS,
+    BranchKeyStore,
+    hierarchical_keyring,
+)
 from edge_reader.bundle.sdk_key import SdkKey
 
 ALGORITHM = Algorithm.get_by_id(ALGORITHM_ID)  # AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384
@@ -76,43 +75,6 @@ _ESDK = aws_encryption_sdk.EncryptionSDKClient(
     commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT,
     max_encrypted_data_keys=MAX_ENCRYPTED_DATA_KEYS,
 )
-_MPL_LOCK = threading.Lock()
-_MPL: AwsCryptographicMaterialProviders | None = None
-
-
-def _mpl() -> AwsCryptographicMaterialProviders:
-    global _MPL  # noqa: PLW0603 - one MPL client per process, built on first use
-    with _MPL_LOCK:
-        if _MPL is None:
-            _MPL = AwsCryptographicMaterialProviders(MaterialProvidersConfig())
-        return _MPL
-
-
-class _Lru:
-    """A small thread-safe LRU map; keyrings and materials are cheap to rebuild, not free."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._data: OrderedDict[Any, Any] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, key: Any) -> Any:
-        with self._lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: Any, value: Any) -> None:
-        with self._lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self._capacity:
-                self._data.popitem(last=False)
-
-    def pop(self, key: Any) -> None:
-        with self._lock:
-            self._data.pop(key, None)
 
 
 def _secret_id(key: SdkKey) -> str:
@@ -120,15 +82,14 @@ def _secret_id(key: SdkKey) -> str:
     return hashlib.sha256(key.key_id.encode() + b"\0" + key.secret).hexdigest()
 
 
-_AES_KEYRINGS = _Lru(1024)
-_KMS_KEYRINGS = _Lru(64)
+_AES_KEYRINGS = Lru(1024)
 
 
 def _aes_keyring(key: SdkKey) -> Any:
     cache_key = _secret_id(key)
     keyring = _AES_KEYRINGS.get(cache_key)
     if keyring is None:
-        keyring = _mpl().create_raw_aes_keyring(
+        keyring = mpl().create_raw_aes_keyring(
             CreateRawAesKeyringInput(
                 key_namespace=KEY_NAMESPACE,
                 key_name=key.key_id,
@@ -140,141 +101,72 @@ def _aes_keyring(key: SdkKey) -> Any:
     return keyring
 
 
-def _kms_keyring(kms_key_id: str, kms_client: Any) -> Any:
-    cache_key = (kms_key_id, id(kms_client))
-    entry = _KMS_KEYRINGS.get(cache_key)
-    # Keep the client in the entry so id() cannot be recycled while it is cached.
-    if entry is not None and entry[0] is kms_client:
-        return entry[1]
-    keyring = _mpl().create_aws_kms_keyring(
-        CreateAwsKmsKeyringInput(kms_key_id=kms_key_id, kms_client=kms_client)
-    )
-    _KMS_KEYRINGS.put(cache_key, (kms_client, keyring))
-    return keyring
-
-
-class _ReusingMaterialsManager(CryptoMaterialsManagerFromMPL):  # type: ignore[misc]
-    """The MPL default CMM plus a bounded encryption-materials cache.
-
-    The ESDK's own CachingCryptoMaterialsManager cannot wrap MPL materials (it loads the
-    signing key in the wrong encoding), so this subclass keeps the ESDK's MPL adapter and
-    adds reuse: same encryption context → same materials, for at most ``max_age`` seconds
-    and ``max_messages`` messages.
-    """
-
-    def __init__(self, mpl_cmm: Any, *, max_age: float, max_messages: int) -> None:
-        super().__init__(mpl_cmm)
-        self._max_age = max_age
-        self._max_messages = max_messages
-        self._entries = _Lru(256)
-
-    def get_encryption_materials(self, request: EncryptionMaterialsRequest) -> Any:
-        """Return cached materials for this context when still within bounds, else fresh."""
-        key = (
-            tuple(sorted(request.encryption_context.items())),
-            request.algorithm.algorithm_id if request.algorithm else None,
-        )
-        now = time.monotonic()
-        entry = self._entries.get(key)
-        if entry is not None:
-            created, uses, materials = entry
-            if now - created < self._max_age and uses < self._max_messages:
-                self._entries.put(key, (created, uses + 1, materials))
-                return materials
-            self._entries.pop(key)
-        materials = super().get_encryption_materials(request)
-        self._entries.put(key, (now, 1, materials))
-        return materials
-
-
 class EnvelopeCache:
-    """Per-process encryption state: materials managers per keyring set, with reuse bounds.
+    """Per-process encryption state: the branch-key store, ONE hierarchical keyring (whose
+    cache holds branch-key material for ``ttl_seconds``) and a multi-keyring per SDK-key set.
 
-    Create one per container (module level in the publisher) and pass it to every
-    :func:`encrypt_bundle` call. ``max_age`` (seconds) and ``max_messages`` bound how long
-    and how often one data key is reused.
+    Create one per container (the publisher holds it) and pass it to every
+    :func:`encrypt_bundle` call. ``ttl_seconds`` (default 300) bounds both how often KMS is
+    called per environment and how long this process keeps wrapping under a branch key
+    version after a rotation.
     """
 
-    def __init__(self, *, max_age: float = 300.0, max_messages: int = 100) -> None:
-        self.max_age = max_age
-        self.max_messages = max_messages
-        self._managers = _Lru(128)
+    def __init__(
+        self,
+        key_store: BranchKeyStore,
+        *,
+        ttl_seconds: int = DEFAULT_TTL_SECONDS,
+        cache_entries: int = DEFAULT_CACHE_ENTRIES,
+    ) -> None:
+        self.key_store = key_store
+        self.ttl_seconds = ttl_seconds
+        self._hierarchy = hierarchical_keyring(
+            key_store, ttl_seconds=ttl_seconds, cache_entries=cache_entries
+        )
+        self._keyrings = Lru(256)
 
-    def materials_manager(
-        self, kms_key_id: str, kms_client: Any, sdk_keys: Iterable[SdkKey]
-    ) -> Any:
-        """The (cached) reusing CMM for this KMS key, KMS client and set of SDK keys."""
+    def keyring(self, sdk_keys: Iterable[SdkKey]) -> Any:
+        """The (cached) multi-keyring: the hierarchical generator plus these SDK keys."""
         keys = sorted(set(sdk_keys), key=lambda k: k.key_id)
-        cache_key = (kms_key_id, id(kms_client), tuple(_secret_id(k) for k in keys))
-        entry = self._managers.get(cache_key)
-        if entry is not None and entry[0] is kms_client:
-            return entry[1]
-        manager = _ReusingMaterialsManager(
-            _default_cmm(kms_key_id, kms_client, keys),
-            max_age=self.max_age,
-            max_messages=self.max_messages,
-        )
-        self._managers.put(cache_key, (kms_client, manager))
-        return manager
-
-
-def _default_cmm(kms_key_id: str, kms_client: Any, keys: list[SdkKey]) -> Any:
-    keyring = _mpl().create_multi_keyring(
-        CreateMultiKeyringInput(
-            generator=_kms_keyring(kms_key_id, kms_client),
-            child_keyrings=[_aes_keyring(k) for k in keys],
-        )
-    )
-    return _mpl().create_default_cryptographic_materials_manager(
-        CreateDefaultCryptographicMaterialsManagerInput(keyring=keyring)
-    )
-
-
-_DEFAULT_KMS_CLIENT: Any = None
-
-
-def default_kms_client() -> Any:
-    """A process-wide boto3 KMS client (honours AWS_ENDPOINT_URL), created on first use."""
-    global _DEFAULT_KMS_CLIENT  # noqa: PLW0603 - boto3 clients are built once per container
-    with _MPL_LOCK:
-        if _DEFAULT_KMS_CLIENT is None:
-            import boto3  # noqa: PLC0415 - late: SDK-key readers never pay for boto3
-
-            _DEFAULT_KMS_CLIENT = boto3.session.Session().client("kms")
-        return _DEFAULT_KMS_CLIENT
+        cache_key = tuple(_secret_id(k) for k in keys)
+        keyring = self._keyrings.get(cache_key)
+        if keyring is None:
+            keyring = mpl().create_multi_keyring(
+                CreateMultiKeyringInput(
+                    generator=self._hierarchy,
+                    child_keyrings=[_aes_keyring(k) for k in keys],
+                )
+            )
+            self._keyrings.put(cache_key, keyring)
+        return keyring
 
 
 def encrypt_bundle(
     plaintext: bytes,
     *,
     context: Mapping[str, str],
-    kms_key_id: str,
-    kms_client: Any | None = None,
+    cache: EnvelopeCache,
     sdk_keys: Iterable[SdkKey] = (),
-    cache: EnvelopeCache | None = None,
 ) -> bytes:
-    """Encrypt bundle plaintext for KMS and every given SDK key; return the ESDK message.
+    """Encrypt bundle plaintext for its environment's branch key and every given SDK key.
 
     The message is signed (ECDSA P-384), key-committing, framed at 64 KiB and bound to
-    ``context`` (see :func:`encryption_context`). Any failure (KMS unreachable, bad key)
+    ``context`` (see :func:`encryption_context`). The environment's branch key is created
+    first if it does not exist yet. Any failure (KMS or the key store unreachable, bad key)
     raises :class:`EnvelopeError`; nothing is returned half-built.
     """
     check_context(context)
-    if not kms_key_id:
-        raise EnvelopeError("kms_key_id: required to encrypt a bundle")
-    client = kms_client if kms_client is not None else default_kms_client()
-    keys = list(sdk_keys)
-    manager = (cache or EnvelopeCache(max_messages=1)).materials_manager(
-        kms_key_id, client, keys
-    )
     try:
+        cache.key_store.ensure(context["vexil:project"], context["vexil:environment"])
         ciphertext, _header = _ESDK.encrypt(
             source=bytes(plaintext),
-            materials_manager=manager,
+            keyring=cache.keyring(sdk_keys),
             encryption_context=dict(context),
             frame_length=FRAME_LENGTH,
             algorithm=ALGORITHM,
         )
+    except EnvelopeError:
+        raise
     except Exception as exc:
         raise EnvelopeError(f"encrypt: {type(exc).__name__}: {exc}") from None
     return bytes(ciphertext)
@@ -285,13 +177,44 @@ def open_with_sdk_key(ciphertext: bytes, key: SdkKey, *, expected: Mapping[str, 
     return _open(ciphertext, _aes_keyring(key), expected)
 
 
+_READER_KEYRINGS = Lru(64)
+
+
+def _reader_keyring(
+    kms_key_arn: str, key_store_table: str, kms_client: Any, dynamodb_client: Any
+) -> Any:
+    cache_key = (kms_key_arn, key_store_table, id(kms_client), id(dynamodb_client))
+    entry = _READER_KEYRINGS.get(cache_key)
+    # Keep the clients in the entry so id() cannot be recycled while it is cached.
+    if entry is not None and entry[0] is kms_client and entry[1] is dynamodb_client:
+        return entry[2]
+    store = BranchKeyStore(table=key_store_table, kms_key_arn=kms_key_arn,
+                           dynamodb_client=dynamodb_client, kms_client=kms_client)
+    keyring = hierarchical_keyring(store)
+    _READER_KEYRINGS.put(cache_key, (kms_client, dynamodb_client, keyring))
+    return keyring
+
+
 def open_with_kms(
-    ciphertext: bytes, *, kms_key_id: str, kms_client: Any | None, expected: Mapping[str, str]
+    ciphertext: bytes,
+    *,
+    kms_key_id: str,
+    key_store_table: str,
+    kms_client: Any | None = None,
+    dynamodb_client: Any | None = None,
+    expected: Mapping[str, str],
 ) -> bytes:
-    """Decrypt through KMS with the keyring of ``kms_key_id`` (the key ARN: MPL's discovery
-    keyring cannot skip the raw-AES data keys in the same message); check suite and context."""
-    client = kms_client if kms_client is not None else default_kms_client()
-    return _open(ciphertext, _kms_keyring(kms_key_id, client), expected)
+    """Decrypt through the branch-key store (key ARN ``kms_key_id``, table
+    ``key_store_table``); check suite and context.
+
+    The keyring is cached per (key, table, clients) in this process, and with it the
+    branch-key material: one KMS ``Decrypt`` + one DynamoDB ``GetItem`` per branch-key
+    version per 300 s, however many bundles are opened.
+    """
+    kms = kms_client if kms_client is not None else default_client("kms")
+    ddb = dynamodb_client if dynamodb_client is not None else default_client("dynamodb")
+    keyring = _reader_keyring(kms_key_id, key_store_table, kms, ddb)
+    return _open(ciphertext, keyring, expected)
 
 
 def _open(ciphertext: bytes, keyring: Any, expected: Mapping[str, str]) -> bytes:

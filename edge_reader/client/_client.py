@@ -90,6 +90,8 @@ class FlagClient:
         scope: str | None = None,
         kms_client: Any = None,
         kms_key_id: str | None = None,
+        key_store_table: str | None = None,
+        dynamodb_client: Any = None,
         mode: Mode = "background",
         poll_interval: float = DEFAULT_POLL_INTERVAL,
         jitter: float = 0.1,
@@ -139,10 +141,13 @@ class FlagClient:
                 raise ValueError("pointer_url: required (or cdn_url) unless mode='offline'")
             if key is None and not kms_key_id:
                 raise ValueError("sdk_key: required (or kms_key_id for KMS access)")
+            if key is None and not key_store_table:
+                raise ValueError("key_store_table: required with kms_key_id (branch-key store)")
         self.identity = Identity(project=project, environment=environment, scope=scope)
         self.mode: Mode = mode
         self._lambda = mode == "lambda"
-        self._keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id)
+        self._keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id,
+                          key_store_table=key_store_table, dynamodb_client=dynamodb_client)
         self._clock = clock
         self._store = Store()
         self._ready = threading.Event()

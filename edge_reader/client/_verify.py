@@ -62,11 +62,17 @@ class Identity:
 
 @dataclass(frozen=True, slots=True)
 class Keys:
-    """How to open envelopes: an SDK key (raw AES keyring) and/or KMS access."""
+    """How to open envelopes: an SDK key (raw AES keyring) and/or KMS access.
+
+    KMS access goes through the branch-key store: the bundle key's ARN (``kms_key_id``)
+    and the key store table (``key_store_table``); clients default to process-wide ones.
+    """
 
     sdk_key: Any = None  # edge_reader.bundle.SdkKey
     kms_client: Any = None
     kms_key_id: str | None = None
+    key_store_table: str | None = None
+    dynamodb_client: Any = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +132,8 @@ def verify_bundle(
             sdk_key=keys.sdk_key,
             kms_client=keys.kms_client,
             kms_key_id=keys.kms_key_id,
+            key_store_table=keys.key_store_table,
+            dynamodb_client=keys.dynamodb_client,
             expected=expected,
         )
     except Exception as exc:  # EnvelopeError, or anything the ESDK raises on garbage

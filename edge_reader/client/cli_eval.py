@@ -9,8 +9,8 @@
 * a FlagClient disk-cache file (``*.vexilcache``: pointer + encrypted bundle);
 * a plaintext environment document (JSON) — no key needed.
 
-Encrypted sources need ``sdk_key`` (or ``kms_key_id``). ``project``/``environment`` are
-checked when given, otherwise taken from the pointer.
+Encrypted sources need ``sdk_key`` (or ``kms_key_id`` with ``key_store_table``).
+``project``/``environment`` are checked when given, otherwise taken from the pointer.
 
 ``evaluate_from_source`` never raises: a source that cannot be loaded gives a detail with
 reason ERROR, error code PROVIDER_NOT_READY and a message saying why (the CLI prints it and
@@ -59,6 +59,8 @@ def evaluate_from_source(
     scope: str | None = None,
     kms_client: Any = None,
     kms_key_id: str | None = None,
+    key_store_table: str | None = None,
+    dynamodb_client: Any = None,
     ca_bundle: str | None = None,
     timeout: float = 10.0,
 ) -> EvaluationDetail:
@@ -77,6 +79,8 @@ def evaluate_from_source(
             scope=scope,
             kms_client=kms_client,
             kms_key_id=kms_key_id,
+            key_store_table=key_store_table,
+            dynamodb_client=dynamodb_client,
             ca_bundle=ca_bundle,
             timeout=timeout,
         )
@@ -94,6 +98,8 @@ def load_source(
     scope: str | None = None,
     kms_client: Any = None,
     kms_key_id: str | None = None,
+    key_store_table: str | None = None,
+    dynamodb_client: Any = None,
     ca_bundle: str | None = None,
     timeout: float = 10.0,
 ) -> Snapshot:
@@ -102,7 +108,8 @@ def load_source(
         key = parse_sdk_key(sdk_key) if isinstance(sdk_key, str) else sdk_key
     except ValueError as exc:
         raise SourceError(str(exc)) from None
-    keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id)
+    keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id,
+                key_store_table=key_store_table, dynamodb_client=dynamodb_client)
     if scope is None and key is not None:
         scope = "client" if key.kind == "cli" else None
     try:
@@ -208,6 +215,8 @@ def _identity_from_pointer(
 def _require_key(keys: Keys, where: str) -> None:
     if keys.sdk_key is None and not keys.kms_key_id:
         raise SourceError(f"{where}: the bundle is encrypted; give an SDK key (or a KMS key id)")
+    if keys.sdk_key is None and not keys.key_store_table:
+        raise SourceError(f"{where}: KMS access needs the key store table too")
 
 
 def _parse_context(context: Mapping[str, Any] | str | None) -> Mapping[str, Any]:

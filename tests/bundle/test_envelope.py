@@ -1,6 +1,8 @@
-"""ESDK envelope: KMS + SDK-key keyrings, exact context checks, bounded data-key reuse.
+"""ESDK envelope: branch-key (hierarchical) + SDK-key keyrings, exact context checks, KMS
+calls bounded by the branch-key cache.
 
-Runs against the session's moto_server KMS (real KMS API calls through boto3).
+Runs against the session's moto_server KMS and DynamoDB (real calls through boto3, the real
+aws-encryption-sdk and MPL).
 """
 
 from __future__ import annotations
@@ -19,56 +21,76 @@ from edge_reader.bundle import (
     generate_sdk_key,
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
-from tests.bundle.conftest import KmsCalls
+from edge_reader.bundle.hierarchy import BranchKeyStore
+from tests.bundle.conftest import Calls, Reader
+from tests.conftest import MplClock
 
 PLAINTEXT = b'{"flags":{},"segments":{}}' * 100
 CTX = encryption_context("shop", "prod", 5, "server")
 
 
-def _encrypt(kms_key_arn: str, kms_client: Any, keys: list[Any], **over: Any) -> bytes:
+def _encrypt(envelope: EnvelopeCache, keys: list[Any], **over: Any) -> bytes:
     return encrypt_bundle(
         over.pop("plaintext", PLAINTEXT),
         context=over.pop("context", CTX),
-        kms_key_id=kms_key_arn,
-        kms_client=kms_client,
         sdk_keys=keys,
-        cache=over.pop("cache", None),
+        cache=envelope,
     )
 
 
 def test_every_sdk_key_alone_opens_it_without_any_aws_call(
-    kms_key_arn: str, kms_client: Any, kms_calls: KmsCalls, monkeypatch: pytest.MonkeyPatch
+    envelope: EnvelopeCache, kms_calls: Calls, ddb_calls: Calls,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     keys = [generate_sdk_key("srv"), generate_sdk_key("srv"), generate_sdk_key("cli")]
-    ciphertext = _encrypt(kms_key_arn, kms_client, keys)
-    before = list(kms_calls.names)
+    ciphertext = _encrypt(envelope, keys)
+    before = (list(kms_calls.names), list(ddb_calls.names))
 
-    def no_aws() -> None:
-        raise AssertionError("decrypting with an SDK key must not touch AWS")
+    def no_aws(service: str) -> None:
+        raise AssertionError(f"decrypting with an SDK key must not touch AWS ({service})")
 
-    monkeypatch.setattr(envelope_mod, "default_kms_client", no_aws)
+    monkeypatch.setattr(envelope_mod, "default_client", no_aws)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")  # unreachable on purpose
     for key in keys:
         assert decrypt_bundle(ciphertext, sdk_key=key, expected=CTX) == PLAINTEXT
         assert decrypt_bundle(ciphertext, sdk_key=key.text, expected=CTX) == PLAINTEXT
-    assert kms_calls.names == before
+    assert (kms_calls.names, ddb_calls.names) == before
 
 
-def test_kms_alone_opens_it(kms_key_arn: str, kms_client: Any, kms_calls: KmsCalls) -> None:
-    ciphertext = _encrypt(kms_key_arn, kms_client, [generate_sdk_key("srv")])
-    assert decrypt_bundle(ciphertext, kms_client=kms_client, kms_key_id=kms_key_arn,
-                          expected=CTX) == PLAINTEXT
-    assert kms_calls.count("Decrypt") == 1
+def test_kms_alone_opens_it_and_caches_the_branch_key(
+    envelope: EnvelopeCache, kms_reader: Reader
+) -> None:
+    ciphertexts = [_encrypt(envelope, [generate_sdk_key("srv")],
+                            context=encryption_context("shop", "prod", r, "server"))
+                   for r in (5, 6, 7)]
+    for revision, ciphertext in zip((5, 6, 7), ciphertexts, strict=True):
+        assert decrypt_bundle(
+            ciphertext, expected=encryption_context("shop", "prod", revision, "server"),
+            **kms_reader.access) == PLAINTEXT
+    # One unwrap of the branch key (one key store read) for all three bundles.
+    assert kms_reader.kms_calls.names == ["Decrypt"]
+    assert kms_reader.ddb_calls.names == ["GetItem"]
+
+
+def test_kms_reading_needs_the_key_store_table(envelope: EnvelopeCache,
+                                               kms_reader: Reader) -> None:
+    ciphertext = _encrypt(envelope, [])
+    access = {**kms_reader.access, "key_store_table": None}
+    with pytest.raises(EnvelopeError, match="key_store_table"):
+        decrypt_bundle(ciphertext, expected=CTX, **access)
+    alias = {**kms_reader.access, "kms_key_id": "alias/vexil-bundles"}
+    with pytest.raises(EnvelopeError, match="ARN"):
+        decrypt_bundle(ciphertext, expected=CTX, **alias)
 
 
 def test_message_uses_the_signed_committing_suite_and_64k_frames(
-    kms_key_arn: str, kms_client: Any
+    envelope: EnvelopeCache,
 ) -> None:
     import aws_encryption_sdk
 
     key = generate_sdk_key("srv")
     big = os.urandom(200_000)
-    ciphertext = _encrypt(kms_key_arn, kms_client, [key], plaintext=big)
+    ciphertext = _encrypt(envelope, [key], plaintext=big)
     header = aws_encryption_sdk.EncryptionSDKClient().decrypt(
         source=ciphertext, keyring=envelope_mod._aes_keyring(key)
     )[1]
@@ -77,10 +99,15 @@ def test_message_uses_the_signed_committing_suite_and_64k_frames(
     assert "aws-crypto-public-key" in header.encryption_context
     assert {k: v for k, v in header.encryption_context.items()
             if k.startswith("vexil:")} == CTX
+    providers = sorted((e.key_provider.provider_id, e.key_provider.key_info.decode()
+                        if e.key_provider.provider_id == "aws-kms-hierarchy" else "")
+                       for e in header.encrypted_data_keys)
+    # One data key under the environment's branch key, one per SDK key (raw AES).
+    assert providers == [("aws-kms-hierarchy", "vexil/shop/prod"), ("vexil", "")]
 
 
-def test_a_key_not_in_the_keyring_set_cannot_open_it(kms_key_arn: str, kms_client: Any) -> None:
-    ciphertext = _encrypt(kms_key_arn, kms_client, [generate_sdk_key("srv")])
+def test_a_key_not_in_the_keyring_set_cannot_open_it(envelope: EnvelopeCache) -> None:
+    ciphertext = _encrypt(envelope, [generate_sdk_key("srv")])
     with pytest.raises(EnvelopeError, match="decrypt"):
         decrypt_bundle(ciphertext, sdk_key=generate_sdk_key("srv"), expected=CTX)
 
@@ -98,20 +125,44 @@ def test_a_key_not_in_the_keyring_set_cannot_open_it(kms_key_arn: str, kms_clien
     ],
 )
 def test_a_bundle_for_one_context_does_not_open_under_another(
-    kms_key_arn: str, kms_client: Any, other: dict[str, str], field: str
+    envelope: EnvelopeCache, kms_reader: Reader, other: dict[str, str], field: str
 ) -> None:
     key = generate_sdk_key("srv")
-    ciphertext = _encrypt(kms_key_arn, kms_client, [key])
+    ciphertext = _encrypt(envelope, [key])
     with pytest.raises(EnvelopeError, match=field):
         decrypt_bundle(ciphertext, sdk_key=key, expected=other)
     with pytest.raises(EnvelopeError, match=field):
-        decrypt_bundle(ciphertext, kms_client=kms_client, kms_key_id=kms_key_arn,
-                       expected=other)
+        decrypt_bundle(ciphertext, expected=other, **kms_reader.access)
 
 
-def test_tampered_or_truncated_messages_are_refused(kms_key_arn: str, kms_client: Any) -> None:
+def test_a_message_wrapped_under_another_environments_branch_key_never_opens(
+    branch_keys: BranchKeyStore, kms_reader: Reader
+) -> None:
+    # A message that *claims* staging but whose data key is wrapped under prod's branch key
+    # (what a confused or hostile writer holding prod's key could build): the reader's
+    # keyring looks only for staging's branch key, so it is refused before any context check.
+    from aws_cryptographic_material_providers.mpl.models import (
+        CreateAwsKmsHierarchicalKeyringInput,
+    )
+
+    from edge_reader.bundle._mpl import mpl
+
+    branch_keys.ensure("shop", "prod")
+    branch_keys.ensure("shop", "staging")
+    prod_only = mpl().create_aws_kms_hierarchical_keyring(CreateAwsKmsHierarchicalKeyringInput(
+        key_store=branch_keys.key_store, branch_key_id="vexil/shop/prod", ttl_seconds=60))
+    staging = encryption_context("shop", "staging", 5, "server")
+    forged, _ = envelope_mod._ESDK.encrypt(source=PLAINTEXT, keyring=prod_only,
+                                          encryption_context=staging,
+                                          algorithm=envelope_mod.ALGORITHM)
+    with pytest.raises(EnvelopeError, match="No Encrypted Data Keys found to match"):
+        decrypt_bundle(forged, expected=staging, **kms_reader.access)
+    assert kms_reader.kms_calls.names == []  # never even unwrapped a branch key
+
+
+def test_tampered_or_truncated_messages_are_refused(envelope: EnvelopeCache) -> None:
     key = generate_sdk_key("srv")
-    ciphertext = bytearray(_encrypt(kms_key_arn, kms_client, [key]))
+    ciphertext = bytearray(_encrypt(envelope, [key]))
     flipped = bytearray(ciphertext)
     flipped[len(flipped) // 2] ^= 0x01
     for bad in (bytes(flipped), bytes(ciphertext[:-10]), b"", b"garbage"):
@@ -119,69 +170,78 @@ def test_tampered_or_truncated_messages_are_refused(kms_key_arn: str, kms_client
             decrypt_bundle(bad, sdk_key=key, expected=CTX)
 
 
-def test_encrypt_input_errors_are_clear(kms_key_arn: str, kms_client: Any) -> None:
+def test_encrypt_input_errors_are_clear(envelope: EnvelopeCache, key_store_table: str,
+                                        kms_client: Any, ddb_client: Any) -> None:
     with pytest.raises(EnvelopeError, match="context: missing"):
-        _encrypt(kms_key_arn, kms_client, [], context={"vexil:project": "shop"})
-    with pytest.raises(EnvelopeError, match="kms_key_id"):
-        encrypt_bundle(PLAINTEXT, context=CTX, kms_key_id="", sdk_keys=[])
+        _encrypt(envelope, [], context={"vexil:project": "shop"})
+    with pytest.raises(EnvelopeError, match="ARN"):
+        BranchKeyStore(table=key_store_table, kms_key_arn="alias/vexil-bundles",
+                       dynamodb_client=ddb_client, kms_client=kms_client)
     with pytest.raises(EnvelopeError, match="sdk_key, or kms_key_id"):
         decrypt_bundle(b"x", expected=CTX)
 
 
-def test_kms_failure_is_an_envelope_error(kms_client: Any) -> None:
+def test_a_kms_failure_is_an_envelope_error(key_store_table: str, kms_client: Any,
+                                            ddb_client: Any) -> None:
+    from tests.publisher.tablekit import unique
+
     missing = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    store = BranchKeyStore(table=key_store_table, kms_key_arn=missing,
+                           dynamodb_client=ddb_client, kms_client=kms_client)
+    fresh = encryption_context(unique("kf"), "prod", 1, "server")  # no branch key yet
     with pytest.raises(EnvelopeError, match="encrypt"):
-        _encrypt(missing, kms_client, [generate_sdk_key("srv")])
+        _encrypt(EnvelopeCache(store), [generate_sdk_key("srv")], context=fresh)
+    assert not store.exists(fresh["vexil:project"], "prod")  # nothing half-created
 
 
-def test_data_key_reuse_is_bounded_per_context(
-    kms_key_arn: str, kms_client: Any, kms_calls: KmsCalls
+def test_kms_calls_do_not_grow_with_messages(
+    envelope: EnvelopeCache, kms_calls: Calls, ddb_calls: Calls, mpl_clock: MplClock
 ) -> None:
+    envelope.key_store.ensure("shop", "prod")  # creation is once per environment, ever
+    kms_calls.names.clear()
+    ddb_calls.names.clear()
     keys = [generate_sdk_key("srv")]
-    cache = EnvelopeCache(max_age=300.0, max_messages=2)
-    outs = [_encrypt(kms_key_arn, kms_client, keys, cache=cache) for _ in range(3)]
-    # 3 messages with max_messages=2: one fresh data key, one reuse, then a fresh one.
-    assert kms_calls.count("GenerateDataKey") == 2
-    assert len(set(outs)) == 3  # reuse never repeats a message (fresh message id each time)
-    for out in outs:
-        assert decrypt_bundle(out, sdk_key=keys[0], expected=CTX) == PLAINTEXT
-    # Another revision is another context: never shares a data key.
-    ctx6 = encryption_context("shop", "prod", 6, "server")
-    _encrypt(kms_key_arn, kms_client, keys, cache=cache, context=ctx6)
-    assert kms_calls.count("GenerateDataKey") == 3
+    outs = [_encrypt(envelope, keys, context=encryption_context("shop", "prod", r, "server"))
+            for r in range(1, 21)]
+    # 20 messages (20 revisions): ONE branch-key unwrap, ONE key store read.
+    assert kms_calls.names == ["Decrypt"]
+    assert ddb_calls.names == ["GetItem"]
+    assert len(set(outs)) == 20
+    mpl_clock.advance(envelope.ttl_seconds - 30)  # inside the TTL (and its grace period)
+    _encrypt(envelope, keys, context=encryption_context("shop", "prod", 21, "server"))
+    assert kms_calls.names == ["Decrypt"]
+    mpl_clock.advance(31)  # past the TTL: the material is fetched and unwrapped again
+    _encrypt(envelope, keys, context=encryption_context("shop", "prod", 22, "server"))
+    assert kms_calls.names == ["Decrypt", "Decrypt"]
+    assert ddb_calls.names == ["GetItem", "GetItem"]
 
 
-def test_reuse_expires_with_max_age(
-    kms_key_arn: str, kms_client: Any, kms_calls: KmsCalls, monkeypatch: pytest.MonkeyPatch
+def test_one_keyring_serves_every_environment_with_one_unwrap_each(
+    envelope: EnvelopeCache, kms_calls: Calls
 ) -> None:
-    keys = [generate_sdk_key("srv")]
-    cache = EnvelopeCache(max_age=10.0, max_messages=100)
-    now = [1000.0]
-    monkeypatch.setattr("edge_reader.bundle.esdk.time.monotonic", lambda: now[0])
-    _encrypt(kms_key_arn, kms_client, keys, cache=cache)
-    _encrypt(kms_key_arn, kms_client, keys, cache=cache)
-    assert kms_calls.count("GenerateDataKey") == 1
-    now[0] += 11
-    _encrypt(kms_key_arn, kms_client, keys, cache=cache)
-    assert kms_calls.count("GenerateDataKey") == 2
+    for env in ("prod", "staging"):
+        envelope.key_store.ensure("shop", env)
+    kms_calls.names.clear()
+    for revision in range(1, 6):
+        for env in ("prod", "staging"):
+            _encrypt(envelope, [], context=encryption_context("shop", env, revision, "server"))
+    assert kms_calls.names == ["Decrypt", "Decrypt"]
 
 
-def test_a_different_key_set_never_reuses_materials(
-    kms_key_arn: str, kms_client: Any, kms_calls: KmsCalls
-) -> None:
-    cache = EnvelopeCache()
+def test_a_different_key_set_gets_its_own_data_keys(envelope: EnvelopeCache) -> None:
     a, b = generate_sdk_key("srv"), generate_sdk_key("srv")
-    _encrypt(kms_key_arn, kms_client, [a], cache=cache)
-    out = _encrypt(kms_key_arn, kms_client, [a, b], cache=cache)
-    assert kms_calls.count("GenerateDataKey") == 2
-    assert decrypt_bundle(out, sdk_key=b, expected=CTX) == PLAINTEXT
+    first = _encrypt(envelope, [a])
+    second = _encrypt(envelope, [a, b])
+    assert decrypt_bundle(second, sdk_key=b, expected=CTX) == PLAINTEXT
+    with pytest.raises(EnvelopeError):
+        decrypt_bundle(first, sdk_key=b, expected=CTX)
 
 
 def test_a_failed_decrypt_logs_no_secondary_traceback(
-    kms_key_arn: str, kms_client: Any, caplog: pytest.LogCaptureFixture
+    envelope: EnvelopeCache, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The ESDK's own decrypt (decrypt_bundle's SDK-key path no longer goes through it).
-    ciphertext = _encrypt(kms_key_arn, kms_client, [generate_sdk_key("srv")])
+    ciphertext = _encrypt(envelope, [generate_sdk_key("srv")])
     with pytest.raises(EnvelopeError):
         envelope_mod.open_with_sdk_key(ciphertext, generate_sdk_key("srv"), expected=CTX)
     assert not [r for r in caplog.records if r.getMessage() == "Error on closing"]

@@ -15,7 +15,7 @@ from edge_reader.bundle import (
     encryption_context,
     pointer_object_key,
 )
-from edge_reader.bundle.esdk import encrypt_bundle
+from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
 from edge_reader.client import FlagClient
 
 
@@ -91,10 +91,10 @@ class Built:
 
 @dataclass
 class BundleFactory:
-    """Encrypts documents for one (project, environment, scope) with KMS + one SDK key."""
+    """Encrypts documents for one (project, environment, scope) with the environment's
+    branch key (the publisher's envelope) + one SDK key."""
 
-    kms_key_id: str
-    kms_client: Any
+    envelope: EnvelopeCache
     sdk_key: SdkKey
     project: str = "shop"
     environment: str = "prod"
@@ -141,8 +141,7 @@ class BundleFactory:
         ciphertext = encrypt_bundle(
             plaintext,
             context=context,
-            kms_key_id=self.kms_key_id,
-            kms_client=self.kms_client,
+            cache=self.envelope,
             sdk_keys=[self.sdk_key],
         )
         sha = hashlib.sha256(ciphertext).hexdigest()

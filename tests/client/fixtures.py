@@ -3,21 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import boto3
 import pytest
 
 from edge_reader.bundle import SdkKey, generate_sdk_key
+from edge_reader.bundle.esdk import EnvelopeCache
+from edge_reader.bundle.hierarchy import BranchKeyStore
 from tests.client.bundles import BundleFactory
 from tests.client.cdn import LoopbackCdn
 
 
+@dataclass(frozen=True)
+class KmsAccess:
+    """What a KMS reader needs: the bundle key ARN, the branch-key store table, clients."""
+
+    arn: str
+    key_store_table: str
+    client: Any
+    dynamodb: Any
+
+    def reader_options(self) -> dict[str, Any]:
+        """The ``FlagClient`` / ``decrypt_bundle`` keyword arguments for KMS access."""
+        return {"kms_key_id": self.arn, "key_store_table": self.key_store_table,
+                "kms_client": self.client, "dynamodb_client": self.dynamodb}
+
+
 @pytest.fixture(scope="session")
-def kms(vexil_resources: dict[str, str]) -> tuple[str, object]:
-    client = boto3.session.Session().client("kms")
-    key_id = vexil_resources["VEXIL_KMS_KEY_ID"]
-    arn = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
-    return arn, client
+def kms(vexil_resources: dict[str, str]) -> KmsAccess:
+    session = boto3.session.Session()
+    client = session.client("kms")
+    arn = client.describe_key(KeyId=vexil_resources["VEXIL_KMS_KEY_ID"])["KeyMetadata"]["Arn"]
+    return KmsAccess(arn, vexil_resources["VEXIL_KEY_STORE_TABLE"], client,
+                     session.client("dynamodb"))
+
+
+@pytest.fixture(scope="session")
+def envelope(kms: KmsAccess) -> EnvelopeCache:
+    """The publisher side: one per-"container" envelope over the session's key store."""
+    return EnvelopeCache(BranchKeyStore(table=kms.key_store_table, kms_key_arn=kms.arn,
+                                        dynamodb_client=kms.dynamodb, kms_client=kms.client))
 
 
 @pytest.fixture(scope="session")
@@ -31,8 +58,8 @@ def client_key() -> SdkKey:
 
 
 @pytest.fixture
-def factory(kms: tuple[str, object], server_key: SdkKey) -> BundleFactory:
-    return BundleFactory(kms_key_id=kms[0], kms_client=kms[1], sdk_key=server_key)
+def factory(envelope: EnvelopeCache, server_key: SdkKey) -> BundleFactory:
+    return BundleFactory(envelope=envelope, sdk_key=server_key)
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from tests.client.bundles import (
     targeted_flag,
 )
 from tests.client.cdn import LoopbackCdn
+from tests.client.fixtures import KmsAccess
 
 
 def test_loads_verifies_and_evaluates(cdn: LoopbackCdn, factory: BundleFactory) -> None:
@@ -152,7 +153,7 @@ def test_bundle_of_another_environment_is_refused(cdn: LoopbackCdn, factory: Bun
     client = _load_rev(cdn, factory, 1)
     # The staging pointer and bundle copied over prod's pointer path.
     staging = BundleFactory(
-        factory.kms_key_id, factory.kms_client, factory.sdk_key, environment="staging"
+        factory.envelope, factory.sdk_key, environment="staging"
     ).build(5, {"a": bool_flag(on=False)})
     cdn.put(staging.pointer.key, staging.ciphertext)
     cdn.put(factory.pointer_path, staging.pointer_bytes)
@@ -367,6 +368,7 @@ def test_client_key_defaults_to_client_scope(client_key: Any) -> None:
         ({"pointer_url": "ftp://x/current.json"}, "pointer_url"),
         ({"poll_interval": 0}, "poll_interval"),
         ({"jitter": 1.5}, "jitter"),
+        ({"sdk_key": None, "kms_key_id": "arn:aws:kms:us-east-1:1:key/x"}, "key_store_table"),
     ],
 )
 def test_constructor_names_the_bad_field(kwargs: dict[str, Any], field: str) -> None:
@@ -383,9 +385,16 @@ def test_constructor_names_the_bad_field(kwargs: dict[str, Any], field: str) -> 
 
 
 def test_kms_access_instead_of_an_sdk_key(
-    cdn: LoopbackCdn, factory: BundleFactory, kms: tuple[str, Any]
+    cdn: LoopbackCdn, factory: BundleFactory, kms: KmsAccess
 ) -> None:
     factory.publish(cdn, factory.build(1, {"a": bool_flag(on=False)}))
-    client = make_client(cdn, factory, sdk_key=None, kms_key_id=kms[0], kms_client=kms[1])
+    client = make_client(cdn, factory, sdk_key=None, **kms.reader_options())
     assert client.refresh().outcome == "updated"
     assert client.get_boolean("a", USER, True) is False
+    # The same through vexil eval's loader (the CLI's KMS path).
+    from edge_reader.client.cli_eval import evaluate_from_source
+
+    detail = evaluate_from_source(cdn.url(factory.pointer_path), "a", {}, None,
+                                  **kms.reader_options())
+    assert detail.value is False
+    assert detail.error_code is None

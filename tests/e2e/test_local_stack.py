@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 
 BOOL = {"on": True, "off": False}
 _CLIENT_VARS = {"VEXIL_API", "VEXIL_TOKEN", "VEXIL_CA_BUNDLE", "VEXIL_SDK_KEY", "VEXIL_TABLE",
-                "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID"}
+                "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE"}
 
 
 def _vexil(state: Path, *argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -182,6 +182,20 @@ def test_eval_and_audit_commands(stack: tuple[Path, dict[str, Any]]) -> None:
     audit = _vexil(state, "audit", "verify", "--project", "shop", "--environment", "staging")
     assert audit.returncode == 0, audit.stderr
     assert "OK" in audit.stdout
+
+
+def test_kms_reading_and_branch_keys_on_the_stack(stack: tuple[Path, dict[str, Any]]) -> None:
+    # The stream worker created the branch key on the first publish; the CLI finds the key
+    # store and moto through dev.json alone (no AWS or VEXIL_* variables in its env).
+    state, info = stack
+    assert info["key_store_table"]
+    ev = _vexil(state, "eval", "checkout-config", "--project", "shop", "--environment",
+                "staging", "--kms", "--context", '{"targetingKey": "u", "country": "FR"}')
+    assert ev.returncode == 0, ev.stdout + ev.stderr
+    assert json.loads(ev.stdout)["value"]["payment_methods"] == ["card", "paypal", "sepa"]
+    shown = _vexil(state, "keys", "show", "--project", "shop", "--environment", "staging")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["branch_key_id"] == "vexil/shop/staging"
 
 
 def test_dev_edge_serves_new_client_keys(stack: tuple[Path, dict[str, Any]]) -> None:

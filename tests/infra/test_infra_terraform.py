@@ -123,49 +123,132 @@ def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, Any]]:
 def test_bundle_key_policy(tf: Tf) -> None:
     from chalicelib.snapshot import SDK_KEY_PURPOSE
 
-    from edge_reader.bundle import encryption_context
+    from edge_reader.bundle.hierarchy import (
+        KEY_STORE_CONTEXT_PREFIX,
+        LOGICAL_KEY_STORE_NAME,
+        branch_key_context,
+    )
 
     key = tf.resources[("aws_kms_key", "bundle")]
     assert key["enable_key_rotation"] is True
     assert key["policy"] == "${data.aws_iam_policy_document.bundle_key.json}"
     assert tf.resolve(tf.locals["sdk_key_purpose"]) == SDK_KEY_PURPOSE
+    assert tf.resolve(tf.locals["key_store_logical_name"]) == LOGICAL_KEY_STORE_NAME
     st = _statements(tf, "bundle_key")
     publisher = "${local.publisher_role_arn}"
-    encrypts = st["PublisherEncryptsBundles"]
-    assert sorted(encrypts["actions"]) == ["kms:Encrypt", "kms:GenerateDataKey"]
-    assert first(encrypts["principals"])["identifiers"] == [publisher]
+    # The publisher no longer mints bundle data keys with this key: it creates and unwraps
+    # branch keys (hierarchical keyring), and only those of this key store.
+    assert "PublisherEncryptsBundles" not in st
+    branch = st["PublisherUsesBranchKeys"]
+    assert sorted(branch["actions"]) == [
+        "kms:Decrypt", "kms:GenerateDataKeyWithoutPlaintext", "kms:ReEncryptFrom",
+        "kms:ReEncryptTo"]
+    assert first(branch["principals"])["identifiers"] == [publisher]
+    branch_conditions = _conditions(branch)
+    assert branch_conditions["kms:EncryptionContext:tablename"] == (
+        "StringEquals", ["${local.key_store_logical_name}"])
     assert st["PublisherUnwrapsSdkKeys"]["actions"] == ["kms:Decrypt"]
     assert st["ControlPlaneWrapsSdkKeys"]["actions"] == ["kms:Encrypt"]
-    # Readers: Decrypt only, conditioned on the bundle encryption context's keys.
-    context = encryption_context("shop", "prod", 1, "server")
+    # Readers: Decrypt only, conditioned on the BRANCH KEY's context as KMS sees it.
     document = tf.data[("aws_iam_policy_document", "bundle_key")]
-    dynamic = {n: b for d in document["dynamic"] for n, b in d.items()}
-    reader = first(dynamic["statement"]["content"])
-    assert dynamic["statement"]["for_each"] == "${var.readers}"
+    dynamic = {}
+    for d in document["dynamic"]:
+        for b in d.values():
+            body = first(b["content"])
+            dynamic[body["sid"]] = (b, body)
+    readers_block, reader = next(v for k, v in dynamic.items() if k.startswith("Reader"))
+    assert readers_block["for_each"] == "${var.readers}"
     assert reader["actions"] == ["kms:Decrypt"]
     conditions = _conditions(reader)
-    assert conditions["kms:EncryptionContext:vexil:project"] == (
-        "StringEquals",
-        ["${statement.value.project}"],
-    )
-    assert conditions["kms:EncryptionContext:vexil:environment"] == (
-        "StringEquals",
-        "${statement.value.environments}",
-    )
+    seen = {f"{KEY_STORE_CONTEXT_PREFIX}{k}" for k in branch_key_context("shop", "prod")}
+    assert conditions == {
+        "kms:EncryptionContext:tablename": ("StringEquals", ["${local.key_store_logical_name}"]),
+        "kms:EncryptionContext:aws-crypto-ec:vexil:project": (
+            "StringEquals", ["${statement.value.project}"]),
+        "kms:EncryptionContext:aws-crypto-ec:vexil:environment": (
+            "StringEquals", "${statement.value.environments}"),
+    }
+    assert {v.removeprefix("kms:EncryptionContext:") for v in conditions} - {"tablename"} == seen
     assert first(reader["principals"])["identifiers"] == "${statement.value.principal_arns}"
-    assert conditions["kms:EncryptionContext:vexil:revision"] == ("Null", ["false"])
-    assert conditions["kms:EncryptionContext:vexil:purpose"] == ("Null", ["true"])
-    for variable in conditions:
-        if variable.startswith("kms:EncryptionContext:"):
-            # Every context key the policy names is one the bundle envelope really sets
-            # (or, for purpose, the SDK-key wrap context, which readers must NOT match).
-            name = variable.removeprefix("kms:EncryptionContext:")
-            assert name in context or name == "vexil:purpose"
+    # Rotators: new versions only, never Decrypt.
+    _, rotate = dynamic["OperatorsRotateBranchKeys"]
+    assert "kms:Decrypt" not in rotate["actions"]
+    assert first(rotate["principals"])["identifiers"] == "${var.branch_key_rotator_arns}"
     # Nobody but the named principals gets a data action; admins get none.
     admin = st["KeyAdministration"]["actions"]
     data_actions = {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:CreateGrant"}
     assert not data_actions & set(admin)
     assert all("*" not in a for a in admin)
+
+
+def test_branch_key_context_is_what_kms_sees(
+    vexil_resources: dict[str, str], mpl_clock: Any
+) -> None:
+    # The key policy's condition keys are the ones the key store really sends to KMS.
+    import boto3
+
+    from edge_reader.bundle import encryption_context
+    from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
+    from edge_reader.bundle.hierarchy import BranchKeyStore
+    from tests.publisher.tablekit import unique
+
+    session = boto3.session.Session()
+    kms = session.client("kms")
+    contexts: list[dict[str, str]] = []
+    kms.meta.events.register(
+        "provide-client-params.kms",
+        lambda params, **_: contexts.append(dict(params.get("EncryptionContext")
+                                                 or params.get("SourceEncryptionContext")
+                                                 or {})))
+    store = BranchKeyStore(table=vexil_resources["VEXIL_KEY_STORE_TABLE"],
+                           kms_key_arn=vexil_resources["VEXIL_KMS_KEY_ID"],
+                           dynamodb_client=session.client("dynamodb"), kms_client=kms)
+    project = unique("ctx")
+    encrypt_bundle(b"{}", context=encryption_context(project, "prod", 1, "server"),
+                   cache=EnvelopeCache(store))
+    assert contexts
+    for context in contexts:
+        assert context["tablename"] == "vexil-branch-keys"
+        assert context["aws-crypto-ec:vexil:project"] == project
+        assert context["aws-crypto-ec:vexil:environment"] == "prod"
+
+
+def test_key_store_table(tf: Tf) -> None:
+    from edge_reader.bundle.hierarchy import (
+        KEY_STORE_HASH_KEY,
+        KEY_STORE_RANGE_KEY,
+        branch_key_id,
+    )
+    from vexil.resources import ResourceNames
+
+    table = tf.resources[("aws_dynamodb_table", "key_store")]
+    spec = SHARED["key_store"]
+    assert tf.resolve(table["name"]) == ResourceNames.for_prefix().key_store_table
+    assert (tf.resolve(table["hash_key"]), tf.resolve(table["range_key"])) == (
+        KEY_STORE_HASH_KEY, KEY_STORE_RANGE_KEY)
+    assert spec["attributes"] == {KEY_STORE_HASH_KEY: "S", KEY_STORE_RANGE_KEY: "S"}
+    assert "stream_enabled" not in table
+    assert first(table["point_in_time_recovery"])["enabled"] is True
+    sse = first(table["server_side_encryption"])
+    assert sse == {"enabled": True, "kms_key_arn": "${aws_kms_key.table.arn}"}
+    assert table["deletion_protection_enabled"] is True
+    assert first(table["lifecycle"])["prevent_destroy"] is True
+    # Readers get GetItem on their own environments' branch keys only.
+    document = tf.data[("aws_iam_policy_document", "key_store_readers")]
+    reader = first(first(document["dynamic"])["statement"]["content"])
+    assert reader["actions"] == ["dynamodb:GetItem"]
+    test, values = _conditions(reader)["dynamodb:LeadingKeys"]
+    assert test == "ForAllValues:StringEquals"
+    template = re.fullmatch(r'\$\{\[for e in statement\.value\.environments : "(.*)"\]\}',
+                            values)
+    assert template, values
+    rendered = (template.group(1).replace("${statement.value.project}", "shop")
+                .replace("${e}", "prod"))
+    assert rendered == branch_key_id("shop", "prod")
+    policy = tf.resources[("aws_dynamodb_resource_policy", "key_store")]
+    assert policy["resource_arn"] == "${aws_dynamodb_table.key_store.arn}"
+    table_key = _statements(tf, "table_key")
+    assert "UseThroughDynamoDB" in table_key
 
 
 def test_table_and_storage_keys(tf: Tf) -> None:
@@ -223,8 +306,26 @@ def test_lifecycle_keeps_last_n_pointer_versions(tf: Tf) -> None:
     expiration = first(keep["noncurrent_version_expiration"])
     keep_n = SHARED["bucket"]["keep_noncurrent_bundles"]
     assert tf.resolve(expiration["newer_noncurrent_versions"]) == keep_n
-    superseded = first(first(rules["expire-superseded-bundles"]["filter"])["and"])
-    assert superseded["tags"] == {"vexil-superseded": "true"}
+    rule = rules["expire-superseded-bundles"]
+    superseded = first(first(rule["filter"])["and"])
+    from chalicelib.publisher_store import SUPERSEDED_TAG
+
+    # The tag the publisher writes is exactly the one the rule filters on.
+    assert superseded["tags"] == {SUPERSEDED_TAG["Key"]: SUPERSEDED_TAG["Value"]}
+    assert tf.resolve(superseded["prefix"]) == SHARED["bucket"]["bundle_prefix"]
+    assert first(rule["expiration"])["days"] == "${var.superseded_bundle_expiration_days}"
+    assert first(rule["noncurrent_version_expiration"])["noncurrent_days"] == 1
+
+
+def test_bundles_kept_default_matches_the_publisher() -> None:
+    from chalicelib.publisher_retention import DEFAULT_KEEP_BUNDLES
+
+    tf = Tf.load(INFRA)
+    assert tf.variables["bundles_kept_per_scope"]["default"] == DEFAULT_KEEP_BUNDLES
+    module = tf.modules["control_plane"]
+    assert module["bundles_kept_per_scope"] == "${var.bundles_kept_per_scope}"
+    assert module["key_store_table_name"] == "${aws_dynamodb_table.key_store.name}"
+    assert module["key_store_table_arn"] == "${aws_dynamodb_table.key_store.arn}"
 
 
 def _max_age(cache_control: str) -> int:
@@ -362,7 +463,8 @@ def test_lambda_environment_matches_code() -> None:
     local_only = {"VEXIL_LOCAL_CDN_CACHE_DIR"}
     assert read - local_only <= set(LAMBDA_ENVIRONMENT), read - set(LAMBDA_ENVIRONMENT)
     assert set(LAMBDA_ENVIRONMENT) == {
-        "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID",
+        "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE",
+        "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID",
     }
 
 
@@ -393,3 +495,17 @@ def test_publisher_policy_covers_every_object_key() -> None:
         assert fnmatchcase(pointer_object_key("shop", "prod", scope), pattern)
         assert fnmatchcase(bundle_object_key("shop", "prod", scope, 3, "cd" * 32), pattern)
     assert pattern.startswith(SHARED["bucket"]["bundle_prefix"])
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    tagging = by_sid["TagSupersededBundles"]["Resource"].replace("${bucket_arn}/", "")
+    delete = by_sid["RemoveVanishedScopePointers"]["Resource"].replace("${bucket_arn}/", "")
+    for scope in ("server", "client", "key-abcdefghij"):
+        assert fnmatchcase(bundle_object_key("shop", "prod", scope, 3, "cd" * 32), tagging)
+    # Only pointers of key scopes may be deleted: never a bundle, never server/client.
+    assert fnmatchcase(pointer_object_key("shop", "prod", "key-abcdefghij"), delete)
+    for scope in ("server", "client"):
+        assert not fnmatchcase(pointer_object_key("shop", "prod", scope), delete)
+    assert not fnmatchcase(bundle_object_key("shop", "prod", "key-abcdefghij", 3, "cd" * 32),
+                           delete)
+    key_store = by_sid["BranchKeyStoreReadAndCreate"]
+    assert key_store["Resource"] == "${key_store_table_arn}"
+    assert sorted(key_store["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem"]

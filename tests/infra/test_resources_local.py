@@ -7,3 +7,18 @@ def test_resources(vexil_resources):
     assert t["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
     from vexil.resources import ensure_resources
     assert ensure_resources() == vexil_resources
+
+
+def test_the_key_store_table_is_what_the_mpl_expects(vexil_resources):
+    # CreateKeyStore on an existing table only validates it: a wrong key schema (e.g. a
+    # sort key named "version") is refused with "does not conform".
+    from aws_cryptographic_material_providers.keystore.models import CreateKeyStoreInput
+
+    from edge_reader.bundle.hierarchy import BranchKeyStore
+
+    store = BranchKeyStore(table=vexil_resources["VEXIL_KEY_STORE_TABLE"],
+                           kms_key_arn=vexil_resources["VEXIL_KMS_KEY_ID"],
+                           dynamodb_client=boto3.client("dynamodb"),
+                           kms_client=boto3.client("kms"))
+    out = store.key_store.create_key_store(CreateKeyStoreInput())
+    assert out.table_arn.endswith(f":table/{vexil_resources['VEXIL_KEY_STORE_TABLE']}")

@@ -42,7 +42,11 @@ def test_per_change_counts_one_transaction_one_publish_two_scopes() -> None:
                                                    app_instances=50, bundle_bytes=250_000))
     assert change["dynamodb_wru"] == 8  # 4 items x 1 KB x 2 (transactional)
     assert change["s3_puts"] == 4
-    assert change["kms_requests"] == 2
+    assert change["kms_requests"] == 1  # at most one branch-key unwrap, not one per scope
+    many = capacity.per_change(capacity.Workload(flags=1_000, flag_item_bytes=1_000,
+                                                 app_instances=50, bundle_bytes=250_000,
+                                                 scopes=12))
+    assert many["kms_requests"] == 1
     assert change["cdn_requests"] == 100
     assert change["cdn_egress_bytes"] == 50 * (250_000 + 320)
     # 2,000 items of 1,000 bytes read consistently: 1,953 KB / 4 KB + 3 small reads.

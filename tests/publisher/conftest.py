@@ -34,6 +34,15 @@ def publisher(vexil_resources: dict[str, str], boto_session: Any) -> Publisher:
     return publisher_from_env(boto_session)
 
 
+def kms_access(publisher: Publisher) -> dict[str, Any]:
+    """What a KMS reader passes to ``decrypt_bundle``: the publisher's key ARN and key
+    store table, with clients of its own (a reader is another process)."""
+    session = boto3.session.Session()
+    store = publisher.envelope.key_store
+    return {"kms_key_id": store.kms_key_arn, "key_store_table": store.table,
+            "kms_client": session.client("kms"), "dynamodb_client": session.client("dynamodb")}
+
+
 @pytest.fixture
 def s3(boto_session: Any) -> Any:
     """A plain S3 client for assertions."""

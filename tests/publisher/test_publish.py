@@ -21,7 +21,7 @@ from edge_reader.bundle import (
     generate_sdk_key,
 )
 from edge_reader.engine import compile_environment
-from tests.publisher.conftest import Bucket
+from tests.publisher.conftest import Bucket, kms_access
 from tests.publisher.tablekit import TableKit
 
 
@@ -117,8 +117,7 @@ def test_kms_alone_opens_the_published_bundle(kit: TableKit, publisher: Publishe
     pointer = bucket.pointer(kit.project)
     assert pointer is not None
     plaintext = decrypt_bundle(
-        bucket.body(pointer.key), kms_client=publisher.kms_client,
-        kms_key_id=publisher.kms_key_id,
+        bucket.body(pointer.key), **kms_access(publisher),
         expected=encryption_context(kit.project, "prod", 2, "server"))
     assert set(orjson.loads(plaintext)["flags"]) == {"a"}
 
@@ -147,12 +146,16 @@ def test_second_publish_of_the_same_revision_writes_nothing(
     kit.flag("a")
     publisher.publish(kit.project, "prod")
     s3_calls = _calls(publisher.store.s3, "s3")
-    kms_calls = _calls(publisher.kms_client, "kms")
+    kms_calls = _calls(publisher.envelope.key_store.kms, "kms")
+    key_store_calls = _calls(publisher.envelope.key_store.dynamodb, "dynamodb")
     outcome = publisher.publish(kit.project, "prod")
     assert outcome.published == []
     assert {s.status for s in outcome.scopes} == {"up-to-date"}
+    assert outcome.housekeeping is None
     assert "PutObject" not in s3_calls
-    assert "GenerateDataKey" not in kms_calls
+    assert "PutObjectTagging" not in s3_calls
+    assert kms_calls == []
+    assert key_store_calls == []
 
 
 def test_a_new_revision_advances_the_pointer_and_keeps_the_old_object(
@@ -224,7 +227,9 @@ def test_a_malformed_item_fails_the_snapshot_stage(kit: TableKit, publisher: Pub
     ("client", "event", "stage"),
     [
         ("s3", "before-call.s3.PutObject", "s3-put-bundle"),
-        ("kms", "before-call.kms.GenerateDataKey", "encrypt"),
+        # A fresh container unwraps the branch key (KMS) after reading it (key store).
+        ("kms", "before-call.kms.Decrypt", "encrypt"),
+        ("key-store", "before-call.dynamodb.GetItem", "encrypt"),
         ("s3", "before-call.s3.GetObject", "s3-read-pointer"),
     ],
 )
@@ -239,7 +244,8 @@ def test_an_aws_failure_mid_publish_leaves_the_pointer_and_the_retry_succeeds(
     kit.bump()
     # A fresh container knows no pointer yet, so it must read them (the GetObject case).
     publisher = publisher_from_env(boto_session)
-    target = publisher.store.s3 if client == "s3" else publisher.kms_client
+    target = {"s3": publisher.store.s3, "kms": publisher.envelope.key_store.kms,
+              "key-store": publisher.envelope.key_store.dynamodb}[client]
     fired = _fail_once(target, event)
     with pytest.raises(PublishError) as info:
         publisher.publish(kit.project, "prod")

@@ -91,8 +91,7 @@ def test_threaded_publishers_never_regress_a_pointer(publisher: Publisher) -> No
         project = unique("race")
         publishers = [
             Publisher(reader=FixedReader(_snapshot(project, r)), store=store,  # type: ignore[arg-type]
-                      kms_key_id=publisher.kms_key_id, kms_client=publisher.kms_client,
-                      envelope_cache=EnvelopeCache())
+                      envelope=EnvelopeCache(publisher.envelope.key_store))
             for r in revisions
         ]
         random.shuffle(publishers)

@@ -25,6 +25,8 @@ from chalicelib.publisher_store import BundleStore
 from chalicelib.snapshot import SnapshotReader
 from chalicelib.stream import handle_stream_batch
 
+from edge_reader.bundle.esdk import EnvelopeCache
+from edge_reader.bundle.hierarchy import BranchKeyStore
 from tests.publisher.conftest import Bucket
 from tests.publisher.tablekit import TableKit
 from vexil.resources import _ensure_table, load_definition
@@ -173,7 +175,10 @@ def test_end_to_end_with_the_real_handler(
         reader=SnapshotReader(table=private_table, dynamodb=boto_session.client("dynamodb"),
                               kms=kms),
         store=BundleStore(bucket=vexil_resources["VEXIL_BUCKET"], s3=boto_session.client("s3")),
-        kms_key_id=vexil_resources["VEXIL_KMS_KEY_ID"], kms_client=kms,
+        envelope=EnvelopeCache(BranchKeyStore(
+            table=vexil_resources["VEXIL_KEY_STORE_TABLE"],
+            kms_key_arn=vexil_resources["VEXIL_KMS_KEY_ID"],
+            dynamodb_client=boto_session.client("dynamodb"), kms_client=kms)),
     )
     kit = TableKit(table=private_table, ddb=boto_session.client("dynamodb"), kms=kms)
     kit.env(revision=1)

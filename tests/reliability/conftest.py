@@ -19,11 +19,11 @@ import pytest
 from botocore.config import Config
 from chalice.test import Client
 
-from tests.client.fixtures import cdn, client_key, factory, kms, server_key
+from tests.client.fixtures import cdn, client_key, envelope, factory, kms, server_key
 from tests.control_plane.conftest import Api, FakeClock
 from tests.reliability.readers import OriginProxy
 
-__all__ = ["cdn", "client_key", "factory", "kms", "server_key"]
+__all__ = ["cdn", "client_key", "envelope", "factory", "kms", "server_key"]
 
 _counter = itertools.count(1)
 

@@ -26,12 +26,18 @@ def _publisher(table: str, bucket: str, resources: dict[str, str]) -> Any:
     from chalicelib.publisher_store import BundleStore
     from chalicelib.snapshot import SnapshotReader
 
+    from edge_reader.bundle.esdk import EnvelopeCache
+    from edge_reader.bundle.hierarchy import BranchKeyStore
+
     session = boto3.session.Session()
     kms = session.client("kms")
+    keys = BranchKeyStore(table=resources["VEXIL_KEY_STORE_TABLE"],
+                          kms_key_arn=resources["VEXIL_KMS_KEY_ID"],
+                          dynamodb_client=session.client("dynamodb"), kms_client=kms)
     return Publisher(reader=SnapshotReader(table=table, dynamodb=session.client("dynamodb"),
                                            kms=kms),
                      store=BundleStore(bucket=bucket, s3=session.client("s3")),
-                     kms_key_id=resources["VEXIL_KMS_KEY_ID"], kms_client=kms)
+                     envelope=EnvelopeCache(keys))
 
 
 def _plaintexts(bucket: str, project: str, resources: dict[str, str]) -> dict[str, bytes]:
@@ -48,6 +54,7 @@ def _plaintexts(bucket: str, project: str, resources: dict[str, str]) -> dict[st
         ciphertext = s3.get_object(Bucket=bucket, Key=pointer.key)["Body"].read()
         out[obj["Key"]] = decrypt_bundle(
             ciphertext, kms_key_id=arn, kms_client=kms,
+            key_store_table=resources["VEXIL_KEY_STORE_TABLE"],
             expected=encryption_context(project, pointer.environment, pointer.revision,
                                         pointer.scope))
     return out

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError
 
 from edge_reader import ClientStatus
 from tests.reliability.conftest import Plane
+from tests.reliability.faults import Injector, json_error
 from tests.reliability.readers import OriginProxy, live_revision, reader
 
 ON = {"enabled": True, "off_variation": "off", "default": {"variation": "on"}}
@@ -85,38 +86,85 @@ def test_crash_after_upload_before_pointer_keeps_readers_on_the_old_bundle(
     assert client.get_boolean("checkout", USER, True) is False
 
 
-@pytest.mark.parametrize("fault", ["kms", "s3-bundle", "s3-pointer"])
+def _branch_key_fault(publisher: Any, fault: str) -> Injector:
+    """A fault in the branch-key path of a fresh container, at botocore's HTTP layer:
+    the KMS unwrap of the branch key, or the key store read that precedes it."""
+    store = publisher.envelope.key_store
+    if fault == "kms":
+        return Injector(store.kms, "Decrypt",
+                        lambda: json_error(500, "KMSInternalException"), times=None)
+    return Injector(store.dynamodb, "GetItem",
+                    lambda: json_error(400, "ProvisionedThroughputExceededException"), times=None)
+
+
+@pytest.mark.parametrize("fault", ["kms", "key-store", "s3-bundle", "s3-pointer"])
 def test_aws_errors_mid_publish_leave_the_old_bundle_live(
     plane: Plane, publisher: Any, origin: OriginProxy, fault: str
 ) -> None:
+    from chalicelib.publisher import PublishError, publisher_from_env
+
     p, key, rev1 = _published_env(plane, publisher)
     client = reader(origin, p, key)
     assert client.refresh().outcome == "updated"
     assert plane.api.put(f"/v1/projects/{p}/environments/prod/flags/checkout", OFF,
                          if_match=2).status_code == 200
     rev2 = int(plane.env_item(p)["revision"])
+    if fault in ("kms", "key-store"):
+        # A fresh container: its keyring has no branch-key material yet. The branch key
+        # exists (the first publish made it), so the only reads are the keyring's own.
+        publisher = publisher_from_env(boto3.session.Session())
+        publisher.envelope.key_store.ensure(p, "prod")
+        injector = _branch_key_fault(publisher, fault).arm(times=None)
+        undo = injector.disarm
+    else:
+        def boom(params: dict[str, Any], **_: Any) -> None:
+            key_name = str(params.get("Key", ""))
+            if (fault == "s3-bundle") == key_name.endswith(".bundle"):
+                raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "x"}},
+                                  "op")
 
-    def boom(params: dict[str, Any], **_: Any) -> None:
-        key_name = str(params.get("Key", ""))
-        if fault == "kms" or (fault == "s3-bundle") == key_name.endswith(".bundle"):
-            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "x"}}, "op")
+        event = "before-parameter-build.s3.PutObject"
+        publisher.store.s3.meta.events.register(event, boom)
 
-    target, event = ((publisher.kms_client, "before-parameter-build.kms.GenerateDataKey")
-                     if fault == "kms" else
-                     (publisher.store.s3, "before-parameter-build.s3.PutObject"))
-    target.meta.events.register(event, boom)
-    from chalicelib.publisher import PublishError
+        def undo() -> None:
+            publisher.store.s3.meta.events.unregister(event, boom)
 
     with pytest.raises(PublishError) as info:
         publisher.publish(p, "prod")
     assert info.value.stage.split(":")[0] == {
-        "kms": "encrypt", "s3-bundle": "s3-put-bundle", "s3-pointer": "s3-put-pointer"}[fault]
+        "kms": "encrypt", "key-store": "encrypt", "s3-bundle": "s3-put-bundle",
+        "s3-pointer": "s3-put-pointer"}[fault]
+    if fault in ("kms", "key-store"):
+        assert injector.fired >= 1
     assert live_revision(p) == rev1
     assert client.refresh().ok
     assert client.status().revision == rev1
     assert client.get_boolean("checkout", USER, False) is True
-    target.meta.events.unregister(event, boom)
+    undo()
     publisher.publish(p, "prod")  # the stream retry
     assert live_revision(p) == rev2
     assert client.refresh().outcome == "updated"
     assert client.get_boolean("checkout", USER, True) is False
+
+
+def test_a_failed_branch_key_creation_publishes_nothing_and_the_retry_creates_it(
+    plane: Plane, publisher: Any, origin: OriginProxy
+) -> None:
+    from chalicelib.publisher import PublishError
+
+    p = plane.project()
+    plane.flag(p)
+    assert plane.api.put(f"/v1/projects/{p}/environments/prod/flags/checkout", ON,
+                         if_match=1).status_code == 200
+    store = publisher.envelope.key_store
+    injector = Injector(store.dynamodb, "TransactWriteItems",
+                        lambda: json_error(500, "InternalServerError")).arm(times=None)
+    with pytest.raises(PublishError, match="encrypt:server"):
+        publisher.publish(p, "prod")
+    assert injector.fired >= 1
+    assert live_revision(p) is None
+    assert not store.exists(p, "prod")
+    injector.disarm()
+    assert sorted(publisher.publish(p, "prod").published) == ["client", "server"]
+    assert store.exists(p, "prod")
+    assert live_revision(p) == int(plane.env_item(p)["revision"])

@@ -83,7 +83,7 @@ def _replayed_older(cdn: LoopbackCdn, f: BundleFactory) -> None:
 
 
 def _other_environment(cdn: LoopbackCdn, f: BundleFactory) -> None:
-    staging = BundleFactory(f.kms_key_id, f.kms_client, f.sdk_key, environment="staging")
+    staging = BundleFactory(f.envelope, f.sdk_key, environment="staging")
     built = staging.build(9, {"a": bool_flag(on=False, version=9)})
     cdn.put(built.pointer.key, built.ciphertext)
     cdn.put(f.pointer_path, built.pointer_bytes)
@@ -91,7 +91,7 @@ def _other_environment(cdn: LoopbackCdn, f: BundleFactory) -> None:
 
 def _other_environment_relabelled(cdn: LoopbackCdn, f: BundleFactory) -> None:
     """Another environment's ciphertext behind a pointer rewritten to name ours."""
-    staging = BundleFactory(f.kms_key_id, f.kms_client, f.sdk_key, environment="staging")
+    staging = BundleFactory(f.envelope, f.sdk_key, environment="staging")
     built = staging.build(9, {"a": bool_flag(on=False, version=9)})
     key = bundle_object_key(f.project, f.environment, f.scope, 9, built.pointer.sha256)
     cdn.put(key, built.ciphertext)

@@ -57,6 +57,7 @@ def _all_bundle_plaintexts(project: str, resources: dict[str, str]) -> list[byte
             ciphertext = s3.get_object(Bucket=resources["VEXIL_BUCKET"],
                                        Key=pointer.key)["Body"].read()
             out.append(decrypt_bundle(ciphertext, kms_key_id=arn, kms_client=kms,
+                                      key_store_table=resources["VEXIL_KEY_STORE_TABLE"],
                                       expected=encryption_context(project, pointer.environment,
                                                                   pointer.revision,
                                                                   pointer.scope)))

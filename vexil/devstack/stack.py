@@ -340,7 +340,7 @@ def up(
             lambda: _http_ok(f"{aws_endpoint}/moto-api/data.json"),
             what="moto_server",
         )
-        print("==> table, bucket and KMS keys from infra/resources.json", file=out)
+        print("==> tables, bucket and KMS keys from infra/resources.json", file=out)
         names = _ensure_aws(local_aws_env(aws_endpoint))
         starter.env.update(names)
 
@@ -412,6 +412,7 @@ def up(
         "table": names["VEXIL_TABLE"],
         "bucket": names["VEXIL_BUCKET"],
         "kms_key_id": names["VEXIL_KMS_KEY_ID"],
+        "key_store_table": names["VEXIL_KEY_STORE_TABLE"],
         "ports": ports,
         "state_dir": str(paths.root),
         "logs": str(paths.logs),
@@ -433,6 +434,7 @@ def stack_env(info: Mapping[str, Any]) -> dict[str, str]:
         VEXIL_TABLE=str(info["table"]),
         VEXIL_BUCKET=str(info["bucket"]),
         VEXIL_KMS_KEY_ID=str(info["kms_key_id"]),
+        VEXIL_KEY_STORE_TABLE=str(info["key_store_table"]),
     )
     return env
 
