@@ -24,7 +24,9 @@ Imports the MPL; only the publisher and KMS readers load this module.
 
 from __future__ import annotations
 
+import random
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +67,10 @@ KEY_STORE_RANGE_KEY = "type"
 _ACTIVE_TYPE = "branch:ACTIVE"
 _VERSION_PREFIX = "branch:version:"
 
+
+# Creating a branch key: attempts before giving up, and the first pause between them (s).
+_ENSURE_ATTEMPTS = 4
+_ENSURE_BACKOFF = 0.05
 
 def branch_key_id(project: str, environment: str) -> str:
     """The branch key id of one environment: ``vexil/<project>/<environment>``."""
@@ -177,7 +183,9 @@ class BranchKeyStore:
             if branch_id in self._present:
                 return False
         created = False
-        if self._active_item(branch_id) is None:
+        for attempt in range(_ENSURE_ATTEMPTS):
+            if self._active_item(branch_id) is not None:
+                break
             try:
                 self.key_store.create_key(
                     CreateKeyInput(
@@ -186,11 +194,17 @@ class BranchKeyStore:
                     )
                 )
                 created = True
+                break
             except Exception:
-                # Lost a creation race (the conditional write failed because the key now
-                # exists) is fine; anything else is re-raised.
-                if self._active_item(branch_id) is None:
-                    raise
+                # A lost creation race is fine: the winner's key is used. But the loser may
+                # look before the winner's transaction is visible, and two concurrent
+                # transactions can both be cancelled (DynamoDB's TransactionConflict), so look
+                # again after a short, growing pause before giving up.
+                if attempt == _ENSURE_ATTEMPTS - 1:
+                    if self._active_item(branch_id) is None:
+                        raise
+                    break
+                time.sleep(_ENSURE_BACKOFF * 2**attempt * (1 + random.random()))  # noqa: S311
         with self._lock:
             self._present.add(branch_id)
         return created

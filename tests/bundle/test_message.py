@@ -36,8 +36,10 @@ from edge_reader.bundle import (
     esdk,
     generate_sdk_key,
 )
+from edge_reader.bundle._mpl import mpl
 from edge_reader.bundle.envelope import MAX_ENCRYPTED_DATA_KEYS
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
+from edge_reader.bundle.hierarchy import BranchKeyStore
 
 CTX = encryption_context("shop", "prod", 7, "server")
 FRAME = 65536
@@ -45,9 +47,17 @@ SIZES = [0, 1, 65535, 65536, 65537, 5 * FRAME + 123]
 
 
 @pytest.fixture(scope="module")
-def kms(vexil_resources: dict[str, str]) -> tuple[str, Any]:
-    """(bundle key ARN, a KMS client) on the session's moto_server."""
-    return vexil_resources["VEXIL_KMS_KEY_ID"], boto3.session.Session().client("kms")
+def sealer(vexil_resources: dict[str, str]) -> EnvelopeCache:
+    """The publisher's envelope state (branch-key store on the session's moto_server), shared
+    by the module so KMS is asked for branch-key material once."""
+    session = boto3.session.Session()
+    store = BranchKeyStore(
+        table=vexil_resources["VEXIL_KEY_STORE_TABLE"],
+        kms_key_arn=vexil_resources["VEXIL_KMS_KEY_ID"],
+        dynamodb_client=session.client("dynamodb"),
+        kms_client=session.client("kms"),
+    )
+    return EnvelopeCache(store)
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +70,9 @@ def _plaintext(size: int) -> bytes:
     return (os.urandom(251) * (size // 251 + 1))[:size]
 
 
-def _publish(kms: tuple[str, Any], plaintext: bytes, keys: list[SdkKey], **kw: Any) -> bytes:
-    arn, client = kms
+def _publish(sealer: EnvelopeCache, plaintext: bytes, keys: list[SdkKey], **kw: Any) -> bytes:
     return encrypt_bundle(
-        plaintext,
-        context=kw.pop("context", CTX),
-        kms_key_id=arn,
-        kms_client=client,
-        sdk_keys=keys,
-        cache=kw.pop("cache", None),
+        plaintext, context=kw.pop("context", CTX), sdk_keys=keys, cache=sealer
     )
 
 
@@ -150,10 +154,10 @@ def _flip(message: bytes, index: int, mask: int = 0x01) -> bytes:
 
 @pytest.mark.parametrize("size", SIZES)
 def test_every_size_opens_to_the_same_plaintext(
-    kms: tuple[str, Any], keys: list[SdkKey], size: int
+    sealer: EnvelopeCache, keys: list[SdkKey], size: int
 ) -> None:
     plaintext = _plaintext(size)
-    message = _publish(kms, plaintext, keys[:1])
+    message = _publish(sealer, plaintext, keys[:1])
     assert _message.open_message(message, keys[0], expected=CTX) == plaintext
     assert _esdk_open(message, keys[0]) == plaintext
     # The frame count is what the format says: the layout tiles the message exactly.
@@ -162,9 +166,9 @@ def test_every_size_opens_to_the_same_plaintext(
     assert len(frames) == size // FRAME
 
 
-def test_every_sdk_key_of_a_message_opens_it(kms: tuple[str, Any], keys: list[SdkKey]) -> None:
+def test_every_sdk_key_of_a_message_opens_it(sealer: EnvelopeCache, keys: list[SdkKey]) -> None:
     plaintext = _plaintext(3 * FRAME + 17)
-    message = _publish(kms, plaintext, keys)
+    message = _publish(sealer, plaintext, keys)
     for key in keys:
         assert _message.open_message(message, key, expected=CTX) == plaintext
         assert decrypt_bundle(message, sdk_key=key.text, expected=CTX) == plaintext
@@ -182,7 +186,7 @@ def _esdk_encrypt_many(keys: list[SdkKey]) -> bytes:
     # The publisher's client refuses more than MAX_ENCRYPTED_DATA_KEYS on encrypt too, so a
     # hostile-sized message comes from an ESDK client without that bound.
     rings = [esdk._aes_keyring(k) for k in keys]
-    multi = esdk._mpl().create_multi_keyring(
+    multi = mpl().create_multi_keyring(
         CreateMultiKeyringInput(generator=rings[0], child_keyrings=rings[1:])
     )
     client = aws_encryption_sdk.EncryptionSDKClient(
@@ -192,10 +196,6 @@ def _esdk_encrypt_many(keys: list[SdkKey]) -> bytes:
         source=b"many keys", keyring=multi, encryption_context=CTX, frame_length=FRAME
     )
     return bytes(message)
-
-
-# One cache for the property: same context, so KMS is asked for a data key once per 100.
-_CACHE = EnvelopeCache(max_age=600.0, max_messages=100)
 
 
 @settings(
@@ -212,10 +212,10 @@ _CACHE = EnvelopeCache(max_age=600.0, max_messages=100)
     ),
 )
 def test_property_any_plaintext_round_trips_and_agrees_with_the_esdk(
-    kms: tuple[str, Any], keys: list[SdkKey], seed: bytes, size: int
+    sealer: EnvelopeCache, keys: list[SdkKey], seed: bytes, size: int
 ) -> None:
     plaintext = (seed * (size // len(seed) + 1))[:size]
-    message = _publish(kms, plaintext, keys[:2], cache=_CACHE)
+    message = _publish(sealer, plaintext, keys[:2])
     assert _message.open_message(message, keys[1], expected=CTX) == plaintext
     assert _esdk_open(message, keys[1]) == plaintext
 
@@ -224,10 +224,10 @@ def test_property_any_plaintext_round_trips_and_agrees_with_the_esdk(
 
 
 @pytest.fixture(scope="module")
-def sample(kms: tuple[str, Any], keys: list[SdkKey]) -> tuple[bytes, bytes, list[Region]]:
+def sample(sealer: EnvelopeCache, keys: list[SdkKey]) -> tuple[bytes, bytes, list[Region]]:
     """(message, plaintext, layout): 2 regular frames + a final one, 2 SDK keys + KMS."""
     plaintext = _plaintext(2 * FRAME + 1000)
-    message = _publish(kms, plaintext, keys[:2])
+    message = _publish(sealer, plaintext, keys[:2])
     return message, plaintext, layout(message, len(plaintext))
 
 
@@ -473,12 +473,12 @@ def test_non_framed_messages_are_refused() -> None:
 
 
 def test_the_light_decoder_and_the_esdk_agree_on_a_corpus(
-    kms: tuple[str, Any], keys: list[SdkKey]
+    sealer: EnvelopeCache, keys: list[SdkKey]
 ) -> None:
     """Same plaintext where the ESDK opens; both refuse every damaged variant."""
     corpus: list[tuple[bytes, SdkKey]] = []
     for i, size in enumerate([0, 100, FRAME, 2 * FRAME + 5]):
-        message = _publish(kms, _plaintext(size), keys[: 1 + i % 3])
+        message = _publish(sealer, _plaintext(size), keys[: 1 + i % 3])
         corpus.extend((message, k) for k in keys[: 1 + i % 3])
     agreed = 0
     for message, key in corpus:
