@@ -14,6 +14,7 @@ from typing import Any
 
 import mmh3
 
+from ._fresh import Fresh
 from ._validate import KIND_RE, check_fields, get_int, get_list, get_str, type_name
 from .bucketing import BUCKETS, bucketable
 from .context import Kinds, make_getter, parse_attribute
@@ -50,8 +51,12 @@ class RolloutPlan:
 
 def parse_rollout(
     raw: object, path: str, flag_key: str, variations: Mapping[str, Any], problems: Problems,
+    fresh: Fresh,
 ) -> RolloutPlan | None:
-    """Validate a ROLLOUT object; report every problem; None if it is unusable."""
+    """Validate a ROLLOUT object; report every problem; None if it is unusable.
+
+    The kind and attribute path the rollout keeps are copies from ``fresh`` (_fresh.py).
+    """
     if not isinstance(raw, Mapping):
         problems.error(path, f"a rollout must be an object, got {type_name(raw)}", "type")
         return None
@@ -116,8 +121,8 @@ def parse_rollout(
             steps.append((at, tuple(step_weights)))
     if len(problems.errors) > before or parts is None:
         return None
-    return RolloutPlan(tuple(names), tuple(weights), tuple(steps), kind, parts,
-                       salt if salt is not None else flag_key)
+    return RolloutPlan(tuple(names), tuple(weights), tuple(steps), fresh.text(kind),
+                       fresh.texts(parts), salt if salt is not None else flag_key)
 
 
 def _check_sum(weights: list[int], path: str, problems: Problems) -> None:

@@ -17,10 +17,10 @@ into a closure that serves the caller's default with reason ERROR / PARSE_ERROR.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any
 
 from ._clauses import SegmentCompiler, compile_conditions
+from ._fresh import Fresh
 from ._gc import paused_gc
 from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
 from ._validate import (
@@ -92,7 +92,10 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         problems.error("", f"the document must be an object, got {type_name(doc)}", "type")
         raise CompileError(problems.errors, problems.warnings)
     check_fields(doc, "", _TOP_FIELDS, ("flags",), problems)
-    metadata = {k: v for k, v in doc.items() if k in _TOP_FIELDS and k not in ("flags", "segments")}
+    # Everything kept past compilation is copied out of the document: see _fresh.py.
+    fresh = Fresh()
+    metadata = {fresh.text(k): fresh.scalar(v) for k, v in doc.items()
+                if k in _TOP_FIELDS and k not in ("flags", "segments")}
     fmt = doc.get("format")
     if fmt is not None and (fmt != FORMAT_VERSION or isinstance(fmt, bool)):
         problems.error("format", f"unsupported format {fmt!r} (this engine reads {FORMAT_VERSION})",
@@ -109,7 +112,7 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         raise CompileError(problems.errors, problems.warnings)
     raw_segments = get_mapping(doc, "segments", "", problems) or {}
 
-    segments = SegmentCompiler(raw_segments, problems)
+    segments = SegmentCompiler(raw_segments, problems, fresh)
     segments.compile_all()
 
     shapes = {k: _shape(v) for k, v in flags.items() if isinstance(k, str)}
@@ -117,13 +120,16 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
     infos: dict[str, FlagInfo] = {}
     failed: dict[str, str] = {}
     edges: dict[str, list[tuple[int, str]]] = {}
+    constants: dict[int, Run] = {}  # id(detail) -> the one closure serving it
     for key, raw in flags.items():
         if not isinstance(key, str):
             problems.error("flags", f"flag keys must be strings, got {key!r}", "type")
             continue
+        key = fresh.text(key)
         before = len(problems.errors)
         try:
-            run, info, prereqs = _compile_flag(key, raw, problems, segments, shapes, runs, clock)
+            run, info, prereqs = _compile_flag(key, raw, problems, segments, shapes, runs, clock,
+                                               fresh, constants)
         except Exception as exc:  # never let one flag take the document down
             problems.error(f"flags.{key}", f"internal compiler error: {exc!r}", "internal")
             run, info, prereqs = None, None, []
@@ -161,12 +167,16 @@ def _error_run(message: str) -> Run:
     return broken
 
 
-def _const(detail: EvaluationDetail) -> Run:
-    def constant(_: Kinds) -> EvaluationDetail:
-        return detail
+def _const(detail: EvaluationDetail, constants: dict[int, Run]) -> Run:
+    """The closure serving ``detail``; flags serving the same (shared) detail share it."""
+    run = constants.get(id(detail))  # the closure keeps `detail` alive: its id stays unique
+    if run is None:
 
-    constant.detail = detail  # type: ignore[attr-defined]  # lets callers inline the constant
-    return constant
+        def constant(_: Kinds) -> EvaluationDetail:
+            return detail
+
+        run = constants[id(detail)] = constant
+    return run
 
 
 def _fixed_rules_run(
@@ -211,7 +221,7 @@ class _Served:
 def _compile_flag(
     key: str, raw: object, problems: Problems, segments: SegmentCompiler,
     shapes: Mapping[str, tuple[frozenset[str], bool] | None], runs: Mapping[str, Run],
-    clock: Clock | None,
+    clock: Clock | None, fresh: Fresh, constants: dict[int, Run],
 ) -> tuple[Run | None, FlagInfo | None, list[tuple[int, str]]]:
     path = f"flags.{key}"
     if not KEY_RE.match(key):
@@ -227,6 +237,8 @@ def _compile_flag(
         problems.error(f"{path}.kind", f"must be one of {', '.join(_KINDS)}, got {kind!r}",
                        "invalid_kind")
         kind = None
+    if kind is not None:
+        kind = fresh.text(kind)
     variations: dict[str, Any] = {}
     raw_variations = get_mapping(raw, "variations", path, problems) or {}
     for name, value in raw_variations.items():
@@ -239,23 +251,24 @@ def _compile_flag(
         if problem is not None:
             problems.error(where, problem, "variation_type")
             continue
-        variations[name] = value
+        variations[fresh.text(name)] = fresh.json(value)
     if "variations" in raw and not raw_variations and isinstance(raw.get("variations"), Mapping):
         problems.error(f"{path}.variations", "a flag needs at least one variation", "empty")
     if "schema" in raw:
         _check_schema(raw.get("schema"), kind, variations, path, problems)
     description = get_str(raw, "description", path, problems)
-    tags = tuple(get_str_list(raw, "tags", path, problems))
+    tags = fresh.texts(get_str_list(raw, "tags", path, problems))
     client_visible = get_bool(raw, "client_visible", path, problems, False)
     version = get_int(raw, "version", path, problems)
     get_bool(raw, "deprecated", path, problems, False)
-    metadata = _metadata(raw, path, problems)
-    info = FlagInfo(kind or "", tags, client_visible, version, description)
+    metadata = fresh.metadata(_metadata(raw, path, problems))
+    info = FlagInfo(kind or "", tags, client_visible, fresh.scalar(version),
+                    None if description is None else fresh.text(description))
 
     def detail(name: str, reason: Reason, index: int | None = None,
                rule_id: str | None = None) -> EvaluationDetail:
-        return EvaluationDetail(variations.get(name), name, reason, None, None, index, rule_id,
-                                metadata)
+        return fresh.detail(variations.get(name), name, reason, None, None, index, rule_id,
+                            metadata)
 
     def details_for(reason: Reason, index: int | None = None,
                     rule_id: str | None = None) -> dict[str, EvaluationDetail]:
@@ -287,8 +300,7 @@ def _compile_flag(
     def off_detail() -> EvaluationDetail:
         if off_name is not None:
             return detail(off_name, Reason.DISABLED)
-        return EvaluationDetail(USE_DEFAULT, None, Reason.DISABLED, None, None, None, None,
-                                metadata)
+        return fresh.detail(USE_DEFAULT, None, Reason.DISABLED, flag_metadata=metadata)
 
     prereqs: list[tuple[str, str]] = []
     prereq_always_fails = False
@@ -318,7 +330,7 @@ def _compile_flag(
             problems.warn(where, f"flag {other!r} is disabled: this prerequisite always fails",
                           "prerequisite_disabled")
             prereq_always_fails = True
-        prereqs.append((other, wanted))
+        prereqs.append((fresh.text(other), fresh.text(wanted)))
 
     targets: list[tuple[str, dict[str, EvaluationDetail]]] = []
     seen_targets: dict[str, set[str]] = {}
@@ -343,13 +355,13 @@ def _compile_flag(
                               "duplicate_target")
                 continue
             seen.add(k)
-            table[k] = hit
+            table[fresh.text(k)] = hit
         for existing_kind, existing in targets:
             if existing_kind == target_kind:
                 existing.update(table)  # first target wins: earlier keys were skipped above
                 break
         else:
-            targets.append((target_kind, table))
+            targets.append((fresh.text(target_kind), table))
 
     rules: list[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Run | None]] = []
     rule_ids: set[str] = set()
@@ -370,12 +382,12 @@ def _compile_flag(
             problems.warn(where, f"unreachable: rule {unconditional_at} above matches every "
                           "context", "unreachable_rule")
         cond, unconditional = compile_conditions(item.get("clauses"), f"{where}.clauses",
-                                                 problems, segments.resolve,
+                                                 problems, segments.resolve, fresh,
                                                  segments.clause_cache)
         if unconditional and unconditional_at is None:
             unconditional_at = i
         fixed, rollout = _serve(item.get("serve"), f"{where}.serve", key, variations,
-                                raw_variations, problems, served)
+                                raw_variations, problems, served, fresh)
         if fixed is not None:
             rules.append((cond, detail(fixed, Reason.TARGETING_MATCH, i, rule_id), None))
         elif rollout is not None:
@@ -391,10 +403,13 @@ def _compile_flag(
         problems.warn(f"{path}.default", f"unreachable: rule {unconditional_at} matches every "
                       "context", "unreachable_default")
     default_run: Run | None = None
+    default_detail: EvaluationDetail | None = None
     fixed, rollout = _serve(raw.get("default"), f"{path}.default", key, variations,
-                            raw_variations, problems, served) if "default" in raw else (None, None)
+                            raw_variations, problems, served,
+                            fresh) if "default" in raw else (None, None)
     if fixed is not None:
-        default_run = _const(detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC))
+        default_detail = detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC)
+        default_run = _const(default_detail, constants)
     elif rollout is not None:
         default_run = build_rollout(rollout, details_for(Reason.SPLIT), missing_key(), clock)
         if rollout.steps and clock is None:
@@ -408,20 +423,20 @@ def _compile_flag(
     if default_run is None:
         return None, info, edges
     if not enabled or prereq_always_fails:
-        return _const(off_detail()), info, edges
+        return _const(off_detail(), constants), info, edges
     return _flag_run(runs, tuple(prereqs), tuple(targets), tuple(rules), default_run,
-                     off_detail() if prereqs else None), info, edges
+                     default_detail, off_detail() if prereqs else None), info, edges
 
 
 def _flag_run(
     runs: Mapping[str, Run], prereqs: tuple[tuple[str, str], ...],
     targets: tuple[tuple[str, dict[str, EvaluationDetail]], ...],
     rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Run | None], ...],
-    default_run: Run, off_detail: EvaluationDetail | None,
+    default_run: Run, fixed_default: EvaluationDetail | None,
+    off_detail: EvaluationDetail | None,
 ) -> Run:
     if not (prereqs or targets or rules):
         return default_run
-    fixed_default = getattr(default_run, "detail", None)  # set by _const
     if not (prereqs or targets) and fixed_default is not None and all(
         rollout is None for _, _, rollout in rules
     ):
@@ -449,7 +464,7 @@ def _flag_run(
 
 def _serve(
     raw: object, path: str, flag_key: str, variations: Mapping[str, Any],
-    raw_variations: Mapping[str, Any], problems: Problems, served: _Served,
+    raw_variations: Mapping[str, Any], problems: Problems, served: _Served, fresh: Fresh,
 ) -> tuple[str | None, RolloutPlan | None]:
     """Parse ``{"variation": name}`` or ``{"rollout": ROLLOUT}``."""
     if not isinstance(raw, Mapping):
@@ -470,17 +485,18 @@ def _serve(
             return None, None
         served.names.add(name)
         return name, None
-    plan = parse_rollout(raw.get("rollout"), f"{path}.rollout", flag_key, variations, problems)
+    plan = parse_rollout(raw.get("rollout"), f"{path}.rollout", flag_key, variations, problems,
+                         fresh)
     if plan is not None:
         served.names.update(plan.served())
     return None, plan
 
 
-def _metadata(raw: Mapping[str, Any], path: str,
-              problems: Problems) -> Mapping[str, MetadataValue]:
+def _metadata(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, MetadataValue]:
+    """The valid entries of a flag's ``metadata`` (Fresh.metadata copies and shares them)."""
     meta = get_mapping(raw, "metadata", path, problems)
     if not meta:
-        return MappingProxyType({})
+        return {}
     out: dict[str, MetadataValue] = {}
     for name, value in meta.items():
         if isinstance(value, str | bool | int | float) and json_problem(value) is None:
@@ -489,7 +505,7 @@ def _metadata(raw: Mapping[str, Any], path: str,
             problems.error(f"{path}.metadata.{name}",
                            f"metadata values must be strings, numbers or booleans, "
                            f"got {type_name(value)}", "type")
-    return MappingProxyType(out)  # shared by every detail of the flag, so read-only
+    return out
 
 
 def _check_schema(schema: object, kind: str | None, variations: Mapping[str, Any], path: str,

@@ -43,7 +43,8 @@ class ErrorCode(StrEnum):
     GENERAL = "GENERAL"
 
 
-_NO_METADATA: Mapping[str, MetadataValue] = MappingProxyType({})
+# The metadata of every flag without any: one shared, read-only, empty mapping.
+NO_METADATA: Mapping[str, MetadataValue] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,7 @@ class EvaluationDetail:
     error_message: str | None = None
     rule_index: int | None = None
     rule_id: str | None = None
-    flag_metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: _NO_METADATA)
+    flag_metadata: Mapping[str, MetadataValue] = field(default_factory=lambda: NO_METADATA)
 
     def with_value(self, value: Any) -> EvaluationDetail:
         """A copy of this detail serving ``value`` (used to put the caller's default in)."""
