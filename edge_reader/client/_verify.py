@@ -208,14 +208,20 @@ def snapshot_from_document(
         raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
     flags: Mapping[str, Any] = doc["flags"]
     segments = doc.get("segments") or {}
+    # The snapshot must hold no string of the document (see engine/_fresh.py: one survivor
+    # per arena keeps a dropped document resident), so its keys are the compiled
+    # environment's own copies of the flag keys, or copies made here.
+    keys = {k: k for k in env.flag_keys}
     return Snapshot(
         env=env,
         revision=revision,
         source=source,
         pointer=pointer,
-        flag_fingerprints=_fingerprints(flags),
-        segment_fingerprints=_fingerprints(segments) if isinstance(segments, Mapping) else {},
-        dependents=_dependents(flags),
+        flag_fingerprints=_fingerprints(flags, keys),
+        segment_fingerprints=(
+            _fingerprints(segments, {}) if isinstance(segments, Mapping) else {}
+        ),
+        dependents=_dependents(flags, keys),
     )
 
 
@@ -247,25 +253,35 @@ def _diff(old: Mapping[str, int], new: Mapping[str, int]) -> set[str]:
     return {k for k in keys if old.get(k) != new.get(k)}
 
 
-def _fingerprints(items: Mapping[str, Any]) -> dict[str, int]:
+def _own(key: str, keys: Mapping[str, str]) -> str:
+    """``key`` as an object the document does not hold: the compiled environment's copy, or
+    a new one (a join always builds a new string; ``str(key)`` would return ``key``)."""
+    got = keys.get(key)
+    if got is not None or not isinstance(key, str):
+        return key if got is None else got
+    return "".join((key, ""))
+
+
+def _fingerprints(items: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, int]:
     out: dict[str, int] = {}
     for key, value in items.items():
         try:
-            out[key] = hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+            out[_own(key, keys)] = hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
         except TypeError:
-            out[key] = hash(repr(value))
+            out[_own(key, keys)] = hash(repr(value))
     return out
 
 
-def _dependents(flags: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+def _dependents(flags: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, frozenset[str]]:
     """Reverse index: ``segment:<s>`` or ``<flag>`` → flags that depend on it."""
     index: dict[str, set[str]] = {}
     for key, flag in flags.items():
         if not isinstance(flag, Mapping):
             continue
+        key = _own(key, keys)
         for prereq in _as_list(flag.get("prerequisites")):
             if isinstance(prereq, Mapping) and isinstance(prereq.get("flag"), str):
-                index.setdefault(prereq["flag"], set()).add(key)
+                index.setdefault(_own(prereq["flag"], keys), set()).add(key)
         for rule in _as_list(flag.get("rules")):
             if not isinstance(rule, Mapping):
                 continue
