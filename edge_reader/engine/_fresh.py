@@ -21,52 +21,52 @@ come from a parser, and the compiler reports it where it is not allowed).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import functools
+from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .detail import NO_METADATA, ErrorCode, EvaluationDetail, MetadataValue, Reason
+from .detail import NO_METADATA, EvaluationDetail, MetadataValue, Reason
 
 
 def _copy_str(s: str) -> str:
+    if s.__class__ is not str:  # a Python caller's str subclass: not the parser's, kept
+        return s
     # A join of two parts always builds a new string (str(s), s[:] and f"{s}" return s).
     return "".join((s, ""))
+
+
+def _copy_int(v: int) -> int:
+    # `v + 0` computes a new int object (int(v) and +v would return v itself); CPython's
+    # preallocated small ints come back as themselves, and belong to no document anyway.
+    return v + 0
 
 
 class Fresh:
     """One per compilation: copies values out of the document and shares equal ones."""
 
-    __slots__ = ("_details", "_ints", "_metadata", "_strs", "_tuples")
+    __slots__ = ("_copy_int", "_details", "_metadata", "_metadata_ids", "_tuples", "text")
 
     def __init__(self) -> None:
-        self._strs: dict[str, str] = {}
-        self._ints: dict[int, int] = {}
+        # The copy-and-share tables are functools caches: a hit (the common case: "on",
+        # "user", "country"...) is then one C call, no Python frame — compiling 10,000 flags
+        # asks for a quarter of a million strings. Unbounded: they live for one compilation.
+        # (Called with exact str/int only: the cache would confuse True with 1.)
+        self.text: Callable[[str], str] = functools.cache(_copy_str)
+        """A copy of a string made after parsing, the same object for every equal string."""
+        self._copy_int: Callable[[int], int] = functools.cache(_copy_int)
         self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._metadata: dict[tuple[Any, ...], Mapping[str, MetadataValue]] = {}
+        self._metadata_ids: dict[int, int] = {}  # id(shared metadata) -> a small number
         self._details: dict[tuple[Any, ...], EvaluationDetail] = {}
 
-    def text(self, s: str) -> str:
-        """A copy of ``s`` made after parsing, the same object for every equal string."""
-        got = self._strs.get(s)
-        if got is None:
-            if s.__class__ is not str:
-                return s
-            got = self._strs[s] = _copy_str(s)
-        return got
-
     def scalar(self, v: Any) -> Any:
-        """:meth:`text` for strings, a fresh copy for numbers, ``v`` itself otherwise."""
+        """:attr:`text` for strings, a fresh copy for numbers, ``v`` itself otherwise."""
         c = v.__class__
         if c is str:
             return self.text(v)
         if c is int:
-            if -5 <= v <= 256:  # CPython's preallocated small ints belong to no document
-                return v
-            got = self._ints.get(v)
-            if got is None:
-                # `v + 0` computes a new int object (int(v) and +v would return v itself).
-                got = self._ints[v] = v + 0
-            return got
+            return self._copy_int(v)
         if c is float:
             return v * 1.0  # a new float; keeps -0.0 (v + 0.0 would not)
         return v
@@ -87,7 +87,7 @@ class Fresh:
 
     def texts(self, items: Iterable[str]) -> tuple[str, ...]:
         """A tuple of copied strings, the same tuple for equal contents (e.g. tags)."""
-        t = tuple(self.text(s) for s in items)
+        t = tuple(map(self.text, items))
         return self._tuples.setdefault(t, t)
 
     def metadata(self, items: Mapping[str, MetadataValue]) -> Mapping[str, MetadataValue]:
@@ -100,24 +100,32 @@ class Fresh:
         if got is None:
             got = self._metadata[key] = MappingProxyType(
                 {self.text(k): self.scalar(v) for k, v in items.items()})
+        elif id(got) not in self._metadata_ids:
+            # Used by a second flag: from now on its details are worth sharing. (Details of
+            # a flag whose metadata no other flag has — a ticket, an owner... — never are.)
+            self._metadata_ids[id(got)] = len(self._metadata_ids) + 1
         return got
 
     def detail(self, value: Any, variant: str | None, reason: Reason,
-               error_code: ErrorCode | None = None, error_message: str | None = None,
                rule_index: int | None = None, rule_id: str | None = None,
                flag_metadata: Mapping[str, MetadataValue] = NO_METADATA) -> EvaluationDetail:
         """An EvaluationDetail, shared with any equal one built in this compilation.
 
-        ``value`` and ``flag_metadata`` are compared by identity: they come from this
-        object (equal scalars are one object) and stay alive in the stored detail, so their
-        ids are stable; two equal JSON objects of different flags simply stay two details.
+        Shared only when ``value`` is a scalar compared safely by value (its class is part
+        of the key) and ``flag_metadata`` came from :meth:`metadata`; a float, object or
+        array value gets a detail of its own (-0.0 equals 0.0, and objects are per flag).
         """
-        key = (id(value), variant, reason, error_code, error_message, rule_index, rule_id,
-               id(flag_metadata))
+        meta = 0 if flag_metadata is NO_METADATA else self._metadata_ids.get(id(flag_metadata))
+        c = value.__class__
+        if meta is None or c is float or c is dict or c is list:
+            return EvaluationDetail(value, variant if variant is None else self.text(variant),
+                                    reason, None, None, rule_index,
+                                    rule_id if rule_id is None else self.text(rule_id),
+                                    flag_metadata)
+        key = (c, value, variant, reason, rule_index, rule_id, meta)
         got = self._details.get(key)
         if got is None:
             got = self._details[key] = EvaluationDetail(
-                value, None if variant is None else self.text(variant), reason, error_code,
-                error_message, rule_index, None if rule_id is None else self.text(rule_id),
-                flag_metadata)
+                value, variant if variant is None else self.text(variant), reason, None, None,
+                rule_index, rule_id if rule_id is None else self.text(rule_id), flag_metadata)
         return got
