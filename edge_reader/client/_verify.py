@@ -38,6 +38,7 @@ from edge_reader.bundle import (
     encryption_context,
 )
 from edge_reader.engine import CompiledEnvironment, compile_environment
+from edge_reader.engine._gc import paused_gc
 
 _SEGMENT_OPS = frozenset({"segment_match", "segmentMatch"})
 
@@ -163,17 +164,23 @@ def snapshot_from_plaintext(
     pointer: Pointer | None = None,
 ) -> Snapshot:
     """Decode and compile a plaintext environment document (checks identity when given)."""
-    try:
-        doc = decode_bundle_document(plaintext)
-    except Exception as exc:
-        raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
-    return snapshot_from_document(
-        doc,
-        identity=identity,
-        source=source,
-        clock=clock,
-        pointer=pointer,
-    )
+    # One pause of the cyclic collector for decode + compile, and the document dropped
+    # before it resumes: otherwise its first pass walks the whole document (hundreds of
+    # thousands of young objects, none of them garbage yet) just before it is freed.
+    with paused_gc():
+        try:
+            doc = decode_bundle_document(plaintext)
+        except Exception as exc:
+            raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
+        snapshot = snapshot_from_document(
+            doc,
+            identity=identity,
+            source=source,
+            clock=clock,
+            pointer=pointer,
+        )
+        del doc
+    return snapshot
 
 
 def snapshot_from_document(
@@ -275,10 +282,10 @@ def _fingerprints(items: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str
 def _dependents(flags: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, frozenset[str]]:
     """Reverse index: ``segment:<s>`` or ``<flag>`` → flags that depend on it."""
     index: dict[str, set[str]] = {}
-    for key, flag in flags.items():
+    for raw_key, flag in flags.items():
         if not isinstance(flag, Mapping):
             continue
-        key = _own(key, keys)
+        key = _own(raw_key, keys)
         for prereq in _as_list(flag.get("prerequisites")):
             if isinstance(prereq, Mapping) and isinstance(prereq.get("flag"), str):
                 index.setdefault(_own(prereq["flag"], keys), set()).add(key)

@@ -45,7 +45,7 @@ def _copy_int(v: int) -> int:
 class Fresh:
     """One per compilation: copies values out of the document and shares equal ones."""
 
-    __slots__ = ("_copy_int", "_details", "_metadata", "_metadata_ids", "_tuples", "text")
+    __slots__ = ("_details", "_metadata", "_metadata_ids", "_tuples", "integer", "text")
 
     def __init__(self) -> None:
         # The copy-and-share tables are functools caches: a hit (the common case: "on",
@@ -54,7 +54,8 @@ class Fresh:
         # (Called with exact str/int only: the cache would confuse True with 1.)
         self.text: Callable[[str], str] = functools.cache(_copy_str)
         """A copy of a string made after parsing, the same object for every equal string."""
-        self._copy_int: Callable[[int], int] = functools.cache(_copy_int)
+        self.integer: Callable[[int], int] = functools.cache(_copy_int)
+        """A copy of an int made after parsing, the same object for every equal int."""
         self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
         self._metadata: dict[tuple[Any, ...], Mapping[str, MetadataValue]] = {}
         self._metadata_ids: dict[int, int] = {}  # id(shared metadata) -> a small number
@@ -66,7 +67,7 @@ class Fresh:
         if c is str:
             return self.text(v)
         if c is int:
-            return self._copy_int(v)
+            return self.integer(v)
         if c is float:
             return v * 1.0  # a new float; keeps -0.0 (v + 0.0 would not)
         return v

@@ -23,6 +23,7 @@ from ._clauses import SegmentCompiler, compile_conditions
 from ._fresh import Fresh
 from ._gc import paused_gc
 from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
+from ._runs import Constant, FixedRules, Flag, OneRule
 from ._validate import (
     KEY_RE,
     KIND_RE,
@@ -129,11 +130,11 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
     failed: dict[str, str] = {}
     edges: dict[str, list[tuple[int, str]]] = {}
     constants: dict[int, Run] = {}  # id(detail) -> the one closure serving it
-    for key, raw in flags.items():
-        if not isinstance(key, str):
-            problems.error("flags", f"flag keys must be strings, got {key!r}", "type")
+    for raw_key, raw in flags.items():
+        if not isinstance(raw_key, str):
+            problems.error("flags", f"flag keys must be strings, got {raw_key!r}", "type")
             continue
-        key = fresh.text(key)
+        key = fresh.text(raw_key)
         before = len(problems.errors)
         try:
             run, info, prereqs = _compile_flag(key, raw, problems, segments, shape_of, runs,
@@ -171,46 +172,16 @@ def _shape(raw: object) -> _Shape | None:
 
 
 def _error_run(message: str) -> Run:
-    detail = EvaluationDetail(USE_DEFAULT, None, Reason.ERROR, ErrorCode.PARSE_ERROR, message)
-
-    def broken(_: Kinds) -> EvaluationDetail:
-        return detail
-
-    return broken
+    return Constant(EvaluationDetail(USE_DEFAULT, None, Reason.ERROR, ErrorCode.PARSE_ERROR,
+                                     message)).run
 
 
 def _const(detail: EvaluationDetail, constants: dict[int, Run]) -> Run:
-    """The closure serving ``detail``; flags serving the same (shared) detail share it."""
-    run = constants.get(id(detail))  # the closure keeps `detail` alive: its id stays unique
+    """The run serving ``detail``; flags serving the same (shared) detail share it."""
+    run = constants.get(id(detail))  # the run keeps `detail` alive: its id stays unique
     if run is None:
-
-        def constant(_: Kinds) -> EvaluationDetail:
-            return detail
-
-        run = constants[id(detail)] = constant
+        run = constants[id(detail)] = Constant(detail).run
     return run
-
-
-def _fixed_rules_run(
-    rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None], ...],
-    default: EvaluationDetail,
-) -> Run:
-    """The common shape (rules serving fixed variations, fixed default), with fewer calls."""
-    if len(rules) == 1:
-        ((cond, hit),) = rules
-
-        def one_rule(kinds: Kinds) -> EvaluationDetail:
-            return hit if cond(kinds) else default  # type: ignore[return-value]
-
-        return one_rule
-
-    def fixed_rules(kinds: Kinds) -> EvaluationDetail:
-        for cond, hit in rules:
-            if cond(kinds):
-                return hit  # type: ignore[return-value]
-        return default
-
-    return fixed_rules
 
 
 def _check_kind_value(kind: str | None, value: object) -> str | None:
@@ -263,7 +234,9 @@ def _compile_flag(
         if problem is not None:
             problems.error(where, problem, "variation_type")
             continue
-        variations[fresh.text(name)] = fresh.json(value)
+        # (booleans need no copy: True and False are the only two of them)
+        variations[fresh.text(name)] = (value if value is True or value is False
+                                        else fresh.json(value))
     if "variations" in raw and not raw_variations and isinstance(raw.get("variations"), Mapping):
         problems.error(f"{path}.variations", "a flag needs at least one variation", "empty")
     if "schema" in raw:
@@ -274,23 +247,30 @@ def _compile_flag(
     version = get_int(raw, "version", path, problems)
     get_bool(raw, "deprecated", path, problems, False)
     metadata = fresh.metadata(_metadata(raw, path, problems))
-    info = FlagInfo(kind or "", tags, client_visible, fresh.scalar(version),
+    info = FlagInfo(kind or "", tags, client_visible,
+                    None if version is None else fresh.integer(version),
                     None if description is None else fresh.text(description))
 
     def detail(name: str, reason: Reason, index: int | None = None,
                rule_id: str | None = None) -> EvaluationDetail:
         return fresh.detail(variations.get(name), name, reason, index, rule_id, metadata)
 
-    def details_for(reason: Reason, index: int | None = None,
+    def details_for(plan: RolloutPlan, index: int | None = None,
                     rule_id: str | None = None) -> dict[str, EvaluationDetail]:
-        return {n: detail(n, reason, index, rule_id) for n in variations}
+        # Only the variations the rollout names: a detail costs a microsecond to build.
+        return {n: detail(n, Reason.SPLIT, index, rule_id) for n in plan.variations}
+
+    missing: list[EvaluationDetail] = []
 
     def missing_key() -> EvaluationDetail:
-        # Built only for flags with a rollout: details are cheap to share, not to create.
-        return EvaluationDetail(
-            USE_DEFAULT, None, Reason.ERROR, ErrorCode.TARGETING_KEY_MISSING,
-            f"flag {key!r} buckets by targeting key and the context has none", None, None,
-            metadata)
+        # Built only for flags with a rollout, once per flag: details are cheap to share,
+        # not to create.
+        if not missing:
+            missing.append(EvaluationDetail(
+                USE_DEFAULT, None, Reason.ERROR, ErrorCode.TARGETING_KEY_MISSING,
+                f"flag {key!r} buckets by targeting key and the context has none", None, None,
+                metadata))
+        return missing[0]
 
     served = _Served()
 
@@ -403,7 +383,7 @@ def _compile_flag(
             rules.append((cond, detail(fixed, Reason.TARGETING_MATCH, i, rule_id), None))
         elif rollout is not None:
             rules.append((cond, None, build_rollout(
-                rollout, details_for(Reason.SPLIT, i, rule_id), missing_key(), clock)))
+                rollout, details_for(rollout, i, rule_id), missing_key(), clock)))
             if rollout.steps and clock is None:
                 problems.warn(f"{where}.serve.rollout.schedule",
                               "no clock given to the compiler: the schedule is ignored",
@@ -422,7 +402,7 @@ def _compile_flag(
         default_detail = detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC)
         default_run = _const(default_detail, constants)
     elif rollout is not None:
-        default_run = build_rollout(rollout, details_for(Reason.SPLIT), missing_key(), clock)
+        default_run = build_rollout(rollout, details_for(rollout), missing_key(), clock)
         if rollout.steps and clock is None:
             problems.warn(f"{path}.default.rollout.schedule",
                           "no clock given to the compiler: the schedule is ignored", "no_clock")
@@ -446,31 +426,18 @@ def _flag_run(
     default_run: Run, fixed_default: EvaluationDetail | None,
     off_detail: EvaluationDetail | None,
 ) -> Run:
+    """The cheapest shape (see _runs.py) that evaluates this flag."""
     if not (prereqs or targets or rules):
         return default_run
     if not (prereqs or targets) and fixed_default is not None and all(
         rollout is None for _, _, rollout in rules
     ):
-        return _fixed_rules_run(tuple((cond, hit) for cond, hit, _ in rules), fixed_default)
-
-    def flag(kinds: Kinds) -> EvaluationDetail:
-        for other, wanted in prereqs:
-            # `runs` is filled once the whole document is compiled; a broken or cyclic
-            # prerequisite serves variant None, so the prerequisite simply fails.
-            if runs[other](kinds).variant != wanted:
-                return off_detail  # type: ignore[return-value]  # set whenever prereqs is
-        for target_kind, table in targets:
-            attrs = kinds.get(target_kind)
-            if attrs is not None:
-                hit = table.get(attrs.get("key"))  # type: ignore[arg-type]
-                if hit is not None:
-                    return hit
-        for cond, hit, rollout in rules:
-            if cond(kinds):
-                return hit if rollout is None else rollout(kinds)  # type: ignore[return-value]
-        return default_run(kinds)
-
-    return flag
+        fixed = tuple((cond, hit) for cond, hit, _ in rules if hit is not None)
+        if len(fixed) == 1:
+            ((cond, hit),) = fixed
+            return OneRule(cond, hit, fixed_default).run
+        return FixedRules(fixed, fixed_default).run
+    return Flag(runs, prereqs, targets, rules, default_run, off_detail).run
 
 
 def _serve(
