@@ -221,7 +221,7 @@ def snapshot_from_document(
     keys = {k: k for k in env.flag_keys}
     return Snapshot(
         env=env,
-        revision=revision,
+        revision=env.metadata.get("revision", revision),  # the compiled copy, as for keys
         source=source,
         pointer=pointer,
         flag_fingerprints=_fingerprints(flags, keys),
