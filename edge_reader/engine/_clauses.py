@@ -377,8 +377,8 @@ class SegmentCompiler:
         check_fields(raw, path, _SEGMENT_FIELDS, (), problems)
         fresh = self._fresh
         kind = fresh.text(get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user")
-        included = frozenset(map(fresh.text, _keys(raw, "included", path, problems)))
-        excluded = frozenset(map(fresh.text, _keys(raw, "excluded", path, problems)))
+        included = frozenset(map(fresh.copy, _keys(raw, "included", path, problems)))
+        excluded = frozenset(map(fresh.copy, _keys(raw, "excluded", path, problems)))
         get_str(raw, "description", path, problems)
         get_str_list(raw, "tags", path, problems)
         get_int(raw, "version", path, problems)

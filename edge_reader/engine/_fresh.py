@@ -26,7 +26,8 @@ from collections.abc import Callable, Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from .detail import NO_METADATA, EvaluationDetail, MetadataValue, Reason
+from .detail import NO_METADATA, ErrorCode, EvaluationDetail, MetadataValue, Reason
+from .evaluator import USE_DEFAULT
 
 
 def _copy_str(s: str) -> str:
@@ -45,7 +46,7 @@ def _copy_int(v: int) -> int:
 class Fresh:
     """One per compilation: copies values out of the document and shares equal ones."""
 
-    __slots__ = ("_details", "_metadata", "_metadata_ids", "_tuples", "integer", "text")
+    __slots__ = ("_details", "_metadata", "_metadata_ids", "_tuples", "copy", "integer", "text")
 
     def __init__(self) -> None:
         # The copy-and-share tables are functools caches: a hit (the common case: "on",
@@ -54,6 +55,9 @@ class Fresh:
         # (Called with exact str/int only: the cache would confuse True with 1.)
         self.text: Callable[[str], str] = functools.cache(_copy_str)
         """A copy of a string made after parsing, the same object for every equal string."""
+        self.copy: Callable[[str], str] = _copy_str
+        """A copy of a string made after parsing, not shared: for values unique by nature
+        (flag keys, descriptions, targeted context keys), which would only grow the table."""
         self.integer: Callable[[int], int] = functools.cache(_copy_int)
         """A copy of an int made after parsing, the same object for every equal int."""
         self._tuples: dict[tuple[str, ...], tuple[str, ...]] = {}
@@ -129,4 +133,17 @@ class Fresh:
             got = self._details[key] = EvaluationDetail(
                 value, variant if variant is None else self.text(variant), reason, None, None,
                 rule_index, rule_id if rule_id is None else self.text(rule_id), flag_metadata)
+        return got
+
+    def error(self, code: ErrorCode, message: str,
+              flag_metadata: Mapping[str, MetadataValue]) -> EvaluationDetail:
+        """A prebuilt error detail serving the caller's default, shared like :meth:`detail`."""
+        meta = 0 if flag_metadata is NO_METADATA else self._metadata_ids.get(id(flag_metadata))
+        key = (code, message, meta)
+        got = self._details.get(key) if meta is not None else None
+        if got is None:
+            got = EvaluationDetail(USE_DEFAULT, None, Reason.ERROR, code, message, None, None,
+                                   flag_metadata)
+            if meta is not None:
+                self._details[key] = got
         return got

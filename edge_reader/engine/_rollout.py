@@ -135,6 +135,7 @@ def _check_sum(weights: list[int], path: str, problems: Problems) -> None:
 
 def _table(
     names: tuple[str, ...], weights: tuple[int, ...], details: Mapping[str, EvaluationDetail],
+    fresh: Fresh,
 ) -> tuple[tuple[tuple[int, EvaluationDetail], ...], EvaluationDetail]:
     """(upper bound, detail) pairs for non-empty ranges, and the detail past the end."""
     pairs: list[tuple[int, EvaluationDetail]] = []
@@ -142,7 +143,8 @@ def _table(
     for name, weight in zip(names, weights, strict=True):
         if weight > 0:
             upper += weight
-            pairs.append((upper, details[name]))
+            # One int object per bound for all rollouts (50000 is not a cached small int).
+            pairs.append((fresh.integer(upper), details[name]))
     return tuple(pairs), details[names[-1]]
 
 
@@ -151,19 +153,19 @@ Table = tuple[tuple[tuple[int, EvaluationDetail], ...], EvaluationDetail]
 
 def build_rollout(
     plan: RolloutPlan, details: Mapping[str, EvaluationDetail],
-    missing_key: EvaluationDetail, clock: Clock | None,
+    missing_key: EvaluationDetail, clock: Clock | None, fresh: Fresh,
 ) -> Serve:
     """The run serving ``plan``: bucket the context, pick the range's prebuilt detail.
 
     Like flag runs (see _runs.py), a bound method of a slotted object, not a closure: as
     fast, and a quarter of the memory for the ten values a rollout keeps.
     """
-    base = _table(plan.variations, plan.weights, details)
+    base = _table(plan.variations, plan.weights, details, fresh)
     prefix = plan.salt + ":"
     by_key = plan.bucket_path == ("key",)
     if plan.steps and clock is not None:
         times = tuple(at for at, _ in plan.steps)
-        tables = (base, *(_table(plan.variations, w, details) for _, w in plan.steps))
+        tables = (base, *(_table(plan.variations, w, details, fresh) for _, w in plan.steps))
         return _Rollout(plan.context_kind, prefix, by_key, make_getter(plan.bucket_path),
                         base, missing_key, _Schedule(times, tables, clock)).run
     if by_key:
@@ -239,12 +241,13 @@ class _ByKey:
         self.prefix = prefix
         self.missing_key = missing_key
         pairs, last = table
-        self.pairs = pairs
         self.last = last
         if len(pairs) == 2:
             (self.first_upper, self.first), (self.second_upper, self.second) = pairs
+            self.pairs: tuple[tuple[int, EvaluationDetail], ...] = ()  # unrolled: not needed
         else:
             self.first_upper, self.first, self.second_upper, self.second = -1, last, -1, last
+            self.pairs = pairs
 
     def run(self, kinds: Kinds) -> EvaluationDetail:
         """The detail of the bucket range the targeting key falls in."""

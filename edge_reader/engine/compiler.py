@@ -59,6 +59,7 @@ _PREREQ_FIELDS = frozenset({"flag", "variation"})
 _TARGET_FIELDS = frozenset({"context_kind", "values", "variation"})
 _RULE_FIELDS = frozenset({"id", "description", "clauses", "serve"})
 _SERVE_FIELDS = frozenset({"variation", "rollout"})
+_NO_TARGETING_KEY = "the flag buckets by targeting key and the context has none"
 
 
 def compile_environment(
@@ -134,7 +135,7 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         if not isinstance(raw_key, str):
             problems.error("flags", f"flag keys must be strings, got {raw_key!r}", "type")
             continue
-        key = fresh.text(raw_key)
+        key = fresh.copy(raw_key)  # unique: not worth a place in the sharing table
         before = len(problems.errors)
         try:
             run, info, prereqs = _compile_flag(key, raw, problems, segments, shape_of, runs,
@@ -249,7 +250,7 @@ def _compile_flag(
     metadata = fresh.metadata(_metadata(raw, path, problems))
     info = FlagInfo(kind or "", tags, client_visible,
                     None if version is None else fresh.integer(version),
-                    None if description is None else fresh.text(description))
+                    None if description is None else fresh.copy(description))
 
     def detail(name: str, reason: Reason, index: int | None = None,
                rule_id: str | None = None) -> EvaluationDetail:
@@ -260,17 +261,10 @@ def _compile_flag(
         # Only the variations the rollout names: a detail costs a microsecond to build.
         return {n: detail(n, Reason.SPLIT, index, rule_id) for n in plan.variations}
 
-    missing: list[EvaluationDetail] = []
-
     def missing_key() -> EvaluationDetail:
-        # Built only for flags with a rollout, once per flag: details are cheap to share,
-        # not to create.
-        if not missing:
-            missing.append(EvaluationDetail(
-                USE_DEFAULT, None, Reason.ERROR, ErrorCode.TARGETING_KEY_MISSING,
-                f"flag {key!r} buckets by targeting key and the context has none", None, None,
-                metadata))
-        return missing[0]
+        # Built only for flags with a rollout. The message does not name the flag (the
+        # caller knows which one it asked for), so flags with equal metadata share it.
+        return fresh.error(ErrorCode.TARGETING_KEY_MISSING, _NO_TARGETING_KEY, metadata)
 
     served = _Served()
 
@@ -346,7 +340,7 @@ def _compile_flag(
                               "duplicate_target")
                 continue
             seen.add(k)
-            table[fresh.text(k)] = hit
+            table[fresh.copy(k)] = hit
         for existing_kind, existing in targets:
             if existing_kind == target_kind:
                 existing.update(table)  # first target wins: earlier keys were skipped above
@@ -383,7 +377,7 @@ def _compile_flag(
             rules.append((cond, detail(fixed, Reason.TARGETING_MATCH, i, rule_id), None))
         elif rollout is not None:
             rules.append((cond, None, build_rollout(
-                rollout, details_for(rollout, i, rule_id), missing_key(), clock)))
+                rollout, details_for(rollout, i, rule_id), missing_key(), clock, fresh)))
             if rollout.steps and clock is None:
                 problems.warn(f"{where}.serve.rollout.schedule",
                               "no clock given to the compiler: the schedule is ignored",
@@ -402,7 +396,7 @@ def _compile_flag(
         default_detail = detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC)
         default_run = _const(default_detail, constants)
     elif rollout is not None:
-        default_run = build_rollout(rollout, details_for(rollout), missing_key(), clock)
+        default_run = build_rollout(rollout, details_for(rollout), missing_key(), clock, fresh)
         if rollout.steps and clock is None:
             problems.warn(f"{path}.default.rollout.schedule",
                           "no clock given to the compiler: the schedule is ignored", "no_clock")
