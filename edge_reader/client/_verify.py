@@ -215,20 +215,20 @@ def snapshot_from_document(
         raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
     flags: Mapping[str, Any] = doc["flags"]
     segments = doc.get("segments") or {}
-    # The snapshot must hold no string of the document (see engine/_fresh.py: one survivor
-    # per arena keeps a dropped document resident), so its keys are the compiled
-    # environment's own copies of the flag keys, or copies made here.
-    keys = {k: k for k in env.flag_keys}
+    # The snapshot must hold no object of the document (see engine/_fresh.py: one survivor
+    # per arena keeps a dropped document resident), so its flag keys are the compiled
+    # environment's own copies (every string key of `flags` is one), other strings copies.
     return Snapshot(
         env=env,
         revision=env.metadata.get("revision", revision),  # the compiled copy, as for keys
         source=source,
         pointer=pointer,
-        flag_fingerprints=_fingerprints(flags, keys),
+        flag_fingerprints={key: _fingerprint(flags[key]) for key in env.flag_keys},
         segment_fingerprints=(
-            _fingerprints(segments, {}) if isinstance(segments, Mapping) else {}
+            {_copy(key): _fingerprint(value) for key, value in segments.items()}
+            if isinstance(segments, Mapping) else {}
         ),
-        dependents=_dependents(flags, keys),
+        dependents=_dependents(flags, env.flag_keys),
     )
 
 
@@ -260,35 +260,31 @@ def _diff(old: Mapping[str, int], new: Mapping[str, int]) -> set[str]:
     return {k for k in keys if old.get(k) != new.get(k)}
 
 
-def _own(key: str, keys: Mapping[str, str]) -> str:
-    """``key`` as an object the document does not hold: the compiled environment's copy, or
-    a new one (a join always builds a new string; ``str(key)`` would return ``key``)."""
-    got = keys.get(key)
-    if got is not None or not isinstance(key, str):
-        return key if got is None else got
-    return "".join((key, ""))
+def _copy(key: Any) -> Any:
+    """A string the document does not hold (a join always builds a new one; ``str(key)``
+    would return ``key`` itself); anything else as it is."""
+    return "".join((key, "")) if isinstance(key, str) else key
 
 
-def _fingerprints(items: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for key, value in items.items():
-        try:
-            out[_own(key, keys)] = hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
-        except TypeError:
-            out[_own(key, keys)] = hash(repr(value))
-    return out
+def _fingerprint(value: Any) -> int:
+    try:
+        return hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+    except TypeError:
+        return hash(repr(value))
 
 
-def _dependents(flags: Mapping[str, Any], keys: Mapping[str, str]) -> dict[str, frozenset[str]]:
-    """Reverse index: ``segment:<s>`` or ``<flag>`` → flags that depend on it."""
+def _dependents(flags: Mapping[str, Any], keys: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Reverse index: ``segment:<s>`` or ``<flag>`` → flags that depend on it.
+
+    ``keys`` are the flags' keys as the compiled environment holds them (see above)."""
     index: dict[str, set[str]] = {}
-    for raw_key, flag in flags.items():
+    for key in keys:
+        flag = flags[key]
         if not isinstance(flag, Mapping):
             continue
-        key = _own(raw_key, keys)
         for prereq in _as_list(flag.get("prerequisites")):
             if isinstance(prereq, Mapping) and isinstance(prereq.get("flag"), str):
-                index.setdefault(_own(prereq["flag"], keys), set()).add(key)
+                index.setdefault(_copy(prereq["flag"]), set()).add(key)
         for rule in _as_list(flag.get("rules")):
             if not isinstance(rule, Mapping):
                 continue
