@@ -174,36 +174,30 @@ def build_rollout(
                     missing_key, None).run
 
 
+@dataclass(slots=True, eq=False)
 class _Schedule:
     """The weights table in force at the clock's current instant."""
 
-    __slots__ = ("clock", "tables", "times")
-
-    def __init__(self, times: tuple[float, ...], tables: tuple[Table, ...], clock: Clock) -> None:
-        self.times = times
-        self.tables = tables
-        self.clock = clock
+    times: tuple[float, ...]
+    tables: tuple[Table, ...]
+    clock: Clock
 
     def current(self) -> Table:
         """bisect_right: a step applies from its instant ``at`` onwards (inclusive)."""
         return self.tables[bisect_right(self.times, self.clock() * 1000.0)]
 
 
+@dataclass(slots=True, eq=False)
 class _Rollout:
     """Any rollout: by any attribute, with or without a schedule."""
 
-    __slots__ = ("base", "by_key", "getter", "kind", "missing_key", "prefix", "schedule")
-
-    def __init__(self, kind: str, prefix: str, by_key: bool,
-                 getter: Callable[[dict[str, Any]], Any], base: Table,
-                 missing_key: EvaluationDetail, schedule: _Schedule | None) -> None:
-        self.kind = kind
-        self.prefix = prefix
-        self.by_key = by_key
-        self.getter = getter
-        self.base = base
-        self.missing_key = missing_key
-        self.schedule = schedule
+    kind: str
+    prefix: str
+    by_key: bool
+    getter: Callable[[dict[str, Any]], Any]
+    base: Table
+    missing_key: EvaluationDetail
+    schedule: _Schedule | None
 
     def run(self, kinds: Kinds) -> EvaluationDetail:
         """The detail of the bucket range the context falls in."""

@@ -14,6 +14,7 @@ Every ``run`` returns a prebuilt detail; none allocates.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from .context import Kinds
 from .detail import EvaluationDetail
@@ -22,43 +23,37 @@ Run = Callable[[Kinds], EvaluationDetail]
 Match = Callable[[Kinds], bool]
 
 
+# eq=False on every shape: a run is compared (and hashed) by identity, like a closure.
+@dataclass(slots=True, eq=False)
 class Constant:
     """A flag without targeting, or disabled: always the same detail."""
 
-    __slots__ = ("detail",)
-
-    def __init__(self, detail: EvaluationDetail) -> None:
-        self.detail = detail
+    detail: EvaluationDetail
 
     def run(self, _: Kinds) -> EvaluationDetail:
         """The detail."""
         return self.detail
 
 
+@dataclass(slots=True, eq=False)
 class OneRule:
     """The commonest targeted flag: one rule serving a fixed variation, a fixed default."""
 
-    __slots__ = ("cond", "default", "hit")
-
-    def __init__(self, cond: Match, hit: EvaluationDetail, default: EvaluationDetail) -> None:
-        self.cond = cond
-        self.hit = hit
-        self.default = default
+    cond: Match
+    hit: EvaluationDetail
+    default: EvaluationDetail
 
     def run(self, kinds: Kinds) -> EvaluationDetail:
         """``hit`` if the rule matches, else ``default``."""
         return self.hit if self.cond(kinds) else self.default
 
 
+@dataclass(slots=True, eq=False)
 class FixedRules:
     """Rules serving fixed variations and a fixed default (no targets, no prerequisites)."""
 
-    __slots__ = ("default", "rules")
-
-    def __init__(self, rules: tuple[tuple[Match, EvaluationDetail], ...],
-                 default: EvaluationDetail) -> None:
-        self.rules = rules
-        self.default = default
+    rules: tuple[tuple[Match, EvaluationDetail], ...]
+    default: EvaluationDetail
 
     def run(self, kinds: Kinds) -> EvaluationDetail:
         """The first matching rule's detail, else ``default``."""
@@ -68,23 +63,16 @@ class FixedRules:
         return self.default
 
 
+@dataclass(slots=True, eq=False)
 class Flag:
     """The general shape: prerequisites → targets → rules → default."""
 
-    __slots__ = ("default_run", "off_detail", "prereqs", "rules", "runs", "targets")
-
-    def __init__(
-        self, runs: Mapping[str, Run], prereqs: tuple[tuple[str, str], ...],
-        targets: tuple[tuple[str, Mapping[str, EvaluationDetail]], ...],
-        rules: tuple[tuple[Match, EvaluationDetail | None, Run | None], ...],
-        default_run: Run, off_detail: EvaluationDetail | None,
-    ) -> None:
-        self.runs = runs
-        self.prereqs = prereqs
-        self.targets = targets
-        self.rules = rules
-        self.default_run = default_run
-        self.off_detail = off_detail
+    runs: Mapping[str, Run]  # filled once the whole document is compiled
+    prereqs: tuple[tuple[str, str], ...]
+    targets: tuple[tuple[str, Mapping[str, EvaluationDetail]], ...]
+    rules: tuple[tuple[Match, EvaluationDetail | None, Run | None], ...]
+    default_run: Run
+    off_detail: EvaluationDetail | None
 
     def run(self, kinds: Kinds) -> EvaluationDetail:
         """Evaluate in LaunchDarkly's order; every exit is a prebuilt detail."""

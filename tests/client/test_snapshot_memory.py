@@ -6,13 +6,11 @@ would pin a pymalloc arena of it after it is dropped (see edge_reader/engine/_fr
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from types import BuiltinFunctionType, CodeType, ModuleType
 from typing import Any
 
 from edge_reader.bundle import decode_bundle_document, encode_bundle_document
 from edge_reader.client._verify import changed_flags, snapshot_from_document
+from tests.engine.graph import kept_from
 
 BOOL = {"on": True, "off": False}
 
@@ -45,43 +43,10 @@ def _parsed(document: dict[str, Any]) -> dict[str, Any]:
     return decode_bundle_document(encode_bundle_document(document))
 
 
-def _objects(value: Any) -> dict[int, Any]:
-    out: dict[int, Any] = {}
-    todo = [value]
-    while todo:
-        v = todo.pop()
-        if v is None or v is True or v is False or (v.__class__ is int and -5 <= v <= 256):
-            continue
-        if v.__class__ is str and len(v) <= 1:
-            continue
-        out[id(v)] = v
-        if isinstance(v, dict):
-            todo.extend([*v.keys(), *v.values()])
-        elif isinstance(v, list):
-            todo.extend(v)
-    return out
-
-
-def _reachable(root: object) -> Iterator[object]:
-    seen: set[int] = set()
-    todo = [root]
-    while todo:
-        o = todo.pop()
-        if id(o) in seen or isinstance(o, type | ModuleType | CodeType | BuiltinFunctionType):
-            continue
-        seen.add(id(o))
-        if isinstance(o, dict) and "__builtins__" in o:
-            continue
-        yield o
-        todo.extend(gc.get_referents(o))
-
-
 def test_snapshot_keeps_no_object_of_the_document() -> None:
     doc = _parsed(_document())
     snap = snapshot_from_document(doc, identity=None, source="file")
-    objects = _objects(doc)
-    missing = object()
-    assert [o for o in _reachable(snap) if objects.get(id(o), missing) is o] == []
+    assert kept_from(doc, snap) == []
     assert set(snap.flag_fingerprints) == set(doc["flags"])
     assert set(snap.segment_fingerprints) == {"staff"}
     assert snap.dependents == {"geo": frozenset({"needs-geo"}),

@@ -6,14 +6,11 @@ environment pins a whole pymalloc arena of it, so dropping the document would fr
 
 from __future__ import annotations
 
-import gc
 import json
 import math
 import pathlib
 import subprocess
 import sys
-from collections.abc import Iterator
-from types import BuiltinFunctionType, CodeType, ModuleType
 from typing import Any
 
 import pytest
@@ -23,6 +20,7 @@ from edge_reader.engine import Context, EvaluationDetail, Reason, compile_enviro
 from edge_reader.engine.operators import OPERATORS
 
 from .builders import clause, doc, flag, rule
+from .graph import kept_from
 
 GOLDEN = json.loads(pathlib.Path(__file__).with_name("golden").joinpath(
     "evaluations.json").read_text(encoding="utf-8"))
@@ -93,55 +91,13 @@ def _parsed(document: dict[str, Any]) -> dict[str, Any]:
     return decode_bundle_document(encode_bundle_document(document))
 
 
-def _document_objects(value: Any) -> dict[int, Any]:
-    """Every container and leaf of a parsed document that could pin its memory."""
-    out: dict[int, Any] = {}
-    todo = [value]
-    while todo:
-        v = todo.pop()
-        if v is None or v is True or v is False:
-            continue
-        if v.__class__ is int and -5 <= v <= 256:  # CPython's shared small ints
-            continue
-        if v.__class__ is str and len(v) <= 1:  # CPython's shared one-character strings
-            continue
-        out[id(v)] = v
-        if isinstance(v, dict):
-            todo.extend(v.keys())
-            todo.extend(v.values())
-        elif isinstance(v, list):
-            todo.extend(v)
-    return out
-
-
-def _reachable(root: object) -> Iterator[object]:
-    """Every object reachable from ``root``, not descending into modules, classes, code."""
-    seen: set[int] = set()
-    todo = [root]
-    while todo:
-        o = todo.pop()
-        if id(o) in seen or isinstance(o, type | ModuleType | CodeType | BuiltinFunctionType):
-            continue
-        seen.add(id(o))
-        if isinstance(o, dict) and "__builtins__" in o:  # a module's globals
-            continue
-        yield o
-        todo.extend(gc.get_referents(o))
-
-
-def _kept_from(document: dict[str, Any], root: object) -> list[Any]:
-    objects = _document_objects(document)
-    missing = object()
-    return [o for o in _reachable(root) if objects.get(id(o), missing) is o]
-
-
 @pytest.mark.parametrize("document", [EVERYTHING, GOLDEN["environment"]],
                          ids=["every-operator", "golden"])
 def test_compiled_environment_keeps_no_object_of_the_document(document: dict[str, Any]) -> None:
     parsed = _parsed(document)
     env = compile_environment(parsed, strict=False, clock=lambda: CLOCK)
     assert len(env.flag_keys) == len(document["flags"])
-    assert _kept_from(parsed, env) == []
+    assert kept_from(parsed, env) == []
 
 
 def test_the_everything_document_uses_every_operator() -> None:
@@ -154,7 +110,7 @@ def test_the_walk_would_see_a_kept_document_string() -> None:
     # The check above is only worth something if keeping a document string is detected.
     parsed = _parsed(EVERYTHING)
     holder = [parsed["flags"]["every-op"]["description"]]
-    assert _kept_from(parsed, holder) == [holder[0]]
+    assert kept_from(parsed, holder) == [holder[0]]
 
 
 def test_a_python_document_is_left_unchanged() -> None:
