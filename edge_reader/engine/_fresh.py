@@ -7,7 +7,8 @@ strings (a flag key here, a variant name or a clause value there), each of them 
 its arena, and dropping the document would free almost nothing: measured on 10,000 flags,
 3.6 MB of such survivors kept the document's whole 17 MB resident. So every string, number
 and JSON value that outlives compilation is a copy made here, after parsing, in arenas the
-document never used; the document can then be dropped whole.
+document never used; the document can then be dropped whole. (The parser must keep none
+either: see decode_bundle_document in bundle/document.py.)
 
 Why shared: one :class:`Fresh` per compilation also makes equal values one object — the
 variant ``"on"`` of 10,000 flags, their tag tuple, their empty metadata, and the prebuilt
@@ -117,8 +118,9 @@ class Fresh:
         """An EvaluationDetail, shared with any equal one built in this compilation.
 
         Shared only when ``value`` is a scalar compared safely by value (its class is part
-        of the key) and ``flag_metadata`` came from :meth:`metadata`; a float, object or
-        array value gets a detail of its own (-0.0 equals 0.0, and objects are per flag).
+        of the key) and ``flag_metadata`` is empty or was asked of :meth:`metadata` by more
+        than one flag; a float, object or array value gets a detail of its own (-0.0 equals
+        0.0, and objects are per flag).
         """
         meta = 0 if flag_metadata is NO_METADATA else self._metadata_ids.get(id(flag_metadata))
         c = value.__class__
