@@ -15,7 +15,9 @@ machine is shared; the best round is the least disturbed one). ``cpu_mean_us`` i
 round measured with the thread's CPU clock (time.thread_time_ns): it leaves out the time the
 process spent descheduled, which on a busy 2-core machine can dominate the wall clock.
 
-Also measured: compile time and RSS growth for an environment of 10,000 flags.
+Also measured: compile time and RSS growth for an environment of 10,000 flags, and (in a
+fresh process) the RSS a reader keeps after decoding and compiling them and dropping the
+parsed document.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ import gc
 import json
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import psutil
 
+from edge_reader.bundle import decode_bundle_document, encode_bundle_document
 from edge_reader.engine import CompiledEnvironment, Context, compile_environment
 
 BATCH = 100
@@ -123,11 +129,9 @@ def run_workload(getter: Callable[[str, Context, bool], bool], keys: list[str],
             "cpu_mean_us": round(best_cpu / n / 1000.0, 3)}
 
 
-def measure_compile(n_flags: int) -> dict[str, float]:
-    """Compile time and RSS growth for ``n_flags`` flags (W2/W4-shaped, a target list each)."""
-    gc.collect()
-    proc = psutil.Process()
-    rss0 = proc.memory_info().rss
+def compile_flags(n_flags: int) -> dict[str, Any]:
+    """``n_flags`` flags: W2-shaped, or string flags with a target list, a three-clause rule
+    and a 50 % rollout (alternately)."""
     flags: dict[str, Any] = {}
     for i in range(n_flags):
         f = _w2(i) if i % 2 else {
@@ -142,7 +146,15 @@ def measure_compile(n_flags: int) -> dict[str, float]:
             "default": {"rollout": {"variations": [{"variation": "a", "weight": 50_000},
                                                    {"variation": "b", "weight": 50_000}]}}}
         flags[f"flag-{i}"] = f
-    doc = {"flags": flags, "segments": {}}
+    return flags
+
+
+def measure_compile(n_flags: int) -> dict[str, float]:
+    """Compile time and RSS growth for :func:`compile_flags` (document built in Python)."""
+    gc.collect()
+    proc = psutil.Process()
+    rss0 = proc.memory_info().rss
+    doc = {"flags": compile_flags(n_flags), "segments": {}}
     gc.collect()
     rss1 = proc.memory_info().rss
     t0, cpu0 = time.perf_counter(), time.process_time()
@@ -157,14 +169,53 @@ def measure_compile(n_flags: int) -> dict[str, float]:
             "rss_growth_mb_with_document": round((rss2 - rss0) / 2**20, 1)}
 
 
+def measure_load(n_flags: int) -> dict[str, float]:
+    """What a reader holds after loading :func:`compile_flags`: a fresh process decodes the
+    canonical plaintext, compiles it (``strict=False``) and drops the document; the RSS
+    growth that stays is the flags' share of the reader's memory (document pages included
+    if anything still pins them)."""
+    data = encode_bundle_document({"flags": compile_flags(n_flags), "segments": {}})
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "plaintext.json"
+        path.write_bytes(data)
+        out = subprocess.run([sys.executable, "-m", "loadtests.bench_eval", "--load-child",
+                              str(path)], capture_output=True, text=True, check=True,
+                             cwd=Path(__file__).resolve().parents[1])
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"flags": n_flags, "plaintext_mb": round(len(data) / 2**20, 2), **child}
+
+
+def _load_child(path: str) -> dict[str, float]:
+    data = Path(path).read_bytes()
+    proc = psutil.Process()
+    gc.collect()
+    rss0 = proc.memory_info().rss
+    cpu0 = time.process_time()
+    doc = decode_bundle_document(data)
+    env = compile_environment(doc, strict=False)
+    n = len(doc["flags"])
+    del doc
+    cpu = time.process_time() - cpu0
+    gc.collect()
+    rss1 = proc.memory_info().rss
+    assert env.flag_info(f"flag-{n - 1}") is not None
+    return {"decode_compile_cpu_seconds": round(cpu, 3),
+            "rss_growth_mb_after_drop": round((rss1 - rss0) / 2**20, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print a table (or JSON with --json)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (< 60 s)")
+    parser.add_argument("--load-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.load_child:
+        print(json.dumps(_load_child(args.load_child)))
+        return 0
     rounds = 2 if args.quick else 5
     compile_stats = measure_compile(10_000)
+    load_stats = measure_load(10_000)
 
     rng = random.Random(20261124)
     contexts = build_contexts(rng, N_CONTEXTS)
@@ -179,6 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, flag_keys in workloads.items():
         results[name] = run_workload(env.get_boolean, flag_keys, contexts, rounds)
     results["compile_10k_flags"] = compile_stats
+    results["load_10k_flags"] = load_stats
 
     if args.json:
         print(json.dumps(results))
@@ -200,6 +252,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{c['compile_cpu_seconds']:.3f} s CPU (goal < 1 s); RSS growth "
           f"{c['rss_growth_mb_compiled']} MB compiled, {c['rss_growth_mb_with_document']} MB with "
           "the parsed document (goal < 50 MB)")
+    m = load_stats
+    print(f"load {m['flags']:,} flags ({m['plaintext_mb']} MB plaintext) in a fresh process: "
+          f"decode + compile {m['decode_compile_cpu_seconds']:.3f} s CPU; RSS growth kept after "
+          f"dropping the document {m['rss_growth_mb_after_drop']} MB")
     return 0
 
 

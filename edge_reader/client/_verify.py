@@ -38,6 +38,7 @@ from edge_reader.bundle import (
     encryption_context,
 )
 from edge_reader.engine import CompiledEnvironment, compile_environment
+from edge_reader.engine._gc import paused_gc
 
 _SEGMENT_OPS = frozenset({"segment_match", "segmentMatch"})
 
@@ -171,17 +172,23 @@ def snapshot_from_plaintext(
     pointer: Pointer | None = None,
 ) -> Snapshot:
     """Decode and compile a plaintext environment document (checks identity when given)."""
-    try:
-        doc = decode_bundle_document(plaintext)
-    except Exception as exc:
-        raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
-    return snapshot_from_document(
-        doc,
-        identity=identity,
-        source=source,
-        clock=clock,
-        pointer=pointer,
-    )
+    # One pause of the cyclic collector for decode + compile, and the document dropped
+    # before it resumes: otherwise its first pass walks the whole document (hundreds of
+    # thousands of young objects, none of them garbage yet) just before it is freed.
+    with paused_gc():
+        try:
+            doc = decode_bundle_document(plaintext)
+        except Exception as exc:
+            raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
+        snapshot = snapshot_from_document(
+            doc,
+            identity=identity,
+            source=source,
+            clock=clock,
+            pointer=pointer,
+        )
+        del doc
+    return snapshot
 
 
 def snapshot_from_document(
@@ -216,14 +223,20 @@ def snapshot_from_document(
         raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
     flags: Mapping[str, Any] = doc["flags"]
     segments = doc.get("segments") or {}
+    # The snapshot must hold no object of the document (see engine/_fresh.py: one survivor
+    # per arena keeps a dropped document resident), so its flag keys are the compiled
+    # environment's own copies (every string key of `flags` is one), other strings copies.
     return Snapshot(
         env=env,
-        revision=revision,
+        revision=env.metadata.get("revision", revision),  # the compiled copy, as for keys
         source=source,
         pointer=pointer,
-        flag_fingerprints=_fingerprints(flags),
-        segment_fingerprints=_fingerprints(segments) if isinstance(segments, Mapping) else {},
-        dependents=_dependents(flags),
+        flag_fingerprints={key: _fingerprint(flags[key]) for key in env.flag_keys},
+        segment_fingerprints=(
+            {_copy(key): _fingerprint(value) for key, value in segments.items()}
+            if isinstance(segments, Mapping) else {}
+        ),
+        dependents=_dependents(flags, env.flag_keys),
     )
 
 
@@ -255,25 +268,31 @@ def _diff(old: Mapping[str, int], new: Mapping[str, int]) -> set[str]:
     return {k for k in keys if old.get(k) != new.get(k)}
 
 
-def _fingerprints(items: Mapping[str, Any]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for key, value in items.items():
-        try:
-            out[key] = hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
-        except TypeError:
-            out[key] = hash(repr(value))
-    return out
+def _copy(key: Any) -> Any:
+    """A string the document does not hold (a join always builds a new one; ``str(key)``
+    would return ``key`` itself); anything else as it is."""
+    return "".join((key, "")) if isinstance(key, str) else key
 
 
-def _dependents(flags: Mapping[str, Any]) -> dict[str, frozenset[str]]:
-    """Reverse index: ``segment:<s>`` or ``<flag>`` → flags that depend on it."""
+def _fingerprint(value: Any) -> int:
+    try:
+        return hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+    except TypeError:
+        return hash(repr(value))
+
+
+def _dependents(flags: Mapping[str, Any], keys: Iterable[str]) -> dict[str, frozenset[str]]:
+    """Reverse index: ``segment:<s>`` or ``<flag>`` → flags that depend on it.
+
+    ``keys`` are the flags' keys as the compiled environment holds them (see above)."""
     index: dict[str, set[str]] = {}
-    for key, flag in flags.items():
+    for key in keys:
+        flag = flags[key]
         if not isinstance(flag, Mapping):
             continue
         for prereq in _as_list(flag.get("prerequisites")):
             if isinstance(prereq, Mapping) and isinstance(prereq.get("flag"), str):
-                index.setdefault(prereq["flag"], set()).add(key)
+                index.setdefault(_copy(prereq["flag"]), set()).add(key)
         for rule in _as_list(flag.get("rules")):
             if not isinstance(rule, Mapping):
                 continue

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from ._fresh import Fresh
 from ._validate import (
     KEY_RE,
     KIND_RE,
@@ -50,9 +51,12 @@ def never(_: Kinds) -> bool:
 
 
 def compile_clause(
-    raw: object, path: str, problems: Problems, segments: SegmentResolver,
+    raw: object, path: str, problems: Problems, segments: SegmentResolver, fresh: Fresh,
 ) -> Match:
-    """Compile one clause; report problems at ``path``; return its condition."""
+    """Compile one clause; report problems at ``path``; return its condition.
+
+    Strings and numbers the condition keeps are copies from ``fresh`` (see _fresh.py).
+    """
     if not isinstance(raw, Mapping):
         problems.error(path, f"a clause must be an object, got {type_name(raw)}", "type")
         return never
@@ -61,7 +65,7 @@ def compile_clause(
                  ("attribute", "op"), problems)
     if op is None and "op" in raw:
         problems.error(f"{path}.op", f"unknown operator {raw.get('op')!r}", "unknown_operator")
-    kind = get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user"
+    kind = fresh.text(get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user")
     negate = get_bool(raw, "negate", path, problems, False)
     values = get_list(raw, "values", path, problems)
     if len(values) > MAX_CLAUSE_VALUES:
@@ -78,12 +82,14 @@ def compile_clause(
         problems.error(f"{path}.attribute", problem, "invalid_attribute")
     if parts is None:
         return never
+    parts = fresh.texts(parts)
     if op == "exists":
         return _exists_clause(kind, parts, negate)
     if not values:
         problems.warn(f"{path}.values", "no values: this clause never matches", "empty_values")
     if op == "not_in":
         op, negate = "in", not negate
+    values = fresh.values(values)  # operators keep (sets of) these scalars
     test = FACTORIES[op](values, f"{path}.values", problems)
     if op in NUMERIC and not any(
         isinstance(v, int | float) and not isinstance(v, bool) for v in values
@@ -245,7 +251,7 @@ def _clause_key(raw: object) -> tuple[Any, ...] | None:
 
 
 def compile_conditions(
-    raw: object, path: str, problems: Problems, segments: SegmentResolver,
+    raw: object, path: str, problems: Problems, segments: SegmentResolver, fresh: Fresh,
     cache: dict[Any, Match] | None = None,
 ) -> tuple[Match, bool]:
     """Compile a rule's ``clauses`` (ANDed). Returns the condition and "is unconditional".
@@ -272,7 +278,7 @@ def compile_conditions(
         hit = cache.get(key) if key is not None else None
         if hit is None:
             mark = (len(problems.errors), len(problems.warnings))
-            hit = compile_clause(c, f"{path}[{i}]", problems, segments)
+            hit = compile_clause(c, f"{path}[{i}]", problems, segments, fresh)
             if key is not None and (len(problems.errors), len(problems.warnings)) == mark:
                 cache[key] = hit
         compiled.append(hit)
@@ -315,9 +321,10 @@ def _combine(clauses: tuple[Match, ...]) -> tuple[Match, bool]:
 class SegmentCompiler:
     """Compiles segments on first reference, detecting reference cycles."""
 
-    def __init__(self, raw_segments: Mapping[str, Any], problems: Problems) -> None:
+    def __init__(self, raw_segments: Mapping[str, Any], problems: Problems, fresh: Fresh) -> None:
         self._raw = raw_segments
         self._problems = problems
+        self._fresh = fresh
         self._done: dict[str, Match] = {}
         self._failed: set[str] = set()
         self._stack: list[str] = []
@@ -368,9 +375,10 @@ class SegmentCompiler:
             problems.error(path, f"a segment must be an object, got {type_name(raw)}", "type")
             return never
         check_fields(raw, path, _SEGMENT_FIELDS, (), problems)
-        kind = get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user"
-        included = frozenset(_keys(raw, "included", path, problems))
-        excluded = frozenset(_keys(raw, "excluded", path, problems))
+        fresh = self._fresh
+        kind = fresh.text(get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user")
+        included = frozenset(map(fresh.copy, _keys(raw, "included", path, problems)))
+        excluded = frozenset(map(fresh.copy, _keys(raw, "excluded", path, problems)))
         get_str(raw, "description", path, problems)
         get_str_list(raw, "tags", path, problems)
         get_int(raw, "version", path, problems)
@@ -383,7 +391,7 @@ class SegmentCompiler:
             check_fields(rule, where, _SEGMENT_RULE_FIELDS, (), problems)
             get_str(rule, "id", where, problems)
             cond, _ = compile_conditions(rule.get("clauses"), f"{where}.clauses", problems,
-                                         self.resolve, self.clause_cache)
+                                         self.resolve, fresh, self.clause_cache)
             rules.append(cond)
         return _segment_matcher(kind, included, excluded, tuple(rules))
 

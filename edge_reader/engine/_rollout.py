@@ -14,6 +14,7 @@ from typing import Any
 
 import mmh3
 
+from ._fresh import Fresh
 from ._validate import KIND_RE, check_fields, get_int, get_list, get_str, type_name
 from .bucketing import BUCKETS, bucketable
 from .context import Kinds, make_getter, parse_attribute
@@ -50,8 +51,12 @@ class RolloutPlan:
 
 def parse_rollout(
     raw: object, path: str, flag_key: str, variations: Mapping[str, Any], problems: Problems,
+    fresh: Fresh,
 ) -> RolloutPlan | None:
-    """Validate a ROLLOUT object; report every problem; None if it is unusable."""
+    """Validate a ROLLOUT object; report every problem; None if it is unusable.
+
+    The kind and attribute path the rollout keeps are copies from ``fresh`` (_fresh.py).
+    """
     if not isinstance(raw, Mapping):
         problems.error(path, f"a rollout must be an object, got {type_name(raw)}", "type")
         return None
@@ -116,8 +121,8 @@ def parse_rollout(
             steps.append((at, tuple(step_weights)))
     if len(problems.errors) > before or parts is None:
         return None
-    return RolloutPlan(tuple(names), tuple(weights), tuple(steps), kind, parts,
-                       salt if salt is not None else flag_key)
+    return RolloutPlan(tuple(names), tuple(weights), tuple(steps), fresh.text(kind),
+                       fresh.texts(parts), salt if salt is not None else flag_key)
 
 
 def _check_sum(weights: list[int], path: str, problems: Problems) -> None:
@@ -130,6 +135,7 @@ def _check_sum(weights: list[int], path: str, problems: Problems) -> None:
 
 def _table(
     names: tuple[str, ...], weights: tuple[int, ...], details: Mapping[str, EvaluationDetail],
+    fresh: Fresh,
 ) -> tuple[tuple[tuple[int, EvaluationDetail], ...], EvaluationDetail]:
     """(upper bound, detail) pairs for non-empty ranges, and the detail past the end."""
     pairs: list[tuple[int, EvaluationDetail]] = []
@@ -137,87 +143,123 @@ def _table(
     for name, weight in zip(names, weights, strict=True):
         if weight > 0:
             upper += weight
-            pairs.append((upper, details[name]))
+            # One int object per bound for all rollouts (50000 is not a cached small int).
+            pairs.append((fresh.integer(upper), details[name]))
     return tuple(pairs), details[names[-1]]
+
+
+Table = tuple[tuple[tuple[int, EvaluationDetail], ...], EvaluationDetail]
 
 
 def build_rollout(
     plan: RolloutPlan, details: Mapping[str, EvaluationDetail],
-    missing_key: EvaluationDetail, clock: Clock | None,
+    missing_key: EvaluationDetail, clock: Clock | None, fresh: Fresh,
 ) -> Serve:
-    """The closure serving ``plan``: bucket the context, pick the range's prebuilt detail."""
-    base = _table(plan.variations, plan.weights, details)
-    kind = plan.context_kind
+    """The run serving ``plan``: bucket the context, pick the range's prebuilt detail.
+
+    Like flag runs (see _runs.py), a bound method of a slotted object, not a closure: as
+    fast, and a quarter of the memory for the ten values a rollout keeps.
+    """
+    base = _table(plan.variations, plan.weights, details, fresh)
     prefix = plan.salt + ":"
     by_key = plan.bucket_path == ("key",)
-    getter = make_getter(plan.bucket_path)
-    hash32 = mmh3.hash
     if plan.steps and clock is not None:
         times = tuple(at for at, _ in plan.steps)
-        tables = (base, *(_table(plan.variations, w, details) for _, w in plan.steps))
-        now: Clock = clock
+        tables = (base, *(_table(plan.variations, w, details, fresh) for _, w in plan.steps))
+        return _Rollout(plan.context_kind, prefix, by_key, make_getter(plan.bucket_path),
+                        base, missing_key, _Schedule(times, tables, clock)).run
+    if by_key:
+        return _ByKey(plan.context_kind, prefix, base, missing_key).run
+    return _Rollout(plan.context_kind, prefix, by_key, make_getter(plan.bucket_path), base,
+                    missing_key, None).run
 
-        def current() -> tuple[tuple[tuple[int, EvaluationDetail], ...], EvaluationDetail]:
-            # bisect_right: a step applies from its instant `at` onwards (inclusive).
-            return tables[bisect_right(times, now() * 1000.0)]
-    else:
-        current = None  # type: ignore[assignment]
 
-    if by_key and current is None:
-        return _by_key(kind, prefix, base, missing_key)
+@dataclass(slots=True, eq=False)
+class _Schedule:
+    """The weights table in force at the clock's current instant."""
 
-    def rollout(kinds: Kinds) -> EvaluationDetail:
-        attrs = kinds.get(kind)
+    times: tuple[float, ...]
+    tables: tuple[Table, ...]
+    clock: Clock
+
+    def current(self) -> Table:
+        """bisect_right: a step applies from its instant ``at`` onwards (inclusive)."""
+        return self.tables[bisect_right(self.times, self.clock() * 1000.0)]
+
+
+@dataclass(slots=True, eq=False)
+class _Rollout:
+    """Any rollout: by any attribute, with or without a schedule."""
+
+    kind: str
+    prefix: str
+    by_key: bool
+    getter: Callable[[dict[str, Any]], Any]
+    base: Table
+    missing_key: EvaluationDetail
+    schedule: _Schedule | None
+
+    def run(self, kinds: Kinds) -> EvaluationDetail:
+        """The detail of the bucket range the context falls in."""
+        attrs = kinds.get(self.kind)
         if attrs is None:
-            if by_key:
-                return missing_key
+            if self.by_key:
+                return self.missing_key
             b = 0
         else:
-            v = getter(attrs)
+            v = self.getter(attrs)
             if v.__class__ is not str:
                 v = bucketable(v)
             if v is None:
-                if by_key:
-                    return missing_key
+                if self.by_key:
+                    return self.missing_key
                 b = 0  # an unbucketable attribute lands in bucket 0, as in LaunchDarkly
             else:
-                b = (hash32(prefix + v, 0, False) * BUCKETS) >> 32
-        pairs, last = base if current is None else current()
+                b = (_hash32(self.prefix + v, 0, False) * BUCKETS) >> 32
+        pairs, last = self.base if self.schedule is None else self.schedule.current()
         for upper, detail in pairs:
             if b < upper:
                 return detail
         return last
 
-    return rollout
 
-
-def _by_key(
-    kind: str, prefix: str,
-    table: tuple[tuple[tuple[int, EvaluationDetail], ...], EvaluationDetail],
-    missing_key: EvaluationDetail,
-) -> Serve:
+class _ByKey:
     """The common rollout (by targeting key, no schedule), with the range walk unrolled."""
-    hash32 = mmh3.hash
-    pairs, last = table
-    if len(pairs) == 2:
-        (first_upper, first), (second_upper, second) = pairs
-    else:
-        first_upper, first, second_upper, second = -1, last, -1, last
 
-    def by_key(kinds: Kinds) -> EvaluationDetail:
-        attrs = kinds.get(kind)
+    __slots__ = ("first", "first_upper", "kind", "last", "missing_key", "pairs", "prefix",
+                 "second", "second_upper")
+
+    def __init__(self, kind: str, prefix: str, table: Table,
+                 missing_key: EvaluationDetail) -> None:
+        self.kind = kind
+        self.prefix = prefix
+        self.missing_key = missing_key
+        pairs, last = table
+        self.last = last
+        if len(pairs) == 2:
+            (self.first_upper, self.first), (self.second_upper, self.second) = pairs
+            self.pairs: tuple[tuple[int, EvaluationDetail], ...] = ()  # unrolled: not needed
+        else:
+            self.first_upper, self.first, self.second_upper, self.second = -1, last, -1, last
+            self.pairs = pairs
+
+    def run(self, kinds: Kinds) -> EvaluationDetail:
+        """The detail of the bucket range the targeting key falls in."""
+        attrs = kinds.get(self.kind)
         if attrs is None:
-            return missing_key
+            return self.missing_key
         v = attrs.get("key")
         if v is None:
-            return missing_key
+            return self.missing_key
         # mmh3.hash is signed; masking gives the unsigned value of the same 32 bits.
-        b = ((hash32(prefix + v) & 0xFFFFFFFF) * BUCKETS) >> 32
-        if first_upper >= 0:
-            return first if b < first_upper else (second if b < second_upper else last)
-        for upper, detail in pairs:
+        b = ((_hash32(self.prefix + v) & 0xFFFFFFFF) * BUCKETS) >> 32
+        if self.first_upper >= 0:
+            return self.first if b < self.first_upper else (
+                self.second if b < self.second_upper else self.last)
+        for upper, detail in self.pairs:
             if b < upper:
                 return detail
-        return last
+        return self.last
 
-    return by_key
+
+_hash32 = mmh3.hash

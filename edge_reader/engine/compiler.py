@@ -17,12 +17,13 @@ into a closure that serves the caller's default with reason ERROR / PARSE_ERROR.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from types import MappingProxyType
 from typing import Any
 
 from ._clauses import SegmentCompiler, compile_conditions
+from ._fresh import Fresh
 from ._gc import paused_gc
 from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
+from ._runs import Constant, FixedRules, Flag, OneRule
 from ._validate import (
     KEY_RE,
     KIND_RE,
@@ -58,6 +59,7 @@ _PREREQ_FIELDS = frozenset({"flag", "variation"})
 _TARGET_FIELDS = frozenset({"context_kind", "values", "variation"})
 _RULE_FIELDS = frozenset({"id", "description", "clauses", "serve"})
 _SERVE_FIELDS = frozenset({"variation", "rollout"})
+_NO_TARGETING_KEY = "the flag buckets by targeting key and the context has none"
 
 
 def compile_environment(
@@ -92,7 +94,10 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         problems.error("", f"the document must be an object, got {type_name(doc)}", "type")
         raise CompileError(problems.errors, problems.warnings)
     check_fields(doc, "", _TOP_FIELDS, ("flags",), problems)
-    metadata = {k: v for k, v in doc.items() if k in _TOP_FIELDS and k not in ("flags", "segments")}
+    # Everything kept past compilation is copied out of the document: see _fresh.py.
+    fresh = Fresh()
+    metadata = {fresh.text(k): fresh.scalar(v) for k, v in doc.items()
+                if k in _TOP_FIELDS and k not in ("flags", "segments")}
     fmt = doc.get("format")
     if fmt is not None and (fmt != FORMAT_VERSION or isinstance(fmt, bool)):
         problems.error("format", f"unsupported format {fmt!r} (this engine reads {FORMAT_VERSION})",
@@ -109,25 +114,37 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         raise CompileError(problems.errors, problems.warnings)
     raw_segments = get_mapping(doc, "segments", "", problems) or {}
 
-    segments = SegmentCompiler(raw_segments, problems)
+    segments = SegmentCompiler(raw_segments, problems, fresh)
     segments.compile_all()
 
-    shapes = {k: _shape(v) for k, v in flags.items() if isinstance(k, str)}
+    # Shapes on demand, for prerequisites only: computed for every flag up front they were
+    # 2.7 MB (10,000 flags) of objects living through the whole loop below.
+    shapes: dict[str, _Shape | None] = {}
+
+    def shape_of(key: str) -> _Shape | None:
+        if key not in shapes:
+            shapes[key] = _shape(flags[key]) if key in flags else None
+        return shapes[key]
+
     runs: dict[str, Run] = {}
     infos: dict[str, FlagInfo] = {}
     failed: dict[str, str] = {}
     edges: dict[str, list[tuple[int, str]]] = {}
-    for key, raw in flags.items():
-        if not isinstance(key, str):
-            problems.error("flags", f"flag keys must be strings, got {key!r}", "type")
+    constants: dict[int, Run] = {}  # id(detail) -> the one closure serving it
+    for raw_key, raw in flags.items():
+        if not isinstance(raw_key, str):
+            problems.error("flags", f"flag keys must be strings, got {raw_key!r}", "type")
             continue
+        key = fresh.copy(raw_key)  # unique: not worth a place in the sharing table
         before = len(problems.errors)
         try:
-            run, info, prereqs = _compile_flag(key, raw, problems, segments, shapes, runs, clock)
+            run, info, prereqs = _compile_flag(key, raw, problems, segments, shape_of, runs,
+                                               clock, fresh, constants)
         except Exception as exc:  # never let one flag take the document down
             problems.error(f"flags.{key}", f"internal compiler error: {exc!r}", "internal")
             run, info, prereqs = None, None, []
-        edges[key] = prereqs
+        if prereqs:  # only flags with prerequisites matter to the graph check
+            edges[key] = prereqs
         if len(problems.errors) > before or run is None:
             failed[key] = str(problems.errors[before]) if len(problems.errors) > before else "?"
         else:
@@ -142,7 +159,10 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
                                metadata)
 
 
-def _shape(raw: object) -> tuple[frozenset[str], bool] | None:
+_Shape = tuple[frozenset[str], bool]
+
+
+def _shape(raw: object) -> _Shape | None:
     """(variation names, enabled) of a flag, read before compiling (for prerequisites)."""
     if not isinstance(raw, Mapping):
         return None
@@ -153,42 +173,16 @@ def _shape(raw: object) -> tuple[frozenset[str], bool] | None:
 
 
 def _error_run(message: str) -> Run:
-    detail = EvaluationDetail(USE_DEFAULT, None, Reason.ERROR, ErrorCode.PARSE_ERROR, message)
-
-    def broken(_: Kinds) -> EvaluationDetail:
-        return detail
-
-    return broken
+    return Constant(EvaluationDetail(USE_DEFAULT, None, Reason.ERROR, ErrorCode.PARSE_ERROR,
+                                     message)).run
 
 
-def _const(detail: EvaluationDetail) -> Run:
-    def constant(_: Kinds) -> EvaluationDetail:
-        return detail
-
-    constant.detail = detail  # type: ignore[attr-defined]  # lets callers inline the constant
-    return constant
-
-
-def _fixed_rules_run(
-    rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None], ...],
-    default: EvaluationDetail,
-) -> Run:
-    """The common shape (rules serving fixed variations, fixed default), with fewer calls."""
-    if len(rules) == 1:
-        ((cond, hit),) = rules
-
-        def one_rule(kinds: Kinds) -> EvaluationDetail:
-            return hit if cond(kinds) else default  # type: ignore[return-value]
-
-        return one_rule
-
-    def fixed_rules(kinds: Kinds) -> EvaluationDetail:
-        for cond, hit in rules:
-            if cond(kinds):
-                return hit  # type: ignore[return-value]
-        return default
-
-    return fixed_rules
+def _const(detail: EvaluationDetail, constants: dict[int, Run]) -> Run:
+    """The run serving ``detail``; flags serving the same (shared) detail share it."""
+    run = constants.get(id(detail))  # the run keeps `detail` alive: its id stays unique
+    if run is None:
+        run = constants[id(detail)] = Constant(detail).run
+    return run
 
 
 def _check_kind_value(kind: str | None, value: object) -> str | None:
@@ -210,8 +204,8 @@ class _Served:
 
 def _compile_flag(
     key: str, raw: object, problems: Problems, segments: SegmentCompiler,
-    shapes: Mapping[str, tuple[frozenset[str], bool] | None], runs: Mapping[str, Run],
-    clock: Clock | None,
+    shape_of: Callable[[str], _Shape | None], runs: Mapping[str, Run],
+    clock: Clock | None, fresh: Fresh, constants: dict[int, Run],
 ) -> tuple[Run | None, FlagInfo | None, list[tuple[int, str]]]:
     path = f"flags.{key}"
     if not KEY_RE.match(key):
@@ -227,6 +221,8 @@ def _compile_flag(
         problems.error(f"{path}.kind", f"must be one of {', '.join(_KINDS)}, got {kind!r}",
                        "invalid_kind")
         kind = None
+    if kind is not None:
+        kind = fresh.text(kind)
     variations: dict[str, Any] = {}
     raw_variations = get_mapping(raw, "variations", path, problems) or {}
     for name, value in raw_variations.items():
@@ -239,34 +235,36 @@ def _compile_flag(
         if problem is not None:
             problems.error(where, problem, "variation_type")
             continue
-        variations[name] = value
+        # (booleans need no copy: True and False are the only two of them)
+        variations[fresh.text(name)] = (value if value is True or value is False
+                                        else fresh.json(value))
     if "variations" in raw and not raw_variations and isinstance(raw.get("variations"), Mapping):
         problems.error(f"{path}.variations", "a flag needs at least one variation", "empty")
     if "schema" in raw:
         _check_schema(raw.get("schema"), kind, variations, path, problems)
     description = get_str(raw, "description", path, problems)
-    tags = tuple(get_str_list(raw, "tags", path, problems))
+    tags = fresh.texts(get_str_list(raw, "tags", path, problems))
     client_visible = get_bool(raw, "client_visible", path, problems, False)
     version = get_int(raw, "version", path, problems)
     get_bool(raw, "deprecated", path, problems, False)
-    metadata = _metadata(raw, path, problems)
-    info = FlagInfo(kind or "", tags, client_visible, version, description)
+    metadata = fresh.metadata(_metadata(raw, path, problems))
+    info = FlagInfo(kind or "", tags, client_visible,
+                    None if version is None else fresh.integer(version),
+                    None if description is None else fresh.copy(description))
 
     def detail(name: str, reason: Reason, index: int | None = None,
                rule_id: str | None = None) -> EvaluationDetail:
-        return EvaluationDetail(variations.get(name), name, reason, None, None, index, rule_id,
-                                metadata)
+        return fresh.detail(variations.get(name), name, reason, index, rule_id, metadata)
 
-    def details_for(reason: Reason, index: int | None = None,
+    def details_for(plan: RolloutPlan, index: int | None = None,
                     rule_id: str | None = None) -> dict[str, EvaluationDetail]:
-        return {n: detail(n, reason, index, rule_id) for n in variations}
+        # Only the variations the rollout names: a detail costs a microsecond to build.
+        return {n: detail(n, Reason.SPLIT, index, rule_id) for n in plan.variations}
 
     def missing_key() -> EvaluationDetail:
-        # Built only for flags with a rollout: details are cheap to share, not to create.
-        return EvaluationDetail(
-            USE_DEFAULT, None, Reason.ERROR, ErrorCode.TARGETING_KEY_MISSING,
-            f"flag {key!r} buckets by targeting key and the context has none", None, None,
-            metadata)
+        # Built only for flags with a rollout. The message does not name the flag (the
+        # caller knows which one it asked for), so flags with equal metadata share it.
+        return fresh.error(ErrorCode.TARGETING_KEY_MISSING, _NO_TARGETING_KEY, metadata)
 
     served = _Served()
 
@@ -287,8 +285,7 @@ def _compile_flag(
     def off_detail() -> EvaluationDetail:
         if off_name is not None:
             return detail(off_name, Reason.DISABLED)
-        return EvaluationDetail(USE_DEFAULT, None, Reason.DISABLED, None, None, None, None,
-                                metadata)
+        return fresh.detail(USE_DEFAULT, None, Reason.DISABLED, flag_metadata=metadata)
 
     prereqs: list[tuple[str, str]] = []
     prereq_always_fails = False
@@ -303,7 +300,7 @@ def _compile_flag(
         wanted = get_str(item, "variation", where, problems)
         if other is None or wanted is None:
             continue
-        shape = shapes.get(other)
+        shape = shape_of(other)
         if shape is None:
             problems.error(f"{where}.flag", f"unknown flag {other!r}", "unknown_flag")
             continue
@@ -318,7 +315,7 @@ def _compile_flag(
             problems.warn(where, f"flag {other!r} is disabled: this prerequisite always fails",
                           "prerequisite_disabled")
             prereq_always_fails = True
-        prereqs.append((other, wanted))
+        prereqs.append((fresh.text(other), fresh.text(wanted)))
 
     targets: list[tuple[str, dict[str, EvaluationDetail]]] = []
     seen_targets: dict[str, set[str]] = {}
@@ -343,13 +340,13 @@ def _compile_flag(
                               "duplicate_target")
                 continue
             seen.add(k)
-            table[k] = hit
+            table[fresh.copy(k)] = hit
         for existing_kind, existing in targets:
             if existing_kind == target_kind:
                 existing.update(table)  # first target wins: earlier keys were skipped above
                 break
         else:
-            targets.append((target_kind, table))
+            targets.append((fresh.text(target_kind), table))
 
     rules: list[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Run | None]] = []
     rule_ids: set[str] = set()
@@ -370,17 +367,17 @@ def _compile_flag(
             problems.warn(where, f"unreachable: rule {unconditional_at} above matches every "
                           "context", "unreachable_rule")
         cond, unconditional = compile_conditions(item.get("clauses"), f"{where}.clauses",
-                                                 problems, segments.resolve,
+                                                 problems, segments.resolve, fresh,
                                                  segments.clause_cache)
         if unconditional and unconditional_at is None:
             unconditional_at = i
         fixed, rollout = _serve(item.get("serve"), f"{where}.serve", key, variations,
-                                raw_variations, problems, served)
+                                raw_variations, problems, served, fresh)
         if fixed is not None:
             rules.append((cond, detail(fixed, Reason.TARGETING_MATCH, i, rule_id), None))
         elif rollout is not None:
             rules.append((cond, None, build_rollout(
-                rollout, details_for(Reason.SPLIT, i, rule_id), missing_key(), clock)))
+                rollout, details_for(rollout, i, rule_id), missing_key(), clock, fresh)))
             if rollout.steps and clock is None:
                 problems.warn(f"{where}.serve.rollout.schedule",
                               "no clock given to the compiler: the schedule is ignored",
@@ -391,12 +388,15 @@ def _compile_flag(
         problems.warn(f"{path}.default", f"unreachable: rule {unconditional_at} matches every "
                       "context", "unreachable_default")
     default_run: Run | None = None
+    default_detail: EvaluationDetail | None = None
     fixed, rollout = _serve(raw.get("default"), f"{path}.default", key, variations,
-                            raw_variations, problems, served) if "default" in raw else (None, None)
+                            raw_variations, problems, served,
+                            fresh) if "default" in raw else (None, None)
     if fixed is not None:
-        default_run = _const(detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC))
+        default_detail = detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC)
+        default_run = _const(default_detail, constants)
     elif rollout is not None:
-        default_run = build_rollout(rollout, details_for(Reason.SPLIT), missing_key(), clock)
+        default_run = build_rollout(rollout, details_for(rollout), missing_key(), clock, fresh)
         if rollout.steps and clock is None:
             problems.warn(f"{path}.default.rollout.schedule",
                           "no clock given to the compiler: the schedule is ignored", "no_clock")
@@ -408,48 +408,35 @@ def _compile_flag(
     if default_run is None:
         return None, info, edges
     if not enabled or prereq_always_fails:
-        return _const(off_detail()), info, edges
+        return _const(off_detail(), constants), info, edges
     return _flag_run(runs, tuple(prereqs), tuple(targets), tuple(rules), default_run,
-                     off_detail() if prereqs else None), info, edges
+                     default_detail, off_detail() if prereqs else None), info, edges
 
 
 def _flag_run(
     runs: Mapping[str, Run], prereqs: tuple[tuple[str, str], ...],
     targets: tuple[tuple[str, dict[str, EvaluationDetail]], ...],
     rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Run | None], ...],
-    default_run: Run, off_detail: EvaluationDetail | None,
+    default_run: Run, fixed_default: EvaluationDetail | None,
+    off_detail: EvaluationDetail | None,
 ) -> Run:
+    """The cheapest shape (see _runs.py) that evaluates this flag."""
     if not (prereqs or targets or rules):
         return default_run
-    fixed_default = getattr(default_run, "detail", None)  # set by _const
     if not (prereqs or targets) and fixed_default is not None and all(
         rollout is None for _, _, rollout in rules
     ):
-        return _fixed_rules_run(tuple((cond, hit) for cond, hit, _ in rules), fixed_default)
-
-    def flag(kinds: Kinds) -> EvaluationDetail:
-        for other, wanted in prereqs:
-            # `runs` is filled once the whole document is compiled; a broken or cyclic
-            # prerequisite serves variant None, so the prerequisite simply fails.
-            if runs[other](kinds).variant != wanted:
-                return off_detail  # type: ignore[return-value]  # set whenever prereqs is
-        for target_kind, table in targets:
-            attrs = kinds.get(target_kind)
-            if attrs is not None:
-                hit = table.get(attrs.get("key"))  # type: ignore[arg-type]
-                if hit is not None:
-                    return hit
-        for cond, hit, rollout in rules:
-            if cond(kinds):
-                return hit if rollout is None else rollout(kinds)  # type: ignore[return-value]
-        return default_run(kinds)
-
-    return flag
+        fixed = tuple((cond, hit) for cond, hit, _ in rules if hit is not None)
+        if len(fixed) == 1:
+            ((cond, hit),) = fixed
+            return OneRule(cond, hit, fixed_default).run
+        return FixedRules(fixed, fixed_default).run
+    return Flag(runs, prereqs, targets, rules, default_run, off_detail).run
 
 
 def _serve(
     raw: object, path: str, flag_key: str, variations: Mapping[str, Any],
-    raw_variations: Mapping[str, Any], problems: Problems, served: _Served,
+    raw_variations: Mapping[str, Any], problems: Problems, served: _Served, fresh: Fresh,
 ) -> tuple[str | None, RolloutPlan | None]:
     """Parse ``{"variation": name}`` or ``{"rollout": ROLLOUT}``."""
     if not isinstance(raw, Mapping):
@@ -470,17 +457,18 @@ def _serve(
             return None, None
         served.names.add(name)
         return name, None
-    plan = parse_rollout(raw.get("rollout"), f"{path}.rollout", flag_key, variations, problems)
+    plan = parse_rollout(raw.get("rollout"), f"{path}.rollout", flag_key, variations, problems,
+                         fresh)
     if plan is not None:
         served.names.update(plan.served())
     return None, plan
 
 
-def _metadata(raw: Mapping[str, Any], path: str,
-              problems: Problems) -> Mapping[str, MetadataValue]:
+def _metadata(raw: Mapping[str, Any], path: str, problems: Problems) -> dict[str, MetadataValue]:
+    """The valid entries of a flag's ``metadata`` (Fresh.metadata copies and shares them)."""
     meta = get_mapping(raw, "metadata", path, problems)
     if not meta:
-        return MappingProxyType({})
+        return {}
     out: dict[str, MetadataValue] = {}
     for name, value in meta.items():
         if isinstance(value, str | bool | int | float) and json_problem(value) is None:
@@ -489,7 +477,7 @@ def _metadata(raw: Mapping[str, Any], path: str,
             problems.error(f"{path}.metadata.{name}",
                            f"metadata values must be strings, numbers or booleans, "
                            f"got {type_name(value)}", "type")
-    return MappingProxyType(out)  # shared by every detail of the flag, so read-only
+    return out
 
 
 def _check_schema(schema: object, kind: str | None, variations: Mapping[str, Any], path: str,

@@ -30,3 +30,11 @@ def test_compile_measurement_reports_its_numbers() -> None:
     stats = bench_eval.measure_compile(50)
     assert stats["flags"] == 50
     assert stats["compile_seconds"] > 0
+
+
+def test_load_measurement_runs_in_a_fresh_process_and_reports_its_numbers() -> None:
+    stats = bench_eval.measure_load(50)
+    assert stats["flags"] == 50
+    assert stats["plaintext_mb"] > 0
+    assert stats["decode_compile_cpu_seconds"] >= 0
+    assert "rss_growth_mb_after_drop" in stats
