@@ -26,9 +26,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
 
-import orjson
-
-from edge_reader.bundle import SdkKey, parse_sdk_key, pointer_object_key
+from edge_reader.bundle import (
+    BundleFormatError,
+    SdkKey,
+    decode_bundle_document,
+    parse_sdk_key,
+    pointer_object_key,
+)
 from edge_reader.client._cache import DiskCache, decode_cache_file
 from edge_reader.client._fetcher import Fetcher, Timeouts
 from edge_reader.client._poller import DEFAULT_POLL_INTERVAL, Poller, Schedule
@@ -493,9 +497,10 @@ class FlagClient:
                     clock=self._clock,
                 )
             try:
-                doc = orjson.loads(data)
-            except orjson.JSONDecodeError as exc:
-                raise BundleRejected("invalid_bundle", f"not JSON: {exc}") from exc
+                # The bundle decoder, not orjson: it leaves no key cache pinning the document.
+                doc = decode_bundle_document(data)
+            except BundleFormatError as exc:
+                raise BundleRejected("invalid_bundle", str(exc)) from exc
             return snapshot_from_document(
                 doc, identity=self.identity, source="bootstrap", clock=self._clock
             )

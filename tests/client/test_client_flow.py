@@ -335,6 +335,18 @@ def test_bootstrap_for_another_environment_is_ignored(
     assert client.status().state is ClientStatus.NOT_READY
 
 
+@pytest.mark.parametrize("content", [b"{not json", b"[1, 2]", b"\xef\xbb\xbf{}", b'{"flags": NaN}'])
+def test_a_bootstrap_file_that_is_not_a_document_is_ignored(
+    tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "flags.json"
+    path.write_bytes(content)
+    client = FlagClient(project="shop", environment="prod", mode="offline", bootstrap_file=path)
+    assert client.revision is None
+    assert client.status().state is ClientStatus.NOT_READY
+    assert any("ignoring bootstrap file" in r.getMessage() for r in caplog.records)
+
+
 def test_constructor_rejects_bad_configuration() -> None:
     with pytest.raises(ValueError, match="pointer_url"):
         FlagClient(project="p", environment="e", sdk_key=generate_sdk_key("srv"), start=False)
