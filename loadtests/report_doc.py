@@ -137,10 +137,13 @@ def plot_scaling(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
 
 
 def plot_memory(rows: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Reader RSS growth to load N flags."""
+    """Reader RSS growth to load N flags: the peak while loading, and what stays held."""
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     xs = [int(r["flags"]) for r in rows]
-    ax.plot(xs, [float(r["rss_peak_load_mb"]) for r in rows], marker="o", label="RSS growth")
+    ax.plot(xs, [float(r["rss_peak_load_mb"]) for r in rows], marker="o", label="peak")
+    if all("rss_held_mb" in r for r in rows):
+        ax.plot(xs, [max(float(r["rss_held_mb"]), 0.1) for r in rows], marker="s",
+                label="held after load")
     ax.axhline(50, color="red", linestyle="--", linewidth=1, label="50 MB (10k-flag goal)")
     ax.set_xscale("log")
     ax.set_yscale("log")

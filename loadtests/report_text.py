@@ -269,18 +269,18 @@ def _section_scaling(rows: Any, img: Path, rel: str) -> list[str]:
             "thread (the machine is shared, wall time is inflated by other load; wall "
             "times are in `loadtests/out/results.json`); encrypt is wall time including the "
             "branch-key fetch (key store + KMS, in-process moto). Memory is the RSS growth "
-            "of the process while "
-            "loading (decrypt + decode + compile); CPython keeps freed memory, so the "
-            "peak is what the process holds afterwards.", ""]
+            "of the process over the load (decrypt + decode + compile): its peak while "
+            "loading, and what it still holds once the document is dropped.", ""]
     reason = failed(rows)
     if reason or not isinstance(rows, list) or not rows:
         return [*head, f"Not measured: {reason}.", ""]
     lines = [*head, table(
         ["flags", "plaintext MB", "bundle MB", "build+encode s", "encrypt s", "decrypt s",
-         "decode s", "compile s", "load total s", "RSS growth MB"],
+         "decode s", "compile s", "load total s", "RSS peak MB", "RSS held MB"],
         [[r["flags"], r["plain_bytes"] / 1e6, r["bundle_bytes"] / 1e6,
           r["build_encode_cpu_s"], r["encrypt_s"], r["decrypt_cpu_s"], r["decode_cpu_s"],
-          r["compile_cpu_s"], r["load_cpu_s"], r["rss_peak_load_mb"]] for r in rows]), ""]
+          r["compile_cpu_s"], r["load_cpu_s"], r["rss_peak_load_mb"],
+          r.get("rss_held_mb", "—")] for r in rows]), ""]
     plot_scaling(rows, img / "scaling.png")
     plot_memory(rows, img / "memory.png")
     lines += [f"![bundle size and time]({rel}/scaling.png)", "",
