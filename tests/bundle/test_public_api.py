@@ -27,25 +27,25 @@ def test_error_tree() -> None:
     assert issubclass(bundle.EnvelopeError, bundle.BundleError)
 
 
-def test_bundle_package_never_imports_the_control_plane_or_tooling() -> None:
+def _after_importing_the_bundle_package(expression: str) -> str:
+    """What ``expression`` prints in a fresh interpreter that imported only edge_reader.bundle."""
     import subprocess
     import sys
 
-    code = ("import sys, edge_reader.bundle; "
-            "print(any(m.startswith(('chalicelib', 'control_plane', 'vexil')) "
-            "for m in sys.modules))")
+    code = f"import sys, edge_reader.bundle; print({expression})"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
-    assert out.stdout.strip() == "False"
+    return out.stdout.strip()
+
+
+def test_bundle_package_never_imports_the_control_plane_or_tooling() -> None:
+    assert _after_importing_the_bundle_package(
+        "any(m.startswith(('chalicelib', 'control_plane', 'vexil')) for m in sys.modules)"
+    ) == "False"
 
 
 def test_importing_the_bundle_package_loads_no_encryption_sdk_and_no_boto3() -> None:
-    import subprocess
-    import sys
-
-    code = ("import sys, edge_reader.bundle; "
-            "print(sorted(m for m in ('aws_encryption_sdk', 'aws_cryptographic_material_providers',"
-            " 'boto3', 'botocore') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == "[]"
+    assert _after_importing_the_bundle_package(
+        "sorted(m for m in ('aws_encryption_sdk', 'aws_cryptographic_material_providers',"
+        " 'boto3', 'botocore') if m in sys.modules)"
+    ) == "[]"
