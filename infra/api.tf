@@ -25,6 +25,7 @@ module "control_plane" {
   table_key_arn       = aws_kms_key.table.arn
   storage_key_arn     = aws_kms_key.storage.arn
   distribution_arn    = aws_cloudfront_distribution.bundles.arn
+  signing_key_arn     = local.signing_key_arn
 }
 
 resource "aws_cloudwatch_log_group" "api_access" {

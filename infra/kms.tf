@@ -1,11 +1,14 @@
-# Three customer-managed keys, each with rotation and a policy naming who may do what:
+# Three symmetric customer-managed keys, each with rotation, and the asymmetric signing
+# key(s), each with a policy naming who may do what:
 #   bundle  - wraps the per-environment branch keys of bundle envelopes (hierarchical
 #             keyring) + wrapping of SDK-key secrets (VEXIL_KMS_KEY_ID)
 #   table   - DynamoDB encryption at rest (main table, its stream, the branch-key store)
 #   storage - everything else at rest: the bundle bucket (SSE-KMS), Lambda environment
 #             variables, log groups, the dead-letter queue and the alarm topic
+#   signing - ECC_NIST_P256 SIGN_VERIFY: the publisher's pointer signatures, which readers
+#             verify with its public key (VEXIL_SIGNING_KEY_ID; one key per generation)
 # Key policies grant data operations only to named principals or AWS services acting for
-# this account; the administrators get management actions, never Encrypt/Decrypt.
+# this account; the administrators get management actions, never Encrypt/Decrypt/Sign.
 
 locals {
   # Spelled out (no "kms:Create*"): CreateGrant would let an administrator hand itself
@@ -360,4 +363,99 @@ resource "aws_kms_key" "storage" {
 resource "aws_kms_alias" "storage" {
   name          = local.storage_key_alias
   target_key_id = aws_kms_key.storage.key_id
+}
+
+# ---------------------------------------------------------------------------- signing key
+
+# An SDK key opens bundles but also lets its holder make bundles other holders open: the
+# ESDK signs each message with a key of its own. Readers therefore check a second
+# signature, over the pointers (edge_reader/bundle/signing.py), made with this key, which
+# only the publisher may use: one Sign per publish, ECDSA_SHA_256 over a 32-byte digest
+# sent as a RAW message (control_plane/chalicelib/publisher_signing.py).
+data "aws_iam_policy_document" "signing_key" {
+  #checkov:skip=CKV_AWS_111:a key policy's "*" resource means this key only; every statement names its principal and conditions
+  #checkov:skip=CKV_AWS_356:a key policy's "*" resource means this key only (KMS key policies cannot name other resources)
+  statement {
+    sid       = "KeyAdministration"
+    actions   = local.kms_admin_actions
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = local.key_admins
+    }
+  }
+
+  statement {
+    sid       = "PublisherSignsPointers"
+    actions   = ["kms:Sign"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.publisher_role_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:SigningAlgorithm"
+      values   = [local.pointer_signing_algorithm]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:MessageType"
+      values   = [local.pointer_signing_message_type]
+    }
+  }
+
+  # The publisher names the key it signs with by its public key's fingerprint.
+  statement {
+    sid       = "PublisherReadsPublicKey"
+    actions   = ["kms:GetPublicKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.publisher_role_arn]
+    }
+  }
+
+  # Operators (and Terraform itself, for the public key outputs) read the public half to
+  # hand it to readers; reading it grants no signing.
+  statement {
+    sid       = "OperatorsReadPublicKey"
+    actions   = ["kms:GetPublicKey", "kms:DescribeKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = distinct(concat(local.key_admins, var.signing_public_key_reader_arns))
+    }
+  }
+}
+
+# One key per generation: rotating means adding a generation, distributing both public keys
+# to readers, switching active_signing_key_generation, then removing the old generation
+# (docs/operations.md, rotating the pointer-signing key).
+resource "aws_kms_key" "signing" {
+  #checkov:skip=CKV_AWS_7:asymmetric (ECC_NIST_P256 SIGN_VERIFY) keys cannot rotate automatically in KMS; the key is rotated by adding a generation (docs/operations.md)
+  for_each                 = var.signing_key_generations
+  description              = "Vexil ${local.name_prefix}: pointer signatures (generation ${each.key})"
+  key_usage                = "SIGN_VERIFY"
+  customer_master_key_spec = local.pointer_signing_key_spec
+  enable_key_rotation      = false
+  deletion_window_in_days  = 30
+  policy                   = data.aws_iam_policy_document.signing_key.json
+}
+
+resource "aws_kms_alias" "signing" {
+  name          = local.signing_key_alias
+  target_key_id = aws_kms_key.signing[var.active_signing_key_generation].key_id
+  lifecycle {
+    precondition {
+      condition     = contains(var.signing_key_generations, var.active_signing_key_generation)
+      error_message = "active_signing_key_generation must be one of signing_key_generations."
+    }
+  }
+}
+
+# The public halves, for the outputs readers are configured from.
+data "aws_kms_public_key" "signing" {
+  for_each = aws_kms_key.signing
+  key_id   = each.value.arn
 }

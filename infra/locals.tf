@@ -11,6 +11,15 @@ locals {
   bundle_key_alias  = "alias/${local.name_prefix}-${local.shared.kms.bundle_key_alias_suffix}"
   table_key_alias   = "alias/${local.name_prefix}-${local.shared.kms.table_key_alias_suffix}"
   storage_key_alias = "alias/${local.name_prefix}-storage"
+  signing_key_alias = "alias/${local.name_prefix}-${local.shared.kms.signing_key_alias_suffix}"
+
+  # The pointer-signing key: what edge_reader/bundle/signing.py (KEY_SPEC,
+  # SIGNING_ALGORITHM) and chalicelib/publisher_signing.py (MESSAGE_TYPE) use (a test
+  # checks it). The publisher signs with the active generation (VEXIL_SIGNING_KEY_ID).
+  pointer_signing_key_spec     = "ECC_NIST_P256"
+  pointer_signing_algorithm    = "ECDSA_SHA_256"
+  pointer_signing_message_type = "RAW"
+  signing_key_arn              = aws_kms_key.signing[var.active_signing_key_generation].arn
 
   keep_noncurrent_versions = local.shared.bucket.keep_noncurrent_bundles
 

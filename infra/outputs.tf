@@ -28,6 +28,21 @@ output "bundle_key_arn" {
   value       = aws_kms_key.bundle.arn
 }
 
+output "signing_key_arn" {
+  description = "VEXIL_SIGNING_KEY_ID: the pointer-signing key the publisher uses (active generation)."
+  value       = local.signing_key_arn
+}
+
+output "pointer_signing_public_key_pem" {
+  description = "Public key (PEM) of the active pointer-signing key."
+  value       = data.aws_kms_public_key.signing[var.active_signing_key_generation].public_key_pem
+}
+
+output "pointer_signing_public_keys_pem" {
+  description = "Public keys (PEM, one block per generation) readers should trust: FlagClient(signing_keys=...), the edge's signing_keys, vexil eval --signing-key. Write it to a file and distribute it."
+  value       = join("", [for g in sort(tolist(var.signing_key_generations)) : data.aws_kms_public_key.signing[g].public_key_pem])
+}
+
 output "cloudfront_distribution_id" {
   description = "VEXIL_CLOUDFRONT_DISTRIBUTION_ID."
   value       = aws_cloudfront_distribution.bundles.id

@@ -20,9 +20,9 @@ What the post-processing changes, and why:
 * names: functions and roles are named ``<name_prefix>-<function>`` so two deployments
   can share an account;
 * environment: every function gets ``VEXIL_TABLE``, ``VEXIL_BUCKET``, ``VEXIL_KMS_KEY_ID``,
-  ``VEXIL_KEY_STORE_TABLE``, ``VEXIL_KEEP_BUNDLES`` and ``VEXIL_CLOUDFRONT_DISTRIBUTION_ID``
-  from module variables (Terraform resources), overriding whatever ``.chalice/config.json``
-  says for local use;
+  ``VEXIL_KEY_STORE_TABLE``, ``VEXIL_KEEP_BUNDLES``, ``VEXIL_CLOUDFRONT_DISTRIBUTION_ID`` and
+  ``VEXIL_SIGNING_KEY_ID`` from module variables (Terraform resources), overriding whatever
+  ``.chalice/config.json`` says for local use;
 * hardening: X-Ray tracing, a KMS key for environment variables, reserved concurrency,
   a dead-letter queue, a KMS-encrypted log group per function with retention;
 * IAM: the hand-written ``control_plane/.chalice/policy-*.json`` files use placeholders
@@ -71,6 +71,7 @@ POLICY_PLACEHOLDERS: dict[str, str] = {
     "distribution_arn": "ARN of the CloudFront distribution serving bundles",
     "storage_key_arn": "ARN of the KMS key for the bucket (SSE-KMS), Lambda environment "
     "variables, logs and the dead-letter queue",
+    "signing_key_arn": "ARN of the asymmetric KMS key the publisher signs pointers with",
 }
 # Environment variables runtime code reads (docs/architecture.md) -> module variable.
 LAMBDA_ENVIRONMENT: dict[str, str] = {
@@ -80,6 +81,7 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_KEY_STORE_TABLE": "key_store_table_name",
     "VEXIL_KEEP_BUNDLES": "bundles_kept_per_scope",
     "VEXIL_CLOUDFRONT_DISTRIBUTION_ID": "cloudfront_distribution_id",
+    "VEXIL_SIGNING_KEY_ID": "signing_key_arn",
 }
 # Other module variables the post-processing introduces.
 EXTRA_VARIABLES: dict[str, tuple[str, str]] = {

@@ -36,6 +36,28 @@ variable "branch_key_rotator_arns" {
   default     = []
 }
 
+variable "signing_key_generations" {
+  description = "Generations of the pointer-signing KMS key that exist. Readers should trust the public key of every one (output pointer_signing_public_keys_pem); add one to rotate (docs/operations.md)."
+  type        = set(string)
+  default     = ["1"]
+  validation {
+    condition     = length(var.signing_key_generations) >= 1 && alltrue([for g in var.signing_key_generations : can(regex("^[a-z0-9-]{1,16}$", g))])
+    error_message = "signing_key_generations: at least one generation name of 1-16 lowercase letters, digits or '-'."
+  }
+}
+
+variable "active_signing_key_generation" {
+  description = "The generation the publisher signs with (VEXIL_SIGNING_KEY_ID); one of signing_key_generations."
+  type        = string
+  default     = "1"
+}
+
+variable "signing_public_key_reader_arns" {
+  description = "Principals besides the key administrators that may read (never use) the pointer-signing public keys, e.g. a CI role that distributes them to readers."
+  type        = list(string)
+  default     = []
+}
+
 variable "key_admin_arns" {
   description = "Principals that administer (never use) the KMS keys. Empty: the account root, so IAM policies decide."
   type        = list(string)

@@ -14,6 +14,8 @@
    whole run (first publish, which creates the branch key, included) and over the measured
    writes; key store DynamoDB reads likewise. With the hierarchical keyring they stay flat:
    one branch-key Decrypt per container per TTL (300 s), not one GenerateDataKey per bundle.
+   The pointer signer's own client is counted next to them: exactly one ``Sign`` per
+   publish (all scopes signed together) and one ``GetPublicKey`` per container.
 4. Whole-stack propagation, API write → FlagClient sees the new value through the nginx CDN
    stand-in (``vexil.devstack`` + ``edge_reader.FlagClient``), with the publisher's local
    CDN purge (``VEXIL_LOCAL_CDN_CACHE_DIR``) standing in for the CloudFront invalidation.
@@ -168,6 +170,9 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
     # Every KMS client of the publisher: SDK-key unwraps (snapshot) and branch keys.
     counter = _Counter(publisher.reader.kms, publisher.envelope.key_store.kms)
     key_store_reads = _Counter(publisher.envelope.key_store.dynamodb)
+    if publisher.signer is None:
+        raise RuntimeError("VEXIL_SIGNING_KEY_ID is not set: the bench measures signed publishes")
+    signing = _Counter(publisher.signer.kms)
     # Initial state: `flags` flags and two SDK keys, written before the worker starts.
     for i in range(flags):
         body = make_flag(i)
@@ -230,6 +235,7 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
     wait_for(1)
     before = dict(counter.calls)
     before_reads = dict(key_store_reads.calls)
+    before_signing = dict(signing.calls)
     latencies: list[float] = []
     stream_delays: list[float] = []
     publish_times: list[float] = []
@@ -261,6 +267,7 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
         shutil.rmtree(state, ignore_errors=True)
     kms_calls = counter.since(before)
     reads = key_store_reads.since(before_reads)
+    signing_calls = signing.since(before_signing)
     latencies.sort()
     return {
         "path": "table write -> stream worker -> publisher -> pointer visible in S3",
@@ -276,6 +283,10 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
         "publishes_whole_run": writes + 1,
         "kms_calls_per_publish_whole_run": round(counter.total() / (writes + 1), 3),
         "key_store_reads_measured_writes": reads,
+        "kms_signing_calls_per_publish": {k: round(v / writes, 3)
+                                          for k, v in signing_calls.items()},
+        "kms_signing_calls_measured_writes": signing_calls,
+        "kms_signing_calls_whole_run": dict(signing.calls),
         "scopes_per_publish": 2,
         "worker_poll_interval_s": worker.poll_interval,
     }
@@ -324,6 +335,7 @@ def bench_stack_propagation(writes: int, flags: int) -> dict[str, Any]:
         key = str(body.get("key") or body.get("sdk_key", {}).get("key"))
         client = FlagClient(project="bench", environment="prod", sdk_key=key,
                             cdn_url=info["cdn"], ca_bundle=info["ca_bundle"],
+                            signing_keys=info["signing_public_key"],
                             poll_interval=0.05, jitter=0.0)
         ctx = {"targetingKey": "u-1"}
         latencies: list[float] = []
@@ -472,6 +484,9 @@ def _print_table(results: Mapping[str, Any]) -> None:
               f" = {p['kms_calls_per_publish_whole_run']} per publish")
         print(f"  key store reads during the measured writes: "
               f"{p['key_store_reads_measured_writes']}")
+        print(f"  pointer signing (KMS) per publish: {p['kms_signing_calls_per_publish']}"
+              f" ({p['scopes_per_publish']} scopes signed together); whole run"
+              f" {p['kms_signing_calls_whole_run']} over {p['publishes_whole_run']} publishes")
     if "stack_propagation" in results:
         p = results["stack_propagation"]
         if "error" in p:

@@ -12,7 +12,8 @@ reader can change; ``docs/performance.md`` prints them next to the results):
    one publisher invocation that reads a consistent snapshot and writes two scopes
    (bundle + pointer each) to S3. KMS is not called per bundle: data keys are wrapped under
    the environment's branch key, whose material a publisher container caches for 300 s, so
-   a change costs at most one KMS ``Decrypt`` (none within 300 s of the previous one).
+   a change costs at most one KMS ``Decrypt`` (none within 300 s of the previous one), plus
+   exactly one asymmetric ``Sign`` for the pointers of all its scopes together.
 
 Prices are AWS list prices for us-east-1 (US/Europe CloudFront edge) as published in 2025
 (``PRICES_AS_OF``); free tiers are ignored, so the totals are upper bounds. They are
@@ -44,6 +45,7 @@ class Prices:
     s3_put_per_thousand: float = 0.005
     s3_get_per_thousand: float = 0.0004
     kms_per_10k_requests: float = 0.03
+    kms_asymmetric_per_10k_requests: float = 0.15    # ECC Sign (all but RSA 2048)
     kms_key_month: float = 1.00
 
 
@@ -115,6 +117,8 @@ def per_change(w: Workload) -> dict[str, float]:
         # Upper bound, whatever the scope count: one branch-key Decrypt when the container's
         # 300 s cache has expired (hierarchical keyring); 0 for a change soon after another.
         "kms_requests": 1.0,
+        # The pointer signature: one Sign for every scope of the publish, always.
+        "kms_sign_requests": 1.0,
         # Every SDK instance refetches pointer + bundle once per change.
         "cdn_requests": 2.0 * w.app_instances,
         "cdn_egress_bytes": float(w.app_instances * (w.bundle_bytes + w.pointer_bytes)),
@@ -158,8 +162,11 @@ def model(w: Workload, p: Prices | None = None) -> Capacity:
             + change["publisher_gb_seconds"] * p.lambda_gb_second),
         "changes_s3_kms": changes_month * (change["s3_puts"] / 1000 * p.s3_put_per_thousand
                                            + change["kms_requests"] / 1e4
-                                           * p.kms_per_10k_requests),
+                                           * p.kms_per_10k_requests
+                                           + change["kms_sign_requests"] / 1e4
+                                           * p.kms_asymmetric_per_10k_requests),
         "kms_key": p.kms_key_month,
+        "kms_signing_key": p.kms_key_month,
     }
     return Capacity(
         workload=w,

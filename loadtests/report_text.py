@@ -334,8 +334,9 @@ def _section_capacity(results: Mapping[str, Any]) -> list[str]:
              "change costs each instance one pointer and one bundle download. Browsers and "
              "apps go through the edge function (OFREP). A change is one DynamoDB "
              "transaction, one publisher invocation and two S3 objects per scope; KMS is "
-             "called at most once (a branch-key `Decrypt` when the container's 300 s cache "
-             "has expired), whatever the number of scopes.", "",
+             "called once to sign the pointers (one `Sign`) and at most once more (a "
+             "branch-key `Decrypt` when the container's 300 s cache has expired), whatever "
+             "the number of scopes.", "",
              "### CDN requests/s from server SDK polling", "",
              table(["instances", "poll interval s", "CDN requests/s"],
                    [[g["instances"], g["poll_interval_s"], g["requests_per_s"]] for g in grid]),

@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--sdk-key", help="SDK key (default $VEXIL_SDK_KEY or the demo's key)")
     ev.add_argument("--default", default=None, help="default value as JSON (default null)")
     ev.add_argument("--ca-bundle")
+    ev.add_argument("--signing-key", action="append", metavar="PEM_FILE",
+                    help="require the publisher's signature by this public key (repeatable; "
+                         "default $VEXIL_SIGNING_KEY, or the local stack's key for its CDN)")
     ev.add_argument("--kms", action="store_true",
                     help="open the bundle with KMS and the branch-key store, not an SDK key")
     ev.add_argument("--kms-key-id", help="with --kms: bundle key (default $VEXIL_KMS_KEY_ID)")
@@ -254,6 +257,9 @@ def _print_summary(info: dict[str, Any], paths: Any) -> None:
               "(`vexil dev edge PROJECT/ENV=vxl_cli_...`; the demo starts it)")
     print(f"  AWS (moto)         {info['aws_endpoint']}")
     print(f"  CA bundle          {info['ca_bundle']}")
+    if info.get("signing_public_key_file"):
+        print(f"  publisher key      {info['signing_public_key_file']}   "
+              "(readers: FlagClient(signing_keys=...))")
     print(f"  admin token        {info['admin_token']}")
     for env, keys in sorted((info.get("sdk_keys") or {}).items()):
         for kind, key in sorted(keys.items()):
@@ -442,7 +448,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     detail = evaluate(
         flag=args.flag, context=context, default=default, source=args.source,
         project=args.project, environment=args.environment, sdk_key=args.sdk_key,
-        ca_bundle=args.ca_bundle, state_dir=_state_dir(args), kms=args.kms,
+        ca_bundle=args.ca_bundle, signing_keys=args.signing_key,
+        state_dir=_state_dir(args), kms=args.kms,
         kms_key_id=args.kms_key_id, key_store_table=args.key_store_table,
     )
     _print_json(detail)

@@ -2,7 +2,7 @@
 
 The work is :func:`edge_reader.client.cli_eval.evaluate_from_source` (the reader's own
 fetch → verify → decrypt → compile path); this module only fills in defaults from the
-running local stack (its CDN URL, CA and the demo's SDK keys).
+running local stack (its CDN URL, CA, the demo's SDK keys and the publisher's signing key).
 """
 
 from __future__ import annotations
@@ -15,6 +15,22 @@ from typing import Any
 from vexil.errors import UsageError
 from vexil.kmsaccess import kms_access
 from vexil.settings import load_dev_json
+
+
+def _signing_keys(given: list[str] | None, source: str,
+                  dev: dict[str, Any]) -> list[str] | None:
+    """Which publisher keys to require for ``source`` (None: do not check the publisher)."""
+    if given:
+        return given
+    from_env = os.environ.get("VEXIL_SIGNING_KEY")
+    if from_env:
+        return [p for p in from_env.split(os.pathsep) if p]
+    # The stack's key belongs to the stack's CDN only: a pointer from elsewhere was signed
+    # (or not) by another publisher.
+    cdn, pem = dev.get("cdn"), dev.get("signing_public_key")
+    if cdn and pem and source.startswith(str(cdn).rstrip("/") + "/"):
+        return [str(pem)]
+    return None
 
 
 def pointer_url(cdn: str, project: str, environment: str, scope: str = "server") -> str:
@@ -34,6 +50,7 @@ def evaluate(
     sdk_key: str | None,
     ca_bundle: str | None,
     state_dir: Path,
+    signing_keys: list[str] | None = None,
     kms: bool = False,
     kms_key_id: str | None = None,
     key_store_table: str | None = None,
@@ -42,6 +59,10 @@ def evaluate(
 
     With ``kms`` the bundle is opened through KMS and the branch-key store (as a reader
     inside AWS does, with its own credentials) instead of an SDK key.
+
+    ``signing_keys`` (PEM files): the pointer must be signed by one of them. Default:
+    ``$VEXIL_SIGNING_KEY`` (files separated by ``os.pathsep``), else — for a source on the
+    running local stack's CDN — the stack's own key; otherwise the publisher is not checked.
     """
     # Imported on use: it loads the encryption SDK, which other commands never need.
     cli_eval = importlib.import_module("edge_reader.client.cli_eval")
@@ -61,7 +82,8 @@ def evaluate(
     ca = ca_bundle or os.environ.get("VEXIL_CA_BUNDLE") or dev.get("ca_bundle")
     detail = cli_eval.evaluate_from_source(
         source, flag, context, sdk_key, default=default, project=project,
-        environment=environment, ca_bundle=ca, **access,
+        environment=environment, ca_bundle=ca,
+        signing_keys=_signing_keys(signing_keys, source, dev), **access,
     )
     return {
         "flag": flag,

@@ -1,6 +1,7 @@
 """The AWS resources Vexil needs, created from the one shared definition.
 
-``infra/resources.json`` names the tables (main and branch-key store), bucket and KMS keys;
+``infra/resources.json`` names the tables (main and branch-key store), bucket and KMS keys
+(the bundle key, the table key and the asymmetric pointer-signing key);
 Terraform reads the same file. The local stack and the tests call :func:`ensure_resources`
 against moto_server so they run with exactly the names and keys the deployed system uses.
 """
@@ -14,6 +15,8 @@ from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
+
+from edge_reader.bundle.signing import KEY_SPEC, public_key_pem
 
 RESOURCES_FILE = Path(__file__).resolve().parent.parent / "infra" / "resources.json"
 
@@ -33,6 +36,7 @@ class ResourceNames:
     bundle_key_alias: str
     table_key_alias: str
     key_store_table: str
+    signing_key_alias: str
 
     @classmethod
     def for_prefix(cls, prefix: str | None = None) -> ResourceNames:
@@ -45,28 +49,39 @@ class ResourceNames:
             bundle_key_alias=f"alias/{p}-{d['kms']['bundle_key_alias_suffix']}",
             table_key_alias=f"alias/{p}-{d['kms']['table_key_alias_suffix']}",
             key_store_table=f"{p}-{d['key_store']['suffix']}",
+            signing_key_alias=f"alias/{p}-{d['kms']['signing_key_alias_suffix']}",
         )
 
-    def environment(self, bundle_key_id: str) -> dict[str, str]:
+    def environment(self, bundle_key_id: str, signing_key_id: str) -> dict[str, str]:
         """The VEXIL_* environment variables runtime code reads."""
         return {
             "VEXIL_TABLE": self.table,
             "VEXIL_BUCKET": self.bucket,
             "VEXIL_KMS_KEY_ID": bundle_key_id,
             "VEXIL_KEY_STORE_TABLE": self.key_store_table,
+            "VEXIL_SIGNING_KEY_ID": signing_key_id,
         }
 
 
-def _ensure_key(kms: Any, alias: str, description: str) -> str:
+def _ensure_key(kms: Any, alias: str, description: str, **spec: str) -> str:
+    """The ARN of the key ``alias`` names, created with ``spec`` (KeyUsage, KeySpec) if absent."""
     try:
         meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
         return str(meta["Arn"])
     except ClientError as exc:
         if exc.response["Error"]["Code"] != "NotFoundException":
             raise
-    meta = kms.create_key(Description=description, KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    meta = kms.create_key(Description=description, **(spec or {"KeyUsage": "ENCRYPT_DECRYPT"})
+                          )["KeyMetadata"]
     kms.create_alias(AliasName=alias, TargetKeyId=meta["KeyId"])
     return str(meta["Arn"])
+
+
+def signing_public_key_pem(signing_key_id: str, *,
+                           session: boto3.session.Session | None = None) -> str:
+    """The PEM public key of the pointer-signing key: what readers pin (``signing_keys``)."""
+    kms = (session or boto3.session.Session()).client("kms")
+    return public_key_pem(bytes(kms.get_public_key(KeyId=signing_key_id)["PublicKey"]))
 
 
 def _ensure_table(ddb: Any, name: str, spec: dict[str, Any]) -> None:
@@ -150,8 +165,10 @@ def ensure_resources(
     kms = session.client("kms")
     bundle_key = _ensure_key(kms, names.bundle_key_alias, "Vexil bundle envelopes")
     _ensure_key(kms, names.table_key_alias, "Vexil DynamoDB SSE")
+    signing_key = _ensure_key(kms, names.signing_key_alias, "Vexil pointer signatures",
+                              KeyUsage="SIGN_VERIFY", KeySpec=KEY_SPEC)
     ddb = session.client("dynamodb")
     _ensure_table(ddb, names.table, definition["table"])
     _ensure_table(ddb, names.key_store_table, definition["key_store"])
     _ensure_bucket(session.client("s3"), names.bucket, region)
-    return names.environment(bundle_key)
+    return names.environment(bundle_key, signing_key)

@@ -3,15 +3,18 @@
 For each scope whose pointer is older than the environment's revision:
 build the document (:mod:`chalicelib.publisher_build`) → compile-check it with the edge's own
 compiler (strict) → canonical JSON → ESDK envelope (the environment's branch key + SDK keys)
-→ put the immutable object → conditionally replace the pointer → (optionally) invalidate the
-pointer in CloudFront → housekeeping (:mod:`chalicelib.publisher_retention`: tag bundles
-beyond the newest N for lifecycle expiry, remove pointers of scopes that no longer exist).
+→ sign every new pointer together, one KMS ``Sign`` (:mod:`chalicelib.publisher_signing`;
+when a signing key is configured) → put the immutable object → conditionally replace the
+pointer → (optionally) invalidate the pointer in CloudFront → housekeeping
+(:mod:`chalicelib.publisher_retention`: tag bundles beyond the newest N for lifecycle
+expiry, remove pointers of scopes that no longer exist).
 
-Everything that can fail for a reason other than a race (compile error, KMS, the key store,
-S3) fails before any pointer moves, raises :class:`PublishError` and leaves the previous
-bundles live. A pointer never regresses: it is replaced only by a higher revision, with
-IfMatch on its ETag. A snapshot older than the live server pointer publishes nothing at all
-(a newer publisher owns the environment, including creating and removing its scopes).
+Everything that can fail for a reason other than a race (compile error, KMS — ``Sign``
+included —, the key store, S3) fails before any pointer moves, raises
+:class:`PublishError` and leaves the previous bundles live. A pointer never regresses: it
+is replaced only by a higher revision, with IfMatch on its ETag. A snapshot older than the
+live server pointer publishes nothing at all (a newer publisher owns the environment,
+including creating and removing its scopes).
 Housekeeping failures are logged, never raised: the bundles are already live.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +30,7 @@ from aws_lambda_powertools import Logger
 
 from chalicelib.publisher_build import ScopeBuild, build_scopes
 from chalicelib.publisher_retention import DEFAULT_KEEP_BUNDLES, Housekeeping, Retention
+from chalicelib.publisher_signing import PointerSigner
 from chalicelib.publisher_store import BundleStore, CurrentPointer, PointerConflict
 from chalicelib.snapshot import EnvironmentSnapshot, SnapshotReader
 from edge_reader.bundle import (
@@ -119,11 +123,21 @@ class Publisher:
         store: BundleStore,
         envelope: EnvelopeCache,
         keep_bundles: int = DEFAULT_KEEP_BUNDLES,
+        signer: PointerSigner | None = None,
     ) -> None:
+        """Wire the snapshot reader, S3 store, envelope cache and (recommended) signer.
+
+        Without ``signer`` pointers are published unsigned, and readers cannot tell this
+        publisher's bundles from ones any SDK-key holder made: said once, here, in the log.
+        """
         self.reader = reader
         self.store = store
         self.envelope = envelope
+        self.signer = signer
         self.retention = Retention(store, keep=keep_bundles)
+        if signer is None:
+            logger.warning("no pointer-signing key (VEXIL_SIGNING_KEY_ID): pointers are "
+                           "published unsigned; readers cannot verify the publisher")
 
     def publish(self, project: str, environment: str) -> PublishOutcome:
         """Bring every pointer of (project, environment) up to the table's revision.
@@ -140,7 +154,7 @@ class Publisher:
                         project=project, environment=environment)
             return PublishOutcome(project, environment, None)
         outcome = PublishOutcome(project, environment, snapshot.revision)
-        prepared = self._prepare(snapshot, outcome)
+        prepared = self._sign(project, environment, self._prepare(snapshot, outcome))
         for item in prepared:
             try:
                 self.store.put_bundle(item.pointer.key, item.ciphertext)
@@ -214,6 +228,18 @@ class Publisher:
             prepared.append(_Prepared(build, current, ciphertext, pointer))
         return prepared
 
+    def _sign(self, project: str, environment: str,
+              prepared: list[_Prepared]) -> list[_Prepared]:
+        """Every pointer of this publish signed by ONE KMS call, before anything is written."""
+        if self.signer is None or not prepared:
+            return prepared
+        try:
+            signed = self.signer.sign([item.pointer for item in prepared])
+        except Exception as exc:
+            raise self._fail(project, environment, "sign", exc) from None
+        return [replace(item, pointer=pointer)
+                for item, pointer in zip(prepared, signed, strict=True)]
+
     def _swing_pointer(self, item: _Prepared) -> ScopeOutcome:
         pointer, current = item.pointer, item.current
         for _ in range(MAX_POINTER_ATTEMPTS):
@@ -258,6 +284,7 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
     """Build a :class:`Publisher` from VEXIL_* variables (clients created once, here).
 
     VEXIL_TABLE, VEXIL_BUCKET, VEXIL_KMS_KEY_ID and VEXIL_KEY_STORE_TABLE are required;
+    VEXIL_SIGNING_KEY_ID (the pointer-signing key; Terraform always sets it),
     VEXIL_KEEP_BUNDLES (default 10) and VEXIL_CLOUDFRONT_DISTRIBUTION_ID are optional.
     """
     import boto3  # noqa: PLC0415 - only the Lambda/worker entry points need a session
@@ -265,6 +292,7 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
     session = session or boto3.session.Session()
     kms = session.client("kms")
     distribution = os.environ.get("VEXIL_CLOUDFRONT_DISTRIBUTION_ID") or None
+    signing_key = os.environ.get("VEXIL_SIGNING_KEY_ID") or None
     # Local stack only: the nginx CDN stand-in's cache directory, purged like CloudFront.
     local_cache = os.environ.get("VEXIL_LOCAL_CDN_CACHE_DIR") or None
     store = BundleStore(
@@ -290,4 +318,6 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
         store=store,
         envelope=EnvelopeCache(branch_keys),
         keep_bundles=int(os.environ.get("VEXIL_KEEP_BUNDLES") or DEFAULT_KEEP_BUNDLES),
+        # A client of its own: its Sign/GetPublicKey calls are counted apart from the rest.
+        signer=PointerSigner(session.client("kms"), signing_key) if signing_key else None,
     )

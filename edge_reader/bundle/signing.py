@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
@@ -66,6 +67,35 @@ def load_trusted_key(data: bytes | str) -> TrustedKey:
     if not isinstance(key, ec.EllipticCurvePublicKey) or not isinstance(key.curve, ec.SECP256R1):
         raise BundleFormatError("signing key: must be an EC public key on P-256 (ECC_NIST_P256)")
     return TrustedKey(key_fingerprint(key), key)
+
+
+_PEM_BLOCK = re.compile(
+    rb"-----BEGIN PUBLIC KEY-----\r?\n.*?-----END PUBLIC KEY-----", re.DOTALL
+)
+
+
+def load_trusted_keys(data: bytes | str) -> list[TrustedKey]:
+    """Load every P-256 public key in ``data``: PEM text with one or more
+    ``PUBLIC KEY`` blocks (a rotation file holds the old and the new key), or one DER key.
+
+    Raises :class:`BundleFormatError` when there is no key, or any key is not on P-256.
+    """
+    raw = data.encode("ascii") if isinstance(data, str) else bytes(data)
+    if b"-----BEGIN" not in raw:
+        return [load_trusted_key(raw)]
+    blocks = _PEM_BLOCK.findall(raw)
+    if not blocks:
+        raise BundleFormatError("signing key: no '-----BEGIN PUBLIC KEY-----' block")
+    return [load_trusted_key(block) for block in blocks]
+
+
+def public_key_pem(data: bytes | str) -> str:
+    """The PEM text of a P-256 public key given as PEM or DER (KMS ``GetPublicKey``)."""
+    key = load_trusted_key(data).public_key
+    pem = key.public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return pem.decode("ascii")
 
 
 def key_fingerprint(key: ec.EllipticCurvePublicKey) -> str:

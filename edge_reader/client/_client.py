@@ -13,6 +13,13 @@ raise. Modes:
 
 Start-up order: bootstrap file, then disk cache (whichever has the higher revision wins),
 then the network. ``wait_until_ready`` returns as soon as something verified is served.
+
+Publisher verification: with ``signing_keys`` (the public half of the publisher's KMS
+signing key; several while it is rotated) every pointer — from the CDN, the disk cache or a
+bootstrap cache file — must carry a signature by one of them, else it is refused
+(``bad_signature``) and the previous bundle keeps serving. Without, pointers are accepted
+signed or not, and the process logs once that it does not verify the publisher. A plaintext
+bootstrap document is a local file the operator put there and is trusted as such.
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Literal
@@ -40,6 +47,7 @@ from edge_reader.client._refresh import Refresher, RefreshResult
 from edge_reader.client._status import StatusListener, StatusReport, StatusTracker
 from edge_reader.client._store import ChangeListener, Store
 from edge_reader.client._transport import Transport
+from edge_reader.client._trust import SigningKeySource, load_signing_keys, warn_unverified_once
 from edge_reader.client._verify import (
     BundleRejected,
     Identity,
@@ -107,6 +115,7 @@ class FlagClient:
         cache_dir: str | Path | None = None,
         bootstrap_file: str | Path | None = None,
         ca_bundle: str | None = None,
+        signing_keys: SigningKeySource | Iterable[SigningKeySource] | None = None,
         connect_timeout: float = 3.0,
         read_timeout: float = 10.0,
         transport: Transport | None = None,
@@ -118,6 +127,8 @@ class FlagClient:
         ``pointer_url`` is the full URL of ``current.json``; or give ``cdn_url`` (the CDN
         root) and the pointer path is derived from project, environment and scope. ``scope``
         defaults to ``client`` for a ``cli`` SDK key and ``server`` otherwise.
+        ``signing_keys``: the publisher's public key(s) — PEM text, DER bytes or a file path,
+        or a list of them; when given, only pointers they signed are served (see above).
         """
         if mode not in ("background", "lambda", "offline"):
             raise ValueError(f"mode: must be 'background', 'lambda' or 'offline', got {mode!r}")
@@ -147,11 +158,15 @@ class FlagClient:
                 raise ValueError("sdk_key: required (or kms_key_id for KMS access)")
             if key is None and not key_store_table:
                 raise ValueError("key_store_table: required with kms_key_id (branch-key store)")
+        trusted = load_signing_keys(signing_keys)  # ValueError names the bad entry
+        if not trusted:
+            warn_unverified_once()
         self.identity = Identity(project=project, environment=environment, scope=scope)
         self.mode: Mode = mode
         self._lambda = mode == "lambda"
         self._keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id,
-                          key_store_table=key_store_table, dynamodb_client=dynamodb_client)
+                          key_store_table=key_store_table, dynamodb_client=dynamodb_client,
+                          signing_keys=trusted)
         self._clock = clock
         self._store = Store()
         self._ready = threading.Event()
@@ -284,6 +299,11 @@ class FlagClient:
         return self._status.report(
             None if snap is None else snap.revision, None if snap is None else snap.source
         )
+
+    @property
+    def verifies_publisher(self) -> bool:
+        """True when only pointers signed by a configured ``signing_keys`` key are served."""
+        return bool(self._keys.signing_keys)
 
     @property
     def revision(self) -> int | None:

@@ -2,7 +2,8 @@
 
 The poller calls it on a schedule, Lambda mode calls it on use, tests call it directly.
 A 304 on the pointer, or a pointer naming the revision we already hold, ends the cycle
-before any bundle download, decrypt or compile.
+before any bundle download, decrypt or compile. A pointer that fails its checks (identity,
+and the publisher's signature when the reader requires one) ends it before the download.
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ class Refresher:
         if isinstance(got, FetchFailure):
             return _failed_fetch(got)
         try:
-            pointer = parse_pointer(got.body, self._identity)
+            # The signature first (when required): a forged pointer costs no bundle download.
+            pointer = parse_pointer(got.body, self._identity, self._keys)
         except BundleRejected as exc:
             return _rejected(exc)
         if held is not None and held.verified and pointer.revision < held.revision:

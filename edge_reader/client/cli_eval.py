@@ -11,6 +11,8 @@
 
 Encrypted sources need ``sdk_key`` (or ``kms_key_id`` with ``key_store_table``).
 ``project``/``environment`` are checked when given, otherwise taken from the pointer.
+With ``signing_keys`` (as for ``FlagClient``) the pointer of an encrypted source must be
+signed by one of them; a plaintext document is a local file and is not checked.
 
 ``evaluate_from_source`` never raises: a source that cannot be loaded gives a detail with
 reason ERROR, error code PROVIDER_NOT_READY and a message saying why (the CLI prints it and
@@ -20,7 +22,7 @@ exits non-zero). ``load_source`` is the raising variant (``SourceError``).
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +33,7 @@ from edge_reader.client._cache import decode_cache_file
 from edge_reader.client._client import not_ready_detail
 from edge_reader.client._fetcher import Fetched, Fetcher, Timeouts
 from edge_reader.client._refresh import bundle_url
+from edge_reader.client._trust import SigningKeySource, load_signing_keys
 from edge_reader.client._verify import (
     BundleRejected,
     Identity,
@@ -63,6 +66,7 @@ def evaluate_from_source(
     dynamodb_client: Any = None,
     ca_bundle: str | None = None,
     timeout: float = 10.0,
+    signing_keys: SigningKeySource | Iterable[SigningKeySource] | None = None,
 ) -> EvaluationDetail:
     """Evaluate ``flag`` for ``context`` (a mapping or JSON text) from ``source``.
 
@@ -83,6 +87,7 @@ def evaluate_from_source(
             dynamodb_client=dynamodb_client,
             ca_bundle=ca_bundle,
             timeout=timeout,
+            signing_keys=signing_keys,
         )
     except SourceError as exc:
         return not_ready_detail(default, str(exc))
@@ -102,14 +107,17 @@ def load_source(
     dynamodb_client: Any = None,
     ca_bundle: str | None = None,
     timeout: float = 10.0,
+    signing_keys: SigningKeySource | Iterable[SigningKeySource] | None = None,
 ) -> Snapshot:
     """Load and verify ``source`` into a compiled snapshot; raise ``SourceError`` on failure."""
     try:
         key = parse_sdk_key(sdk_key) if isinstance(sdk_key, str) else sdk_key
+        trusted = load_signing_keys(signing_keys)
     except ValueError as exc:
         raise SourceError(str(exc)) from None
     keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id,
-                key_store_table=key_store_table, dynamodb_client=dynamodb_client)
+                key_store_table=key_store_table, dynamodb_client=dynamodb_client,
+                signing_keys=trusted)
     if scope is None and key is not None:
         scope = "client" if key.kind == "cli" else None
     try:
@@ -135,7 +143,7 @@ def _load_url(
         if not isinstance(got, Fetched):
             raise SourceError(f"{url}: cannot fetch pointer: {_describe(got)}")
         identity = _identity_from_pointer(got.body, project, environment, scope)
-        pointer = parse_pointer(got.body, identity)
+        pointer = parse_pointer(got.body, identity, keys)
         bundle = fetcher.get(bundle_url(url, pointer.key))
         if not isinstance(bundle, Fetched):
             raise SourceError(f"{url}: cannot fetch bundle: {_describe(bundle)}")

@@ -10,9 +10,14 @@
   "poll_interval": 30,                         // optional, seconds (server mode)
   "lambda_ttl": 15, "lambda_timeout": 1.0,     // optional, Lambda mode
   "cache_dir": null,                           // optional: last-known-good directory
-  "cors_origins": ["*"]                        // optional: Access-Control-Allow-Origin
+  "cors_origins": ["*"],                       // optional: Access-Control-Allow-Origin
+  "signing_keys": ["vexil-signing.pem"]        // recommended: the publisher's public key(s)
 }
 ```
+
+``signing_keys`` lists PEM texts or files (a relative path is relative to the config
+file); every client then serves only pointers the publisher signed (see
+``edge_reader.client._trust``). Absent: the edge does not verify the publisher and logs so.
 
 Every ``sdk_key`` must be a client key (``vxl_cli_…``): it is the credential browsers and
 mobile apps send (``Authorization: Bearer`` or ``X-API-Key``) AND the key that opens the
@@ -28,6 +33,8 @@ from typing import Any
 import orjson
 
 from edge_reader.bundle import SdkKey, parse_sdk_key
+from edge_reader.bundle.signing import TrustedKey
+from edge_reader.client._trust import load_signing_keys
 
 
 class ConfigError(ValueError):
@@ -55,6 +62,7 @@ class EdgeConfig:
     lambda_timeout: float = 1.0
     cache_dir: str | None = None
     cors_origins: tuple[str, ...] = ("*",)
+    signing_keys: tuple[TrustedKey, ...] = ()
 
 
 def load_config(path: str | Path) -> EdgeConfig:
@@ -65,11 +73,14 @@ def load_config(path: str | Path) -> EdgeConfig:
         raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except orjson.JSONDecodeError as exc:
         raise ConfigError(f"{path}: not valid JSON ({exc})") from None
-    return parse_config(raw)
+    return parse_config(raw, base=Path(path).resolve().parent)
 
 
-def parse_config(raw: Any) -> EdgeConfig:
-    """Validate a decoded config object; raise ``ConfigError`` naming the field."""
+def parse_config(raw: Any, *, base: Path | None = None) -> EdgeConfig:
+    """Validate a decoded config object; raise ``ConfigError`` naming the field.
+
+    ``base``: the directory relative ``signing_keys`` paths are read from (default: cwd).
+    """
     if not isinstance(raw, dict):
         raise ConfigError("config: expected a JSON object")
     cdn = raw.get("cdn")
@@ -121,5 +132,21 @@ def parse_config(raw: Any) -> EdgeConfig:
         environments=tuple(envs),
         cache_dir=cache_dir,
         cors_origins=tuple(origins),
+        signing_keys=_signing_keys(raw.get("signing_keys"), base),
         **numbers,
     )
+
+
+def _signing_keys(raw: Any, base: Path | None) -> tuple[TrustedKey, ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not raw or not all(isinstance(k, str) for k in raw):
+        raise ConfigError("signing_keys: must be a non-empty list of PEM texts or file paths")
+    sources = [
+        k if "-----BEGIN" in k or base is None or Path(k).is_absolute() else str(base / k)
+        for k in raw
+    ]
+    try:
+        return load_signing_keys(sources)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None

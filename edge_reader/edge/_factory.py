@@ -31,6 +31,7 @@ def build_app(config: EdgeConfig, *, mode: str = "background", **client_options:
             lambda_ttl=config.lambda_ttl,
             lambda_timeout=config.lambda_timeout,
             cache_dir=config.cache_dir,
+            signing_keys=config.signing_keys or None,
             start=not lazy,
             **client_options,
         )

@@ -9,43 +9,22 @@ from typing import Any
 
 import orjson
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from edge_reader.bundle import BundleFormatError, Pointer, decode_pointer, encode_pointer
 from edge_reader.bundle.signing import (
     SignatureError,
-    TrustedKey,
     key_fingerprint,
     load_trusted_key,
+    load_trusted_keys,
     pointer_digest,
+    public_key_pem,
     sign_pointers,
     verify_pointer,
 )
+from tests.bundle.signers import LocalSigner
 from tests.bundle.test_pointer import SHA, make_pointer
-
-
-class LocalSigner:
-    """An in-process P-256 key standing in for the KMS key (KMS is exercised below)."""
-
-    def __init__(self) -> None:
-        self.private = ec.generate_private_key(ec.SECP256R1())
-        self.calls = 0
-
-    def sign_digest(self, digest: bytes) -> bytes:
-        self.calls += 1
-        return self.private.sign(digest, ec.ECDSA(hashes.SHA256()))
-
-    @property
-    def trusted(self) -> TrustedKey:
-        pem = self.private.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-        return load_trusted_key(pem)
-
-    def sign(self, pointers: list[Pointer]) -> list[Pointer]:
-        return sign_pointers(pointers, key_fingerprint=self.trusted.fingerprint,
-                             sign_digest=self.sign_digest)
 
 
 def scopes() -> list[Pointer]:
@@ -157,8 +136,24 @@ def test_trusted_keys_load_from_pem_and_der_and_refuse_other_curves() -> None:
         load_trusted_key(b"garbage")
 
 
+def test_a_rotation_file_holds_several_keys_and_each_loads() -> None:
+    old, new = LocalSigner(), LocalSigner()
+    both = load_trusted_keys("# old\n" + old.pem + "\n# new\n" + new.pem)
+    assert [k.fingerprint for k in both] == [old.trusted.fingerprint, new.trusted.fingerprint]
+    der = old.private.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert [k.fingerprint for k in load_trusted_keys(der)] == [old.trusted.fingerprint]
+    assert public_key_pem(der) == old.pem
+    with pytest.raises(BundleFormatError, match="no '-----BEGIN PUBLIC KEY-----' block"):
+        load_trusted_keys("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")
+    other_curve = ec.generate_private_key(ec.SECP384R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    with pytest.raises(BundleFormatError, match="P-256"):
+        load_trusted_keys(old.pem + other_curve)
+
+
 def test_a_kms_signature_verifies(vexil_resources: dict[str, str]) -> None:
-    # The real KMS API (moto): Sign with MessageType=DIGEST produces what readers verify.
+    # The real KMS API (moto): Sign (RAW over the 32-byte digest) makes what readers verify.
     import boto3
 
     kms = boto3.session.Session().client("kms")

@@ -1,4 +1,9 @@
-"""Builders for real encrypted bundles (ESDK envelope via edge_reader.bundle) and flags."""
+"""Builders for real encrypted bundles (ESDK envelope via edge_reader.bundle) and flags.
+
+``BundleFactory(signer=...)`` also signs each pointer the way the publisher does (the
+publisher's own ``PointerSigner`` on moto KMS, or a local key); ``forge_with_sdk_key``
+makes what any SDK-key holder can make without the publisher.
+"""
 
 from __future__ import annotations
 
@@ -99,6 +104,7 @@ class BundleFactory:
     project: str = "shop"
     environment: str = "prod"
     scope: str = "server"
+    signer: Any = None  # .sign(list[Pointer]) -> list[Pointer], e.g. PointerSigner
 
     def for_scope(self, scope: str, sdk_key: SdkKey) -> BundleFactory:
         return replace(self, scope=scope, sdk_key=sdk_key)
@@ -156,6 +162,8 @@ class BundleFactory:
             size=len(ciphertext),
             generated_at="2026-11-24T06:00:00.000Z",
         )
+        if self.signer is not None:
+            (pointer,) = self.signer.sign([pointer])
         return Built(pointer, encode_pointer(pointer), ciphertext, doc)
 
     @property
@@ -166,6 +174,39 @@ class BundleFactory:
         """Upload the bundle, then the pointer (the publisher's order)."""
         cdn.put(built.pointer.key, built.ciphertext)
         cdn.put(self.pointer_path, built.pointer_bytes)
+
+
+def forge_with_sdk_key(factory: BundleFactory, revision: int, flags: dict[str, Any],
+                       *, signature: Any = None) -> Built:
+    """A bundle made by a holder of ``factory.sdk_key`` alone — no KMS, no branch key, no
+    publisher: an ESDK message (the signed, committing suite, exactly the publisher's shape)
+    encrypted for that key's raw AES keyring, bound to the right context, and an unsigned
+    pointer naming it (``signature``: a ``PointerSignature`` to paste onto it instead).
+    Every reader holding the key opens it; only the publisher's signature tells it apart.
+    """
+    import aws_encryption_sdk
+    from aws_encryption_sdk import CommitmentPolicy
+
+    from edge_reader.bundle.envelope import FRAME_LENGTH
+    from edge_reader.bundle.esdk import ALGORITHM, _aes_keyring
+
+    doc = factory.document(revision, flags)
+    esdk = aws_encryption_sdk.EncryptionSDKClient(
+        commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
+    ciphertext, _ = esdk.encrypt(
+        source=encode_bundle_document(doc), keyring=_aes_keyring(factory.sdk_key),
+        encryption_context=encryption_context(factory.project, factory.environment, revision,
+                                              factory.scope),
+        frame_length=FRAME_LENGTH, algorithm=ALGORITHM)
+    sha = hashlib.sha256(ciphertext).hexdigest()
+    pointer = Pointer(
+        format=1, project=factory.project, environment=factory.environment,
+        scope=factory.scope, revision=revision,
+        key=bundle_object_key(factory.project, factory.environment, factory.scope, revision,
+                              sha),
+        sha256=sha, size=len(ciphertext), generated_at="2026-11-24T06:00:00.000Z",
+        signature=signature)
+    return Built(pointer, encode_pointer(pointer), bytes(ciphertext), doc)
 
 
 USER = {"targetingKey": "u-1", "country": "DE"}

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import boto3
@@ -60,6 +60,29 @@ def client_key() -> SdkKey:
 @pytest.fixture
 def factory(envelope: EnvelopeCache, server_key: SdkKey) -> BundleFactory:
     return BundleFactory(envelope=envelope, sdk_key=server_key)
+
+
+@pytest.fixture(scope="session")
+def signer(vexil_resources: dict[str, str]) -> Any:
+    """The publisher's own pointer signer on the session's signing key (moto KMS)."""
+    from chalicelib.publisher_signing import PointerSigner
+
+    return PointerSigner(boto3.session.Session().client("kms"),
+                         vexil_resources["VEXIL_SIGNING_KEY_ID"])
+
+
+@pytest.fixture(scope="session")
+def publisher_pem(vexil_resources: dict[str, str]) -> str:
+    """The signing key's public half as PEM, as operators hand it to readers."""
+    from vexil.resources import signing_public_key_pem
+
+    return signing_public_key_pem(vexil_resources["VEXIL_SIGNING_KEY_ID"])
+
+
+@pytest.fixture
+def signed_factory(factory: BundleFactory, signer: Any) -> BundleFactory:
+    """Like ``factory``, and every pointer signed by the publisher's key."""
+    return replace(factory, signer=signer)
 
 
 @pytest.fixture

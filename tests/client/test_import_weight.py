@@ -1,8 +1,9 @@
 """What a reader process loads: never the ESDK, the MPL, boto3/botocore, asyncio or urllib3.
 
 A fresh interpreter imports ``edge_reader.client`` and ``edge_reader.openfeature``, then
-loads a real bundle (ESDK-encrypted by the publisher path, KMS + SDK key) from the disk cache
-in offline mode and from a loopback CDN in background mode, evaluates a flag, and reports
+loads a real bundle (ESDK-encrypted by the publisher path, KMS + SDK key; its pointer signed
+by the publisher's KMS key) from the disk cache in offline mode and from a loopback CDN in
+background mode, both verifying the publisher's signature, evaluates a flag, and reports
 which modules it holds at each step.
 """
 
@@ -40,13 +41,15 @@ out = {}
 from edge_reader.client import FlagClient
 import edge_reader.openfeature
 out["imports"] = held()
-project, env, key, cache_dir, pointer_url = sys.argv[2:7]
+project, env, key, cache_dir, pointer_url, publisher_key = sys.argv[2:8]
 offline = FlagClient(project=project, environment=env, sdk_key=key, mode="offline",
-                     cache_dir=cache_dir)
+                     cache_dir=cache_dir, signing_keys=publisher_key)
 assert offline.wait_until_ready(30), offline.status()
 out["offline_value"] = offline.get_boolean("on", {"targetingKey": "u"}, False)
 out["offline"] = held()
-online = FlagClient(project=project, environment=env, sdk_key=key, pointer_url=pointer_url)
+online = FlagClient(project=project, environment=env, sdk_key=key, pointer_url=pointer_url,
+                    signing_keys=publisher_key)
+out["verifies"] = offline.verifies_publisher and online.verifies_publisher
 assert online.wait_until_ready(30), online.status()
 out["online_value"] = online.get_boolean("de", {"targetingKey": "u", "country": "DE"}, False)
 out["online_revision"] = online.revision
@@ -57,8 +60,10 @@ print(json.dumps(out))
 
 
 def test_a_reader_never_loads_the_encryption_sdk_boto3_or_asyncio(
-    factory: BundleFactory, server_key: SdkKey, cdn: LoopbackCdn, tmp_path: Path
+    signed_factory: BundleFactory, server_key: SdkKey, cdn: LoopbackCdn, tmp_path: Path,
+    publisher_pem: str,
 ) -> None:
+    factory = signed_factory
     flags = {"on": bool_flag(), "de": targeted_flag("DE")}
     cached = factory.build(1, flags)
     DiskCache(tmp_path, factory.project, factory.environment, "server").store(
@@ -77,6 +82,7 @@ def test_a_reader_never_loads_the_encryption_sdk_boto3_or_asyncio(
             server_key.text,
             str(tmp_path),
             pointer_url,
+            publisher_pem,
         ],
         capture_output=True,
         text=True,
@@ -89,6 +95,7 @@ def test_a_reader_never_loads_the_encryption_sdk_boto3_or_asyncio(
     assert out["offline_value"] is True
     assert out["online_value"] is True
     assert out["online_revision"] == 2
+    assert out["verifies"] is True
     assert out["imports"] == []
     assert out["offline"] == []
     # Fetching loads the standard library's HTTP client, and still nothing heavy.

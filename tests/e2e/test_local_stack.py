@@ -1,10 +1,10 @@
 """The whole system on 127.0.0.1: `vexil dev up --demo`, flags-as-code, a reader on the CDN.
 
 Runs the real CLI as a subprocess into a temporary state dir (random free ports), then:
-applies a flags file, reads values through the nginx CDN stand-in with FlagClient, changes
-a flag through `vexil apply` and sees the reader pick it up, checks that `plan` after
-`apply` is empty, asks the OFREP edge server, and finally `vexil dev down` leaves no
-process behind.
+applies a flags file, reads values through the nginx CDN stand-in with FlagClient (which
+verifies the publisher's pointer signatures with the stack's signing key), changes a flag
+through `vexil apply` and sees the reader pick it up, checks that `plan` after `apply` is
+empty, asks the OFREP edge server, and finally `vexil dev down` leaves no process behind.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ pytestmark = pytest.mark.e2e
 
 BOOL = {"on": True, "off": False}
 _CLIENT_VARS = {"VEXIL_API", "VEXIL_TOKEN", "VEXIL_CA_BUNDLE", "VEXIL_SDK_KEY", "VEXIL_TABLE",
-                "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE"}
+                "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE",
+                "VEXIL_SIGNING_KEY_ID", "VEXIL_SIGNING_KEY"}
 
 
 def _vexil(state: Path, *argv: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
@@ -66,8 +67,10 @@ def _client(info: dict[str, Any], project: str, environment: str, sdk_key: str) 
 
     client = FlagClient(project=project, environment=environment, sdk_key=sdk_key,
                         cdn_url=info["cdn"], ca_bundle=info["ca_bundle"], poll_interval=0.5,
-                        jitter=0.0, first_retry=0.3, max_backoff=1.0)
+                        jitter=0.0, first_retry=0.3, max_backoff=1.0,
+                        signing_keys=info["signing_public_key"])
     assert client.wait_until_ready(60), client.status()
+    assert client.verifies_publisher
     return client
 
 
@@ -91,6 +94,12 @@ def test_dev_json_and_demo(stack: tuple[Path, dict[str, Any]]) -> None:
     assert 0 < info["demo"]["propagation_seconds"] < 60
     assert oct((state / "dev.json").stat().st_mode & 0o777) == "0o600"
     assert oct((state / "edge.json").stat().st_mode & 0o777) == "0o600"
+    # The publisher's public key, for the stack's readers: in dev.json and a file.
+    assert info["signing_key_id"].startswith("arn:aws:kms:")
+    assert info["signing_public_key"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert Path(info["signing_public_key_file"]).read_text() == info["signing_public_key"]
+    edge = json.loads((state / "edge.json").read_text())
+    assert edge["signing_keys"] == [info["signing_public_key_file"]]
     status = _vexil(state, "dev", "status")
     assert status.returncode == 0
     for name in ("moto", "api", "worker", "cdn", "edge"):
@@ -223,6 +232,52 @@ def test_dev_edge_serves_new_client_keys(stack: tuple[Path, dict[str, Any]]) -> 
     bad = _vexil(state, "dev", "edge", "nonsense")
     assert bad.returncode == 2
     assert "expected PROJECT/ENV=vxl_cli_" in bad.stderr
+
+
+def test_readers_on_the_stack_see_signed_pointers_and_verify_them(
+    stack: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    from edge_reader import ClientStatus, FlagClient
+    from edge_reader.bundle import decode_pointer
+    from edge_reader.bundle.signing import load_trusted_key, verify_pointer
+    from tests.bundle.signers import LocalSigner
+
+    state, info = stack
+    publisher = load_trusted_key(info["signing_public_key"])
+    pool = urllib3.PoolManager(ca_certs=info["ca_bundle"], retries=False, timeout=5.0)
+    for path in ("shop/staging/current.json", "shop/staging/scopes/client/current.json"):
+        resp = pool.request("GET", f"{info['cdn']}/bundles/{path}")
+        assert resp.status == 200, path
+        pointer = decode_pointer(resp.data)
+        # The stream worker's publisher signed it with the stack's key (moto KMS).
+        assert pointer.signature is not None, path
+        assert pointer.signature.key == publisher.fingerprint
+        verify_pointer(pointer, [publisher])
+
+    key = info["sdk_keys"]["staging"]["server"]
+    client = _client(info, "shop", "staging", key)
+    try:
+        assert client.status().state is ClientStatus.READY
+    finally:
+        client.close()
+    # A reader pinning another key refuses the stack's pointers and serves nothing.
+    stranger = FlagClient(project="shop", environment="staging", sdk_key=key,
+                          cdn_url=info["cdn"], ca_bundle=info["ca_bundle"], mode="lambda",
+                          signing_keys=LocalSigner().pem)
+    report = stranger.status()
+    assert (report.state, report.error_kind) == (ClientStatus.ERROR, "bad_signature")
+    assert stranger.get_boolean("checkout-enabled", {"targetingKey": "u"}, False) is False
+
+    # `vexil eval` verifies with the stack's key by default, and with the one it is given.
+    ok = _vexil(state, "eval", "free-shipping", "--project", "shop", "--environment",
+                "staging", "--context", '{"targetingKey": "u", "country": "DE"}')
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    other = tmp_path / "other.pem"
+    other.write_text(LocalSigner().pem, encoding="ascii")
+    refused = _vexil(state, "eval", "free-shipping", "--project", "shop", "--environment",
+                     "staging", "--signing-key", str(other))
+    assert refused.returncode == 1
+    assert "bad_signature" in json.loads(refused.stdout)["error_message"]
 
 
 def test_second_up_is_refused_while_running(stack: tuple[Path, dict[str, Any]]) -> None:

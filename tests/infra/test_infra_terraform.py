@@ -464,8 +464,14 @@ def test_lambda_environment_matches_code() -> None:
     assert read - local_only <= set(LAMBDA_ENVIRONMENT), read - set(LAMBDA_ENVIRONMENT)
     assert set(LAMBDA_ENVIRONMENT) == {
         "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE",
-        "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID",
+        "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID", "VEXIL_SIGNING_KEY_ID",
     }
+    # The publisher signs with the ACTIVE generation's key, which the module call passes.
+    assert LAMBDA_ENVIRONMENT["VEXIL_SIGNING_KEY_ID"] == "signing_key_arn"
+    root = Tf.load(INFRA)
+    assert root.modules["control_plane"]["signing_key_arn"] == "${local.signing_key_arn}"
+    assert root.locals["signing_key_arn"] == (
+        "${aws_kms_key.signing[var.active_signing_key_generation].arn}")
 
 
 def test_bundle_key_data_actions_only_through_named_statements(tf: Tf) -> None:
@@ -509,3 +515,78 @@ def test_publisher_policy_covers_every_object_key() -> None:
     key_store = by_sid["BranchKeyStoreReadAndCreate"]
     assert key_store["Resource"] == "${key_store_table_arn}"
     assert sorted(key_store["Action"]) == ["dynamodb:GetItem", "dynamodb:PutItem"]
+
+
+def test_signing_key_is_an_asymmetric_p256_key_the_publisher_alone_signs_with(tf: Tf) -> None:
+    from chalicelib.publisher_signing import MESSAGE_TYPE
+
+    from edge_reader.bundle.signing import KEY_SPEC, SIGNING_ALGORITHM
+    from vexil.resources import ResourceNames
+
+    key = tf.resources[("aws_kms_key", "signing")]
+    assert key["for_each"] == "${var.signing_key_generations}"
+    assert key["key_usage"] == "SIGN_VERIFY"
+    assert tf.resolve(key["customer_master_key_spec"]) == KEY_SPEC
+    # KMS cannot rotate asymmetric keys: rotation is a new generation (docs/operations.md).
+    assert key["enable_key_rotation"] is False
+    assert "checkov:skip=CKV_AWS_7:asymmetric" in tf.raw["kms.tf"]
+    assert key["policy"] == "${data.aws_iam_policy_document.signing_key.json}"
+    alias = tf.resources[("aws_kms_alias", "signing")]
+    assert tf.resolve(alias["name"]) == ResourceNames.for_prefix().signing_key_alias
+    assert alias["target_key_id"] == (
+        "${aws_kms_key.signing[var.active_signing_key_generation].key_id}")
+    precondition = first(first(alias["lifecycle"])["precondition"])
+    assert precondition["condition"] == (
+        "${contains(var.signing_key_generations, var.active_signing_key_generation)}")
+    assert tf.variables["active_signing_key_generation"]["default"] in (
+        tf.variables["signing_key_generations"]["default"])
+
+    st = _statements(tf, "signing_key")
+    assert set(st) == {"KeyAdministration", "PublisherSignsPointers", "PublisherReadsPublicKey",
+                       "OperatorsReadPublicKey"}
+    sign = st["PublisherSignsPointers"]
+    assert sign["actions"] == ["kms:Sign"]
+    assert first(sign["principals"])["identifiers"] == ["${local.publisher_role_arn}"]
+    conditions = {k: (t, [tf.resolve(v) for v in vs]) for k, (t, vs) in _conditions(sign).items()}
+    assert conditions == {"kms:SigningAlgorithm": ("StringEquals", [SIGNING_ALGORITHM]),
+                          "kms:MessageType": ("StringEquals", [MESSAGE_TYPE])}
+    # Only the publisher signs; nobody gets a data action (there is nothing to decrypt).
+    for sid, statement in st.items():
+        if sid != "PublisherSignsPointers":
+            assert "kms:Sign" not in statement["actions"], sid
+        assert not {a for a in statement["actions"]
+                    if a.startswith(("kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey",
+                                     "kms:ReEncrypt", "kms:CreateGrant"))}, sid
+    assert st["PublisherReadsPublicKey"]["actions"] == ["kms:GetPublicKey"]
+    operators = st["OperatorsReadPublicKey"]
+    assert sorted(operators["actions"]) == ["kms:DescribeKey", "kms:GetPublicKey"]
+    assert "var.signing_public_key_reader_arns" in first(operators["principals"])["identifiers"]
+
+
+def test_signing_public_keys_are_outputs_readers_can_load(tf: Tf) -> None:
+    public = tf.data[("aws_kms_public_key", "signing")]
+    assert public == {"for_each": "${aws_kms_key.signing}", "key_id": "${each.value.arn}"}
+    every = tf.outputs["pointer_signing_public_keys_pem"]["value"]
+    assert "data.aws_kms_public_key.signing[g].public_key_pem" in every
+    assert "var.signing_key_generations" in every
+    active = tf.outputs["pointer_signing_public_key_pem"]["value"]
+    assert active == ("${data.aws_kms_public_key.signing"
+                      "[var.active_signing_key_generation].public_key_pem}")
+    assert tf.outputs["signing_key_arn"]["value"] == "${local.signing_key_arn}"
+
+
+def test_publisher_policy_signs_only_with_the_signing_key() -> None:
+    from chalicelib.publisher_signing import MESSAGE_TYPE
+
+    from edge_reader.bundle.signing import SIGNING_ALGORITHM
+
+    policy = json.loads((ROOT / "control_plane/.chalice/policy-publisher.json").read_text())
+    by_sid = {st["Sid"]: st for st in policy["Statement"]}
+    sign = by_sid["SignPointers"]
+    assert (sign["Action"], sign["Resource"]) == (["kms:Sign"], "${signing_key_arn}")
+    assert sign["Condition"] == {"StringEquals": {"kms:SigningAlgorithm": SIGNING_ALGORITHM,
+                                                  "kms:MessageType": MESSAGE_TYPE}}
+    assert by_sid["ReadSigningPublicKey"]["Action"] == ["kms:GetPublicKey"]
+    assert by_sid["ReadSigningPublicKey"]["Resource"] == "${signing_key_arn}"
+    signs = [st for st in policy["Statement"] if "kms:Sign" in st["Action"]]
+    assert signs == [sign]

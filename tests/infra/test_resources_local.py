@@ -22,3 +22,20 @@ def test_the_key_store_table_is_what_the_mpl_expects(vexil_resources):
                            kms_client=boto3.client("kms"))
     out = store.key_store.create_key_store(CreateKeyStoreInput())
     assert out.table_arn.endswith(f":table/{vexil_resources['VEXIL_KEY_STORE_TABLE']}")
+
+
+def test_the_local_signing_key_is_what_terraform_declares(vexil_resources):
+    # Same alias, usage and spec as infra/kms.tf's aws_kms_key.signing; readers load its
+    # public key as the publisher's.
+    from edge_reader.bundle.signing import KEY_SPEC, SIGNING_ALGORITHM, load_trusted_keys
+    from vexil.resources import ResourceNames, signing_public_key_pem
+
+    kms = boto3.client("kms")
+    alias = ResourceNames.for_prefix().signing_key_alias
+    meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+    assert meta["Arn"] == vexil_resources["VEXIL_SIGNING_KEY_ID"]
+    assert (meta["KeyUsage"], meta["KeySpec"]) == ("SIGN_VERIFY", KEY_SPEC)
+    assert meta["SigningAlgorithms"] == [SIGNING_ALGORITHM]
+    pem = signing_public_key_pem(vexil_resources["VEXIL_SIGNING_KEY_ID"])
+    assert pem.startswith("-----BEGIN PUBLIC KEY-----")
+    assert len(load_trusted_keys(pem)) == 1

@@ -47,6 +47,8 @@ def test_per_change_counts_one_transaction_one_publish_two_scopes() -> None:
                                                  app_instances=50, bundle_bytes=250_000,
                                                  scopes=12))
     assert many["kms_requests"] == 1
+    # One pointer signature per publish, however many scopes it writes.
+    assert change["kms_sign_requests"] == many["kms_sign_requests"] == 1
     assert change["cdn_requests"] == 100
     assert change["cdn_egress_bytes"] == 50 * (250_000 + 320)
     # 2,000 items of 1,000 bytes read consistently: 1,953 KB / 4 KB + 3 small reads.

@@ -8,6 +8,7 @@ wrote. (The bucket is private: anonymous GETs to moto answer 403, as S3 would.)
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -75,13 +76,27 @@ class OriginProxy:
         self.thread.join(5)
 
 
+@functools.lru_cache(maxsize=4)
+def publisher_public_key(signing_key_id: str) -> str:
+    """The PEM public key of the publisher's signing key (the session's, on moto)."""
+    from vexil.resources import signing_public_key_pem
+
+    return signing_public_key_pem(signing_key_id)
+
+
 def reader(origin: OriginProxy, project: str, sdk_key: str, environment: str = "prod",
            **kw: Any) -> FlagClient:
-    """A FlagClient on the real bucket through ``origin``, refreshed by hand (no thread)."""
+    """A FlagClient on the real bucket through ``origin``, refreshed by hand (no thread).
+
+    It verifies the publisher (the session's signing key), as a deployed reader should:
+    every publish these tests make must come out signed, or the reader refuses it.
+    """
     options: dict[str, Any] = {"project": project, "environment": environment,
                                "sdk_key": sdk_key,
                                "pointer_url": origin.pointer_url(project, environment),
-                               "start": False, "first_retry": 0.01}
+                               "start": False, "first_retry": 0.01,
+                               "signing_keys": publisher_public_key(
+                                   os.environ["VEXIL_SIGNING_KEY_ID"])}
     options.update(kw)
     return FlagClient(**options)
 

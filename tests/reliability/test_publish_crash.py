@@ -97,7 +97,8 @@ def _branch_key_fault(publisher: Any, fault: str) -> Injector:
                     lambda: json_error(400, "ProvisionedThroughputExceededException"), times=None)
 
 
-@pytest.mark.parametrize("fault", ["kms", "key-store", "s3-bundle", "s3-pointer"])
+@pytest.mark.parametrize(
+    "fault", ["kms", "key-store", "kms-sign", "kms-public-key", "s3-bundle", "s3-pointer"])
 def test_aws_errors_mid_publish_leave_the_old_bundle_live(
     plane: Plane, publisher: Any, origin: OriginProxy, fault: str
 ) -> None:
@@ -116,6 +117,17 @@ def test_aws_errors_mid_publish_leave_the_old_bundle_live(
         publisher.envelope.key_store.ensure(p, "prod")
         injector = _branch_key_fault(publisher, fault).arm(times=None)
         undo = injector.disarm
+    elif fault in ("kms-sign", "kms-public-key"):
+        # The pointer signature: Sign itself, or (a fresh container) the public key it needs
+        # first. KMS answers 500 on every attempt, botocore's retries included.
+        if fault == "kms-public-key":
+            publisher = publisher_from_env(boto3.session.Session())
+        assert publisher.signer is not None
+        operation = "Sign" if fault == "kms-sign" else "GetPublicKey"
+        injector = Injector(publisher.signer.kms, operation,
+                            lambda: json_error(500, "KMSInternalException"), times=None)
+        injector.arm(times=None)
+        undo = injector.disarm
     else:
         def boom(params: dict[str, Any], **_: Any) -> None:
             key_name = str(params.get("Key", ""))
@@ -129,13 +141,16 @@ def test_aws_errors_mid_publish_leave_the_old_bundle_live(
         def undo() -> None:
             publisher.store.s3.meta.events.unregister(event, boom)
 
+    uploaded_before = _bundle_keys(p)
     with pytest.raises(PublishError) as info:
         publisher.publish(p, "prod")
     assert info.value.stage.split(":")[0] == {
-        "kms": "encrypt", "key-store": "encrypt", "s3-bundle": "s3-put-bundle",
-        "s3-pointer": "s3-put-pointer"}[fault]
-    if fault in ("kms", "key-store"):
+        "kms": "encrypt", "key-store": "encrypt", "kms-sign": "sign", "kms-public-key": "sign",
+        "s3-bundle": "s3-put-bundle", "s3-pointer": "s3-put-pointer"}[fault]
+    if fault not in ("s3-bundle", "s3-pointer"):
         assert injector.fired >= 1
+    if fault in ("kms-sign", "kms-public-key"):
+        assert _bundle_keys(p) == uploaded_before  # signed before anything is written
     assert live_revision(p) == rev1
     assert client.refresh().ok
     assert client.status().revision == rev1

@@ -4,6 +4,11 @@ One table, one real loopback HTTP server (tests.client.cdn.LoopbackCdn), real en
 bundles. Each case: revision 2 is loaded and serving ``on``; the CDN then misbehaves while a
 revision 3 (serving ``off``) or an attack is on offer; one refresh must fail with the named
 kind, keep revision 2 serving ``on``, and report STALE with a reason naming the cause.
+
+The second table runs the same faults against a reader that pins the publisher's signing
+key (pointers signed by the publisher's own signer on moto KMS), plus the forgeries only
+that key stops: bundles made with a valid SDK key alone, behind unsigned, self-signed or
+borrowed-signature pointers, and a genuine pointer with its signature stripped.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import pytest
 
 from edge_reader import ClientStatus
 from edge_reader.bundle import Pointer, bundle_object_key, encode_pointer
-from tests.client.bundles import USER, BundleFactory, bool_flag, make_client
+from tests.bundle.signers import LocalSigner
+from tests.client.bundles import USER, BundleFactory, bool_flag, forge_with_sdk_key, make_client
 from tests.client.cdn import LoopbackCdn
 
 
@@ -123,14 +129,68 @@ CASES = {
 }
 
 
+def _forged_with_sdk_key(cdn: LoopbackCdn, f: BundleFactory) -> None:
+    """Any holder of the SDK key: a bundle every holder opens, behind an unsigned pointer."""
+    f.publish(cdn, forge_with_sdk_key(f, 3, {"a": bool_flag(on=False, version=3)}))
+
+
+def _forged_self_signed(cdn: LoopbackCdn, f: BundleFactory) -> None:
+    """The forgery signed with the attacker's own P-256 key."""
+    forged = forge_with_sdk_key(f, 3, {"a": bool_flag(on=False, version=3)})
+    (pointer,) = LocalSigner().sign([forged.pointer])
+    cdn.put(forged.pointer.key, forged.ciphertext)
+    cdn.put(f.pointer_path, encode_pointer(pointer))
+
+
+def _forged_with_a_borrowed_signature(cdn: LoopbackCdn, f: BundleFactory) -> None:
+    """The forgery wearing a genuine signature of the publisher (over another pointer)."""
+    genuine = f.build(3, {"a": bool_flag(on=True, version=3)})
+    f.publish(cdn, forge_with_sdk_key(f, 3, {"a": bool_flag(on=False, version=3)},
+                                      signature=genuine.pointer.signature))
+
+
+def _signature_stripped(cdn: LoopbackCdn, f: BundleFactory) -> None:
+    """A genuine bundle and pointer with the signature removed (a downgrade)."""
+    built = f.build(3, {"a": bool_flag(on=False, version=3)})
+    cdn.put(built.pointer.key, built.ciphertext)
+    cdn.put(f.pointer_path, encode_pointer(built.pointer.unsigned()))
+
+
+# With signatures required: the same faults, where an unsigned attacker-made pointer now
+# fails on its signature, before any download or decrypt, plus the forgeries.
+SIGNED_CASES = {
+    **CASES,
+    "corrupted-bundle-repointed": Case("bad_signature", _corrupted_and_repointed),
+    "other-environment-relabelled": Case("bad_signature", _other_environment_relabelled),
+    "forged-with-sdk-key": Case("bad_signature", _forged_with_sdk_key),
+    "forged-self-signed": Case("bad_signature", _forged_self_signed),
+    "forged-borrowed-signature": Case("bad_signature", _forged_with_a_borrowed_signature),
+    "signature-stripped": Case("bad_signature", _signature_stripped),
+}
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_each_fault_keeps_the_previous_bundle_and_says_why(
     cdn: LoopbackCdn, factory: BundleFactory, name: str
 ) -> None:
-    case = CASES[name]
+    _fault_keeps_the_previous_bundle(cdn, factory, CASES[name])
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("name", sorted(SIGNED_CASES))
+def test_with_signatures_required_each_fault_keeps_the_previous_bundle_and_says_why(
+    cdn: LoopbackCdn, signed_factory: BundleFactory, publisher_pem: str, name: str
+) -> None:
+    _fault_keeps_the_previous_bundle(cdn, signed_factory, SIGNED_CASES[name],
+                                     signing_keys=publisher_pem)
+
+
+def _fault_keeps_the_previous_bundle(cdn: LoopbackCdn, factory: BundleFactory, case: Case,
+                                     **client_options: object) -> None:
     factory.publish(cdn, factory.build(2, {"a": bool_flag(on=True, version=2)}))
-    client = make_client(cdn, factory, read_timeout=0.5, connect_timeout=0.5)
+    client = make_client(cdn, factory, read_timeout=0.5, connect_timeout=0.5,
+                         **client_options)
     assert client.refresh().revision == 2
     assert client.status().state is ClientStatus.READY
 

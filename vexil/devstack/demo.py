@@ -5,8 +5,9 @@ stack. It seeds project ``shop`` with two environments — ``staging`` (open) an
 ``production`` (protected, so configuration writes become change requests that need a
 second person's approval) — by applying flags files with the same code as
 ``vexil apply``; creates SDK keys; starts a :class:`edge_reader.FlagClient` on the CDN
-stand-in; flips the checkout kill switch in staging through the API and prints how long
-the reader took to see it.
+stand-in, verifying the publisher's pointer signatures with the stack's signing key; flips
+the checkout kill switch in staging through the API and prints how long the reader took to
+see it.
 """
 
 from __future__ import annotations
@@ -195,6 +196,8 @@ def run_demo(
         project=PROJECT, environment="staging", sdk_key=keys["staging"]["server"],
         cdn_url=info["cdn"], ca_bundle=info["ca_bundle"], poll_interval=1.0, jitter=0.0,
         first_retry=0.5, max_backoff=2.0,
+        # The publisher's public key: only pointers it signed are served.
+        signing_keys=info["signing_public_key"],
     )
     try:
         if not client.wait_until_ready(60):

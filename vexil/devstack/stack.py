@@ -3,8 +3,9 @@
 Start order (each step waits until the previous one answers):
 
 1. ``moto_server`` — DynamoDB (+ Streams), S3 and KMS;
-2. the shared resources from ``infra/resources.json`` (:func:`vexil.resources.ensure_resources`)
-   and a bucket policy that lets the CDN stand-in read ``bundles/``;
+2. the shared resources from ``infra/resources.json`` (:func:`vexil.resources.ensure_resources`),
+   a bucket policy that lets the CDN stand-in read ``bundles/``, and the pointer-signing
+   key's public half in ``<state>/signing-public-key.pem`` (readers of the stack pin it);
 3. a bootstrap admin token (written straight to the table, as the deployed bootstrap does);
 4. ``chalice local`` — the control-plane API, custom authorizer enforced;
 5. the stream worker — the local event source mapping that runs the publisher;
@@ -39,7 +40,7 @@ from vexil.devstack import procs
 from vexil.devstack.aws import allow_cdn_reads, local_aws_env
 from vexil.devstack.tls import ensure_tls
 from vexil.errors import StackError
-from vexil.resources import ensure_resources
+from vexil.resources import ensure_resources, signing_public_key_pem
 
 # Fixed defaults keep URLs stable between runs; a busy port falls back to a free one.
 DEFAULT_PORTS: dict[str, int] = {"moto": 4566, "api": 8000, "cdn": 8443, "edge": 8070}
@@ -88,6 +89,11 @@ class StatePaths:
     def edge_config(self) -> Path:
         """The OFREP edge server's configuration."""
         return self.root / "edge.json"
+
+    @property
+    def signing_key(self) -> Path:
+        """The publisher's pointer-signing public key (PEM): what the stack's readers trust."""
+        return self.root / "signing-public-key.pem"
 
 
 def default_state_dir() -> Path:
@@ -241,14 +247,15 @@ def _bootstrap_token(env: Mapping[str, str]) -> str:
                 os.environ[k] = v
 
 
-def _ensure_aws(env: Mapping[str, str]) -> dict[str, str]:
+def _ensure_aws(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
+    """Create the resources; return the VEXIL_* names and the signing key's PEM."""
     saved = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
         session = boto3.session.Session()
         names = ensure_resources(session=session)
         allow_cdn_reads(session.client("s3"), names["VEXIL_BUCKET"])
-        return names
+        return names, signing_public_key_pem(names["VEXIL_SIGNING_KEY_ID"], session=session)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -258,16 +265,23 @@ def _ensure_aws(env: Mapping[str, str]) -> dict[str, str]:
 
 
 def write_edge_config(
-    paths: StatePaths, *, cdn: str, ca_bundle: Path, environments: list[dict[str, str]]
+    paths: StatePaths, *, cdn: str, ca_bundle: Path, environments: list[dict[str, str]],
+    signing_keys: list[str] | None = None,
 ) -> None:
     """Write the OFREP edge server's configuration (which client keys map to which env).
 
-    Mode 0600: it holds SDK keys.
+    ``signing_keys`` default: the stack's own public key file, when it exists, so the
+    local edge verifies the publisher as a deployed one should. Mode 0600: it holds SDK keys.
     """
+    if signing_keys is None:
+        signing_keys = [str(paths.signing_key)] if paths.signing_key.exists() else []
+    config: dict[str, Any] = {"cdn": cdn, "ca_bundle": str(ca_bundle),
+                              "environments": environments}
+    if signing_keys:
+        config["signing_keys"] = signing_keys
     fd = os.open(paths.edge_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"cdn": cdn, "ca_bundle": str(ca_bundle), "environments": environments}, fh,
-                  indent=2)
+        json.dump(config, fh, indent=2)
 
 
 def start_edge(paths: StatePaths, info: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -341,8 +355,10 @@ def up(
             what="moto_server",
         )
         print("==> tables, bucket and KMS keys from infra/resources.json", file=out)
-        names = _ensure_aws(local_aws_env(aws_endpoint))
-        starter.env.update(names)
+        names, signing_pem = _ensure_aws(local_aws_env(aws_endpoint))
+        starter.env.update(names)  # VEXIL_SIGNING_KEY_ID too: the stream worker signs
+        # Public, so not 0600: any reader of the stack may pin it.
+        paths.signing_key.write_text(signing_pem, encoding="ascii")
 
         print("==> bootstrap admin token", file=out)
         token = _bootstrap_token({**local_aws_env(aws_endpoint), **names})
@@ -413,6 +429,9 @@ def up(
         "bucket": names["VEXIL_BUCKET"],
         "kms_key_id": names["VEXIL_KMS_KEY_ID"],
         "key_store_table": names["VEXIL_KEY_STORE_TABLE"],
+        "signing_key_id": names["VEXIL_SIGNING_KEY_ID"],
+        "signing_public_key": signing_pem,
+        "signing_public_key_file": str(paths.signing_key),
         "ports": ports,
         "state_dir": str(paths.root),
         "logs": str(paths.logs),
@@ -435,6 +454,7 @@ def stack_env(info: Mapping[str, Any]) -> dict[str, str]:
         VEXIL_BUCKET=str(info["bucket"]),
         VEXIL_KMS_KEY_ID=str(info["kms_key_id"]),
         VEXIL_KEY_STORE_TABLE=str(info["key_store_table"]),
+        VEXIL_SIGNING_KEY_ID=str(info["signing_key_id"]),
     )
     return env
 

@@ -1,0 +1,92 @@
+"""The publisher's pointer signatures: one KMS ``Sign`` per publish, checked before use.
+
+Why: every holder of an SDK key can make a bundle that other holders of that key open
+(the ESDK signs each message with a key of its own), so encryption does not prove the
+publisher made a bundle. The publisher signs the pointers of each publish with an
+asymmetric KMS key (``ECC_NIST_P256``, ``SIGN_VERIFY``) whose policy lets only the
+publisher's role call ``kms:Sign``; readers pin its public half
+(:mod:`edge_reader.bundle.signing` has the format).
+
+* The public key (and with it the fingerprint pointers name) is fetched with
+  ``GetPublicKey`` once per container, on first use: a failure fails that publish like any
+  other KMS failure, and the retry fetches again.
+* ``Sign`` is called with the key's own id as ``GetPublicKey`` returned it, never an alias,
+  so the signature is always by the key whose fingerprint the pointers name.
+* Every signature is verified with the public key before it is used: a pointer readers
+  would refuse is never written (a wrong key, a broken response), and the cached key is
+  dropped so the retry starts afresh.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from edge_reader.bundle import Pointer
+from edge_reader.bundle.signing import (
+    KEY_SPEC,
+    SIGNING_ALGORITHM,
+    TrustedKey,
+    load_trusted_key,
+    sign_pointers,
+    verify_pointer,
+)
+
+# KMS hashes the message itself (SHA-256) before signing: the publisher sends the 32-byte
+# digest of the pointer set as the message. The key policy allows exactly this message type.
+MESSAGE_TYPE = "RAW"
+
+
+class SigningKeyError(Exception):
+    """The configured key cannot sign pointers readers would accept (wrong spec or usage,
+    or a signature that does not verify)."""
+
+
+class PointerSigner:
+    """Signs all pointers of one publish with one KMS ``Sign`` call; one per container."""
+
+    def __init__(self, kms: Any, key_id: str) -> None:
+        """``kms``: a boto3 KMS client; ``key_id``: the signing key (id, ARN or alias)."""
+        self.kms = kms
+        self.key_id = key_id
+        self._key: tuple[str, TrustedKey] | None = None  # (KMS key id, public key)
+
+    def public_key(self) -> TrustedKey:
+        """The signing key's public half (fetched once, then cached)."""
+        return self._resolve()[1]
+
+    def sign(self, pointers: Sequence[Pointer]) -> list[Pointer]:
+        """``pointers`` signed together; raises (``ClientError``, :class:`SigningKeyError`)
+        when KMS fails or the signature would not verify. Nothing is signed for no pointers.
+        """
+        if not pointers:
+            return []
+        key_id, trusted = self._resolve()
+
+        def kms_sign(digest: bytes) -> bytes:
+            out = self.kms.sign(KeyId=key_id, Message=digest, MessageType=MESSAGE_TYPE,
+                                SigningAlgorithm=SIGNING_ALGORITHM)
+            return bytes(out["Signature"])
+
+        signed = sign_pointers(pointers, key_fingerprint=trusted.fingerprint,
+                               sign_digest=kms_sign)
+        try:
+            # One check covers all: every pointer carries the same digest list and signature.
+            verify_pointer(signed[0], [trusted])
+        except Exception as exc:
+            self._key = None
+            raise SigningKeyError(f"KMS signature does not verify: {exc}") from None
+        return signed
+
+    def _resolve(self) -> tuple[str, TrustedKey]:
+        if self._key is None:
+            out = self.kms.get_public_key(KeyId=self.key_id)
+            spec = out.get("KeySpec") or out.get("CustomerMasterKeySpec")
+            if out.get("KeyUsage") != "SIGN_VERIFY" or spec != KEY_SPEC:
+                raise SigningKeyError(
+                    f"{self.key_id}: must be a {KEY_SPEC} SIGN_VERIFY key, is {spec} "
+                    f"{out.get('KeyUsage')}")
+            if SIGNING_ALGORITHM not in out.get("SigningAlgorithms", []):
+                raise SigningKeyError(f"{self.key_id}: does not offer {SIGNING_ALGORITHM}")
+            self._key = (str(out["KeyId"]), load_trusted_key(bytes(out["PublicKey"])))
+        return self._key
