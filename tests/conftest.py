@@ -13,6 +13,10 @@ from collections.abc import Iterator
 
 import pytest
 
+# The reader fixtures (loopback CDN, real encrypted bundles, signing key) serve the client,
+# edge and reliability tests alike; registered once here instead of re-exported per folder.
+pytest_plugins = ["tests.client.fixtures"]
+
 _FAKE_AWS = {
     "AWS_ACCESS_KEY_ID": "testing",
     "AWS_SECRET_ACCESS_KEY": "testing",  # moto accepts any credentials

@@ -19,22 +19,8 @@ import pytest
 from botocore.config import Config
 from chalice.test import Client
 
-from tests.client.fixtures import (
-    cdn,
-    client_key,
-    envelope,
-    factory,
-    kms,
-    publisher_pem,
-    server_key,
-    signed_factory,
-    signer,
-)
 from tests.control_plane.conftest import Api, FakeClock
 from tests.reliability.readers import OriginProxy
-
-__all__ = ["cdn", "client_key", "envelope", "factory", "kms", "publisher_pem", "server_key",
-           "signed_factory", "signer"]
 
 _counter = itertools.count(1)
 
