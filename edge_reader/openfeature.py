@@ -194,10 +194,10 @@ def _context(evaluation_context: EvaluationContext | None) -> dict[str, Any]:
     """
     if evaluation_context is None:
         return {}
-    out: dict[str, Any] = {
-        name: value if value.__class__ in _SCALARS else _instant(value)
-        for name, value in evaluation_context.attributes.items()
-    }
+    out: dict[str, Any] = {}
+    for name, value in evaluation_context.attributes.items():
+        # Scalars skip the call: this runs on every evaluation through the provider.
+        out[name] = value if value.__class__ in _SCALARS else _instant(value)
     if evaluation_context.targeting_key is not None:
         out["targetingKey"] = evaluation_context.targeting_key
     return out
