@@ -56,6 +56,7 @@ from edge_reader.bundle import (  # noqa: E402
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle  # noqa: E402
 from edge_reader.bundle.hierarchy import BranchKeyStore  # noqa: E402
+from vexil.devstack import procs  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 
@@ -429,12 +430,7 @@ def main(argv: list[str] | None = None) -> int:
             results["propagation"] = bench_propagation(session, names, writes,
                                                        flags=prop_flags)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        procs.stop(server)
     if "build_encrypt" in results:
         ten_k = next(r for r in results["build_encrypt"] if r["flags"] == 10_000)
         results["goals"] = {
