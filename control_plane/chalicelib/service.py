@@ -38,7 +38,7 @@ DEFINITION_KEYS = (
     "metadata",
 )
 SEGMENT_KEYS = ("context_kind", "included", "excluded", "rules", "description", "tags")
-PROJECTS_GSI_PK = "PROJECTS"
+PROJECTS_GSI_PK = keys.PROJECTS_GSI_PK
 
 
 @dataclass(frozen=True)
