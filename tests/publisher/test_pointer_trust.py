@@ -217,3 +217,30 @@ def test_the_heartbeat_renews_due_pointers_without_rebuilding_and_repairs_delete
 def _objects(s3: Any, bucket: Bucket, project: str) -> list[str]:
     listed = s3.list_objects_v2(Bucket=bucket.name, Prefix=f"bundles/{project}/")
     return sorted(o["Key"] for o in listed.get("Contents", []) if o["Key"].endswith(".bundle"))
+
+
+def test_the_heartbeat_walks_every_environment_of_every_project(
+    kit: TableKit, publisher: Publisher, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib import keys
+    from chalicelib.stream import handler
+
+    kit._put({"pk": {"S": keys.project_pk(kit.project)}, "sk": {"S": keys.PROJECT_SK},
+              "project": {"S": kit.project}, "gsi1pk": {"S": keys.PROJECTS_GSI_PK},
+              "gsi1sk": {"S": kit.project}})
+    for environment in ("prod", "staging"):
+        kit.env(environment, revision=2)
+        kit.flag("a", environment)
+    listed = publisher.reader.environments()
+    assert {(kit.project, "prod"), (kit.project, "staging")} <= set(listed)
+    # The schedule's event reaches the heartbeat through the publisher Lambda's handler
+    # (the shared table holds other tests' projects: the walk is narrowed to this one).
+    ours = [pair for pair in listed if pair[0] == kit.project]
+    monkeypatch.setattr(publisher.reader, "environments", lambda: ours)
+    monkeypatch.setattr("chalicelib.stream._PUBLISHER", publisher)
+    result = handler({"source": "vexil.heartbeat"}, None)
+    assert result == {"heartbeat": {"environments": 2, "renewed": 0, "published": 4}}
+    for environment in ("prod", "staging"):
+        live = bucket.pointer(kit.project, environment)
+        assert live is not None
+        assert live.revision == 2
