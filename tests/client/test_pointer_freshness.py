@@ -154,3 +154,21 @@ def test_an_expired_disk_cache_is_served_but_reported_stale(
         assert (report.state, report.error_kind) == (ClientStatus.STALE, "stale_pointer")
     finally:
         cold.close()
+
+
+def test_vexil_eval_refuses_an_expired_pointer_from_a_url(
+    cdn: LoopbackCdn, signed_factory: BundleFactory, publisher_pem: str
+) -> None:
+    from edge_reader.client.cli_eval import evaluate_from_source
+
+    url = cdn.url(signed_factory.pointer_path)
+    signed_factory.publish(cdn, signed_factory.build(
+        3, {"a": bool_flag(on=False)}, expires_at=int(time.time()) - 1))
+    refused = evaluate_from_source(url, "a", USER, signed_factory.sdk_key, default=True,
+                                   signing_keys=publisher_pem)
+    assert refused.value is True
+    assert "stale_pointer" in (refused.error_message or "")
+    signed_factory.publish(cdn, signed_factory.build(4, {"a": bool_flag(on=False)}))
+    fresh = evaluate_from_source(url, "a", USER, signed_factory.sdk_key, default=True,
+                                 signing_keys=publisher_pem)
+    assert (fresh.value, fresh.error_code) == (False, None)
