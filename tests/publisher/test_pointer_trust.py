@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from chalicelib.publisher import Publisher
 
-from edge_reader.bundle import encode_pointer, pointer_object_key
+from edge_reader.bundle import Pointer, encode_pointer, pointer_object_key
 from edge_reader.bundle.signing import public_key_pem, sign_pointers, verify_pointer
 from edge_reader.client import FlagClient
 from edge_reader.client._transport import Request, Response
@@ -244,3 +244,25 @@ def test_the_heartbeat_walks_every_environment_of_every_project(
         live = bucket.pointer(kit.project, environment)
         assert live is not None
         assert live.revision == 2
+
+
+def test_freshness_configuration_has_safe_defaults_and_refuses_unsafe_values() -> None:
+    from chalicelib.publisher_signing import Freshness
+
+    assert Freshness.from_env({}) == Freshness(max_age=3600, heartbeat=900)
+    assert Freshness.from_env({"VEXIL_POINTER_MAX_AGE": "600",
+                               "VEXIL_HEARTBEAT_INTERVAL": "300"}) == Freshness(600, 300)
+    for max_age, heartbeat in ((1000, 900), (3600, 0), (3600, -5)):
+        with pytest.raises(ValueError, match="max age"):
+            Freshness(max_age=max_age, heartbeat=heartbeat)
+    fresh = Freshness()
+    live = replace(_POINTER, expires_at=fresh.expires_at(1000.0))
+    assert not fresh.needs_renewal(live, 1000.0 + 449)  # younger than half an interval
+    assert fresh.needs_renewal(live, 1000.0 + 451)
+    assert fresh.needs_renewal(replace(live, expires_at=None), 1000.0)
+
+
+_POINTER = Pointer(
+    format=1, project="p", environment="prod", scope="server", revision=1,
+    key=f"bundles/p/prod/1-{'ab' * 32}.bundle", sha256="ab" * 32, size=1,
+    generated_at="2026-11-24T06:00:00.000Z")
