@@ -9,6 +9,8 @@ module "control_plane" {
   table_name                 = aws_dynamodb_table.main.name
   key_store_table_name       = aws_dynamodb_table.key_store.name
   bundles_kept_per_scope     = var.bundles_kept_per_scope
+  pointer_max_age_seconds    = var.pointer_max_age_minutes * 60
+  heartbeat_interval_seconds = var.heartbeat_interval_minutes * 60
   bucket_name                = aws_s3_bucket.bundles.bucket
   cloudfront_distribution_id = aws_cloudfront_distribution.bundles.id
   dead_letter_queue_arn      = aws_sqs_queue.dead_letter.arn

@@ -20,8 +20,9 @@ What the post-processing changes, and why:
 * names: functions and roles are named ``<name_prefix>-<function>`` so two deployments
   can share an account;
 * environment: every function gets ``VEXIL_TABLE``, ``VEXIL_BUCKET``, ``VEXIL_KMS_KEY_ID``,
-  ``VEXIL_KEY_STORE_TABLE``, ``VEXIL_KEEP_BUNDLES``, ``VEXIL_CLOUDFRONT_DISTRIBUTION_ID`` and
-  ``VEXIL_SIGNING_KEY_ID`` from module variables (Terraform resources), overriding whatever
+  ``VEXIL_KEY_STORE_TABLE``, ``VEXIL_KEEP_BUNDLES``, ``VEXIL_CLOUDFRONT_DISTRIBUTION_ID``,
+  ``VEXIL_SIGNING_KEY_ID``, ``VEXIL_POINTER_MAX_AGE`` and ``VEXIL_HEARTBEAT_INTERVAL`` from
+  module variables (Terraform resources), overriding whatever
   ``.chalice/config.json`` says for local use;
 * hardening: X-Ray tracing, a KMS key for environment variables, reserved concurrency,
   a dead-letter queue, a KMS-encrypted log group per function with retention;
@@ -82,6 +83,8 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_KEEP_BUNDLES": "bundles_kept_per_scope",
     "VEXIL_CLOUDFRONT_DISTRIBUTION_ID": "cloudfront_distribution_id",
     "VEXIL_SIGNING_KEY_ID": "signing_key_arn",
+    "VEXIL_POINTER_MAX_AGE": "pointer_max_age_seconds",
+    "VEXIL_HEARTBEAT_INTERVAL": "heartbeat_interval_seconds",
 }
 # Other module variables the post-processing introduces.
 EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
@@ -96,6 +99,14 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "cloudfront_distribution_id": (
         "string",
         "CloudFront distribution id (VEXIL_CLOUDFRONT_DISTRIBUTION_ID); empty disables purges",
+    ),
+    "pointer_max_age_seconds": (
+        "number",
+        "Seconds a signed pointer stays valid (VEXIL_POINTER_MAX_AGE)",
+    ),
+    "heartbeat_interval_seconds": (
+        "number",
+        "Seconds between heartbeats that re-sign pointers (VEXIL_HEARTBEAT_INTERVAL)",
     ),
     "dead_letter_queue_arn": ("string", "SQS queue receiving failed asynchronous invocations"),
     "reserved_concurrency": ("number", "Reserved concurrent executions per function"),

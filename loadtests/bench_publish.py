@@ -16,6 +16,9 @@
    one branch-key Decrypt per container per TTL (300 s), not one GenerateDataKey per bundle.
    The pointer signer's own client is counted next to them: exactly one ``Sign`` per
    publish (all scopes signed together) and one ``GetPublicKey`` per container.
+   Then the heartbeat on the same environment (``Publisher.heartbeat``): wall time and
+   ``Sign`` calls of a beat with nothing due (what most beats are) and of one that renews
+   every scope (the clock moved past half an interval), median of a few beats.
 4. Whole-stack propagation, API write → FlagClient sees the new value through the nginx CDN
    stand-in (``vexil.devstack`` + ``edge_reader.FlagClient``), with the publisher's local
    CDN purge (``VEXIL_LOCAL_CDN_CACHE_DIR``) standing in for the CloudFront invalidation.
@@ -26,6 +29,7 @@ Goals (2-core machine): 10,000-flag build + encrypt < 1 s.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -34,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -272,7 +276,9 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
     reads = key_store_reads.since(before_reads)
     signing_calls = signing.since(before_signing)
     latencies.sort()
+    heartbeat = _bench_heartbeat(publisher, project, signing)
     return {
+        "heartbeat": heartbeat,
         "path": "table write -> stream worker -> publisher -> pointer visible in S3",
         "flags": flags, "writes": writes,
         "p50_ms": round(statistics.median(latencies), 1),
@@ -292,6 +298,47 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
         "kms_signing_calls_whole_run": dict(signing.calls),
         "scopes_per_publish": 2,
         "worker_poll_interval_s": worker.poll_interval,
+    }
+
+
+def _shifted(clock: Callable[[], float], by: float) -> float:
+    return clock() + by
+
+
+def _bench_heartbeat(publisher: Publisher, project: str, signing: _Counter,
+                     beats: int = 5) -> dict[str, Any]:
+    """Median wall time and Sign calls of heartbeats over one environment: idle, renewing."""
+    pairs = [(project, "prod")]
+    real_clock = publisher.clock
+    idle_ms: list[float] = []
+    renew_ms: list[float] = []
+    signs_before = signing.calls.get("Sign", 0)
+    for _ in range(beats):
+        t0 = time.perf_counter()
+        (outcome,) = publisher.heartbeat(pairs)
+        idle_ms.append((time.perf_counter() - t0) * 1000)
+        if outcome.renewed or outcome.published:
+            raise RuntimeError(f"an idle heartbeat wrote something: {outcome.scopes}")
+    idle_signs = signing.calls.get("Sign", 0) - signs_before
+    shift = 0.0
+    try:
+        for _ in range(beats):
+            shift += publisher.freshness.heartbeat / 2 + 1
+            publisher.clock = functools.partial(_shifted, real_clock, shift)
+            t0 = time.perf_counter()
+            (outcome,) = publisher.heartbeat(pairs)
+            renew_ms.append((time.perf_counter() - t0) * 1000)
+            if sorted(outcome.renewed) != ["client", "server"]:
+                raise RuntimeError(f"a due heartbeat did not renew: {outcome.scopes}")
+    finally:
+        publisher.clock = real_clock
+    return {
+        "beats": beats,
+        "idle_p50_ms": round(statistics.median(idle_ms), 1),
+        "idle_sign_calls": idle_signs,
+        "renew_p50_ms": round(statistics.median(renew_ms), 1),
+        "renew_sign_calls_per_beat": (signing.calls.get("Sign", 0) - signs_before
+                                      - idle_signs) / beats,
     }
 
 

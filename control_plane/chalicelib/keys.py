@@ -20,6 +20,8 @@ def project_pk(project: str) -> str:
 
 
 PROJECT_SK = "PROJECT"
+# gsi1 partition listing every project item (gsi1sk = project key).
+PROJECTS_GSI_PK = "PROJECTS"
 
 
 def environment_sk(environment: str) -> str:

@@ -19,7 +19,9 @@ publisher's role call ``kms:Sign``; readers pin its public half
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from edge_reader.bundle import Pointer
@@ -35,6 +37,48 @@ from edge_reader.bundle.signing import (
 # KMS hashes the message itself (SHA-256) before signing: the publisher sends the 32-byte
 # digest of the pointer set as the message. The key policy allows exactly this message type.
 MESSAGE_TYPE = "RAW"
+
+
+DEFAULT_POINTER_MAX_AGE = 3600  # seconds a signed pointer is believed (expires_at - signing)
+DEFAULT_HEARTBEAT_INTERVAL = 900  # seconds between heartbeats that re-sign pointers
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How long a signed pointer lives and how often the heartbeat renews it.
+
+    A pointer is renewed by the first heartbeat that finds it older than half an interval,
+    so it is re-signed at most 1.5 intervals after it was signed and keeps at least
+    ``max_age - 1.5 * heartbeat`` seconds (defaults: 37.5 of 60 min) of life: readers ride
+    out a late or failed heartbeat. ``max_age`` must be at least twice ``heartbeat``.
+    """
+
+    max_age: int = DEFAULT_POINTER_MAX_AGE
+    heartbeat: int = DEFAULT_HEARTBEAT_INTERVAL
+
+    def __post_init__(self) -> None:
+        if self.heartbeat <= 0 or self.max_age < 2 * self.heartbeat:
+            raise ValueError(
+                f"pointer freshness: need heartbeat > 0 and max age >= 2 x heartbeat, got "
+                f"max age {self.max_age}s, heartbeat {self.heartbeat}s")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Freshness:
+        """From VEXIL_POINTER_MAX_AGE / VEXIL_HEARTBEAT_INTERVAL (seconds; defaults 1 h, 15 min)."""
+        return cls(
+            max_age=int(environ.get("VEXIL_POINTER_MAX_AGE") or DEFAULT_POINTER_MAX_AGE),
+            heartbeat=int(environ.get("VEXIL_HEARTBEAT_INTERVAL") or DEFAULT_HEARTBEAT_INTERVAL),
+        )
+
+    def expires_at(self, now: float) -> int:
+        """The ``expires_at`` of a pointer signed at ``now``."""
+        return int(now) + self.max_age
+
+    def needs_renewal(self, pointer: Pointer, now: float) -> bool:
+        """True when a live signed pointer should be re-signed at ``now`` (see above)."""
+        if pointer.expires_at is None:
+            return True
+        return pointer.expires_at - now < self.max_age - self.heartbeat / 2
 
 
 class SigningKeyError(Exception):

@@ -37,7 +37,7 @@ MAX_ENVIRONMENTS = 24  # a definition write touches 4 items per environment; Dyn
 CONFIG_KEYS = fields.CONFIG_FIELDS
 DEFINITION_KEYS = fields.DEFINITION_FIELDS
 SEGMENT_KEYS = fields.SEGMENT_FIELDS
-PROJECTS_GSI_PK = "PROJECTS"
+PROJECTS_GSI_PK = keys.PROJECTS_GSI_PK
 
 
 @dataclass(frozen=True)

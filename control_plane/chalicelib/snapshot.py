@@ -145,6 +145,33 @@ class SnapshotReader:
             f"{project}/{environment}: revision kept moving during {self.max_attempts} reads"
         )
 
+    def revision(self, project: str, environment: str) -> int | None:
+        """The environment's revision now (consistent read); None when it does not exist."""
+        env = self._get_env(project, environment)
+        return None if env is None else int(env.get("revision", 0))
+
+    def environments(self) -> list[tuple[str, str]]:
+        """Every (project, environment) in the table: projects from gsi1, then each
+        project's environment items (consistent). What the publisher's heartbeat walks."""
+        pairs: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": keys.PROJECTS_GSI_PK}},
+            "ProjectionExpression": "gsi1sk",
+        }
+        projects: list[str] = []
+        while True:
+            resp = self.dynamodb.query(**kwargs)
+            projects += [str(it["gsi1sk"]["S"]) for it in resp.get("Items", [])]
+            if not resp.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        for project in projects:
+            for item in self._query(keys.project_pk(project), prefix=keys.ENV_SK_PREFIX):
+                pairs.append((project, str(item["sk"])[len(keys.ENV_SK_PREFIX):]))
+        return pairs
+
     def _get_env(self, project: str, environment: str) -> dict[str, Any] | None:
         resp = self.dynamodb.get_item(
             TableName=self.table,

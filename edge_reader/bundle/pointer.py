@@ -83,6 +83,10 @@ class Pointer:
     sha256: str
     size: int
     generated_at: str
+    # Unix seconds after which a reader that verifies signatures refuses this pointer
+    # (docs/security.md, "Freshness"); the publisher re-signs before then. None: no expiry
+    # (unsigned pointers, and signed pointers from before expiry existed).
+    expires_at: int | None = None
     # The publisher's signature (see edge_reader.bundle.signing); None on an unsigned pointer.
     signature: PointerSignature | None = None
 
@@ -122,6 +126,9 @@ _POINTER_FIELDS: dict[str, type] = {
     "size": int,
     "generated_at": str,
 }
+# Optional members: absent from the JSON when None, so an older pointer's bytes (and the
+# digest its signature covers) are unchanged.
+_OPTIONAL_FIELDS = ("expires_at",)
 
 
 def encode_pointer(pointer: Pointer) -> bytes:
@@ -132,6 +139,9 @@ def encode_pointer(pointer: Pointer) -> bytes:
     """
     raw = asdict(pointer)
     signature = raw.pop("signature")
+    for name in _OPTIONAL_FIELDS:
+        if raw[name] is None:
+            del raw[name]
     _validate_pointer(raw)
     if signature is not None:
         signature["digests"] = list(signature["digests"])
@@ -150,7 +160,7 @@ def decode_pointer(data: bytes) -> Pointer:
         raise BundleFormatError("pointer: expected a JSON object")
     signature = raw.pop("signature", None)
     _validate_pointer(raw)
-    fields = {name: raw[name] for name in _POINTER_FIELDS}
+    fields = {name: raw[name] for name in (*_POINTER_FIELDS, *_OPTIONAL_FIELDS) if name in raw}
     if signature is None:
         return Pointer(**fields)
     _validate_signature(signature)
@@ -195,6 +205,9 @@ def _validate_pointer(raw: dict[str, Any]) -> None:
             raise BundleFormatError(
                 f"pointer.{name}: expected {typ.__name__}, got {type(value).__name__}"
             )
+    expires = raw.get("expires_at", 0)
+    if not isinstance(expires, int) or isinstance(expires, bool) or expires < 0:
+        raise BundleFormatError("pointer.expires_at: expected a non-negative integer")
     if raw["format"] != POINTER_FORMAT:
         raise BundleFormatError(f"pointer.format: unsupported format {raw['format']!r}")
     if raw["revision"] < 0 or raw["size"] < 0:
@@ -206,6 +219,6 @@ def _validate_pointer(raw: dict[str, Any]) -> None:
         # A pointer may only name the object its own fields describe: a tampered or
         # mis-built pointer cannot redirect a reader to another env's or scope's bundle.
         raise BundleFormatError(f"pointer.key: expected {expected_key!r}, got {raw['key']!r}")
-    extra = set(raw) - set(_POINTER_FIELDS)
+    extra = set(raw) - set(_POINTER_FIELDS) - set(_OPTIONAL_FIELDS)
     if extra:
         raise BundleFormatError(f"pointer: unknown field(s) {sorted(extra)}")

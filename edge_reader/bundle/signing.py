@@ -141,6 +141,22 @@ def sign_pointers(
     return [replace(p.unsigned(), signature=signature) for p in pointers]
 
 
+def pointer_staleness(pointer: Pointer, now: float) -> str | None:
+    """Why a signed pointer may no longer be believed at ``now`` (Unix seconds), else None.
+
+    The freshness rule (docs/security.md): a pointer is good until its ``expires_at``; one
+    without ``expires_at`` is never fresh, or any old genuine pointer could be replayed
+    forever. Only meaningful together with :func:`verify_pointer` (an unsigned expiry is
+    anyone's claim).
+    """
+    if pointer.expires_at is None:
+        return "the pointer carries no expires_at (published before pointer expiry existed)"
+    if now >= pointer.expires_at:
+        return (f"the pointer expired {now - pointer.expires_at:.0f}s ago "
+                f"(expires_at {pointer.expires_at}); the publisher's heartbeat has not renewed it")
+    return None
+
+
 def verify_pointer(pointer: Pointer, trusted: Sequence[TrustedKey]) -> None:
     """Raise :class:`SignatureError` unless a trusted key signed ``pointer``.
 

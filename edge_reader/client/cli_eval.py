@@ -12,7 +12,9 @@
 Encrypted sources need ``sdk_key`` (or ``kms_key_id`` with ``key_store_table``).
 ``project``/``environment`` are checked when given, otherwise taken from the pointer.
 With ``signing_keys`` (as for ``FlagClient``) the pointer of an encrypted source must be
-signed by one of them; a plaintext document is a local file and is not checked.
+signed by one of them, and a pointer fetched from a URL must not be past its
+``expires_at`` (``stale_pointer``); local files are this machine's copies and are not held
+to the expiry; a plaintext document is a local file and is not checked.
 
 ``evaluate_from_source`` never raises: a source that cannot be loaded gives a detail with
 reason ERROR, error code PROVIDER_NOT_READY and a message saying why (the CLI prints it and
@@ -39,6 +41,7 @@ from edge_reader.client._verify import (
     Identity,
     Keys,
     Snapshot,
+    check_fresh,
     parse_pointer,
     snapshot_from_document,
     verify_bundle,
@@ -144,6 +147,7 @@ def _load_url(
             raise SourceError(f"{url}: cannot fetch pointer: {_describe(got)}")
         identity = _identity_from_pointer(got.body, project, environment, scope)
         pointer = parse_pointer(got.body, identity, keys)
+        check_fresh(pointer, keys, time.time())
         bundle = fetcher.get(bundle_url(url, pointer.key))
         if not isinstance(bundle, Fetched):
             raise SourceError(f"{url}: cannot fetch bundle: {_describe(bundle)}")

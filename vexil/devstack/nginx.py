@@ -9,7 +9,10 @@ CloudFront distribution Terraform declares in the ways readers can observe:
   honoured, so a dead origin still serves the last pointer;
 * expired entries are revalidated with ``If-None-Match`` (``proxy_cache_revalidate``);
 * a client's ``If-None-Match`` is answered ``304`` from the cache;
-* ``X-Cache-Status`` says HIT / MISS / REVALIDATED / STALE, for humans and tests.
+* ``X-Cache-Status`` says HIT / MISS / REVALIDATED / STALE, for humans and tests;
+* the query string is dropped before the cache and the origin, as the distribution's cache
+  policies (``query_string_behavior = "none"``, no origin request policy) drop it: a
+  ``?versionId=<older>`` can neither fetch an old pointer version nor poison the cache.
 """
 
 from __future__ import annotations
@@ -63,6 +66,9 @@ http {{
         # Only the bundle prefix is published, read-only, like the distribution's S3 origin.
         location /bundles/ {{
             limit_except GET {{ deny all; }}
+            # CloudFront forwards no query string to S3 (infra/cloudfront.tf): neither does
+            # this stand-in, so ?versionId=<older> cannot reach an old pointer version.
+            set $args "";
             proxy_pass http://s3_origin/{bucket}/bundles/;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
