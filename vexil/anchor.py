@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,8 @@ def _target(dev: Mapping[str, Any]) -> dict[str, str]:
 def anchor_now(dev: Mapping[str, Any]) -> dict[str, Any]:
     """Anchor every chain whose head is not anchored yet; return what was done
     (``written`` keys, ``already`` anchored, ``failed``)."""
-    with _environment(_target(dev)):
+    # The publisher's structured log lines go to stderr: stdout is this command's answer.
+    with _environment(_target(dev)), redirect_stdout(sys.stderr):
         if str(CONTROL_PLANE_DIR) not in sys.path:
             sys.path.insert(0, str(CONTROL_PLANE_DIR))
         from chalicelib.anchoring import run_from_env  # noqa: PLC0415 - needs the path
