@@ -130,3 +130,32 @@ resource "aws_s3_bucket_policy" "anchors" {
   policy     = data.aws_iam_policy_document.anchors_bucket.json
   depends_on = [aws_s3_bucket_public_access_block.anchors]
 }
+
+# Anchoring never fails a publish; a failure is logged instead (chalicelib/anchoring.py,
+# FAILURE_MESSAGE). Counted here, alarmed when it keeps happening: chains stay unanchored.
+resource "aws_cloudwatch_log_metric_filter" "anchor_failures" {
+  name           = "${local.name_prefix}-audit-anchor-failures"
+  log_group_name = "/aws/lambda/${module.control_plane.function_names["publisher"]}"
+  pattern        = "{ $.message = \"audit anchor write failed\" }"
+  metric_transformation {
+    name          = "AuditAnchorFailures"
+    namespace     = "Vexil/${local.name_prefix}"
+    value         = "1"
+    default_value = "0"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "anchor_failures" {
+  alarm_name          = "${local.name_prefix}-audit-anchor-failures"
+  alarm_description   = "Audit anchors are not being written: chain rewrites since the last anchor would go unnoticed."
+  namespace           = "Vexil/${local.name_prefix}"
+  metric_name         = "AuditAnchorFailures"
+  statistic           = "Sum"
+  period              = 3600
+  evaluation_periods  = 1
+  threshold           = 3
+  comparison_operator = "GreaterThanOrEqualToThreshold"
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_actions
+  ok_actions          = local.alarm_actions
+}

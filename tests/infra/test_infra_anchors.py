@@ -97,3 +97,13 @@ def test_module_gets_the_anchor_bucket_and_every_generations_public_key(tf: Tf) 
     assert module["anchor_bucket_arn"] == "${aws_s3_bucket.anchors.arn}"
     assert module["anchor_trusted_keys_pem"] == "${local.signing_public_keys_pem}"
     assert "var.signing_key_generations" in tf.locals["signing_public_keys_pem"]
+
+
+def test_anchor_failures_are_counted_from_the_publishers_log_message(tf: Tf) -> None:
+    from chalicelib.anchoring import FAILURE_MESSAGE
+
+    metric = tf.resources[("aws_cloudwatch_log_metric_filter", "anchor_failures")]
+    assert f'$.message = "{FAILURE_MESSAGE}"' in metric["pattern"]
+    assert 'function_names["publisher"]' in metric["log_group_name"]
+    alarm = tf.resources[("aws_cloudwatch_metric_alarm", "anchor_failures")]
+    assert alarm["metric_name"] == first(metric["metric_transformation"])["name"]
