@@ -78,6 +78,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "anchors" {
     noncurrent_version_expiration {
       noncurrent_days = var.anchor_retention_days + 1
     }
+  }
+
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {}
     abort_incomplete_multipart_upload {
       days_after_initiation = 1
     }
