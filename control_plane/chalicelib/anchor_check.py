@@ -44,15 +44,18 @@ class AnchorVerifier:
 class _Check:
     verifier: AnchorVerifier
     refused: list[dict[str, str]] = field(default_factory=list)
+    seen: dict[str, Anchor | None] = field(default_factory=dict)  # each object read once
 
     def genuine(self, key: str) -> Anchor | None:
-        """The verified anchor at ``key``, or None (and a refusal noted)."""
-        try:
-            return load_verified(self.verifier.store.get(key), key,
-                                 self.verifier.trusted_keys())
-        except RefusedError as exc:
-            self.refused.append({"key": key, "reason": str(exc)})
-            return None
+        """The verified anchor at ``key``, or None (and a refusal noted, once)."""
+        if key not in self.seen:
+            try:
+                self.seen[key] = load_verified(self.verifier.store.get(key), key,
+                                               self.verifier.trusted_keys())
+            except RefusedError as exc:
+                self.refused.append({"key": key, "reason": str(exc)})
+                self.seen[key] = None
+        return self.seen[key]
 
     def first_genuine(self, candidates: list[Listed]) -> Anchor | None:
         """The first genuine anchor among ``candidates`` (in the order given)."""
