@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from chalice import AuthResponse, Chalice  # type: ignore[attr-defined]
-from chalicelib import approvals, audit, keys, tokens
+from chalicelib import anchor_check, approvals, audit, keys, tokens
 from chalicelib.errors import BadRequest, Detail, Unauthorized
 from chalicelib.openapi import document
 from chalicelib.rbac import Perm
@@ -321,7 +321,8 @@ def list_audit(req: Req) -> dict[str, Any]:
 @route("/v1/audit/verify", "POST")
 def verify_audit(req: Req) -> dict[str, Any]:
     chain = _chain(req, req.body.get("project"), req.body.get("environment"))
-    return audit.verify_chain(req.service.repo, chain)
+    return anchor_check.verify_with_anchors(req.service.repo, chain,
+                                            anchor_check.verifier_from_env())
 
 
 # --- publisher (owned by the publisher helper) ---------------------------------------------

@@ -67,6 +67,7 @@ POLICY_PLACEHOLDERS: dict[str, str] = {
     "stream_arn": "ARN of the table's stream (NEW_AND_OLD_IMAGES)",
     "key_store_table_arn": "ARN of the branch-key store table (hierarchical keyring)",
     "bucket_arn": "ARN of the bundle bucket",
+    "anchor_bucket_arn": "ARN of the audit-anchor bucket (S3 Object Lock)",
     "bundle_key_arn": "ARN of the KMS key for bundle envelopes and SDK-key wrapping",
     "table_key_arn": "ARN of the KMS key encrypting the table at rest",
     "distribution_arn": "ARN of the CloudFront distribution serving bundles",
@@ -85,12 +86,19 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_SIGNING_KEY_ID": "signing_key_arn",
     "VEXIL_POINTER_MAX_AGE": "pointer_max_age_seconds",
     "VEXIL_HEARTBEAT_INTERVAL": "heartbeat_interval_seconds",
+    "VEXIL_ANCHOR_BUCKET": "anchor_bucket_name",
+    "VEXIL_ANCHOR_TRUSTED_KEYS": "anchor_trusted_keys_pem",
 }
 # Other module variables the post-processing introduces.
 EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "name_prefix": ("string", "Prefix of every resource name"),
     "table_name": ("string", "DynamoDB table name (VEXIL_TABLE)"),
     "bucket_name": ("string", "Bundle bucket name (VEXIL_BUCKET)"),
+    "anchor_bucket_name": ("string", "Audit-anchor bucket name (VEXIL_ANCHOR_BUCKET)"),
+    "anchor_trusted_keys_pem": (
+        "string",
+        "PEM public keys of every signing-key generation (VEXIL_ANCHOR_TRUSTED_KEYS)",
+    ),
     "key_store_table_name": ("string", "Branch-key store table name (VEXIL_KEY_STORE_TABLE)"),
     "bundles_kept_per_scope": (
         "number",

@@ -249,7 +249,7 @@ data "aws_iam_policy_document" "logs_bucket" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [aws_s3_bucket.bundles.arn]
+      values   = [aws_s3_bucket.bundles.arn, aws_s3_bucket.anchors.arn]
     }
     condition {
       test     = "StringEquals"

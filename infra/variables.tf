@@ -134,6 +134,26 @@ variable "superseded_bundle_expiration_days" {
   default     = 30
 }
 
+variable "anchor_retention_mode" {
+  description = "S3 Object Lock mode of audit anchors: COMPLIANCE (nobody can shorten or lift it) or GOVERNANCE (principals with s3:BypassGovernanceRetention can)."
+  type        = string
+  default     = "COMPLIANCE"
+  validation {
+    condition     = contains(["COMPLIANCE", "GOVERNANCE"], var.anchor_retention_mode)
+    error_message = "anchor_retention_mode: COMPLIANCE or GOVERNANCE."
+  }
+}
+
+variable "anchor_retention_days" {
+  description = "Days each audit anchor is locked (and then kept one more day). Rewrites are detectable as long as an anchor after the rewritten record is still kept."
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.anchor_retention_days >= 1
+    error_message = "anchor_retention_days: at least 1."
+  }
+}
+
 variable "api_throttle_rate_limit" {
   description = "API Gateway steady-state requests per second (stage-wide)."
   type        = number

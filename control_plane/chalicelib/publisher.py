@@ -4,8 +4,10 @@ For each scope whose pointer is older than the environment's revision:
 build the document (:mod:`chalicelib.publisher_build`) → compile-check it with the edge's own
 compiler (strict) → canonical JSON → ESDK envelope (the environment's branch key + SDK keys)
 → sign every new pointer together, one KMS ``Sign`` (:mod:`chalicelib.publisher_signing`;
-when a signing key is configured) → put the immutable object → conditionally replace the
-pointer → (optionally) invalidate the pointer in CloudFront → housekeeping
+when a signing key is configured; the environment's audit-chain anchor is signed in the same
+call, :mod:`chalicelib.anchoring`) → put the immutable object → conditionally replace the
+pointer → write the anchor (logged and counted on failure, never raised) → (optionally)
+invalidate the pointer in CloudFront → housekeeping
 (:mod:`chalicelib.publisher_retention`: tag bundles beyond the newest N for lifecycle
 expiry, remove pointers of scopes that no longer exist).
 
@@ -43,10 +45,14 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
+from chalicelib.anchoring import FAILURE_MESSAGE, Anchorer, AnchorRun, anchor_all, anchor_bucket
+from chalicelib.anchors import Anchor, AnchorStore, anchor_digest
+from chalicelib.audit import Chain
 from chalicelib.publisher_build import ScopeBuild, build_scopes
 from chalicelib.publisher_retention import DEFAULT_KEEP_BUNDLES, Housekeeping, Retention
 from chalicelib.publisher_signing import Freshness, PointerSigner
 from chalicelib.publisher_store import BundleStore, CurrentPointer, PointerConflict
+from chalicelib.repository import DynamoRepository
 from chalicelib.snapshot import EnvironmentSnapshot, SnapshotReader
 from edge_reader.bundle import (
     POINTER_FORMAT,
@@ -100,6 +106,7 @@ class PublishOutcome:
     scopes: list[ScopeOutcome] = field(default_factory=list)
     invalidation_id: str | None = None
     housekeeping: Housekeeping | None = None
+    anchor: str | None = None  # the audit anchor written with this publish (its S3 key)
 
     @property
     def published(self) -> list[str]:
@@ -146,13 +153,15 @@ class Publisher:
         signer: PointerSigner | None = None,
         freshness: Freshness | None = None,
         clock: Callable[[], float] = time.time,
+        anchorer: Anchorer | None = None,
     ) -> None:
         """Wire the snapshot reader, S3 store, envelope cache and (recommended) signer.
 
         Without ``signer`` pointers are published unsigned and without expiry, and readers
         cannot tell this publisher's bundles from ones any SDK-key holder made: said once,
         here, in the log. ``freshness``: signed pointers' max age and heartbeat (defaults
-        1 h / 15 min); ``clock``: wall-clock seconds, for ``expires_at``.
+        1 h / 15 min); ``clock``: wall-clock seconds, for ``expires_at``. With ``anchorer``
+        (needs ``signer``) each publish also anchors the audit chain head.
         """
         self.reader = reader
         self.store = store
@@ -160,6 +169,8 @@ class Publisher:
         self.signer = signer
         self.freshness = freshness or Freshness()
         self.clock = clock
+        self.anchorer = anchorer if signer is not None else None
+        self.last_anchor_run: AnchorRun | None = None  # set by each heartbeat
         self.retention = Retention(store, keep=keep_bundles)
         if signer is None:
             logger.warning("no pointer-signing key (VEXIL_SIGNING_KEY_ID): pointers are "
@@ -180,7 +191,8 @@ class Publisher:
                         project=project, environment=environment)
             return PublishOutcome(project, environment, None)
         outcome = PublishOutcome(project, environment, snapshot.revision)
-        prepared = self._sign(project, environment, self._prepare(snapshot, outcome))
+        anchor = self._anchor(snapshot)
+        prepared = self._sign(project, environment, self._prepare(snapshot, outcome), anchor)
         for item in prepared:
             if item.ciphertext is None:
                 continue
@@ -191,6 +203,9 @@ class Publisher:
                                  exc) from None
         for item in prepared:
             outcome.scopes.append(self._swing_pointer(item))
+        if anchor is not None and self.anchorer is not None and prepared:
+            # After the pointers: a failed anchor write is logged and counted, never raised.
+            outcome.anchor = self.anchorer.store_signed(anchor, prepared[0].pointer.signature)
         self._invalidate(outcome)
         if outcome.published:
             outcome.housekeeping = self.retention.after_publish(
@@ -325,13 +340,22 @@ class Publisher:
                        environment=environment, scope=scope, reason=why)
         return CurrentPointer(None, current.etag)
 
-    def _sign(self, project: str, environment: str,
-              prepared: list[_Prepared]) -> list[_Prepared]:
-        """Every pointer of this publish signed by ONE KMS call, before anything is written."""
+    def _anchor(self, snapshot: EnvironmentSnapshot) -> Anchor | None:
+        """The audit anchor of the snapshot's chain head (signed with the pointers)."""
+        if self.anchorer is None:
+            return None
+        chain = Chain.for_environment(snapshot.project, snapshot.environment)
+        return self.anchorer.head(chain, snapshot.audit_seq, snapshot.audit_head)
+
+    def _sign(self, project: str, environment: str, prepared: list[_Prepared],
+              anchor: Anchor | None = None) -> list[_Prepared]:
+        """Every pointer of this publish (and the audit anchor) signed by ONE KMS call,
+        before anything is written."""
         if self.signer is None or not prepared:
             return prepared
+        extra = [anchor_digest(anchor)] if anchor is not None else []
         try:
-            signed = self.signer.sign([item.pointer for item in prepared])
+            signed = self.signer.sign([item.pointer for item in prepared], extra)
         except Exception as exc:
             raise self._fail(project, environment, "sign", exc) from None
         return [replace(item, pointer=pointer)
@@ -386,7 +410,20 @@ class Publisher:
         logger.info("heartbeat finished", environments=len(pairs), ok=len(outcomes),
                     renewed=sum(len(o.renewed) for o in outcomes),
                     published=sum(len(o.published) for o in outcomes))
+        self.last_anchor_run = self.anchor_chains()
         return outcomes
+
+    def anchor_chains(self) -> AnchorRun | None:
+        """Anchor every audit chain head not anchored yet (the heartbeat's second task: a
+        chain can move without a publish — change requests, denied writes, tokens). None
+        without an anchorer; never raises (failures are logged and counted)."""
+        if self.anchorer is None:
+            return None
+        try:
+            return anchor_all(DynamoRepository(self.reader.table), self.anchorer)
+        except Exception as exc:  # listing the chains failed: the next heartbeat retries
+            logger.error(FAILURE_MESSAGE, stage="list", error=f"{type(exc).__name__}: {exc}")
+            return None
 
     def _invalidate(self, outcome: PublishOutcome) -> None:
         keys = [pointer_object_key(outcome.project, outcome.environment, s)
@@ -411,7 +448,8 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
     """Build a :class:`Publisher` from VEXIL_* variables (clients created once, here).
 
     VEXIL_TABLE, VEXIL_BUCKET, VEXIL_KMS_KEY_ID and VEXIL_KEY_STORE_TABLE are required;
-    VEXIL_SIGNING_KEY_ID (the pointer-signing key; Terraform always sets it),
+    VEXIL_SIGNING_KEY_ID (the pointer-signing key; Terraform always sets it; with it each
+    publish also anchors the audit chain, in VEXIL_ANCHOR_BUCKET or else VEXIL_BUCKET),
     VEXIL_KEEP_BUNDLES (default 10), VEXIL_POINTER_MAX_AGE and VEXIL_HEARTBEAT_INTERVAL
     (seconds, default 3600 and 900: :class:`Freshness`) and
     VEXIL_CLOUDFRONT_DISTRIBUTION_ID are optional.
@@ -438,6 +476,8 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
         dynamodb_client=session.client("dynamodb"),
         kms_client=key_kms,
     )
+    # A client of its own: its Sign/GetPublicKey calls are counted apart from the rest.
+    signer = PointerSigner(session.client("kms"), signing_key) if signing_key else None
     return Publisher(
         reader=SnapshotReader(
             table=os.environ["VEXIL_TABLE"], dynamodb=session.client("dynamodb"), kms=kms
@@ -445,7 +485,7 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
         store=store,
         envelope=EnvelopeCache(branch_keys),
         keep_bundles=int(os.environ.get("VEXIL_KEEP_BUNDLES") or DEFAULT_KEEP_BUNDLES),
-        # A client of its own: its Sign/GetPublicKey calls are counted apart from the rest.
-        signer=PointerSigner(session.client("kms"), signing_key) if signing_key else None,
+        signer=signer,
         freshness=Freshness.from_env(),
+        anchorer=Anchorer(AnchorStore(store.s3, anchor_bucket()), signer) if signer else None,
     )

@@ -20,18 +20,21 @@ publisher's role call ``kms:Sign``; readers pin its public half
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from edge_reader.bundle import Pointer
+from edge_reader.bundle.pointer import PointerSignature
 from edge_reader.bundle.signing import (
     KEY_SPEC,
     SIGNING_ALGORITHM,
     TrustedKey,
     load_trusted_key,
+    sign_digest_set,
     sign_pointers,
     verify_pointer,
+    verify_signed_digest,
 )
 
 # KMS hashes the message itself (SHA-256) before signing: the publisher sends the 32-byte
@@ -99,21 +102,17 @@ class PointerSigner:
         """The signing key's public half (fetched once, then cached)."""
         return self._resolve()[1]
 
-    def sign(self, pointers: Sequence[Pointer]) -> list[Pointer]:
-        """``pointers`` signed together; raises (``ClientError``, :class:`SigningKeyError`)
+    def sign(self, pointers: Sequence[Pointer], extra_digests: Iterable[str] = ()
+             ) -> list[Pointer]:
+        """``pointers`` signed together (with ``extra_digests``, e.g. the publish's audit
+        anchor, in the same signed set); raises (``ClientError``, :class:`SigningKeyError`)
         when KMS fails or the signature would not verify. Nothing is signed for no pointers.
         """
         if not pointers:
             return []
         key_id, trusted = self._resolve()
-
-        def kms_sign(digest: bytes) -> bytes:
-            out = self.kms.sign(KeyId=key_id, Message=digest, MessageType=MESSAGE_TYPE,
-                                SigningAlgorithm=SIGNING_ALGORITHM)
-            return bytes(out["Signature"])
-
         signed = sign_pointers(pointers, key_fingerprint=trusted.fingerprint,
-                               sign_digest=kms_sign)
+                               sign_digest=self._kms_sign(key_id), extra_digests=extra_digests)
         try:
             # One check covers all: every pointer carries the same digest list and signature.
             verify_pointer(signed[0], [trusted])
@@ -121,6 +120,27 @@ class PointerSigner:
             self._key = None
             raise SigningKeyError(f"KMS signature does not verify: {exc}") from None
         return signed
+
+    def sign_digests(self, digests: Sequence[str]) -> PointerSignature:
+        """One KMS ``Sign`` over a set of digests (a batch of audit anchors); verified like
+        :meth:`sign`, raises the same errors. ``digests`` must not be empty."""
+        key_id, trusted = self._resolve()
+        signature = sign_digest_set(digests, key_fingerprint=trusted.fingerprint,
+                                    sign_digest=self._kms_sign(key_id))
+        try:
+            verify_signed_digest(digests[0], signature, [trusted], what="digest set")
+        except Exception as exc:
+            self._key = None
+            raise SigningKeyError(f"KMS signature does not verify: {exc}") from None
+        return signature
+
+    def _kms_sign(self, key_id: str) -> Callable[[bytes], bytes]:
+        def kms_sign(digest: bytes) -> bytes:
+            out = self.kms.sign(KeyId=key_id, Message=digest, MessageType=MESSAGE_TYPE,
+                                SigningAlgorithm=SIGNING_ALGORITHM)
+            return bytes(out["Signature"])
+
+        return kms_sign
 
     def _resolve(self) -> tuple[str, TrustedKey]:
         if self._key is None:

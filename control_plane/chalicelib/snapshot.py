@@ -62,6 +62,7 @@ class EnvironmentSnapshot:
     flags: dict[str, dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, dict[str, Any]] = field(default_factory=dict)
     sdk_keys: tuple[SdkKeyRecord, ...] = ()
+    audit_seq: int = 0  # with audit_head: the chain head this revision's anchor names
 
 
 def _body(item: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -249,6 +250,7 @@ class SnapshotReader:
             revision=int(env.get("revision", 0)),
             updated_at=str(env.get("updated_at", "")),
             audit_head=str(env.get("audit_head", "")),
+            audit_seq=int(env.get("audit_seq", 0)),
             flags=flags,
             segments=segments,
             sdk_keys=tuple(sorted(sdk_keys, key=lambda r: r.key.key_id)),

@@ -105,11 +105,16 @@ def handle_heartbeat(publisher: Publisher | None = None) -> dict[str, Any]:
     The one entry point the schedule (and the local stack's timer) calls; work that must
     happen on every heartbeat belongs in :meth:`Publisher.heartbeat`.
     """
-    outcomes = (publisher or get_publisher()).heartbeat()
+    publisher = publisher or get_publisher()
+    outcomes = publisher.heartbeat()
+    anchors = publisher.last_anchor_run
     return {"heartbeat": {
         "environments": len(outcomes),
         "renewed": sum(len(o.renewed) for o in outcomes),
         "published": sum(len(o.published) for o in outcomes),
+        "anchors": None if anchors is None else {
+            "written": len(anchors.written), "already": anchors.already,
+            "failed": anchors.failed},
     }}
 
 

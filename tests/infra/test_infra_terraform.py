@@ -466,6 +466,7 @@ def test_lambda_environment_matches_code() -> None:
         "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE",
         "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID", "VEXIL_SIGNING_KEY_ID",
         "VEXIL_POINTER_MAX_AGE", "VEXIL_HEARTBEAT_INTERVAL",
+        "VEXIL_ANCHOR_BUCKET", "VEXIL_ANCHOR_TRUSTED_KEYS",
     }
     # The publisher signs with the ACTIVE generation's key, which the module call passes.
     assert LAMBDA_ENVIRONMENT["VEXIL_SIGNING_KEY_ID"] == "signing_key_arn"
@@ -544,7 +545,7 @@ def test_signing_key_is_an_asymmetric_p256_key_the_publisher_alone_signs_with(tf
 
     st = _statements(tf, "signing_key")
     assert set(st) == {"KeyAdministration", "PublisherSignsPointers", "PublisherReadsPublicKey",
-                       "OperatorsReadPublicKey"}
+                       "ControlPlaneReadsPublicKey", "OperatorsReadPublicKey"}
     sign = st["PublisherSignsPointers"]
     assert sign["actions"] == ["kms:Sign"]
     assert first(sign["principals"])["identifiers"] == ["${local.publisher_role_arn}"]
@@ -567,7 +568,10 @@ def test_signing_key_is_an_asymmetric_p256_key_the_publisher_alone_signs_with(tf
 def test_signing_public_keys_are_outputs_readers_can_load(tf: Tf) -> None:
     public = tf.data[("aws_kms_public_key", "signing")]
     assert public == {"for_each": "${aws_kms_key.signing}", "key_id": "${each.value.arn}"}
-    every = tf.outputs["pointer_signing_public_keys_pem"]["value"]
+    # One expression (a local) for readers' output and the API's anchor check.
+    assert tf.outputs["pointer_signing_public_keys_pem"]["value"] == (
+        "${local.signing_public_keys_pem}")
+    every = tf.locals["signing_public_keys_pem"]
     assert "data.aws_kms_public_key.signing[g].public_key_pem" in every
     assert "var.signing_key_generations" in every
     active = tf.outputs["pointer_signing_public_key_pem"]["value"]

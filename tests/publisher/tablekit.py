@@ -51,6 +51,12 @@ class TableKit:
     def _put(self, item: dict[str, Any]) -> None:
         self.ddb.put_item(TableName=self.table, Item=item)
 
+    def register_project(self) -> None:
+        """Put the project item, listed in the projects index as the API lists it."""
+        self._put({"pk": {"S": keys.project_pk(self.project)}, "sk": {"S": keys.PROJECT_SK},
+                   "project": {"S": self.project}, "gsi1pk": {"S": keys.PROJECTS_GSI_PK},
+                   "gsi1sk": {"S": self.project}})
+
     def env(self, environment: str = "prod", *, revision: int = 1,
             updated_at: str = "2026-11-24T06:00:00.000Z", audit_head: str = "ab" * 32) -> None:
         """Put the environment item."""

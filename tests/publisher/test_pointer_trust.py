@@ -222,12 +222,9 @@ def _objects(s3: Any, bucket: Bucket, project: str) -> list[str]:
 def test_the_heartbeat_walks_every_environment_of_every_project(
     kit: TableKit, publisher: Publisher, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib import keys
     from chalicelib.stream import handler
 
-    kit._put({"pk": {"S": keys.project_pk(kit.project)}, "sk": {"S": keys.PROJECT_SK},
-              "project": {"S": kit.project}, "gsi1pk": {"S": keys.PROJECTS_GSI_PK},
-              "gsi1sk": {"S": kit.project}})
+    kit.register_project()
     for environment in ("prod", "staging"):
         kit.env(environment, revision=2)
         kit.flag("a", environment)
@@ -239,7 +236,9 @@ def test_the_heartbeat_walks_every_environment_of_every_project(
     monkeypatch.setattr(publisher.reader, "environments", lambda: ours)
     monkeypatch.setattr("chalicelib.stream._PUBLISHER", publisher)
     result = handler({"source": "vexil.heartbeat"}, None)
+    anchors = result["heartbeat"].pop("anchors")
     assert result == {"heartbeat": {"environments": 2, "renewed": 0, "published": 4}}
+    assert anchors["failed"] == 0  # every chain head is anchored (by its publish or the beat)
     for environment in ("prod", "staging"):
         live = bucket.pointer(kit.project, environment)
         assert live is not None
