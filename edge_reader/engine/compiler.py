@@ -223,7 +223,7 @@ class _Compilation:
     constants: dict[int, Run] = field(default_factory=dict)  # id(detail) -> the run serving it
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs 10 ms per 10,000 flags
 class _Definition:
     """A flag's checked definition: what the rest of the flag is compiled against."""
 
@@ -329,12 +329,14 @@ def _variations(raw_variations: Mapping[str, Any], kind: str | None, path: str,
 class _FlagCompiler:
     """The steps of one flag after its definition, each reporting its own problems."""
 
-    __slots__ = ("definition", "env", "key", "path", "served")
+    __slots__ = ("definition", "env", "fresh", "key", "path", "problems", "served")
 
     def __init__(self, key: str, path: str, env: _Compilation, definition: _Definition) -> None:
         self.key = key
         self.path = path
         self.env = env
+        self.problems = env.problems
+        self.fresh = env.fresh
         self.definition = definition
         self.served: set[str] = set()  # variations some path serves (the unused-variation lint)
 
@@ -344,14 +346,14 @@ class _FlagCompiler:
         Reports a name the flag does not define; a name it defines but that is invalid was
         already reported by the definition.
         """
-        wanted = get_str(obj, name, where, self.env.problems)
+        wanted = get_str(obj, name, where, self.problems)
         if wanted is None:
             return None
         if wanted in self.definition.variations:
             self.served.add(wanted)
             return wanted
         if wanted not in self.definition.raw_variations:
-            self.env.problems.error(f"{where}.{name}", f"unknown variation {wanted!r}",
+            self.problems.error(f"{where}.{name}", f"unknown variation {wanted!r}",
                                     "unknown_variation")
         return None
 
@@ -359,19 +361,19 @@ class _FlagCompiler:
                rule_id: str | None = None) -> EvaluationDetail:
         """The prebuilt detail serving variation ``name`` (shared where equal: _fresh.py)."""
         d = self.definition
-        return self.env.fresh.detail(d.variations.get(name), name, reason, index, rule_id,
+        return self.fresh.detail(d.variations.get(name), name, reason, index, rule_id,
                                      d.metadata)
 
     def off_detail(self, off_name: str | None) -> EvaluationDetail:
         """What the flag serves when disabled: the off variation, else the caller's default."""
         if off_name is not None:
             return self.detail(off_name, Reason.DISABLED)
-        return self.env.fresh.detail(USE_DEFAULT, None, Reason.DISABLED,
+        return self.fresh.detail(USE_DEFAULT, None, Reason.DISABLED,
                                      flag_metadata=self.definition.metadata)
 
     def prerequisites(self, raw: Mapping[str, Any]) -> _Prerequisites:
         """Check ``prerequisites``: known flags, variations they define, enabled ones."""
-        problems = self.env.problems
+        problems = self.problems
         pairs: list[tuple[str, str]] = []
         edges: list[tuple[int, str]] = []
         always_fail = False
@@ -400,12 +402,12 @@ class _FlagCompiler:
                 problems.warn(where, f"flag {other!r} is disabled: this prerequisite always "
                               "fails", "prerequisite_disabled")
                 always_fail = True
-            pairs.append((self.env.fresh.text(other), self.env.fresh.text(wanted)))
+            pairs.append((self.fresh.text(other), self.fresh.text(wanted)))
         return _Prerequisites(pairs, always_fail, edges)
 
     def targets(self, raw: Mapping[str, Any]) -> list[_Target]:
         """``targets`` as one key table per context kind; the first target of a key wins."""
-        problems = self.env.problems
+        problems = self.problems
         targets: list[_Target] = []
         seen_targets: dict[str, set[str]] = {}
         for i, item in enumerate(get_list(raw, "targets", self.path, problems)):
@@ -426,7 +428,7 @@ class _FlagCompiler:
                     existing.update(table)  # first target wins: earlier keys were skipped
                     break
             else:
-                targets.append((self.env.fresh.text(kind), table))
+                targets.append((self.fresh.text(kind), table))
         return targets
 
     def _target_table(self, keys: list[str], seen: set[str], hit: EvaluationDetail,
@@ -434,17 +436,17 @@ class _FlagCompiler:
         table = {}
         for j, k in enumerate(keys):
             if k in seen:
-                self.env.problems.warn(f"{where}.values[{j}]",
+                self.problems.warn(f"{where}.values[{j}]",
                                        f"key {k!r} is already targeted by an earlier target",
                                        "duplicate_target")
                 continue
             seen.add(k)
-            table[self.env.fresh.copy(k)] = hit
+            table[self.fresh.copy(k)] = hit
         return table
 
     def rules(self, raw: Mapping[str, Any]) -> tuple[list[_Rule], int | None]:
         """The compiled ``rules``, and the index of the first rule matching every context."""
-        problems = self.env.problems
+        problems = self.problems
         segments = self.env.segments
         rules: list[_Rule] = []
         rule_ids: set[str] = set()
@@ -466,7 +468,7 @@ class _FlagCompiler:
                 problems.warn(where, f"unreachable: rule {unconditional_at} above matches every "
                               "context", "unreachable_rule")
             cond, unconditional = compile_conditions(item.get("clauses"), f"{where}.clauses",
-                                                     problems, segments.resolve, self.env.fresh,
+                                                     problems, segments.resolve, self.fresh,
                                                      segments.clause_cache)
             if unconditional and unconditional_at is None:
                 unconditional_at = i
@@ -482,7 +484,7 @@ class _FlagCompiler:
         """The run serving ``default`` (None if it cannot serve), and its detail if fixed."""
         where = f"{self.path}.default"
         if unconditional_at is not None:
-            self.env.problems.warn(where, f"unreachable: rule {unconditional_at} matches every "
+            self.problems.warn(where, f"unreachable: rule {unconditional_at} matches every "
                                    "context", "unreachable_default")
         if "default" not in raw:
             return None, None
@@ -496,7 +498,7 @@ class _FlagCompiler:
 
     def serve(self, raw: object, where: str) -> tuple[str | None, RolloutPlan | None]:
         """Parse ``{"variation": name}`` or ``{"rollout": ROLLOUT}``."""
-        problems = self.env.problems
+        problems = self.problems
         if not isinstance(raw, Mapping):
             problems.error(where, f"must be an object, got {type_name(raw)}", "type")
             return None, None
@@ -507,7 +509,7 @@ class _FlagCompiler:
         if "variation" in raw:
             return self.variation(raw, "variation", where), None
         plan = parse_rollout(raw.get("rollout"), f"{where}.rollout", self.key,
-                             self.definition.variations, problems, self.env.fresh)
+                             self.definition.variations, problems, self.fresh)
         if plan is not None:
             self.served.update(plan.served())
         return None, plan
@@ -515,7 +517,7 @@ class _FlagCompiler:
     def rollout(self, plan: RolloutPlan, where: str, index: int | None = None,
                 rule_id: str | None = None) -> Run:
         """The run of a rollout served at ``where`` (a schedule without a clock is a lint)."""
-        fresh = self.env.fresh
+        fresh = self.fresh
         # Only the variations the rollout names: a detail costs a microsecond to build.
         details = {n: self.detail(n, Reason.SPLIT, index, rule_id) for n in plan.variations}
         # The message does not name the flag (the caller knows which one it asked for), so
@@ -524,7 +526,7 @@ class _FlagCompiler:
                                   self.definition.metadata)
         run = build_rollout(plan, details, missing_key, self.env.clock, fresh)
         if plan.steps and self.env.clock is None:
-            self.env.problems.warn(f"{where}.rollout.schedule",
+            self.problems.warn(f"{where}.rollout.schedule",
                                    "no clock given to the compiler: the schedule is ignored",
                                    "no_clock")
         return run
@@ -534,7 +536,7 @@ class _FlagCompiler:
         d = self.definition
         for name in d.raw_variations:
             if isinstance(name, str) and name in d.variations and name not in self.served:
-                self.env.problems.warn(f"{self.path}.variations.{name}",
+                self.problems.warn(f"{self.path}.variations.{name}",
                                        "no path serves this variation", "unused_variation")
 
 
