@@ -15,7 +15,7 @@ from typing import Any
 import mmh3
 
 from ._fresh import Fresh
-from ._validate import KIND_RE, check_fields, get_int, get_list, get_str, type_name
+from ._validate import KIND_RE, check_fields, get_int, get_list, get_str, is_object, type_name
 from .bucketing import BUCKETS, bucketable
 from .context import Kinds, make_getter, parse_attribute
 from .dates import parse_rfc3339_ms
@@ -82,10 +82,8 @@ def _weighted_variations(
     weights: list[int] = []
     for i, item in enumerate(get_list(raw, "variations", path, problems)):
         where = f"{path}.variations[{i}]"
-        if not isinstance(item, Mapping):
-            problems.error(where, f"must be an object, got {type_name(item)}", "type")
+        if not is_object(item, where, problems, _WEIGHTED_FIELDS, ("variation", "weight")):
             continue
-        check_fields(item, where, _WEIGHTED_FIELDS, ("variation", "weight"), problems)
         name = get_str(item, "variation", where, problems)
         if name is not None and name not in variations:
             problems.error(f"{where}.variation", f"unknown variation {name!r}",
@@ -116,10 +114,8 @@ def _schedule(raw: Mapping[str, Any], path: str, n_variations: int,
     steps: list[tuple[float, tuple[int, ...]]] = []
     for i, step in enumerate(get_list(raw, "schedule", path, problems)):
         where = f"{path}.schedule[{i}]"
-        if not isinstance(step, Mapping):
-            problems.error(where, f"must be an object, got {type_name(step)}", "type")
+        if not is_object(step, where, problems, _STEP_FIELDS, ("at", "weights")):
             continue
-        check_fields(step, where, _STEP_FIELDS, ("at", "weights"), problems)
         at_text = get_str(step, "at", where, problems, max_length=64)
         at = parse_rfc3339_ms(at_text) if at_text is not None else None
         if at_text is not None and at is None:

@@ -36,6 +36,7 @@ from ._validate import (
     get_mapping,
     get_str,
     get_str_list,
+    is_object,
     json_problem,
     type_name,
 )
@@ -379,10 +380,8 @@ class _FlagCompiler:
         always_fail = False
         for i, item in enumerate(get_list(raw, "prerequisites", self.path, problems)):
             where = f"{self.path}.prerequisites[{i}]"
-            if not isinstance(item, Mapping):
-                problems.error(where, f"must be an object, got {type_name(item)}", "type")
+            if not is_object(item, where, problems, _PREREQ_FIELDS, ("flag", "variation")):
                 continue
-            check_fields(item, where, _PREREQ_FIELDS, ("flag", "variation"), problems)
             other = get_str(item, "flag", where, problems)
             wanted = get_str(item, "variation", where, problems)
             if other is None or wanted is None:
@@ -412,10 +411,8 @@ class _FlagCompiler:
         seen_targets: dict[str, set[str]] = {}
         for i, item in enumerate(get_list(raw, "targets", self.path, problems)):
             where = f"{self.path}.targets[{i}]"
-            if not isinstance(item, Mapping):
-                problems.error(where, f"must be an object, got {type_name(item)}", "type")
+            if not is_object(item, where, problems, _TARGET_FIELDS, ("values", "variation")):
                 continue
-            check_fields(item, where, _TARGET_FIELDS, ("values", "variation"), problems)
             kind = get_str(item, "context_kind", where, problems, pattern=KIND_RE) or "user"
             name = self.variation(item, "variation", where)
             keys = get_str_list(item, "values", where, problems)
@@ -453,10 +450,8 @@ class _FlagCompiler:
         unconditional_at: int | None = None
         for i, item in enumerate(get_list(raw, "rules", self.path, problems)):
             where = f"{self.path}.rules[{i}]"
-            if not isinstance(item, Mapping):
-                problems.error(where, f"must be an object, got {type_name(item)}", "type")
+            if not is_object(item, where, problems, _RULE_FIELDS, ("serve",)):
                 continue
-            check_fields(item, where, _RULE_FIELDS, ("serve",), problems)
             rule_id = get_str(item, "id", where, problems, max_length=256)
             if rule_id is not None:
                 if rule_id in rule_ids:
