@@ -224,7 +224,7 @@ class _Compilation:
     constants: dict[int, Run] = field(default_factory=dict)  # id(detail) -> the run serving it
 
 
-@dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs 10 ms per 10,000 flags
+@dataclass(slots=True, eq=False)  # not frozen: a frozen __init__ costs 0.9 µs, this 0.2 µs
 class _Definition:
     """A flag's checked definition: what the rest of the flag is compiled against."""
 
@@ -235,6 +235,8 @@ class _Definition:
 
 
 class _Prerequisites(NamedTuple):
+    """A flag's checked prerequisites."""
+
     pairs: list[tuple[str, str]]  # (flag, variation it must serve)
     always_fail: bool  # a prerequisite flag is disabled
     edges: list[tuple[int, str]]  # (index, flag) of every known flag named, for the graph
@@ -430,6 +432,7 @@ class _FlagCompiler:
 
     def _target_table(self, keys: list[str], seen: set[str], hit: EvaluationDetail,
                       where: str) -> dict[str, EvaluationDetail]:
+        """One target's key table; a key ``seen`` in an earlier target of the kind is a lint."""
         table = {}
         for j, k in enumerate(keys):
             if k in seen:
