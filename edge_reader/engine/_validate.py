@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import Problems
 
@@ -133,6 +133,19 @@ def get_str_list(obj: Mapping[str, Any], name: str, path: str, problems: Problem
             problems.error(f"{_join(path, name)}[{i}]", f"must be a string, got {type_name(v)}",
                            "type")
     return out
+
+
+def is_object(
+    item: object, where: str, problems: Problems, allowed: frozenset[str],
+    required: tuple[str, ...],
+) -> TypeGuard[Mapping[str, Any]]:
+    """Is ``item`` (an array element at ``where``) an object? Reports it if not, and its
+    unknown and missing fields if so."""
+    if not isinstance(item, Mapping):
+        problems.error(where, f"must be an object, got {type_name(item)}", "type")
+        return False
+    check_fields(item, where, allowed, required, problems)
+    return True
 
 
 def json_problem(v: object, depth: int = 0) -> str | None:
