@@ -33,10 +33,10 @@ from typing import Any
 import yaml
 
 from edge_reader.engine import CompileError, compile_environment
+from edge_reader.engine.keys import is_key
 from vexil.errors import UsageError
 
 FORMAT = 1
-KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
 DEFINITION_FIELDS = (
     "kind", "variations", "schema", "description", "tags", "client_visible", "deprecated",
@@ -113,7 +113,7 @@ def split_flag(flag: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]
 
 
 def _check_key(kind: str, key: object, where: str) -> str:
-    if not isinstance(key, str) or not KEY_RE.match(key):
+    if not is_key(key):
         raise UsageError(
             f"{where}: invalid {kind} key {key!r} (lowercase letters, digits, '.', '_', '-'; "
             "starts with a letter or digit; at most 128 characters)"
