@@ -18,6 +18,7 @@ lookahead is always true; in Python the lookahead refuses the spot before a fina
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 _KEY = "[a-z0-9][a-z0-9._-]{0,127}"
 _VARIANT = "[A-Za-z0-9_][A-Za-z0-9._-]{0,127}"
@@ -46,6 +47,6 @@ KEY_JSON_PATTERN = json_pattern(KEY_RE)
 """The key rule as a JSON Schema ``pattern``."""
 
 
-def is_key(value: object) -> bool:
+def is_key(value: object) -> TypeGuard[str]:
     """True when ``value`` is a string that is a valid key (the whole string, no newline)."""
     return isinstance(value, str) and KEY_RE.match(value) is not None
