@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from chalice import AuthResponse, Chalice  # type: ignore[attr-defined]
-from chalicelib import approvals, audit, tokens
+from chalicelib import approvals, audit, keys, tokens
 from chalicelib.errors import BadRequest, Detail, Unauthorized
 from chalicelib.openapi import document
 from chalicelib.rbac import Perm
@@ -312,7 +312,8 @@ def _chain(req: Req, project: Any, environment: Any) -> audit.Chain:
 def list_audit(req: Req) -> dict[str, Any]:
     chain = _chain(req, req.query.get("project"), req.query.get("environment"))
     limit, cursor = page_params(req.query)
-    items, last = req.service.repo.query(chain.records_pk, "R#", limit=limit, start_sk=cursor)
+    items, last = req.service.repo.query(chain.records_pk, keys.AUDIT_SK_PREFIX, limit=limit,
+                                         start_sk=cursor)
     return {"items": [audit.decode_record(i) for i in items], "next_cursor": encode_cursor(last)}
 
 

@@ -43,10 +43,11 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "control_plane")) if p not in sys.path]
 
-from chalicelib import keys  # noqa: E402
+from chalicelib import keys, sdk_key_record  # noqa: E402
 from chalicelib.publisher import Publisher, compile_check, publisher_from_env  # noqa: E402
 from chalicelib.publisher_build import build_scopes  # noqa: E402
-from chalicelib.snapshot import EnvironmentSnapshot, sdk_key_item  # noqa: E402
+from chalicelib.repository import encode_item  # noqa: E402
+from chalicelib.snapshot import EnvironmentSnapshot  # noqa: E402
 from chalicelib.stream import handle_stream_batch  # noqa: E402
 
 from edge_reader.bundle import (  # noqa: E402
@@ -56,6 +57,8 @@ from edge_reader.bundle import (  # noqa: E402
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle  # noqa: E402
 from edge_reader.bundle.hierarchy import BranchKeyStore  # noqa: E402
+from edge_reader.engine.fields import split_flag  # noqa: E402
+from vexil.devstack import procs  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 
@@ -179,17 +182,17 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
         ddb.put_item(TableName=table, Item={
             "pk": {"S": keys.project_pk(project)}, "sk": {"S": keys.flag_definition_sk(f"f{i}")},
             "flag": {"S": f"f{i}"}, "version": {"N": "1"},
-            "body": {"S": orjson.dumps({k: body[k] for k in (
-                "kind", "variations", "description", "tags", "client_visible")}).decode()}})
+            "body": {"S": orjson.dumps(split_flag(body)[0]).decode()}})
         ddb.put_item(TableName=table, Item={
             "pk": {"S": keys.env_pk(project, "prod")}, "sk": {"S": keys.flag_config_sk(f"f{i}")},
             "flag": {"S": f"f{i}"}, "version": {"N": "1"},
             "body": {"S": orjson.dumps({"enabled": True, "default": {"variation": "on"},
                                         "off_variation": "off"}).decode()}})
     for _ in range(2):
-        ddb.put_item(TableName=table, Item=sdk_key_item(
+        ddb.put_item(TableName=table, Item=encode_item(sdk_key_record.new_item(
             project=project, environment="prod", key=generate_sdk_key("srv"),
-            kms=session.client("kms"), kms_key_id=names["VEXIL_KMS_KEY_ID"]))
+            kms=session.client("kms"), kms_key_id=names["VEXIL_KMS_KEY_ID"],
+            created_at="1970-01-01T00:00:00.000Z")))
 
     def env_item(rev: int) -> dict[str, Any]:
         return {"pk": {"S": keys.project_pk(project)}, "sk": {"S": keys.environment_sk("prod")},
@@ -429,12 +432,7 @@ def main(argv: list[str] | None = None) -> int:
             results["propagation"] = bench_propagation(session, names, writes,
                                                        flags=prop_flags)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        procs.stop(server)
     if "build_encrypt" in results:
         ten_k = next(r for r in results["build_encrypt"] if r["flags"] == 10_000)
         results["goals"] = {

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edge_reader.engine.fields import split_flag
 from vexil.errors import ApiError, VexilError
-from vexil.flagsfile import split_flag
 from vexil.plan import Change, Plan
 from vexil.remote import Writer, WriteResult
 

@@ -470,8 +470,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     """``vexil backup export|restore FILE``: see :mod:`vexil.backup`."""
     from vexil import backup  # noqa: PLC0415 - boto3 only when this command runs
 
-    argv = [args.action, args.file, *(["--table", args.table] if args.table else [])]
-    return backup.main(argv)
+    table = args.table or os.environ.get("VEXIL_TABLE")
+    if not table:
+        raise UsageError("backup: --table: required (or set VEXIL_TABLE)")
+    if args.action == "export":
+        backup.export_to_file(table, args.file)
+        print(f"exported {table}", file=sys.stderr)
+        return 0
+    count = backup.restore_from_file(args.file, table)
+    print(f"restored {count} items into {table}", file=sys.stderr)
+    return 0
 
 
 _COMMANDS = {

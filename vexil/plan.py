@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from vexil.flagsfile import FlagsFile, split_flag
+from edge_reader.engine.fields import split_flag
+from vexil.flagsfile import FlagsFile
 from vexil.remote import RemoteState
 
 # Execution order of change kinds.

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import boto3
 from aws_lambda_powertools import Logger
 
 from chalicelib.publisher_build import ScopeBuild, build_scopes
@@ -40,9 +41,11 @@ from edge_reader.bundle import (
     bundle_object_key,
     encode_bundle_document,
     encryption_context,
+    pointer_object_key,
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
 from edge_reader.bundle.hierarchy import BranchKeyStore, resolve_key_arn
+from edge_reader.engine import ENGINE_VERSION, CompileError, compile_environment
 
 logger = Logger(service="vexil-publisher")
 
@@ -97,15 +100,11 @@ class _Prepared:
 
 
 def _engine_version() -> str:
-    from edge_reader.engine import ENGINE_VERSION  # noqa: PLC0415 - keeps import cycles out
-
     return str(ENGINE_VERSION)
 
 
 def compile_check(document: dict[str, Any]) -> None:
     """Raise ValueError naming every problem unless the edge compiler accepts ``document``."""
-    from edge_reader.engine import CompileError, compile_environment  # noqa: PLC0415
-
     try:
         compile_environment(document, strict=True)
     except CompileError as exc:
@@ -260,8 +259,6 @@ class Publisher:
                            f"s3-put-pointer:{pointer.scope}", "pointer kept changing")
 
     def _invalidate(self, outcome: PublishOutcome) -> None:
-        from edge_reader.bundle import pointer_object_key  # noqa: PLC0415
-
         keys = [pointer_object_key(outcome.project, outcome.environment, s)
                 for s in outcome.published]
         try:
@@ -287,8 +284,6 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
     VEXIL_SIGNING_KEY_ID (the pointer-signing key; Terraform always sets it),
     VEXIL_KEEP_BUNDLES (default 10) and VEXIL_CLOUDFRONT_DISTRIBUTION_ID are optional.
     """
-    import boto3  # noqa: PLC0415 - only the Lambda/worker entry points need a session
-
     session = session or boto3.session.Session()
     kms = session.client("kms")
     distribution = os.environ.get("VEXIL_CLOUDFRONT_DISTRIBUTION_ID") or None

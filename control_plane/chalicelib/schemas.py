@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from edge_reader.engine import fields
 from edge_reader.engine.keys import KEY_JSON_PATTERN
 
 KEY_PATTERN = KEY_JSON_PATTERN  # the engine's key rule, in the JSON Schema dialect
@@ -36,7 +37,21 @@ def obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: 
     return schema
 
 
-DEFINITION_FIELDS: dict[str, Schema] = {
+def per_field(names: tuple[str, ...], schemas: dict[str, Schema]) -> dict[str, Schema]:
+    """``schemas`` in the order of ``names``; raise ValueError unless both name the same fields.
+
+    The field names belong to ``edge_reader.engine.fields``; this module only adds a schema
+    to each, so a field added there and not here (or the reverse) stops the API loading.
+    """
+    if set(names) != set(schemas):
+        raise ValueError(
+            "request schemas out of step with edge_reader.engine.fields: "
+            f"{sorted(set(names) ^ set(schemas))}"
+        )
+    return {name: schemas[name] for name in names}
+
+
+DEFINITION_FIELDS: dict[str, Schema] = per_field(fields.DEFINITION_FIELDS, {
     "kind": {"type": "string", "enum": ["boolean", "string", "number", "json"]},
     "variations": {"type": "object", "minProperties": 1, "maxProperties": 100},
     "schema": {"type": "object"},
@@ -45,25 +60,25 @@ DEFINITION_FIELDS: dict[str, Schema] = {
     "client_visible": {"type": "boolean"},
     "deprecated": {"type": "boolean"},
     "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 1000}},
-}
+})
 
-CONFIG_FIELDS: dict[str, Schema] = {
+CONFIG_FIELDS: dict[str, Schema] = per_field(fields.CONFIG_FIELDS, {
     "enabled": {"type": "boolean"},
     "off_variation": {"type": "string"},
     "prerequisites": {"type": "array", "items": {"type": "object"}},
     "targets": {"type": "array", "items": {"type": "object"}},
     "rules": {"type": "array", "items": {"type": "object"}},
     "default": {"type": "object"},
-}
+})
 
-SEGMENT_FIELDS: dict[str, Schema] = {
+SEGMENT_FIELDS: dict[str, Schema] = per_field(fields.SEGMENT_FIELDS, {
     "context_kind": {"type": "string"},
     "included": STRINGS,
     "excluded": STRINGS,
     "rules": {"type": "array", "items": {"type": "object"}},
     "description": TEXT,
     "tags": {**STRINGS, "uniqueItems": True},
-}
+})
 
 FLAG_CONFIG: Schema = obj(CONFIG_FIELDS, ("enabled",))
 SEGMENT_BODY: Schema = obj(SEGMENT_FIELDS)

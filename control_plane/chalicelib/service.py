@@ -31,14 +31,13 @@ from chalicelib.repository import Item, Repository, Step, delete, put, update
 from chalicelib.requests import encode_cursor
 from chalicelib.timing import instrument
 from chalicelib.writes import commit
+from edge_reader.engine import fields
 
 MAX_ENVIRONMENTS = 24  # a definition write touches 4 items per environment; DynamoDB allows 100
-CONFIG_KEYS = ("enabled", "off_variation", "prerequisites", "targets", "rules", "default")
-DEFINITION_KEYS = (
-    "kind", "variations", "schema", "description", "tags", "client_visible", "deprecated",
-    "metadata",
-)
-SEGMENT_KEYS = ("context_kind", "included", "excluded", "rules", "description", "tags")
+# The stored parts of a flag and a segment are owned by the engine (edge_reader.engine.fields).
+CONFIG_KEYS = fields.CONFIG_FIELDS
+DEFINITION_KEYS = fields.DEFINITION_FIELDS
+SEGMENT_KEYS = fields.SEGMENT_FIELDS
 PROJECTS_GSI_PK = "PROJECTS"
 
 
@@ -321,29 +320,21 @@ class Service:
                        body: Mapping[str, Any]) -> dict[str, Any]:
         """Create an SDK key; its text is returned once, its secret stored KMS-wrapped."""
         self.environment_item(project, environment)
-        kind = str(body["kind"])
         scope_in = body.get("scope") or {}
-        scope = {"tags": list(scope_in.get("tags", [])),
-                 "prefixes": list(scope_in.get("prefixes", []))}
         # Imported here: edge_reader.bundle loads the encryption SDK, which only this use
         # case needs — API cold starts stay light.
-        from edge_reader.bundle.sdk_key import generate_sdk_key  # noqa: PLC0415
+        from chalicelib import sdk_key_record  # noqa: PLC0415
+        from edge_reader.bundle.sdk_key import generate_sdk_key, kind_of_name  # noqa: PLC0415
 
-        sdk_key = generate_sdk_key("srv" if kind == "server" else "cli")
+        sdk_key = generate_sdk_key(kind_of_name(str(body["kind"])))
         kms = self._kms or kms_client()
         key_id = self._kms_key_id or os.environ.get("VEXIL_KMS_KEY_ID")
         if not key_id:
             raise Conflict("VEXIL_KMS_KEY_ID is not configured")
-        wrapped = kms.encrypt(
-            KeyId=key_id, Plaintext=sdk_key.secret,
-            EncryptionContext={"vexil:purpose": "sdk-key", "vexil:project": project,
-                               "vexil:environment": environment},
-        )["CiphertextBlob"]
-        item = {
-            "pk": keys.env_pk(project, environment), "sk": keys.sdk_key_sk(sdk_key.key_id),
-            "key_id": sdk_key.key_id, "kind": kind, "scope": scope,
-            "wrapped_secret": wrapped, "created_at": iso(self.now()), "version": 1,
-        }
+        item = sdk_key_record.new_item(
+            project=project, environment=environment, key=sdk_key, kms=kms, kms_key_id=key_id,
+            created_at=iso(self.now()), tags=tuple(scope_in.get("tags", ())),
+            prefixes=tuple(scope_in.get("prefixes", ())))
         view = self.sdk_key_view(item)
         self._commit(call, steps=[put(item, "attribute_not_exists(pk)")],
                      bump=[(project, environment)],

@@ -34,6 +34,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from edge_reader.bundle import (
+    SERVER_SCOPE,
     BundleFormatError,
     SdkKey,
     decode_bundle_document,
@@ -134,7 +135,7 @@ class FlagClient:
             raise ValueError(f"mode: must be 'background', 'lambda' or 'offline', got {mode!r}")
         key = parse_sdk_key(sdk_key) if isinstance(sdk_key, str) else sdk_key
         if scope is None:
-            scope = "client" if key is not None and key.kind == "cli" else "server"
+            scope = key.kind_name if key is not None else SERVER_SCOPE
         # Validates project, environment and scope names (BundleFormatError is a ValueError).
         pointer_path = pointer_object_key(project, environment, scope)
         if pointer_url is None and cdn_url is not None:

@@ -28,8 +28,7 @@ class RefreshResult:
     """What one cycle did. ``outcome``: ``updated`` | ``unchanged`` | ``failed``.
 
     On failure ``kind`` names the cause (an HTTP/transport kind, or a ``BundleRejected``
-    kind such as ``rollback`` or ``decrypt_failed``), ``reason`` is human-readable, and
-    ``recoverable`` says whether retrying the same request may help.
+    kind such as ``rollback`` or ``decrypt_failed``) and ``reason`` is human-readable.
     """
 
     outcome: str
@@ -37,7 +36,6 @@ class RefreshResult:
     changed: frozenset[str] = frozenset()
     kind: str | None = None
     reason: str | None = None
-    recoverable: bool = True
 
     @property
     def ok(self) -> bool:
@@ -152,12 +150,9 @@ def _remaining(deadline: float | None) -> float | None:
 
 def _failed_fetch(failure: FetchFailure) -> RefreshResult:
     kind = f"http_{failure.status}" if failure.status is not None else failure.kind
-    return RefreshResult(
-        "failed", kind=kind, reason=failure.describe(), recoverable=failure.recoverable
-    )
+    return RefreshResult("failed", kind=kind, reason=failure.describe())
 
 
 def _rejected(exc: BundleRejected) -> RefreshResult:
     log.warning("bundle rejected: %s", exc)
-    # A rejected bundle is not fixed by retrying at once, but a later publish may fix it.
-    return RefreshResult("failed", kind=exc.kind, reason=f"rejected: {exc}", recoverable=True)
+    return RefreshResult("failed", kind=exc.kind, reason=f"rejected: {exc}")

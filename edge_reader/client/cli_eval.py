@@ -28,7 +28,7 @@ from typing import Any
 
 import orjson
 
-from edge_reader.bundle import SdkKey, parse_sdk_key
+from edge_reader.bundle import CLIENT_SCOPE, SdkKey, parse_sdk_key
 from edge_reader.client._cache import decode_cache_file
 from edge_reader.client._client import not_ready_detail
 from edge_reader.client._fetcher import Fetched, Fetcher, Timeouts
@@ -118,8 +118,8 @@ def load_source(
     keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id,
                 key_store_table=key_store_table, dynamodb_client=dynamodb_client,
                 signing_keys=trusted)
-    if scope is None and key is not None:
-        scope = "client" if key.kind == "cli" else None
+    if scope is None and key is not None and key.kind_name == CLIENT_SCOPE:
+        scope = CLIENT_SCOPE  # a client key opens only that scope; otherwise the pointer says
     try:
         if source.startswith(("http://", "https://")):
             return _load_url(source, keys, project, environment, scope, ca_bundle, timeout)

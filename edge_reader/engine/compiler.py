@@ -42,6 +42,7 @@ from .context import Kinds
 from .detail import ErrorCode, EvaluationDetail, FlagInfo, MetadataValue, Reason
 from .errors import CompileError, Problem, Problems
 from .evaluator import USE_DEFAULT, CompiledEnvironment, Run
+from .fields import FLAG_DOCUMENT_FIELDS
 
 ENGINE_VERSION = "1"
 FORMAT_VERSION = 1
@@ -49,11 +50,7 @@ MAX_PREREQUISITE_DEPTH = 32
 
 _TOP_FIELDS = frozenset({"format", "project", "environment", "revision", "generated_at", "engine",
                          "audit_head", "scope", "flags", "segments"})
-_FLAG_FIELDS = frozenset({
-    "kind", "variations", "schema", "description", "tags", "client_visible", "version",
-    "deprecated", "metadata", "enabled", "off_variation", "prerequisites", "targets", "rules",
-    "default",
-})
+_FLAG_FIELDS = FLAG_DOCUMENT_FIELDS
 _KINDS = ("boolean", "string", "number", "json")
 _PREREQ_FIELDS = frozenset({"flag", "variation"})
 _TARGET_FIELDS = frozenset({"context_kind", "values", "variation"})

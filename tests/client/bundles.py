@@ -187,7 +187,7 @@ def forge_with_sdk_key(factory: BundleFactory, revision: int, flags: dict[str, A
     import aws_encryption_sdk
     from aws_encryption_sdk import CommitmentPolicy
 
-    from edge_reader.bundle.envelope import FRAME_LENGTH
+    from edge_reader.bundle._contract import FRAME_LENGTH
     from edge_reader.bundle.esdk import ALGORITHM, _aes_keyring
 
     doc = factory.document(revision, flags)

@@ -24,6 +24,7 @@ import pytest
 
 from tests.conftest import free_port
 from tests.control_plane.conftest import World
+from vexil.devstack import procs
 from vexil.devstack.httpserve import READ_TIMEOUT_SECONDS
 
 CONTROL_PLANE = Path(__file__).resolve().parents[2] / "control_plane"
@@ -90,12 +91,7 @@ def server(world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
             time.sleep(0.3)
         yield srv
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        assert procs.stop(proc) == []
 
 
 def _project(world: World, server: Server, protected: tuple[str, ...] = ()) -> str:

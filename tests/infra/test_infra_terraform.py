@@ -121,7 +121,7 @@ def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, Any]]:
 
 
 def test_bundle_key_policy(tf: Tf) -> None:
-    from chalicelib.snapshot import SDK_KEY_PURPOSE
+    from chalicelib.sdk_key_record import SDK_KEY_PURPOSE
 
     from edge_reader.bundle.hierarchy import (
         KEY_STORE_CONTEXT_PREFIX,

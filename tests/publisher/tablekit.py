@@ -14,8 +14,8 @@ from typing import Any
 
 import boto3
 import orjson
-from chalicelib import keys
-from chalicelib.snapshot import sdk_key_item
+from chalicelib import keys, sdk_key_record
+from chalicelib.repository import encode_item
 
 from edge_reader.bundle import SdkKey
 
@@ -110,7 +110,8 @@ class TableKit:
     def sdk_key(self, key: SdkKey, kms_key_id: str, environment: str = "prod", *,
                 tags: tuple[str, ...] = (), prefixes: tuple[str, ...] = (),
                 revoked_at: str | None = None) -> None:
-        """Put an SDK-key record with its secret wrapped by KMS."""
-        self._put(sdk_key_item(project=self.project, environment=environment, key=key,
-                               kms=self.kms, kms_key_id=kms_key_id, tags=tags,
-                               prefixes=prefixes, revoked_at=revoked_at))
+        """Put an SDK-key record with its secret wrapped by KMS (the API's own builder)."""
+        self._put(encode_item(sdk_key_record.new_item(
+            project=self.project, environment=environment, key=key, kms=self.kms,
+            kms_key_id=kms_key_id, created_at="1970-01-01T00:00:00.000Z", tags=tags,
+            prefixes=prefixes, revoked_at=revoked_at)))

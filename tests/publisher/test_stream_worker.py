@@ -29,6 +29,7 @@ from edge_reader.bundle.esdk import EnvelopeCache
 from edge_reader.bundle.hierarchy import BranchKeyStore
 from tests.publisher.conftest import Bucket
 from tests.publisher.tablekit import TableKit
+from vexil.devstack import procs
 from vexil.resources import _ensure_table, load_definition
 from vexil.stream_worker import Checkpoint, StreamWorker, lambda_record
 
@@ -213,6 +214,4 @@ def test_sigterm_stops_the_process_cleanly(private_table: str, tmp_path: Path) -
         assert proc.stdout is not None
         assert "stream worker stopped" in proc.stdout.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        procs.stop(proc)
