@@ -16,6 +16,7 @@ from chalicelib.requests import (
     key_param,
     page_params,
     validate_operation,
+    version_param,
 )
 from chalicelib.routes import E, P
 from chalicelib.service import authorize_write
@@ -177,9 +178,7 @@ def flag_history(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
 @route(E + "/flags/{flag}/history/{version}", "GET")
 def flag_history_version(req: Req, project: str, env: str, flag: str, version: str
                          ) -> dict[str, Any]:
-    if not version.isdigit() or int(version) < 1:
-        raise BadRequest("invalid version", [Detail("version", "a positive integer")])
-    return req.service.history_version(project, env, flag, int(version))
+    return req.service.history_version(project, env, flag, version_param("version", version))
 
 
 @route(E + "/flags/{flag}/restore", "POST")

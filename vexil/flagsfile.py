@@ -34,10 +34,10 @@ import yaml
 
 from edge_reader.engine import CompileError, compile_environment
 from edge_reader.engine.fields import CONFIG_FIELDS, DEFINITION_FIELDS, SEGMENT_FIELDS
+from edge_reader.engine.keys import is_key
 from vexil.errors import UsageError
 
 FORMAT = 1
-KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
 SERVER_FIELDS = ("version", "created_at", "updated_at", "updated_by", "created_by", "key",
                  "project", "environment", "etag")
@@ -100,7 +100,7 @@ def normalize_segment(segment: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _check_key(kind: str, key: object, where: str) -> str:
-    if not isinstance(key, str) or not KEY_RE.match(key):
+    if not is_key(key):
         raise UsageError(
             f"{where}: invalid {kind} key {key!r} (lowercase letters, digits, '.', '_', '-'; "
             "starts with a letter or digit; at most 128 characters)"

@@ -10,8 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from edge_reader.engine import fields
+from edge_reader.engine.keys import KEY_JSON_PATTERN
 
-KEY_PATTERN = "^[a-z0-9][a-z0-9._-]{0,127}$"
+KEY_PATTERN = KEY_JSON_PATTERN  # the engine's key rule, in the JSON Schema dialect
 
 Schema = dict[str, Any]
 

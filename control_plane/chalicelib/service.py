@@ -23,6 +23,7 @@ import orjson
 from chalicelib import keys
 from chalicelib.audit import Chain, Entry
 from chalicelib.canonical import canonical, iso
+from chalicelib.denied import DENIED
 from chalicelib.envdoc import EnvState, Versioned, check, load_definitions, load_state, versioned
 from chalicelib.errors import BadRequest, Conflict, Detail, NotFound, PreconditionFailed
 from chalicelib.rbac import Perm, Principal
@@ -167,9 +168,18 @@ class Service:
         item = self.repo.get(keys.project_pk(project), keys.environment_sk(environment))
         return bool(item and item.get("protected"))
 
-    def record_denied(self, principal: Principal, project: str, environment: str,
-                      action: str, resource: str) -> None:
-        """Append a ``denied`` record to a protected environment's chain (best effort)."""
+    def record_denied(self, principal: Principal, project: str | None,
+                      environment: str | None, action: str, resource: str) -> None:
+        """Record a refusal: always in the bounded denied log; also as a ``denied`` record in
+        a protected environment's chain when the caller's scope covers that environment.
+
+        A caller with no scope there is an outsider: their refusals are noise they could
+        generate at will, so they never reach the chain (nor cost a read to decide)."""
+        DENIED.record(principal, action, resource, project, environment)
+        if (project is None or environment is None or not principal.sees_project(project)
+                or not principal.sees_environment(environment)
+                or not self.is_protected(project, environment)):
+            return
         # The denial itself stands even if recording fails (a vanished env, a lost race).
         with contextlib.suppress(NotFound, Conflict):
             self._commit(

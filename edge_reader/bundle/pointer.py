@@ -17,26 +17,26 @@ from typing import Any
 import orjson
 
 from edge_reader.bundle.errors import BundleFormatError
+from edge_reader.engine.keys import KEY_RULE, is_key
 
 POINTER_FORMAT = 1
 SERVER_SCOPE = "server"
 CLIENT_SCOPE = "client"
 BUNDLE_PREFIX = "bundles/"
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 # "server", "client" or "key-<keyid>" (keyid: 10 lowercase base32 characters).
 _SCOPE_RE = re.compile(r"^(server|client|key-[a-z2-7]{10})$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _check_name(field: str, value: str) -> None:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise BundleFormatError(f"{field}: must match {_NAME_RE.pattern}, got {value!r}")
+    if not is_key(value):
+        raise BundleFormatError(f"{field}: must match {KEY_RULE}, got {value!r}")
 
 
 def check_scope(scope: str) -> None:
     """Raise :class:`BundleFormatError` unless ``scope`` is server, client or key-<keyid>."""
-    if not isinstance(scope, str) or not _SCOPE_RE.match(scope):
+    if not isinstance(scope, str) or not _SCOPE_RE.fullmatch(scope):
         raise BundleFormatError(
             f"scope: must be 'server', 'client' or 'key-<keyid>', got {scope!r}"
         )
@@ -56,7 +56,7 @@ def bundle_object_key(
     """S3 key of an immutable bundle; revision and content hash make it unique forever."""
     if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
         raise BundleFormatError(f"revision: must be a non-negative integer, got {revision!r}")
-    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
+    if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
         raise BundleFormatError("sha256: must be 64 lowercase hex characters")
     return f"{_scope_prefix(project, environment, scope)}{revision}-{sha256}.bundle"
 
@@ -179,19 +179,19 @@ def _validate_signature(raw: object) -> None:
     if extra:
         raise BundleFormatError(f"pointer.signature: unknown field(s) {sorted(extra)}")
     key, digests, value = raw.get("key"), raw.get("digests"), raw.get("value")
-    if not isinstance(key, str) or not _HEX64_RE.match(key):
+    if not isinstance(key, str) or not _HEX64_RE.fullmatch(key):
         raise BundleFormatError("pointer.signature.key: expected 64 lowercase hex characters")
     if (
         not isinstance(digests, list)
         or not 1 <= len(digests) <= MAX_SIGNED_POINTERS
-        or not all(isinstance(d, str) and _HEX64_RE.match(d) for d in digests)
+        or not all(isinstance(d, str) and _HEX64_RE.fullmatch(d) for d in digests)
     ):
         raise BundleFormatError(
             f"pointer.signature.digests: expected 1 to {MAX_SIGNED_POINTERS} sha256 hex digests"
         )
     if digests != sorted(set(digests)):
         raise BundleFormatError("pointer.signature.digests: must be sorted and distinct")
-    if not isinstance(value, str) or not _B64_RE.match(value):
+    if not isinstance(value, str) or not _B64_RE.fullmatch(value):
         raise BundleFormatError("pointer.signature.value: expected a base64 signature")
 
 

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from typing import Any, TypeGuard
 
 from .errors import Problems
+from .keys import KEY_RE, KIND_RE, VARIANT_RE
+from .limits import MAX_JSON_DEPTH
 
-KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-VARIANT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-KIND_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-MAX_JSON_DEPTH = 64
+# Re-exported: the compiler and clause parsers import them from here.
+__all__ = ["KEY_RE", "KIND_RE", "MAX_JSON_DEPTH", "VARIANT_RE"]
 
 
 def type_name(v: object) -> str:
@@ -88,7 +88,7 @@ def get_str(
     if len(v) > max_length:
         problems.error(where, f"longer than {max_length} characters", "too_long")
         return None
-    if pattern is not None and not pattern.match(v):
+    if pattern is not None and not pattern.fullmatch(v):
         problems.error(where, f"{v!r} does not match {pattern.pattern}", "pattern")
         return None
     return v

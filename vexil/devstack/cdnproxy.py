@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import urllib3
 
+from vexil.devstack.httpserve import GuardedHandler
+
 _PASSED_HEADERS = ("content-type", "content-length", "etag", "cache-control", "last-modified")
 
 
@@ -22,7 +24,7 @@ def make_handler(origin: str) -> type[BaseHTTPRequestHandler]:
     """A request handler class forwarding GETs under /bundles/ to ``origin``."""
     pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=10.0))
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(GuardedHandler):  # read timeout: a stalled client is dropped
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: object) -> None:
