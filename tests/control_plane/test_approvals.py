@@ -10,8 +10,11 @@ ON = {"enabled": True, "default": {"variation": "on"}}
 
 
 def _setup(world: World) -> tuple[str, str, str, str]:
-    p = world.new_project(envs=("staging", "production"), protected=("production",))
+    """A project whose production is protected and already configures flag ``checkout``."""
+    p = world.new_project(envs=("staging", "production"))
     assert world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG).status_code == 201
+    base = f"/v1/projects/{p}/environments/production"
+    assert world.api.patch(base, {"protected": True}, if_match=1).status_code == 200
     alice = world.token("editor", [p], ["*"], name=f"alice-{p}")
     bob = world.token("editor", [p], ["*"], name=f"bob-{p}")
     return p, f"/v1/projects/{p}/environments/production", alice, bob
@@ -116,7 +119,7 @@ def test_no_route_bypasses_protection(world: World) -> None:
     assert r.status_code == 202
     assert admin.delete(f"/v1/projects/{p}/flags/checkout", if_match=1).status_code == 202
     # Unprotecting is itself a change request; the environment stays protected.
-    r = admin.patch(base, {"protected": False}, if_match=1)
+    r = admin.patch(base, {"protected": False}, if_match=2)
     assert r.status_code == 202
     assert admin.get(base).json["protected"] is True
     assert admin.get(f"{base}/flags/checkout").json["version"] == 1
@@ -133,7 +136,7 @@ def test_no_route_bypasses_protection(world: World) -> None:
 def test_unprotect_via_approved_change_request(world: World) -> None:
     p, base, _, _ = _setup(world)
     other_admin = world.token("admin", name=f"admin2-{p}")
-    cr = world.api.patch(base, {"protected": False}, if_match=1).json["change_request"]
+    cr = world.api.patch(base, {"protected": False}, if_match=2).json["change_request"]
     url = f"{base}/change-requests/{cr['id']}"
     assert world.api.post(f"{url}/approve", if_match=1, token=other_admin).status_code == 200
     r = world.api.post(f"{url}/apply", if_match=2)
