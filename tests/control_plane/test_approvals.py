@@ -142,3 +142,89 @@ def test_unprotect_via_approved_change_request(world: World) -> None:
     r = world.api.post(f"{url}/apply", if_match=2)
     assert r.status_code == 200, r.json
     assert world.api.get(base).json["protected"] is False
+
+
+def test_an_editor_joins_the_authors_and_cannot_approve(world: World) -> None:
+    p, base, alice, bob = _setup(world)
+    cr = _propose(world, base, alice)
+    url = f"{base}/change-requests/{cr['id']}"
+    op = {"type": "flag.config.put", "flag": "checkout", "base_version": 1,
+          "body": {"enabled": True, "default": {"variation": "off"}}}
+    r = world.api.put(url, {"operation": op}, if_match=1, token=bob)
+    assert r.status_code == 200, r.json
+    assert [a["name"] for a in r.json["authors"]] == [f"alice-{p}", f"bob-{p}"]
+    assert r.json["author"]["name"] == f"alice-{p}"  # who filed it stays recorded
+    for who in (alice, bob):
+        r = world.api.post(f"{url}/approve", if_match=2, token=who)
+        assert r.status_code == 403
+        assert r.json["error"]["details"] == [
+            {"path": "approver", "message": "authored or edited this change request"}]
+    # Editing again adds nobody twice.
+    r = world.api.put(url, {"operation": {**op, "body": ON}}, if_match=2, token=bob)
+    assert len(r.json["authors"]) == 2
+
+
+def test_an_approval_whose_token_expired_before_apply_does_not_count(world: World) -> None:
+    p, base, alice, _ = _setup(world)
+    short = world.api.post("/v1/tokens", {"name": f"short-{p}", "role": "editor",
+                                          "projects": [p], "environments": ["*"],
+                                          "ttl_days": 1})
+    assert short.status_code == 201
+    cr = _propose(world, base, alice)
+    url = f"{base}/change-requests/{cr['id']}"
+    assert world.api.post(f"{url}/approve", if_match=1,
+                          token=short.json["token"]).status_code == 200
+    world.clock.advance(2 * 86400)
+    r = world.api.post(f"{url}/apply", if_match=2, token=alice)
+    assert r.status_code == 409
+    assert r.json["error"]["details"] == [{"path": "approvals", "message": "no valid approval"}]
+    assert world.api.get(f"{base}/flags/checkout").json["config"]["enabled"] is False
+
+
+def test_a_promotion_request_carries_the_source_content(world: World) -> None:
+    p, _, alice, _ = _setup(world)
+    staging = f"/v1/projects/{p}/environments/staging/flags/checkout"
+    assert world.api.put(staging, ON, if_match=1, token=alice).status_code == 200
+    r = world.api.post(f"/v1/projects/{p}/flags/checkout/promote",
+                       {"from": "staging", "to": "production"}, if_match=1, token=alice)
+    assert r.status_code == 202
+    op = r.json["change_request"]["operation"]
+    assert op == {"type": "flag.promote", "flag": "checkout", "from": "staging",
+                  "source_version": 2, "body": ON, "base_version": 1,
+                  "definition_version": 1}
+
+
+def test_a_definition_change_that_does_not_compile_files_nothing(world: World) -> None:
+    p, base, _, _ = _setup(world)
+    r = world.api.put(f"/v1/projects/{p}/flags/checkout",
+                      {"kind": "boolean", "variations": {"on": True}}, if_match=1)
+    assert r.status_code == 400
+    # The first environment that cannot compile it is named (key order).
+    assert {d["path"].split(".")[1] for d in r.json["error"]["details"]} == {"production"}
+    assert world.api.get(f"{base}/change-requests").json["items"] == []
+
+
+def test_a_new_flag_is_absent_from_protected_environments(world: World) -> None:
+    p = world.new_project(envs=("staging", "production"), protected=("production",))
+    base = f"/v1/projects/{p}/environments/production"
+    assert world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG).status_code == 201
+    assert world.api.get(f"{base}/flags/checkout").status_code == 404
+    staging = world.api.get(f"/v1/projects/{p}/environments/staging/flags/checkout")
+    assert staging.json["config"]["enabled"] is False
+    # While production does not configure it, its definition is not production's business.
+    r = world.api.put(f"/v1/projects/{p}/flags/checkout",
+                      {"kind": "boolean", "variations": {"on": True, "off": False},
+                       "description": "x"}, if_match=1)
+    assert r.status_code == 200, r.json
+    # If-Match 0 proposes its first configuration there.
+    r = world.api.put(f"{base}/flags/checkout", ON, if_match=0)
+    assert r.status_code == 202, r.json
+    assert r.json["change_request"]["operation"]["base_version"] == 0
+    # A wrong version is still a 412, and an unknown flag a 404.
+    assert world.api.put(f"{base}/flags/checkout", ON, if_match=1).status_code == 404
+    assert world.api.put(f"{base}/flags/nope", ON, if_match=0).status_code == 404
+    # A protected environment created later gets no default configurations either.
+    r = world.api.post(f"/v1/projects/{p}/environments", {"key": "eu", "protected": True})
+    assert r.status_code == 201
+    assert r.json["revision"] == 0
+    assert world.api.get(f"/v1/projects/{p}/environments/eu/flags").json["items"] == []
