@@ -453,9 +453,11 @@ class Service:
                                  f"projects/{project}/flags/{flag}", None,
                                  {"definition": definition, "config": config}))
         if not entries:
-            # No environment yet: the definition's own compile check, in an empty document.
-            check(EnvState(project, "_", {flag: defs[flag]}, {flag: Versioned(config, 1)}, {}),
-                  focus=f"flags.{flag}", clock=self.now)
+            # No unprotected environment: the definition's own compile check, in an otherwise
+            # empty document (named like a real environment: the document format checks it).
+            alone = EnvState(project, "unconfigured", {flag: defs[flag]},
+                             {flag: Versioned(config, 1)}, {})
+            check(alone, focus=f"flags.{flag}", clock=self.now)
 
         def exists() -> NoReturn:
             raise Conflict(f"flag {flag!r} already exists")
@@ -463,7 +465,7 @@ class Service:
         if entries:
             self._commit(call, steps=steps, entries=entries, bump=bump, on_conflict=exists)
         else:
-            # Nothing bundle-relevant changes without an environment: audit globally.
+            # No bundle changes (no environment, or only protected ones): audit globally.
             self._commit(call, steps=steps, on_conflict=exists,
                          entries=[Entry(Chain.global_chain(), "flag.create",
                                         f"projects/{project}/flags/{flag}", None, definition)])
