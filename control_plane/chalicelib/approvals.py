@@ -26,7 +26,8 @@ There is no other path: ``approved=`` is only ever passed from :func:`apply`.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import orjson
@@ -38,24 +39,97 @@ from chalicelib.errors import Conflict, Detail, Forbidden, NotFound, Preconditio
 from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, put, update
 from chalicelib.requests import encode_cursor
+from chalicelib.schemas import OPERATIONS, Schema
 from chalicelib.service import Approved, Call, NeedsApproval, Service
 
 OPEN = ("pending", "approved")
-# Operations that write one flag configuration; filed with their content in ``body``.
-CONFIG_OPERATIONS = ("flag.config.put", "flag.restore", "flag.promote")
+
+Executor = Callable[[Service, Call, str, str, Mapping[str, Any], Approved | None],
+                    dict[str, Any]]
+Permission = Callable[[Principal, str, str], None]
+
+
+def _env_write(principal: Principal, project: str, environment: str) -> None:
+    principal.require(Perm.WRITE, project, environment)
+
+
+def _every_env_write(principal: Principal, project: str, _environment: str) -> None:
+    # A definition reaches every environment that configures the flag.
+    principal.require(Perm.WRITE, project, None, all_environments=True)
+
+
+def _env_admin(principal: Principal, project: str, environment: str) -> None:
+    principal.require(Perm.ADMIN, project, environment)
+
+
+@dataclass(frozen=True)
+class OperationType:
+    """One kind of change-request operation: its schema (validation, in :mod:`schemas`), the
+    right needed to propose, edit, approve, reject or apply it, and how it runs.
+
+    ``writes_config``: the operation writes one flag configuration whose content is stored
+    in its ``body``; applying writes that body (never re-reading a source).
+    """
+
+    schema: Schema
+    permission: Permission
+    run: Executor
+    writes_config: bool = False
+
+
+REGISTRY: dict[str, OperationType] = {
+    "flag.config.put": OperationType(
+        OPERATIONS["flag.config.put"], _env_write,
+        lambda s, c, p, e, op, a: s.put_env_flag(c, p, e, op["flag"], op["body"],
+                                                 op["base_version"], a),
+        writes_config=True),
+    "flag.restore": OperationType(
+        OPERATIONS["flag.restore"], _env_write,
+        lambda s, c, p, e, op, a: s.restore(c, p, e, op["flag"], op["version"],
+                                            op["base_version"], a),
+        writes_config=True),
+    "flag.promote": OperationType(
+        OPERATIONS["flag.promote"], _env_write,
+        lambda s, c, p, e, op, a: s.promote(c, p, op["flag"], op["from"], e,
+                                            op["base_version"], a),
+        writes_config=True),
+    "flag.definition.put": OperationType(
+        OPERATIONS["flag.definition.put"], _every_env_write,
+        lambda s, c, p, _e, op, a: s.put_flag_definition(c, p, op["flag"], op["body"],
+                                                         op["base_version"], a)),
+    "flag.definition.delete": OperationType(
+        OPERATIONS["flag.definition.delete"], _every_env_write,
+        lambda s, c, p, _e, op, a: s.delete_flag(c, p, op["flag"], op["base_version"], a)),
+    "segment.create": OperationType(
+        OPERATIONS["segment.create"], _env_write,
+        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], op["body"], None, a)),
+    "segment.put": OperationType(
+        OPERATIONS["segment.put"], _env_write,
+        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], op["body"],
+                                                  op["base_version"], a)),
+    "segment.delete": OperationType(
+        OPERATIONS["segment.delete"], _env_write,
+        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], None,
+                                                  op["base_version"], a)),
+    "environment.patch": OperationType(
+        OPERATIONS["environment.patch"], _env_admin,
+        lambda s, c, p, e, op, a: s.patch_environment(c, p, e, op["body"], op["base_version"],
+                                                      a)),
+}
+
+
+def _type(op: Mapping[str, Any]) -> OperationType:
+    spec = REGISTRY.get(str(op.get("type", "")))
+    if spec is None:  # the schema prevents this
+        raise Conflict(f"unknown operation type {op.get('type')!r}")
+    return spec
 
 
 def operation_permission(principal: Principal, project: str, environment: str,
                          op: Mapping[str, Any]) -> None:
-    """The right an operation needs: admin for environment edits, all-environment write for
-    definition changes, write in the environment otherwise."""
-    kind = str(op.get("type", ""))
-    if kind == "environment.patch":
-        principal.require(Perm.ADMIN, project, environment)
-    elif kind.startswith("flag.definition."):
-        principal.require(Perm.WRITE, project, None, all_environments=True)
-    else:
-        principal.require(Perm.WRITE, project, environment)
+    """The right an operation needs (see :data:`REGISTRY`): admin for environment edits,
+    all-environment write for definition changes, write in the environment otherwise."""
+    _type(op).permission(principal, project, environment)
 
 
 def execute(service: Service, call: Call, project: str, environment: str,
@@ -65,37 +139,11 @@ def execute(service: Service, call: Call, project: str, environment: str,
     When applying (``approved`` given) a configuration operation writes the ``body`` stored in
     the request — the content its approvals are bound to — not whatever its source holds now.
     """
-    kind = op["type"]
-    if approved is not None and kind in CONFIG_OPERATIONS:
+    spec = _type(op)
+    if approved is not None and spec.writes_config:
         return service.put_env_flag(call, project, environment, op["flag"], op["body"],
-                                    op["base_version"], approved, action=kind)
-    if kind == "flag.config.put":
-        return service.put_env_flag(call, project, environment, op["flag"], op["body"],
-                                    op["base_version"], approved)
-    if kind == "flag.restore":
-        return service.restore(call, project, environment, op["flag"], op["version"],
-                               op["base_version"], approved)
-    if kind == "flag.promote":
-        return service.promote(call, project, op["flag"], op["from"], environment,
-                               op["base_version"], approved)
-    if kind == "flag.definition.put":
-        return service.put_flag_definition(call, project, op["flag"], op["body"],
-                                           op["base_version"], approved)
-    if kind == "flag.definition.delete":
-        return service.delete_flag(call, project, op["flag"], op["base_version"], approved)
-    if kind == "segment.create":
-        return service.write_segment(call, project, environment, op["segment"], op["body"],
-                                     None, approved)
-    if kind == "segment.put":
-        return service.write_segment(call, project, environment, op["segment"], op["body"],
-                                     op["base_version"], approved)
-    if kind == "segment.delete":
-        return service.write_segment(call, project, environment, op["segment"], None,
-                                     op["base_version"], approved)
-    if kind == "environment.patch":
-        return service.patch_environment(call, project, environment, op["body"],
-                                         op["base_version"], approved)
-    raise Conflict(f"unknown operation type {kind!r}")  # the schema prevents this
+                                    op["base_version"], approved, action=str(op["type"]))
+    return spec.run(service, call, project, environment, op, approved)
 
 
 def view(item: Item) -> dict[str, Any]:
@@ -286,7 +334,7 @@ def apply(service: Service, call: Call, project: str, environment: str, cr_id: s
     operation_permission(call.principal, project, environment, op)
     if sha256_hex(canonical(op)) != item["change_hash"]:
         raise Conflict("stored operation does not match its hash")
-    if op["type"] in CONFIG_OPERATIONS and "body" not in op:
+    if _type(op).writes_config and "body" not in op:
         raise Conflict("four-eyes: this change request predates content binding; reject it "
                        "and file it again", [Detail("operation.body", "missing")])
     if item["status"] != "approved" or not valid_approvals(service, item):

@@ -631,6 +631,11 @@ class Service:
             raise NotFound(f"flag {flag!r} in environment {environment!r} does not exist")
         self._match({"version": current.version if current else 0}, if_match,
                     f"flag {flag!r} in {environment!r}")
+        if approved and approved.definition_version not in (None, definition.version):
+            raise PreconditionFailed(definition.version,
+                                     f"the definition of flag {flag!r} is at version "
+                                     f"{definition.version}, not the reviewed "
+                                     f"{approved.definition_version}")
         config = pick(body, CONFIG_KEYS)
         state.configs[flag] = Versioned(config, if_match + 1)
         check(state, focus=f"flags.{flag}", clock=self.now)
@@ -638,11 +643,6 @@ class Service:
             raise NeedsApproval(project, environment, {**(operation or {
                 "type": "flag.config.put", "flag": flag, "body": config,
                 "base_version": if_match}), "definition_version": definition.version})
-        if approved and approved.definition_version not in (None, definition.version):
-            raise PreconditionFailed(definition.version,
-                                     f"the definition of flag {flag!r} is at version "
-                                     f"{definition.version}, not the reviewed "
-                                     f"{approved.definition_version}")
         at = iso(self.now())
         steps = self._config_steps(project, environment, flag, config, if_match + 1, at, call,
                                    action)

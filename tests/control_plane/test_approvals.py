@@ -228,3 +228,16 @@ def test_a_new_flag_is_absent_from_protected_environments(world: World) -> None:
     assert r.status_code == 201
     assert r.json["revision"] == 0
     assert world.api.get(f"/v1/projects/{p}/environments/eu/flags").json["items"] == []
+
+
+def test_every_operation_type_is_registered_once() -> None:
+    """The registry is the one owner of an operation's permission and executor; its schema is
+    the one the API validates with."""
+    from chalicelib.approvals import REGISTRY
+    from chalicelib.schemas import OPERATION, OPERATIONS
+
+    assert set(REGISTRY) == set(OPERATIONS) == set(OPERATION["properties"]["type"]["enum"])
+    for kind, spec in REGISTRY.items():
+        assert spec.schema is OPERATIONS[kind]
+    assert {k for k, s in REGISTRY.items() if s.writes_config} == {
+        "flag.config.put", "flag.restore", "flag.promote"}
