@@ -26,7 +26,7 @@ from chalicelib.canonical import canonical, iso
 from chalicelib.envdoc import EnvState, Versioned, check, load_definitions, load_state, versioned
 from chalicelib.errors import BadRequest, Conflict, Detail, NotFound, PreconditionFailed
 from chalicelib.rbac import Perm, Principal
-from chalicelib.repository import Item, Repository, Step, delete, put, update
+from chalicelib.repository import Item, Repository, Step, condition, delete, put, update
 from chalicelib.requests import encode_cursor
 from chalicelib.timing import instrument
 from chalicelib.writes import commit
@@ -512,8 +512,8 @@ class Service:
         defs = load_definitions(self.repo, project)
         defs[flag] = Versioned(definition, if_match + 1, at)
         # Only environments configuring the flag serve its definition (see create_flag).
-        states = [(env, state) for env, state in self._project_states(project, defs)
-                  if flag in state.configs]
+        every = self._project_states(project, defs)
+        states = [(env, state) for env, state in every if flag in state.configs]
         for _env, state in states:
             check(state, focus=f"flags.{flag}", clock=self.now, label_environment=True)
         self._guard_definition_write(project, [env for env, _ in states], {
@@ -523,7 +523,7 @@ class Service:
                                     "SET body = :b, tags = :tags, version = :nv, updated_at = :t",
                                     "version = :v", b=canonical(definition),
                                     tags=list(definition.get("tags", [])), nv=if_match + 1,
-                                    t=at, v=if_match)]
+                                    t=at, v=if_match), *self._still_absent(project, flag, every)]
         if approved:
             steps.append(approved.step)
         entries, bump = [], []
@@ -536,12 +536,27 @@ class Service:
             entries.append(Entry(Chain.global_chain(), "flag.definition.put",
                                  f"projects/{project}/flags/{flag}", current.body, definition))
         self._commit(call, steps=steps, entries=entries, bump=bump,
-                     on_conflict=lambda: self._conflict_def(project, flag, approved))
+                     on_conflict=lambda: self._conflict_def(project, flag, approved, if_match))
         return self.get_flag(project, flag)
 
-    def _conflict_def(self, project: str, flag: str, approved: Approved | None) -> NoReturn:
+    @staticmethod
+    def _still_absent(project: str, flag: str, states: list[tuple[Item, EnvState]]
+                      ) -> list[Step]:
+        """Conditions that the flag is still unconfigured in the protected environments where
+        it was when read: a configuration approved meanwhile makes a direct definition write
+        fail instead of changing that environment unreviewed."""
+        return [condition(keys.env_pk(project, str(env["environment"])),
+                          keys.flag_config_sk(flag), "attribute_not_exists(pk)")
+                for env, state in states if env.get("protected") and flag not in state.configs]
+
+    def _conflict_def(self, project: str, flag: str, approved: Approved | None,
+                      if_match: int) -> NoReturn:
         if approved:
             approved.check_cr()
+        item = self.repo.get(keys.project_pk(project), keys.flag_definition_sk(flag))
+        if item is not None and int(item["version"]) == if_match:
+            raise Conflict(f"flag {flag!r} was configured in a protected environment meanwhile; "
+                           "re-read and retry (the change now needs a change request)")
         self._stale(keys.project_pk(project), keys.flag_definition_sk(flag), f"flag {flag!r}")
 
     def delete_flag(self, call: Call, project: str, flag: str, if_match: int,
@@ -551,15 +566,16 @@ class Service:
         self._match({"version": current.version}, if_match, f"flag {flag!r}")
         defs = load_definitions(self.repo, project)
         del defs[flag]
-        states = [(env, state) for env, state in self._project_states(project, defs)
-                  if flag in state.configs]
+        every = self._project_states(project, defs)
+        states = [(env, state) for env, state in every if flag in state.configs]
         for _env, state in states:
             state.configs.pop(flag)
             check(state, focus=None, clock=self.now, label_environment=True)
         self._guard_definition_write(project, [env for env, _ in states], {
             "type": "flag.definition.delete", "flag": flag, "base_version": if_match}, approved)
         steps: list[Step] = [delete(keys.project_pk(project), keys.flag_definition_sk(flag),
-                                    "version = :v", v=if_match)]
+                                    "version = :v", v=if_match),
+                             *self._still_absent(project, flag, every)]
         if approved:
             steps.append(approved.step)
         entries, bump = [], []
@@ -573,7 +589,7 @@ class Service:
             entries.append(Entry(Chain.global_chain(), "flag.delete",
                                  f"projects/{project}/flags/{flag}", current.body, None))
         self._commit(call, steps=steps, entries=entries, bump=bump,
-                     on_conflict=lambda: self._conflict_def(project, flag, approved))
+                     on_conflict=lambda: self._conflict_def(project, flag, approved, if_match))
         return {"key": flag, "deleted": True}
 
     # --- flags: per-environment configuration ------------------------------------------------
@@ -648,6 +664,10 @@ class Service:
                                    action)
         if approved:
             steps.append(approved.step)
+            if approved.definition_version is not None:
+                # The definition may not move between this read and the commit either.
+                steps.append(condition(keys.project_pk(project), keys.flag_definition_sk(flag),
+                                       "version = :dv", dv=approved.definition_version))
         self._commit(
             call, steps=steps, bump=[(project, environment)],
             entries=[Entry(Chain.for_environment(project, environment), action,
@@ -662,6 +682,11 @@ class Service:
                          approved: Approved | None) -> NoReturn:
         if approved:
             approved.check_cr()
+            definition = self._definition(project, flag)
+            if approved.definition_version not in (None, definition.version):
+                raise PreconditionFailed(definition.version,
+                                         f"the definition of flag {flag!r} moved to version "
+                                         f"{definition.version} since it was reviewed")
         self._stale(keys.env_pk(project, environment), keys.flag_config_sk(flag),
                     f"flag {flag!r} in {environment!r}")
 

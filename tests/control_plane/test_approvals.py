@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.control_plane.conftest import BOOL_FLAG, World
 
 ON = {"enabled": True, "default": {"variation": "on"}}
@@ -241,3 +243,64 @@ def test_every_operation_type_is_registered_once() -> None:
         assert spec.schema is OPERATIONS[kind]
     assert {k for k, s in REGISTRY.items() if s.writes_config} == {
         "flag.config.put", "flag.restore", "flag.promote"}
+
+
+def test_a_configuration_approved_meanwhile_stops_a_direct_definition_write(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Race: the definition write read production without the flag, then an approved
+    configuration landed there before it committed. The write must fail, not change
+    production unreviewed."""
+    from chalicelib import keys
+    from chalicelib.repository import put
+
+    p = world.new_project(envs=("staging", "production"), protected=("production",))
+    assert world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG).status_code == 201
+    real = world.service._project_states
+
+    def read_then_race(project: str, defs: Any) -> Any:
+        states = real(project, defs)
+        world.service.repo.transact([put({
+            "pk": keys.env_pk(p, "production"), "sk": keys.flag_config_sk("checkout"),
+            "flag": "checkout", "body": '{"enabled":true,"default":{"variation":"on"}}',
+            "version": 1, "updated_at": "x"})])
+        return states
+
+    monkeypatch.setattr(world.service, "_project_states", read_then_race)
+    r = world.api.put(f"/v1/projects/{p}/flags/checkout",
+                      {"kind": "boolean", "variations": {"on": False, "off": True}}, if_match=1)
+    assert r.status_code == 409, r.json
+    assert "protected environment meanwhile" in r.json["error"]["message"]
+    monkeypatch.undo()
+    assert world.api.get(f"/v1/projects/{p}/flags/checkout").json["version"] == 1
+
+
+def test_a_definition_moving_just_before_apply_commits_is_a_412(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import chalicelib.service as service_module
+    from chalicelib import keys
+    from chalicelib.repository import update
+
+    p = world.new_project(envs=("staging", "production"), protected=("production",))
+    base = f"/v1/projects/{p}/environments/production"
+    assert world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG).status_code == 201
+    alice = world.token("editor", [p], ["*"], name=f"alice-{p}")
+    cr = world.api.put(f"{base}/flags/checkout", ON, if_match=0, token=alice).json
+    url = f"{base}/change-requests/{cr['change_request']['id']}"
+    assert world.api.post(f"{url}/approve", if_match=1).status_code == 200
+    real_check = service_module.check
+
+    def check_then_race(state: Any, **kw: Any) -> None:
+        real_check(state, **kw)
+        world.service.repo.transact([update(
+            keys.project_pk(p), keys.flag_definition_sk("checkout"),
+            "SET version = :nv", "version = :v", nv=2, v=1)])
+
+    monkeypatch.setattr(service_module, "check", check_then_race)
+    r = world.api.post(f"{url}/apply", if_match=2, token=alice)
+    monkeypatch.undo()
+    assert r.status_code == 412, r.json
+    assert "since it was reviewed" in r.json["error"]["message"]
+    assert world.api.get(f"{base}/flags/checkout").status_code == 404
+    assert world.api.get(url).json["status"] == "approved"
