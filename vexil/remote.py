@@ -265,9 +265,15 @@ class Writer:
                           version)
 
     def config_version(self, key: str) -> int:
-        """The current version of a flag's configuration in this environment."""
+        """The current version of a flag's configuration in this environment (0: none yet —
+        a new flag is not configured in a protected environment until a change request is)."""
         url = env_path(self.project, self.environment) + path("flags", key)
-        resp = self.api.get(url)
+        try:
+            resp = self.api.get(url)
+        except ApiError as exc:
+            if exc.status == 404:
+                return 0
+            raise
         body = resp.body if isinstance(resp.body, dict) else {}
         return _config_version(body) or _version({}, resp.etag)
 

@@ -256,3 +256,12 @@ def delete(pk: str, sk: str, condition: str | None = None, **values: Any) -> Ste
     if values:
         body["ExpressionAttributeValues"] = {f":{k}": v for k, v in values.items()}
     return {"Delete": body}
+
+
+def condition(pk: str, sk: str, expression: str, **values: Any) -> Step:
+    """A ConditionCheck step: the transaction commits only if ``expression`` holds on the item
+    (which the transaction does not write)."""
+    body: dict[str, Any] = {"Key": {"pk": pk, "sk": sk}, "ConditionExpression": expression}
+    if values:
+        body["ExpressionAttributeValues"] = {f":{k}": v for k, v in values.items()}
+    return {"ConditionCheck": body}

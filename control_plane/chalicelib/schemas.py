@@ -125,20 +125,27 @@ REQUESTS: dict[str, Schema] = {
 }
 
 # A change request's operation: what will be applied, exactly. ``base_version`` is the
-# version the target had when the change was proposed; apply fails (412) if it moved.
+# version the target had when the change was proposed; apply fails (412) if it moved
+# (0 for a flag's configuration: not configured yet in that environment). A proposer may
+# omit the content fields of a restore or promotion (``body``, ``source_version``) and the
+# reviewed ``definition_version``: the control plane fills them in when it files the request,
+# from what it reads at that moment, and the change hash covers them.
+CONFIG_BASE_VERSION: Schema = {"type": "integer", "minimum": 0}
 OPERATIONS: dict[str, Schema] = {
     "flag.config.put": obj(
         {"type": {"const": "flag.config.put"}, "flag": KEY, "body": FLAG_CONFIG,
-         "base_version": VERSION},
+         "base_version": CONFIG_BASE_VERSION, "definition_version": VERSION},
         ("type", "flag", "body", "base_version"),
     ),
     "flag.restore": obj(
         {"type": {"const": "flag.restore"}, "flag": KEY, "version": VERSION,
-         "base_version": VERSION},
+         "body": FLAG_CONFIG, "base_version": VERSION, "definition_version": VERSION},
         ("type", "flag", "version", "base_version"),
     ),
     "flag.promote": obj(
-        {"type": {"const": "flag.promote"}, "flag": KEY, "from": KEY, "base_version": VERSION},
+        {"type": {"const": "flag.promote"}, "flag": KEY, "from": KEY,
+         "source_version": VERSION, "body": FLAG_CONFIG, "base_version": CONFIG_BASE_VERSION,
+         "definition_version": VERSION},
         ("type", "flag", "from", "base_version"),
     ),
     "flag.definition.put": obj(
