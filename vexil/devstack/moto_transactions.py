@@ -105,7 +105,7 @@ def install() -> None:
     moto_transaction: Callable[[Any, list[dict[str, Any]]], None] = (
         backend_type.transact_write_items
     )
-    models.copy = _KeepTables(Table)  # type: ignore[assignment]
+    setattr(models, "copy", _KeepTables(Table))  # noqa: B010 - replaces moto's module name
 
     def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
         journal = _Journal(self, transact_items)
