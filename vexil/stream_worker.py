@@ -56,7 +56,7 @@ def _control_plane_on_path() -> None:
 def default_heartbeat() -> Callable[[], object]:
     """The heartbeat the schedule runs in AWS (imported from the Chalice project)."""
     _control_plane_on_path()
-    from chalicelib.publish.stream import handle_heartbeat  # noqa: PLC0415 - needs the path set above
+    from chalicelib.publish.stream import handle_heartbeat  # noqa: PLC0415 - path set above
 
     return handle_heartbeat
 
@@ -64,7 +64,7 @@ def default_heartbeat() -> Callable[[], object]:
 def default_handler() -> Handler:
     """The publisher Lambda's own handler (imported from the Chalice project)."""
     _control_plane_on_path()
-    from chalicelib.publish.stream import handler  # noqa: PLC0415 - needs the path set above
+    from chalicelib.publish.stream import handler  # noqa: PLC0415 - path set above
 
     return handler
 
