@@ -48,11 +48,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "control_plane")) if p not in sys.path]
 
 from chalicelib import keys, sdk_key_record  # noqa: E402
-from chalicelib.publisher import Publisher, compile_check, publisher_from_env  # noqa: E402
-from chalicelib.publisher_build import build_scopes  # noqa: E402
+from chalicelib.publish.build import build_scopes  # noqa: E402
+from chalicelib.publish.publisher import Publisher, compile_check, publisher_from_env  # noqa: E402
+from chalicelib.publish.snapshot import EnvironmentSnapshot  # noqa: E402
+from chalicelib.publish.stream import handle_stream_batch  # noqa: E402
 from chalicelib.repository import encode_item  # noqa: E402
-from chalicelib.snapshot import EnvironmentSnapshot  # noqa: E402
-from chalicelib.stream import handle_stream_batch  # noqa: E402
 
 from edge_reader.bundle import (  # noqa: E402
     encode_bundle_document,

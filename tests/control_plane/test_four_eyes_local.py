@@ -153,8 +153,8 @@ def _rule(body: Any) -> str:
 
 def _served(project: str, environment: str, flag: str, default: Any) -> Any:
     """What a server reader of the environment gets for ``flag`` right now."""
-    from chalicelib.publisher_build import document_for
-    from chalicelib.snapshot import SnapshotReader
+    from chalicelib.publish.build import document_for
+    from chalicelib.publish.snapshot import SnapshotReader
 
     from edge_reader.engine import ENGINE_VERSION, compile_environment
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from chalicelib.publisher import Publisher
+from chalicelib.publish.publisher import Publisher
 
 from edge_reader.bundle import Pointer, encode_pointer, pointer_object_key
 from edge_reader.bundle.signing import public_key_pem, sign_pointers, verify_pointer
@@ -222,7 +222,7 @@ def _objects(s3: Any, bucket: Bucket, project: str) -> list[str]:
 def test_the_heartbeat_walks_every_environment_of_every_project(
     kit: TableKit, publisher: Publisher, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.stream import handler
+    from chalicelib.publish.stream import handler
 
     kit.register_project()
     for environment in ("prod", "staging"):
@@ -234,7 +234,7 @@ def test_the_heartbeat_walks_every_environment_of_every_project(
     # (the shared table holds other tests' projects: the walk is narrowed to this one).
     ours = [pair for pair in listed if pair[0] == kit.project]
     monkeypatch.setattr(publisher.reader, "environments", lambda: ours)
-    monkeypatch.setattr("chalicelib.stream._PUBLISHER", publisher)
+    monkeypatch.setattr("chalicelib.publish.stream._PUBLISHER", publisher)
     result = handler({"source": "vexil.heartbeat"}, None)
     anchors = result["heartbeat"].pop("anchors")
     assert result == {"heartbeat": {"environments": 2, "renewed": 0, "published": 4}}
@@ -246,7 +246,7 @@ def test_the_heartbeat_walks_every_environment_of_every_project(
 
 
 def test_freshness_configuration_has_safe_defaults_and_refuses_unsafe_values() -> None:
-    from chalicelib.publisher_signing import Freshness
+    from chalicelib.publish.signing import Freshness
 
     assert Freshness.from_env({}) == Freshness(max_age=3600, heartbeat=900)
     assert Freshness.from_env({"VEXIL_POINTER_MAX_AGE": "600",

@@ -184,6 +184,6 @@ def origin(vexil_resources: dict[str, str]) -> Iterator[OriginProxy]:
 @pytest.fixture
 def publisher(vexil_resources: dict[str, str]) -> Any:
     """A publisher built exactly as the Lambda builds it, with its own clients."""
-    from chalicelib.publisher import publisher_from_env
+    from chalicelib.publish.publisher import publisher_from_env
 
     return publisher_from_env(boto3.session.Session())
