@@ -340,6 +340,10 @@ class Publisher:
                 why = str(exc)
         if why is None and pointer.revision > revision:
             why = self._beyond_table(pointer)
+        if why is None and pointer.revision == revision and not self.store.bundle_intact(pointer):
+            # A pointer at our revision is kept as it is: its bundle must really be there,
+            # or every reader without a cached copy would get 404s until the next write.
+            why = "the bundle it names is missing or not the size it names"
         if why is None:
             return current
         logger.warning("live pointer not trusted; overwriting it", project=project,
