@@ -13,8 +13,10 @@ its own process on 127.0.0.1, and reports for each:
   On DynamoDB all four are 0.
 * ``claim``: N writers race one ``PutItem`` with ``attribute_not_exists`` on the same new key
   per round; ``double_wins`` counts rounds with more than one 200 (DynamoDB: exactly one).
-* throughput: DynamoDB requests per second during the chain race, and single-client
-  ``PutItem``/``GetItem`` ops/s (what one sequential caller gets).
+* throughput: DynamoDB requests per second during the chain race (each moto transaction
+  deep-copies the table, so this falls as the table grows), single-client
+  ``PutItem``/``GetItem`` ops/s (what one sequential caller gets), and 8 clients doing
+  ``PutItem`` + ``GetItem`` on their own keys (what a load test through the stack asks).
 
 The correctness workloads are also what ``tests/reliability/test_emulator_isolation.py``
 asserts on; this module owns them.
@@ -275,6 +277,30 @@ def sequential_ops(endpoint: str, n: int) -> dict[str, float]:
     return {"put_ops_per_s": round(n / (t1 - t0), 1), "get_ops_per_s": round(n / (t2 - t1), 1)}
 
 
+def concurrent_ops(endpoint: str, threads: int, per_thread: int) -> dict[str, float]:
+    """``threads`` clients each doing ``per_thread`` PutItem + GetItem on their own keys:
+    total ops/s (what a load test through the stack asks of the emulator)."""
+    ddb = client(endpoint)
+    table = create_table(ddb)
+    barrier = threading.Barrier(threads)
+
+    def run(n: int) -> None:
+        barrier.wait()
+        for i in range(per_thread):
+            key = {"pk": {"S": f"t{n}-{i}"}, "sk": {"S": "x"}}
+            ddb.put_item(TableName=table, Item=key)
+            ddb.get_item(TableName=table, Key=key)
+
+    workers = [threading.Thread(target=run, args=(n,)) for n in range(threads)]
+    started = time.perf_counter()
+    for t in workers:
+        t.start()
+    for t in workers:
+        t.join(300)
+    seconds = time.perf_counter() - started
+    return {"threads": threads, "ops_per_s": round(2 * threads * per_thread / seconds, 1)}
+
+
 def measure(kind: str, writers: int, claim_rounds: int, seq_ops: int) -> dict[str, Any]:
     """Every workload against one fresh emulator of ``kind``."""
     with emulator(kind) as url:
@@ -285,6 +311,7 @@ def measure(kind: str, writers: int, claim_rounds: int, seq_ops: int) -> dict[st
                       "ops_per_s": round(chain.requests / chain.seconds, 1)},
             "claim": claim_race(url, writers, claim_rounds),
             "sequential": sequential_ops(url, seq_ops),
+            "concurrent": concurrent_ops(url, 8, seq_ops // 8),
         }
     return out
 
@@ -311,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"(lost {r['chain']['lost']}, phantom {r['chain']['phantom']}); "
                   f"claim double wins {r['claim']['double_wins']}/{r['claim']['rounds']}; "
                   f"sequential put {r['sequential']['put_ops_per_s']} / "
-                  f"get {r['sequential']['get_ops_per_s']} ops/s")
+                  f"get {r['sequential']['get_ops_per_s']} ops/s; "
+                  f"8 clients {r['concurrent']['ops_per_s']} ops/s")
     return 0
 
 
