@@ -27,19 +27,22 @@ from __future__ import annotations
 import argparse
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import boto3
 import orjson
+import psutil
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -60,9 +63,22 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass
+class Emulator:
+    """A running emulator process: its URL and pid."""
+
+    url: str
+    pid: int
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system) the server process has used so far."""
+        times = psutil.Process(self.pid).cpu_times()
+        return float(times.user + times.system)
+
+
 @contextmanager
-def emulator(kind: str) -> Iterator[str]:
-    """Start server ``kind`` (a key of SERVERS) in its own process; yield its URL; stop it."""
+def emulator(kind: str) -> Iterator[Emulator]:
+    """Start server ``kind`` (a key of SERVERS) in its own process; yield it; stop it."""
     port = _free_port()
     proc = subprocess.Popen(
         [*SERVERS[kind], "-H", "127.0.0.1", "-p", str(port)],
@@ -80,7 +96,7 @@ def emulator(kind: str) -> Iterator[str]:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
-        yield url
+        yield Emulator(url, proc.pid)
     finally:
         proc.terminate()
         try:
@@ -301,18 +317,50 @@ def concurrent_ops(endpoint: str, threads: int, per_thread: int) -> dict[str, fl
     return {"threads": threads, "ops_per_s": round(2 * threads * per_thread / seconds, 1)}
 
 
-def measure(kind: str, writers: int, claim_rounds: int, seq_ops: int) -> dict[str, Any]:
-    """Every workload against one fresh emulator of ``kind``."""
-    with emulator(kind) as url:
-        chain = chain_race(url, writers)
-        out: dict[str, Any] = {
-            "chain": {**{k: v for k, v in asdict(chain).items() if k != "examples"},
-                      "anomalies": chain.anomalies, "examples": chain.examples,
-                      "ops_per_s": round(chain.requests / chain.seconds, 1)},
-            "claim": claim_race(url, writers, claim_rounds),
-            "sequential": sequential_ops(url, seq_ops),
-            "concurrent": concurrent_ops(url, 8, seq_ops // 8),
-        }
+def _timed(emu: Emulator, run: Callable[[], Any]) -> tuple[Any, float, float]:
+    """Run a workload; (its result, wall seconds, server CPU seconds)."""
+    cpu0, wall0 = emu.cpu_seconds(), time.perf_counter()
+    result = run()
+    return result, time.perf_counter() - wall0, emu.cpu_seconds() - cpu0
+
+
+def measure(writers: int, claim_rounds: int, seq_ops: int, repeat: int) -> dict[str, Any]:
+    """Every workload against both emulators, started side by side and taken in turn
+    (``repeat`` times for the throughput workloads), so machine load hits both alike.
+    Throughput is given per wall second (median) and per server CPU second (total)."""
+    out: dict[str, Any] = {}
+    with emulator("moto") as plain, emulator("serialised") as serial:
+        emus = {"moto": plain, "serialised": serial}
+        chains: dict[str, list[tuple[ChainResult, float, float]]] = {k: [] for k in emus}
+        conc: dict[str, list[tuple[Any, float, float]]] = {k: [] for k in emus}
+        for _ in range(repeat):
+            for kind, emu in emus.items():
+                chains[kind].append(_timed(emu, partial(chain_race, emu.url, writers)))
+                conc[kind].append(_timed(emu, partial(concurrent_ops, emu.url, 8,
+                                                      seq_ops // 8)))
+        for kind, emu in emus.items():
+            runs = [c for c, _, _ in chains[kind]]
+            requests = sum(c.requests for c in runs)
+            worst = max(runs, key=lambda c: c.anomalies)
+            out[kind] = {
+                "chain": {"runs": len(runs), "successes": sum(c.successes for c in runs),
+                          "cancelled": sum(c.cancelled for c in runs),
+                          "lost": sum(c.lost for c in runs),
+                          "phantom": sum(c.phantom for c in runs),
+                          "head_off": sum(c.head_off for c in runs),
+                          "gaps": sum(c.gaps for c in runs), "examples": worst.examples[:3],
+                          "ops_per_s": round(statistics.median(
+                              c.requests / wall for c, wall, _ in chains[kind]), 1),
+                          "ops_per_cpu_s": round(requests / sum(
+                              cpu for _, _, cpu in chains[kind]), 1)},
+                "concurrent": {"threads": 8, "ops_per_s": statistics.median(
+                                   r["ops_per_s"] for r, _, _ in conc[kind]),
+                               "ops_per_cpu_s": round(
+                                   repeat * 2 * 8 * (seq_ops // 8)
+                                   / sum(cpu for _, _, cpu in conc[kind]), 1)},
+                "claim": claim_race(emu.url, writers, claim_rounds),
+                "sequential": sequential_ops(emu.url, seq_ops),
+            }
     return out
 
 
@@ -324,22 +372,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", type=int, default=50)
     args = parser.parse_args(argv)
     os.environ.update(FAKE_AWS)
-    results: dict[str, Any] = {"writers": args.writers}
-    for kind in SERVERS:
-        results[kind] = measure(kind, args.writers, 3 if args.quick else 10,
-                                200 if args.quick else 1000)
+    results: dict[str, Any] = {"writers": args.writers, **measure(
+        args.writers, 3 if args.quick else 10, 200 if args.quick else 800,
+        1 if args.quick else 3)}
     if args.json:
         print(orjson.dumps(results, option=orjson.OPT_INDENT_2).decode())
     else:
         for kind in SERVERS:
             r = results[kind]
-            print(f"{kind:>10}: chain {r['chain']['ops_per_s']} ops/s, "
-                  f"{r['chain']['successes']} ok / {r['chain']['anomalies']} anomalies "
-                  f"(lost {r['chain']['lost']}, phantom {r['chain']['phantom']}); "
+            print(f"{kind:>10}: chain {r['chain']['ops_per_s']} ops/s "
+                  f"({r['chain']['ops_per_cpu_s']} per server CPU s), "
+                  f"{r['chain']['successes']} ok, lost {r['chain']['lost']}, "
+                  f"phantom {r['chain']['phantom']}; "
                   f"claim double wins {r['claim']['double_wins']}/{r['claim']['rounds']}; "
                   f"sequential put {r['sequential']['put_ops_per_s']} / "
                   f"get {r['sequential']['get_ops_per_s']} ops/s; "
-                  f"8 clients {r['concurrent']['ops_per_s']} ops/s")
+                  f"8 clients {r['concurrent']['ops_per_s']} ops/s "
+                  f"({r['concurrent']['ops_per_cpu_s']} per server CPU s)")
     return 0
 
 

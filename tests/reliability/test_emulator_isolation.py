@@ -20,9 +20,9 @@ def test_moto_own_server_reports_success_for_writes_it_lost() -> None:
     """The reproduction: why the launcher exists. Should moto ever isolate transactions,
     this fails and says the lock may go (the stack tests below still guard the promise)."""
     seen = []
-    with emulator("moto") as url:
+    with emulator("moto") as moto:
         for _ in range(3):  # the race is real, so allow it three tries to show itself
-            result = chain_race(url, WRITERS)
+            result = chain_race(moto.url, WRITERS)
             seen.append(result)
             if result.anomalies:
                 break
@@ -34,9 +34,9 @@ def test_moto_own_server_reports_success_for_writes_it_lost() -> None:
 
 
 def test_the_serialised_emulator_agrees_with_every_reply() -> None:
-    with emulator("serialised") as url:
-        result = chain_race(url, WRITERS)
-        claims = claim_race(url, WRITERS, rounds=3)
+    with emulator("serialised") as serial:
+        result = chain_race(serial.url, WRITERS)
+        claims = claim_race(serial.url, WRITERS, rounds=3)
     assert result.successes > 0  # there was a race to lose
     assert result.cancelled > 0
     assert (result.lost, result.phantom, result.head_off, result.gaps) == (0, 0, 0, 0), \
