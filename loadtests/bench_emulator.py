@@ -333,8 +333,10 @@ def measure(writers: int, claim_rounds: int, seq_ops: int, repeat: int) -> dict[
         emus = {"moto": plain, "serialised": serial}
         chains: dict[str, list[tuple[ChainResult, float, float]]] = {k: [] for k in emus}
         conc: dict[str, list[tuple[Any, float, float]]] = {k: [] for k in emus}
+        seq: dict[str, list[dict[str, float]]] = {k: [] for k in emus}
         for _ in range(repeat):
             for kind, emu in emus.items():
+                seq[kind].append(sequential_ops(emu.url, seq_ops))
                 chains[kind].append(_timed(emu, partial(chain_race, emu.url, writers)))
                 conc[kind].append(_timed(emu, partial(concurrent_ops, emu.url, 8,
                                                       seq_ops // 8)))
@@ -359,7 +361,8 @@ def measure(writers: int, claim_rounds: int, seq_ops: int, repeat: int) -> dict[
                                    repeat * 2 * 8 * (seq_ops // 8)
                                    / sum(cpu for _, _, cpu in conc[kind]), 1)},
                 "claim": claim_race(emu.url, writers, claim_rounds),
-                "sequential": sequential_ops(emu.url, seq_ops),
+                "sequential": {k: statistics.median(r[k] for r in seq[kind])
+                               for k in ("put_ops_per_s", "get_ops_per_s")},
             }
     return out
 
