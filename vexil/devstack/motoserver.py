@@ -59,7 +59,7 @@ def _read_body(environ: WSGIEnvironment) -> bytes:
     while length > 0:
         part = stream.read(min(length, CHUNK))
         if not part:
-            break  # the client hung up early: moto sees the truncated body, as AWS would
+            break  # the client hung up early: nobody waits for the reply to this body
         parts.append(part)
         length -= len(part)
     return b"".join(parts)
