@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 from chalice import AuthResponse, Chalice  # type: ignore[attr-defined]
-from chalicelib import approvals, audit, tokens
+from chalicelib import anchor_check, approvals, audit, keys, tokens
 from chalicelib.errors import BadRequest, Detail, Unauthorized
 from chalicelib.openapi import document
 from chalicelib.rbac import Perm
@@ -16,6 +16,7 @@ from chalicelib.requests import (
     key_param,
     page_params,
     validate_operation,
+    version_param,
 )
 from chalicelib.routes import E, P
 from chalicelib.service import authorize_write
@@ -177,9 +178,7 @@ def flag_history(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
 @route(E + "/flags/{flag}/history/{version}", "GET")
 def flag_history_version(req: Req, project: str, env: str, flag: str, version: str
                          ) -> dict[str, Any]:
-    if not version.isdigit() or int(version) < 1:
-        raise BadRequest("invalid version", [Detail("version", "a positive integer")])
-    return req.service.history_version(project, env, flag, int(version))
+    return req.service.history_version(project, env, flag, version_param("version", version))
 
 
 @route(E + "/flags/{flag}/restore", "POST")
@@ -313,14 +312,16 @@ def _chain(req: Req, project: Any, environment: Any) -> audit.Chain:
 def list_audit(req: Req) -> dict[str, Any]:
     chain = _chain(req, req.query.get("project"), req.query.get("environment"))
     limit, cursor = page_params(req.query)
-    items, last = req.service.repo.query(chain.records_pk, "R#", limit=limit, start_sk=cursor)
+    items, last = req.service.repo.query(chain.records_pk, keys.AUDIT_SK_PREFIX, limit=limit,
+                                         start_sk=cursor)
     return {"items": [audit.decode_record(i) for i in items], "next_cursor": encode_cursor(last)}
 
 
 @route("/v1/audit/verify", "POST")
 def verify_audit(req: Req) -> dict[str, Any]:
     chain = _chain(req, req.body.get("project"), req.body.get("environment"))
-    return audit.verify_chain(req.service.repo, chain)
+    return anchor_check.verify_with_anchors(req.service.repo, chain,
+                                            anchor_check.verifier_from_env())
 
 
 # --- publisher (owned by the publisher helper) ---------------------------------------------

@@ -10,9 +10,18 @@ client                      provider event
 ==========================  ================================================
 becomes READY               PROVIDER_READY
 becomes STALE               PROVIDER_STALE (serving last known good)
-becomes ERROR               PROVIDER_ERROR (nothing to serve; reason given)
+becomes ERROR               PROVIDER_ERROR (nothing to serve; reason given):
+                            error code PROVIDER_FATAL when the CDN answered 401/403
+                            (this reader is refused: retrying will not help),
+                            GENERAL otherwise
 bundle swap changes flags   PROVIDER_CONFIGURATION_CHANGED (flags_changed)
 ==========================  ================================================
+
+``initialize`` raises ``ProviderFatalError`` in the 401/403 case (the SDK's status becomes
+FATAL) and ``ProviderNotReadyError`` for any other timeout. A later READY still recovers.
+
+Context: ``datetime`` attributes (at any depth) become epoch milliseconds, a naive one taken
+as UTC, so ``before``/``after`` compare them as instants.
 
 Usage::
 
@@ -24,13 +33,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from openfeature.evaluation_context import EvaluationContext
 from openfeature.event import ProviderEventDetails
 from openfeature.exception import ErrorCode as OFErrorCode
-from openfeature.exception import ProviderNotReadyError
+from openfeature.exception import ProviderFatalError, ProviderNotReadyError
 from openfeature.flag_evaluation import FlagResolutionDetails, FlagValueType
 from openfeature.provider import AbstractProvider, Metadata
 
@@ -40,6 +49,11 @@ from edge_reader.engine import EvaluationDetail
 __all__ = ["VexilProvider"]
 
 _ERROR_CODES = {code.value: code for code in OFErrorCode}
+# The reader's failure kinds (``http_<status>``, see RefreshResult) that mean "this reader is
+# refused": a wrong or revoked credential, not an outage, so retrying will not help.
+_REFUSED_KINDS = frozenset({"http_401", "http_403"})
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SCALARS = frozenset({str, int, float, bool, type(None)})  # passed through untouched
 
 
 class VexilProvider(AbstractProvider):
@@ -73,10 +87,12 @@ class VexilProvider(AbstractProvider):
         try:
             if not self.client.wait_until_ready(self._init_timeout):
                 report = self.client.status()
-                raise ProviderNotReadyError(
-                    f"no flags loaded after {self._init_timeout}s"
-                    + (f": {report.reason}" if report.reason else "")
+                message = f"no flags loaded after {self._init_timeout}s" + (
+                    f": {report.reason}" if report.reason else ""
                 )
+                if _error_code(report) is OFErrorCode.PROVIDER_FATAL:
+                    raise ProviderFatalError(message)
+                raise ProviderNotReadyError(message)
         finally:
             self._forward.set()
 
@@ -154,7 +170,7 @@ class VexilProvider(AbstractProvider):
         elif report.state is ClientStatus.STALE:
             self.emit_provider_stale(details)
         elif report.state is ClientStatus.ERROR:
-            details.error_code = OFErrorCode.GENERAL
+            details.error_code = _error_code(report)
             self.emit_provider_error(details)
 
     def _on_change(self, changed: frozenset[str]) -> None:
@@ -164,19 +180,44 @@ class VexilProvider(AbstractProvider):
             )
 
 
+def _error_code(report: StatusReport) -> OFErrorCode:
+    """PROVIDER_FATAL when nothing is held and the CDN refused this reader, else GENERAL."""
+    if report.state is ClientStatus.ERROR and report.error_kind in _REFUSED_KINDS:
+        return OFErrorCode.PROVIDER_FATAL
+    return OFErrorCode.GENERAL
+
+
 def _context(evaluation_context: EvaluationContext | None) -> dict[str, Any]:
     """OpenFeature context → our mapping: ``targetingKey`` plus attributes.
 
-    ``datetime`` attributes become RFC 3339 strings (what the date operators parse).
+    ``datetime`` values, at any depth, become epoch milliseconds (see :func:`_instant`).
     """
     if evaluation_context is None:
         return {}
     out: dict[str, Any] = {}
     for name, value in evaluation_context.attributes.items():
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
+        # Scalars skip the call: this runs on every evaluation through the provider.
+        out[name] = value if value.__class__ in _SCALARS else _instant(value)
     if evaluation_context.targeting_key is not None:
         out["targetingKey"] = evaluation_context.targeting_key
     return out
+
+
+def _instant(value: Any) -> Any:
+    """``value`` with every ``datetime`` replaced by milliseconds since the epoch.
+
+    Why numbers: the engine's ``before``/``after`` take epoch ms or RFC 3339 *with* an
+    offset, and ``isoformat()`` of a naive datetime has none (never matched). A naive
+    datetime is taken as UTC: a server's local zone is no meaningful default.
+    """
+    if isinstance(value, datetime):
+        aware = value if value.utcoffset() is not None else value.replace(tzinfo=UTC)
+        return (aware - _EPOCH) / timedelta(milliseconds=1)
+    if isinstance(value, dict):
+        return {k: _instant(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_instant(v) for v in value]
+    return value
 
 
 def _map(detail: EvaluationDetail) -> FlagResolutionDetails[Any]:

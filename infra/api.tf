@@ -9,7 +9,11 @@ module "control_plane" {
   table_name                 = aws_dynamodb_table.main.name
   key_store_table_name       = aws_dynamodb_table.key_store.name
   bundles_kept_per_scope     = var.bundles_kept_per_scope
+  pointer_max_age_seconds    = var.pointer_max_age_minutes * 60
+  heartbeat_interval_seconds = var.heartbeat_interval_minutes * 60
   bucket_name                = aws_s3_bucket.bundles.bucket
+  anchor_bucket_name         = aws_s3_bucket.anchors.bucket
+  anchor_trusted_keys_pem    = local.signing_public_keys_pem
   cloudfront_distribution_id = aws_cloudfront_distribution.bundles.id
   dead_letter_queue_arn      = aws_sqs_queue.dead_letter.arn
   reserved_concurrency       = var.lambda_reserved_concurrency
@@ -21,6 +25,7 @@ module "control_plane" {
   stream_arn          = aws_dynamodb_table.main.stream_arn
   key_store_table_arn = aws_dynamodb_table.key_store.arn
   bucket_arn          = aws_s3_bucket.bundles.arn
+  anchor_bucket_arn   = aws_s3_bucket.anchors.arn
   bundle_key_arn      = aws_kms_key.bundle.arn
   table_key_arn       = aws_kms_key.table.arn
   storage_key_arn     = aws_kms_key.storage.arn

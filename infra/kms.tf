@@ -416,6 +416,18 @@ data "aws_iam_policy_document" "signing_key" {
     }
   }
 
+  # The API checks audit anchors (POST /v1/audit/verify) against the active key's public
+  # half; reading it grants no signing.
+  statement {
+    sid       = "ControlPlaneReadsPublicKey"
+    actions   = ["kms:GetPublicKey"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.control_plane_role_arn]
+    }
+  }
+
   # Operators (and Terraform itself, for the public key outputs) read the public half to
   # hand it to readers; reading it grants no signing.
   statement {

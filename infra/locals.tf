@@ -7,6 +7,9 @@ locals {
   table_name        = "${local.name_prefix}-${local.shared.table.suffix}"
   bucket_name       = "${local.name_prefix}-${local.shared.bucket.suffix}"
   log_bucket_name   = "${local.name_prefix}-${local.shared.bucket.suffix}-logs"
+  # Audit anchors: a bucket of their own (Object Lock); locally the bundle bucket.
+  anchor_bucket_name = "${local.name_prefix}-${local.shared.anchors.bucket_suffix}"
+  anchor_prefix      = local.shared.anchors.prefix
   bundle_prefix     = local.shared.bucket.bundle_prefix
   bundle_key_alias  = "alias/${local.name_prefix}-${local.shared.kms.bundle_key_alias_suffix}"
   table_key_alias   = "alias/${local.name_prefix}-${local.shared.kms.table_key_alias_suffix}"
@@ -20,6 +23,9 @@ locals {
   pointer_signing_algorithm    = "ECDSA_SHA_256"
   pointer_signing_message_type = "RAW"
   signing_key_arn              = aws_kms_key.signing[var.active_signing_key_generation].arn
+  # Every generation's public key: what readers pin, and what audit anchors are checked with
+  # (an anchor signed before a rotation still verifies).
+  signing_public_keys_pem = join("", [for g in sort(tolist(var.signing_key_generations)) : data.aws_kms_public_key.signing[g].public_key_pem])
 
   keep_noncurrent_versions = local.shared.bucket.keep_noncurrent_bundles
 

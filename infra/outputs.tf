@@ -40,7 +40,7 @@ output "pointer_signing_public_key_pem" {
 
 output "pointer_signing_public_keys_pem" {
   description = "Public keys (PEM, one block per generation) readers should trust: FlagClient(signing_keys=...), the edge's signing_keys, vexil eval --signing-key. Write it to a file and distribute it."
-  value       = join("", [for g in sort(tolist(var.signing_key_generations)) : data.aws_kms_public_key.signing[g].public_key_pem])
+  value       = local.signing_public_keys_pem
 }
 
 output "cloudfront_distribution_id" {

@@ -20,8 +20,9 @@ What the post-processing changes, and why:
 * names: functions and roles are named ``<name_prefix>-<function>`` so two deployments
   can share an account;
 * environment: every function gets ``VEXIL_TABLE``, ``VEXIL_BUCKET``, ``VEXIL_KMS_KEY_ID``,
-  ``VEXIL_KEY_STORE_TABLE``, ``VEXIL_KEEP_BUNDLES``, ``VEXIL_CLOUDFRONT_DISTRIBUTION_ID`` and
-  ``VEXIL_SIGNING_KEY_ID`` from module variables (Terraform resources), overriding whatever
+  ``VEXIL_KEY_STORE_TABLE``, ``VEXIL_KEEP_BUNDLES``, ``VEXIL_CLOUDFRONT_DISTRIBUTION_ID``,
+  ``VEXIL_SIGNING_KEY_ID``, ``VEXIL_POINTER_MAX_AGE`` and ``VEXIL_HEARTBEAT_INTERVAL`` from
+  module variables (Terraform resources), overriding whatever
   ``.chalice/config.json`` says for local use;
 * hardening: X-Ray tracing, a KMS key for environment variables, reserved concurrency,
   a dead-letter queue, a KMS-encrypted log group per function with retention;
@@ -66,6 +67,7 @@ POLICY_PLACEHOLDERS: dict[str, str] = {
     "stream_arn": "ARN of the table's stream (NEW_AND_OLD_IMAGES)",
     "key_store_table_arn": "ARN of the branch-key store table (hierarchical keyring)",
     "bucket_arn": "ARN of the bundle bucket",
+    "anchor_bucket_arn": "ARN of the audit-anchor bucket (S3 Object Lock)",
     "bundle_key_arn": "ARN of the KMS key for bundle envelopes and SDK-key wrapping",
     "table_key_arn": "ARN of the KMS key encrypting the table at rest",
     "distribution_arn": "ARN of the CloudFront distribution serving bundles",
@@ -82,12 +84,21 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_KEEP_BUNDLES": "bundles_kept_per_scope",
     "VEXIL_CLOUDFRONT_DISTRIBUTION_ID": "cloudfront_distribution_id",
     "VEXIL_SIGNING_KEY_ID": "signing_key_arn",
+    "VEXIL_POINTER_MAX_AGE": "pointer_max_age_seconds",
+    "VEXIL_HEARTBEAT_INTERVAL": "heartbeat_interval_seconds",
+    "VEXIL_ANCHOR_BUCKET": "anchor_bucket_name",
+    "VEXIL_ANCHOR_TRUSTED_KEYS": "anchor_trusted_keys_pem",
 }
 # Other module variables the post-processing introduces.
 EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "name_prefix": ("string", "Prefix of every resource name"),
     "table_name": ("string", "DynamoDB table name (VEXIL_TABLE)"),
     "bucket_name": ("string", "Bundle bucket name (VEXIL_BUCKET)"),
+    "anchor_bucket_name": ("string", "Audit-anchor bucket name (VEXIL_ANCHOR_BUCKET)"),
+    "anchor_trusted_keys_pem": (
+        "string",
+        "PEM public keys of every signing-key generation (VEXIL_ANCHOR_TRUSTED_KEYS)",
+    ),
     "key_store_table_name": ("string", "Branch-key store table name (VEXIL_KEY_STORE_TABLE)"),
     "bundles_kept_per_scope": (
         "number",
@@ -96,6 +107,14 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "cloudfront_distribution_id": (
         "string",
         "CloudFront distribution id (VEXIL_CLOUDFRONT_DISTRIBUTION_ID); empty disables purges",
+    ),
+    "pointer_max_age_seconds": (
+        "number",
+        "Seconds a signed pointer stays valid (VEXIL_POINTER_MAX_AGE)",
+    ),
+    "heartbeat_interval_seconds": (
+        "number",
+        "Seconds between heartbeats that re-sign pointers (VEXIL_HEARTBEAT_INTERVAL)",
     ),
     "dead_letter_queue_arn": ("string", "SQS queue receiving failed asynchronous invocations"),
     "reserved_concurrency": ("number", "Reserved concurrent executions per function"),

@@ -134,6 +134,20 @@ data "aws_iam_policy_document" "bundles_bucket" {
     }
   }
 
+  # F4: the bucket is versioned, and S3 hands out version ids (x-amz-version-id). The
+  # distribution forwards no query string, and on top of that its identity may never read
+  # an old version: a ?versionId=<older> pointer cannot be served or cached.
+  statement {
+    sid       = "CloudFrontNeverReadsOldVersions"
+    effect    = "Deny"
+    actions   = ["s3:GetObjectVersion"]
+    resources = ["${aws_s3_bucket.bundles.arn}/*"]
+    principals {
+      type        = "Service"
+      identifiers = ["cloudfront.amazonaws.com"]
+    }
+  }
+
   statement {
     sid       = "DenyInsecureTransport"
     effect    = "Deny"
@@ -235,7 +249,7 @@ data "aws_iam_policy_document" "logs_bucket" {
     condition {
       test     = "ArnLike"
       variable = "aws:SourceArn"
-      values   = [aws_s3_bucket.bundles.arn]
+      values   = [aws_s3_bucket.bundles.arn, aws_s3_bucket.anchors.arn]
     }
     condition {
       test     = "StringEquals"

@@ -108,10 +108,50 @@ variable "bundles_kept_per_scope" {
   }
 }
 
+variable "pointer_max_age_minutes" {
+  description = "Minutes a signed pointer stays valid (expires_at); readers with signing keys refuse an older one as stale_pointer (docs/security.md, Freshness)."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.pointer_max_age_minutes >= 10 && var.pointer_max_age_minutes <= 1440
+    error_message = "pointer_max_age_minutes: between 10 minutes and one day."
+  }
+}
+
+variable "heartbeat_interval_minutes" {
+  description = "Minutes between heartbeats (EventBridge schedule -> publisher) that re-sign pointers; at most half of pointer_max_age_minutes."
+  type        = number
+  default     = 15
+  validation {
+    condition     = var.heartbeat_interval_minutes >= 2 && var.heartbeat_interval_minutes == floor(var.heartbeat_interval_minutes)
+    error_message = "heartbeat_interval_minutes: a whole number of minutes, at least 2."
+  }
+}
+
 variable "superseded_bundle_expiration_days" {
   description = "Days after which a bundle object tagged vexil-superseded=true expires (see docs/deploy.md, lifecycle)."
   type        = number
   default     = 30
+}
+
+variable "anchor_retention_mode" {
+  description = "S3 Object Lock mode of audit anchors: COMPLIANCE (nobody can shorten or lift it) or GOVERNANCE (principals with s3:BypassGovernanceRetention can)."
+  type        = string
+  default     = "COMPLIANCE"
+  validation {
+    condition     = contains(["COMPLIANCE", "GOVERNANCE"], var.anchor_retention_mode)
+    error_message = "anchor_retention_mode: COMPLIANCE or GOVERNANCE."
+  }
+}
+
+variable "anchor_retention_days" {
+  description = "Days each audit anchor is locked (and then kept one more day). Rewrites are detectable as long as an anchor after the rewritten record is still kept."
+  type        = number
+  default     = 400
+  validation {
+    condition     = var.anchor_retention_days >= 1
+    error_message = "anchor_retention_days: at least 1."
+  }
 }
 
 variable "api_throttle_rate_limit" {

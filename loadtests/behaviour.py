@@ -14,6 +14,8 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
+from edge_reader.engine.fields import split_flag
+
 COUNTRIES = ("DE", "FR", "NL", "US", "GB", "ES", "IT", "PL", "SE", "JP", "BR", "IN")
 PLATFORMS = ("web", "ios", "android")
 PLANS = ("free", "free", "free", "pro", "team")
@@ -110,8 +112,7 @@ def token_request(role: str, project: str) -> dict[str, Any]:
 def edited_config(config: dict[str, Any], variations: list[str], n: int) -> dict[str, Any]:
     """``config`` with its target list replaced by one loadtest user — a valid, visible edit."""
     variation = str(config.get("off_variation") or variations[0])
-    body = {k: v for k, v in config.items() if k in {
-        "default", "enabled", "off_variation", "prerequisites", "rules", "targets"}}
+    _, body = split_flag(config)  # the configuration's own fields (drops version, ...)
     body["targets"] = [{"context_kind": "user", "values": [f"loadtest-{n}"],
                         "variation": variation}]
     body["reason"] = "load test edit"

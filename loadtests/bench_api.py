@@ -33,6 +33,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from vexil.devstack import procs
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTROL_PLANE = ROOT / "control_plane"
 BIN = Path(sys.executable).parent
@@ -106,14 +108,14 @@ def run(n: int) -> dict[str, Any]:
     env.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
                 "AWS_ENDPOINT_URL": f"http://127.0.0.1:{moto_port}"})
-    procs: list[subprocess.Popen[bytes]] = []
+    started: list[subprocess.Popen[bytes]] = []
     try:
         moto = subprocess.Popen(
             # The stack's serialised moto (vexil/devstack/motoserver.py), not moto's CLI.
             [sys.executable, "-m", "vexil.devstack.motoserver", "-H", "127.0.0.1",
              "-p", str(moto_port)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        procs.append(moto)
+        started.append(moto)
         _wait(f"http://127.0.0.1:{moto_port}/moto-api/", moto)
         os.environ.update(env)
         sys.path[:0] = [str(ROOT), str(CONTROL_PLANE)]
@@ -128,7 +130,7 @@ def run(n: int) -> dict[str, Any]:
                                 str(api_port), "--stage", "local", "--no-autoreload"],
                                cwd=CONTROL_PLANE, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-        procs.append(api)
+        started.append(api)
         base = f"http://127.0.0.1:{api_port}"
         _wait(base + "/v1/health", api)
         _request(base, "POST", "/v1/projects", token, {"key": "bench"})
@@ -153,13 +155,8 @@ def run(n: int) -> dict[str, Any]:
             reads.append((timing, total))
         return {"n": n, "write": _summary(writes), "read": _summary(reads)}
     finally:
-        for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for proc in reversed(started):
+            procs.stop(proc)
 
 
 def main(argv: list[str] | None = None) -> int:

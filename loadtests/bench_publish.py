@@ -16,6 +16,9 @@
    one branch-key Decrypt per container per TTL (300 s), not one GenerateDataKey per bundle.
    The pointer signer's own client is counted next to them: exactly one ``Sign`` per
    publish (all scopes signed together) and one ``GetPublicKey`` per container.
+   Then the heartbeat on the same environment (``Publisher.heartbeat``): wall time and
+   ``Sign`` calls of a beat with nothing due (what most beats are) and of one that renews
+   every scope (the clock moved past half an interval), median of a few beats.
 4. Whole-stack propagation, API write → FlagClient sees the new value through the nginx CDN
    stand-in (``vexil.devstack`` + ``edge_reader.FlagClient``), with the publisher's local
    CDN purge (``VEXIL_LOCAL_CDN_CACHE_DIR``) standing in for the CloudFront invalidation.
@@ -26,6 +29,7 @@ Goals (2-core machine): 10,000-flag build + encrypt < 1 s.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import statistics
@@ -34,7 +38,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,10 +47,11 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "control_plane")) if p not in sys.path]
 
-from chalicelib import keys  # noqa: E402
+from chalicelib import keys, sdk_key_record  # noqa: E402
 from chalicelib.publisher import Publisher, compile_check, publisher_from_env  # noqa: E402
 from chalicelib.publisher_build import build_scopes  # noqa: E402
-from chalicelib.snapshot import EnvironmentSnapshot, sdk_key_item  # noqa: E402
+from chalicelib.repository import encode_item  # noqa: E402
+from chalicelib.snapshot import EnvironmentSnapshot  # noqa: E402
 from chalicelib.stream import handle_stream_batch  # noqa: E402
 
 from edge_reader.bundle import (  # noqa: E402
@@ -56,6 +61,8 @@ from edge_reader.bundle import (  # noqa: E402
 )
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle  # noqa: E402
 from edge_reader.bundle.hierarchy import BranchKeyStore  # noqa: E402
+from edge_reader.engine.fields import split_flag  # noqa: E402
+from vexil.devstack import procs  # noqa: E402
 
 SIZES = (100, 1_000, 10_000)
 
@@ -179,17 +186,17 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
         ddb.put_item(TableName=table, Item={
             "pk": {"S": keys.project_pk(project)}, "sk": {"S": keys.flag_definition_sk(f"f{i}")},
             "flag": {"S": f"f{i}"}, "version": {"N": "1"},
-            "body": {"S": orjson.dumps({k: body[k] for k in (
-                "kind", "variations", "description", "tags", "client_visible")}).decode()}})
+            "body": {"S": orjson.dumps(split_flag(body)[0]).decode()}})
         ddb.put_item(TableName=table, Item={
             "pk": {"S": keys.env_pk(project, "prod")}, "sk": {"S": keys.flag_config_sk(f"f{i}")},
             "flag": {"S": f"f{i}"}, "version": {"N": "1"},
             "body": {"S": orjson.dumps({"enabled": True, "default": {"variation": "on"},
                                         "off_variation": "off"}).decode()}})
     for _ in range(2):
-        ddb.put_item(TableName=table, Item=sdk_key_item(
+        ddb.put_item(TableName=table, Item=encode_item(sdk_key_record.new_item(
             project=project, environment="prod", key=generate_sdk_key("srv"),
-            kms=session.client("kms"), kms_key_id=names["VEXIL_KMS_KEY_ID"]))
+            kms=session.client("kms"), kms_key_id=names["VEXIL_KMS_KEY_ID"],
+            created_at="1970-01-01T00:00:00.000Z")))
 
     def env_item(rev: int) -> dict[str, Any]:
         return {"pk": {"S": keys.project_pk(project)}, "sk": {"S": keys.environment_sk("prod")},
@@ -269,7 +276,9 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
     reads = key_store_reads.since(before_reads)
     signing_calls = signing.since(before_signing)
     latencies.sort()
+    heartbeat = _bench_heartbeat(publisher, project, signing)
     return {
+        "heartbeat": heartbeat,
         "path": "table write -> stream worker -> publisher -> pointer visible in S3",
         "flags": flags, "writes": writes,
         "p50_ms": round(statistics.median(latencies), 1),
@@ -289,6 +298,47 @@ def bench_propagation(session: Any, names: Mapping[str, str], writes: int,
         "kms_signing_calls_whole_run": dict(signing.calls),
         "scopes_per_publish": 2,
         "worker_poll_interval_s": worker.poll_interval,
+    }
+
+
+def _shifted(clock: Callable[[], float], by: float) -> float:
+    return clock() + by
+
+
+def _bench_heartbeat(publisher: Publisher, project: str, signing: _Counter,
+                     beats: int = 5) -> dict[str, Any]:
+    """Median wall time and Sign calls of heartbeats over one environment: idle, renewing."""
+    pairs = [(project, "prod")]
+    real_clock = publisher.clock
+    idle_ms: list[float] = []
+    renew_ms: list[float] = []
+    signs_before = signing.calls.get("Sign", 0)
+    for _ in range(beats):
+        t0 = time.perf_counter()
+        (outcome,) = publisher.heartbeat(pairs)
+        idle_ms.append((time.perf_counter() - t0) * 1000)
+        if outcome.renewed or outcome.published:
+            raise RuntimeError(f"an idle heartbeat wrote something: {outcome.scopes}")
+    idle_signs = signing.calls.get("Sign", 0) - signs_before
+    shift = 0.0
+    try:
+        for _ in range(beats):
+            shift += publisher.freshness.heartbeat / 2 + 1
+            publisher.clock = functools.partial(_shifted, real_clock, shift)
+            t0 = time.perf_counter()
+            (outcome,) = publisher.heartbeat(pairs)
+            renew_ms.append((time.perf_counter() - t0) * 1000)
+            if sorted(outcome.renewed) != ["client", "server"]:
+                raise RuntimeError(f"a due heartbeat did not renew: {outcome.scopes}")
+    finally:
+        publisher.clock = real_clock
+    return {
+        "beats": beats,
+        "idle_p50_ms": round(statistics.median(idle_ms), 1),
+        "idle_sign_calls": idle_signs,
+        "renew_p50_ms": round(statistics.median(renew_ms), 1),
+        "renew_sign_calls_per_beat": (signing.calls.get("Sign", 0) - signs_before
+                                      - idle_signs) / beats,
     }
 
 
@@ -429,12 +479,7 @@ def main(argv: list[str] | None = None) -> int:
             results["propagation"] = bench_propagation(session, names, writes,
                                                        flags=prop_flags)
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        procs.stop(server)
     if "build_encrypt" in results:
         ten_k = next(r for r in results["build_encrypt"] if r["flags"] == 10_000)
         results["goals"] = {

@@ -70,6 +70,7 @@ from edge_reader.bundle.hierarchy import BranchKeyStore
 from edge_reader.client import DiskCache, FlagClient
 from edge_reader.engine import Context, compile_environment
 from edge_reader.openfeature import VexilProvider
+from vexil.devstack import procs
 from vexil.resources import ensure_key_store_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -231,8 +232,7 @@ class Stack:
     def close(self) -> None:
         self.cdn.stop()
         if self.moto is not None:
-            self.moto.terminate()
-            self.moto.wait(10)
+            procs.stop(self.moto)
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
@@ -572,8 +572,7 @@ def edge_process(stack: Stack) -> Iterator[str]:
             )
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.communicate(timeout=10)  # drains and closes the pipes
+        procs.stop(proc)
 
 
 def bench_ofrep(stack: Stack, duration: int, connections: int) -> dict[str, Any]:

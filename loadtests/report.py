@@ -248,12 +248,7 @@ def tuned_nginx(handle: StackHandle) -> Iterator[tuple[str, int]]:
             time.sleep(0.2)
         yield url, proc.pid
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        procs.stop(proc)
         log.close()
 
 

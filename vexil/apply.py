@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from edge_reader.engine.fields import split_flag
 from vexil.errors import ApiError, VexilError
-from vexil.flagsfile import split_flag
 from vexil.plan import Change, Plan
 from vexil.remote import Writer, WriteResult
 
@@ -72,8 +72,9 @@ def _run(change: Change, writer: Writer) -> list[tuple[str, WriteResult]]:
     if kind == "flag" and action == "create":
         definition, configuration = split_flag(change.after or {})
         created = writer.create_flag(change.key, definition)
-        # The new flag's configuration exists (disabled) in every environment; write this
-        # environment's, conditional on the version the create just made.
+        # The new flag's configuration exists (disabled) in every unprotected environment
+        # (version 1) and nowhere in a protected one (version 0: the write becomes a change
+        # request); write this environment's, conditional on that version.
         version = writer.config_version(change.key)
         configured = writer.put_configuration(change.key, configuration, version)
         return [(what, created),

@@ -13,29 +13,25 @@ Binary values (``B``, ``BS``) are base64. The file holds no usable secret: SDK-k
 stay wrapped by KMS (restoring into another account needs the same key) and tokens are
 hashes. Restore refuses a table that already holds items, so it can never merge two states.
 
-Usage: ``python -m vexil.backup export FILE [--table T]`` and
-``python -m vexil.backup restore FILE [--table T]`` (``--table`` defaults to $VEXIL_TABLE).
+Usage: ``vexil backup export FILE [--table T]`` and ``vexil backup restore FILE [--table T]``
+(``--table`` defaults to $VEXIL_TABLE), parsed by :mod:`vexil.cli` like every command.
 """
 
 from __future__ import annotations
 
-import argparse
 import base64
 import json
-import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from vexil.errors import BackupError
 
 FORMAT = "vexil-backup/1"
 _BATCH = 25  # BatchWriteItem's limit
 _MAX_UNPROCESSED_ROUNDS = 20
-
-
-class BackupError(Exception):
-    """The backup file or the target table is not usable; nothing was written."""
 
 
 def _dynamodb() -> Any:
@@ -138,37 +134,33 @@ def restore_state(document: Any, table: str, client: Any | None = None) -> int:
     return len(items)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m vexil.backup export|restore FILE [--table T]``; exit 0 on success."""
-    parser = argparse.ArgumentParser(prog="vexil backup", description=__doc__.split("\n")[0])
-    parser.add_argument("action", choices=["export", "restore"])
-    parser.add_argument("file", help="backup file ('-' for stdout/stdin)")
-    parser.add_argument("--table", default=os.environ.get("VEXIL_TABLE"),
-                        help="DynamoDB table (default: $VEXIL_TABLE)")
-    args = parser.parse_args(argv)
-    if not args.table:
-        parser.error("--table: required (or set VEXIL_TABLE)")
+def export_to_file(table: str, file: str) -> None:
+    """Write the backup document of ``table`` to ``file`` ('-' = stdout) as indented JSON.
+
+    An unwritable file raises :class:`BackupError`.
+    """
+    text = json.dumps(export_state(table), sort_keys=True, indent=1) + "\n"
+    if file == "-":
+        sys.stdout.write(text)
+        return
     try:
-        if args.action == "export":
-            text = json.dumps(export_state(args.table), sort_keys=True, indent=1)
-            if args.file == "-":
-                sys.stdout.write(text + "\n")
-            else:
-                Path(args.file).write_text(text + "\n", encoding="utf-8")
-            print(f"exported {args.table}", file=sys.stderr)
-            return 0
-        raw = sys.stdin.read() if args.file == "-" else Path(args.file).read_text("utf-8")
-        try:
-            document = json.loads(raw)
-        except ValueError as exc:
-            raise BackupError(f"{args.file}: not valid JSON ({exc})") from None
-        count = restore_state(document, args.table)
-        print(f"restored {count} items into {args.table}", file=sys.stderr)
-        return 0
-    except (BackupError, OSError) as exc:
-        print(f"vexil backup: {exc}", file=sys.stderr)
-        return 1
+        Path(file).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise BackupError(f"{file}: {exc.strerror or exc}") from None
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def restore_from_file(file: str, table: str) -> int:
+    """Restore the backup in ``file`` ('-' = stdin) into the empty ``table``; return the count.
+
+    An unreadable file, a file that is not JSON or not a valid backup, or a table that is not
+    empty raises :class:`BackupError` before anything is written.
+    """
+    try:
+        raw = sys.stdin.read() if file == "-" else Path(file).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BackupError(f"{file}: cannot read ({exc})") from None
+    try:
+        document = json.loads(raw)
+    except ValueError as exc:
+        raise BackupError(f"{file}: not valid JSON ({exc})") from None
+    return restore_state(document, table)

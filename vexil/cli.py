@@ -127,6 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--project")
     av.add_argument("--environment")
     _add_connection(av)
+    audit_sub.add_parser(
+        "anchor", help="sign every chain head and store it write-once (AWS direct)")
 
     ev = sub.add_parser("eval", help="evaluate a flag from a bundle URL or file, like an SDK")
     ev.add_argument("flag")
@@ -422,18 +424,40 @@ def _unwrap_cr(body: Any) -> dict[str, Any]:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    """``vexil audit verify``: exit 0 when the chain verifies, 1 with the first break."""
+    """``vexil audit verify``: exit 0 when the chain and its anchors verify, 1 with the first
+    break (a rewrite since an anchor included). ``vexil audit anchor``: anchor every chain."""
+    if args.audit_command == "anchor":
+        from vexil.anchor import anchor_now  # noqa: PLC0415 - boto3 only when this runs
+
+        done = anchor_now(load_dev_json(_state_dir(args)))
+        _print_json(done)
+        return 1 if done["failed"] else 0
     body = {k: v for k, v in (("project", args.project), ("environment", args.environment)) if v}
     result = _api(args).request("POST", "/v1/audit/verify", body=body).body or {}
     where = "/".join(v for v in (args.project, args.environment) if v) or "global"
+    anchors = result.get("anchors") or {}
+    for refused in anchors.get("refused") or []:
+        print(f"warning: anchor refused: {refused.get('key')}: {refused.get('reason')}",
+              file=sys.stderr)
     if result.get("ok"):
-        print(f"audit chain {where}: OK ({result.get('checked', '?')} records verified)")
+        print(f"audit chain {where}: OK ({result.get('checked', '?')} records verified; "
+              f"{_anchor_summary(anchors)})")
         return 0
     brk = result.get("first_break") or {}
     raise VexilError(
         f"audit chain {where}: BROKEN at {json.dumps(brk, sort_keys=True)} "
         f"after {result.get('checked', '?')} good records"
     )
+
+
+def _anchor_summary(anchors: dict[str, Any]) -> str:
+    latest = anchors.get("latest")
+    if anchors.get("status") == "verified" and isinstance(latest, dict):
+        return (f"anchored through seq {latest.get('seq')} at {latest.get('at')}, "
+                f"{anchors.get('unanchored_records', '?')} records since")
+    if anchors.get("status") == "unavailable":
+        return f"anchors NOT checked: {anchors.get('reason', '?')}"
+    return "no anchor yet"
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -470,8 +494,16 @@ def cmd_backup(args: argparse.Namespace) -> int:
     """``vexil backup export|restore FILE``: see :mod:`vexil.backup`."""
     from vexil import backup  # noqa: PLC0415 - boto3 only when this command runs
 
-    argv = [args.action, args.file, *(["--table", args.table] if args.table else [])]
-    return backup.main(argv)
+    table = args.table or os.environ.get("VEXIL_TABLE")
+    if not table:
+        raise UsageError("backup: --table: required (or set VEXIL_TABLE)")
+    if args.action == "export":
+        backup.export_to_file(table, args.file)
+        print(f"exported {table}", file=sys.stderr)
+        return 0
+    count = backup.restore_from_file(args.file, table)
+    print(f"restored {count} items into {table}", file=sys.stderr)
+    return 0
 
 
 _COMMANDS = {

@@ -5,7 +5,8 @@
     VexilError                 message + exit code (1 unless said otherwise)
     ├── UsageError             bad arguments or configuration (exit 2)
     ├── ApiError               the control plane answered with an error (status, code, details)
-    └── StackError             the local stack could not start, stop or be found
+    ├── StackError             the local stack could not start, stop or be found
+    └── BackupError            a backup file or its target table is not usable (vexil.backup)
 """
 
 from __future__ import annotations
@@ -48,3 +49,7 @@ class ApiError(VexilError):
 
 class StackError(VexilError):
     """The local stack failed to start, stop or report its state."""
+
+
+class BackupError(VexilError):
+    """A backup file or the table it goes into is not usable; nothing was written."""

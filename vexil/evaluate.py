@@ -33,6 +33,18 @@ def _signing_keys(given: list[str] | None, source: str,
     return None
 
 
+def _scope_of(sdk_key: str | None) -> str:
+    """The pointer scope an SDK key reads by default (server when there is no valid key:
+    loading then fails on the key itself, with its own message)."""
+    # Imported on use, like cli_eval: edge_reader.bundle is not needed by other commands.
+    from edge_reader.bundle import SERVER_SCOPE, parse_sdk_key  # noqa: PLC0415
+
+    try:
+        return parse_sdk_key(sdk_key).kind_name if sdk_key else SERVER_SCOPE
+    except ValueError:
+        return SERVER_SCOPE
+
+
 def pointer_url(cdn: str, project: str, environment: str, scope: str = "server") -> str:
     """The CDN URL of an environment's pointer for ``scope``."""
     base = f"{cdn.rstrip('/')}/bundles/{project}/{environment}"
@@ -77,7 +89,7 @@ def evaluate(
                 "no --source: give a pointer URL or file, or --project and --environment "
                 "with a running local stack"
             )
-        scope = "client" if sdk_key and sdk_key.startswith("vxl_cli_") else "server"
+        scope = _scope_of(sdk_key)
         source = pointer_url(str(dev["cdn"]), project, environment, scope)
     ca = ca_bundle or os.environ.get("VEXIL_CA_BUNDLE") or dev.get("ca_bundle")
     detail = cli_eval.evaluate_from_source(

@@ -33,17 +33,12 @@ from typing import Any
 import yaml
 
 from edge_reader.engine import CompileError, compile_environment
+from edge_reader.engine.fields import CONFIG_FIELDS, DEFINITION_FIELDS, SEGMENT_FIELDS
+from edge_reader.engine.keys import is_key
 from vexil.errors import UsageError
 
 FORMAT = 1
-KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 
-DEFINITION_FIELDS = (
-    "kind", "variations", "schema", "description", "tags", "client_visible", "deprecated",
-    "metadata",
-)
-CONFIG_FIELDS = ("enabled", "off_variation", "prerequisites", "targets", "rules", "default")
-SEGMENT_FIELDS = ("context_kind", "included", "excluded", "rules", "description", "tags")
 SERVER_FIELDS = ("version", "created_at", "updated_at", "updated_by", "created_by", "key",
                  "project", "environment", "etag")
 
@@ -104,16 +99,8 @@ def normalize_segment(segment: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def split_flag(flag: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(definition part, configuration part) of a normalized flag."""
-    return (
-        {k: v for k, v in flag.items() if k in DEFINITION_FIELDS},
-        {k: v for k, v in flag.items() if k in CONFIG_FIELDS},
-    )
-
-
 def _check_key(kind: str, key: object, where: str) -> str:
-    if not isinstance(key, str) or not KEY_RE.match(key):
+    if not is_key(key):
         raise UsageError(
             f"{where}: invalid {kind} key {key!r} (lowercase letters, digits, '.', '_', '-'; "
             "starts with a letter or digit; at most 128 characters)"

@@ -12,7 +12,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from vexil.flagsfile import FlagsFile, split_flag
+from edge_reader.engine.fields import split_flag
+from vexil.flagsfile import FlagsFile
 from vexil.remote import RemoteState
 
 # Execution order of change kinds.
@@ -132,10 +133,15 @@ def build_plan(desired: FlagsFile, remote: RemoteState, *, prune: bool = False) 
                        version=current_flag.definition_version,
                        note=f"shared by every environment of {desired.project}")
             )
-        if current_flag.configuration != configuration:
+        # Version 0: defined but not configured here (a protected environment gets a new
+        # flag only through an approved change request), so configure it even if the file
+        # holds the defaults.
+        unconfigured = current_flag.configuration_version == 0
+        if unconfigured or current_flag.configuration != configuration:
             plan.changes.append(
                 Change("update", "configuration", key, current_flag.configuration,
-                       configuration, version=current_flag.configuration_version)
+                       configuration, version=current_flag.configuration_version,
+                       note=f"not yet in {desired.environment}" if unconfigured else "")
             )
 
     for key in sorted(set(remote.flags) - set(desired.flags)):
@@ -157,12 +163,18 @@ def build_plan(desired: FlagsFile, remote: RemoteState, *, prune: bool = False) 
     for change in list(plan.changes):
         op = change.operation()
         for cr_id, pending_op in remote.pending:
-            if op is not None and pending_op == op:
+            if op is not None and _proposes(pending_op, op):
                 plan.changes.remove(change)
                 plan.awaiting.append((change, cr_id))
                 break
     plan.changes.sort(key=lambda c: c.order)
     return plan
+
+
+def _proposes(pending: dict[str, Any], op: dict[str, Any]) -> bool:
+    """Whether a filed operation is ``op``: the control plane adds fields when it files one
+    (e.g. the reviewed ``definition_version``), so compare the fields ``op`` names."""
+    return all(pending.get(k) == v for k, v in op.items())
 
 
 def _show(value: Any) -> str:

@@ -10,16 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_reader.engine.fields import CONFIG_FIELDS, DEFINITION_FIELDS, merge_flag, split_flag
 from vexil.api import ApiClient, Response, path, version_etag
 from vexil.errors import ApiError
-from vexil.flagsfile import (
-    CONFIG_FIELDS,
-    DEFINITION_FIELDS,
-    FlagsFile,
-    normalize_flag,
-    normalize_segment,
-    split_flag,
-)
+from vexil.flagsfile import FlagsFile, normalize_flag, normalize_segment
 
 # Change requests that may still be applied (see the control plane's approvals module).
 OPEN_CHANGE_REQUEST = frozenset({"pending", "approved"})
@@ -62,7 +56,8 @@ class RemoteState:
     def to_flags_file(self) -> FlagsFile:
         """The state as a flags file (what ``vexil export`` writes)."""
         flags = {
-            k: normalize_flag({**f.definition, **f.configuration}) for k, f in self.flags.items()
+            k: normalize_flag(merge_flag(f.definition, f.configuration))
+            for k, f in self.flags.items()
         }
         segments = {k: s.body for k, s in self.segments.items()}
         return FlagsFile(self.project, self.environment, flags, segments)
@@ -270,9 +265,15 @@ class Writer:
                           version)
 
     def config_version(self, key: str) -> int:
-        """The current version of a flag's configuration in this environment."""
+        """The current version of a flag's configuration in this environment (0: none yet —
+        a new flag is not configured in a protected environment until a change request is)."""
         url = env_path(self.project, self.environment) + path("flags", key)
-        resp = self.api.get(url)
+        try:
+            resp = self.api.get(url)
+        except ApiError as exc:
+            if exc.status == 404:
+                return 0
+            raise
         body = resp.body if isinstance(resp.body, dict) else {}
         return _config_version(body) or _version({}, resp.etag)
 

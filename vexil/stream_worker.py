@@ -11,6 +11,11 @@ The checkpoint (``DIR/checkpoint.json``: stream ARN + last *successful* sequence
 shard) is written atomically (temp file, fsync, rename) and only ever past records that
 succeeded, so a restart neither reprocesses finished records nor loses unfinished ones.
 SIGTERM/SIGINT stop the worker between batches.
+
+It is also the local stand-in for the heartbeat schedule (infra/heartbeat.tf): every
+``--heartbeat-interval`` seconds (default ``$VEXIL_HEARTBEAT_INTERVAL`` or 900; 0 turns it
+off), and once at start, it calls the publisher's heartbeat (``chalicelib.stream.
+handle_heartbeat``) between batches, so local pointers are re-signed before they expire.
 """
 
 from __future__ import annotations
@@ -46,6 +51,14 @@ def _control_plane_on_path() -> None:
     root = Path(__file__).resolve().parent.parent / "control_plane"
     if root.is_dir() and str(root) not in sys.path:
         sys.path.insert(0, str(root))
+
+
+def default_heartbeat() -> Callable[[], object]:
+    """The heartbeat the schedule runs in AWS (imported from the Chalice project)."""
+    _control_plane_on_path()
+    from chalicelib.stream import handle_heartbeat  # noqa: PLC0415 - needs the path set above
+
+    return handle_heartbeat
 
 
 def default_handler() -> Handler:
@@ -159,8 +172,14 @@ class StreamWorker:
         poll_interval: float = 0.1,
         backoff_base: float = 0.2,
         backoff_max: float = 10.0,
+        heartbeat: Callable[[], object] | None = None,
+        heartbeat_interval: float = 0.0,
     ) -> None:
         self.state_dir = state_dir
+        # Called once at start and then every heartbeat_interval seconds (both set, > 0).
+        self.heartbeat = heartbeat if heartbeat_interval > 0 else None
+        self.heartbeat_interval = heartbeat_interval
+        self._next_heartbeat = 0.0  # monotonic: due at once
         self.table = table
         self.handler = handler or default_handler()
         session = session or boto3.session.Session()
@@ -300,9 +319,25 @@ class StreamWorker:
         self.stop_event.wait(delay)
         return False
 
+    def beat_if_due(self) -> bool:
+        """Run the heartbeat when it is due; True when it ran. Never raises: a failed beat
+        is logged and retried at the next interval, like a failed scheduled invocation."""
+        now = time.monotonic()
+        if self.heartbeat is None or now < self._next_heartbeat:
+            return False
+        self._next_heartbeat = now + self.heartbeat_interval
+        try:
+            log.info("heartbeat: %s", self.heartbeat())
+        except Exception:
+            log.exception("heartbeat failed; the next one retries")
+        return True
+
     def run(self, *, once: bool = False) -> None:
-        """Poll until stopped; with ``once``, until every shard has nothing new."""
+        """Poll until stopped; with ``once``, until every shard has nothing new (and no
+        heartbeat: draining is all ``once`` does)."""
         while not self.stop_event.is_set():
+            if not once:
+                self.beat_if_due()
             try:
                 fetched = self.poll_once()
             except Exception:
@@ -332,14 +367,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--poll-interval", type=float, default=0.1,
                         help="seconds between polls of an idle stream (default 0.1)")
+    parser.add_argument("--heartbeat-interval", type=float,
+                        default=float(os.environ.get("VEXIL_HEARTBEAT_INTERVAL") or 900),
+                        help="seconds between publisher heartbeats (default "
+                             "$VEXIL_HEARTBEAT_INTERVAL or 900; 0: none)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if not args.table:
         parser.error("--table or VEXIL_TABLE is required")
     if args.batch_size < 1 or args.batch_size > 1000:
         parser.error("--batch-size must be between 1 and 1000")
+    if args.heartbeat_interval < 0:
+        parser.error("--heartbeat-interval must be >= 0")
     worker = StreamWorker(state_dir=args.state_dir, table=args.table,
-                          batch_size=args.batch_size, poll_interval=args.poll_interval)
+                          batch_size=args.batch_size, poll_interval=args.poll_interval,
+                          heartbeat=default_heartbeat() if args.heartbeat_interval else None,
+                          heartbeat_interval=args.heartbeat_interval)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     with contextlib.suppress(KeyboardInterrupt):

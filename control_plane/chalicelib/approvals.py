@@ -2,78 +2,148 @@
 
 A write to a protected environment raises :class:`~chalicelib.service.NeedsApproval` inside
 the service; the handler files a change request holding the exact operation (validated and
-compiled at filing time). ``change_hash = sha256(canonical(operation))``; an approval records
-the hash it approved, so editing the operation voids it. Applying needs an approval of the
-current hash by a principal other than the author (different token id AND name), and runs
-the operation in the same transaction that marks the request applied (conditioned on its
-version); the operation's ``base_version`` makes it fail with 412 if the target moved.
+compiled at filing time, and compiled again at apply against the environment as it is then).
+``change_hash = sha256(canonical(operation))``; an approval records the hash it approved, so
+editing the operation voids it.
+
+The rules (docs/security.md, "Four-eyes"):
+
+* every configuration operation carries its full content (``body``; a promotion also its
+  source and source version, a restore the restored version) and the definition version it
+  was reviewed with — applying writes exactly that content, never re-reads a source;
+* whoever edits a request becomes one of its ``authors`` (editing is allowed so a review can
+  iterate, but it can never turn the editor into a reviewer of their own content);
+* nobody among the authors may approve (same token id OR same name is the same person);
+* apply needs at least one approval of the current hash by a non-author whose token is
+  still active (not revoked, not expired) at apply time;
+* apply runs the operation in the same transaction that marks the request applied
+  (conditioned on its version and hash); ``base_version`` makes it fail with 412 if the
+  target moved.
+
 There is no other path: ``approved=`` is only ever passed from :func:`apply`.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import orjson
 
-from chalicelib import keys
+from chalicelib import keys, tokens
 from chalicelib.audit import Chain, Entry
 from chalicelib.canonical import canonical, iso, sha256_hex
-from chalicelib.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from chalicelib.errors import Conflict, Detail, Forbidden, NotFound, PreconditionFailed
 from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, put, update
 from chalicelib.requests import encode_cursor
+from chalicelib.schemas import OPERATIONS, Schema
 from chalicelib.service import Approved, Call, NeedsApproval, Service
 
 OPEN = ("pending", "approved")
 
+Executor = Callable[[Service, Call, str, str, Mapping[str, Any], Approved | None],
+                    dict[str, Any]]
+Permission = Callable[[Principal, str, str], None]
+
+
+def _env_write(principal: Principal, project: str, environment: str) -> None:
+    principal.require(Perm.WRITE, project, environment)
+
+
+def _every_env_write(principal: Principal, project: str, _environment: str) -> None:
+    # A definition reaches every environment that configures the flag.
+    principal.require(Perm.WRITE, project, None, all_environments=True)
+
+
+def _env_admin(principal: Principal, project: str, environment: str) -> None:
+    principal.require(Perm.ADMIN, project, environment)
+
+
+@dataclass(frozen=True)
+class OperationType:
+    """One kind of change-request operation: its schema (validation, in :mod:`schemas`), the
+    right needed to propose, edit, approve, reject or apply it, and how it runs.
+
+    ``writes_config``: the operation writes one flag configuration whose content is stored
+    in its ``body``; applying writes that body (never re-reading a source).
+    """
+
+    schema: Schema
+    permission: Permission
+    run: Executor
+    writes_config: bool = False
+
+
+REGISTRY: dict[str, OperationType] = {
+    "flag.config.put": OperationType(
+        OPERATIONS["flag.config.put"], _env_write,
+        lambda s, c, p, e, op, a: s.put_env_flag(c, p, e, op["flag"], op["body"],
+                                                 op["base_version"], a),
+        writes_config=True),
+    "flag.restore": OperationType(
+        OPERATIONS["flag.restore"], _env_write,
+        lambda s, c, p, e, op, a: s.restore(c, p, e, op["flag"], op["version"],
+                                            op["base_version"], a),
+        writes_config=True),
+    "flag.promote": OperationType(
+        OPERATIONS["flag.promote"], _env_write,
+        lambda s, c, p, e, op, a: s.promote(c, p, op["flag"], op["from"], e,
+                                            op["base_version"], a),
+        writes_config=True),
+    "flag.definition.put": OperationType(
+        OPERATIONS["flag.definition.put"], _every_env_write,
+        lambda s, c, p, _e, op, a: s.put_flag_definition(c, p, op["flag"], op["body"],
+                                                         op["base_version"], a)),
+    "flag.definition.delete": OperationType(
+        OPERATIONS["flag.definition.delete"], _every_env_write,
+        lambda s, c, p, _e, op, a: s.delete_flag(c, p, op["flag"], op["base_version"], a)),
+    "segment.create": OperationType(
+        OPERATIONS["segment.create"], _env_write,
+        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], op["body"], None, a)),
+    "segment.put": OperationType(
+        OPERATIONS["segment.put"], _env_write,
+        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], op["body"],
+                                                  op["base_version"], a)),
+    "segment.delete": OperationType(
+        OPERATIONS["segment.delete"], _env_write,
+        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], None,
+                                                  op["base_version"], a)),
+    "environment.patch": OperationType(
+        OPERATIONS["environment.patch"], _env_admin,
+        lambda s, c, p, e, op, a: s.patch_environment(c, p, e, op["body"], op["base_version"],
+                                                      a)),
+}
+
+
+def _type(op: Mapping[str, Any]) -> OperationType:
+    spec = REGISTRY.get(str(op.get("type", "")))
+    if spec is None:  # the schema prevents this
+        raise Conflict(f"unknown operation type {op.get('type')!r}")
+    return spec
+
 
 def operation_permission(principal: Principal, project: str, environment: str,
                          op: Mapping[str, Any]) -> None:
-    """The right an operation needs: admin for environment edits, all-environment write for
-    definition changes, write in the environment otherwise."""
-    kind = str(op.get("type", ""))
-    if kind == "environment.patch":
-        principal.require(Perm.ADMIN, project, environment)
-    elif kind.startswith("flag.definition."):
-        principal.require(Perm.WRITE, project, None, all_environments=True)
-    else:
-        principal.require(Perm.WRITE, project, environment)
+    """The right an operation needs (see :data:`REGISTRY`): admin for environment edits,
+    all-environment write for definition changes, write in the environment otherwise."""
+    _type(op).permission(principal, project, environment)
 
 
 def execute(service: Service, call: Call, project: str, environment: str,
             op: Mapping[str, Any], approved: Approved | None) -> dict[str, Any]:
-    """Run one operation (the same service functions the direct routes call)."""
-    kind = op["type"]
-    if kind == "flag.config.put":
+    """Run one operation (the same service functions the direct routes call).
+
+    When applying (``approved`` given) a configuration operation writes the ``body`` stored in
+    the request — the content its approvals are bound to — not whatever its source holds now.
+    """
+    spec = _type(op)
+    if approved is not None and spec.writes_config:
         return service.put_env_flag(call, project, environment, op["flag"], op["body"],
-                                    op["base_version"], approved)
-    if kind == "flag.restore":
-        return service.restore(call, project, environment, op["flag"], op["version"],
-                               op["base_version"], approved)
-    if kind == "flag.promote":
-        return service.promote(call, project, op["flag"], op["from"], environment,
-                               op["base_version"], approved)
-    if kind == "flag.definition.put":
-        return service.put_flag_definition(call, project, op["flag"], op["body"],
-                                           op["base_version"], approved)
-    if kind == "flag.definition.delete":
-        return service.delete_flag(call, project, op["flag"], op["base_version"], approved)
-    if kind == "segment.create":
-        return service.write_segment(call, project, environment, op["segment"], op["body"],
-                                     None, approved)
-    if kind == "segment.put":
-        return service.write_segment(call, project, environment, op["segment"], op["body"],
-                                     op["base_version"], approved)
-    if kind == "segment.delete":
-        return service.write_segment(call, project, environment, op["segment"], None,
-                                     op["base_version"], approved)
-    if kind == "environment.patch":
-        return service.patch_environment(call, project, environment, op["body"],
-                                         op["base_version"], approved)
-    raise Conflict(f"unknown operation type {kind!r}")  # the schema prevents this
+                                    op["base_version"], approved, action=str(op["type"]))
+    return spec.run(service, call, project, environment, op, approved)
 
 
 def view(item: Item) -> dict[str, Any]:
@@ -81,11 +151,16 @@ def view(item: Item) -> dict[str, Any]:
     return {
         "id": item["cr_id"], "project": item["project"], "environment": item["environment"],
         "operation": orjson.loads(item["operation"]), "change_hash": item["change_hash"],
-        "status": item["status"], "author": item["author"],
+        "status": item["status"], "author": item["author"], "authors": authors(item),
         "approvals": list(item.get("approvals", [])), "reason": item.get("reason"),
         "version": item["version"], "created_at": item["created_at"],
         "updated_at": item["updated_at"], "applied_at": item.get("applied_at"),
     }
+
+
+def authors(item: Item) -> list[dict[str, Any]]:
+    """Everyone who wrote a version of the request's content: its author and every editor."""
+    return list(item.get("authors") or [item["author"]])
 
 
 def _resource(project: str, environment: str, cr_id: str) -> str:
@@ -101,7 +176,8 @@ def file(service: Service, call: Call, need: NeedsApproval) -> dict[str, Any]:
         "pk": keys.env_pk(p, e), "sk": keys.change_request_sk(cr_id), "cr_id": cr_id,
         "project": p, "environment": e, "operation": canonical(op),
         "change_hash": sha256_hex(canonical(op)), "status": "pending",
-        "author": call.principal.actor, "approvals": [], "reason": call.reason,
+        "author": call.principal.actor, "authors": [call.principal.actor], "approvals": [],
+        "reason": call.reason,
         "version": 1, "created_at": at, "updated_at": at,
     }
     service._commit(call, steps=[put(item, "attribute_not_exists(pk)")],
@@ -185,7 +261,8 @@ def _open(item: Item, if_match: int) -> None:
 
 def edit(service: Service, call: Call, project: str, environment: str, cr_id: str,
          op: Mapping[str, Any], if_match: int) -> dict[str, Any]:
-    """Replace the operation: every approval is voided (they approved another hash)."""
+    """Replace the operation: every approval is voided (they approved another hash) and the
+    editor joins the authors, so they can never approve this request."""
     item = get(service, project, environment, cr_id)
     _open(item, if_match)
     operation_permission(call.principal, project, environment, op)
@@ -197,9 +274,12 @@ def edit(service: Service, call: Call, project: str, environment: str, cr_id: st
         new_op = need.operation
     else:  # pragma: no cover - the environment is protected, so execute always raises
         raise Conflict("the operation did not need approval")
+    writers = authors(item)
+    if not any(_same_person(call.principal.actor, a) for a in writers):
+        writers.append(call.principal.actor)
     return _transition(service, call, item, if_match, "change_request.edit", {
         "operation": canonical(new_op), "change_hash": sha256_hex(canonical(new_op)),
-        "approvals": [], "status": "pending"}, "requested")
+        "approvals": [], "authors": writers, "status": "pending"}, "requested")
 
 
 def _same_person(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -208,13 +288,14 @@ def _same_person(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
 
 def approve(service: Service, call: Call, project: str, environment: str, cr_id: str,
             if_match: int) -> dict[str, Any]:
-    """Approve the current operation hash; the author can never approve their own request."""
+    """Approve the current operation hash; no author or editor can approve the request."""
     item = get(service, project, environment, cr_id)
     _open(item, if_match)
     operation_permission(call.principal, project, environment, orjson.loads(item["operation"]))
-    if _same_person(call.principal.actor, item["author"]):
+    if any(_same_person(call.principal.actor, a) for a in authors(item)):
         # The HTTP layer records every 403 on a protected environment in its audit chain.
-        raise Forbidden("the author of a change request cannot approve it")
+        raise Forbidden("four-eyes: an author or editor of a change request cannot approve it",
+                        [Detail("approver", "authored or edited this change request")])
     approvals = list(item.get("approvals", []))
     if any(_same_person(call.principal.actor, a) and a.get("change_hash") == item["change_hash"]
            for a in approvals):
@@ -223,6 +304,15 @@ def approve(service: Service, call: Call, project: str, environment: str, cr_id:
                       "change_hash": item["change_hash"]})
     return _transition(service, call, item, if_match, "change_request.approve",
                        {"approvals": approvals, "status": "approved"})
+
+
+def valid_approvals(service: Service, item: Item) -> list[dict[str, Any]]:
+    """Approvals that count now: of the current hash, by a non-author, token still active."""
+    writers = authors(item)
+    return [a for a in item.get("approvals", [])
+            if a.get("change_hash") == item["change_hash"]
+            and not any(_same_person(a, w) for w in writers)
+            and tokens.is_active(service.repo, str(a.get("token_id", "")), service.now)]
 
 
 def reject(service: Service, call: Call, project: str, environment: str, cr_id: str,
@@ -244,11 +334,14 @@ def apply(service: Service, call: Call, project: str, environment: str, cr_id: s
     operation_permission(call.principal, project, environment, op)
     if sha256_hex(canonical(op)) != item["change_hash"]:
         raise Conflict("stored operation does not match its hash")
-    valid = [a for a in item.get("approvals", [])
-             if a.get("change_hash") == item["change_hash"]
-             and not _same_person(a, item["author"])]
-    if item["status"] != "approved" or not valid:
-        raise Conflict("change request is not approved by a second person")
+    if _type(op).writes_config and "body" not in op:
+        raise Conflict("four-eyes: this change request predates content binding; reject it "
+                       "and file it again", [Detail("operation.body", "missing")])
+    if item["status"] != "approved" or not valid_approvals(service, item):
+        raise Conflict(
+            "four-eyes: the change request needs an approval of its current content by "
+            "someone who neither authored nor edited it, with a token still active",
+            [Detail("approvals", "no valid approval")])
     at = iso(service.now())
     step = update(item["pk"], item["sk"],
                   "SET #s = :applied, applied_at = :t, updated_at = :t, version = :nv, "
@@ -263,6 +356,7 @@ def apply(service: Service, call: Call, project: str, environment: str, cr_id: s
             _stale(service, project, environment, cr_id)
 
     reason = call.reason or item.get("reason")
+    approved = Approved(cr_id, step, check_cr, op.get("definition_version"))
     result = execute(service, Call(call.principal, f"{cr_id}: {reason or ''}".strip(": ")),
-                     project, environment, op, Approved(cr_id, step, check_cr))
+                     project, environment, op, approved)
     return {"change_request": view(get(service, project, environment, cr_id)), "result": result}

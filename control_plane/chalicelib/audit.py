@@ -9,6 +9,7 @@ dropping one, or the tail) is caught by :func:`verify_chain`.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,11 +116,14 @@ def decode_record(item: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def verify_chain(repo: Repository, chain: Chain) -> dict[str, Any]:
+def verify_chain(repo: Repository, chain: Chain,
+                 on_record: Callable[[int, str], None] | None = None) -> dict[str, Any]:
     """Recompute the chain; return ``{"ok", "checked", "first_break"}``.
 
     ``first_break`` names the first position whose sequence, ``prev_hash`` or ``hash`` is
     wrong, or the head when it does not match the last record (a dropped tail).
+    ``on_record(seq, hash)`` sees every record that checked out (the anchor check compares
+    them with the external anchors: :mod:`chalicelib.anchor_check`).
     """
     checked = 0
     prev_hash = ""
@@ -133,6 +137,8 @@ def verify_chain(repo: Repository, chain: Chain) -> dict[str, Any]:
                 return {"ok": False, "checked": checked, "first_break": problem}
             checked += 1
             prev_hash = str(item["hash"])
+            if on_record is not None:
+                on_record(checked, prev_hash)
         if start is None:
             break
     head = repo.get(chain.head_pk, chain.head_sk) or {}

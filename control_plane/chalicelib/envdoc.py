@@ -17,7 +17,7 @@ import orjson
 from chalicelib import keys
 from chalicelib.errors import BadRequest, Detail
 from chalicelib.repository import Item, Repository
-from edge_reader.engine import CompileError, compile_environment
+from edge_reader.engine import CompileError, compile_environment, fields
 
 
 @dataclass
@@ -42,11 +42,14 @@ class EnvState:
     def document(self) -> dict[str, Any]:
         """The environment document as the publisher builds it (docs/data-model.md)."""
         flags = {
-            key: {**self.definitions[key].body, **cfg.body, "version": cfg.version}
+            key: fields.merge_flag(self.definitions[key].body, cfg.body, cfg.version)
             for key, cfg in self.configs.items()
             if key in self.definitions
         }
-        segments = {key: {**seg.body, "version": seg.version} for key, seg in self.segments.items()}
+        segments = {
+            key: fields.segment_document(seg.body, seg.version)
+            for key, seg in self.segments.items()
+        }
         return {
             "format": 1,
             "project": self.project,

@@ -20,6 +20,8 @@ def project_pk(project: str) -> str:
 
 
 PROJECT_SK = "PROJECT"
+# gsi1 partition listing every project item (gsi1sk = project key).
+PROJECTS_GSI_PK = "PROJECTS"
 
 
 def environment_sk(environment: str) -> str:
@@ -100,7 +102,6 @@ GLOBAL_CHAIN = "_global"
 GLOBAL_AUDIT_HEAD_PK = "AUDIT#_global"
 GLOBAL_AUDIT_HEAD_SK = "HEAD"
 TOKENS_GSI_PK = "TOKENS"
-GSI1 = "gsi1"
 HISTORY_SK_PREFIX = "V#"
 AUDIT_SK_PREFIX = "R#"
 

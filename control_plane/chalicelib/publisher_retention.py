@@ -22,6 +22,7 @@ Rules that keep this safe against racing publishers and partial failures:
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
@@ -59,18 +60,16 @@ class Retention:
 
     def after_publish(
         self, project: str, environment: str, revision: int, *,
-        published: list[str], live_scopes: set[str],
+        published: Mapping[str, str | None], live_scopes: set[str],
     ) -> Housekeeping:
-        """Retire old bundles of the ``published`` scopes and remove scopes not in
-        ``live_scopes`` (the scopes of the snapshot at ``revision``). Never raises."""
+        """Retire old bundles of the ``published`` scopes (scope → the bundle key its pointer
+        was just swung to) and remove scopes not in ``live_scopes`` (the scopes of the
+        snapshot at ``revision``). Never raises."""
         result = Housekeeping()
-        for scope in published:
+        for scope, live_key in published.items():
             try:
-                # The pointer this container just wrote (or a newer one it saw).
-                known = self.store.known(project, environment, scope).pointer
                 result.retired += self.retire(project, environment, scope, revision=revision,
-                                              keep=self.keep,
-                                              live_key=known.key if known else None)
+                                              keep=self.keep, live_key=live_key)
             except Exception as exc:
                 result.errors.append(f"retire:{scope}: {type(exc).__name__}: {exc}")
         try:

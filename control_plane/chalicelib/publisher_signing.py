@@ -19,22 +19,69 @@ publisher's role call ``kms:Sign``; readers pin its public half
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from edge_reader.bundle import Pointer
+from edge_reader.bundle.pointer import PointerSignature
 from edge_reader.bundle.signing import (
     KEY_SPEC,
     SIGNING_ALGORITHM,
     TrustedKey,
     load_trusted_key,
+    sign_digest_set,
     sign_pointers,
     verify_pointer,
+    verify_signed_digest,
 )
 
 # KMS hashes the message itself (SHA-256) before signing: the publisher sends the 32-byte
 # digest of the pointer set as the message. The key policy allows exactly this message type.
 MESSAGE_TYPE = "RAW"
+
+
+DEFAULT_POINTER_MAX_AGE = 3600  # seconds a signed pointer is believed (expires_at - signing)
+DEFAULT_HEARTBEAT_INTERVAL = 900  # seconds between heartbeats that re-sign pointers
+
+
+@dataclass(frozen=True, slots=True)
+class Freshness:
+    """How long a signed pointer lives and how often the heartbeat renews it.
+
+    A pointer is renewed by the first heartbeat that finds it older than half an interval,
+    so it is re-signed at most 1.5 intervals after it was signed and keeps at least
+    ``max_age - 1.5 * heartbeat`` seconds (defaults: 37.5 of 60 min) of life: readers ride
+    out a late or failed heartbeat. ``max_age`` must be at least twice ``heartbeat``.
+    """
+
+    max_age: int = DEFAULT_POINTER_MAX_AGE
+    heartbeat: int = DEFAULT_HEARTBEAT_INTERVAL
+
+    def __post_init__(self) -> None:
+        if self.heartbeat <= 0 or self.max_age < 2 * self.heartbeat:
+            raise ValueError(
+                f"pointer freshness: need heartbeat > 0 and max age >= 2 x heartbeat, got "
+                f"max age {self.max_age}s, heartbeat {self.heartbeat}s")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Freshness:
+        """From VEXIL_POINTER_MAX_AGE / VEXIL_HEARTBEAT_INTERVAL (seconds; defaults 1 h, 15 min)."""
+        return cls(
+            max_age=int(environ.get("VEXIL_POINTER_MAX_AGE") or DEFAULT_POINTER_MAX_AGE),
+            heartbeat=int(environ.get("VEXIL_HEARTBEAT_INTERVAL") or DEFAULT_HEARTBEAT_INTERVAL),
+        )
+
+    def expires_at(self, now: float) -> int:
+        """The ``expires_at`` of a pointer signed at ``now``."""
+        return int(now) + self.max_age
+
+    def needs_renewal(self, pointer: Pointer, now: float) -> bool:
+        """True when a live signed pointer should be re-signed at ``now`` (see above)."""
+        if pointer.expires_at is None:
+            return True
+        return pointer.expires_at - now < self.max_age - self.heartbeat / 2
 
 
 class SigningKeyError(Exception):
@@ -55,21 +102,17 @@ class PointerSigner:
         """The signing key's public half (fetched once, then cached)."""
         return self._resolve()[1]
 
-    def sign(self, pointers: Sequence[Pointer]) -> list[Pointer]:
-        """``pointers`` signed together; raises (``ClientError``, :class:`SigningKeyError`)
+    def sign(self, pointers: Sequence[Pointer], extra_digests: Iterable[str] = ()
+             ) -> list[Pointer]:
+        """``pointers`` signed together (with ``extra_digests``, e.g. the publish's audit
+        anchor, in the same signed set); raises (``ClientError``, :class:`SigningKeyError`)
         when KMS fails or the signature would not verify. Nothing is signed for no pointers.
         """
         if not pointers:
             return []
         key_id, trusted = self._resolve()
-
-        def kms_sign(digest: bytes) -> bytes:
-            out = self.kms.sign(KeyId=key_id, Message=digest, MessageType=MESSAGE_TYPE,
-                                SigningAlgorithm=SIGNING_ALGORITHM)
-            return bytes(out["Signature"])
-
         signed = sign_pointers(pointers, key_fingerprint=trusted.fingerprint,
-                               sign_digest=kms_sign)
+                               sign_digest=self._kms_sign(key_id), extra_digests=extra_digests)
         try:
             # One check covers all: every pointer carries the same digest list and signature.
             verify_pointer(signed[0], [trusted])
@@ -77,6 +120,27 @@ class PointerSigner:
             self._key = None
             raise SigningKeyError(f"KMS signature does not verify: {exc}") from None
         return signed
+
+    def sign_digests(self, digests: Sequence[str]) -> PointerSignature:
+        """One KMS ``Sign`` over a set of digests (a batch of audit anchors); verified like
+        :meth:`sign`, raises the same errors. ``digests`` must not be empty."""
+        key_id, trusted = self._resolve()
+        signature = sign_digest_set(digests, key_fingerprint=trusted.fingerprint,
+                                    sign_digest=self._kms_sign(key_id))
+        try:
+            verify_signed_digest(digests[0], signature, [trusted], what="digest set")
+        except Exception as exc:
+            self._key = None
+            raise SigningKeyError(f"KMS signature does not verify: {exc}") from None
+        return signature
+
+    def _kms_sign(self, key_id: str) -> Callable[[bytes], bytes]:
+        def kms_sign(digest: bytes) -> bytes:
+            out = self.kms.sign(KeyId=key_id, Message=digest, MessageType=MESSAGE_TYPE,
+                                SigningAlgorithm=SIGNING_ALGORITHM)
+            return bytes(out["Signature"])
+
+        return kms_sign
 
     def _resolve(self) -> tuple[str, TrustedKey]:
         if self._key is None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,33 +111,12 @@ class BundleStore:
         self.s3 = s3
         self.cloudfront = cloudfront
         self.distribution_id = distribution_id
-        # Last pointer this container read or wrote, per scope. Safe to trust as a lower
-        # bound (a pointer never goes back); a stale ETag only costs a 412 and a re-read.
-        self._known: dict[tuple[str, str, str], CurrentPointer] = {}
-        self._lock = threading.Lock()
-
-    def known(self, project: str, environment: str, scope: str) -> CurrentPointer:
-        """The pointer as last seen by this container, else read from S3."""
-        with self._lock:
-            cached = self._known.get((project, environment, scope))
-        if cached is not None:
-            return cached
-        return self.current(project, environment, scope)
-
-    def _remember(self, project: str, environment: str, scope: str,
-                  current: CurrentPointer) -> None:
-        with self._lock:
-            previous = self._known.get((project, environment, scope))
-            if previous is None or current.revision >= previous.revision:
-                self._known[(project, environment, scope)] = current
+        # No pointer is remembered between calls: S3 is read every time, so nothing an
+        # attacker planted (or deleted) can outlive what storage says now.
 
     def current(self, project: str, environment: str, scope: str) -> CurrentPointer:
         """Read the live pointer of a scope (absent → ``CurrentPointer(None, None)``)."""
-        current = self._read(project, environment, scope)
-        with self._lock:
-            # What S3 says now wins over what we remembered (it may even be absent).
-            self._known[(project, environment, scope)] = current
-        return current
+        return self._read(project, environment, scope)
 
     def _read(self, project: str, environment: str, scope: str) -> CurrentPointer:
         try:
@@ -173,7 +151,7 @@ class BundleStore:
         """
         condition = {"IfMatch": previous_etag} if previous_etag else {"IfNoneMatch": "*"}
         try:
-            resp = self.s3.put_object(
+            self.s3.put_object(
                 Bucket=self.bucket,
                 Key=pointer_object_key(pointer.project, pointer.environment, pointer.scope),
                 Body=encode_pointer(pointer),
@@ -185,10 +163,6 @@ class BundleStore:
             if _code(exc) in _CONFLICT_CODES or (previous_etag and _code(exc) in _MISSING_CODES):
                 raise PointerConflict(_code(exc)) from None
             raise
-        etag = resp.get("ETag")
-        if etag:
-            self._remember(pointer.project, pointer.environment, pointer.scope,
-                           CurrentPointer(pointer, str(etag)))
 
     def invalidate(self, keys: list[str]) -> str | None:
         """Invalidate pointer paths in the CDN; no-op (None) when none is configured.
@@ -268,6 +242,4 @@ class BundleStore:
             if _code(exc) in _CONFLICT_CODES or _code(exc) in _MISSING_CODES:
                 return False
             raise
-        with self._lock:
-            self._known.pop((project, environment, scope), None)
         return True

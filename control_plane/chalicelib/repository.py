@@ -14,7 +14,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 import boto3
-from boto3.dynamodb.types import Binary
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
@@ -75,9 +75,23 @@ def plain(value: Any) -> Any:
         return bytes(value)  # type: ignore[call-overload]  # Binary defines __bytes__
     if isinstance(value, dict):
         return {k: plain(v) for k, v in value.items()}
-    if isinstance(value, list | set | tuple):
+    if isinstance(value, list | set | frozenset | tuple):
         return [plain(v) for v in value]
     return value
+
+
+_DESERIALIZER = TypeDeserializer()
+_SERIALIZER = TypeSerializer()
+
+
+def decode_item(raw: Mapping[str, Any]) -> Item:
+    """A low-level client's item (``{"n": {"N": "1"}}``) as a plain item, as :func:`plain` gives."""
+    return {k: plain(_DESERIALIZER.deserialize(v)) for k, v in raw.items()}
+
+
+def encode_item(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A plain item in the low-level client's typed form (for ``put_item`` on a client)."""
+    return {k: _SERIALIZER.serialize(v) for k, v in item.items()}
 
 
 @functools.cache
@@ -242,3 +256,12 @@ def delete(pk: str, sk: str, condition: str | None = None, **values: Any) -> Ste
     if values:
         body["ExpressionAttributeValues"] = {f":{k}": v for k, v in values.items()}
     return {"Delete": body}
+
+
+def condition(pk: str, sk: str, expression: str, **values: Any) -> Step:
+    """A ConditionCheck step: the transaction commits only if ``expression`` holds on the item
+    (which the transaction does not write)."""
+    body: dict[str, Any] = {"Key": {"pk": pk, "sk": sk}, "ConditionExpression": expression}
+    if values:
+        body["ExpressionAttributeValues"] = {f":{k}": v for k, v in values.items()}
+    return {"ConditionCheck": body}

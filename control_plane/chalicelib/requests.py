@@ -20,11 +20,19 @@ from chalicelib.errors import (
     UnsupportedMediaType,
 )
 from chalicelib.schemas import OPERATIONS, REQUESTS, Schema
+from edge_reader.engine.keys import KEY_RULE, is_key
+from edge_reader.engine.limits import BODY_DEPTH_MARGIN, MAX_JSON_DEPTH, too_deep
 
 MAX_BODY_BYTES = 256 * 1024
+MAX_BODY_DEPTH = MAX_JSON_DEPTH + BODY_DEPTH_MARGIN
 MAX_LIMIT = 200
 DEFAULT_LIMIT = 50
 _ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,15})"?\s*$')
+_LIMIT = re.compile(r"[0-9]{1,4}", re.ASCII)
+# Bounded too: int() refuses more than 4300 digits with a ValueError (a 500 if unchecked).
+_LIMIT_DIGITS = re.compile(r"[0-9]{1,15}", re.ASCII)
+# A cursor holds "c1:" + a sort key (keys are at most a few hundred characters).
+_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,2048}", re.ASCII)
 
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.$-]+")
@@ -112,6 +120,12 @@ def parse_body(raw: bytes | None, content_type: str | None, schema: str) -> dict
         raise BadRequest("request body is not valid JSON", [Detail("$", str(exc))]) from exc
     if not isinstance(value, dict):
         raise BadRequest("request body must be a JSON object", [Detail("$", "not an object")])
+    deep = too_deep(value, MAX_BODY_DEPTH)
+    if deep is not None:
+        # Before the schema and the service: orjson refuses to write past 254 levels, so an
+        # unchecked deep value would fail later, in canonicalisation, as a 500.
+        raise BadRequest("request body nests too deeply",
+                         [Detail(json_path(deep), f"nested deeper than {MAX_BODY_DEPTH} levels")])
     validate(schema, value)
     return value
 
@@ -146,7 +160,9 @@ def page_params(query: Mapping[str, str] | None) -> tuple[int, str | None]:
     raw_limit = query.get("limit")
     limit = DEFAULT_LIMIT
     if raw_limit is not None:
-        if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        # ASCII digits only: str.isdigit() is also true for "²" or "٣", which int() refuses
+        # or reads as a number the caller did not write.
+        if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
             raise BadRequest("invalid query", [Detail("limit", f"an integer 1..{MAX_LIMIT}")])
         limit = int(raw_limit)
     cursor = query.get("cursor")
@@ -162,6 +178,9 @@ def encode_cursor(sk: str | None) -> str | None:
 
 def decode_cursor(cursor: str) -> str:
     """Inverse of :func:`encode_cursor`; 400 naming ``cursor`` when garbled."""
+    if not _CURSOR.fullmatch(cursor):
+        # Only what encode_cursor writes (base64url, bounded): nothing else reaches a decoder.
+        raise BadRequest("invalid query", [Detail("cursor", "not a cursor from this API")])
     try:
         pad = "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(cursor + pad).decode("utf-8")
@@ -174,6 +193,13 @@ def decode_cursor(cursor: str) -> str:
 
 def key_param(name: str, value: str | None) -> str:
     """A key from the URL or query, checked against the key pattern."""
-    if value is None or not re.fullmatch(r"[a-z0-9][a-z0-9._-]{0,127}", value):
-        raise BadRequest("invalid key", [Detail(name, "must match ^[a-z0-9][a-z0-9._-]{0,127}$")])
+    if value is None or not is_key(value):
+        raise BadRequest("invalid key", [Detail(name, f"must match {KEY_RULE}")])
     return value
+
+
+def version_param(name: str, value: str) -> int:
+    """A positive version number from the URL (ASCII digits only); 400 naming ``name``."""
+    if not _LIMIT_DIGITS.fullmatch(value) or int(value) < 1:
+        raise BadRequest("invalid version", [Detail(name, "a positive integer")])
+    return int(value)

@@ -31,7 +31,8 @@ only what is in scope. Missing/invalid/revoked/expired token → 401; valid toke
 right → 403 (on a protected environment, the denied attempt is written to its audit chain).
 
 Protected environments: writes answer 202 with a change request; approving needs a second
-person (a token with a different id AND a different name) with write rights there.
+person (a token with a different id AND a different name from the author and from everyone
+who edited the request) with write rights there, whose token is still active at apply time.
 Environment edits (e.g. unprotecting) need admin rights to propose, approve and apply.
 
 | route | permission | admin | editor | viewer | auditor |

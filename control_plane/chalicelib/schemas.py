@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-KEY_PATTERN = "^[a-z0-9][a-z0-9._-]{0,127}$"
+from edge_reader.engine import fields
+from edge_reader.engine.keys import KEY_JSON_PATTERN
+
+KEY_PATTERN = KEY_JSON_PATTERN  # the engine's key rule, in the JSON Schema dialect
 
 Schema = dict[str, Any]
 
@@ -34,7 +37,21 @@ def obj(properties: dict[str, Schema], required: tuple[str, ...] = (), **extra: 
     return schema
 
 
-DEFINITION_FIELDS: dict[str, Schema] = {
+def per_field(names: tuple[str, ...], schemas: dict[str, Schema]) -> dict[str, Schema]:
+    """``schemas`` in the order of ``names``; raise ValueError unless both name the same fields.
+
+    The field names belong to ``edge_reader.engine.fields``; this module only adds a schema
+    to each, so a field added there and not here (or the reverse) stops the API loading.
+    """
+    if set(names) != set(schemas):
+        raise ValueError(
+            "request schemas out of step with edge_reader.engine.fields: "
+            f"{sorted(set(names) ^ set(schemas))}"
+        )
+    return {name: schemas[name] for name in names}
+
+
+DEFINITION_FIELDS: dict[str, Schema] = per_field(fields.DEFINITION_FIELDS, {
     "kind": {"type": "string", "enum": ["boolean", "string", "number", "json"]},
     "variations": {"type": "object", "minProperties": 1, "maxProperties": 100},
     "schema": {"type": "object"},
@@ -43,25 +60,25 @@ DEFINITION_FIELDS: dict[str, Schema] = {
     "client_visible": {"type": "boolean"},
     "deprecated": {"type": "boolean"},
     "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 1000}},
-}
+})
 
-CONFIG_FIELDS: dict[str, Schema] = {
+CONFIG_FIELDS: dict[str, Schema] = per_field(fields.CONFIG_FIELDS, {
     "enabled": {"type": "boolean"},
     "off_variation": {"type": "string"},
     "prerequisites": {"type": "array", "items": {"type": "object"}},
     "targets": {"type": "array", "items": {"type": "object"}},
     "rules": {"type": "array", "items": {"type": "object"}},
     "default": {"type": "object"},
-}
+})
 
-SEGMENT_FIELDS: dict[str, Schema] = {
+SEGMENT_FIELDS: dict[str, Schema] = per_field(fields.SEGMENT_FIELDS, {
     "context_kind": {"type": "string"},
     "included": STRINGS,
     "excluded": STRINGS,
     "rules": {"type": "array", "items": {"type": "object"}},
     "description": TEXT,
     "tags": {**STRINGS, "uniqueItems": True},
-}
+})
 
 FLAG_CONFIG: Schema = obj(CONFIG_FIELDS, ("enabled",))
 SEGMENT_BODY: Schema = obj(SEGMENT_FIELDS)
@@ -108,20 +125,27 @@ REQUESTS: dict[str, Schema] = {
 }
 
 # A change request's operation: what will be applied, exactly. ``base_version`` is the
-# version the target had when the change was proposed; apply fails (412) if it moved.
+# version the target had when the change was proposed; apply fails (412) if it moved
+# (0 for a flag's configuration: not configured yet in that environment). A proposer may
+# omit the content fields of a restore or promotion (``body``, ``source_version``) and the
+# reviewed ``definition_version``: the control plane fills them in when it files the request,
+# from what it reads at that moment, and the change hash covers them.
+CONFIG_BASE_VERSION: Schema = {"type": "integer", "minimum": 0}
 OPERATIONS: dict[str, Schema] = {
     "flag.config.put": obj(
         {"type": {"const": "flag.config.put"}, "flag": KEY, "body": FLAG_CONFIG,
-         "base_version": VERSION},
+         "base_version": CONFIG_BASE_VERSION, "definition_version": VERSION},
         ("type", "flag", "body", "base_version"),
     ),
     "flag.restore": obj(
         {"type": {"const": "flag.restore"}, "flag": KEY, "version": VERSION,
-         "base_version": VERSION},
+         "body": FLAG_CONFIG, "base_version": VERSION, "definition_version": VERSION},
         ("type", "flag", "version", "base_version"),
     ),
     "flag.promote": obj(
-        {"type": {"const": "flag.promote"}, "flag": KEY, "from": KEY, "base_version": VERSION},
+        {"type": {"const": "flag.promote"}, "flag": KEY, "from": KEY,
+         "source_version": VERSION, "body": FLAG_CONFIG, "base_version": CONFIG_BASE_VERSION,
+         "definition_version": VERSION},
         ("type", "flag", "from", "base_version"),
     ),
     "flag.definition.put": obj(

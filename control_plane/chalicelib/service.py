@@ -23,22 +23,22 @@ import orjson
 from chalicelib import keys
 from chalicelib.audit import Chain, Entry
 from chalicelib.canonical import canonical, iso
+from chalicelib.denied import DENIED
 from chalicelib.envdoc import EnvState, Versioned, check, load_definitions, load_state, versioned
 from chalicelib.errors import BadRequest, Conflict, Detail, NotFound, PreconditionFailed
 from chalicelib.rbac import Perm, Principal
-from chalicelib.repository import Item, Repository, Step, delete, put, update
+from chalicelib.repository import Item, Repository, Step, condition, delete, put, update
 from chalicelib.requests import encode_cursor
 from chalicelib.timing import instrument
 from chalicelib.writes import commit
+from edge_reader.engine import fields
 
 MAX_ENVIRONMENTS = 24  # a definition write touches 4 items per environment; DynamoDB allows 100
-CONFIG_KEYS = ("enabled", "off_variation", "prerequisites", "targets", "rules", "default")
-DEFINITION_KEYS = (
-    "kind", "variations", "schema", "description", "tags", "client_visible", "deprecated",
-    "metadata",
-)
-SEGMENT_KEYS = ("context_kind", "included", "excluded", "rules", "description", "tags")
-PROJECTS_GSI_PK = "PROJECTS"
+# The stored parts of a flag and a segment are owned by the engine (edge_reader.engine.fields).
+CONFIG_KEYS = fields.CONFIG_FIELDS
+DEFINITION_KEYS = fields.DEFINITION_FIELDS
+SEGMENT_KEYS = fields.SEGMENT_FIELDS
+PROJECTS_GSI_PK = keys.PROJECTS_GSI_PK
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ class Approved:
     cr_id: str
     step: Step
     check_cr: Callable[[], None] = field(default=lambda: None)
+    # The flag definition version a configuration change was reviewed with (None: any).
+    definition_version: int | None = None
 
 
 class NeedsApproval(Exception):
@@ -168,9 +170,18 @@ class Service:
         item = self.repo.get(keys.project_pk(project), keys.environment_sk(environment))
         return bool(item and item.get("protected"))
 
-    def record_denied(self, principal: Principal, project: str, environment: str,
-                      action: str, resource: str) -> None:
-        """Append a ``denied`` record to a protected environment's chain (best effort)."""
+    def record_denied(self, principal: Principal, project: str | None,
+                      environment: str | None, action: str, resource: str) -> None:
+        """Record a refusal: always in the bounded denied log; also as a ``denied`` record in
+        a protected environment's chain when the caller's scope covers that environment.
+
+        A caller with no scope there is an outsider: their refusals are noise they could
+        generate at will, so they never reach the chain (nor cost a read to decide)."""
+        DENIED.record(principal, action, resource, project, environment)
+        if (project is None or environment is None or not principal.sees_project(project)
+                or not principal.sees_environment(environment)
+                or not self.is_protected(project, environment)):
+            return
         # The denial itself stands even if recording fails (a vanished env, a lost race).
         with contextlib.suppress(NotFound, Conflict):
             self._commit(
@@ -228,7 +239,8 @@ class Service:
 
     def create_environment(self, call: Call, project: str, body: Mapping[str, Any]
                            ) -> dict[str, Any]:
-        """Create an environment (admin); existing flags get their default configuration."""
+        """Create an environment (admin); existing flags get their default configuration
+        unless the environment is protected (there they are absent until a change request)."""
         self.project_item(project)
         key = str(body["key"])
         if len(self.environments(project)) >= MAX_ENVIRONMENTS:
@@ -250,8 +262,10 @@ class Service:
                                     f"projects/{project}/environments/{key}", None, view)],
                      on_conflict=exists)
         # Existing flags get a default configuration, in transactions of <= 40 flags, each
-        # bumping the new environment's revision with its own audit record.
-        defs = sorted(load_definitions(self.repo, project).items())
+        # bumping the new environment's revision with its own audit record. A protected
+        # environment gets none: a flag is present there only once an approved change
+        # request configures it (docs/security.md, "Four-eyes").
+        defs = [] if item["protected"] else sorted(load_definitions(self.repo, project).items())
         for start in range(0, len(defs), 40):
             chunk = defs[start:start + 40]
             steps: list[Step] = []
@@ -311,29 +325,21 @@ class Service:
                        body: Mapping[str, Any]) -> dict[str, Any]:
         """Create an SDK key; its text is returned once, its secret stored KMS-wrapped."""
         self.environment_item(project, environment)
-        kind = str(body["kind"])
         scope_in = body.get("scope") or {}
-        scope = {"tags": list(scope_in.get("tags", [])),
-                 "prefixes": list(scope_in.get("prefixes", []))}
         # Imported here: edge_reader.bundle loads the encryption SDK, which only this use
         # case needs — API cold starts stay light.
-        from edge_reader.bundle.sdk_key import generate_sdk_key  # noqa: PLC0415
+        from chalicelib import sdk_key_record  # noqa: PLC0415
+        from edge_reader.bundle.sdk_key import generate_sdk_key, kind_of_name  # noqa: PLC0415
 
-        sdk_key = generate_sdk_key("srv" if kind == "server" else "cli")
+        sdk_key = generate_sdk_key(kind_of_name(str(body["kind"])))
         kms = self._kms or kms_client()
         key_id = self._kms_key_id or os.environ.get("VEXIL_KMS_KEY_ID")
         if not key_id:
             raise Conflict("VEXIL_KMS_KEY_ID is not configured")
-        wrapped = kms.encrypt(
-            KeyId=key_id, Plaintext=sdk_key.secret,
-            EncryptionContext={"vexil:purpose": "sdk-key", "vexil:project": project,
-                               "vexil:environment": environment},
-        )["CiphertextBlob"]
-        item = {
-            "pk": keys.env_pk(project, environment), "sk": keys.sdk_key_sk(sdk_key.key_id),
-            "key_id": sdk_key.key_id, "kind": kind, "scope": scope,
-            "wrapped_secret": wrapped, "created_at": iso(self.now()), "version": 1,
-        }
+        item = sdk_key_record.new_item(
+            project=project, environment=environment, key=sdk_key, kms=kms, kms_key_id=key_id,
+            created_at=iso(self.now()), tags=tuple(scope_in.get("tags", ())),
+            prefixes=tuple(scope_in.get("prefixes", ())))
         view = self.sdk_key_view(item)
         self._commit(call, steps=[put(item, "attribute_not_exists(pk)")],
                      bump=[(project, environment)],
@@ -396,19 +402,29 @@ class Service:
         return [(env, load_state(self.repo, project, str(env["environment"]), definitions))
                 for env in self.environments(project)]
 
-    def _guard_definition_write(self, project: str, operation: dict[str, Any],
-                                approved: Approved | None) -> list[Item]:
-        envs = self.environments(project)
-        protected = [e for e in envs if e.get("protected")]
-        if protected and approved is None:
-            raise NeedsApproval(project, str(protected[0]["environment"]), operation)
-        return envs
+    @staticmethod
+    def _guard_definition_write(project: str, configured: list[Item],
+                                operation: dict[str, Any], approved: Approved | None) -> None:
+        """A definition write needs a change request iff it changes a protected environment.
+
+        A definition reaches an environment's bundle only where the flag is configured, so
+        the protected environments it changes are those of ``configured`` (the environments
+        holding a configuration of the flag).
+        Called after the compile check, so a change request is only filed for a change that
+        compiles. The request is filed in the first of them; its approver needs write on
+        every environment (``approvals.operation_permission``).
+        """
+        touched = [str(env["environment"]) for env in configured if env.get("protected")]
+        if touched and approved is None:
+            raise NeedsApproval(project, touched[0], operation)
 
     def create_flag(self, call: Call, project: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """Create a definition and a disabled configuration in every environment, atomically.
+        """Create a definition and a disabled configuration in every unprotected environment.
 
-        A new flag is disabled everywhere, so creating one needs no approval even in a project
-        with protected environments.
+        Protected environments get no configuration: the flag is absent from their bundles
+        (readers get ``FLAG_NOT_FOUND``) until an approved change request configures it there
+        (``PUT .../flags/<f>`` with ``If-Match: 0``). So creating a flag needs no approval and
+        changes nothing a protected environment serves.
         """
         self.project_item(project)
         flag = str(body["key"])
@@ -427,6 +443,8 @@ class Service:
         entries: list[Entry] = []
         bump = []
         for env, state in self._project_states(project, defs):
+            if env.get("protected"):
+                continue
             e = str(env["environment"])
             state.configs[flag] = Versioned(config, 1)
             check(state, focus=f"flags.{flag}", clock=self.now, label_environment=True)
@@ -436,9 +454,11 @@ class Service:
                                  f"projects/{project}/flags/{flag}", None,
                                  {"definition": definition, "config": config}))
         if not entries:
-            # No environment yet: the definition's own compile check, in an empty document.
-            check(EnvState(project, "_", {flag: defs[flag]}, {flag: Versioned(config, 1)}, {}),
-                  focus=f"flags.{flag}", clock=self.now)
+            # No unprotected environment: the definition's own compile check, in an otherwise
+            # empty document (named like a real environment: the document format checks it).
+            alone = EnvState(project, "unconfigured", {flag: defs[flag]},
+                             {flag: Versioned(config, 1)}, {})
+            check(alone, focus=f"flags.{flag}", clock=self.now)
 
         def exists() -> NoReturn:
             raise Conflict(f"flag {flag!r} already exists")
@@ -446,7 +466,7 @@ class Service:
         if entries:
             self._commit(call, steps=steps, entries=entries, bump=bump, on_conflict=exists)
         else:
-            # Nothing bundle-relevant changes without an environment: audit globally.
+            # No bundle changes (no environment, or only protected ones): audit globally.
             self._commit(call, steps=steps, on_conflict=exists,
                          entries=[Entry(Chain.global_chain(), "flag.create",
                                         f"projects/{project}/flags/{flag}", None, definition)])
@@ -489,23 +509,27 @@ class Service:
         current = self._definition(project, flag)
         self._match({"version": current.version}, if_match, f"flag {flag!r}")
         definition = pick(body, DEFINITION_KEYS)
-        self._guard_definition_write(project, {
-            "type": "flag.definition.put", "flag": flag, "body": definition,
-            "base_version": if_match}, approved)
         at = iso(self.now())
         defs = load_definitions(self.repo, project)
         defs[flag] = Versioned(definition, if_match + 1, at)
+        # Only environments configuring the flag serve its definition (see create_flag).
+        every = self._project_states(project, defs)
+        states = [(env, state) for env, state in every if flag in state.configs]
+        for _env, state in states:
+            check(state, focus=f"flags.{flag}", clock=self.now, label_environment=True)
+        self._guard_definition_write(project, [env for env, _ in states], {
+            "type": "flag.definition.put", "flag": flag, "body": definition,
+            "base_version": if_match}, approved)
         steps: list[Step] = [update(keys.project_pk(project), keys.flag_definition_sk(flag),
                                     "SET body = :b, tags = :tags, version = :nv, updated_at = :t",
                                     "version = :v", b=canonical(definition),
                                     tags=list(definition.get("tags", [])), nv=if_match + 1,
-                                    t=at, v=if_match)]
+                                    t=at, v=if_match), *self._still_absent(project, flag, every)]
         if approved:
             steps.append(approved.step)
         entries, bump = [], []
-        for env, state in self._project_states(project, defs):
+        for env, _state in states:
             e = str(env["environment"])
-            check(state, focus=f"flags.{flag}", clock=self.now, label_environment=True)
             bump.append((project, e))
             entries.append(Entry(Chain.for_environment(project, e), "flag.definition.put",
                                  f"projects/{project}/flags/{flag}", current.body, definition))
@@ -513,12 +537,27 @@ class Service:
             entries.append(Entry(Chain.global_chain(), "flag.definition.put",
                                  f"projects/{project}/flags/{flag}", current.body, definition))
         self._commit(call, steps=steps, entries=entries, bump=bump,
-                     on_conflict=lambda: self._conflict_def(project, flag, approved))
+                     on_conflict=lambda: self._conflict_def(project, flag, approved, if_match))
         return self.get_flag(project, flag)
 
-    def _conflict_def(self, project: str, flag: str, approved: Approved | None) -> NoReturn:
+    @staticmethod
+    def _still_absent(project: str, flag: str, states: list[tuple[Item, EnvState]]
+                      ) -> list[Step]:
+        """Conditions that the flag is still unconfigured in the protected environments where
+        it was when read: a configuration approved meanwhile makes a direct definition write
+        fail instead of changing that environment unreviewed."""
+        return [condition(keys.env_pk(project, str(env["environment"])),
+                          keys.flag_config_sk(flag), "attribute_not_exists(pk)")
+                for env, state in states if env.get("protected") and flag not in state.configs]
+
+    def _conflict_def(self, project: str, flag: str, approved: Approved | None,
+                      if_match: int) -> NoReturn:
         if approved:
             approved.check_cr()
+        item = self.repo.get(keys.project_pk(project), keys.flag_definition_sk(flag))
+        if item is not None and int(item["version"]) == if_match:
+            raise Conflict(f"flag {flag!r} was configured in a protected environment meanwhile; "
+                           "re-read and retry (the change now needs a change request)")
         self._stale(keys.project_pk(project), keys.flag_definition_sk(flag), f"flag {flag!r}")
 
     def delete_flag(self, call: Call, project: str, flag: str, if_match: int,
@@ -526,19 +565,23 @@ class Service:
         """Delete a definition and its configuration everywhere (history is kept)."""
         current = self._definition(project, flag)
         self._match({"version": current.version}, if_match, f"flag {flag!r}")
-        self._guard_definition_write(project, {
-            "type": "flag.definition.delete", "flag": flag, "base_version": if_match}, approved)
         defs = load_definitions(self.repo, project)
         del defs[flag]
+        every = self._project_states(project, defs)
+        states = [(env, state) for env, state in every if flag in state.configs]
+        for _env, state in states:
+            state.configs.pop(flag)
+            check(state, focus=None, clock=self.now, label_environment=True)
+        self._guard_definition_write(project, [env for env, _ in states], {
+            "type": "flag.definition.delete", "flag": flag, "base_version": if_match}, approved)
         steps: list[Step] = [delete(keys.project_pk(project), keys.flag_definition_sk(flag),
-                                    "version = :v", v=if_match)]
+                                    "version = :v", v=if_match),
+                             *self._still_absent(project, flag, every)]
         if approved:
             steps.append(approved.step)
         entries, bump = [], []
-        for env, state in self._project_states(project, defs):
+        for env, _state in states:
             e = str(env["environment"])
-            state.configs.pop(flag, None)
-            check(state, focus=None, clock=self.now, label_environment=True)
             steps.append(delete(keys.env_pk(project, e), keys.flag_config_sk(flag)))
             bump.append((project, e))
             entries.append(Entry(Chain.for_environment(project, e), "flag.delete",
@@ -547,7 +590,7 @@ class Service:
             entries.append(Entry(Chain.global_chain(), "flag.delete",
                                  f"projects/{project}/flags/{flag}", current.body, None))
         self._commit(call, steps=steps, entries=entries, bump=bump,
-                     on_conflict=lambda: self._conflict_def(project, flag, approved))
+                     on_conflict=lambda: self._conflict_def(project, flag, approved, if_match))
         return {"key": flag, "deleted": True}
 
     # --- flags: per-environment configuration ------------------------------------------------
@@ -588,41 +631,63 @@ class Service:
                      body: Mapping[str, Any], if_match: int, approved: Approved | None = None,
                      *, action: str = "flag.config.put",
                      operation: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Replace a flag's configuration in one environment (compiled strictly first)."""
+        """Replace a flag's configuration in one environment (compiled strictly first).
+
+        ``If-Match: 0`` configures a defined flag in an environment where it has no
+        configuration yet (a protected environment: see :meth:`create_flag`). In a protected
+        environment the change request's operation records the definition version it was
+        reviewed with; applying it refuses (412) once the definition has moved.
+        """
         env = self.environment_item(project, environment)
         # One consistent read of the environment's partition serves both the current
         # version check and the compile check.
         state = load_state(self.repo, project, environment)
         current = state.configs.get(flag)
-        if current is None or flag not in state.definitions:
+        definition = state.definitions.get(flag)
+        if definition is None or (current is None and if_match != 0):
             raise NotFound(f"flag {flag!r} in environment {environment!r} does not exist")
-        self._match({"version": current.version}, if_match, f"flag {flag!r} in {environment!r}")
+        self._match({"version": current.version if current else 0}, if_match,
+                    f"flag {flag!r} in {environment!r}")
+        if approved and approved.definition_version not in (None, definition.version):
+            raise PreconditionFailed(definition.version,
+                                     f"the definition of flag {flag!r} is at version "
+                                     f"{definition.version}, not the reviewed "
+                                     f"{approved.definition_version}")
         config = pick(body, CONFIG_KEYS)
         state.configs[flag] = Versioned(config, if_match + 1)
         check(state, focus=f"flags.{flag}", clock=self.now)
         if env.get("protected") and approved is None:
-            raise NeedsApproval(project, environment, operation or {
+            raise NeedsApproval(project, environment, {**(operation or {
                 "type": "flag.config.put", "flag": flag, "body": config,
-                "base_version": if_match})
+                "base_version": if_match}), "definition_version": definition.version})
         at = iso(self.now())
         steps = self._config_steps(project, environment, flag, config, if_match + 1, at, call,
                                    action)
         if approved:
             steps.append(approved.step)
+            if approved.definition_version is not None:
+                # The definition may not move between this read and the commit either.
+                steps.append(condition(keys.project_pk(project), keys.flag_definition_sk(flag),
+                                       "version = :dv", dv=approved.definition_version))
         self._commit(
             call, steps=steps, bump=[(project, environment)],
             entries=[Entry(Chain.for_environment(project, environment), action,
                            f"projects/{project}/environments/{environment}/flags/{flag}",
-                           current.body, config)],
+                           current.body if current else None, config)],
             on_conflict=lambda: self._conflict_config(project, environment, flag, approved))
         # Built from what was just committed: no read-back.
-        return self.env_flag_view(project, environment, flag, state.definitions[flag],
+        return self.env_flag_view(project, environment, flag, definition,
                                   Versioned(config, if_match + 1, at))
 
     def _conflict_config(self, project: str, environment: str, flag: str,
                          approved: Approved | None) -> NoReturn:
         if approved:
             approved.check_cr()
+            definition = self._definition(project, flag)
+            if approved.definition_version not in (None, definition.version):
+                raise PreconditionFailed(definition.version,
+                                         f"the definition of flag {flag!r} moved to version "
+                                         f"{definition.version} since it was reviewed")
         self._stale(keys.env_pk(project, environment), keys.flag_config_sk(flag),
                     f"flag {flag!r} in {environment!r}")
 
@@ -660,7 +725,7 @@ class Service:
             call, project, environment, flag, old["config"], if_match, approved,
             action="flag.restore",
             operation={"type": "flag.restore", "flag": flag, "version": version,
-                       "base_version": if_match})
+                       "body": old["config"], "base_version": if_match})
 
     def promote(self, call: Call, project: str, flag: str, source: str, target: str,
                 if_match: int, approved: Approved | None = None) -> dict[str, Any]:
@@ -669,9 +734,12 @@ class Service:
             raise BadRequest("invalid promotion", [Detail("to", "must differ from 'from'")])
         self.environment_item(project, source)
         config = self._config(project, source, flag)
+        # The operation carries the source's content and version: a change request approves
+        # exactly this content, whatever happens to the source afterwards.
         return self.put_env_flag(
             call, project, target, flag, config.body, if_match, approved, action="flag.promote",
             operation={"type": "flag.promote", "flag": flag, "from": source,
+                       "source_version": config.version, "body": config.body,
                        "base_version": if_match})
 
     # --- segments ---------------------------------------------------------------------------

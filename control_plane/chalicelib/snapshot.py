@@ -17,20 +17,16 @@ import threading
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import orjson
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
-from chalicelib import keys
-from edge_reader.bundle import SdkKey, SdkKeyFormatError, parse_sdk_key
+from chalicelib import keys, sdk_key_record
+from chalicelib.repository import decode_item
+from edge_reader.bundle import SdkKey
+from edge_reader.engine import fields
 
-SDK_KEY_PURPOSE = "sdk-key"
-_DESER = TypeDeserializer()
-_SER = TypeSerializer()
-_KIND_TO_PREFIX = {"server": "srv", "client": "cli"}
-_PROJECTED = ("sk", "body", "version", "key_id", "kind", "scope", "wrapped_secret", "revoked_at")
+_PROJECTED = ("sk", "body", "version", *sdk_key_record.READ_FIELDS)
 
 
 class SnapshotError(Exception):
@@ -66,23 +62,7 @@ class EnvironmentSnapshot:
     flags: dict[str, dict[str, Any]] = field(default_factory=dict)
     segments: dict[str, dict[str, Any]] = field(default_factory=dict)
     sdk_keys: tuple[SdkKeyRecord, ...] = ()
-
-
-def _plain(value: Any) -> Any:
-    """DynamoDB-decoded value → JSON-able value (Decimal → int/float, Binary → bytes)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | set | frozenset):
-        return [_plain(v) for v in value]
-    if hasattr(value, "value") and isinstance(value.value, bytes):  # boto3 Binary
-        return bytes(value.value)
-    return value
-
-
-def _item(raw: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: _plain(_DESER.deserialize(v)) for k, v in raw.items()}
+    audit_seq: int = 0  # with audit_head: the chain head this revision's anchor names
 
 
 def _body(item: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -166,6 +146,33 @@ class SnapshotReader:
             f"{project}/{environment}: revision kept moving during {self.max_attempts} reads"
         )
 
+    def revision(self, project: str, environment: str) -> int | None:
+        """The environment's revision now (consistent read); None when it does not exist."""
+        env = self._get_env(project, environment)
+        return None if env is None else int(env.get("revision", 0))
+
+    def environments(self) -> list[tuple[str, str]]:
+        """Every (project, environment) in the table: projects from gsi1, then each
+        project's environment items (consistent). What the publisher's heartbeat walks."""
+        pairs: list[tuple[str, str]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table, "IndexName": "gsi1",
+            "KeyConditionExpression": "gsi1pk = :p",
+            "ExpressionAttributeValues": {":p": {"S": keys.PROJECTS_GSI_PK}},
+            "ProjectionExpression": "gsi1sk",
+        }
+        projects: list[str] = []
+        while True:
+            resp = self.dynamodb.query(**kwargs)
+            projects += [str(it["gsi1sk"]["S"]) for it in resp.get("Items", [])]
+            if not resp.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        for project in projects:
+            for item in self._query(keys.project_pk(project), prefix=keys.ENV_SK_PREFIX):
+                pairs.append((project, str(item["sk"])[len(keys.ENV_SK_PREFIX):]))
+        return pairs
+
     def _get_env(self, project: str, environment: str) -> dict[str, Any] | None:
         resp = self.dynamodb.get_item(
             TableName=self.table,
@@ -176,7 +183,7 @@ class SnapshotReader:
             ConsistentRead=True,
         )
         raw = resp.get("Item")
-        return _item(raw) if raw else None
+        return decode_item(raw) if raw else None
 
     def _query(
         self, pk: str, *, prefix: str | None = None, start: str | None = None
@@ -202,7 +209,7 @@ class SnapshotReader:
         while True:
             resp = self.dynamodb.query(**kwargs)
             for raw in resp.get("Items", []):
-                yield _item(raw)
+                yield decode_item(raw)
             last = resp.get("LastEvaluatedKey")
             if not last:
                 return
@@ -226,14 +233,13 @@ class SnapshotReader:
                 definition = definitions.get(name)
                 if definition is None:
                     continue  # a configuration without definition is not a flag (yet)
-                flag = _body(definition, f"flagdefs.{name}") | _body(it, f"flags.{name}")
-                flag["version"] = int(it.get("version", 0))
-                flags[name] = flag
+                flags[name] = fields.merge_flag(_body(definition, f"flagdefs.{name}"),
+                                                _body(it, f"flags.{name}"),
+                                                int(it.get("version", 0)))
             elif sk.startswith(keys.SEGMENT_SK_PREFIX):
                 name = sk[len(keys.SEGMENT_SK_PREFIX):]
-                segment = _body(it, f"segments.{name}")
-                segment["version"] = int(it.get("version", 0))
-                segments[name] = segment
+                segments[name] = fields.segment_document(_body(it, f"segments.{name}"),
+                                                         int(it.get("version", 0)))
             elif sk.startswith(keys.SDKKEY_SK_PREFIX):
                 record = self._sdk_key(project, environment, it)
                 if record is not None:
@@ -244,6 +250,7 @@ class SnapshotReader:
             revision=int(env.get("revision", 0)),
             updated_at=str(env.get("updated_at", "")),
             audit_head=str(env.get("audit_head", "")),
+            audit_seq=int(env.get("audit_seq", 0)),
             flags=flags,
             segments=segments,
             sdk_keys=tuple(sorted(sdk_keys, key=lambda r: r.key.key_id)),
@@ -252,94 +259,23 @@ class SnapshotReader:
     def _sdk_key(
         self, project: str, environment: str, it: dict[str, Any]
     ) -> SdkKeyRecord | None:
-        key_id = str(it.get("key_id") or str(it["sk"])[len(keys.SDKKEY_SK_PREFIX):])
-        if it.get("revoked_at"):
+        if sdk_key_record.is_revoked(it):
             return None  # revoked keys get no keyring: they cannot open new bundles
-        kind = str(it.get("kind", ""))
-        if kind not in _KIND_TO_PREFIX:
-            raise SnapshotError(f"sdk_keys.{key_id}.kind: must be server or client")
-        wrapped = it.get("wrapped_secret")
-        if not isinstance(wrapped, bytes):
-            raise SnapshotError(f"sdk_keys.{key_id}.wrapped_secret: missing or not binary")
-        scope = it.get("scope") or {}
-        tags = tuple(str(t) for t in scope.get("tags") or ())
-        prefixes = tuple(str(p) for p in scope.get("prefixes") or ())
-        return SdkKeyRecord(
-            key=self._unwrap(project, environment, key_id, kind, wrapped),
-            kind=kind,
-            tags=tags,
-            prefixes=prefixes,
-        )
+        try:
+            stored = sdk_key_record.read_item(it)
+            key = self._unwrap(project, environment, stored)
+        except sdk_key_record.SdkKeyRecordError as exc:
+            raise SnapshotError(str(exc)) from None
+        return SdkKeyRecord(key=key, kind=stored.kind, tags=stored.tags,
+                            prefixes=stored.prefixes)
 
     def _unwrap(
-        self, project: str, environment: str, key_id: str, kind: str, wrapped: bytes
+        self, project: str, environment: str, stored: sdk_key_record.StoredSdkKey
     ) -> SdkKey:
-        cache_key = (key_id, hashlib.sha256(wrapped).hexdigest())
+        cache_key = (stored.key_id, hashlib.sha256(stored.wrapped).hexdigest())
         cached = self._secrets.get(cache_key)
         if cached is not None:
             return cached
-        plaintext = self.kms.decrypt(
-            CiphertextBlob=wrapped,
-            EncryptionContext=sdk_key_wrap_context(project, environment),
-        )["Plaintext"]
-        key = _secret_to_key(key_id, kind, bytes(plaintext))
+        key = sdk_key_record.unwrap_secret(self.kms, project, environment, stored)
         self._secrets.put(cache_key, key)
         return key
-
-
-def _secret_to_key(key_id: str, kind: str, plaintext: bytes) -> SdkKey:
-    try:
-        if plaintext.startswith(b"vxl_"):
-            key = parse_sdk_key(plaintext.decode("ascii"))
-            if key.key_id != key_id:
-                raise SnapshotError(f"sdk_keys.{key_id}: wrapped key names another key id")
-            return key
-        return SdkKey(kind=_KIND_TO_PREFIX[kind], key_id=key_id, secret=plaintext)  # type: ignore[arg-type]
-    except (SdkKeyFormatError, UnicodeDecodeError):
-        raise SnapshotError(f"sdk_keys.{key_id}.wrapped_secret: not a valid secret") from None
-
-
-def sdk_key_wrap_context(project: str, environment: str) -> dict[str, str]:
-    """The KMS encryption context binding a wrapped SDK-key secret to its environment."""
-    return {
-        "vexil:purpose": SDK_KEY_PURPOSE,
-        "vexil:project": project,
-        "vexil:environment": environment,
-    }
-
-
-def sdk_key_item(
-    *,
-    project: str,
-    environment: str,
-    key: SdkKey,
-    kms: Any,
-    kms_key_id: str,
-    tags: tuple[str, ...] = (),
-    prefixes: tuple[str, ...] = (),
-    created_at: str = "1970-01-01T00:00:00.000Z",
-    revoked_at: str | None = None,
-) -> dict[str, Any]:
-    """A DynamoDB-typed SDK-key item (docs/data-model.md), secret wrapped by KMS.
-
-    The control plane's service owns SDK-key creation; this builder exists so tests and
-    tooling produce exactly the shape the publisher reads.
-    """
-    wrapped = kms.encrypt(
-        KeyId=kms_key_id,
-        Plaintext=key.secret,
-        EncryptionContext=sdk_key_wrap_context(project, environment),
-    )["CiphertextBlob"]
-    item: dict[str, Any] = {
-        "pk": keys.env_pk(project, environment),
-        "sk": keys.sdk_key_sk(key.key_id),
-        "key_id": key.key_id,
-        "kind": "server" if key.kind == "srv" else "client",
-        "scope": {"tags": list(tags), "prefixes": list(prefixes)},
-        "wrapped_secret": bytes(wrapped),
-        "created_at": created_at,
-        "version": 1,
-    }
-    if revoked_at is not None:
-        item["revoked_at"] = revoked_at
-    return {k: _SER.serialize(v) for k, v in item.items()}

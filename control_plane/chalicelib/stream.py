@@ -11,6 +11,11 @@ Parsing uses aws-lambda-powertools' ``DynamoDBStreamEvent`` data class (typed ac
 attribute-value deserialization) and its structured ``Logger``. Its ``BatchProcessor`` is not
 used: it calls a handler per record, whereas a batch must be collapsed per environment first
 (one publish for fifty records of one environment, not fifty).
+
+The same Lambda is the target of the heartbeat schedule (infra/heartbeat.tf; the stream
+worker's timer locally): an event with ``source`` ``vexil.heartbeat`` (or an EventBridge
+``Scheduled Event``) runs :meth:`Publisher.heartbeat` instead — re-signing pointers before
+they expire and repairing any pointer that storage lost.
 """
 
 from __future__ import annotations
@@ -85,6 +90,37 @@ def handle_stream_batch(
     return {"batchItemFailures": failures}
 
 
-def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, list[dict[str, str]]]:
-    """Lambda entry point (registered in app.py as ``publisher``)."""
+HEARTBEAT_SOURCE = "vexil.heartbeat"
+
+
+def is_heartbeat(event: Mapping[str, Any]) -> bool:
+    """True for the heartbeat schedule's event (never for a stream batch)."""
+    return "Records" not in event and (
+        event.get("source") == HEARTBEAT_SOURCE or event.get("detail-type") == "Scheduled Event")
+
+
+def handle_heartbeat(publisher: Publisher | None = None) -> dict[str, Any]:
+    """Run one heartbeat over every environment; return counts (failures are logged).
+
+    The one entry point the schedule (and the local stack's timer) calls; work that must
+    happen on every heartbeat belongs in :meth:`Publisher.heartbeat`.
+    """
+    publisher = publisher or get_publisher()
+    outcomes = publisher.heartbeat()
+    anchors = publisher.last_anchor_run
+    return {"heartbeat": {
+        "environments": len(outcomes),
+        "renewed": sum(len(o.renewed) for o in outcomes),
+        "published": sum(len(o.published) for o in outcomes),
+        "anchors": None if anchors is None else {
+            "written": len(anchors.written), "already": anchors.already,
+            "failed": anchors.failed},
+    }}
+
+
+def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
+    """Lambda entry point (registered in app.py as ``publisher``): a stream batch, or the
+    heartbeat schedule's event."""
+    if is_heartbeat(event):
+        return handle_heartbeat()
     return handle_stream_batch(event)

@@ -142,6 +142,22 @@ def revoke_token(
     return after
 
 
+def _usable(item: dict[str, Any], now: Callable[[], float]) -> bool:
+    """The one rule for a live token: not revoked and not yet expired."""
+    return not item.get("revoked") and parse_iso(str(item["expires_at"])) > now()
+
+
+def is_active(repo: Repository, token_id: str, now: Callable[[], float]) -> bool:
+    """Whether the token with this public id exists and could authenticate right now.
+
+    Change requests use it at apply time: an approval counts only while its token is live.
+    """
+    try:
+        return _usable(find_by_id(repo, token_id), now)
+    except NotFound:
+        return False
+
+
 def authenticate(repo: Repository, header: str | None, now: Callable[[], float]) -> Principal:
     """The principal for an ``Authorization`` header value, or :class:`Unauthorized`.
 
@@ -154,7 +170,7 @@ def authenticate(repo: Repository, header: str | None, now: Callable[[], float])
     if not text.startswith(TOKEN_PREFIX) or len(text) > 200:
         raise Unauthorized("missing or malformed token")
     item = repo.get(keys.token_pk(hash_token(text)), keys.TOKEN_SK)
-    if item is None or item.get("revoked") or parse_iso(str(item["expires_at"])) <= now():
+    if item is None or not _usable(item, now):
         raise Unauthorized("invalid, revoked or expired token")
     return Principal(
         token_id=str(item["token_id"]),

@@ -185,10 +185,10 @@ def _handle(app: Chalice, spec: RouteSpec, fn: Callable[..., Any], params: dict[
             return json_response({"change_request": change_request}, 202,
                                  {"Location": _cr_location(change_request)})
     except Forbidden as exc:
-        where = _denied_environment(spec, params, body)
-        if where and get_service().is_protected(*where):
-            get_service().record_denied(principal, where[0], where[1],
-                                        f"denied:{spec.operation_id}", request.path)
+        # request.path only: a query string may carry a secret pasted by mistake.
+        project, env = _denied_environment(spec, params, body) or (params.get("project"), None)
+        get_service().record_denied(principal, project, env, f"denied:{spec.operation_id}",
+                                    request.path)
         return error_response(exc)
     except ApiError as exc:
         return error_response(exc)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
 from chalicelib import keys
-from chalicelib.audit import Chain, Entry, build_record, global_head_step, record_step
+from chalicelib.audit import Entry, build_record, global_head_step, record_step
 from chalicelib.canonical import iso
 from chalicelib.errors import Conflict, NotFound
 from chalicelib.repository import Repository, Step, TransactionCancelled, update
@@ -143,8 +143,3 @@ def _env_head_step(
         names or None,
         **values,
     )
-
-
-def env_chain(project: str, environment: str) -> Chain:
-    """Shorthand for the chain of one environment."""
-    return Chain.for_environment(project, environment)

@@ -14,13 +14,9 @@ Encrypting (``encrypt_bundle``, ``EnvelopeCache``) and KMS clients live in
 here imports it, so an SDK-key reader never pays for them.
 """
 
+from edge_reader.bundle._contract import CONTEXT_KEYS, FORMAT_VERSION, encryption_context
 from edge_reader.bundle.document import decode_bundle_document, encode_bundle_document
-from edge_reader.bundle.envelope import (
-    CONTEXT_KEYS,
-    FORMAT_VERSION,
-    decrypt_bundle,
-    encryption_context,
-)
+from edge_reader.bundle.envelope import decrypt_bundle
 from edge_reader.bundle.errors import (
     BundleError,
     BundleFormatError,

@@ -37,7 +37,7 @@ order, and nothing is returned unless every one passes:
    with the compressed public point carried in the ``aws-crypto-public-key`` context entry;
 7. refuse trailing bytes (and any truncation, wherever it falls);
 8. only then compare the encryption context with the expected one, exactly
-   (:func:`edge_reader.bundle.envelope.check_expected_context`).
+   (:func:`edge_reader.bundle._contract.check_expected_context`).
 
 Every failure raises :class:`EnvelopeError` naming the step and field; no message ever
 contains key material (only the public key id).
@@ -60,7 +60,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from edge_reader.bundle.envelope import (
+from edge_reader.bundle._contract import (
     ALGORITHM_ID,
     KEY_NAMESPACE,
     MAX_ENCRYPTED_DATA_KEYS,

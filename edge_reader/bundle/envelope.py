@@ -1,10 +1,11 @@
-"""The envelope contract: what a bundle's encryption context is, and how a reader opens one.
+"""How a reader opens a bundle: the light dispatcher between an SDK key and KMS.
 
 A bundle is an aws-encryption-sdk message (see :mod:`edge_reader.bundle.esdk`, which builds
 them): the default signed, key-committing suite, framed at 64 KiB, with one encrypted data
 key wrapped under the environment's branch key (AWS KMS Hierarchical keyring) and one raw
 AES-256 key per SDK key allowed to read the scope (key namespace ``vexil``, key name = the
-SDK key id).
+SDK key id). What the publisher and every reader agree on (suite, frame length, key
+namespace, the encryption context and its checks) lives in :mod:`edge_reader.bundle._contract`.
 
 This module is deliberately light: it imports neither aws-encryption-sdk nor boto3, so a
 reader that opens bundles with an SDK key pays for neither. With an SDK key the message is
@@ -20,60 +21,6 @@ from typing import Any
 
 from edge_reader.bundle.errors import EnvelopeError
 from edge_reader.bundle.sdk_key import SdkKey, parse_sdk_key
-
-FORMAT_VERSION = "1"
-KEY_NAMESPACE = "vexil"
-FRAME_LENGTH = 65536
-# AES_256_GCM_HKDF_SHA512_COMMIT_KEY_ECDSA_P384: the ESDK's default (signed, committing) suite.
-ALGORITHM_ID = 0x0578
-# Bounds what a hostile message can make a reader do; far above any real key count.
-MAX_ENCRYPTED_DATA_KEYS = 1024
-CONTEXT_KEYS: tuple[str, ...] = (
-    "vexil:project",
-    "vexil:environment",
-    "vexil:revision",
-    "vexil:scope",
-    "vexil:format",
-)
-# Added by the ESDK itself for signed suites; not part of what the caller expects.
-SDK_CONTEXT_KEYS = frozenset({"aws-crypto-public-key"})
-
-
-def encryption_context(
-    project: str, environment: str, revision: int, scope: str
-) -> dict[str, str]:
-    """The encryption context of one bundle: project, environment, revision, scope, format."""
-    return {
-        "vexil:project": project,
-        "vexil:environment": environment,
-        "vexil:revision": str(int(revision)),
-        "vexil:scope": scope,
-        "vexil:format": FORMAT_VERSION,
-    }
-
-
-def check_context(context: Mapping[str, str]) -> None:
-    """Raise :class:`EnvelopeError` unless ``context`` has every key of CONTEXT_KEYS, as strings."""
-    missing = [k for k in CONTEXT_KEYS if k not in context]
-    if missing:
-        raise EnvelopeError(f"context: missing {missing}")
-    for k, v in context.items():
-        if not isinstance(k, str) or not isinstance(v, str):
-            raise EnvelopeError(f"context.{k}: keys and values must be strings")
-
-
-def check_expected_context(actual: Mapping[str, str], expected: Mapping[str, str]) -> None:
-    """Raise :class:`EnvelopeError` unless a message's context is *exactly* ``expected``.
-
-    ``actual`` is the context read from the message header; the ESDK's own keys
-    (SDK_CONTEXT_KEYS) are ignored. A bundle for another environment, revision or scope
-    never opens, even under a key that could decrypt it.
-    """
-    got = {k: v for k, v in actual.items() if k not in SDK_CONTEXT_KEYS}
-    wanted = dict(expected)
-    if got != wanted:
-        diffs = sorted(k for k in set(got) | set(wanted) if got.get(k) != wanted.get(k))
-        raise EnvelopeError(f"decrypt: encryption context mismatch on {diffs}")
 
 
 def decrypt_bundle(

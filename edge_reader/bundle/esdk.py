@@ -37,8 +37,7 @@ from aws_cryptographic_material_providers.mpl.models import (
 from aws_encryption_sdk import CommitmentPolicy
 from aws_encryption_sdk.identifiers import Algorithm
 
-from edge_reader.bundle._mpl import Lru, default_client, mpl
-from edge_reader.bundle.envelope import (
+from edge_reader.bundle._contract import (
     ALGORITHM_ID,
     FRAME_LENGTH,
     KEY_NAMESPACE,
@@ -46,6 +45,7 @@ from edge_reader.bundle.envelope import (
     check_context,
     check_expected_context,
 )
+from edge_reader.bundle._mpl import Lru, default_client, mpl
 from edge_reader.bundle.errors import EnvelopeError
 from edge_reader.bundle.hierarchy import (
     DEFAULT_CACHE_ENTRIES,

@@ -17,26 +17,26 @@ from typing import Any
 import orjson
 
 from edge_reader.bundle.errors import BundleFormatError
+from edge_reader.engine.keys import KEY_RULE, is_key
 
 POINTER_FORMAT = 1
 SERVER_SCOPE = "server"
 CLIENT_SCOPE = "client"
 BUNDLE_PREFIX = "bundles/"
 
-_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 # "server", "client" or "key-<keyid>" (keyid: 10 lowercase base32 characters).
 _SCOPE_RE = re.compile(r"^(server|client|key-[a-z2-7]{10})$")
 _SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 
 
 def _check_name(field: str, value: str) -> None:
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        raise BundleFormatError(f"{field}: must match {_NAME_RE.pattern}, got {value!r}")
+    if not is_key(value):
+        raise BundleFormatError(f"{field}: must match {KEY_RULE}, got {value!r}")
 
 
 def check_scope(scope: str) -> None:
     """Raise :class:`BundleFormatError` unless ``scope`` is server, client or key-<keyid>."""
-    if not isinstance(scope, str) or not _SCOPE_RE.match(scope):
+    if not isinstance(scope, str) or not _SCOPE_RE.fullmatch(scope):
         raise BundleFormatError(
             f"scope: must be 'server', 'client' or 'key-<keyid>', got {scope!r}"
         )
@@ -56,7 +56,7 @@ def bundle_object_key(
     """S3 key of an immutable bundle; revision and content hash make it unique forever."""
     if not isinstance(revision, int) or isinstance(revision, bool) or revision < 0:
         raise BundleFormatError(f"revision: must be a non-negative integer, got {revision!r}")
-    if not isinstance(sha256, str) or not _SHA256_RE.match(sha256):
+    if not isinstance(sha256, str) or not _SHA256_RE.fullmatch(sha256):
         raise BundleFormatError("sha256: must be 64 lowercase hex characters")
     return f"{_scope_prefix(project, environment, scope)}{revision}-{sha256}.bundle"
 
@@ -83,6 +83,10 @@ class Pointer:
     sha256: str
     size: int
     generated_at: str
+    # Unix seconds after which a reader that verifies signatures refuses this pointer
+    # (docs/security.md, "Freshness"); the publisher re-signs before then. None: no expiry
+    # (unsigned pointers, and signed pointers from before expiry existed).
+    expires_at: int | None = None
     # The publisher's signature (see edge_reader.bundle.signing); None on an unsigned pointer.
     signature: PointerSignature | None = None
 
@@ -122,6 +126,9 @@ _POINTER_FIELDS: dict[str, type] = {
     "size": int,
     "generated_at": str,
 }
+# Optional members: absent from the JSON when None, so an older pointer's bytes (and the
+# digest its signature covers) are unchanged.
+_OPTIONAL_FIELDS = ("expires_at",)
 
 
 def encode_pointer(pointer: Pointer) -> bytes:
@@ -132,6 +139,9 @@ def encode_pointer(pointer: Pointer) -> bytes:
     """
     raw = asdict(pointer)
     signature = raw.pop("signature")
+    for name in _OPTIONAL_FIELDS:
+        if raw[name] is None:
+            del raw[name]
     _validate_pointer(raw)
     if signature is not None:
         signature["digests"] = list(signature["digests"])
@@ -150,7 +160,7 @@ def decode_pointer(data: bytes) -> Pointer:
         raise BundleFormatError("pointer: expected a JSON object")
     signature = raw.pop("signature", None)
     _validate_pointer(raw)
-    fields = {name: raw[name] for name in _POINTER_FIELDS}
+    fields = {name: raw[name] for name in (*_POINTER_FIELDS, *_OPTIONAL_FIELDS) if name in raw}
     if signature is None:
         return Pointer(**fields)
     _validate_signature(signature)
@@ -169,19 +179,19 @@ def _validate_signature(raw: object) -> None:
     if extra:
         raise BundleFormatError(f"pointer.signature: unknown field(s) {sorted(extra)}")
     key, digests, value = raw.get("key"), raw.get("digests"), raw.get("value")
-    if not isinstance(key, str) or not _HEX64_RE.match(key):
+    if not isinstance(key, str) or not _HEX64_RE.fullmatch(key):
         raise BundleFormatError("pointer.signature.key: expected 64 lowercase hex characters")
     if (
         not isinstance(digests, list)
         or not 1 <= len(digests) <= MAX_SIGNED_POINTERS
-        or not all(isinstance(d, str) and _HEX64_RE.match(d) for d in digests)
+        or not all(isinstance(d, str) and _HEX64_RE.fullmatch(d) for d in digests)
     ):
         raise BundleFormatError(
             f"pointer.signature.digests: expected 1 to {MAX_SIGNED_POINTERS} sha256 hex digests"
         )
     if digests != sorted(set(digests)):
         raise BundleFormatError("pointer.signature.digests: must be sorted and distinct")
-    if not isinstance(value, str) or not _B64_RE.match(value):
+    if not isinstance(value, str) or not _B64_RE.fullmatch(value):
         raise BundleFormatError("pointer.signature.value: expected a base64 signature")
 
 
@@ -195,6 +205,9 @@ def _validate_pointer(raw: dict[str, Any]) -> None:
             raise BundleFormatError(
                 f"pointer.{name}: expected {typ.__name__}, got {type(value).__name__}"
             )
+    expires = raw.get("expires_at", 0)
+    if not isinstance(expires, int) or isinstance(expires, bool) or expires < 0:
+        raise BundleFormatError("pointer.expires_at: expected a non-negative integer")
     if raw["format"] != POINTER_FORMAT:
         raise BundleFormatError(f"pointer.format: unsupported format {raw['format']!r}")
     if raw["revision"] < 0 or raw["size"] < 0:
@@ -206,6 +219,6 @@ def _validate_pointer(raw: dict[str, Any]) -> None:
         # A pointer may only name the object its own fields describe: a tampered or
         # mis-built pointer cannot redirect a reader to another env's or scope's bundle.
         raise BundleFormatError(f"pointer.key: expected {expected_key!r}, got {raw['key']!r}")
-    extra = set(raw) - set(_POINTER_FIELDS)
+    extra = set(raw) - set(_POINTER_FIELDS) - set(_OPTIONAL_FIELDS)
     if extra:
         raise BundleFormatError(f"pointer: unknown field(s) {sorted(extra)}")

@@ -11,16 +11,26 @@ from __future__ import annotations
 import base64
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from edge_reader.bundle.errors import SdkKeyFormatError
+from edge_reader.bundle.pointer import CLIENT_SCOPE, SERVER_SCOPE
 
 SdkKeyKind = Literal["srv", "cli"]
 KINDS: frozenset[str] = frozenset({"srv", "cli"})
+# The one mapping between a key's short kind (its text: vxl_srv_/vxl_cli_) and its long name:
+# the ``kind`` of the API and of the stored SDK-key record, which is also the pointer scope an
+# unscoped key of that kind reads (pointer.SERVER_SCOPE / CLIENT_SCOPE).
+KIND_NAMES: Mapping[SdkKeyKind, str] = MappingProxyType({"srv": SERVER_SCOPE, "cli": CLIENT_SCOPE})
+_KIND_OF_NAME: Mapping[str, SdkKeyKind] = MappingProxyType(
+    {name: kind for kind, name in KIND_NAMES.items()}
+)
 SECRET_BYTES = 32
 _KEY_RE = re.compile(r"^vxl_(srv|cli)_([a-z2-7]{10})_([A-Za-z0-9_-]{43})$")
 _KEYID_RE = re.compile(r"^[a-z2-7]{10}$")
@@ -53,6 +63,11 @@ class SdkKey:
         return f"vxl_{self.kind}_{self.key_id}_{_b64url(self.secret)}"
 
     @property
+    def kind_name(self) -> str:
+        """``server`` or ``client``: the API/record kind and the scope an unscoped key reads."""
+        return KIND_NAMES[self.kind]
+
+    @property
     def scope_name(self) -> str:
         """Name of this key's own scope when it is scoped: ``key-<keyid>``."""
         return f"key-{self.key_id}"
@@ -62,6 +77,19 @@ class SdkKey:
         return HKDF(
             algorithm=hashes.SHA256(), length=32, salt=self.key_id.encode(), info=_HKDF_INFO
         ).derive(self.secret)
+
+
+def kind_of_name(name: str) -> SdkKeyKind:
+    """The short kind (``srv``/``cli``) of a long kind name (``server``/``client``).
+
+    Raises :class:`SdkKeyFormatError` for any other name.
+    """
+    try:
+        return _KIND_OF_NAME[name]
+    except (KeyError, TypeError):
+        raise SdkKeyFormatError(
+            f"sdk_key.kind: must be {' or '.join(map(repr, _KIND_OF_NAME))}, got {name!r}"
+        ) from None
 
 
 def parse_sdk_key(text: str) -> SdkKey:

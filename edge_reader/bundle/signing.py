@@ -121,24 +121,58 @@ def signed_digest(digests: Iterable[str]) -> bytes:
     return hashlib.sha256(_SET_DOMAIN + "\n".join(sorted(digests)).encode("ascii")).digest()
 
 
+def sign_digest_set(
+    digests: Iterable[str],
+    *,
+    key_fingerprint: str,
+    sign_digest: Callable[[bytes], bytes],
+) -> PointerSignature:
+    """Sign a set of domain-separated digests with one call of ``sign_digest``.
+
+    The one signature format of the publisher: pointers and audit anchors
+    (:mod:`chalicelib.anchors`) each hash under their own domain tag, so a digest of one
+    kind can never be taken for the other, and one publish signs both with one KMS call.
+    ``sign_digest`` takes the 32-byte :func:`signed_digest` and returns a DER ECDSA P-256
+    signature over it (KMS ``Sign``: ``SigningAlgorithm=ECDSA_SHA_256``, ``MessageType=RAW``).
+    ``key_fingerprint`` names the signing key (:func:`key_fingerprint` of its public half).
+    """
+    ordered = tuple(sorted(set(digests)))
+    value = base64.b64encode(sign_digest(signed_digest(ordered))).decode("ascii")
+    return PointerSignature(key_fingerprint, ordered, value)
+
+
 def sign_pointers(
     pointers: Sequence[Pointer],
     *,
     key_fingerprint: str,
     sign_digest: Callable[[bytes], bytes],
+    extra_digests: Iterable[str] = (),
 ) -> list[Pointer]:
-    """Return ``pointers`` signed together with one call of ``sign_digest``.
-
-    ``sign_digest`` takes the 32-byte :func:`signed_digest` and returns a DER ECDSA P-256
-    signature over it (KMS ``Sign``: ``SigningAlgorithm=ECDSA_SHA_256``, ``MessageType=RAW``).
-    ``key_fingerprint`` names the signing key (:func:`key_fingerprint` of its public half).
+    """Return ``pointers`` signed together with one call of ``sign_digest``
+    (:func:`sign_digest_set`; ``extra_digests``, e.g. an audit anchor's, join the set).
     """
     if not pointers:
         return []
-    digests = tuple(sorted({pointer_digest(p) for p in pointers}))
-    value = base64.b64encode(sign_digest(signed_digest(digests))).decode("ascii")
-    signature = PointerSignature(key_fingerprint, digests, value)
+    digests = {pointer_digest(p) for p in pointers} | set(extra_digests)
+    signature = sign_digest_set(digests, key_fingerprint=key_fingerprint,
+                                sign_digest=sign_digest)
     return [replace(p.unsigned(), signature=signature) for p in pointers]
+
+
+def pointer_staleness(pointer: Pointer, now: float) -> str | None:
+    """Why a signed pointer may no longer be believed at ``now`` (Unix seconds), else None.
+
+    The freshness rule (docs/security.md): a pointer is good until its ``expires_at``; one
+    without ``expires_at`` is never fresh, or any old genuine pointer could be replayed
+    forever. Only meaningful together with :func:`verify_pointer` (an unsigned expiry is
+    anyone's claim).
+    """
+    if pointer.expires_at is None:
+        return "the pointer carries no expires_at (published before pointer expiry existed)"
+    if now >= pointer.expires_at:
+        return (f"the pointer expired {now - pointer.expires_at:.0f}s ago "
+                f"(expires_at {pointer.expires_at}); the publisher's heartbeat has not renewed it")
+    return None
 
 
 def verify_pointer(pointer: Pointer, trusted: Sequence[TrustedKey]) -> None:
@@ -150,11 +184,18 @@ def verify_pointer(pointer: Pointer, trusted: Sequence[TrustedKey]) -> None:
     signature = pointer.signature
     if signature is None:
         raise SignatureError("the pointer is not signed, and this reader requires signatures")
+    verify_signed_digest(pointer_digest(pointer), signature, trusted, what="pointer")
+
+
+def verify_signed_digest(digest: str, signature: PointerSignature,
+                         trusted: Sequence[TrustedKey], *, what: str) -> None:
+    """Raise :class:`SignatureError` unless ``signature`` is by a ``trusted`` key, covers
+    ``digest``, and verifies (``what`` names the signed thing in the message)."""
     key = next((k for k in trusted if k.fingerprint == signature.key), None)
     if key is None:
-        raise SignatureError(f"the pointer is signed by an untrusted key {signature.key[:16]}…")
-    if pointer_digest(pointer) not in signature.digests:
-        raise SignatureError("the signature does not cover this pointer")
+        raise SignatureError(f"the {what} is signed by an untrusted key {signature.key[:16]}…")
+    if digest not in signature.digests:
+        raise SignatureError(f"the signature does not cover this {what}")
     try:
         der = base64.b64decode(signature.value, validate=True)
         key.public_key.verify(
@@ -163,4 +204,4 @@ def verify_pointer(pointer: Pointer, trusted: Sequence[TrustedKey]) -> None:
             ec.ECDSA(hashes.SHA256()),
         )
     except (InvalidSignature, ValueError):
-        raise SignatureError("the pointer's signature does not verify") from None
+        raise SignatureError(f"the {what}'s signature does not verify") from None

@@ -20,6 +20,13 @@ bootstrap cache file — must carry a signature by one of them, else it is refus
 (``bad_signature``) and the previous bundle keeps serving. Without, pointers are accepted
 signed or not, and the process logs once that it does not verify the publisher. A plaintext
 bootstrap document is a local file the operator put there and is trusted as such.
+
+Freshness (with ``signing_keys`` only): a pointer fetched from the CDN must also be
+unexpired (``expires_at``), else it is refused (``stale_pointer``) and what is held keeps
+serving; a held pointer that expires (the publisher's heartbeat stopped, or the CDN keeps
+answering 304 for an old one) turns the status STALE with ``error_kind`` ``stale_pointer``.
+A disk cache or bootstrap cache file past its expiry is still loaded (it is this reader's
+own last good state) and reported STALE the same way until a fresh pointer arrives.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from edge_reader.bundle import (
+    SERVER_SCOPE,
     BundleFormatError,
     SdkKey,
     decode_bundle_document,
@@ -54,6 +62,7 @@ from edge_reader.client._verify import (
     Keys,
     Snapshot,
     snapshot_from_document,
+    stale_pointer,
     verify_bundle,
 )
 from edge_reader.engine import Context, ErrorCode, EvaluationDetail, Reason
@@ -134,7 +143,7 @@ class FlagClient:
             raise ValueError(f"mode: must be 'background', 'lambda' or 'offline', got {mode!r}")
         key = parse_sdk_key(sdk_key) if isinstance(sdk_key, str) else sdk_key
         if scope is None:
-            scope = "client" if key is not None and key.kind == "cli" else "server"
+            scope = key.kind_name if key is not None else SERVER_SCOPE
         # Validates project, environment and scope names (BundleFormatError is a ValueError).
         pointer_path = pointer_object_key(project, environment, scope)
         if pointer_url is None and cdn_url is not None:
@@ -296,8 +305,10 @@ class FlagClient:
     def status(self) -> StatusReport:
         """The current ``StatusReport`` (state, reason, revision, source, age)."""
         snap = self._store.current
+        if snap is None:
+            return self._status.report(None, None)
         return self._status.report(
-            None if snap is None else snap.revision, None if snap is None else snap.source
+            snap.revision, snap.source, stale_pointer(snap.pointer, self._keys, self._clock())
         )
 
     @property

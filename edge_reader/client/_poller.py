@@ -57,7 +57,6 @@ class Poller:
         self._schedule = schedule
         self._rng = rng or random.Random()  # noqa: S311 — jitter, not security
         self._stop = threading.Event()
-        self._wake = threading.Event()
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.failures = 0
 
@@ -65,14 +64,9 @@ class Poller:
         """Start polling; the first cycle runs immediately."""
         self._thread.start()
 
-    def poke(self) -> None:
-        """Run the next cycle now instead of waiting out the delay."""
-        self._wake.set()
-
     def stop(self, timeout: float | None = 5.0) -> None:
         """Stop the thread and wait up to ``timeout`` seconds for it to finish."""
         self._stop.set()
-        self._wake.set()
         if self._thread.is_alive() and self._thread is not threading.current_thread():
             self._thread.join(timeout)
 
@@ -92,5 +86,4 @@ class Poller:
                 )
             self.failures = 0 if result.ok else self.failures + 1
             delay = self._schedule.delay(self.failures, self._rng)
-            self._wake.wait(delay)
-            self._wake.clear()
+            self._stop.wait(delay)  # set by stop(): ends the wait at once

@@ -3,7 +3,9 @@
 The poller calls it on a schedule, Lambda mode calls it on use, tests call it directly.
 A 304 on the pointer, or a pointer naming the revision we already hold, ends the cycle
 before any bundle download, decrypt or compile. A pointer that fails its checks (identity,
-and the publisher's signature when the reader requires one) ends it before the download.
+and when the reader requires signatures, the publisher's signature and the pointer's
+expiry) ends it before the download. A 304 re-checks only the held pointer's expiry (a
+comparison): still no decrypt, no compile.
 """
 
 from __future__ import annotations
@@ -18,7 +20,14 @@ from urllib.parse import urljoin
 from edge_reader.client._cache import DiskCache
 from edge_reader.client._fetcher import Fetched, Fetcher, FetchFailure, NotModified
 from edge_reader.client._store import Store
-from edge_reader.client._verify import BundleRejected, Identity, Keys, parse_pointer, verify_bundle
+from edge_reader.client._verify import (
+    BundleRejected,
+    Identity,
+    Keys,
+    check_fresh,
+    parse_pointer,
+    verify_bundle,
+)
 
 log = logging.getLogger("edge_reader.client")
 
@@ -28,8 +37,7 @@ class RefreshResult:
     """What one cycle did. ``outcome``: ``updated`` | ``unchanged`` | ``failed``.
 
     On failure ``kind`` names the cause (an HTTP/transport kind, or a ``BundleRejected``
-    kind such as ``rollback`` or ``decrypt_failed``), ``reason`` is human-readable, and
-    ``recoverable`` says whether retrying the same request may help.
+    kind such as ``rollback`` or ``decrypt_failed``) and ``reason`` is human-readable.
     """
 
     outcome: str
@@ -37,7 +45,6 @@ class RefreshResult:
     changed: frozenset[str] = frozenset()
     kind: str | None = None
     reason: str | None = None
-    recoverable: bool = True
 
     @property
     def ok(self) -> bool:
@@ -90,13 +97,18 @@ class Refresher:
         held = self._store.current
         etag = self._etag if held is not None else None
         got = self._fetcher.get(self.pointer_url, etag, budget=_remaining(deadline))
-        if isinstance(got, NotModified):
-            return RefreshResult("unchanged", revision=self._store.revision)
-        if isinstance(got, FetchFailure):
-            return _failed_fetch(got)
         try:
-            # The signature first (when required): a forged pointer costs no bundle download.
+            if isinstance(got, NotModified):
+                if held is not None and held.pointer is not None:
+                    # The CDN vouches the pointer is unchanged; it still must not be expired.
+                    check_fresh(held.pointer, self._keys, self._clock())
+                return RefreshResult("unchanged", revision=self._store.revision)
+            if isinstance(got, FetchFailure):
+                return _failed_fetch(got)
+            # The signature first (when required): a forged pointer costs no bundle download;
+            # then its expiry: an old genuine pointer replayed by a cache is refused too.
             pointer = parse_pointer(got.body, self._identity, self._keys)
+            check_fresh(pointer, self._keys, self._clock())
         except BundleRejected as exc:
             return _rejected(exc)
         if held is not None and held.verified and pointer.revision < held.revision:
@@ -108,7 +120,9 @@ class Refresher:
                 )
             )
         if held is not None and held.verified and pointer.revision == held.revision:
-            # Same revision, same content by construction: remember the validator, no decrypt.
+            # Same revision, same content by construction: remember the validator and the
+            # renewed expiry (a heartbeat re-signs the same revision), no decrypt.
+            self._store.renew(pointer)
             self._etag = got.etag
             return RefreshResult("unchanged", revision=held.revision)
         bundle = self._fetcher.get(
@@ -152,12 +166,9 @@ def _remaining(deadline: float | None) -> float | None:
 
 def _failed_fetch(failure: FetchFailure) -> RefreshResult:
     kind = f"http_{failure.status}" if failure.status is not None else failure.kind
-    return RefreshResult(
-        "failed", kind=kind, reason=failure.describe(), recoverable=failure.recoverable
-    )
+    return RefreshResult("failed", kind=kind, reason=failure.describe())
 
 
 def _rejected(exc: BundleRejected) -> RefreshResult:
     log.warning("bundle rejected: %s", exc)
-    # A rejected bundle is not fixed by retrying at once, but a later publish may fix it.
-    return RefreshResult("failed", kind=exc.kind, reason=f"rejected: {exc}", recoverable=True)
+    return RefreshResult("failed", kind=exc.kind, reason=f"rejected: {exc}")

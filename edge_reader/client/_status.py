@@ -4,7 +4,8 @@
 NOT_READY  nothing loaded yet and no attempt has failed (still starting)
 READY      a verified bundle is served and the last check succeeded recently
 STALE      a bundle is served, but the last successful check is older than
-           ``stale_after`` or the last attempt failed (``reason`` says why)
+           ``stale_after``, or the last attempt failed, or (with ``signing_keys``) the
+           held pointer has expired: ``error_kind`` ``stale_pointer`` (``reason`` says why)
 ERROR      nothing to serve and an attempt failed (``reason`` says why)
 =========  ==================================================================
 """
@@ -92,8 +93,10 @@ class StatusTracker:
                 self._last_ok_mono = time.monotonic()
                 self._last_ok_wall = self._clock()
 
-    def report(self, revision: int | None, source: str | None) -> StatusReport:
-        """The current status, given what the store holds."""
+    def report(self, revision: int | None, source: str | None,
+               stale_pointer: str | None = None) -> StatusReport:
+        """The current status, given what the store holds; ``stale_pointer``: why the held
+        pointer is past its expiry (None when it is fresh or expiry is not checked)."""
         with self._lock:
             failure = self._failure
             age = None if self._last_ok_mono is None else time.monotonic() - self._last_ok_mono
@@ -102,6 +105,11 @@ class StatusTracker:
         kind = failure.kind if failure else None
         if revision is None:
             state = ClientStatus.ERROR if failure else ClientStatus.NOT_READY
+        elif stale_pointer is not None:
+            # Said even between refreshes: expiry passes with the clock, not with a fetch.
+            state, kind = ClientStatus.STALE, "stale_pointer"
+            reason = (f"serving revision {revision} from {source}; its pointer is stale: "
+                      f"{stale_pointer}" + (f"; last refresh failed: {reason}" if failure else ""))
         elif failure is not None:
             state = ClientStatus.STALE
             reason = f"serving revision {revision} from {source}; last refresh failed: {reason}"

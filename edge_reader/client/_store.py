@@ -9,10 +9,12 @@ an ``evaluate_all``, so bulk evaluation is consistent.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Callable
 
+from edge_reader.bundle import Pointer
 from edge_reader.client._verify import BundleRejected, Snapshot, changed_flags
 
 log = logging.getLogger("edge_reader.client")
@@ -47,6 +49,17 @@ class Store:
         with self._lock:
             if listener in self._listeners:
                 self._listeners.remove(listener)
+
+    def renew(self, pointer: Pointer) -> bool:
+        """Keep the held bundle but remember ``pointer`` (a re-signed pointer for the very
+        revision held, e.g. a later expiry); True when it was taken, False when the held
+        snapshot is not a verified bundle of that revision. Notifies no listener."""
+        with self._lock:
+            held = self.current
+            if held is None or not held.verified or held.revision != pointer.revision:
+                return False
+            self.current = dataclasses.replace(held, pointer=pointer)
+            return True
 
     def install(self, snapshot: Snapshot) -> frozenset[str]:
         """Swap in ``snapshot`` and return the flags that changed.

@@ -19,8 +19,12 @@ the same rules:
 Exceptions::
 
     BundleRejected(kind, message)
-      kind = invalid_pointer | wrong_environment | bad_signature | sha_mismatch
-           | size_mismatch | decrypt_failed | invalid_bundle | rollback
+      kind = invalid_pointer | wrong_environment | bad_signature | stale_pointer
+           | sha_mismatch | size_mismatch | decrypt_failed | invalid_bundle | rollback
+
+Freshness (``stale_pointer``) is checked by the refresher on every pointer it fetches (and
+on the held pointer when the CDN answers 304), not here: bytes from the disk cache are the
+reader's own last good state, served but reported stale (see :func:`stale_pointer`).
 """
 
 from __future__ import annotations
@@ -40,7 +44,12 @@ from edge_reader.bundle import (
     decrypt_bundle,
     encryption_context,
 )
-from edge_reader.bundle.signing import SignatureError, TrustedKey, verify_pointer
+from edge_reader.bundle.signing import (
+    SignatureError,
+    TrustedKey,
+    pointer_staleness,
+    verify_pointer,
+)
 from edge_reader.engine import CompiledEnvironment, compile_environment
 from edge_reader.engine._gc import paused_gc
 
@@ -188,6 +197,21 @@ def check_signature(pointer: Pointer, keys: Keys) -> None:
         verify_pointer(pointer, keys.signing_keys)
     except SignatureError as exc:
         raise BundleRejected("bad_signature", str(exc)) from None
+
+
+def stale_pointer(pointer: Pointer | None, keys: Keys, now: float) -> str | None:
+    """Why ``pointer`` is too old to believe at ``now``, or None (always None without
+    signing keys: an unsigned expiry is anyone's claim, so such readers ignore it)."""
+    if not keys.signing_keys or pointer is None:
+        return None
+    return pointer_staleness(pointer, now)
+
+
+def check_fresh(pointer: Pointer, keys: Keys, now: float) -> None:
+    """Raise ``BundleRejected("stale_pointer")`` when :func:`stale_pointer` has a reason."""
+    reason = stale_pointer(pointer, keys, now)
+    if reason is not None:
+        raise BundleRejected("stale_pointer", reason)
 
 
 def snapshot_from_plaintext(

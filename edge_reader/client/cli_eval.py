@@ -12,7 +12,9 @@
 Encrypted sources need ``sdk_key`` (or ``kms_key_id`` with ``key_store_table``).
 ``project``/``environment`` are checked when given, otherwise taken from the pointer.
 With ``signing_keys`` (as for ``FlagClient``) the pointer of an encrypted source must be
-signed by one of them; a plaintext document is a local file and is not checked.
+signed by one of them, and a pointer fetched from a URL must not be past its
+``expires_at`` (``stale_pointer``); local files are this machine's copies and are not held
+to the expiry; a plaintext document is a local file and is not checked.
 
 ``evaluate_from_source`` never raises: a source that cannot be loaded gives a detail with
 reason ERROR, error code PROVIDER_NOT_READY and a message saying why (the CLI prints it and
@@ -28,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from edge_reader.bundle import SdkKey, parse_sdk_key
+from edge_reader.bundle import CLIENT_SCOPE, SdkKey, parse_sdk_key
 from edge_reader.client._cache import decode_cache_file
 from edge_reader.client._client import not_ready_detail
 from edge_reader.client._fetcher import Fetched, Fetcher, Timeouts
@@ -39,6 +41,7 @@ from edge_reader.client._verify import (
     Identity,
     Keys,
     Snapshot,
+    check_fresh,
     parse_pointer,
     snapshot_from_document,
     verify_bundle,
@@ -118,8 +121,8 @@ def load_source(
     keys = Keys(sdk_key=key, kms_client=kms_client, kms_key_id=kms_key_id,
                 key_store_table=key_store_table, dynamodb_client=dynamodb_client,
                 signing_keys=trusted)
-    if scope is None and key is not None:
-        scope = "client" if key.kind == "cli" else None
+    if scope is None and key is not None and key.kind_name == CLIENT_SCOPE:
+        scope = CLIENT_SCOPE  # a client key opens only that scope; otherwise the pointer says
     try:
         if source.startswith(("http://", "https://")):
             return _load_url(source, keys, project, environment, scope, ca_bundle, timeout)
@@ -144,6 +147,7 @@ def _load_url(
             raise SourceError(f"{url}: cannot fetch pointer: {_describe(got)}")
         identity = _identity_from_pointer(got.body, project, environment, scope)
         pointer = parse_pointer(got.body, identity, keys)
+        check_fresh(pointer, keys, time.time())
         bundle = fetcher.get(bundle_url(url, pointer.key))
         if not isinstance(bundle, Fetched):
             raise SourceError(f"{url}: cannot fetch bundle: {_describe(bundle)}")

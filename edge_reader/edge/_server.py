@@ -17,6 +17,11 @@ from edge_reader.edge._app import MAX_REQUEST_BODY, OfrepApp
 
 log = logging.getLogger("edge_reader.edge")
 
+READ_TIMEOUT_SECONDS = 5
+"""Longest wait for any read of a request (line, headers, body) before the connection is
+dropped: a client that stops mid-request cannot hold a thread. Also closes keep-alive
+connections idle for that long."""
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive
@@ -24,6 +29,8 @@ class _Handler(BaseHTTPRequestHandler):
     # delayed ACK stalls every response by ~40 ms. TCP_NODELAY removes the stall.
     disable_nagle_algorithm = True
     server_version = "vexil-edge/1"
+    # StreamRequestHandler.setup() sets it on the socket; a TimeoutError closes the connection.
+    timeout = READ_TIMEOUT_SECONDS
     app: OfrepApp  # set on the subclass built by make_server
 
     def version_string(self) -> str:
@@ -41,7 +48,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         length_text = self.headers.get("Content-Length", "0") or "0"
-        if not length_text.isdigit():
+        # ASCII digits, bounded: "²".isdigit() is true and int() refuses it.
+        if not (length_text.isascii() and length_text.isdigit() and len(length_text) <= 12):
             self._reply(
                 400,
                 {"content-type": "application/json"},
@@ -70,6 +78,12 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Access log line without the query string (it may carry a pasted secret)."""
+        path = self.path.split("?", 1)[0]
+        self.log_message('"%s %s" %s %s', self.command, path, str(getattr(code, "value", code)),
+                         str(size))
 
     def log_message(self, format: str, *args: object) -> None:
         # Access logs at DEBUG: at thousands of requests per second stderr would dominate.

@@ -27,15 +27,14 @@ from ._validate import (
 )
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
+from .fields import SEGMENT_DOCUMENT_FIELDS
 from .operators import FACTORIES, NUMERIC, Test, canonical_operator
 
 Match = Callable[[Kinds], bool]
 SegmentResolver = Callable[[str, str], Match | None]
 
 _CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate"})
-_SEGMENT_FIELDS = frozenset(
-    {"context_kind", "included", "excluded", "rules", "description", "tags", "version"}
-)
+_SEGMENT_FIELDS = SEGMENT_DOCUMENT_FIELDS
 _SEGMENT_RULE_FIELDS = frozenset({"id", "description", "clauses"})
 MAX_CLAUSE_VALUES = 100_000
 

@@ -15,7 +15,7 @@ from typing import Any
 import mmh3
 
 from ._fresh import Fresh
-from ._validate import KIND_RE, check_fields, get_int, get_list, get_str, type_name
+from ._validate import KIND_RE, check_fields, get_int, get_list, get_str, is_object, type_name
 from .bucketing import BUCKETS, bucketable
 from .context import Kinds, make_getter, parse_attribute
 from .dates import parse_rfc3339_ms
@@ -53,23 +53,37 @@ def parse_rollout(
     raw: object, path: str, flag_key: str, variations: Mapping[str, Any], problems: Problems,
     fresh: Fresh,
 ) -> RolloutPlan | None:
-    """Validate a ROLLOUT object; report every problem; None if it is unusable.
+    """Validate and normalise a ROLLOUT object; report every problem; None if it is unusable.
 
-    The kind and attribute path the rollout keeps are copies from ``fresh`` (_fresh.py).
+    Nothing here builds a run: :func:`build_rollout` turns the plan into one. The kind and
+    attribute path the plan keeps are copies from ``fresh`` (_fresh.py).
     """
     if not isinstance(raw, Mapping):
         problems.error(path, f"a rollout must be an object, got {type_name(raw)}", "type")
         return None
     before = len(problems.errors)
     check_fields(raw, path, _ROLLOUT_FIELDS, ("variations",), problems)
+    names, weights = _weighted_variations(raw, path, variations, problems)
+    kind = get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user"
+    salt = get_str(raw, "salt", path, problems, max_length=256)
+    parts = _bucket_by(raw, path, problems)
+    steps = _schedule(raw, path, len(names), problems)
+    if len(problems.errors) > before or parts is None:
+        return None
+    return RolloutPlan(tuple(names), tuple(weights), tuple(steps), fresh.text(kind),
+                       fresh.texts(parts), salt if salt is not None else flag_key)
+
+
+def _weighted_variations(
+    raw: Mapping[str, Any], path: str, variations: Mapping[str, Any], problems: Problems,
+) -> tuple[list[str], list[int]]:
+    """The rollout's variation names and weights, in order (a broken entry keeps its place)."""
     names: list[str] = []
     weights: list[int] = []
     for i, item in enumerate(get_list(raw, "variations", path, problems)):
         where = f"{path}.variations[{i}]"
-        if not isinstance(item, Mapping):
-            problems.error(where, f"must be an object, got {type_name(item)}", "type")
+        if not is_object(item, where, problems, _WEIGHTED_FIELDS, ("variation", "weight")):
             continue
-        check_fields(item, where, _WEIGHTED_FIELDS, ("variation", "weight"), problems)
         name = get_str(item, "variation", where, problems)
         if name is not None and name not in variations:
             problems.error(f"{where}.variation", f"unknown variation {name!r}",
@@ -80,49 +94,59 @@ def parse_rollout(
     if "variations" in raw and not names and isinstance(raw.get("variations"), list):
         problems.error(f"{path}.variations", "a rollout needs at least one variation", "empty")
     _check_sum(weights, f"{path}.variations", problems)
-    kind = get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user"
-    salt = get_str(raw, "salt", path, problems, max_length=256)
+    return names, weights
+
+
+def _bucket_by(raw: Mapping[str, Any], path: str, problems: Problems) -> tuple[str, ...] | None:
+    """The attribute path the rollout buckets by (the targeting key unless told); None if bad."""
     bucket_by = get_str(raw, "bucket_by", path, problems, max_length=1024)
-    parts: tuple[str, ...] | None = ("key",)
-    if bucket_by is not None:
-        parts, problem = parse_attribute(bucket_by)
-        if problem is not None:
-            problems.error(f"{path}.bucket_by", problem, "invalid_attribute")
+    if bucket_by is None:
+        return ("key",)
+    parts, problem = parse_attribute(bucket_by)
+    if problem is not None:
+        problems.error(f"{path}.bucket_by", problem, "invalid_attribute")
+    return parts
+
+
+def _schedule(raw: Mapping[str, Any], path: str, n_variations: int,
+              problems: Problems) -> list[tuple[float, tuple[int, ...]]]:
+    """The ramp's steps as (epoch ms, weights), each later than the one before."""
     steps: list[tuple[float, tuple[int, ...]]] = []
     for i, step in enumerate(get_list(raw, "schedule", path, problems)):
         where = f"{path}.schedule[{i}]"
-        if not isinstance(step, Mapping):
-            problems.error(where, f"must be an object, got {type_name(step)}", "type")
+        if not is_object(step, where, problems, _STEP_FIELDS, ("at", "weights")):
             continue
-        check_fields(step, where, _STEP_FIELDS, ("at", "weights"), problems)
         at_text = get_str(step, "at", where, problems, max_length=64)
         at = parse_rfc3339_ms(at_text) if at_text is not None else None
         if at_text is not None and at is None:
             problems.error(f"{where}.at", f"{at_text!r} is not an RFC 3339 date-time",
                            "invalid_date")
-        step_weights: list[int] = []
-        for j, w in enumerate(get_list(step, "weights", where, problems)):
-            if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= BUCKETS:
-                problems.error(f"{where}.weights[{j}]",
-                               f"a weight must be an integer in [0, {BUCKETS}], got {w!r}",
-                               "range")
-                step_weights.append(0)
-            else:
-                step_weights.append(w)
-        if isinstance(step.get("weights"), list) and len(step_weights) != len(names):
-            problems.error(f"{where}.weights",
-                           f"has {len(step_weights)} weights for {len(names)} variations",
-                           "weights_length")
-        _check_sum(step_weights, f"{where}.weights", problems)
+        weights = _step_weights(step, where, n_variations, problems)
         if at is not None:
             if steps and at <= steps[-1][0]:
                 problems.error(f"{where}.at", "schedule steps must be in increasing time order",
                                "schedule_order")
-            steps.append((at, tuple(step_weights)))
-    if len(problems.errors) > before or parts is None:
-        return None
-    return RolloutPlan(tuple(names), tuple(weights), tuple(steps), fresh.text(kind),
-                       fresh.texts(parts), salt if salt is not None else flag_key)
+            steps.append((at, weights))
+    return steps
+
+
+def _step_weights(step: Mapping[str, Any], where: str, n_variations: int,
+                  problems: Problems) -> tuple[int, ...]:
+    """A schedule step's weights: one per rollout variation, each in [0, BUCKETS]."""
+    weights: list[int] = []
+    for j, w in enumerate(get_list(step, "weights", where, problems)):
+        if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= BUCKETS:
+            problems.error(f"{where}.weights[{j}]",
+                           f"a weight must be an integer in [0, {BUCKETS}], got {w!r}", "range")
+            weights.append(0)
+        else:
+            weights.append(w)
+    if isinstance(step.get("weights"), list) and len(weights) != n_variations:
+        problems.error(f"{where}.weights",
+                       f"has {len(weights)} weights for {n_variations} variations",
+                       "weights_length")
+    _check_sum(weights, f"{where}.weights", problems)
+    return tuple(weights)
 
 
 def _check_sum(weights: list[int], path: str, problems: Problems) -> None:

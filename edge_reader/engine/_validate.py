@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import Problems
+from .keys import KEY_RE, KIND_RE, VARIANT_RE
+from .limits import MAX_JSON_DEPTH
 
-KEY_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-VARIANT_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
-KIND_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
-MAX_JSON_DEPTH = 64
+# Re-exported: the compiler and clause parsers import them from here.
+__all__ = ["KEY_RE", "KIND_RE", "MAX_JSON_DEPTH", "VARIANT_RE"]
 
 
 def type_name(v: object) -> str:
@@ -88,7 +88,7 @@ def get_str(
     if len(v) > max_length:
         problems.error(where, f"longer than {max_length} characters", "too_long")
         return None
-    if pattern is not None and not pattern.match(v):
+    if pattern is not None and not pattern.fullmatch(v):
         problems.error(where, f"{v!r} does not match {pattern.pattern}", "pattern")
         return None
     return v
@@ -133,6 +133,19 @@ def get_str_list(obj: Mapping[str, Any], name: str, path: str, problems: Problem
             problems.error(f"{_join(path, name)}[{i}]", f"must be a string, got {type_name(v)}",
                            "type")
     return out
+
+
+def is_object(
+    item: object, where: str, problems: Problems, allowed: frozenset[str],
+    required: tuple[str, ...],
+) -> TypeGuard[Mapping[str, Any]]:
+    """Is ``item`` (an array element at ``where``) an object? Reports it if not, and its
+    unknown and missing fields if so."""
+    if not isinstance(item, Mapping):
+        problems.error(where, f"must be an object, got {type_name(item)}", "type")
+        return False
+    check_fields(item, where, allowed, required, problems)
+    return True
 
 
 def json_problem(v: object, depth: int = 0) -> str | None:

@@ -16,13 +16,13 @@ reads an attribute with two dict lookups.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .keys import KIND_RE
+
 Kinds = dict[str, dict[str, Any]]
 
-_KIND_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _EMPTY: Kinds = {}
 
 
@@ -97,7 +97,7 @@ _STR_ONLY = frozenset({str})
 def _check_kind(kind: object) -> str | None:
     if type(kind) is str and kind in _VALID_KINDS:
         return None
-    if not isinstance(kind, str) or not _KIND_RE.match(kind) or kind in ("kind", "multi"):
+    if not isinstance(kind, str) or not KIND_RE.match(kind) or kind in ("kind", "multi"):
         return f"invalid context kind {kind!r}"
     if len(_VALID_KINDS) < _VALID_KINDS_MAX:
         _VALID_KINDS.add(kind)

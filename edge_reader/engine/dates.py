@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta, timezone
 
+# Anchored by fullmatch, not "$": "$" also matches before a final newline.
 _RFC3339 = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$",
+    r"(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})",
     re.ASCII,
 )
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -22,7 +23,7 @@ def parse_rfc3339_ms(text: str) -> float | None:
     """Milliseconds since the epoch for an RFC 3339 date-time string, else None."""
     if len(text) > MAX_LENGTH:
         return None
-    m = _RFC3339.match(text)
+    m = _RFC3339.fullmatch(text)
     if m is None:
         return None
     year, month, day, hour, minute, second, frac, offset = m.groups()

@@ -19,10 +19,11 @@ Version = tuple[int, int, int, int, tuple[tuple[int, int | str], ...]]
 
 _NUM = r"0|[1-9][0-9]*"
 _ID = r"0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*"
+# Anchored by fullmatch, not "$": "$" also matches before a final newline ("1.0.0\n").
 _SEMVER = re.compile(
-    rf"^({_NUM})(?:\.({_NUM}))?(?:\.({_NUM}))?"
+    rf"({_NUM})(?:\.({_NUM}))?(?:\.({_NUM}))?"
     rf"(?:-((?:{_ID})(?:\.(?:{_ID}))*))?"
-    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?$",
+    r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?",
     re.ASCII,
 )
 MAX_LENGTH = 256  # longer strings are not versions (bounds the work per value)
@@ -32,7 +33,7 @@ def parse_semver(text: object) -> Version | None:
     """Parse ``text`` into a comparable :data:`Version`, or None if it is not a version."""
     if not isinstance(text, str) or len(text) > MAX_LENGTH:
         return None
-    m = _SEMVER.match(text)
+    m = _SEMVER.fullmatch(text)
     if m is None:
         return None
     major, minor, patch, pre, _build = m.groups()

@@ -36,8 +36,8 @@ from edge_reader.bundle import (
     esdk,
     generate_sdk_key,
 )
+from edge_reader.bundle._contract import MAX_ENCRYPTED_DATA_KEYS
 from edge_reader.bundle._mpl import mpl
-from edge_reader.bundle.envelope import MAX_ENCRYPTED_DATA_KEYS
 from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
 from edge_reader.bundle.hierarchy import BranchKeyStore
 

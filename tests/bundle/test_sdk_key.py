@@ -55,3 +55,22 @@ def test_constructor_validates() -> None:
         SdkKey(kind="srv", key_id="abcdefghij", secret=b"short")
     with pytest.raises(SdkKeyFormatError, match="kind"):
         generate_sdk_key("adm")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("kind", "name"), [("srv", "server"), ("cli", "client")])
+def test_kind_names_map_both_ways_and_name_the_default_scope(kind: str, name: str) -> None:
+    from edge_reader.bundle import CLIENT_SCOPE, SERVER_SCOPE
+    from edge_reader.bundle.sdk_key import kind_of_name
+
+    key = generate_sdk_key(kind)  # type: ignore[arg-type]
+    assert key.kind_name == name
+    assert kind_of_name(name) == kind
+    assert name in (SERVER_SCOPE, CLIENT_SCOPE)
+
+
+@pytest.mark.parametrize("name", ["srv", "admin", "", None, "Server"])
+def test_other_kind_names_are_refused(name: object) -> None:
+    from edge_reader.bundle.sdk_key import kind_of_name
+
+    with pytest.raises(SdkKeyFormatError, match=r"sdk_key\.kind: must be 'server' or 'client'"):
+        kind_of_name(name)  # type: ignore[arg-type]

@@ -195,3 +195,25 @@ def test_nginx_serves_stale_when_the_origin_fails(tmp_path: Path) -> None:
     finally:
         assert procs.stop(record, run_dir=tmp_path / "run") == []
         origin.server_close()
+
+
+def test_a_version_id_query_string_never_reaches_the_origin_or_the_cache(
+    cdn: tuple[str, str, urllib3.PoolManager], origin: str
+) -> None:
+    # F4: S3 hands out version ids (x-amz-version-id); a CDN that forwarded ?versionId= would
+    # serve, and cache, an old pointer. CloudFront's cache policy forwards no query string.
+    kind, url, pool = cdn
+    key = f"bundles/cdn-versions-{kind}/prod/current.json"
+    s3 = boto3.client("s3")
+    _put(origin, key, b'{"revision":1}')
+    old_version = s3.head_object(Bucket=origin, Key=key)["VersionId"]
+    _put(origin, key, b'{"revision":2}')
+    # The origin itself would hand out the old version to anyone asking for it by id...
+    old = s3.get_object(Bucket=origin, Key=key, VersionId=old_version)["Body"].read()
+    assert old == b'{"revision":1}'
+    # ...the CDN serves the current pointer whatever the query string says,
+    for query in (f"versionId={old_version}", f"versionId={old_version}&x=1", "versionId="):
+        got = pool.request("GET", f"{url}/{key}?{query}")
+        assert (got.status, got.data) == (200, b'{"revision":2}'), query
+    # and a plain request afterwards is not served a poisoned cache entry.
+    assert pool.request("GET", f"{url}/{key}").data == b'{"revision":2}'

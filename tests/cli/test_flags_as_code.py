@@ -13,6 +13,7 @@ import yaml
 from vexil.api import ApiClient
 from vexil.cli import main
 from vexil.devstack.demo import DEMO_FLAGS
+from vexil.errors import ApiError
 
 pytestmark = pytest.mark.usefixtures("cli_env")
 
@@ -130,9 +131,10 @@ def test_protected_environment_gets_change_requests_once(
     assert "protected: configuration changes become change requests" in out
     assert "change request cr-" in out
     assert "change request(s) await approval" in out
-    # The flag is not live until someone approves: still the created default (disabled).
-    got = api.get(f"/v1/projects/{project}/environments/production/flags/checkout-enabled").body
-    assert got["config"]["enabled"] is False
+    # The flag is not in production until someone approves (its readers get FLAG_NOT_FOUND).
+    with pytest.raises(ApiError) as missing:
+        api.get(f"/v1/projects/{project}/environments/production/flags/checkout-enabled")
+    assert missing.value.status == 404
     # Applying again files nothing new.
     code, out, _ = _cli(capsys, "apply", "-f", f)
     assert code == 0
@@ -239,9 +241,13 @@ def test_definition_change_in_a_project_with_a_protected_env_is_filed_once(
 ) -> None:
     api = _api(cli_env)
     flags = {"checkout-enabled": copy.deepcopy(DEMO_FLAGS["checkout-enabled"])}
+    api.request("POST", "/v1/projects", body={"key": project})
+    api.request("POST", f"/v1/projects/{project}/environments", body={"key": "production"})
     assert _cli(capsys, "apply", "-f", _write(tmp_path, project, "staging", flags))[0] == 0
-    api.request("POST", f"/v1/projects/{project}/environments",
-                body={"key": "production", "protected": True})
+    # Production configures the flag (it existed before being protected): a definition
+    # change now changes what production serves.
+    api.request("PATCH", f"/v1/projects/{project}/environments/production",
+                body={"protected": True}, if_match='"1"')
     flags["checkout-enabled"]["description"] = "changed"
     f = _write(tmp_path, project, "staging", flags)
     code, out, err = _cli(capsys, "apply", "-f", f)

@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
+from edge_reader.engine.fields import split_flag
 from vexil.errors import UsageError
-from vexil.flagsfile import compile_check, dump, load, normalize_flag, parse, split_flag
+from vexil.flagsfile import compile_check, dump, load, normalize_flag, parse
 
 GOOD = """\
 project: shop

@@ -99,3 +99,23 @@ def test_changes_already_proposed_are_not_filed_again() -> None:
     assert second.empty
     assert "= flag configuration a: already proposed by change request cr-1" in render(
         second, source="f.yaml")
+
+
+def test_a_flag_defined_but_not_configured_here_plans_its_configuration() -> None:
+    """A protected environment gets a new flag only by change request: even a file holding
+    the defaults plans that configuration (If-Match 0), and an open request matching it by
+    its named fields counts as already proposed."""
+    disabled = {"kind": "boolean", "variations": BOOL, "enabled": False}
+    state = _remote({"a": disabled}, protected=True)
+    state.flags["a"].configuration = {"enabled": False}
+    state.flags["a"].configuration_version = 0
+    plan = build_plan(_file(a=disabled), state)
+    (change,) = plan.changes
+    assert (change.action, change.kind, change.version) == ("update", "configuration", 0)
+    assert "not yet in staging" in render(plan, source="f.yaml")
+    op = change.operation()
+    assert op is not None
+    state.pending = [("cr-1", {**op, "definition_version": 4})]
+    plan = build_plan(_file(a=disabled), state)
+    assert plan.empty
+    assert [cr for _, cr in plan.awaiting] == ["cr-1"]

@@ -8,6 +8,7 @@ makes what any SDK-key holder can make without the publisher.
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -105,6 +106,7 @@ class BundleFactory:
     environment: str = "prod"
     scope: str = "server"
     signer: Any = None  # .sign(list[Pointer]) -> list[Pointer], e.g. PointerSigner
+    max_age: int = 3600  # signed pointers expire this long after build(), like the publisher's
 
     def for_scope(self, scope: str, sdk_key: SdkKey) -> BundleFactory:
         return replace(self, scope=scope, sdk_key=sdk_key)
@@ -138,7 +140,11 @@ class BundleFactory:
         segments: dict[str, Any] | None = None,
         context_override: dict[str, str] | None = None,
         document: dict[str, Any] | None = None,
+        expires_at: int | None = None,
     ) -> Built:
+        """``expires_at``: default ``max_age`` from now when signed, none when unsigned."""
+        if expires_at is None and self.signer is not None:
+            expires_at = int(time.time()) + self.max_age
         doc = document if document is not None else self.document(revision, flags, segments)
         plaintext = encode_bundle_document(doc)
         context = context_override or encryption_context(
@@ -161,6 +167,7 @@ class BundleFactory:
             sha256=sha,
             size=len(ciphertext),
             generated_at="2026-11-24T06:00:00.000Z",
+            expires_at=expires_at,
         )
         if self.signer is not None:
             (pointer,) = self.signer.sign([pointer])
@@ -187,7 +194,7 @@ def forge_with_sdk_key(factory: BundleFactory, revision: int, flags: dict[str, A
     import aws_encryption_sdk
     from aws_encryption_sdk import CommitmentPolicy
 
-    from edge_reader.bundle.envelope import FRAME_LENGTH
+    from edge_reader.bundle._contract import FRAME_LENGTH
     from edge_reader.bundle.esdk import ALGORITHM, _aes_keyring
 
     doc = factory.document(revision, flags)

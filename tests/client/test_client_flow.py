@@ -212,7 +212,6 @@ def test_403_with_nothing_loaded_is_error_and_getters_return_default(
     client = make_client(cdn, factory)
     result = client.refresh()
     assert result.kind == "http_403"
-    assert not result.recoverable
     report = client.status()
     assert report.state is ClientStatus.ERROR
     assert "403" in (report.reason or "")

@@ -43,8 +43,12 @@ def test_chain_verifies_and_tampering_is_located(world: World) -> None:
     p = world.new_project(envs=("dev",))
     _write_some(world, p)
     body = {"project": p, "environment": "dev"}
-    assert world.api.post("/v1/audit/verify", body).json == {
+    out = world.api.post("/v1/audit/verify", body).json
+    assert {k: out[k] for k in ("ok", "checked", "first_break")} == {
         "ok": True, "checked": 4, "first_break": None}
+    # No publisher runs here: nothing anchored this chain, and the answer says so.
+    assert out["anchors"]["status"] == "none"
+    assert out["anchors"]["unanchored_records"] == 4
     table = boto3.resource("dynamodb").Table(world.service.repo.table_name)
     key = {"pk": keys.audit_pk(p, "dev"), "sk": keys.audit_sk(3)}
     original = table.get_item(Key=key)["Item"]["record"]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from tests.conftest import free_port
 from tests.control_plane.conftest import World
+from vexil.devstack import procs
 
 CONTROL_PLANE = Path(__file__).resolve().parents[2] / "control_plane"
 
@@ -56,9 +57,4 @@ def test_chalice_local_serves_health_and_enforces_auth(world: World) -> None:
         assert body["role"] == "admin"
         assert "aws;dur=" in headers.get("Server-Timing", "")
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.stop(proc)

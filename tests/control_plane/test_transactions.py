@@ -58,7 +58,8 @@ def test_failed_audit_put_leaves_flag_and_revision_unchanged(world: World) -> No
     repo = world.service.repo
     assert repo.get(keys.history_pk(p, "dev", "checkout"), keys.history_sk(2)) is None
     ok = world.api.post("/v1/audit/verify", {"project": p, "environment": "dev"}).json
-    assert ok == {"ok": True, "checked": 1, "first_break": None}
+    assert {k: ok[k] for k in ("ok", "checked", "first_break")} == {
+        "ok": True, "checked": 1, "first_break": None}
     # Disarmed, the same write goes through and everything moves together.
     r = world.api.put(url, {"enabled": True, "default": {"variation": "on"}}, if_match=1)
     assert r.status_code == 200

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -278,6 +279,77 @@ def test_readers_on_the_stack_see_signed_pointers_and_verify_them(
                      "staging", "--signing-key", str(other))
     assert refused.returncode == 1
     assert "bad_signature" in json.loads(refused.stdout)["error_message"]
+
+
+def test_bucket_write_neither_freezes_publishing_nor_rolls_readers_back(
+    stack: tuple[Path, dict[str, Any]], tmp_path: Path
+) -> None:
+    """F3 and F4 against the running stack: the attacker can write and delete objects in
+    the bundle bucket and knows S3 version ids; readers pin the publisher's key."""
+    import boto3
+
+    from edge_reader.bundle import decode_pointer, encode_pointer
+    from vexil.api import ApiClient
+    from vexil.devstack.aws import FAKE_CREDENTIALS
+
+    state, info = stack
+    flags: dict[str, Any] = {"kill": {"kind": "boolean", "variations": BOOL, "enabled": True,
+                                      "off_variation": "off", "default": {"variation": "off"}}}
+    doc = {"project": "attack", "environment": "prod", "flags": flags}
+    f = tmp_path / "flags.yaml"
+
+    def apply(default: str) -> None:
+        flags["kill"]["default"]["variation"] = default
+        f.write_text(yaml.safe_dump(doc), encoding="utf-8")
+        done = _vexil(state, "apply", "-f", str(f))
+        assert done.returncode == 0, done.stdout + done.stderr
+
+    apply("off")
+    api = ApiClient(info["api"], info["admin_token"])
+    key = api.request("POST", "/v1/projects/attack/environments/prod/sdk-keys",
+                      body={"kind": "server"}).body["key"]
+    reader = _client(info, "attack", "prod", key)
+    s3 = boto3.session.Session(
+        aws_access_key_id=FAKE_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=FAKE_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=FAKE_CREDENTIALS["AWS_REGION"],
+    ).client("s3", endpoint_url=info["aws_endpoint"])
+    pointer_key = "bundles/attack/prod/current.json"
+    pool = urllib3.PoolManager(ca_certs=info["ca_bundle"], retries=False, timeout=5.0)
+    url = f"{info['cdn']}/{pointer_key}"
+    user = {"targetingKey": "u"}
+    try:
+        assert reader.get_boolean("kill", user, True) is False
+        old_version = s3.head_object(Bucket=info["bucket"], Key=pointer_key)["VersionId"]
+        # F3: a forged pointer claiming a huge revision...
+        live = decode_pointer(s3.get_object(Bucket=info["bucket"], Key=pointer_key)["Body"]
+                              .read())
+        huge = 1_000_000_000
+        forged = replace(live.unsigned(), revision=huge,
+                         key=live.key.replace(f"/{live.revision}-", f"/{huge}-"))
+        s3.put_object(Bucket=info["bucket"], Key=pointer_key, Body=encode_pointer(forged))
+        apply("on")  # ...does not stop the kill switch reaching the reader,
+        _eventually(lambda: reader.get_boolean("kill", user, False) is True)
+        # and neither does a deleted pointer.
+        s3.delete_object(Bucket=info["bucket"], Key=pointer_key)
+        apply("off")
+        _eventually(lambda: reader.get_boolean("kill", user, True) is False)
+        apply("on")
+        _eventually(lambda: reader.get_boolean("kill", user, False) is True)
+        newest = reader.revision
+        # F4: the CDN serves the current pointer whatever versionId the URL names...
+        got = pool.request("GET", f"{url}?versionId={old_version}")
+        assert got.status == 200
+        assert decode_pointer(got.data).revision == newest
+        # ...so a cold reader starting now takes the newest revision, kill switch on.
+        cold = _client(info, "attack", "prod", key)
+        try:
+            assert cold.revision == newest
+            assert cold.get_boolean("kill", user, False) is True
+        finally:
+            cold.close()
+    finally:
+        reader.close()
 
 
 def test_second_up_is_refused_while_running(stack: tuple[Path, dict[str, Any]]) -> None:

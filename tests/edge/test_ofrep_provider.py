@@ -20,6 +20,7 @@ from edge_reader.bundle import SdkKey
 from tests.client.bundles import BundleFactory
 from tests.client.cdn import LoopbackCdn
 from tests.edge.edgekit import edge_config, publish_client_bundle
+from vexil.devstack import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,8 +62,7 @@ def edge_process(
         assert "listening on" in line, proc.stderr.read() if proc.stderr else line
         yield f"http://127.0.0.1:{port}"
     finally:
-        proc.terminate()
-        proc.communicate(timeout=10)  # drains and closes the pipes
+        procs.stop(proc)
     assert proc.returncode == 0
 
 

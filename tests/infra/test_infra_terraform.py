@@ -121,7 +121,7 @@ def _conditions(statement: dict[str, Any]) -> dict[str, tuple[str, Any]]:
 
 
 def test_bundle_key_policy(tf: Tf) -> None:
-    from chalicelib.snapshot import SDK_KEY_PURPOSE
+    from chalicelib.sdk_key_record import SDK_KEY_PURPOSE
 
     from edge_reader.bundle.hierarchy import (
         KEY_STORE_CONTEXT_PREFIX,
@@ -465,6 +465,8 @@ def test_lambda_environment_matches_code() -> None:
     assert set(LAMBDA_ENVIRONMENT) == {
         "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE",
         "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID", "VEXIL_SIGNING_KEY_ID",
+        "VEXIL_POINTER_MAX_AGE", "VEXIL_HEARTBEAT_INTERVAL",
+        "VEXIL_ANCHOR_BUCKET", "VEXIL_ANCHOR_TRUSTED_KEYS",
     }
     # The publisher signs with the ACTIVE generation's key, which the module call passes.
     assert LAMBDA_ENVIRONMENT["VEXIL_SIGNING_KEY_ID"] == "signing_key_arn"
@@ -543,7 +545,7 @@ def test_signing_key_is_an_asymmetric_p256_key_the_publisher_alone_signs_with(tf
 
     st = _statements(tf, "signing_key")
     assert set(st) == {"KeyAdministration", "PublisherSignsPointers", "PublisherReadsPublicKey",
-                       "OperatorsReadPublicKey"}
+                       "ControlPlaneReadsPublicKey", "OperatorsReadPublicKey"}
     sign = st["PublisherSignsPointers"]
     assert sign["actions"] == ["kms:Sign"]
     assert first(sign["principals"])["identifiers"] == ["${local.publisher_role_arn}"]
@@ -566,7 +568,10 @@ def test_signing_key_is_an_asymmetric_p256_key_the_publisher_alone_signs_with(tf
 def test_signing_public_keys_are_outputs_readers_can_load(tf: Tf) -> None:
     public = tf.data[("aws_kms_public_key", "signing")]
     assert public == {"for_each": "${aws_kms_key.signing}", "key_id": "${each.value.arn}"}
-    every = tf.outputs["pointer_signing_public_keys_pem"]["value"]
+    # One expression (a local) for readers' output and the API's anchor check.
+    assert tf.outputs["pointer_signing_public_keys_pem"]["value"] == (
+        "${local.signing_public_keys_pem}")
+    every = tf.locals["signing_public_keys_pem"]
     assert "data.aws_kms_public_key.signing[g].public_key_pem" in every
     assert "var.signing_key_generations" in every
     active = tf.outputs["pointer_signing_public_key_pem"]["value"]
@@ -590,3 +595,38 @@ def test_publisher_policy_signs_only_with_the_signing_key() -> None:
     assert by_sid["ReadSigningPublicKey"]["Resource"] == "${signing_key_arn}"
     signs = [st for st in policy["Statement"] if "kms:Sign" in st["Action"]]
     assert signs == [sign]
+
+
+def test_cdn_forwards_no_query_string_and_never_reads_old_versions(tf: Tf) -> None:
+    # F4: ?versionId=<older> must neither reach S3 nor key the cache.
+    for name in ("pointer", "bundle"):
+        policy = tf.resources[("aws_cloudfront_cache_policy", name)]
+        params = first(policy["parameters_in_cache_key_and_forwarded_to_origin"])
+        assert first(params["query_strings_config"])["query_string_behavior"] == "none"
+    dist = tf.resources[("aws_cloudfront_distribution", "bundles")]
+    for b in [first(dist["default_cache_behavior"]), *dist["ordered_cache_behavior"]]:
+        assert "origin_request_policy_id" not in b  # it could forward query strings
+    deny = _statements(tf, "bundles_bucket")["CloudFrontNeverReadsOldVersions"]
+    assert (deny["effect"], deny["actions"]) == ("Deny", ["s3:GetObjectVersion"])
+    assert first(deny["principals"])["identifiers"] == ["cloudfront.amazonaws.com"]
+
+
+def test_heartbeat_schedule_invokes_the_publisher_with_the_heartbeat_event(tf: Tf) -> None:
+    from chalicelib.publisher_signing import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_POINTER_MAX_AGE
+    from chalicelib.stream import is_heartbeat
+
+    rule = tf.resources[("aws_cloudwatch_event_rule", "heartbeat")]
+    assert rule["schedule_expression"] == "rate(${var.heartbeat_interval_minutes} minutes)"
+    target = tf.resources[("aws_cloudwatch_event_target", "heartbeat")]
+    assert target["arn"] == '${module.control_plane.function_arns["publisher"]}'
+    assert target["input"] == '${jsonencode({source = "vexil.heartbeat"})}'
+    assert is_heartbeat({"source": "vexil.heartbeat"})
+    permission = tf.resources[("aws_lambda_permission", "heartbeat")]
+    assert permission["principal"] == "events.amazonaws.com"
+    assert permission["source_arn"] == "${aws_cloudwatch_event_rule.heartbeat.arn}"
+    # Terraform's defaults are the code's defaults, and reach the Lambda's environment.
+    assert tf.variables["heartbeat_interval_minutes"]["default"] * 60 == DEFAULT_HEARTBEAT_INTERVAL
+    assert tf.variables["pointer_max_age_minutes"]["default"] * 60 == DEFAULT_POINTER_MAX_AGE
+    module = tf.modules["control_plane"]
+    assert module["heartbeat_interval_seconds"] == "${var.heartbeat_interval_minutes * 60}"
+    assert module["pointer_max_age_seconds"] == "${var.pointer_max_age_minutes * 60}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -164,3 +166,119 @@ def test_shutdown_closes_the_client(cdn: LoopbackCdn, factory: BundleFactory) ->
     api.shutdown()
     assert provider.client._poller is not None
     assert not provider.client._poller.alive
+
+
+# ---------------------------------------------------------------------- datetimes in context
+
+_CUTOFF = "2024-01-01T12:00:00Z"
+
+
+def _since_cutoff(attribute: str, op: str) -> dict[str, Any]:
+    """on when ``attribute`` is ``op`` (before/after) the cutoff instant, off otherwise."""
+    flag = targeted_flag("unused")
+    flag["rules"][0]["clauses"] = [
+        {"context_kind": "user", "attribute": attribute, "op": op, "values": [_CUTOFF]}
+    ]
+    return flag
+
+
+@pytest.fixture
+def dated(
+    cdn: LoopbackCdn, factory: BundleFactory, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Any]:
+    # A local zone far from UTC: a naive datetime read as local time would be 5 h off.
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    factory.publish(cdn, factory.build(1, {
+        "after": _since_cutoff("signup", "after"),
+        "before": _since_cutoff("signup", "before"),
+        "nested": _since_cutoff("/account/created", "after"),
+    }))
+    api.set_provider_and_wait(VexilProvider(make_client(cdn, factory, start=True)))
+    yield api.get_client()
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.parametrize(("signup", "after"), [
+    (datetime(2024, 1, 1, 12, 0, 0, 1000), True),  # naive = UTC: 1 ms past the cutoff
+    (datetime(2024, 1, 1, 11, 59, 59, 999000), False),
+    (datetime(2024, 1, 1, 13, 0, 1, tzinfo=timezone(timedelta(hours=1))), True),
+    (datetime(2024, 1, 1, 12, 59, 59, tzinfo=timezone(timedelta(hours=1))), False),
+    (datetime(2024, 1, 1, 6, 59, 59, tzinfo=timezone(timedelta(hours=-5))), False),
+])
+def test_a_datetime_attribute_is_compared_as_an_instant(
+    dated: Any, signup: datetime, after: bool
+) -> None:
+    ctx = EvaluationContext("u-1", {"signup": signup})
+    got_after = dated.get_boolean_details("after", False, ctx)
+    assert got_after.error_code is None
+    assert got_after.value is after
+    assert got_after.reason == (Reason.TARGETING_MATCH if after else Reason.DEFAULT)
+    assert dated.get_boolean_value("before", False, ctx) is (not after)
+
+
+def test_a_nested_datetime_is_converted_too(dated: Any) -> None:
+    late = EvaluationContext("u-1", {"account": {"created": datetime(2024, 2, 1)}})
+    early = EvaluationContext("u-1", {"account": {"created": datetime(2023, 2, 1)}})
+    assert dated.get_boolean_value("nested", False, late) is True
+    assert dated.get_boolean_value("nested", True, early) is False
+
+
+# ---------------------------------------------------------------------- refused readers
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_at_start_is_fatal_and_recovers_when_allowed(
+    cdn: LoopbackCdn, factory: BundleFactory, status: int
+) -> None:
+    cdn.fault(factory.pointer_path, status=status)
+    provider = VexilProvider(
+        make_client(cdn, factory, poll_interval=0.05, first_retry=0.05, max_backoff=0.1,
+                    start=True),
+        init_timeout=0.3,
+    )
+    with pytest.raises(Exception, match=f"no flags loaded.*{status}"):
+        api.set_provider_and_wait(provider)
+    client = api.get_client()
+    assert client.get_provider_status() is ProviderStatus.FATAL
+    detail = client.get_boolean_details("b", False, EvaluationContext("u"))
+    assert detail.value is False
+    assert detail.error_code == ErrorCode.PROVIDER_FATAL
+    ready = threading.Event()
+    api.add_handler(ProviderEvent.PROVIDER_READY, lambda d: ready.set())
+    factory.publish(cdn, factory.build(1, _flags()))
+    cdn.clear_faults()
+    assert ready.wait(10)
+    assert client.get_provider_status() is ProviderStatus.READY
+    assert client.get_boolean_value("b", False, EvaluationContext("u")) is True
+
+
+@pytest.mark.parametrize(("status", "code", "provider_status"), [
+    (403, ErrorCode.PROVIDER_FATAL, ProviderStatus.FATAL),
+    (401, ErrorCode.PROVIDER_FATAL, ProviderStatus.FATAL),
+    (503, ErrorCode.GENERAL, ProviderStatus.ERROR),  # an outage: retrying may help
+])
+def test_error_event_after_start_maps_refusal_to_fatal(
+    cdn: LoopbackCdn, factory: BundleFactory, status: int, code: ErrorCode,
+    provider_status: ProviderStatus,
+) -> None:
+    # The answer comes after initialize gave up (still NOT_READY then), so the ERROR state is
+    # reported by the provider's own event, not by the failed initialize.
+    cdn.fault(factory.pointer_path, status=status, delay=2.0)
+    provider = VexilProvider(make_client(cdn, factory, start=True), init_timeout=0.2)
+    codes: list[ErrorCode | None] = []
+    seen = threading.Event()
+
+    def on_error(details: EventDetails) -> None:
+        codes.append(details.error_code)
+        if details.error_code == code:
+            seen.set()
+
+    with pytest.raises(Exception, match="no flags loaded"):
+        api.set_provider_and_wait(provider)
+    api.add_handler(ProviderEvent.PROVIDER_ERROR, on_error)
+    assert seen.wait(15), codes
+    assert api.get_client().get_provider_status() is provider_status
+    other = ErrorCode.GENERAL if code == ErrorCode.PROVIDER_FATAL else ErrorCode.PROVIDER_FATAL
+    assert other not in codes

@@ -14,8 +14,8 @@ from typing import Any
 
 import boto3
 import orjson
-from chalicelib import keys
-from chalicelib.snapshot import sdk_key_item
+from chalicelib import keys, sdk_key_record
+from chalicelib.repository import encode_item
 
 from edge_reader.bundle import SdkKey
 
@@ -50,6 +50,12 @@ class TableKit:
 
     def _put(self, item: dict[str, Any]) -> None:
         self.ddb.put_item(TableName=self.table, Item=item)
+
+    def register_project(self) -> None:
+        """Put the project item, listed in the projects index as the API lists it."""
+        self._put({"pk": {"S": keys.project_pk(self.project)}, "sk": {"S": keys.PROJECT_SK},
+                   "project": {"S": self.project}, "gsi1pk": {"S": keys.PROJECTS_GSI_PK},
+                   "gsi1sk": {"S": self.project}})
 
     def env(self, environment: str = "prod", *, revision: int = 1,
             updated_at: str = "2026-11-24T06:00:00.000Z", audit_head: str = "ab" * 32) -> None:
@@ -110,7 +116,8 @@ class TableKit:
     def sdk_key(self, key: SdkKey, kms_key_id: str, environment: str = "prod", *,
                 tags: tuple[str, ...] = (), prefixes: tuple[str, ...] = (),
                 revoked_at: str | None = None) -> None:
-        """Put an SDK-key record with its secret wrapped by KMS."""
-        self._put(sdk_key_item(project=self.project, environment=environment, key=key,
-                               kms=self.kms, kms_key_id=kms_key_id, tags=tags,
-                               prefixes=prefixes, revoked_at=revoked_at))
+        """Put an SDK-key record with its secret wrapped by KMS (the API's own builder)."""
+        self._put(encode_item(sdk_key_record.new_item(
+            project=self.project, environment=environment, key=key, kms=self.kms,
+            kms_key_id=kms_key_id, created_at="1970-01-01T00:00:00.000Z", tags=tags,
+            prefixes=prefixes, revoked_at=revoked_at)))

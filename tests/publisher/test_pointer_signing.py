@@ -11,6 +11,7 @@ import logging
 from typing import Any
 
 import pytest
+from chalicelib.anchors import anchor_digest, decode_anchor
 from chalicelib.publisher import Publisher, PublishError, publisher_from_env
 from chalicelib.publisher_signing import PointerSigner
 
@@ -66,9 +67,14 @@ def test_every_scope_is_signed_by_one_kms_call_and_verifies(
         verify_pointer(pointer, [publisher_key])  # raises unless genuine
         assert pointer.signature.key == publisher_key.fingerprint
         signatures.add(pointer.signature)
-    # One signature over the digests of exactly the pointers written together.
+    # One signature over the digests of exactly the pointers written together, and of the
+    # environment's audit anchor (chalicelib.anchors), which the same Sign covers.
     (signature,) = signatures
-    assert signature.digests == tuple(sorted(pointer_digest(p) for p in pointers if p))
+    assert outcome.anchor is not None
+    anchor = decode_anchor(bucket.s3.get_object(Bucket=bucket.name, Key=outcome.anchor)
+                           ["Body"].read())
+    assert signature.digests == tuple(sorted([*(pointer_digest(p) for p in pointers if p),
+                                              anchor_digest(anchor)]))
 
     # The next publish of this container: the public key is known, one Sign again.
     calls.clear()

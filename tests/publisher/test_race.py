@@ -65,13 +65,18 @@ class AtomicS3:
 
 
 class FixedReader:
-    """A snapshot reader that always returns one (possibly stale) snapshot."""
+    """A snapshot reader that always returns one (possibly stale) snapshot; the table
+    itself is at ``table_revision`` (what the publisher checks a higher pointer against)."""
 
-    def __init__(self, snapshot: EnvironmentSnapshot) -> None:
+    def __init__(self, snapshot: EnvironmentSnapshot, table_revision: int) -> None:
         self.snapshot = snapshot
+        self.table_revision = table_revision
 
     def read(self, project: str, environment: str) -> EnvironmentSnapshot:
         return self.snapshot
+
+    def revision(self, project: str, environment: str) -> int:
+        return self.table_revision
 
 
 def _snapshot(project: str, revision: int) -> EnvironmentSnapshot:
@@ -90,7 +95,8 @@ def test_threaded_publishers_never_regress_a_pointer(publisher: Publisher) -> No
     for _round in range(8):
         project = unique("race")
         publishers = [
-            Publisher(reader=FixedReader(_snapshot(project, r)), store=store,  # type: ignore[arg-type]
+            Publisher(reader=FixedReader(_snapshot(project, r), max(revisions)),  # type: ignore[arg-type]
+                      store=store,
                       envelope=EnvelopeCache(publisher.envelope.key_store))
             for r in revisions
         ]

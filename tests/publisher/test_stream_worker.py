@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Mapping
@@ -29,6 +30,7 @@ from edge_reader.bundle.esdk import EnvelopeCache
 from edge_reader.bundle.hierarchy import BranchKeyStore
 from tests.publisher.conftest import Bucket
 from tests.publisher.tablekit import TableKit
+from vexil.devstack import procs
 from vexil.resources import _ensure_table, load_definition
 from vexil.stream_worker import Checkpoint, StreamWorker, lambda_record
 
@@ -213,6 +215,37 @@ def test_sigterm_stops_the_process_cleanly(private_table: str, tmp_path: Path) -
         assert proc.stdout is not None
         assert "stream worker stopped" in proc.stdout.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        procs.stop(proc)
+
+
+def test_the_worker_runs_the_heartbeat_at_start_and_on_its_interval(
+    private_table: str, tmp_path: Path, boto_session: Any
+) -> None:
+    beats: list[float] = []
+    worker = StreamWorker(state_dir=tmp_path, table=private_table, handler=Recorder(),
+                          session=boto_session, poll_interval=0.01,
+                          heartbeat=lambda: beats.append(time.monotonic()),
+                          heartbeat_interval=3600)
+    assert worker.beat_if_due()  # due at once: a restarted stack renews straight away
+    assert not worker.beat_if_due()  # then not before the interval
+    assert len(beats) == 1
+    # A failing heartbeat is logged, never stops the worker.
+    failing = StreamWorker(state_dir=tmp_path / "f", table=private_table, handler=Recorder(),
+                           session=boto_session, heartbeat=lambda: 1 / 0, heartbeat_interval=5)
+    assert failing.beat_if_due()
+    # In the polling loop, beats keep coming while the stream is idle.
+    looping = StreamWorker(state_dir=tmp_path / "l", table=private_table, handler=Recorder(),
+                           session=boto_session, poll_interval=0.01,
+                           heartbeat=lambda: beats.append(time.monotonic()),
+                           heartbeat_interval=0.05)
+    thread = threading.Thread(target=looping.run)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while len(beats) < 3 and time.monotonic() < deadline:
+            time.sleep(0.02)
+    finally:
+        looping.stop()
+        thread.join(10)
+    assert not thread.is_alive()
+    assert len(beats) >= 3

@@ -16,7 +16,7 @@ import pytest
 
 from edge_reader.bundle import decode_pointer, decrypt_bundle, encryption_context
 from tests.reliability.conftest import Plane
-from vexil import backup
+from vexil import backup, cli
 
 ENVS = ("staging", "prod")
 
@@ -117,7 +117,7 @@ def test_export_restore_reproduces_state_and_bundles(
         original.publish(p, env)
 
     file = tmp_path / "backup.json"
-    assert backup.main(["export", str(file), "--table", private_table]) == 0
+    assert cli.main(["backup", "export", str(file), "--table", private_table]) == 0
     text = file.read_text()
     for secret in [token, *sdk_keys]:  # the backup holds no usable secret
         assert secret not in text
@@ -126,10 +126,10 @@ def test_export_restore_reproduces_state_and_bundles(
         assert bare not in text
 
     restored = _fresh_table()
-    assert backup.main(["restore", str(file), "--table", restored]) == 0
+    assert cli.main(["backup", "restore", str(file), "--table", restored]) == 0
     assert backup.scan_items(restored) == backup.scan_items(private_table)
     # restoring twice is refused: two states never merge
-    assert backup.main(["restore", str(file), "--table", restored]) == 1
+    assert cli.main(["backup", "restore", str(file), "--table", restored]) == 1
 
     fresh_bucket = f"rel-restore-{uuid.uuid4().hex[:8]}"
     boto3.session.Session().client("s3").create_bucket(Bucket=fresh_bucket)
@@ -169,4 +169,4 @@ def test_a_bad_backup_is_refused_before_any_write(
     assert backup.scan_items(private_table) == []
     file = tmp_path / "bad.json"
     file.write_text(json.dumps(document))
-    assert backup.main(["restore", str(file), "--table", private_table]) == 1
+    assert cli.main(["backup", "restore", str(file), "--table", private_table]) == 1

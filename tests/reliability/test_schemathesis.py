@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from vexil.devstack import procs
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_PER_OPERATION = 6
@@ -69,9 +70,4 @@ def test_schemathesis_finds_no_server_error(vexil_resources: dict[str, str],
         assert generated == passed >= 2 * operations, output[-2000:]
         assert report.exists()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        procs.stop(server)

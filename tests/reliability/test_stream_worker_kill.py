@@ -22,6 +22,7 @@ import orjson
 
 from tests.reliability.conftest import Plane
 from tests.reliability.readers import live_plaintext, live_revision
+from vexil.devstack.procs import stop as stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 WRITES = 16
@@ -84,7 +85,7 @@ def test_sigkill_and_restart_loses_nothing_and_repeats_nothing(
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
     worker = _start(private_table, tmp_path)
-    procs = [worker]
+    workers = [worker]
     try:
         writer = threading.Thread(target=write_all)
         writer.start()
@@ -95,20 +96,14 @@ def test_sigkill_and_restart_loses_nothing_and_repeats_nothing(
         live_rev_at_kill = live_revision(p) or 0
         time.sleep(0.5)  # writes keep landing while nobody publishes
         worker = _start(private_table, tmp_path)
-        procs.append(worker)
+        workers.append(worker)
         writer.join(120)
         final = int(plane.env_item(p)["revision"])
         _wait(lambda: live_revision(p) == final, 90, "the worker to catch up")
     finally:
         stop.set()
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.wait(15)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        for proc in workers:
+            stop_process(proc, timeout=15)
         watcher.join(5)
     # nothing lost: the live bundle holds the last write
     doc: dict[str, Any] = orjson.loads(live_plaintext(p, key))

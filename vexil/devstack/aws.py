@@ -27,7 +27,8 @@ def allow_cdn_reads(s3: Any, bucket: str, prefix: str = "bundles/") -> None:
     In AWS the bucket stays private and CloudFront reads it through an origin access
     control; locally nginx reads moto anonymously, so the bucket policy grants exactly
     ``s3:GetObject`` on the bundle prefix (bundles are envelope-encrypted; the CDN is
-    public in both worlds).
+    public in both worlds) and, like infra/s3.tf, denies ``s3:GetObjectVersion``: the CDN
+    never needs an old version of a pointer.
     """
     policy = {
         "Version": "2012-10-17",
@@ -38,7 +39,14 @@ def allow_cdn_reads(s3: Any, bucket: str, prefix: str = "bundles/") -> None:
                 "Principal": "*",
                 "Action": "s3:GetObject",
                 "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
-            }
+            },
+            {
+                "Sid": "LocalCdnReadsNoOldVersions",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:GetObjectVersion",
+                "Resource": f"arn:aws:s3:::{bucket}/{prefix}*",
+            },
         ],
     }
     s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))

@@ -2,8 +2,9 @@
 
 ``python -m vexil.devstack.cdnproxy --port N --origin http://127.0.0.1:M/<bucket>
 --cert C --key K`` serves ``GET /bundles/...`` from the origin, forwarding
-``If-None-Match`` so ETag/304 behave as with the CDN. It has no shared cache and no
-stale-if-error: ``vexil dev up`` says so when it falls back to it.
+``If-None-Match`` so ETag/304 behave as with the CDN. Like the distribution's cache
+policies it forwards no query string (``?versionId=<older>`` must not reach S3). It has no
+shared cache and no stale-if-error: ``vexil dev up`` says so when it falls back to it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import urllib3
 
+from vexil.devstack.httpserve import GuardedHandler
+
 _PASSED_HEADERS = ("content-type", "content-length", "etag", "cache-control", "last-modified")
 
 
@@ -21,7 +24,7 @@ def make_handler(origin: str) -> type[BaseHTTPRequestHandler]:
     """A request handler class forwarding GETs under /bundles/ to ``origin``."""
     pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=10.0))
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(GuardedHandler):  # read timeout: a stalled client is dropped
         protocol_version = "HTTP/1.1"
 
         def log_message(self, format: str, *args: object) -> None:
@@ -38,17 +41,19 @@ def make_handler(origin: str) -> type[BaseHTTPRequestHandler]:
                 self.wfile.write(body)
 
         def do_GET(self) -> None:
-            if self.path == "/health":
+            # The query string is dropped, as CloudFront's cache policy drops it.
+            path = self.path.split("?", 1)[0]
+            if path == "/health":
                 self._reply(200, b"ok\n", {"Content-Type": "text/plain"})
                 return
-            if not self.path.startswith("/bundles/") or ".." in self.path:
+            if not path.startswith("/bundles/") or ".." in path:
                 self._reply(404, b"", {})
                 return
             fwd = {}
             if inm := self.headers.get("If-None-Match"):
                 fwd["If-None-Match"] = inm
             try:
-                resp = pool.request("GET", origin + self.path, headers=fwd, preload_content=True)
+                resp = pool.request("GET", origin + path, headers=fwd, preload_content=True)
             except urllib3.exceptions.HTTPError:
                 self._reply(502, b"origin unreachable\n", {"Content-Type": "text/plain"})
                 return

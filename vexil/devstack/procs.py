@@ -4,6 +4,10 @@ Each process runs in its own session (so its process group id equals its pid) wi
 output in ``logs/<name>.log``. Its pid file ``run/<name>.pid`` is JSON holding the pid
 and the process's start time: ``stop`` signals the group only when the live process
 with that pid started at that time, so a recycled pid is never killed by mistake.
+
+``stop`` is also the one TERM → wait → KILL sequence for a child held as a
+``subprocess.Popen`` (servers started by tests and benchmarks): nothing else in the tree
+types that sequence again.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, overload
 
 import psutil
+
+_KILL_GRACE = 5.0  # after KILL: how long to wait for the kernel to reap the process
 
 
 @dataclass(frozen=True)
@@ -110,13 +117,44 @@ def _group_members(pgid: int) -> list[psutil.Process]:
     return members
 
 
-def stop(record: ProcessRecord, *, run_dir: Path, timeout: float = 10.0) -> list[int]:
-    """Stop the process group of ``record`` (TERM, then KILL); return pids still alive.
+@overload
+def stop(target: ProcessRecord, *, run_dir: Path, timeout: float = 10.0) -> list[int]: ...
 
-    Only acts when the recorded process is still the one we started; removes the pid
-    file once nothing of the group remains.
+
+@overload
+def stop(target: subprocess.Popen[Any], *, timeout: float = 10.0) -> list[int]: ...
+
+
+def stop(
+    target: ProcessRecord | subprocess.Popen[Any],
+    *,
+    run_dir: Path | None = None,
+    timeout: float = 10.0,
+) -> list[int]:
+    """Stop a process (TERM, wait up to ``timeout`` s, then KILL); return pids still alive.
+
+    A :class:`ProcessRecord` (with its ``run_dir``): its whole process group, only while the
+    recorded process is still the one we started; the pid file goes once nothing of the
+    group remains. A ``Popen`` child: that process, reaped (its ``returncode`` is set) and
+    its pipes drained and closed, so a child blocked on a full pipe still exits.
     """
-    return stop_many([record], run_dir=run_dir, timeout=timeout)[record.name]
+    if isinstance(target, ProcessRecord):
+        if run_dir is None:
+            raise TypeError("stop(record): run_dir is required for a recorded process")
+        return stop_many([target], run_dir=run_dir, timeout=timeout)[target.name]
+    return _stop_child(target, timeout)
+
+
+def _stop_child(proc: subprocess.Popen[Any], timeout: float) -> list[int]:
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.communicate(timeout=timeout)  # waits, and drains pipes a TERM handler writes to
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.communicate(timeout=_KILL_GRACE)
+    return [] if proc.poll() is not None else [proc.pid]
 
 
 def stop_many(

@@ -371,8 +371,9 @@ def up(
         print(f"==> control-plane API (chalice local) on {api}", file=out)
         starter.start(
             "api",
-            [_venv_tool("chalice"), "local", "--host", "127.0.0.1", "--port", str(ports["api"]),
-             "--stage", "local", "--no-autoreload"],
+            # chalice local's app and config, plus a read timeout (vexil.devstack.apiserver).
+            [sys.executable, "-m", "vexil.devstack.apiserver", "--host", "127.0.0.1",
+             "--port", str(ports["api"]), "--stage", "local"],
             lambda: _http_ok(f"{api}/v1/health"),
             what="chalice local",
             cwd=control_plane_dir(),

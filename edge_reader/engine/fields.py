@@ -1,0 +1,61 @@
+"""The stored shapes of a flag and a segment: which field belongs where, and how they join.
+
+A FLAG of the environment document (docs/flag-format.md) is stored in two parts:
+its *definition* (shared by every environment of a project) and its *configuration* (one
+per environment), plus ``version``, which the server sets from the stored configuration.
+A SEGMENT is one body plus its ``version``. The compiler, the control plane's request
+schemas and use cases, the publisher and the flags file all take these lists and the
+merge/split rule from here, so a new field is added in one place (and in
+``flag.schema.json``, which a test keeps equal to these lists).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+DEFINITION_FIELDS: tuple[str, ...] = (
+    "kind", "variations", "schema", "description", "tags", "client_visible", "deprecated",
+    "metadata",
+)
+CONFIG_FIELDS: tuple[str, ...] = (
+    "enabled", "off_variation", "prerequisites", "targets", "rules", "default",
+)
+SEGMENT_FIELDS: tuple[str, ...] = (
+    "context_kind", "included", "excluded", "rules", "description", "tags",
+)
+VERSION_FIELD = "version"
+"""Server-managed: the stored item's version, added when a document is assembled."""
+
+# What the compiler accepts in a document: the writable fields plus the version.
+FLAG_DOCUMENT_FIELDS: frozenset[str] = frozenset((*DEFINITION_FIELDS, *CONFIG_FIELDS,
+                                                  VERSION_FIELD))
+SEGMENT_DOCUMENT_FIELDS: frozenset[str] = frozenset((*SEGMENT_FIELDS, VERSION_FIELD))
+
+
+def merge_flag(
+    definition: Mapping[str, Any], config: Mapping[str, Any], version: int | None = None,
+) -> dict[str, Any]:
+    """The document FLAG of a definition and a configuration (a new dict; inputs untouched).
+
+    The configuration's fields win over the definition's on a clash (stored parts never
+    clash, the schemas keep them apart); ``version``, when given, is set last so a stored
+    body can never override it.
+    """
+    flag = {**definition, **config}
+    if version is not None:
+        flag[VERSION_FIELD] = version
+    return flag
+
+
+def split_flag(flag: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(definition part, configuration part) of a FLAG; other fields (``version``) are dropped."""
+    return (
+        {k: v for k, v in flag.items() if k in DEFINITION_FIELDS},
+        {k: v for k, v in flag.items() if k in CONFIG_FIELDS},
+    )
+
+
+def segment_document(body: Mapping[str, Any], version: int) -> dict[str, Any]:
+    """The document SEGMENT of a stored segment body and its version (a new dict)."""
+    return {**body, VERSION_FIELD: version}
