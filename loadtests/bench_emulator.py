@@ -46,6 +46,8 @@ import psutil
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from vexil.devstack import procs
+
 FAKE_AWS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1"}
 # What each kind of server is started with; "serialised" is what the stack and tests run.
@@ -98,12 +100,7 @@ def emulator(kind: str) -> Iterator[Emulator]:
                 time.sleep(0.1)
         yield Emulator(url, proc.pid)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        procs.stop(proc)  # TERM, then KILL: the one place that sequence lives
 
 
 def client(endpoint: str) -> Any:

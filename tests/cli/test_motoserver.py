@@ -25,6 +25,7 @@ from botocore.config import Config
 from werkzeug.serving import make_server
 
 from tests.conftest import free_port
+from vexil.devstack import procs
 from vexil.devstack.motoserver import SerialisedApp, SerialMotoServer
 
 
@@ -132,9 +133,7 @@ def test_the_launcher_process_serves_moto_and_stops_on_sigterm() -> None:
                     raise
                 time.sleep(0.1)
         assert isinstance(ddb.list_tables()["TableNames"], list)
-        proc.send_signal(signal.SIGTERM)
+        os.kill(proc.pid, signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(5)
+        procs.stop(proc)  # no-op once it exited; TERM then KILL otherwise
