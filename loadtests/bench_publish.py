@@ -454,11 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     from tests.conftest import _FAKE_AWS, free_port  # noqa: PLC0415
     from vexil.resources import ensure_resources  # noqa: PLC0415
 
-    # moto_server in its own process, as in the local stack: in-process it would share the
-    # GIL with the publisher and distort both.
+    # moto_server in its own process, serialised as in the local stack: in-process it would
+    # share the GIL with the publisher and distort both.
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "vexil.devstack.motoserver", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:
