@@ -27,6 +27,7 @@ import boto3
 import pytest
 
 from tests.conftest import free_port
+from vexil.devstack import procs
 
 CONTROL_PLANE = Path(__file__).resolve().parents[2] / "control_plane"
 BOOL = {"kind": "boolean", "variations": {"on": True, "off": False}}
@@ -110,12 +111,7 @@ def http(vexil_resources: dict[str, str]) -> Iterator[Http]:
             time.sleep(0.3)
         yield api
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.stop(proc)
 
 
 @pytest.fixture

@@ -37,6 +37,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from vexil.devstack import moto_transactions
+
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
@@ -96,6 +98,8 @@ class SerialisedApp:
 
 def moto_app() -> SerialisedApp:
     """moto's server app (every service, routed by host/signature) behind the lock."""
+    # One request at a time is what makes moto_transactions' per-item rollback exact.
+    moto_transactions.install()
     return SerialisedApp(DomainDispatcherApplication(create_backend_app))
 
 
