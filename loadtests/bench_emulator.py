@@ -14,9 +14,12 @@ its own process on 127.0.0.1, and reports for each:
 * ``claim``: N writers race one ``PutItem`` with ``attribute_not_exists`` on the same new key
   per round; ``double_wins`` counts rounds with more than one 200 (DynamoDB: exactly one).
 * throughput: DynamoDB requests per second during the chain race (each moto transaction
-  deep-copies the table, so this falls as the table grows), single-client
+  deep-copies the table, so on moto's own server this falls as the table grows), single-client
   ``PutItem``/``GetItem`` ops/s (what one sequential caller gets), and 8 clients doing
   ``PutItem`` + ``GetItem`` on their own keys (what a load test through the stack asks).
+* ``memory``: the server's RSS growth per 100 six-item transactions on a table of 300 items,
+  and transactions per second (moto keeps a whole-table copy per transaction item alive; the
+  launcher's per-item rollback, ``vexil.devstack.moto_transactions``, does not copy tables).
 
 The correctness workloads are also what ``tests/reliability/test_emulator_isolation.py``
 asserts on; this module owns them.
@@ -314,6 +317,31 @@ def concurrent_ops(endpoint: str, threads: int, per_thread: int) -> dict[str, fl
     return {"threads": threads, "ops_per_s": round(2 * threads * per_thread / seconds, 1)}
 
 
+def transaction_memory(emu: Emulator, filler: int, transactions: int) -> dict[str, float]:
+    """Server memory kept per transaction: a table of ``filler`` items (Vexil's table holds
+    every project), then ``transactions`` writes of 6 items each, the shape of a config write
+    (entity, history, head, record, ...). Reports the server's RSS growth per 100
+    transactions and transactions per second. moto copies the whole table per item of every
+    transaction and keeps the copies alive; the launcher's per-item rollback copies 6 items."""
+    ddb = client(emu.url)
+    table = create_table(ddb)
+    for i in range(filler):
+        ddb.put_item(TableName=table, Item={"pk": {"S": f"f{i}"}, "sk": {"S": "x"},
+                                            "body": {"S": "x" * 200}})
+    rss0 = psutil.Process(emu.pid).memory_info().rss
+    started = time.perf_counter()
+    for n in range(transactions):
+        ddb.transact_write_items(TransactItems=[
+            {"Put": {"TableName": table, "Item": {"pk": {"S": f"t{n}"}, "sk": {"S": str(k)},
+                                                  "body": {"S": "y" * 200}}}}
+            for k in range(6)])
+    seconds = time.perf_counter() - started
+    grown = psutil.Process(emu.pid).memory_info().rss - rss0
+    return {"filler_items": filler, "transactions": transactions,
+            "rss_mb_per_100_transactions": round(grown / 2**20 * 100 / transactions, 1),
+            "transactions_per_s": round(transactions / seconds, 1)}
+
+
 def _timed(emu: Emulator, run: Callable[[], Any]) -> tuple[Any, float, float]:
     """Run a workload; (its result, wall seconds, server CPU seconds)."""
     cpu0, wall0 = emu.cpu_seconds(), time.perf_counter()
@@ -358,6 +386,7 @@ def measure(writers: int, claim_rounds: int, seq_ops: int, repeat: int) -> dict[
                                    repeat * 2 * 8 * (seq_ops // 8)
                                    / sum(cpu for _, _, cpu in conc[kind]), 1)},
                 "claim": claim_race(emu.url, writers, claim_rounds),
+                "memory": transaction_memory(emu, FILLER * 3, 4 * seq_ops // 8),
                 "sequential": {k: statistics.median(r[k] for r in seq[kind])
                                for k in ("put_ops_per_s", "get_ops_per_s")},
             }
@@ -388,7 +417,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"sequential put {r['sequential']['put_ops_per_s']} / "
                   f"get {r['sequential']['get_ops_per_s']} ops/s; "
                   f"8 clients {r['concurrent']['ops_per_s']} ops/s "
-                  f"({r['concurrent']['ops_per_cpu_s']} per server CPU s)")
+                  f"({r['concurrent']['ops_per_cpu_s']} per server CPU s); "
+                  f"transactions {r['memory']['transactions_per_s']}/s, "
+                  f"+{r['memory']['rss_mb_per_100_transactions']} MB RSS per 100")
     return 0
 
 
