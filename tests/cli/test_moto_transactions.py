@@ -23,6 +23,10 @@ def ddb(aws_env: str) -> Iterator[Any]:
     """A streamed table of its own on the session's serialised moto (in this process, so its
     backend can be inspected); deleted afterwards. Never ``mock_aws``: its exit resets every
     backend of the process, the session server's included."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    # The session's launcher (SerialMotoServer) installed the per-item rollback in-process.
+    assert getattr(DynamoDBBackend.transact_write_items, "_vexil_item_rollback", False)
     client = boto3.client("dynamodb")
     client.create_table(
         TableName=TABLE, BillingMode="PAY_PER_REQUEST",
