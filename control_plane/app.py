@@ -318,6 +318,6 @@ def verify_audit(req: Req) -> dict[str, Any]:
 def publisher(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """DynamoDB stream batch → bundles on S3; returns ``batchItemFailures`` by sequence number."""
     # Imported here so API cold starts never load the encryption SDK and the publisher.
-    from chalicelib.stream import handler  # noqa: PLC0415
+    from chalicelib.publish.stream import handler  # noqa: PLC0415
 
     return dict(handler(event, context))

@@ -137,7 +137,7 @@ resource "aws_s3_bucket_policy" "anchors" {
   depends_on = [aws_s3_bucket_public_access_block.anchors]
 }
 
-# Anchoring never fails a publish; a failure is logged instead (chalicelib/anchoring.py,
+# Anchoring never fails a publish; a failure is logged instead (chalicelib/publish/anchoring.py,
 # FAILURE_MESSAGE). Counted here, alarmed when it keeps happening: chains stay unanchored.
 resource "aws_cloudwatch_log_metric_filter" "anchor_failures" {
   name           = "${local.name_prefix}-audit-anchor-failures"

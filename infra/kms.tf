@@ -23,7 +23,7 @@ locals {
   ]
   publisher_role_arn     = module.control_plane.function_role_arns["publisher"]
   control_plane_role_arn = module.control_plane.function_role_arns["api_handler"]
-  # Must equal control_plane/chalicelib/snapshot.py SDK_KEY_PURPOSE (a test checks it).
+  # Must equal control_plane/chalicelib/sdk_key_record.py SDK_KEY_PURPOSE (a test checks it).
   sdk_key_purpose   = "sdk-key"
   reader_principals = distinct(flatten([for r in values(var.readers) : r.principal_arns]))
 }
@@ -371,7 +371,7 @@ resource "aws_kms_alias" "storage" {
 # ESDK signs each message with a key of its own. Readers therefore check a second
 # signature, over the pointers (edge_reader/bundle/signing.py), made with this key, which
 # only the publisher may use: one Sign per publish, ECDSA_SHA_256 over a 32-byte digest
-# sent as a RAW message (control_plane/chalicelib/publisher_signing.py).
+# sent as a RAW message (control_plane/chalicelib/publish/signing.py).
 data "aws_iam_policy_document" "signing_key" {
   #checkov:skip=CKV_AWS_111:a key policy's "*" resource means this key only; every statement names its principal and conditions
   #checkov:skip=CKV_AWS_356:a key policy's "*" resource means this key only (KMS key policies cannot name other resources)

@@ -17,7 +17,7 @@ locals {
   signing_key_alias = "alias/${local.name_prefix}-${local.shared.kms.signing_key_alias_suffix}"
 
   # The pointer-signing key: what edge_reader/bundle/signing.py (KEY_SPEC,
-  # SIGNING_ALGORITHM) and chalicelib/publisher_signing.py (MESSAGE_TYPE) use (a test
+  # SIGNING_ALGORITHM) and chalicelib/publish/signing.py (MESSAGE_TYPE) use (a test
   # checks it). The publisher signs with the active generation (VEXIL_SIGNING_KEY_ID).
   pointer_signing_key_spec     = "ECC_NIST_P256"
   pointer_signing_algorithm    = "ECDSA_SHA_256"

@@ -9,7 +9,7 @@
 # names them (an environment untouched for a year is still served by a year-old bundle), so
 # age alone must not expire them. After each publish the publisher tags every bundle of the
 # scope beyond the newest bundles_kept_per_scope (and every bundle of a scope that no longer
-# exists) vexil-superseded=true (control_plane/chalicelib/publisher_retention.py); it never
+# exists) vexil-superseded=true (control_plane/chalicelib/publish/retention.py); it never
 # tags one a pointer names. Tagged bundles expire superseded_bundle_expiration_days after
 # they were written (S3 counts from creation, so an old bundle goes at the next lifecycle
 # run), and their noncurrent version a day later.

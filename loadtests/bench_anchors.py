@@ -3,7 +3,7 @@
 Against a private moto_server (never a throughput target: ~300 ops/s; the figures show how
 the work *scales* — calls made — more than AWS latency):
 
-1. Periodic anchoring (``chalicelib.anchoring.anchor_all``) over E environments plus the
+1. Periodic anchoring (``chalicelib.publish.anchoring.anchor_all``) over E environments plus the
    global chain: wall time, KMS ``Sign`` calls (one per 256 new heads), S3 puts; then a
    second run with nothing moved (HEADs only, no ``Sign``).
 2. Verification (``POST /v1/audit/verify``'s ``verify_with_anchors``) of one chain of R
@@ -31,10 +31,10 @@ sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "control_plane")) if p not in 
 
 from chalicelib import keys  # noqa: E402
 from chalicelib.anchor_check import AnchorVerifier, verify_with_anchors  # noqa: E402
-from chalicelib.anchoring import Anchorer, anchor_all  # noqa: E402
 from chalicelib.anchors import Anchor, AnchorStore, anchor_digest  # noqa: E402
 from chalicelib.audit import Chain  # noqa: E402
-from chalicelib.publisher_signing import PointerSigner  # noqa: E402
+from chalicelib.publish.anchoring import Anchorer, anchor_all  # noqa: E402
+from chalicelib.publish.signing import PointerSigner  # noqa: E402
 from chalicelib.repository import DynamoRepository  # noqa: E402
 
 

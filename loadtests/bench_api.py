@@ -111,7 +111,9 @@ def run(n: int) -> dict[str, Any]:
     started: list[subprocess.Popen[bytes]] = []
     try:
         moto = subprocess.Popen(
-            [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(moto_port)],
+            # The stack's serialised moto (vexil/devstack/motoserver.py), not moto's CLI.
+            [sys.executable, "-m", "vexil.devstack.motoserver", "-H", "127.0.0.1",
+             "-p", str(moto_port)],
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         started.append(moto)
         _wait(f"http://127.0.0.1:{moto_port}/moto-api/", moto)

@@ -48,11 +48,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "control_plane")) if p not in sys.path]
 
 from chalicelib import keys, sdk_key_record  # noqa: E402
-from chalicelib.publisher import Publisher, compile_check, publisher_from_env  # noqa: E402
-from chalicelib.publisher_build import build_scopes  # noqa: E402
+from chalicelib.publish.build import build_scopes  # noqa: E402
+from chalicelib.publish.publisher import Publisher, compile_check, publisher_from_env  # noqa: E402
+from chalicelib.publish.snapshot import EnvironmentSnapshot  # noqa: E402
+from chalicelib.publish.stream import handle_stream_batch  # noqa: E402
 from chalicelib.repository import encode_item  # noqa: E402
-from chalicelib.snapshot import EnvironmentSnapshot  # noqa: E402
-from chalicelib.stream import handle_stream_batch  # noqa: E402
 
 from edge_reader.bundle import (  # noqa: E402
     encode_bundle_document,
@@ -454,11 +454,11 @@ def main(argv: list[str] | None = None) -> int:
     from tests.conftest import _FAKE_AWS, free_port  # noqa: PLC0415
     from vexil.resources import ensure_resources  # noqa: PLC0415
 
-    # moto_server in its own process, as in the local stack: in-process it would share the
-    # GIL with the publisher and distort both.
+    # moto_server in its own process, serialised as in the local stack: in-process it would
+    # share the GIL with the publisher and distort both.
     port = free_port()
     server = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "vexil.devstack.motoserver", "-H", "127.0.0.1", "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -408,6 +408,8 @@ def collect(quick: bool, skip_stack: bool) -> dict[str, Any]:
                                                  timeout=900))
     results["reader"] = guarded(
         "bench_reader", lambda: run_json_module("loadtests.bench_reader", q))
+    results["emulator"] = guarded(
+        "bench_emulator", lambda: run_json_module("loadtests.bench_emulator", q))
     sizes = (100, 1_000, 10_000) if quick else scaling.DEFAULT_SIZES
     results["scaling"] = guarded("scaling", lambda: scaling.run(sizes))
     users = 200_000 if quick else 1_000_000

@@ -1,5 +1,8 @@
 """Session-wide fixtures: one real moto_server on loopback for the whole test session.
 
+It is moto behind our launcher (``vexil.devstack.motoserver``), exactly as the local stack
+runs it: one request at a time, so transactions and conditional writes are atomic and
+isolated as on DynamoDB (moto's own threaded server loses transactions under concurrency).
 moto's memory only grows, so it lives for one session and is stopped at the end. Tests
 that need AWS take ``aws_env`` (endpoint + credentials in os.environ) or
 ``vexil_resources`` (the table, bucket and KMS key from infra/resources.json).
@@ -35,16 +38,11 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """Start moto_server on 127.0.0.1 for the session; yield its URL; stop it after."""
-    from moto.server import ThreadedMotoServer
+    """Start the serialised moto_server on 127.0.0.1 for the session; yield its URL; stop it."""
+    from vexil.devstack.motoserver import SerialMotoServer
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
+    with SerialMotoServer("127.0.0.1", 0) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,6 @@
 """``vexil audit anchor``: anchor every audit chain now (AWS direct, the periodic path).
 
-Runs :func:`chalicelib.anchoring.run_from_env` — the function the publisher's heartbeat
+Runs :func:`chalicelib.publish.anchoring.run_from_env` — the function the publisher's heartbeat
 calls — with the caller's AWS credentials (they need what the publisher role has: read the
 table, ``kms:Sign``/``GetPublicKey`` on the signing key, ``s3:PutObject`` on ``anchors/``).
 With no ``VEXIL_TABLE`` in the environment it anchors the running local stack (dev.json).
@@ -55,7 +55,7 @@ def anchor_now(dev: Mapping[str, Any]) -> dict[str, Any]:
     with _environment(_target(dev)), redirect_stdout(sys.stderr):
         if str(CONTROL_PLANE_DIR) not in sys.path:
             sys.path.insert(0, str(CONTROL_PLANE_DIR))
-        from chalicelib.anchoring import run_from_env  # noqa: PLC0415 - needs the path
+        from chalicelib.publish.anchoring import run_from_env  # noqa: PLC0415 - needs the path
 
         run = run_from_env()
     return {"written": run.written, "already": run.already, "failed": run.failed}

@@ -3,7 +3,7 @@
 ``python -m vexil.stream_worker --state-dir DIR [--once]`` reads the table's stream with
 boto3 ``dynamodbstreams`` from a persisted checkpoint, turns each batch into the event Lambda
 would deliver (``Records`` with ``eventSourceARN`` and ``dynamodb.SequenceNumber``...), calls
-the very same handler the publisher Lambda runs (``chalicelib.stream.handler``) and honours
+the very same handler the publisher Lambda runs (``chalicelib.publish.stream.handler``) and honours
 its ``batchItemFailures`` like ReportBatchItemFailures does: records before the lowest failed
 sequence number are done, the rest is retried with exponential backoff.
 
@@ -14,7 +14,7 @@ SIGTERM/SIGINT stop the worker between batches.
 
 It is also the local stand-in for the heartbeat schedule (infra/heartbeat.tf): every
 ``--heartbeat-interval`` seconds (default ``$VEXIL_HEARTBEAT_INTERVAL`` or 900; 0 turns it
-off), and once at start, it calls the publisher's heartbeat (``chalicelib.stream.
+off), and once at start, it calls the publisher's heartbeat (``chalicelib.publish.stream.
 handle_heartbeat``) between batches, so local pointers are re-signed before they expire.
 """
 
@@ -56,7 +56,7 @@ def _control_plane_on_path() -> None:
 def default_heartbeat() -> Callable[[], object]:
     """The heartbeat the schedule runs in AWS (imported from the Chalice project)."""
     _control_plane_on_path()
-    from chalicelib.stream import handle_heartbeat  # noqa: PLC0415 - needs the path set above
+    from chalicelib.publish.stream import handle_heartbeat  # noqa: PLC0415 - path set above
 
     return handle_heartbeat
 
@@ -64,7 +64,7 @@ def default_heartbeat() -> Callable[[], object]:
 def default_handler() -> Handler:
     """The publisher Lambda's own handler (imported from the Chalice project)."""
     _control_plane_on_path()
-    from chalicelib.stream import handler  # noqa: PLC0415 - needs the path set above
+    from chalicelib.publish.stream import handler  # noqa: PLC0415 - path set above
 
     return handler
 

@@ -1,5 +1,5 @@
 """An in-process P-256 signer standing in for the publisher's KMS key (same interface as
-``chalicelib.publisher_signing.PointerSigner``: ``sign(pointers)``, ``public_key()``)."""
+``chalicelib.publish.signing.PointerSigner``: ``sign(pointers)``, ``public_key()``)."""
 
 from __future__ import annotations
 

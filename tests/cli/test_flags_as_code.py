@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -217,14 +218,16 @@ def test_tokens_bootstrap_list_revoke(
     capsys: pytest.CaptureFixture[str], cli_env: dict[str, str],
     vexil_resources: dict[str, str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    code, out, err = _cli(capsys, "tokens", "bootstrap", "--name", "ops-bootstrap",
+    # A name of its own: the session's table is shared with other tests that bootstrap.
+    name = f"ops-bootstrap-{uuid.uuid4().hex[:8]}"
+    code, out, err = _cli(capsys, "tokens", "bootstrap", "--name", name,
                           "--table", vexil_resources["VEXIL_TABLE"])
     assert code == 0, err
     token = out.strip()
     assert token.startswith("vxl_tok_")
     code, out, _ = _cli(capsys, "tokens", "list", "--json")
     assert code == 0
-    mine = [t for t in json.loads(out) if t["name"] == "ops-bootstrap"]
+    mine = [t for t in json.loads(out) if t["name"] == name]
     assert len(mine) == 1
     assert token not in out  # never the secret
     assert mine[0]["role"] == "admin"

@@ -65,7 +65,7 @@ def factory(envelope: EnvelopeCache, server_key: SdkKey) -> BundleFactory:
 @pytest.fixture(scope="session")
 def signer(vexil_resources: dict[str, str]) -> Any:
     """The publisher's own pointer signer on the session's signing key (moto KMS)."""
-    from chalicelib.publisher_signing import PointerSigner
+    from chalicelib.publish.signing import PointerSigner
 
     return PointerSigner(boto3.session.Session().client("kms"),
                          vexil_resources["VEXIL_SIGNING_KEY_ID"])

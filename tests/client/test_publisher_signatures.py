@@ -127,7 +127,7 @@ def test_a_reader_trusting_the_old_and_the_new_key_accepts_either(
     cdn: LoopbackCdn, signed_factory: BundleFactory, signer: Any, publisher_pem: str,
     tmp_path: Path, vexil_resources: dict[str, str],
 ) -> None:
-    from chalicelib.publisher_signing import PointerSigner
+    from chalicelib.publish.signing import PointerSigner
 
     from vexil.resources import signing_public_key_pem
 

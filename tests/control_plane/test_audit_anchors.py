@@ -11,10 +11,10 @@ from typing import Any
 import boto3
 import pytest
 from chalicelib import anchor_check, keys
-from chalicelib.anchoring import Anchorer
 from chalicelib.anchors import AnchorStore, anchor_digest
 from chalicelib.audit import Chain
-from chalicelib.publisher_signing import PointerSigner
+from chalicelib.publish.anchoring import Anchorer
+from chalicelib.publish.signing import PointerSigner
 
 from tests.control_plane.conftest import BOOL_FLAG, World
 

@@ -27,6 +27,7 @@ import boto3
 import pytest
 
 from tests.conftest import free_port
+from vexil.devstack import procs
 
 CONTROL_PLANE = Path(__file__).resolve().parents[2] / "control_plane"
 BOOL = {"kind": "boolean", "variations": {"on": True, "off": False}}
@@ -110,12 +111,7 @@ def http(vexil_resources: dict[str, str]) -> Iterator[Http]:
             time.sleep(0.3)
         yield api
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        procs.stop(proc)
 
 
 @pytest.fixture
@@ -153,8 +149,8 @@ def _rule(body: Any) -> str:
 
 def _served(project: str, environment: str, flag: str, default: Any) -> Any:
     """What a server reader of the environment gets for ``flag`` right now."""
-    from chalicelib.publisher_build import document_for
-    from chalicelib.snapshot import SnapshotReader
+    from chalicelib.publish.build import document_for
+    from chalicelib.publish.snapshot import SnapshotReader
 
     from edge_reader.engine import ENGINE_VERSION, compile_environment
 

@@ -10,7 +10,7 @@ from tests.control_plane.conftest import BOOL_FLAG, World
 
 
 def test_snapshot_sees_flags_segments_and_sdk_keys(world: World) -> None:
-    from chalicelib.snapshot import SnapshotReader
+    from chalicelib.publish.snapshot import SnapshotReader
 
     p = world.new_project(envs=("dev",))
     base = f"/v1/projects/{p}/environments/dev"
@@ -45,7 +45,7 @@ def test_the_api_and_the_publisher_assemble_the_same_document(
     # One merge rule (edge_reader.engine.fields): the document the API compiles a write
     # against is the one the publisher builds, and both build it with the engine's rule.
     from chalicelib.envdoc import load_state
-    from chalicelib.snapshot import SnapshotReader
+    from chalicelib.publish.snapshot import SnapshotReader
 
     from edge_reader.engine import fields
 

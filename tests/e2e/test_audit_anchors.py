@@ -38,11 +38,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     pids = _pids(state)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
+        _start_heartbeat_done(state)
         yield state, json.loads((state / "dev.json").read_text())
     finally:
         down = _vexil(state, "dev", "down", timeout=60)
         assert down.returncode == 0, down.stdout + down.stderr
         assert pids
+
+
+def _start_heartbeat_done(state: Path) -> None:
+    """Wait for the stream worker's heartbeat at start (it anchors every chain that moved).
+
+    Without this wait it raced the tests: on a loaded machine it ran after a test's first
+    writes and anchored the global chain before `vexil audit anchor` could. The next
+    heartbeat is an interval (900 s) away, so from here on anchors come from publishes and
+    from `vexil audit anchor` alone.
+    """
+    log = state / "logs" / "worker.log"
+    _eventually(lambda: log.exists()
+                and "vexil.stream_worker heartbeat" in log.read_text(encoding="utf-8"))
 
 
 def _aws(info: dict[str, Any], service: str) -> Any:

@@ -15,23 +15,22 @@ from pathlib import Path
 
 import boto3
 import orjson
-from moto.server import ThreadedMotoServer
 
 HERE = Path(__file__).resolve().parent
 
 
 def main() -> None:
     """Capture and write tests/events/stream_batch.json."""
-    from tests.conftest import _FAKE_AWS, free_port
+    from tests.conftest import _FAKE_AWS
+    from vexil.devstack.motoserver import SerialMotoServer
     from vexil.resources import ensure_resources
     from vexil.stream_worker import lambda_record
 
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    # The stack's serialised moto, as every fixture runs it.
+    server = SerialMotoServer("127.0.0.1", 0).start()
     try:
         os.environ.update(_FAKE_AWS)
-        os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
+        os.environ["AWS_ENDPOINT_URL"] = server.url
         names = ensure_resources()
         session = boto3.session.Session()
         ddb = session.client("dynamodb")

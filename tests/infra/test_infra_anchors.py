@@ -100,7 +100,7 @@ def test_module_gets_the_anchor_bucket_and_every_generations_public_key(tf: Tf) 
 
 
 def test_anchor_failures_are_counted_from_the_publishers_log_message(tf: Tf) -> None:
-    from chalicelib.anchoring import FAILURE_MESSAGE
+    from chalicelib.publish.anchoring import FAILURE_MESSAGE
 
     metric = tf.resources[("aws_cloudwatch_log_metric_filter", "anchor_failures")]
     assert f'$.message = "{FAILURE_MESSAGE}"' in metric["pattern"]

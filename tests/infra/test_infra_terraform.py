@@ -308,7 +308,7 @@ def test_lifecycle_keeps_last_n_pointer_versions(tf: Tf) -> None:
     assert tf.resolve(expiration["newer_noncurrent_versions"]) == keep_n
     rule = rules["expire-superseded-bundles"]
     superseded = first(first(rule["filter"])["and"])
-    from chalicelib.publisher_store import SUPERSEDED_TAG
+    from chalicelib.publish.store import SUPERSEDED_TAG
 
     # The tag the publisher writes is exactly the one the rule filters on.
     assert superseded["tags"] == {SUPERSEDED_TAG["Key"]: SUPERSEDED_TAG["Value"]}
@@ -318,7 +318,7 @@ def test_lifecycle_keeps_last_n_pointer_versions(tf: Tf) -> None:
 
 
 def test_bundles_kept_default_matches_the_publisher() -> None:
-    from chalicelib.publisher_retention import DEFAULT_KEEP_BUNDLES
+    from chalicelib.publish.retention import DEFAULT_KEEP_BUNDLES
 
     tf = Tf.load(INFRA)
     assert tf.variables["bundles_kept_per_scope"]["default"] == DEFAULT_KEEP_BUNDLES
@@ -335,7 +335,7 @@ def _max_age(cache_control: str) -> int:
 
 
 def test_cloudfront(tf: Tf) -> None:
-    from chalicelib.publisher_store import BUNDLE_CACHE_CONTROL, POINTER_CACHE_CONTROL
+    from chalicelib.publish.store import BUNDLE_CACHE_CONTROL, POINTER_CACHE_CONTROL
 
     from edge_reader.bundle import bundle_object_key, pointer_object_key
 
@@ -520,7 +520,7 @@ def test_publisher_policy_covers_every_object_key() -> None:
 
 
 def test_signing_key_is_an_asymmetric_p256_key_the_publisher_alone_signs_with(tf: Tf) -> None:
-    from chalicelib.publisher_signing import MESSAGE_TYPE
+    from chalicelib.publish.signing import MESSAGE_TYPE
 
     from edge_reader.bundle.signing import KEY_SPEC, SIGNING_ALGORITHM
     from vexil.resources import ResourceNames
@@ -581,7 +581,7 @@ def test_signing_public_keys_are_outputs_readers_can_load(tf: Tf) -> None:
 
 
 def test_publisher_policy_signs_only_with_the_signing_key() -> None:
-    from chalicelib.publisher_signing import MESSAGE_TYPE
+    from chalicelib.publish.signing import MESSAGE_TYPE
 
     from edge_reader.bundle.signing import SIGNING_ALGORITHM
 
@@ -612,8 +612,8 @@ def test_cdn_forwards_no_query_string_and_never_reads_old_versions(tf: Tf) -> No
 
 
 def test_heartbeat_schedule_invokes_the_publisher_with_the_heartbeat_event(tf: Tf) -> None:
-    from chalicelib.publisher_signing import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_POINTER_MAX_AGE
-    from chalicelib.stream import is_heartbeat
+    from chalicelib.publish.signing import DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_POINTER_MAX_AGE
+    from chalicelib.publish.stream import is_heartbeat
 
     rule = tf.resources[("aws_cloudwatch_event_rule", "heartbeat")]
     assert rule["schedule_expression"] == "rate(${var.heartbeat_interval_minutes} minutes)"

@@ -6,7 +6,7 @@ from typing import Any
 
 import boto3
 import pytest
-from chalicelib.publisher import Publisher, publisher_from_env
+from chalicelib.publish.publisher import Publisher, publisher_from_env
 
 from edge_reader.bundle import Pointer, decode_pointer, pointer_object_key
 from tests.publisher.tablekit import TableKit

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import pytest
-from chalicelib import anchoring, keys
+from chalicelib import keys
 from chalicelib.anchors import AnchorStore, load_verified
-from chalicelib.publisher import Publisher
-from chalicelib.publisher_signing import PointerSigner
+from chalicelib.publish import anchoring
+from chalicelib.publish.publisher import Publisher
+from chalicelib.publish.signing import PointerSigner
 
 from edge_reader.bundle import generate_sdk_key
 from tests.publisher.conftest import Bucket
@@ -116,7 +117,7 @@ def test_a_failed_sign_is_counted_not_raised(vexil_resources: dict[str, str],
 def test_the_heartbeat_anchors_a_chain_that_moved_without_a_publish(
     kit: TableKit, publisher: Publisher, bucket: Bucket, vexil_resources: dict[str, str]
 ) -> None:
-    from chalicelib.stream import handle_heartbeat
+    from chalicelib.publish.stream import handle_heartbeat
 
     kit.register_project()
     kit.env(revision=2, audit_head="cd" * 32)

@@ -15,7 +15,7 @@ def test_publisher_lambda_is_registered_and_publishes(
     vexil_resources: dict[str, str], kit: TableKit
 ) -> None:
     import app as chalice_app
-    from chalicelib import stream
+    from chalicelib.publish import stream
 
     assert "publisher" in chalice_app.app.handler_map
     kit.env(revision=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from chalicelib.publisher import Publisher, publisher_from_env
+from chalicelib.publish.publisher import Publisher, publisher_from_env
 
 from edge_reader.bundle import (
     EnvelopeError,

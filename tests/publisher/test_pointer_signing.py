@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 from chalicelib.anchors import anchor_digest, decode_anchor
-from chalicelib.publisher import Publisher, PublishError, publisher_from_env
-from chalicelib.publisher_signing import PointerSigner
+from chalicelib.publish.publisher import Publisher, PublishError, publisher_from_env
+from chalicelib.publish.signing import PointerSigner
 
 from edge_reader.bundle import generate_sdk_key
 from edge_reader.bundle.signing import load_trusted_key, pointer_digest, verify_pointer

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Any
 
 import pytest
-from chalicelib.publisher import Publisher
+from chalicelib.publish.publisher import Publisher
 
 from edge_reader.bundle import Pointer, encode_pointer, pointer_object_key
 from edge_reader.bundle.signing import public_key_pem, sign_pointers, verify_pointer
@@ -55,16 +55,21 @@ class S3Transport:
 @pytest.fixture
 def reader(kit: TableKit, publisher: Publisher, bucket: Bucket) -> Iterator[FlagClient]:
     """A reader of prod's server scope that requires the publisher's signature."""
+    client = _signed_reader(kit, publisher, bucket)
+    yield client
+    client.close()
+
+
+def _signed_reader(kit: TableKit, publisher: Publisher, bucket: Bucket) -> FlagClient:
+    """A new (cold) reader of prod's server scope that requires the publisher's signature."""
     assert publisher.signer is not None
     pem = public_key_pem(publisher.signer.kms.get_public_key(
         KeyId=publisher.signer.key_id)["PublicKey"])
     url = f"http://s3.test/{pointer_object_key(kit.project, 'prod', 'server')}"
-    client = FlagClient(project=kit.project, environment="prod", pointer_url=url,
-                        start=False, signing_keys=pem,
-                        transport=S3Transport(bucket.s3, bucket.name),
-                        **kms_access(publisher))
-    yield client
-    client.close()
+    return FlagClient(project=kit.project, environment="prod", pointer_url=url,
+                      start=False, signing_keys=pem,
+                      transport=S3Transport(bucket.s3, bucket.name),
+                      **kms_access(publisher))
 
 
 def _start(kit: TableKit, publisher: Publisher, reader: FlagClient) -> None:
@@ -140,6 +145,31 @@ def test_a_deleted_pointer_is_not_remembered_but_rewritten(
     assert bucket.pointer(kit.project) is not None
     bucket.s3.delete_object(Bucket=bucket.name, Key=key)
     _kill_switch_reaches_the_reader(kit, publisher, bucket, reader)
+
+
+def test_a_pointer_whose_bundle_was_deleted_is_republished_by_the_heartbeat(
+    kit: TableKit, publisher: Publisher, bucket: Bucket, reader: FlagClient
+) -> None:
+    _start(kit, publisher, reader)
+    live = bucket.pointer(kit.project)
+    assert live is not None
+    bucket.s3.delete_object(Bucket=bucket.name, Key=live.key)  # the attacker's one write
+    outcome = publisher.heartbeat([(kit.project, "prod")])[0]
+    assert "server" in outcome.published  # same revision, a bundle that exists again
+    repaired = bucket.pointer(kit.project)
+    assert repaired is not None
+    assert repaired.revision == live.revision
+    assert bucket.s3.head_object(Bucket=bucket.name, Key=repaired.key)["ContentLength"] == \
+        repaired.size
+    # A cold reader (nothing cached) loads it.
+    cold = _signed_reader(kit, publisher, bucket)
+    try:
+        assert cold.refresh().outcome == "updated"
+        assert cold.get_boolean("kill", USER, True) is False
+    finally:
+        cold.close()
+    # An intact pointer costs nothing more: the next beat publishes nothing.
+    assert publisher.heartbeat([(kit.project, "prod")])[0].published == []
 
 
 def test_a_genuine_pointer_of_another_environment_or_scope_is_not_trusted(
@@ -222,7 +252,7 @@ def _objects(s3: Any, bucket: Bucket, project: str) -> list[str]:
 def test_the_heartbeat_walks_every_environment_of_every_project(
     kit: TableKit, publisher: Publisher, bucket: Bucket, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from chalicelib.stream import handler
+    from chalicelib.publish.stream import handler
 
     kit.register_project()
     for environment in ("prod", "staging"):
@@ -234,7 +264,7 @@ def test_the_heartbeat_walks_every_environment_of_every_project(
     # (the shared table holds other tests' projects: the walk is narrowed to this one).
     ours = [pair for pair in listed if pair[0] == kit.project]
     monkeypatch.setattr(publisher.reader, "environments", lambda: ours)
-    monkeypatch.setattr("chalicelib.stream._PUBLISHER", publisher)
+    monkeypatch.setattr("chalicelib.publish.stream._PUBLISHER", publisher)
     result = handler({"source": "vexil.heartbeat"}, None)
     anchors = result["heartbeat"].pop("anchors")
     assert result == {"heartbeat": {"environments": 2, "renewed": 0, "published": 4}}
@@ -246,7 +276,7 @@ def test_the_heartbeat_walks_every_environment_of_every_project(
 
 
 def test_freshness_configuration_has_safe_defaults_and_refuses_unsafe_values() -> None:
-    from chalicelib.publisher_signing import Freshness
+    from chalicelib.publish.signing import Freshness
 
     assert Freshness.from_env({}) == Freshness(max_age=3600, heartbeat=900)
     assert Freshness.from_env({"VEXIL_POINTER_MAX_AGE": "600",

@@ -9,9 +9,9 @@ from typing import Any
 import orjson
 import pytest
 from botocore.exceptions import ClientError
-from chalicelib.publisher import Publisher, PublishError, publisher_from_env
-from chalicelib.publisher_build import build_scopes
-from chalicelib.snapshot import SnapshotReader
+from chalicelib.publish.build import build_scopes
+from chalicelib.publish.publisher import Publisher, PublishError, publisher_from_env
+from chalicelib.publish.snapshot import SnapshotReader
 
 from edge_reader.bundle import (
     decode_bundle_document,
@@ -322,21 +322,21 @@ def test_nginx_cache_layout_matches_nginx_documentation(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # nginx docs: with levels=1:2, md5 b7f54b2df7773722d382f4809d65029c lives under c/29/.
-    from chalicelib import publisher_store
+    from chalicelib.publish import store
 
     class FakeMd5:
         def hexdigest(self) -> str:
             return "b7f54b2df7773722d382f4809d65029c"
 
-    monkeypatch.setattr("chalicelib.publisher_store.hashlib.md5", lambda *a, **k: FakeMd5())
-    assert publisher_store.nginx_cache_file(tmp_path, "x") == (
+    monkeypatch.setattr("chalicelib.publish.store.hashlib.md5", lambda *a, **k: FakeMd5())
+    assert store.nginx_cache_file(tmp_path, "x") == (
         tmp_path / "c" / "29" / "b7f54b2df7773722d382f4809d65029c")
 
 
 def test_local_cdn_cache_entries_are_purged_after_a_publish(
     kit: TableKit, publisher: Publisher, tmp_path: Path
 ) -> None:
-    from chalicelib.publisher_store import nginx_cache_file
+    from chalicelib.publish.store import nginx_cache_file
 
     kit.env(revision=1)
     kit.flag("a")

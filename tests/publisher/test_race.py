@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from chalicelib.publisher import Publisher
-from chalicelib.publisher_store import BundleStore
-from chalicelib.snapshot import EnvironmentSnapshot
+from chalicelib.publish.publisher import Publisher
+from chalicelib.publish.snapshot import EnvironmentSnapshot
+from chalicelib.publish.store import BundleStore
 
 from edge_reader.bundle import decode_pointer
 from edge_reader.bundle.esdk import EnvelopeCache
@@ -131,7 +131,7 @@ def test_threaded_publishers_never_regress_a_pointer(publisher: Publisher) -> No
 def test_a_stale_publisher_that_loses_the_pointer_race_gives_way(
     kit: TableKit, publisher: Publisher, bucket: Bucket, boto_session: Any
 ) -> None:
-    from chalicelib.publisher import publisher_from_env
+    from chalicelib.publish.publisher import publisher_from_env
 
     kit.env(revision=1)
     kit.flag("a")

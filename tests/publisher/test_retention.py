@@ -7,9 +7,9 @@ import hashlib
 from typing import Any
 
 from botocore.exceptions import ClientError
-from chalicelib.publisher import Publisher, publisher_from_env
-from chalicelib.publisher_retention import Retention
-from chalicelib.publisher_store import SUPERSEDED_TAG
+from chalicelib.publish.publisher import Publisher, publisher_from_env
+from chalicelib.publish.retention import Retention
+from chalicelib.publish.store import SUPERSEDED_TAG
 
 from edge_reader.bundle import SdkKey, bundle_object_key, generate_sdk_key
 from tests.publisher.conftest import Bucket

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from chalicelib.publisher import Publisher
+from chalicelib.publish.publisher import Publisher
 
 from edge_reader.bundle import (
     EnvelopeError,

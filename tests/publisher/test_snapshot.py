@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 from chalicelib import keys
-from chalicelib.snapshot import SnapshotError, SnapshotReader
+from chalicelib.publish.snapshot import SnapshotError, SnapshotReader
 
 from tests.publisher.tablekit import TableKit
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import orjson
 import pytest
-from chalicelib.publisher import Publisher, PublishError, PublishOutcome
-from chalicelib.stream import environments_in, handle_stream_batch
+from chalicelib.publish.publisher import Publisher, PublishError, PublishOutcome
+from chalicelib.publish.stream import environments_in, handle_stream_batch
 
 from tests.publisher.conftest import Bucket
 from tests.publisher.tablekit import TableKit

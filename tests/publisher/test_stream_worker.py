@@ -21,10 +21,10 @@ from typing import Any
 
 import orjson
 import pytest
-from chalicelib.publisher import Publisher
-from chalicelib.publisher_store import BundleStore
-from chalicelib.snapshot import SnapshotReader
-from chalicelib.stream import handle_stream_batch
+from chalicelib.publish.publisher import Publisher
+from chalicelib.publish.snapshot import SnapshotReader
+from chalicelib.publish.store import BundleStore
+from chalicelib.publish.stream import handle_stream_batch
 
 from edge_reader.bundle.esdk import EnvelopeCache
 from edge_reader.bundle.hierarchy import BranchKeyStore

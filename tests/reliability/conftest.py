@@ -8,7 +8,6 @@ is swapped in for the test and restored afterwards.
 from __future__ import annotations
 
 import itertools
-import threading
 import uuid
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -31,25 +30,6 @@ BOOL_FLAG = {"key": "checkout", "kind": "boolean", "variations": {"on": True, "o
 def unique(prefix: str = "r") -> str:
     """A project key no other test in the session uses (moto is shared)."""
     return f"{prefix}{next(_counter)}-{uuid.uuid4().hex[:6]}"
-
-
-def serialise_calls(client: Any) -> threading.Lock:
-    """Make every API call of ``client`` run one at a time; return the lock.
-
-    moto's conditional writes are not atomic under concurrent requests, so races are run
-    for real in the application (threads interleave between the read and the conditional
-    transaction) while the emulator sees one request at a time, as DynamoDB would serialise
-    the condition check.
-    """
-    lock = threading.Lock()
-    original = client._make_api_call
-
-    def locked(operation: str, params: dict[str, Any]) -> Any:
-        with lock:
-            return original(operation, params)
-
-    client._make_api_call = locked
-    return lock
 
 
 @dataclass
@@ -187,6 +167,6 @@ def origin(vexil_resources: dict[str, str]) -> Iterator[OriginProxy]:
 @pytest.fixture
 def publisher(vexil_resources: dict[str, str]) -> Any:
     """A publisher built exactly as the Lambda builds it, with its own clients."""
-    from chalicelib.publisher import publisher_from_env
+    from chalicelib.publish.publisher import publisher_from_env
 
     return publisher_from_env(boto3.session.Session())

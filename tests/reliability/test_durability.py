@@ -22,9 +22,9 @@ ENVS = ("staging", "prod")
 
 
 def _publisher(table: str, bucket: str, resources: dict[str, str]) -> Any:
-    from chalicelib.publisher import Publisher
-    from chalicelib.publisher_store import BundleStore
-    from chalicelib.snapshot import SnapshotReader
+    from chalicelib.publish.publisher import Publisher
+    from chalicelib.publish.snapshot import SnapshotReader
+    from chalicelib.publish.store import BundleStore
 
     from edge_reader.bundle.esdk import EnvelopeCache
     from edge_reader.bundle.hierarchy import BranchKeyStore

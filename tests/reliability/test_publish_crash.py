@@ -75,7 +75,7 @@ def test_crash_after_upload_before_pointer_keeps_readers_on_the_old_bundle(
     assert client.get_boolean("checkout", USER, False) is True
 
     # the next run (a fresh container) completes the publish
-    from chalicelib.publisher import publisher_from_env
+    from chalicelib.publish.publisher import publisher_from_env
 
     publisher.store.put_pointer = real_put_pointer
     outcome = publisher_from_env(boto3.session.Session()).publish(p, "prod")
@@ -102,7 +102,7 @@ def _branch_key_fault(publisher: Any, fault: str) -> Injector:
 def test_aws_errors_mid_publish_leave_the_old_bundle_live(
     plane: Plane, publisher: Any, origin: OriginProxy, fault: str
 ) -> None:
-    from chalicelib.publisher import PublishError, publisher_from_env
+    from chalicelib.publish.publisher import PublishError, publisher_from_env
 
     p, key, rev1 = _published_env(plane, publisher)
     client = reader(origin, p, key)
@@ -165,7 +165,7 @@ def test_aws_errors_mid_publish_leave_the_old_bundle_live(
 def test_a_failed_branch_key_creation_publishes_nothing_and_the_retry_creates_it(
     plane: Plane, publisher: Any, origin: OriginProxy
 ) -> None:
-    from chalicelib.publisher import PublishError
+    from chalicelib.publish.publisher import PublishError
 
     p = plane.project()
     plane.flag(p)

@@ -2,7 +2,8 @@
 
 Start order (each step waits until the previous one answers):
 
-1. ``moto_server`` — DynamoDB (+ Streams), S3 and KMS;
+1. ``moto_server`` — DynamoDB (+ Streams), S3 and KMS, serialised by our launcher
+   (:mod:`vexil.devstack.motoserver`: one request at a time, as DynamoDB isolates them);
 2. the shared resources from ``infra/resources.json`` (:func:`vexil.resources.ensure_resources`),
    a bucket policy that lets the CDN stand-in read ``bundles/``, and the pointer-signing
    key's public half in ``<state>/signing-public-key.pem`` (readers of the stack pin it);
@@ -347,10 +348,13 @@ def up(
     )
     starter = _Starter(paths, base_env)
     try:
-        print(f"==> moto_server on {aws_endpoint}", file=out)
+        print(f"==> moto_server (serialised) on {aws_endpoint}", file=out)
         starter.start(
             "moto",
-            [_venv_tool("moto_server"), "-H", "127.0.0.1", "-p", str(ports["moto"])],
+            # Our launcher, not moto's CLI: one request at a time, so transactions and
+            # conditional writes are atomic and isolated as on AWS (devstack/motoserver.py).
+            [sys.executable, "-m", "vexil.devstack.motoserver", "-H", "127.0.0.1",
+             "-p", str(ports["moto"])],
             lambda: _http_ok(f"{aws_endpoint}/moto-api/data.json"),
             what="moto_server",
         )

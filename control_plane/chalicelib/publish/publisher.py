@@ -1,14 +1,14 @@
 """The publisher: one environment's table state → encrypted bundles + pointers on S3.
 
 For each scope whose pointer is older than the environment's revision:
-build the document (:mod:`chalicelib.publisher_build`) → compile-check it with the edge's own
+build the document (:mod:`chalicelib.publish.build`) → compile-check it with the edge's own
 compiler (strict) → canonical JSON → ESDK envelope (the environment's branch key + SDK keys)
-→ sign every new pointer together, one KMS ``Sign`` (:mod:`chalicelib.publisher_signing`;
+→ sign every new pointer together, one KMS ``Sign`` (:mod:`chalicelib.publish.signing`;
 when a signing key is configured; the environment's audit-chain anchor is signed in the same
-call, :mod:`chalicelib.anchoring`) → put the immutable object → conditionally replace the
+call, :mod:`chalicelib.publish.anchoring`) → put the immutable object → conditionally replace the
 pointer → write the anchor (logged and counted on failure, never raised) → (optionally)
 invalidate the pointer in CloudFront → housekeeping
-(:mod:`chalicelib.publisher_retention`: tag bundles beyond the newest N for lifecycle
+(:mod:`chalicelib.publish.retention`: tag bundles beyond the newest N for lifecycle
 expiry, remove pointers of scopes that no longer exist).
 
 Everything that can fail for a reason other than a race (compile error, KMS — ``Sign``
@@ -45,15 +45,21 @@ from typing import Any
 import boto3
 from aws_lambda_powertools import Logger
 
-from chalicelib.anchoring import FAILURE_MESSAGE, Anchorer, AnchorRun, anchor_all, anchor_bucket
 from chalicelib.anchors import Anchor, AnchorStore, anchor_digest
 from chalicelib.audit import Chain
-from chalicelib.publisher_build import ScopeBuild, build_scopes
-from chalicelib.publisher_retention import DEFAULT_KEEP_BUNDLES, Housekeeping, Retention
-from chalicelib.publisher_signing import Freshness, PointerSigner
-from chalicelib.publisher_store import BundleStore, CurrentPointer, PointerConflict
+from chalicelib.publish.anchoring import (
+    FAILURE_MESSAGE,
+    Anchorer,
+    AnchorRun,
+    anchor_all,
+    anchor_bucket,
+)
+from chalicelib.publish.build import ScopeBuild, build_scopes
+from chalicelib.publish.retention import DEFAULT_KEEP_BUNDLES, Housekeeping, Retention
+from chalicelib.publish.signing import Freshness, PointerSigner
+from chalicelib.publish.snapshot import EnvironmentSnapshot, SnapshotReader
+from chalicelib.publish.store import BundleStore, CurrentPointer, PointerConflict
 from chalicelib.repository import DynamoRepository
-from chalicelib.snapshot import EnvironmentSnapshot, SnapshotReader
 from edge_reader.bundle import (
     POINTER_FORMAT,
     SERVER_SCOPE,
@@ -334,6 +340,10 @@ class Publisher:
                 why = str(exc)
         if why is None and pointer.revision > revision:
             why = self._beyond_table(pointer)
+        if why is None and pointer.revision == revision and not self.store.bundle_intact(pointer):
+            # A pointer at our revision is kept as it is: its bundle must really be there,
+            # or every reader without a cached copy would get 404s until the next write.
+            why = "the bundle it names is missing or not the size it names"
         if why is None:
             return current
         logger.warning("live pointer not trusted; overwriting it", project=project,

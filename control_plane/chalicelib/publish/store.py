@@ -134,6 +134,18 @@ class BundleStore:
         except BundleFormatError:
             return CurrentPointer(None, etag)
 
+    def bundle_intact(self, pointer: Pointer) -> bool:
+        """Whether the bundle ``pointer`` names is stored, with the size it names (one HEAD;
+        the signature covers the sha256, readers check it). S3 faults other than a missing
+        object raise."""
+        try:
+            head = self.s3.head_object(Bucket=self.bucket, Key=pointer.key)
+        except ClientError as exc:
+            if _code(exc) in _MISSING_CODES:
+                return False
+            raise
+        return int(head.get("ContentLength", -1)) == pointer.size
+
     def put_bundle(self, key: str, body: bytes) -> None:
         """Write one immutable bundle object (idempotent: the key embeds its sha256)."""
         self.s3.put_object(

@@ -2,7 +2,7 @@
 
 * On a publish, the environment chain's head as the snapshot read it (the same item read
   as the revision being published) is signed in the publish's one KMS ``Sign``, together
-  with the pointers (:meth:`chalicelib.publisher.Publisher.publish`), and written after the
+  with the pointers (:meth:`chalicelib.publish.publisher.Publisher.publish`), and written after the
   pointers are live.
 * :func:`anchor_all` (the periodic path: the publisher heartbeat, ``vexil audit anchor``)
   anchors the head of every environment chain and of the global chain, skipping heads
@@ -28,7 +28,7 @@ from chalicelib import keys
 from chalicelib.anchors import Anchor, AnchorStore, anchor_digest
 from chalicelib.audit import Chain
 from chalicelib.canonical import Clock, iso
-from chalicelib.publisher_signing import PointerSigner
+from chalicelib.publish.signing import PointerSigner
 from chalicelib.repository import Repository
 from edge_reader.bundle.pointer import PointerSignature
 

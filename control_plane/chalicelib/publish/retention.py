@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from aws_lambda_powertools import Logger
 
-from chalicelib.publisher_store import BundleStore
+from chalicelib.publish.store import BundleStore
 from edge_reader.bundle import CLIENT_SCOPE, SERVER_SCOPE
 
 logger = Logger(service="vexil-publisher")

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.snapshot import EnvironmentSnapshot, SdkKeyRecord
+from chalicelib.publish.snapshot import EnvironmentSnapshot, SdkKeyRecord
 from edge_reader.bundle import CLIENT_SCOPE, SERVER_SCOPE, SdkKey
 
 DOCUMENT_FORMAT = 1

@@ -27,7 +27,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.data_classes import DynamoDBStreamEvent
 
 from chalicelib.keys import parse_environment_key
-from chalicelib.publisher import Publisher, PublishError, publisher_from_env
+from chalicelib.publish.publisher import Publisher, PublishError, publisher_from_env
 
 logger = Logger(service="vexil-publisher")
 
