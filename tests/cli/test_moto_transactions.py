@@ -14,30 +14,31 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 
-from vexil.devstack import moto_transactions
+TABLE = "moto-transactions-test"
 
 
 @pytest.fixture
-def ddb() -> Iterator[Any]:
-    """An in-process moto DynamoDB with the patch installed and a streamed table ``t``."""
-    with mock_aws():
-        moto_transactions.install()
-        client = boto3.client("dynamodb", region_name="us-east-1",
-                              aws_access_key_id="testing", aws_secret_access_key="testing")
-        client.create_table(
-            TableName="t", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
-                                  {"AttributeName": "sk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
-                       {"AttributeName": "sk", "KeyType": "RANGE"}],
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+def ddb(aws_env: str) -> Iterator[Any]:
+    """A streamed table of its own on the session's serialised moto (in this process, so its
+    backend can be inspected); deleted afterwards. Never ``mock_aws``: its exit resets every
+    backend of the process, the session server's included."""
+    client = boto3.client("dynamodb")
+    client.create_table(
+        TableName=TABLE, BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"},
+                              {"AttributeName": "sk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"},
+                   {"AttributeName": "sk", "KeyType": "RANGE"}],
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    try:
         yield client
+    finally:
+        client.delete_table(TableName=TABLE)
 
 
 def _put(pk: str, version: int, cond: str | None = None) -> dict[str, Any]:
-    op: dict[str, Any] = {"TableName": "t", "Item": {"pk": {"S": pk}, "sk": {"S": "x"},
+    op: dict[str, Any] = {"TableName": TABLE, "Item": {"pk": {"S": pk}, "sk": {"S": "x"},
                                                      "version": {"N": str(version)}}}
     if cond:
         op["ConditionExpression"] = cond
@@ -45,14 +46,15 @@ def _put(pk: str, version: int, cond: str | None = None) -> dict[str, Any]:
 
 
 def _version(ddb: Any, pk: str) -> int | None:
-    item = ddb.get_item(TableName="t", Key={"pk": {"S": pk}, "sk": {"S": "x"}}).get("Item")
+    item = ddb.get_item(TableName=TABLE, Key={"pk": {"S": pk}, "sk": {"S": "x"}}).get("Item")
     return int(item["version"]["N"]) if item else None
 
 
 def _stream_length() -> int:
     from moto.dynamodb.models import dynamodb_backends
 
-    shard = dynamodb_backends["123456789012"]["us-east-1"].tables["t"].stream_shard
+    region = boto3.session.Session().region_name or "us-east-1"
+    shard = dynamodb_backends["123456789012"][region].tables[TABLE].stream_shard
     assert shard is not None
     return len(shard.items)
 
@@ -63,7 +65,7 @@ def test_a_cancelled_transaction_leaves_items_and_stream_as_they_were(ddb: Any) 
     with pytest.raises(ClientError) as err:
         ddb.transact_write_items(TransactItems=[
             _put("a", 2),  # would pass, then is undone
-            {"Update": {"TableName": "t", "Key": {"pk": {"S": "b"}, "sk": {"S": "x"}},
+            {"Update": {"TableName": TABLE, "Key": {"pk": {"S": "b"}, "sk": {"S": "x"}},
                         "UpdateExpression": "SET version = :n", "ConditionExpression":
                         "version = :v", "ExpressionAttributeValues": {":n": {"N": "3"},
                                                                       ":v": {"N": "2"}}}},
