@@ -1,1 +1,1 @@
-"""Vexil control plane: service layer, storage, auth, audit (packaged by Chalice)."""
+"""Vexil control plane: use cases, storage, auth, audit (packaged by Chalice)."""

@@ -1,8 +1,9 @@
 """Four-eyes change requests on protected environments.
 
-A write to a protected environment raises :class:`~chalicelib.service.NeedsApproval` inside
-the service; the handler files a change request holding the exact operation (validated and
-compiled at filing time, and compiled again at apply against the environment as it is then).
+A write to a protected environment raises :class:`~chalicelib.usecases.base.NeedsApproval`
+inside its use case; the handler files a change request holding the exact operation
+(validated and compiled at filing time, and compiled again at apply against the environment
+as it is then).
 ``change_hash = sha256(canonical(operation))``; an approval records the hash it approved, so
 editing the operation voids it.
 
@@ -40,11 +41,12 @@ from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, put, update
 from chalicelib.requests import encode_cursor
 from chalicelib.schemas import OPERATIONS, Schema
-from chalicelib.service import Approved, Call, NeedsApproval, Service
+from chalicelib.usecases import base, flag_configs, flag_definitions, projects, segments
+from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 
 OPEN = ("pending", "approved")
 
-Executor = Callable[[Service, Call, str, str, Mapping[str, Any], Approved | None],
+Executor = Callable[[Ctx, Call, str, str, Mapping[str, Any], Approved | None],
                     dict[str, Any]]
 Permission = Callable[[Principal, str, str], None]
 
@@ -80,41 +82,43 @@ class OperationType:
 REGISTRY: dict[str, OperationType] = {
     "flag.config.put": OperationType(
         OPERATIONS["flag.config.put"], _env_write,
-        lambda s, c, p, e, op, a: s.put_env_flag(c, p, e, op["flag"], op["body"],
-                                                 op["base_version"], a),
+        lambda x, c, p, e, op, a: flag_configs.put_env_flag(x, c, p, e, op["flag"], op["body"],
+                                                            op["base_version"], a),
         writes_config=True),
     "flag.restore": OperationType(
         OPERATIONS["flag.restore"], _env_write,
-        lambda s, c, p, e, op, a: s.restore(c, p, e, op["flag"], op["version"],
-                                            op["base_version"], a),
+        lambda x, c, p, e, op, a: flag_configs.restore(x, c, p, e, op["flag"], op["version"],
+                                                       op["base_version"], a),
         writes_config=True),
     "flag.promote": OperationType(
         OPERATIONS["flag.promote"], _env_write,
-        lambda s, c, p, e, op, a: s.promote(c, p, op["flag"], op["from"], e,
-                                            op["base_version"], a),
+        lambda x, c, p, e, op, a: flag_configs.promote(x, c, p, op["flag"], op["from"], e,
+                                                       op["base_version"], a),
         writes_config=True),
     "flag.definition.put": OperationType(
         OPERATIONS["flag.definition.put"], _every_env_write,
-        lambda s, c, p, _e, op, a: s.put_flag_definition(c, p, op["flag"], op["body"],
-                                                         op["base_version"], a)),
+        lambda x, c, p, _e, op, a: flag_definitions.put_flag_definition(
+            x, c, p, op["flag"], op["body"], op["base_version"], a)),
     "flag.definition.delete": OperationType(
         OPERATIONS["flag.definition.delete"], _every_env_write,
-        lambda s, c, p, _e, op, a: s.delete_flag(c, p, op["flag"], op["base_version"], a)),
+        lambda x, c, p, _e, op, a: flag_definitions.delete_flag(x, c, p, op["flag"],
+                                                                op["base_version"], a)),
     "segment.create": OperationType(
         OPERATIONS["segment.create"], _env_write,
-        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], op["body"], None, a)),
+        lambda x, c, p, e, op, a: segments.create_segment(x, c, p, e, op["segment"], op["body"],
+                                                          a)),
     "segment.put": OperationType(
         OPERATIONS["segment.put"], _env_write,
-        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], op["body"],
-                                                  op["base_version"], a)),
+        lambda x, c, p, e, op, a: segments.put_segment(x, c, p, e, op["segment"], op["body"],
+                                                       op["base_version"], a)),
     "segment.delete": OperationType(
         OPERATIONS["segment.delete"], _env_write,
-        lambda s, c, p, e, op, a: s.write_segment(c, p, e, op["segment"], None,
-                                                  op["base_version"], a)),
+        lambda x, c, p, e, op, a: segments.delete_segment(x, c, p, e, op["segment"],
+                                                          op["base_version"], a)),
     "environment.patch": OperationType(
         OPERATIONS["environment.patch"], _env_admin,
-        lambda s, c, p, e, op, a: s.patch_environment(c, p, e, op["body"], op["base_version"],
-                                                      a)),
+        lambda x, c, p, e, op, a: projects.patch_environment(x, c, p, e, op["body"],
+                                                             op["base_version"], a)),
 }
 
 
@@ -132,18 +136,19 @@ def operation_permission(principal: Principal, project: str, environment: str,
     _type(op).permission(principal, project, environment)
 
 
-def execute(service: Service, call: Call, project: str, environment: str,
+def execute(ctx: Ctx, call: Call, project: str, environment: str,
             op: Mapping[str, Any], approved: Approved | None) -> dict[str, Any]:
-    """Run one operation (the same service functions the direct routes call).
+    """Run one operation (the same use cases the direct routes call).
 
     When applying (``approved`` given) a configuration operation writes the ``body`` stored in
     the request — the content its approvals are bound to — not whatever its source holds now.
     """
     spec = _type(op)
     if approved is not None and spec.writes_config:
-        return service.put_env_flag(call, project, environment, op["flag"], op["body"],
-                                    op["base_version"], approved, action=str(op["type"]))
-    return spec.run(service, call, project, environment, op, approved)
+        return flag_configs.put_env_flag(ctx, call, project, environment, op["flag"],
+                                         op["body"], op["base_version"], approved,
+                                         action=str(op["type"]))
+    return spec.run(ctx, call, project, environment, op, approved)
 
 
 def view(item: Item) -> dict[str, Any]:
@@ -167,11 +172,11 @@ def _resource(project: str, environment: str, cr_id: str) -> str:
     return f"projects/{project}/environments/{environment}/change-requests/{cr_id}"
 
 
-def file(service: Service, call: Call, need: NeedsApproval) -> dict[str, Any]:
+def file(ctx: Ctx, call: Call, need: NeedsApproval) -> dict[str, Any]:
     """Store a change request for an operation a protected environment refused to apply."""
     p, e, op = need.project, need.environment, need.operation
-    at = iso(service.now())
-    cr_id = f"cr-{int(service.now() * 1000):013d}-{secrets.token_hex(3)}"
+    at = iso(ctx.now())
+    cr_id = f"cr-{int(ctx.now() * 1000):013d}-{secrets.token_hex(3)}"
     item: dict[str, Any] = {
         "pk": keys.env_pk(p, e), "sk": keys.change_request_sk(cr_id), "cr_id": cr_id,
         "project": p, "environment": e, "operation": canonical(op),
@@ -180,53 +185,53 @@ def file(service: Service, call: Call, need: NeedsApproval) -> dict[str, Any]:
         "reason": call.reason,
         "version": 1, "created_at": at, "updated_at": at,
     }
-    service._commit(call, steps=[put(item, "attribute_not_exists(pk)")],
-                    entries=[Entry(Chain.for_environment(p, e), "change_request.create",
-                                   _resource(p, e, cr_id), None, view(item), "requested")])
+    base.commit(ctx, call, steps=[put(item, "attribute_not_exists(pk)")],
+                         entries=[Entry(Chain.for_environment(p, e), "change_request.create",
+                                        _resource(p, e, cr_id), None, view(item), "requested")])
     return view(item)
 
 
-def propose(service: Service, call: Call, project: str, environment: str,
+def propose(ctx: Ctx, call: Call, project: str, environment: str,
             op: Mapping[str, Any]) -> dict[str, Any]:
     """POST change-requests: validate the operation by attempting it; file it if protected."""
-    if not service.is_protected(project, environment):
-        service.environment_item(project, environment)
+    if not base.is_protected(ctx, project, environment):
+        base.environment_item(ctx, project, environment)
         raise Conflict(f"environment {environment!r} is not protected: write directly")
     operation_permission(call.principal, project, environment, op)
     try:
-        execute(service, call, project, environment, op, None)
+        execute(ctx, call, project, environment, op, None)
     except NeedsApproval as need:
         if (need.project, need.environment) != (project, environment):
             raise Conflict(
                 f"this operation needs approval in {need.environment!r}, not {environment!r}"
             ) from None
-        return file(service, call, need)
+        return file(ctx, call, need)
     raise Conflict("the operation did not need approval")  # pragma: no cover - guarded above
 
 
-def get(service: Service, project: str, environment: str, cr_id: str) -> Item:
+def get(ctx: Ctx, project: str, environment: str, cr_id: str) -> Item:
     """The stored change request or 404."""
-    service.environment_item(project, environment)
-    item = service.repo.get(keys.env_pk(project, environment), keys.change_request_sk(cr_id))
+    base.environment_item(ctx, project, environment)
+    item = ctx.repo.get(keys.env_pk(project, environment), keys.change_request_sk(cr_id))
     if item is None:
         raise NotFound(f"change request {cr_id!r} does not exist")
     return item
 
 
-def list_requests(service: Service, project: str, environment: str, status: str | None,
+def list_requests(ctx: Ctx, project: str, environment: str, status: str | None,
                   limit: int, cursor: str | None) -> dict[str, Any]:
     """Change requests of an environment, oldest first (optional ``status`` filter)."""
-    service.environment_item(project, environment)
-    items, last = service.repo.query(keys.env_pk(project, environment),
+    base.environment_item(ctx, project, environment)
+    items, last = ctx.repo.query(keys.env_pk(project, environment),
                                      keys.CHANGE_REQUEST_SK_PREFIX, limit=limit, start_sk=cursor)
     return {"items": [view(i) for i in items if status is None or i["status"] == status],
             "next_cursor": encode_cursor(last)}
 
 
-def _transition(service: Service, call: Call, item: Item, if_match: int, action: str,
+def _transition(ctx: Ctx, call: Call, item: Item, if_match: int, action: str,
                 attrs: dict[str, Any], outcome: str = "applied") -> dict[str, Any]:
     p, e, cr_id = str(item["project"]), str(item["environment"]), str(item["cr_id"])
-    at = iso(service.now())
+    at = iso(ctx.now())
     attrs = {**attrs, "updated_at": at, "version": if_match + 1}
     names = {f"#a{i}": k for i, k in enumerate(attrs)}
     values = {f"a{i}": v for i, v in enumerate(attrs.values())}
@@ -237,16 +242,16 @@ def _transition(service: Service, call: Call, item: Item, if_match: int, action:
     after = {**before, **{k: v for k, v in attrs.items() if k != "operation"}}
 
     def moved() -> NoReturn:
-        _stale(service, p, e, cr_id)
+        _stale(ctx, p, e, cr_id)
 
-    service._commit(call, steps=[step], on_conflict=moved,
-                    entries=[Entry(Chain.for_environment(p, e), action, _resource(p, e, cr_id),
-                                   before, after, outcome)])
-    return view(get(service, p, e, cr_id))
+    base.commit(ctx, call, steps=[step], on_conflict=moved,
+                         entries=[Entry(Chain.for_environment(p, e), action, _resource(p, e, cr_id),
+                                        before, after, outcome)])
+    return view(get(ctx, p, e, cr_id))
 
 
-def _stale(service: Service, project: str, environment: str, cr_id: str) -> NoReturn:
-    item = get(service, project, environment, cr_id)
+def _stale(ctx: Ctx, project: str, environment: str, cr_id: str) -> NoReturn:
+    item = get(ctx, project, environment, cr_id)
     raise PreconditionFailed(int(item["version"]),
                              f"change request {cr_id} is at version {item['version']}")
 
@@ -259,15 +264,15 @@ def _open(item: Item, if_match: int) -> None:
         raise Conflict(f"change request is {item['status']}")
 
 
-def edit(service: Service, call: Call, project: str, environment: str, cr_id: str,
+def edit(ctx: Ctx, call: Call, project: str, environment: str, cr_id: str,
          op: Mapping[str, Any], if_match: int) -> dict[str, Any]:
     """Replace the operation: every approval is voided (they approved another hash) and the
     editor joins the authors, so they can never approve this request."""
-    item = get(service, project, environment, cr_id)
+    item = get(ctx, project, environment, cr_id)
     _open(item, if_match)
     operation_permission(call.principal, project, environment, op)
     try:
-        execute(service, call, project, environment, op, None)
+        execute(ctx, call, project, environment, op, None)
     except NeedsApproval as need:
         if (need.project, need.environment) != (project, environment):
             raise Conflict("the operation targets another environment") from None
@@ -277,7 +282,7 @@ def edit(service: Service, call: Call, project: str, environment: str, cr_id: st
     writers = authors(item)
     if not any(_same_person(call.principal.actor, a) for a in writers):
         writers.append(call.principal.actor)
-    return _transition(service, call, item, if_match, "change_request.edit", {
+    return _transition(ctx, call, item, if_match, "change_request.edit", {
         "operation": canonical(new_op), "change_hash": sha256_hex(canonical(new_op)),
         "approvals": [], "authors": writers, "status": "pending"}, "requested")
 
@@ -286,10 +291,10 @@ def _same_person(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return a.get("token_id") == b.get("token_id") or a.get("name") == b.get("name")
 
 
-def approve(service: Service, call: Call, project: str, environment: str, cr_id: str,
+def approve(ctx: Ctx, call: Call, project: str, environment: str, cr_id: str,
             if_match: int) -> dict[str, Any]:
     """Approve the current operation hash; no author or editor can approve the request."""
-    item = get(service, project, environment, cr_id)
+    item = get(ctx, project, environment, cr_id)
     _open(item, if_match)
     operation_permission(call.principal, project, environment, orjson.loads(item["operation"]))
     if any(_same_person(call.principal.actor, a) for a in authors(item)):
@@ -300,35 +305,35 @@ def approve(service: Service, call: Call, project: str, environment: str, cr_id:
     if any(_same_person(call.principal.actor, a) and a.get("change_hash") == item["change_hash"]
            for a in approvals):
         raise Conflict("you already approved this change")
-    approvals.append({**call.principal.actor, "at": iso(service.now()),
+    approvals.append({**call.principal.actor, "at": iso(ctx.now()),
                       "change_hash": item["change_hash"]})
-    return _transition(service, call, item, if_match, "change_request.approve",
+    return _transition(ctx, call, item, if_match, "change_request.approve",
                        {"approvals": approvals, "status": "approved"})
 
 
-def valid_approvals(service: Service, item: Item) -> list[dict[str, Any]]:
+def valid_approvals(ctx: Ctx, item: Item) -> list[dict[str, Any]]:
     """Approvals that count now: of the current hash, by a non-author, token still active."""
     writers = authors(item)
     return [a for a in item.get("approvals", [])
             if a.get("change_hash") == item["change_hash"]
             and not any(_same_person(a, w) for w in writers)
-            and tokens.is_active(service.repo, str(a.get("token_id", "")), service.now)]
+            and tokens.is_active(ctx.repo, str(a.get("token_id", "")), ctx.now)]
 
 
-def reject(service: Service, call: Call, project: str, environment: str, cr_id: str,
+def reject(ctx: Ctx, call: Call, project: str, environment: str, cr_id: str,
            if_match: int) -> dict[str, Any]:
     """Close the request without applying it."""
-    item = get(service, project, environment, cr_id)
+    item = get(ctx, project, environment, cr_id)
     _open(item, if_match)
     operation_permission(call.principal, project, environment, orjson.loads(item["operation"]))
-    return _transition(service, call, item, if_match, "change_request.reject",
+    return _transition(ctx, call, item, if_match, "change_request.reject",
                        {"status": "rejected", "rejected_by": call.principal.actor})
 
 
-def apply(service: Service, call: Call, project: str, environment: str, cr_id: str,
+def apply(ctx: Ctx, call: Call, project: str, environment: str, cr_id: str,
           if_match: int) -> dict[str, Any]:
     """Apply an approved request atomically with marking it applied; 412 if its target moved."""
-    item = get(service, project, environment, cr_id)
+    item = get(ctx, project, environment, cr_id)
     _open(item, if_match)
     op = orjson.loads(item["operation"])
     operation_permission(call.principal, project, environment, op)
@@ -337,12 +342,12 @@ def apply(service: Service, call: Call, project: str, environment: str, cr_id: s
     if _type(op).writes_config and "body" not in op:
         raise Conflict("four-eyes: this change request predates content binding; reject it "
                        "and file it again", [Detail("operation.body", "missing")])
-    if item["status"] != "approved" or not valid_approvals(service, item):
+    if item["status"] != "approved" or not valid_approvals(ctx, item):
         raise Conflict(
             "four-eyes: the change request needs an approval of its current content by "
             "someone who neither authored nor edited it, with a token still active",
             [Detail("approvals", "no valid approval")])
-    at = iso(service.now())
+    at = iso(ctx.now())
     step = update(item["pk"], item["sk"],
                   "SET #s = :applied, applied_at = :t, updated_at = :t, version = :nv, "
                   "applied_by = :by",
@@ -351,12 +356,12 @@ def apply(service: Service, call: Call, project: str, environment: str, cr_id: s
                   approved="approved", h=item["change_hash"])
 
     def check_cr() -> None:
-        now_item = get(service, project, environment, cr_id)
+        now_item = get(ctx, project, environment, cr_id)
         if int(now_item["version"]) != if_match:
-            _stale(service, project, environment, cr_id)
+            _stale(ctx, project, environment, cr_id)
 
     reason = call.reason or item.get("reason")
     approved = Approved(cr_id, step, check_cr, op.get("definition_version"))
-    result = execute(service, Call(call.principal, f"{cr_id}: {reason or ''}".strip(": ")),
+    result = execute(ctx, Call(call.principal, f"{cr_id}: {reason or ''}".strip(": ")),
                      project, environment, op, approved)
-    return {"change_request": view(get(service, project, environment, cr_id)), "result": result}
+    return {"change_request": view(get(ctx, project, environment, cr_id)), "result": result}

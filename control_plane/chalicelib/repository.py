@@ -1,6 +1,6 @@
 """Storage: the single DynamoDB table behind a small interface.
 
-The service speaks in items (plain dicts) and transaction steps; this module owns boto3.
+The use cases speak in items (plain dicts) and transaction steps; this module owns boto3.
 Numbers come back as ``int`` (DynamoDB returns ``Decimal``; Vexil stores only integers as
 numbers — flag JSON lives in string attributes, see docs/data-model.md).
 """
@@ -36,7 +36,7 @@ class TransactionCancelled(Exception):
 
 
 class Repository(Protocol):
-    """What the service needs from storage."""
+    """What the use cases need from storage."""
 
     def get(self, pk: str, sk: str) -> Item | None:
         """Strongly consistent read of one item, or None."""

@@ -12,7 +12,7 @@ import hashlib
 import os
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from chalicelib import keys
@@ -21,6 +21,7 @@ from chalicelib.canonical import iso, parse_iso
 from chalicelib.errors import BadRequest, Detail, NotFound, Unauthorized
 from chalicelib.rbac import ROLES, Principal
 from chalicelib.repository import DynamoRepository, Repository, put, update
+from chalicelib.usecases.base import Call, Ctx
 from chalicelib.writes import commit
 
 TOKEN_PREFIX = "vxl_tok_"  # noqa: S105 - a prefix, not a secret
@@ -140,6 +141,40 @@ def revoke_token(
         now=now,
     )
     return after
+
+
+# --- the API's use cases (the shape of chalicelib.usecases: context first, then the call) --
+
+
+def create(ctx: Ctx, call: Call, body: Mapping[str, Any]) -> dict[str, Any]:
+    """POST /v1/tokens: a new token's public view plus its text (``token``), shown once."""
+    text, view = create_token(
+        ctx.repo, name=str(body["name"]), role=str(body["role"]),
+        projects=body.get("projects", []), environments=body.get("environments", []),
+        ttl_days=int(body.get("ttl_days", DEFAULT_TTL_DAYS)),
+        actor=call.principal.actor, reason=call.reason, now=ctx.now)
+    return {**view, "token": text}
+
+
+def list_all(ctx: Ctx) -> list[dict[str, Any]]:
+    """GET /v1/tokens: every token's public view, ordered by id."""
+    return list_tokens(ctx.repo)
+
+
+def get_self(ctx: Ctx, call: Call) -> dict[str, Any]:
+    """GET /v1/tokens/self: the calling token's public view."""
+    return public_view(find_by_id(ctx.repo, call.principal.token_id))
+
+
+def revoke(ctx: Ctx, call: Call, token_id: str) -> dict[str, Any]:
+    """DELETE /v1/tokens/{id}: revoke (idempotent), audited as ``call``'s principal."""
+    return revoke_token(ctx.repo, token_id, actor=call.principal.actor, reason=call.reason,
+                        now=ctx.now)
+
+
+def authenticate_header(ctx: Ctx, header: str | None) -> Principal:
+    """The authorizer's use case: :func:`authenticate` against ``ctx``'s table and clock."""
+    return authenticate(ctx.repo, header, ctx.now)
 
 
 def _usable(item: dict[str, Any], now: Callable[[], float]) -> bool:

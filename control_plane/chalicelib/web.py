@@ -1,9 +1,9 @@
-"""HTTP glue between Chalice and the service: principal, body, errors, ETags, timing.
+"""HTTP glue between Chalice and the use cases: principal, body, errors, ETags, timing.
 
 ``register(app, authorizer)`` returns a decorator that registers a handler for a route of
 :mod:`chalicelib.routes`, enforces the route's permission before the handler runs, parses
 and validates the body against the route's schema, and maps domain errors to JSON
-responses. Handlers stay one call into the service.
+responses. Handlers stay one call into a use case (:mod:`chalicelib.usecases`).
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ from chalicelib.rbac import ROLE_PERMS, Perm, Principal
 from chalicelib.repository import DynamoRepository
 from chalicelib.requests import etag, parse_body, reason
 from chalicelib.routes import BY_KEY, RouteSpec
-from chalicelib.service import Call, NeedsApproval, Service
 from chalicelib.timing import aws_seconds_and_reset
+from chalicelib.usecases import projects
+from chalicelib.usecases.base import Call, Ctx, NeedsApproval
 
 _log = logging.getLogger(__name__)
 
@@ -36,21 +37,22 @@ _log = logging.getLogger(__name__)
 CONTENT_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
                  "application/xml", "text/html", "multipart/form-data"]
 
-_SERVICE: list[Service] = []
+_CTX: list[Ctx] = []
 
 
-def get_service() -> Service:
-    """The process-wide service (built on first use from VEXIL_TABLE: once per container)."""
-    if not _SERVICE:
-        _SERVICE.append(Service(DynamoRepository(os.environ["VEXIL_TABLE"])))
-    return _SERVICE[0]
+def get_ctx() -> Ctx:
+    """The process-wide use-case context (built on first use from VEXIL_TABLE: once per
+    container)."""
+    if not _CTX:
+        _CTX.append(Ctx(DynamoRepository(os.environ["VEXIL_TABLE"])))
+    return _CTX[0]
 
 
-def set_service(service: Service | None) -> None:
-    """Replace the process-wide service (tests inject a clock or a faulty repository)."""
-    _SERVICE.clear()
-    if service is not None:
-        _SERVICE.append(service)
+def set_ctx(ctx: Ctx | None) -> None:
+    """Replace the process-wide context (tests inject a clock or a faulty repository)."""
+    _CTX.clear()
+    if ctx is not None:
+        _CTX.append(ctx)
 
 
 @dataclass
@@ -61,11 +63,11 @@ class Req:
     body: dict[str, Any]
     headers: Mapping[str, str]
     query: Mapping[str, str]
-    service: Service = field(repr=False)
+    ctx: Ctx = field(repr=False)
 
     @property
     def call(self) -> Call:
-        """Who and why, for the service."""
+        """Who and why, for the use case."""
         return Call(self.principal, reason(self.headers, self.body))
 
 
@@ -170,25 +172,25 @@ def _handle(app: Chalice, spec: RouteSpec, fn: Callable[..., Any], params: dict[
     try:
         principal = (ANONYMOUS if spec.perm is Perm.PUBLIC
                      else principal_from_context(request.context))
-        service = get_service()
+        ctx = get_ctx()
         if spec.perm is not Perm.PUBLIC:
             _route_permission(principal, spec, params)
         if spec.request:
             raw = request.raw_body
             body = parse_body(raw.encode() if isinstance(raw, str) else raw,
                               headers.get("content-type"), spec.request)
-        req = Req(principal, body, headers, request.query_params or {}, service)
+        req = Req(principal, body, headers, request.query_params or {}, ctx)
         try:
             return _to_response(fn(req, **params), spec)
         except NeedsApproval as need:
-            change_request = approvals.file(service, req.call, need)
+            change_request = approvals.file(ctx, req.call, need)
             return json_response({"change_request": change_request}, 202,
                                  {"Location": _cr_location(change_request)})
     except Forbidden as exc:
         # request.path only: a query string may carry a secret pasted by mistake.
         project, env = _denied_environment(spec, params, body) or (params.get("project"), None)
-        get_service().record_denied(principal, project, env, f"denied:{spec.operation_id}",
-                                    request.path)
+        projects.record_denied(get_ctx(), principal, project, env,
+                               f"denied:{spec.operation_id}", request.path)
         return error_response(exc)
     except ApiError as exc:
         return error_response(exc)

@@ -71,7 +71,7 @@ class World:
 
     api: Api
     clock: FakeClock
-    service: Any
+    ctx: Any
     admin_token: str
     tokens: dict[str, str] = field(default_factory=dict)
 
@@ -104,18 +104,18 @@ def world(vexil_resources: dict[str, str]) -> Iterator[World]:
     """The Chalice app wired to the session moto table, with an injected clock."""
     import app as app_module
     from chalicelib.repository import DynamoRepository
-    from chalicelib.service import Service
     from chalicelib.tokens import bootstrap_admin_token
-    from chalicelib.web import set_service
+    from chalicelib.usecases.base import Ctx
+    from chalicelib.web import set_ctx
 
     clock = FakeClock()
     repo = DynamoRepository(vexil_resources["VEXIL_TABLE"])
-    service = Service(repo, now=clock, kms_key_id=vexil_resources["VEXIL_KMS_KEY_ID"])
-    set_service(service)
+    ctx = Ctx(repo, now=clock, kms_key_id=vexil_resources["VEXIL_KMS_KEY_ID"])
+    set_ctx(ctx)
     admin, _ = bootstrap_admin_token("root", repo=repo, now=clock)
     with Client(app_module.app) as client:
-        yield World(Api(client, admin), clock, service, admin)
-    set_service(None)
+        yield World(Api(client, admin), clock, ctx, admin)
+    set_ctx(None)
 
 
 @pytest.fixture

@@ -253,20 +253,21 @@ def test_a_configuration_approved_meanwhile_stops_a_direct_definition_write(
     production unreviewed."""
     from chalicelib import keys
     from chalicelib.repository import put
+    from chalicelib.usecases import flag_definitions
 
     p = world.new_project(envs=("staging", "production"), protected=("production",))
     assert world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG).status_code == 201
-    real = world.service._project_states
+    real = flag_definitions.project_states
 
-    def read_then_race(project: str, defs: Any) -> Any:
-        states = real(project, defs)
-        world.service.repo.transact([put({
+    def read_then_race(ctx: Any, project: str, defs: Any) -> Any:
+        states = real(ctx, project, defs)
+        world.ctx.repo.transact([put({
             "pk": keys.env_pk(p, "production"), "sk": keys.flag_config_sk("checkout"),
             "flag": "checkout", "body": '{"enabled":true,"default":{"variation":"on"}}',
             "version": 1, "updated_at": "x"})])
         return states
 
-    monkeypatch.setattr(world.service, "_project_states", read_then_race)
+    monkeypatch.setattr(flag_definitions, "project_states", read_then_race)
     r = world.api.put(f"/v1/projects/{p}/flags/checkout",
                       {"kind": "boolean", "variations": {"on": False, "off": True}}, if_match=1)
     assert r.status_code == 409, r.json
@@ -278,9 +279,9 @@ def test_a_configuration_approved_meanwhile_stops_a_direct_definition_write(
 def test_a_definition_moving_just_before_apply_commits_is_a_412(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import chalicelib.service as service_module
     from chalicelib import keys
     from chalicelib.repository import update
+    from chalicelib.usecases import flag_configs
 
     p = world.new_project(envs=("staging", "production"), protected=("production",))
     base = f"/v1/projects/{p}/environments/production"
@@ -289,15 +290,15 @@ def test_a_definition_moving_just_before_apply_commits_is_a_412(
     cr = world.api.put(f"{base}/flags/checkout", ON, if_match=0, token=alice).json
     url = f"{base}/change-requests/{cr['change_request']['id']}"
     assert world.api.post(f"{url}/approve", if_match=1).status_code == 200
-    real_check = service_module.check
+    real_check = flag_configs.check
 
     def check_then_race(state: Any, **kw: Any) -> None:
         real_check(state, **kw)
-        world.service.repo.transact([update(
+        world.ctx.repo.transact([update(
             keys.project_pk(p), keys.flag_definition_sk("checkout"),
             "SET version = :nv", "version = :v", nv=2, v=1)])
 
-    monkeypatch.setattr(service_module, "check", check_then_race)
+    monkeypatch.setattr(flag_configs, "check", check_then_race)
     r = world.api.post(f"{url}/apply", if_match=2, token=alice)
     monkeypatch.undo()
     assert r.status_code == 412, r.json

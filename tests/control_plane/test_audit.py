@@ -49,7 +49,7 @@ def test_chain_verifies_and_tampering_is_located(world: World) -> None:
     # No publisher runs here: nothing anchored this chain, and the answer says so.
     assert out["anchors"]["status"] == "none"
     assert out["anchors"]["unanchored_records"] == 4
-    table = boto3.resource("dynamodb").Table(world.service.repo.table_name)
+    table = boto3.resource("dynamodb").Table(world.ctx.repo.table_name)
     key = {"pk": keys.audit_pk(p, "dev"), "sk": keys.audit_sk(3)}
     original = table.get_item(Key=key)["Item"]["record"]
     table.update_item(Key=key, UpdateExpression="SET #r = :r", ExpressionAttributeNames={

@@ -34,7 +34,7 @@ def _anchor_head(world: World, resources: dict[str, str], chain: Chain) -> str:
     """Anchor the chain's current head as the publisher would; return the anchor's key."""
     anchorer = Anchorer(AnchorStore(boto3.client("s3"), resources["VEXIL_BUCKET"]),
                         PointerSigner(boto3.client("kms"), resources["VEXIL_SIGNING_KEY_ID"]))
-    env = world.service.repo.get(chain.head_pk, chain.head_sk)
+    env = world.ctx.repo.get(chain.head_pk, chain.head_sk)
     anchor = anchorer.head(chain, int(env["audit_seq"]), str(env["audit_head"]))
     assert anchor is not None
     key = anchorer.store_signed(anchor, anchorer.signer.sign_digests([anchor_digest(anchor)]))
@@ -52,7 +52,7 @@ def test_a_dropped_tail_with_the_head_moved_back_is_caught_by_the_anchor(
     assert honest["ok"] is True
     assert honest["anchors"]["latest"]["key"] == key
     # Drop the last record and move the head back: the chain alone is consistent again.
-    table = boto3.resource("dynamodb").Table(world.service.repo.table_name)
+    table = boto3.resource("dynamodb").Table(world.ctx.repo.table_name)
     last = honest["checked"]
     previous = table.get_item(Key={"pk": chain.records_pk, "sk": keys.audit_sk(last - 1)})
     table.delete_item(Key={"pk": chain.records_pk, "sk": keys.audit_sk(last)})

@@ -164,7 +164,7 @@ def test_sdk_keys_are_kms_wrapped_and_revocable(world: World) -> None:
                        "created_at": r.json["created_at"], "revoked_at": None}]
     from chalicelib import keys
 
-    item = world.service.repo.get(keys.env_pk(p, "dev"), keys.sdk_key_sk(key_id))
+    item = world.ctx.repo.get(keys.env_pk(p, "dev"), keys.sdk_key_sk(key_id))
     kms = boto3.client("kms")
     plain = kms.decrypt(CiphertextBlob=item["wrapped_secret"], EncryptionContext={
         "vexil:purpose": "sdk-key", "vexil:project": p, "vexil:environment": "dev"})["Plaintext"]

@@ -25,7 +25,7 @@ def test_snapshot_sees_flags_segments_and_sdk_keys(world: World) -> None:
     gone = world.api.post(f"{base}/sdk-keys", {"kind": "client"}).json
     world.api.delete(f"{base}/sdk-keys/{gone['key_id']}")
 
-    reader = SnapshotReader(table=world.service.repo.table_name,
+    reader = SnapshotReader(table=world.ctx.repo.table_name,
                             dynamodb=boto3.client("dynamodb"), kms=boto3.client("kms"))
     snap = reader.read(p, "dev")
     assert snap is not None
@@ -61,12 +61,12 @@ def test_the_api_and_the_publisher_assemble_the_same_document(
     merge = fields.merge_flag
     monkeypatch.setattr(fields, "merge_flag",
                         lambda d, c, v=None: merged.append(v) or merge(d, c, v))
-    snap = SnapshotReader(table=world.service.repo.table_name,
+    snap = SnapshotReader(table=world.ctx.repo.table_name,
                           dynamodb=boto3.client("dynamodb"), kms=boto3.client("kms")
                           ).read(p, "dev")
     assert snap is not None
     assert sorted(merged) == [1, 2]  # the publisher merged both flags with the owner's rule
-    doc = load_state(world.service.repo, p, "dev").document()
+    doc = load_state(world.ctx.repo, p, "dev").document()
     assert sorted(merged) == [1, 1, 2, 2]  # ... and so did the API's check
     assert doc["flags"] == snap.flags
     assert doc["segments"] == snap.segments
@@ -85,7 +85,7 @@ def test_the_api_stores_sdk_keys_in_the_shape_the_test_builder_writes(
     p = world.new_project(envs=("dev",))
     created = world.api.post(f"/v1/projects/{p}/environments/dev/sdk-keys",
                              {"kind": "client", "scope": {"prefixes": ["web."]}}).json
-    stored = world.service.repo.get(keys.env_pk(p, "dev"), keys.sdk_key_sk(created["key_id"]))
+    stored = world.ctx.repo.get(keys.env_pk(p, "dev"), keys.sdk_key_sk(created["key_id"]))
     key = parse_sdk_key(created["key"])
     built = sdk_key_record.new_item(
         project=p, environment="dev", key=key, kms=boto3.client("kms"),

@@ -18,7 +18,7 @@ def test_only_the_hash_is_stored(world: World) -> None:
 
     r = world.api.post("/v1/tokens", {"name": "ci", "role": "viewer", "projects": ["*"]})
     text = r.json["token"]
-    item = world.service.repo.get(keys.token_pk(hashlib.sha256(text.encode()).hexdigest()),
+    item = world.ctx.repo.get(keys.token_pk(hashlib.sha256(text.encode()).hexdigest()),
                                   keys.TOKEN_SK)
     assert item is not None
     assert item["role"] == "viewer"

@@ -38,24 +38,24 @@ class FailingAuditPut:
 
 def test_failed_audit_put_leaves_flag_and_revision_unchanged(world: World) -> None:
     from chalicelib import keys
-    from chalicelib.service import Service
-    from chalicelib.web import set_service
+    from chalicelib.usecases.base import Ctx
+    from chalicelib.web import set_ctx
 
     p = world.new_project(envs=("dev",))
     world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG)
     before_env = world.api.get(f"/v1/projects/{p}/environments/dev").json
     url = f"/v1/projects/{p}/environments/dev/flags/checkout"
     before_flag = world.api.get(url).json
-    faulty = FailingAuditPut(world.service.repo)
-    set_service(Service(faulty, now=world.clock, kms_key_id=world.service._kms_key_id))
+    faulty = FailingAuditPut(world.ctx.repo)
+    set_ctx(Ctx(faulty, now=world.clock, kms_key_id=world.ctx.kms_key_id))
     try:
         r = world.api.put(url, {"enabled": True, "default": {"variation": "on"}}, if_match=1)
     finally:
-        set_service(world.service)
+        set_ctx(world.ctx)
     assert r.status_code == 409, r.json
     assert world.api.get(url).json == before_flag
     assert world.api.get(f"/v1/projects/{p}/environments/dev").json == before_env
-    repo = world.service.repo
+    repo = world.ctx.repo
     assert repo.get(keys.history_pk(p, "dev", "checkout"), keys.history_sk(2)) is None
     ok = world.api.post("/v1/audit/verify", {"project": p, "environment": "dev"}).json
     assert {k: ok[k] for k in ("ok", "checked", "first_break")} == {
@@ -68,19 +68,19 @@ def test_failed_audit_put_leaves_flag_and_revision_unchanged(world: World) -> No
 
 
 def test_definition_write_bumps_every_environment_in_one_transaction(world: World) -> None:
-    from chalicelib.service import Service
-    from chalicelib.web import set_service
+    from chalicelib.usecases.base import Ctx
+    from chalicelib.web import set_ctx
 
     p = world.new_project(envs=("a", "b", "c"))
     world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG)
     revs = [world.api.get(f"/v1/projects/{p}/environments/{e}").json["revision"] for e in "abc"]
-    set_service(Service(FailingAuditPut(world.service.repo), now=world.clock))
+    set_ctx(Ctx(FailingAuditPut(world.ctx.repo), now=world.clock))
     try:
         r = world.api.put(f"/v1/projects/{p}/flags/checkout",
                           {"kind": "boolean", "variations": {"on": True, "off": False},
                            "description": "x"}, if_match=1)
     finally:
-        set_service(world.service)
+        set_ctx(world.ctx)
     assert r.status_code == 409
     assert [world.api.get(f"/v1/projects/{p}/environments/{e}").json["revision"]
             for e in "abc"] == revs

@@ -79,28 +79,24 @@ def test_if_match_required_and_checked(world: World) -> None:
 
 def test_lost_update_impossible_under_a_race(world: World) -> None:
     """Two writers read version 1; whichever commits second gets 412 from DynamoDB itself."""
+    import pytest
+    from chalicelib.errors import PreconditionFailed
     from chalicelib.rbac import Principal
-    from chalicelib.service import Call
+    from chalicelib.usecases import base, flag_configs
+    from chalicelib.usecases.base import Call
 
     p = world.new_project(envs=("dev",))
     world.api.post(f"/v1/projects/{p}/flags", BOOL_FLAG)
-    svc = world.service
     call = Call(Principal("t", "t", "admin", ("*",), ("*",)))
     # Both writers pass the read-time check, then commit one after the other.
-    real_match = svc._match
-    svc._match = staticmethod(lambda item, v, what: None)  # type: ignore[method-assign]
-    try:
-        svc.put_env_flag(call, p, "dev", "checkout", {"enabled": True,
-                         "default": {"variation": "on"}}, 1)
-        import pytest
-        from chalicelib.errors import PreconditionFailed
-
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(base, "match", lambda item, v, what: None)
+        flag_configs.put_env_flag(world.ctx, call, p, "dev", "checkout",
+                                  {"enabled": True, "default": {"variation": "on"}}, 1)
         with pytest.raises(PreconditionFailed) as err:
-            svc.put_env_flag(call, p, "dev", "checkout", {"enabled": False,
-                             "default": {"variation": "off"}}, 1)
+            flag_configs.put_env_flag(world.ctx, call, p, "dev", "checkout",
+                                      {"enabled": False, "default": {"variation": "off"}}, 1)
         assert err.value.current_version == 2
-    finally:
-        svc._match = real_match  # type: ignore[method-assign]
     got = world.api.get(f"/v1/projects/{p}/environments/dev/flags/checkout").json
     assert got["config"]["enabled"] is True
     assert got["version"] == 2

@@ -34,10 +34,11 @@ def unique(prefix: str = "r") -> str:
 
 @dataclass
 class Plane:
-    """One control-plane instance: the service, its repository, an API client as admin."""
+    """One control-plane instance: the use-case context, its repository, an API client as
+    admin."""
 
     api: Api
-    service: Any
+    ctx: Any
     repo: Any
     clock: FakeClock
     admin_token: str
@@ -67,7 +68,9 @@ class Plane:
 
     def env_item(self, project: str, env: str = "prod") -> dict[str, Any]:
         """The environment item (revision, audit head) by a consistent read."""
-        item = self.service.environment_item(project, env)
+        from chalicelib.usecases.base import environment_item
+
+        item = environment_item(self.ctx, project, env)
         return dict(item)
 
     def audit(self, project: str, env: str = "prod") -> list[dict[str, Any]]:
@@ -81,8 +84,8 @@ def _build_plane(resources: dict[str, str], session: Any | None = None,
                  wrap: Callable[[Any], None] | None = None, table: str | None = None
                  ) -> tuple[Plane, Any]:
     from chalicelib.repository import DynamoRepository
-    from chalicelib.service import Service
     from chalicelib.tokens import bootstrap_admin_token
+    from chalicelib.usecases.base import Ctx
 
     session = session or boto3.session.Session()
     # The production client's retry policy (chalicelib.repository._resource), on a client of
@@ -93,15 +96,15 @@ def _build_plane(resources: dict[str, str], session: Any | None = None,
     if wrap is not None:
         wrap(repo.client)
     clock = FakeClock()
-    service = Service(repo, now=clock, kms=session.client("kms"),
-                      kms_key_id=resources["VEXIL_KMS_KEY_ID"])
+    ctx = Ctx(repo, now=clock, kms=session.client("kms"),
+              kms_key_id=resources["VEXIL_KMS_KEY_ID"])
     admin, _ = bootstrap_admin_token(f"rel-{unique()}", repo=repo, now=clock)
-    return Plane(Api(None, admin), service, repo, clock, admin, session), service
+    return Plane(Api(None, admin), ctx, repo, clock, admin, session), ctx
 
 
 @pytest.fixture
 def plane(vexil_resources: dict[str, str]) -> Iterator[Plane]:
-    """A control plane with its own boto3 clients, installed as the app's service."""
+    """A control plane with its own boto3 clients, installed as the app's context."""
     yield from _installed(vexil_resources)
 
 
@@ -116,15 +119,15 @@ def _installed(resources: dict[str, str], wrap: Callable[[Any], None] | None = N
     import app as app_module
     from chalicelib import web
 
-    saved = list(web._SERVICE)
-    p, service = _build_plane(resources, wrap=wrap, table=table)
-    web.set_service(service)
+    saved = list(web._CTX)
+    p, ctx = _build_plane(resources, wrap=wrap, table=table)
+    web.set_ctx(ctx)
     try:
         with Client(app_module.app) as client:
             p.api.client = client
             yield p
     finally:
-        web._SERVICE[:] = saved
+        web._CTX[:] = saved
 
 
 @pytest.fixture

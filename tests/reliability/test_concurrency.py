@@ -123,17 +123,19 @@ def test_the_conditional_write_logic_directly(plane: Plane) -> None:
     """Without HTTP or threads: a stale version is refused and nothing is half-written."""
     from chalicelib.errors import PreconditionFailed
     from chalicelib.rbac import Principal
-    from chalicelib.service import Call
+    from chalicelib.usecases import flag_configs
+    from chalicelib.usecases.base import Call
 
     p = plane.project()
     plane.flag(p)
     call = Call(Principal("t", "t", "admin", ("*",), ("*",)), "direct")
-    svc = plane.service
     rev = int(plane.env_item(p)["revision"])
     on = {"enabled": True, "off_variation": "off", "default": {"variation": "on"}}
-    svc.put_env_flag(call, p, "prod", "checkout", on, 1)
+    flag_configs.put_env_flag(plane.ctx, call, p, "prod", "checkout", on, 1)
     with pytest.raises(PreconditionFailed) as info:
-        svc.put_env_flag(call, p, "prod", "checkout", {**on, "enabled": False}, 1)
+        flag_configs.put_env_flag(plane.ctx, call, p, "prod", "checkout",
+                                  {**on, "enabled": False}, 1)
     assert info.value.current_version == 2
     assert int(plane.env_item(p)["revision"]) == rev + 1
-    assert svc.get_env_flag(p, "prod", "checkout")["config"]["enabled"] is True
+    got = flag_configs.get_env_flag(plane.ctx, p, "prod", "checkout")
+    assert got["config"]["enabled"] is True
