@@ -80,8 +80,12 @@ def test_anchor_all_signs_once_per_batch_and_skips_anchored_heads(
     monkeypatch.setattr(anchoring, "BATCH", 2)
     kms = boto_session.client("kms")
     signer = PointerSigner(kms, vexil_resources["VEXIL_SIGNING_KEY_ID"])
-    anchorer = anchoring.Anchorer(AnchorStore(bucket.s3, bucket.name), signer)
     project = unique()
+    # A bucket of its own: these heads are made up, the global chain's included, and anchors
+    # of the real global chain in the shared bucket would contradict it for later tests.
+    anchor_bucket = f"anchors-{project}"
+    bucket.s3.create_bucket(Bucket=anchor_bucket)
+    anchorer = anchoring.Anchorer(AnchorStore(bucket.s3, anchor_bucket), signer)
     # Three environments with records, one empty (nothing to anchor), and the global chain.
     heads: Any = _Heads(project, {"a": 4, "b": 9, "c": 1, "empty": 0}, global_seq=7)
     calls = _kms_calls(kms)
@@ -91,7 +95,7 @@ def test_anchor_all_signs_once_per_batch_and_skips_anchored_heads(
     assert calls.count("Sign") == 2  # 4 heads, batches of 2
     trusted = [signer.public_key()]
     for key in run.written:
-        body = bucket.s3.get_object(Bucket=bucket.name, Key=key)["Body"].read()
+        body = bucket.s3.get_object(Bucket=anchor_bucket, Key=key)["Body"].read()
         load_verified(body, key, trusted)  # raises unless genuine and named for its claim
     # Nothing moved: the next run finds every head anchored and signs nothing.
     calls.clear()
