@@ -10,7 +10,6 @@ server document → the readers' compiler).
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -26,6 +25,7 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.apiclient import request_json
 from tests.conftest import free_port
 from vexil.devstack import procs
 
@@ -44,19 +44,8 @@ class Http:
 
     def call(self, method: str, path: str, body: Any = None, *, token: str | None = None,
              if_match: int | None = None) -> tuple[int, Any]:
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Authorization", f"Bearer {token or self.admin}")
-        req.add_header("Content-Type", "application/json")
-        if if_match is not None:
-            req.add_header("If-Match", f'"{if_match}"')
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as err:
-            raw = err.read()
-            return err.code, json.loads(raw) if raw else None
+        return request_json(self.base + path, method, body, token=token or self.admin,
+                            if_match=if_match)
 
     def ok(self, method: str, path: str, body: Any = None, *, status: int = 200,
            **kw: Any) -> Any:

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from tests.apiclient import request_json
 from tests.conftest import free_port
 from tests.control_plane.conftest import World
 from vexil.devstack import procs
@@ -44,20 +45,8 @@ class Server:
     def call(self, method: str, path: str, body: Any = None, token: str | None = None,
              if_match: int | None = None) -> tuple[int, Any]:
         """One request; (status, decoded JSON body or None)."""
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method)
-        req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        if if_match is not None:
-            req.add_header("If-Match", f'"{if_match}"')
-        try:
-            with urllib.request.urlopen(req, timeout=20) as resp:
-                raw = resp.read()
-                return resp.status, json.loads(raw) if raw else None
-        except urllib.error.HTTPError as err:
-            raw = err.read()
-            return err.code, json.loads(raw) if raw else None
+        return request_json(self.base + path, method, body, token=token, if_match=if_match,
+                            timeout=20)
 
     def logs(self) -> str:
         """Everything the server wrote so far (stdout: app log; stderr: access log)."""

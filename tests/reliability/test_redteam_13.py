@@ -14,13 +14,12 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.apiclient import request_json
 from tests.e2e.test_local_stack import _client, stack  # noqa: F401  (the e2e stack fixture)
 
 pytestmark = pytest.mark.e2e
@@ -37,19 +36,8 @@ _seq = iter(range(1_000_000))
 def _call(info: dict[str, Any], method: str, path: str, body: Any = None, *,
           token: str | None = None, if_match: int | None = None) -> tuple[int, Any]:
     """One JSON request to the stack's API; (status, parsed body)."""
-    req = urllib.request.Request(info["api"] + path, method=method,
-                                 data=json.dumps(body).encode() if body is not None else None)
-    req.add_header("Authorization", f"Bearer {token or info['admin_token']}")
-    req.add_header("Content-Type", "application/json")
-    if if_match is not None:
-        req.add_header("If-Match", f'"{if_match}"')
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            raw = resp.read()
-            return resp.status, json.loads(raw) if raw else None
-    except urllib.error.HTTPError as err:
-        raw = err.read()
-        return err.code, json.loads(raw) if raw else None
+    return request_json(info["api"] + path, method, body,
+                        token=token or info["admin_token"], if_match=if_match)
 
 
 def _ok(info: dict[str, Any], method: str, path: str, body: Any = None, *,
