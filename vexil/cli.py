@@ -23,8 +23,8 @@ from vexil.devstack.aws import local_aws_env
 from vexil.devstack.demo import run_demo
 from vexil.errors import UsageError, VexilError
 from vexil.evaluate import evaluate
-from vexil.flagsfile import compile_check, dump, dump_json, load
-from vexil.plan import build_plan, render
+from vexil.flagsfile import dump, dump_json, load
+from vexil.plan import build_plan, confirm_apply, plan_exit_code, render, to_json
 from vexil.remote import Writer, fetch_state
 from vexil.settings import load_dev_json, resolve
 
@@ -77,9 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="delete flags and segments that are not in the file")
         if name == "plan":
             p.add_argument("--detailed-exitcode", action="store_true",
-                           help="exit 0 when there is nothing to do, 3 when there are changes")
+                           help="exit 0 only when nothing is pending, 2 when changes are "
+                                "(also those awaiting approval in a change request), 1 on errors")
+            p.add_argument("--json", action="store_true", help="print the plan as JSON")
         else:
             p.add_argument("--reason", help="reason recorded in the audit log")
+            p.add_argument("--yes", action="store_true",
+                           help="apply despite lint warnings without asking (for CI)")
         _add_connection(p)
 
     ex = sub.add_parser("export", help="write an environment as a flags file")
@@ -276,18 +280,23 @@ def _print_summary(info: dict[str, Any], paths: Any) -> None:
 
 def cmd_plan_apply(args: argparse.Namespace) -> int:
     """``vexil plan -f FILE`` and ``vexil apply -f FILE``."""
-    desired = load(args.file)
-    problems = compile_check(desired)
-    if problems:
-        more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UsageError(f"{args.file}: {problems[0]}{more}")
-    api = _api(args)
-    remote = fetch_state(api, desired.project, desired.environment)
+    try:
+        desired = load(args.file)
+        api = _api(args)
+        remote = fetch_state(api, desired.project, desired.environment)
+    except VexilError as exc:  # --detailed-exitcode: 2 means "changes", so every error is 1
+        if getattr(args, "detailed_exitcode", False):
+            raise VexilError(exc.message) from None
+        raise
     plan = build_plan(desired, remote, prune=args.prune)
-    source = "stdin" if args.file == "-" else args.file
-    print(render(plan, source=source))
+    source = desired.source
+    if args.command == "plan" and args.json:
+        print(json.dumps(to_json(plan, source=source), indent=2, ensure_ascii=False))
+    else:
+        print(render(plan, source=source))
     if args.command == "plan":
-        return 3 if (args.detailed_exitcode and not plan.empty) else 0
+        return plan_exit_code(plan, detailed=args.detailed_exitcode)
+    confirm_apply(plan, yes=args.yes, interactive=sys.stdin.isatty() and sys.stdout.isatty())
     if plan.empty:
         return 0
     print("Applying:")

@@ -18,6 +18,7 @@ from ._validate import (
     KEY_RE,
     KIND_RE,
     check_fields,
+    did_you_mean,
     get_bool,
     get_int,
     get_list,
@@ -28,7 +29,7 @@ from ._validate import (
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
 from .fields import SEGMENT_DOCUMENT_FIELDS
-from .operators import FACTORIES, NUMERIC, Test, canonical_operator
+from .operators import ALIASES, FACTORIES, NUMERIC, OPERATORS, Test, canonical_operator
 
 Match = Callable[[Kinds], bool]
 SegmentResolver = Callable[[str, str], Match | None]
@@ -63,7 +64,9 @@ def compile_clause(
     check_fields(raw, path, _CLAUSE_FIELDS, ("op",) if op == "segment_match" else
                  ("attribute", "op"), problems)
     if op is None and "op" in raw:
-        problems.error(f"{path}.op", f"unknown operator {raw.get('op')!r}", "unknown_operator")
+        name = raw.get("op")
+        hint = did_you_mean(name, OPERATORS | set(ALIASES))
+        problems.error(f"{path}.op", f"unknown operator {name!r}{hint}", "unknown_operator")
     kind = fresh.text(get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user")
     negate = get_bool(raw, "negate", path, problems, False)
     values = get_list(raw, "values", path, problems)
@@ -340,7 +343,8 @@ class SegmentCompiler:
         if key in self._done:
             return self._done[key]
         if key not in self._raw:
-            self._problems.error(path, f"unknown segment {key!r}", "unknown_segment")
+            self._problems.error(path, f"unknown segment {key!r}{did_you_mean(key, self._raw)}",
+                                 "unknown_segment")
             return None
         if key in self._stack:
             cycle = [*self._stack[self._stack.index(key):], key]

@@ -46,7 +46,7 @@ def test_apply_creates_everything_then_plan_is_empty_and_apply_is_idempotent(
     f = _write(tmp_path, project, "staging", flags, segments)
 
     code, out, err = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
-    assert code == 3, err
+    assert code == 2, err
     assert f"+ project {project}" in out
     assert "+ flag checkout-config (json, enabled)" in out
 
