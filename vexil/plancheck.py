@@ -85,8 +85,14 @@ def check(desired: FlagsFile, remote: RemoteState, *,
     except CompileError as exc:  # the document as a whole is unusable
         errors, warnings = exc.errors, exc.warnings
     locate = _Locate(desired, doc)
-    return ([locate(p, "error") for p in [*desired.problems, *errors]],
-            [locate(p, "warning") for p in [*_enabling_by_absence(desired, remote), *warnings]])
+    return (_in_file_order([locate(p, "error") for p in [*desired.problems, *errors]]),
+            _in_file_order([locate(p, "warning")
+                            for p in [*_enabling_by_absence(desired, remote), *warnings]]))
+
+
+def _in_file_order(findings: list[Finding]) -> list[Finding]:
+    """The file's findings by line (as an editor walks them), then the server's."""
+    return sorted(findings, key=lambda f: (f.file is None, f.line or 0))
 
 
 def _enabling_by_absence(desired: FlagsFile, remote: RemoteState) -> Iterable[Problem]:

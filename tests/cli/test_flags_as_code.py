@@ -139,7 +139,8 @@ def test_protected_environment_gets_change_requests_once(
     # Applying again files nothing new.
     code, out, _ = _cli(capsys, "apply", "-f", f)
     assert code == 0
-    assert "already proposed by change request" in out
+    assert "proposed in CR cr-" in out
+    assert f"awaiting approval in {project}/production" in out
     assert "Applied" not in out
 
 
@@ -256,6 +257,9 @@ def test_definition_change_in_a_project_with_a_protected_env_is_filed_once(
     code, out, err = _cli(capsys, "apply", "-f", f)
     assert code == 0, err
     assert "change request cr-" in out  # filed in production, the protected environment
+    # Proposed is not applied: a CI drift check must still see it (exit 2), and where.
     code, out, _ = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
-    assert code == 0, out
-    assert "= flag definition checkout-enabled: already proposed by change request" in out
+    assert code == 2, out
+    assert "= flag definition checkout-enabled: proposed in CR cr-" in out
+    assert f"awaiting approval in {project}/production" in out
+    assert "No changes" not in out

@@ -9,7 +9,7 @@ import yaml
 
 from edge_reader.engine.fields import split_flag
 from vexil.errors import UsageError
-from vexil.flagsfile import dump, load, normalize_flag, parse
+from vexil.flagsfile import dump, load, normalize_flag
 
 GOOD = """\
 project: shop
@@ -62,7 +62,8 @@ def test_dump_then_load_round_trips(tmp_path: Path) -> None:
         ("environment: s\nflags: {}\n",
          "project: required — the project key this file is for"),
         ("project: shop\nflags: {}\n", "environment: required"),
-        ("project: shop\nenvironment: s\nflags:\n  x: 3\n", "flags.yaml:4: flags.x: must be a mapping"),
+        ("project: shop\nenvironment: s\nflags:\n  x: 3\n",
+         "flags.yaml:4: flags.x: must be a mapping"),
         ("project: shop\nenvironment: s\nflgs: {}\n",
          "flags.yaml:3: flgs: unknown top-level field 'flgs' (did you mean 'flags'?)"),
         ("project: shop\nenvironment: s\nformat: 2\n", "flags.yaml:3: format: unsupported value 2"),
