@@ -85,6 +85,8 @@ def compile_clause(
     if parts is None:
         return never
     parts = fresh.texts(parts)
+    if attribute is not None and not attribute.startswith("/"):
+        problems.attribute(kind, parts[0], f"{path}.attribute")
     if op == "exists":
         return _exists_clause(kind, parts, negate)
     if not values:
@@ -432,3 +434,27 @@ def _segment_matcher(
     if not rules:
         segment.lists_only = (kind, included)  # type: ignore[attr-defined]
     return segment
+
+
+def lint_attributes(problems: Problems) -> None:
+    """Warn about an attribute that is most likely a misspelling of another one.
+
+    Context attributes are free-form, so "unknown" is knowable only by comparison: within
+    one context kind, an attribute that differs from another only in case, or that one
+    clause tests while a close spelling (difflib ratio ≥ 0.75) is tested by two or more,
+    never matches what its author meant. Nested references (``/a/b``) are left alone.
+    """
+    by_kind: dict[str, dict[str, list[str]]] = {}
+    for (kind, name), paths in problems.attributes.items():
+        by_kind.setdefault(kind, {})[name] = paths
+    for names in by_kind.values():
+        for name, paths in names.items():
+            common = {other for other, used in names.items() if other != name and (
+                len(used) >= 2 > len(paths)
+                or (other.lower() == name.lower() and len(used) >= len(paths)))}
+            hint = did_you_mean(name, common)
+            if hint:
+                for path in paths:
+                    problems.warn(path, f"attribute {name!r} looks like a misspelling{hint}: "
+                                  "attributes are case-sensitive and matched exactly",
+                                  "attribute_typo")

@@ -20,7 +20,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ._clauses import SegmentCompiler, compile_conditions
+from ._clauses import SegmentCompiler, compile_conditions, lint_attributes
 from ._fresh import Fresh
 from ._gc import paused_gc
 from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
@@ -117,6 +117,7 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
             env.runs[key] = run
         if info is not None:
             env.infos[key] = info
+    lint_attributes(problems)
     for key in _check_prerequisite_graph(edges, problems):
         failed.setdefault(key, "prerequisite cycle")
     for key, message in failed.items():

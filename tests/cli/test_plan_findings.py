@@ -191,7 +191,8 @@ def test_detailed_exit_code_counts_changes_awaiting_approval_as_pending() -> Non
     # The delete was proposed already — in another environment's change request.
     remote.pending.append(PendingRequest("cr-7", delete.operation() or {}, "production"))
     plan = build_plan(desired, remote, prune=True)
-    assert plan.empty and not plan.in_sync
+    assert plan.empty
+    assert not plan.in_sync
     assert plan_exit_code(plan, detailed=True) == 2
     assert plan_exit_code(plan, detailed=False) == 0
     text = render(plan, source="f.yaml")
@@ -208,12 +209,14 @@ def test_apply_refuses_errors_and_confirms_warnings(tmp_path: Path) -> None:
     warned = build_plan(_load(tmp_path, BROKEN.replace("inn", "in").replace("onn", "on")
                               .replace("beta-tester]", "beta-testers]")
                               .replace("chekout", "checkout")), _state())
-    assert not warned.errors and warned.warnings
+    assert not warned.errors
+    assert warned.warnings
     with pytest.raises(VexilError, match="re-run with --yes"):
         confirm_apply(warned, yes=False, interactive=False)
     confirm_apply(warned, yes=True, interactive=False)
     asked: list[str] = []
     confirm_apply(warned, yes=False, interactive=True, ask=lambda q: asked.append(q) or "y")
-    assert asked and "warnings above. Apply anyway? [y/N]" in asked[0]
+    assert asked
+    assert "warnings above. Apply anyway? [y/N]" in asked[0]
     with pytest.raises(VexilError, match="cancelled; nothing was written"):
         confirm_apply(warned, yes=False, interactive=True, ask=lambda _q: "")
