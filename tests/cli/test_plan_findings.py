@@ -215,7 +215,12 @@ def test_apply_refuses_errors_and_confirms_warnings(tmp_path: Path) -> None:
         confirm_apply(warned, yes=False, interactive=False)
     confirm_apply(warned, yes=True, interactive=False)
     asked: list[str] = []
-    confirm_apply(warned, yes=False, interactive=True, ask=lambda q: asked.append(q) or "y")
+
+    def ask(question: str) -> str:
+        asked.append(question)
+        return "y"
+
+    confirm_apply(warned, yes=False, interactive=True, ask=ask)
     assert asked
     assert "warnings above. Apply anyway? [y/N]" in asked[0]
     with pytest.raises(VexilError, match="cancelled; nothing was written"):
