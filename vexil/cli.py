@@ -302,7 +302,8 @@ def cmd_plan_apply(args: argparse.Namespace) -> int:
     print("Applying:")
     writer = Writer(api, desired.project, desired.environment, args.reason)
     report = apply_plan(plan, writer, echo=print)
-    summary = f"Applied {len(report.applied)} change(s)"
+    n = plan.counts()  # the plan's own numbers: what plan said is what apply reports
+    summary = f"Applied {n['create']} to create, {n['update']} to update, {n['delete']} to delete"
     if report.change_requests:
         summary += (f"; {len(report.change_requests)} change request(s) await approval "
                     f"in {desired.project}/{desired.environment}")
