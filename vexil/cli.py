@@ -25,6 +25,7 @@ from vexil.errors import UsageError, VexilError
 from vexil.evaluate import evaluate
 from vexil.flagsfile import dump, dump_json, load
 from vexil.plan import build_plan, confirm_apply, plan_exit_code, render, to_json
+from vexil.plancheck import check_offline
 from vexil.remote import Writer, fetch_state
 from vexil.settings import load_dev_json, resolve
 
@@ -282,8 +283,13 @@ def cmd_plan_apply(args: argparse.Namespace) -> int:
     """``vexil plan -f FILE`` and ``vexil apply -f FILE``."""
     try:
         desired = load(args.file)
-        api = _api(args)
-        remote = fetch_state(api, desired.project, desired.environment)
+        try:
+            api = _api(args)
+            remote = fetch_state(api, desired.project, desired.environment)
+        except VexilError:  # no API: the file's own errors, if any, matter more
+            if not getattr(args, "json", False):  # (stdout stays JSON-only)
+                check_offline(desired, echo=print)
+            raise
     except VexilError as exc:  # --detailed-exitcode: 2 means "changes", so every error is 1
         if getattr(args, "detailed_exitcode", False):
             raise VexilError(exc.message) from None

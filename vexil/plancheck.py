@@ -11,16 +11,22 @@ the document path, and the engine's message (with its "did you mean").
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from edge_reader.engine import CompileError, Problem, compile_environment
 from edge_reader.engine.fields import merge_flag
+from vexil.errors import VexilError
 from vexil.flagsfile import FlagsFile
 from vexil.remote import RemoteState
 
 SERVER = "(server)"
+
+# Errors that depend on what else the environment holds (a prerequisite on a server flag,
+# a segment defined on the server): the file alone cannot decide them.
+_CROSS_REFERENCE = frozenset({"unknown_flag", "unknown_segment", "invalid_segment",
+                              "segment_cycle", "prerequisite_cycle", "prerequisite_depth"})
 
 
 @dataclass(frozen=True)
@@ -136,3 +142,22 @@ class _Locate:
         if not best:
             return "", True
         return f"{label} {best}", best in from_file
+
+
+def check_offline(desired: FlagsFile, *, echo: Callable[[str], None]) -> None:
+    """Raise VexilError when the file alone is wrong, after echoing every error the file
+    decides by itself (all but references to flags and segments the server may hold).
+
+    For when the server cannot be read (no API configured, unreachable, refused): the
+    file's own errors are then reported instead of only the connection's. With the
+    server, :func:`check` of the whole resulting environment says more."""
+    errors, _ = check(desired, RemoteState(desired.project, desired.environment))
+    local = [e for e in errors if e.code not in _CROSS_REFERENCE
+             and ".prerequisites[" not in e.path]
+    if not local:
+        return
+    for finding in local:
+        echo(finding.text())
+    n = len(local)
+    raise VexilError(f"{desired.source}: {n} error{'' if n == 1 else 's'} in the file "
+                     "(listed above); nothing was sent")

@@ -12,6 +12,7 @@ import pytest
 from vexil.errors import VexilError
 from vexil.flagsfile import load, parse
 from vexil.plan import build_plan, confirm_apply, plan_exit_code, render, to_json
+from vexil.plancheck import check_offline
 from vexil.remote import PendingRequest, RemoteFlag, RemoteSegment, RemoteState
 
 # Line numbers matter below: each problem's line is asserted.
@@ -225,3 +226,31 @@ def test_apply_refuses_errors_and_confirms_warnings(tmp_path: Path) -> None:
     assert "warnings above. Apply anyway? [y/N]" in asked[0]
     with pytest.raises(VexilError, match="cancelled; nothing was written"):
         confirm_apply(warned, yes=False, interactive=True, ask=lambda _q: "")
+
+
+def test_offline_check_stops_only_on_what_the_file_alone_decides(tmp_path: Path) -> None:
+    """Before any network call: local errors stop plan/apply; a reference to a segment or
+    flag that may exist on the server does not (the full plan decides it)."""
+    refers = _load(tmp_path, """\
+project: shop
+environment: staging
+flags:
+  a:
+    kind: boolean
+    variations: {on: true, off: false}
+    enabled: true
+    off_variation: off
+    prerequisites: [{flag: on-server, variation: on}]
+    rules:
+      - clauses: [{op: segment_match, values: [server-segment]}]
+        serve: {variation: on}
+    default: {variation: off}
+""")
+    echoed: list[str] = []
+    check_offline(refers, echo=echoed.append)
+    assert echoed == []
+    # The unknown segment and prerequisite flag of BROKEN wait for the full plan.
+    with pytest.raises(VexilError, match=r"f\.yaml: 2 errors in the file \(listed above\); "
+                                         "nothing was sent"):
+        check_offline(_load(tmp_path), echo=echoed.append)
+    assert [e.split(": error: ")[0].rsplit(":", 1)[1] for e in echoed] == ["11", "13"]
