@@ -71,6 +71,9 @@ class Locator:
 
     def __init__(self, root: yaml.Node | None) -> None:
         self._root = root
+        # id(mapping node) -> {key: (key node, value node)}, built on first use, so a
+        # lookup costs the path's length, not the mapping's size (10,000 flags).
+        self._index: dict[int, dict[str, tuple[yaml.Node, yaml.Node]]] = {}
 
     def line(self, path: str) -> int | None:
         """The 1-based line of ``path``, or of its deepest ancestor the file holds (a
@@ -81,7 +84,7 @@ class Locator:
         line = node.start_mark.line + 1
         while rest:
             if isinstance(node, yaml.MappingNode):
-                step = _key_step(node, rest)
+                step = self._key_step(node, rest)
                 if step is None:
                     break
                 key_node, node, rest = step
@@ -96,24 +99,25 @@ class Locator:
                 break
         return line
 
+    def _key_step(self, node: yaml.MappingNode,
+                  rest: str) -> tuple[yaml.Node, yaml.Node, str] | None:
+        """(key node, value node, remaining path) for the longest key ``rest`` starts with
+        (keys may contain dots: ``flags.web.checkout``)."""
+        index = self._index.get(id(node))
+        if index is None:
+            index = {str(k.value): (k, v) for k, v in node.value
+                     if isinstance(k, yaml.ScalarNode)}
+            self._index[id(node)] = index
+        cuts = [i for i, ch in enumerate(rest) if ch in ".["] + [len(rest)]
+        for cut in reversed(cuts):
+            found = index.get(rest[:cut])
+            if found is not None:
+                tail = rest[cut:]
+                return found[0], found[1], tail[1:] if tail[:1] == "." else tail
+        return None
+
 
 _INDEX = re.compile(r"\[(\d+)\]\.?")
-
-
-def _key_step(node: yaml.MappingNode, rest: str) -> tuple[yaml.Node, yaml.Node, str] | None:
-    """(key node, value node, remaining path) for the longest key ``rest`` starts with."""
-    best: tuple[yaml.Node, yaml.Node, str] | None = None
-    best_len = -1
-    for key_node, value_node in node.value:
-        if not isinstance(key_node, yaml.ScalarNode):
-            continue
-        key = str(key_node.value)
-        if len(key) <= best_len or not rest.startswith(key):
-            continue
-        tail = rest[len(key):]
-        if tail == "" or tail[0] in ".[":
-            best, best_len = (key_node, value_node, tail[1:] if tail[:1] == "." else tail), len(key)
-    return best
 
 
 @dataclass

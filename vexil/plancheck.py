@@ -135,13 +135,12 @@ class _Locate:
             return "", True
         label, keys, from_file = self.groups[group]
         # Keys may contain dots: the longest key the rest of the path starts with.
-        best = ""
-        for key in keys:
-            if len(key) > len(best) and (rest == key or rest.startswith((key + ".", key + "["))):
-                best = key
-        if not best:
-            return "", True
-        return f"{label} {best}", best in from_file
+        cuts = [i for i, ch in enumerate(rest) if ch in ".["] + [len(rest)]
+        for cut in reversed(cuts):
+            key = rest[:cut]
+            if key in keys:
+                return f"{label} {key}", key in from_file
+        return "", True
 
 
 def check_offline(desired: FlagsFile, *, echo: Callable[[str], None]) -> None:
