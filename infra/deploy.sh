@@ -4,6 +4,7 @@
 #   infra/deploy.sh                 preflight, package, offline checks, then PRINT the
 #                                   terraform commands to run (review the plan yourself)
 #   infra/deploy.sh --skip-checks   the same without checkov (e.g. a code-only redeploy)
+#   infra/deploy.sh --var-file F    variables from F (default infra/terraform.tfvars)
 #
 # It never runs `terraform apply`: a deployment is applied from a plan a person has read.
 # Every command it prints is relative to the repository root (terraform -chdir=infra), so
@@ -11,20 +12,32 @@
 #
 # Exit status: 0 ready to plan; 1 a step failed (the message names it); 2 usage error.
 set -euo pipefail
+CALLER_DIR=$(pwd)
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 PY="${VEXIL_PYTHON:-$ROOT/.venv/bin/python}"
 TF_MIN="1.5.0"
 PLAN_FILE="vexil.plan"
 skip_checks=0
+var_file=""
 
-for arg in "$@"; do
-  case "$arg" in
+while [ $# -gt 0 ]; do
+  case "$1" in
     --skip-checks) skip_checks=1 ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) echo "deploy.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
+    --var-file)
+      [ $# -ge 2 ] || { echo "deploy.sh: --var-file needs a file" >&2; exit 2; }
+      # Absolute: the printed commands run terraform with -chdir=infra.
+      case "$2" in /*) var_file=$2 ;; *) var_file=$CALLER_DIR/$2 ;; esac
+      shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    *) echo "deploy.sh: unknown argument '$1' (try --help)" >&2; exit 2 ;;
   esac
+  shift
 done
+tfvars=${var_file:-infra/terraform.tfvars}
+# terraform.tfvars in infra/ is read automatically; another file is passed explicitly.
+var_arg=""
+[ -z "$var_file" ] || var_arg=" -var-file=$var_file"
 
 step() { echo; echo "==> [$1] $2"; }
 fail() { echo "deploy.sh: $*" >&2; exit 1; }
@@ -39,12 +52,12 @@ for tool in aws jq openssl; do
 done
 [ ${#missing[@]} -eq 0 ] || fail "missing prerequisites: ${missing[*]} (docs/deploy.md, Prerequisites)"
 [ -x "$PY" ] || fail "no virtualenv at $ROOT/.venv: run ./run setup first"
-[ -f infra/terraform.tfvars ] \
-  || fail "infra/terraform.tfvars is missing: cp infra/terraform.tfvars.example infra/terraform.tfvars and edit it"
+[ -f "$tfvars" ] \
+  || fail "$tfvars is missing: cp infra/terraform.tfvars.example infra/terraform.tfvars and edit it"
 # The region is a Terraform variable, not the CLI's profile default: state it explicitly.
 region=$(sed -n 's/^[[:space:]]*aws_region[[:space:]]*=[[:space:]]*"\([a-z0-9-]*\)".*/\1/p' \
-  infra/terraform.tfvars | head -n1)
-[ -n "$region" ] || fail "infra/terraform.tfvars sets no aws_region (e.g. aws_region = \"eu-west-1\")"
+  "$tfvars" | head -n1)
+[ -n "$region" ] || fail "$tfvars sets no aws_region (e.g. aws_region = \"eu-west-1\")"
 echo "region: $region (CloudFront's certificate, WAF and alarm stay in us-east-1 by AWS rule)"
 terraform_ok=0
 if command -v terraform >/dev/null 2>&1; then
@@ -76,7 +89,7 @@ echo "deployment.zip: $zip_bytes bytes"
 step 4 "terraform: run these from $ROOT and review the plan before applying"
 cat <<EOF
 terraform -chdir=infra init
-terraform -chdir=infra plan -out=$PLAN_FILE
+terraform -chdir=infra plan$var_arg -out=$PLAN_FILE
 terraform -chdir=infra apply $PLAN_FILE
 terraform -chdir=infra output
 EOF

@@ -208,9 +208,10 @@ def teardown(session: Any, deployment: Deployment, *, dry_run: bool, out: TextIO
         if not rep.exists:
             print(f"    {bucket}: absent", file=out)
             continue
-        verb = "would delete" if dry_run else f"deleted {rep.deleted} of"
-        print(f"    {bucket}: {verb} {rep.versions} versions + {rep.delete_markers} "
-              "delete markers", file=out)
+        found = f"{rep.versions} versions + {rep.delete_markers} delete markers"
+        done = (f"would delete {found}" if dry_run
+                else f"deleted {rep.deleted} of {rep.versions + rep.delete_markers} ({found})")
+        print(f"    {bucket}: {done}", file=out)
         for refused in rep.refused:
             print(f"    !! refused (Object Lock retention?): {refused}", file=out)
         blocked |= bool(rep.refused)
