@@ -34,6 +34,8 @@ def deployment(vexil_resources: dict[str, str]) -> Deployment:
             s3.put_object(Bucket=bucket, Key="bundles/p/e/current.json", Body=b"v%d" % i)
         s3.put_object(Bucket=bucket, Key="gone.txt", Body=b"x")
         s3.delete_object(Bucket=bucket, Key="gone.txt")  # leaves a delete marker
+    boto3.client("events").put_rule(Name=dep.heartbeat_rule,
+                                    ScheduleExpression="rate(15 minutes)", State="ENABLED")
     ddb = boto3.client("dynamodb")
     ddb.create_table(TableName=dep.tables[0], BillingMode="PAY_PER_REQUEST",
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
@@ -55,6 +57,10 @@ def _count(bucket: str) -> tuple[int, int]:
     return len(page.get("Versions", [])), len(page.get("DeleteMarkers", []))
 
 
+def _rule_state(name: str) -> str:
+    return str(boto3.client("events").describe_rule(Name=name)["State"])
+
+
 def _protected(table: str) -> bool:
     desc = boto3.client("dynamodb").describe_table(TableName=table)["Table"]
     return bool(desc.get("DeletionProtectionEnabled"))
@@ -73,6 +79,8 @@ def test_dry_run_reports_and_changes_nothing(deployment: Deployment) -> None:
     assert f"{deployment.tables[0]}: deletion protection ON: would switch it off" in text
     assert f"{deployment.tables[1]}: absent" in text
     assert _protected(deployment.tables[0])
+    assert f"rule {deployment.heartbeat_rule}: would disable" in text
+    assert _rule_state(deployment.heartbeat_rule) == "ENABLED"
     assert "terraform -chdir=infra destroy" in text
 
 
@@ -87,6 +95,9 @@ def test_real_run_empties_versions_and_markers_and_lifts_protection(
         assert _count(bucket) == (0, 0)
         boto3.client("s3").delete_bucket(Bucket=bucket)  # empty: the delete succeeds
     assert not _protected(deployment.tables[0])
+    assert f"rule {deployment.heartbeat_rule}: disabled" in text
+    assert _rule_state(deployment.heartbeat_rule) == "DISABLED"
+    boto3.client("events").delete_rule(Name=deployment.heartbeat_rule)
     boto3.client("dynamodb").delete_table(TableName=deployment.tables[0])
     # The repository's prevent_destroy lines still guard: the run says so and exits 1.
     assert rc == 1
