@@ -64,6 +64,8 @@ resource "aws_api_gateway_stage" "api" {
       latency        = "$context.responseLatency"
       principal      = "$context.authorizer.principalId"
       wafStatus      = "$context.wafResponseCode"
+      # With mutual TLS on the custom domain (api_domain.tf): which certificate called.
+      clientCert = "$context.identity.clientCert.subjectDN"
     })
   }
 
