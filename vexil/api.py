@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 import urllib3
 
 from vexil.errors import ApiError, VexilError
+from vexil.settings import Settings
 
 USER_AGENT = "vexil-cli/1"
 
@@ -60,6 +61,11 @@ class ApiClient:
             timeout=urllib3.Timeout(connect=5.0, read=timeout),
             **kwargs,
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> ApiClient:
+        """A client for resolved CLI settings (see :mod:`vexil.settings`)."""
+        return cls(settings.api, settings.token, ca_bundle=settings.ca_bundle)
 
     def request(
         self,

@@ -1,0 +1,116 @@
+"""``vexil tokens create|list|revoke|bootstrap``: API tokens."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from vexil.api import path
+from vexil.cli._common import (
+    Parser,
+    Subparsers,
+    add_connection,
+    api,
+    csv_list,
+    print_json,
+    state_dir,
+)
+from vexil.errors import UsageError
+from vexil.settings import load_dev_json
+
+
+def register(sub: Subparsers) -> None:
+    """Add ``tokens`` and its subcommands."""
+    tok = sub.add_parser("tokens", help="API tokens")
+    tok.set_defaults(func=cmd_tokens)
+    tok_sub = tok.add_subparsers(dest="tokens_command", required=True, parser_class=Parser)
+    tc = tok_sub.add_parser("create", help="create a token (the secret is shown once)")
+    tc.add_argument("--name", required=True, help="a name saying who or what uses the token")
+    tc.add_argument("--role", required=True, choices=["admin", "editor", "viewer", "auditor"],
+                    help="what the token may do")
+    tc.add_argument("--projects", default="*", help="comma-separated project keys or *")
+    tc.add_argument("--environments", default="*", help="comma-separated environment keys or *")
+    tc.add_argument("--ttl-days", type=int, help="expire after this many days")
+    tc.add_argument("--reason", help="reason recorded in the audit log")
+    add_connection(tc)
+    tl = tok_sub.add_parser("list", help="list tokens (never their secrets)")
+    tl.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_connection(tl)
+    tr = tok_sub.add_parser("revoke", help="revoke a token by its id")
+    tr.add_argument("token_id", help="the token's id (from `vexil tokens list`)")
+    tr.add_argument("--reason", help="reason recorded in the audit log")
+    add_connection(tr)
+    tb = tok_sub.add_parser(
+        "bootstrap", help="create an admin token by writing the table directly (AWS credentials)"
+    )
+    tb.add_argument("--name", default="admin", help="token name (default admin)")
+    tb.add_argument("--table", help="table name (default $VEXIL_TABLE, or the local stack's)")
+    tb.add_argument("--ttl-days", type=int, help="expire after this many days")
+
+
+def cmd_tokens(args: argparse.Namespace) -> int:
+    """``vexil tokens create|list|revoke|bootstrap``."""
+    if args.tokens_command == "bootstrap":
+        return _tokens_bootstrap(args)
+    client = api(args)
+    if args.tokens_command == "create":
+        body: dict[str, Any] = {
+            "name": args.name, "role": args.role,
+            "projects": csv_list(args.projects), "environments": csv_list(args.environments),
+        }
+        if args.ttl_days:
+            body["ttl_days"] = args.ttl_days
+        if args.reason:
+            body["reason"] = args.reason
+        created = client.request("POST", "/v1/tokens", body=body).body or {}
+        secret = created.get("token") or created.get("secret") or created.get("text")
+        print(secret)
+        meta = {k: v for k, v in created.items() if k not in ("token", "secret", "text")}
+        print(json.dumps(meta, sort_keys=True), file=sys.stderr)
+        return 0
+    if args.tokens_command == "list":
+        body_any = client.get("/v1/tokens").body
+        items = body_any.get("items", []) if isinstance(body_any, dict) else body_any or []
+        if args.json:
+            print_json(items)
+            return 0
+        for t in items:
+            state = "revoked" if t.get("revoked") or t.get("revoked_at") else "active"
+            print(f"{t.get('token_id', '?'):24} {t.get('role', '?'):8} {state:8} "
+                  f"{t.get('name', '')}  expires {t.get('expires_at', '-')}")
+        return 0
+    client.request("DELETE", path("v1", "tokens", args.token_id),
+                   body={"reason": args.reason} if args.reason else None)
+    print(f"revoked {args.token_id}")
+    return 0
+
+
+def _tokens_bootstrap(args: argparse.Namespace) -> int:
+    from vexil.bootstrap import bootstrap_admin_token  # noqa: PLC0415 - boto3 only here
+    from vexil.devstack.aws import local_aws_env  # noqa: PLC0415
+
+    table = args.table
+    dev = load_dev_json(state_dir(args))
+    env_backup: dict[str, str | None] = {}
+    if not table and not os.environ.get("VEXIL_TABLE") and dev:
+        # No explicit target: write the running local stack's table.
+        table = str(dev["table"])
+        for k, v in local_aws_env(str(dev["aws_endpoint"])).items():
+            env_backup[k] = os.environ.get(k)
+            os.environ[k] = v
+    if not table and not os.environ.get("VEXIL_TABLE"):
+        raise UsageError("no table: pass --table, set VEXIL_TABLE, or start the local stack")
+    try:
+        print(bootstrap_admin_token(args.name, table=table, ttl_days=args.ttl_days))
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    finally:
+        for k, old in env_backup.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old
+    return 0
