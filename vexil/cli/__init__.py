@@ -19,15 +19,26 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
-from vexil.cli import audit, changes, dev, direct, flags, tokens
+from vexil.cli import (
+    audit,
+    changes,
+    dev,
+    direct,
+    flags,
+    projects,
+    sdk_keys,
+    segments,
+    tokens,
+)
 from vexil.cli._common import Parser
 from vexil.errors import VexilError
 
 DESCRIPTION = ("Vexil feature flags and configuration: the local stack, flags as code, "
                "projects, environments, SDK keys, segments, tokens, change requests, audit.")
 
-# The order of `vexil --help`: the stack, flags as code, administration, AWS-direct tools.
-_MODULES = (dev, flags, tokens, changes, audit, direct)
+# The order of `vexil --help`: the stack, flags as code, resources, review, administration,
+# audit, then the tools that read bundles or AWS directly.
+_MODULES = (dev, flags, projects, sdk_keys, segments, changes, tokens, audit, direct)
 
 
 def version() -> str:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from vexil.api import ApiClient
+from vexil.api import ApiClient, Response
 from vexil.errors import UsageError
 from vexil.settings import Settings, find_state_dir, resolve
 
@@ -117,3 +117,53 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[Any]],
 def out(*parts: Any) -> None:
     """A line for humans on stderr (secrets and data go to stdout)."""
     print(*parts, file=sys.stderr)
+
+
+def filed_change_request(resp: Response) -> dict[str, Any] | None:
+    """The change request a protected environment filed instead of writing (202), or None."""
+    body = resp.body
+    if resp.status == 202 and isinstance(body, dict) and isinstance(body.get("change_request"),
+                                                                     dict):
+        return dict(body["change_request"])
+    return None
+
+
+def say_filed(cr: dict[str, Any], what: str) -> None:
+    """Tell the user a write became a change request, and what to do next."""
+    where = f"--project {cr.get('project')} --environment {cr.get('environment')}"
+    print(f"{cr.get('project')}/{cr.get('environment')} is protected: {what} awaits approval "
+          f"as change request {cr.get('id')}")
+    print(f"  review: vexil changes show {cr.get('id')} {where}")
+    print(f"  then:   vexil changes approve|apply {cr.get('id')} {where} (another person approves)")
+
+
+def load_document(file: str) -> Any:
+    """A JSON or YAML document from ``file`` (``-`` = stdin); UsageError when unreadable."""
+    try:
+        text = sys.stdin.read() if file == "-" else Path(file).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{file}: cannot read ({exc.strerror or exc})") from None
+    try:
+        return json.loads(text)
+    except ValueError:
+        pass
+    try:
+        import yaml  # noqa: PLC0415 - only for YAML input
+    except ImportError:
+        raise UsageError(f"{file}: not JSON, and YAML needs PyYAML "
+                         "(pip install pyyaml)") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{file}: neither JSON nor YAML ({exc})") from None
+
+
+def without_none(**fields: Any) -> dict[str, Any]:
+    """A request body without the options the user left out."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
+def items_of(body: Any) -> list[dict[str, Any]]:
+    """The objects of a list answer (``{"items": [...]}`` or a bare list)."""
+    items = body.get("items", []) if isinstance(body, dict) else body or []
+    return [i for i in items if isinstance(i, dict)]

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import sys
 from typing import Any
 
-from vexil.api import path
+from vexil.api import ApiClient, path
 from vexil.cli._common import (
     Parser,
     Subparsers,
     add_connection,
+    add_json,
     api,
     csv_list,
+    items_of,
+    out,
     print_json,
+    print_table,
     state_dir,
 )
 from vexil.errors import UsageError
@@ -35,13 +37,15 @@ def register(sub: Subparsers) -> None:
     tc.add_argument("--environments", default="*", help="comma-separated environment keys or *")
     tc.add_argument("--ttl-days", type=int, help="expire after this many days")
     tc.add_argument("--reason", help="reason recorded in the audit log")
+    add_json(tc)
     add_connection(tc)
     tl = tok_sub.add_parser("list", help="list tokens (never their secrets)")
-    tl.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    add_json(tl)
     add_connection(tl)
     tr = tok_sub.add_parser("revoke", help="revoke a token by its id")
     tr.add_argument("token_id", help="the token's id (from `vexil tokens list`)")
     tr.add_argument("--reason", help="reason recorded in the audit log")
+    add_json(tr)
     add_connection(tr)
     tb = tok_sub.add_parser(
         "bootstrap", help="create an admin token by writing the table directly (AWS credentials)"
@@ -57,35 +61,63 @@ def cmd_tokens(args: argparse.Namespace) -> int:
         return _tokens_bootstrap(args)
     client = api(args)
     if args.tokens_command == "create":
-        body: dict[str, Any] = {
-            "name": args.name, "role": args.role,
-            "projects": csv_list(args.projects), "environments": csv_list(args.environments),
-        }
-        if args.ttl_days:
-            body["ttl_days"] = args.ttl_days
-        if args.reason:
-            body["reason"] = args.reason
-        created = client.request("POST", "/v1/tokens", body=body).body or {}
-        secret = created.get("token") or created.get("secret") or created.get("text")
-        print(secret)
-        meta = {k: v for k, v in created.items() if k not in ("token", "secret", "text")}
-        print(json.dumps(meta, sort_keys=True), file=sys.stderr)
-        return 0
+        return _create(client, args)
     if args.tokens_command == "list":
-        body_any = client.get("/v1/tokens").body
-        items = body_any.get("items", []) if isinstance(body_any, dict) else body_any or []
+        items = items_of(client.get("/v1/tokens").body)
         if args.json:
             print_json(items)
             return 0
-        for t in items:
-            state = "revoked" if t.get("revoked") or t.get("revoked_at") else "active"
-            print(f"{t.get('token_id', '?'):24} {t.get('role', '?'):8} {state:8} "
-                  f"{t.get('name', '')}  expires {t.get('expires_at', '-')}")
+        print_table(("token id", "name", "role", "projects", "environments", "state",
+                     "expires"),
+                    ((t.get("token_id"), t.get("name"), t.get("role"), t.get("projects"),
+                      t.get("environments"), "revoked" if t.get("revoked") else "active",
+                      t.get("expires_at")) for t in items),
+                    empty="no tokens")
         return 0
-    client.request("DELETE", path("v1", "tokens", args.token_id),
-                   body={"reason": args.reason} if args.reason else None)
-    print(f"revoked {args.token_id}")
+    done = client.request("DELETE", path("v1", "tokens", args.token_id),
+                          body={"reason": args.reason} if args.reason else None).body
+    if args.json:
+        print_json(done)
+    else:
+        print(f"revoked token {args.token_id}")
     return 0
+
+
+def _create(client: ApiClient, args: argparse.Namespace) -> int:
+    projects = csv_list(args.projects)
+    _check_projects(client, projects)
+    body: dict[str, Any] = {
+        "name": args.name, "role": args.role,
+        "projects": projects, "environments": csv_list(args.environments),
+    }
+    if args.ttl_days:
+        body["ttl_days"] = args.ttl_days
+    if args.reason:
+        body["reason"] = args.reason
+    created = client.request("POST", "/v1/tokens", body=body).body or {}
+    if args.json:
+        print_json(created)
+    else:
+        print(created.get("token"))
+    out(f"created {created.get('role')} token {created.get('token_id')} "
+        f"({created.get('name')}; projects {','.join(created.get('projects') or [])}, "
+        f"environments {','.join(created.get('environments') or [])}; expires "
+        f"{created.get('expires_at')}). Its secret (on stdout) is shown only this once.")
+    return 0
+
+
+def _check_projects(client: ApiClient, projects: list[str]) -> None:
+    """Refuse a token scoped to projects that do not exist: almost always a typo, and a
+    token for a project created later under that name would silently gain access."""
+    named = [p for p in projects if p != "*"]
+    if not named:
+        return
+    known = {str(p.get("project")) for p in items_of(client.get("/v1/projects").body)}
+    missing = [p for p in named if p not in known]
+    if missing:
+        raise UsageError(
+            f"tokens create: --projects: no such project: {', '.join(missing)} "
+            f"(existing: {', '.join(sorted(known)) or 'none'}; `vexil projects create` first)")
 
 
 def _tokens_bootstrap(args: argparse.Namespace) -> int:
