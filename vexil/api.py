@@ -290,9 +290,7 @@ def _api_error(method: str, url_path: str, status: int, payload: Any,
         message = str(payload.get("Message") or payload.get("message"))  # API Gateway
     elif isinstance(payload, str):
         message = payload.strip()[:200]
-    parts = [f"{method} {url_path}: {status}"]
-    if code:
-        parts.append(code)
+    parts = [f"{method} {url_path}: {status}" + (f" {code}" if code else "")]
     if message:
         parts.append(message)
     line = ": ".join(parts)

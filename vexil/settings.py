@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,3 +130,36 @@ def resolve(
         token_source=token_source, client_cert=cert, client_key=key,
         dev_json=folder / DEV_JSON if dev else None,
     )
+
+
+def local_stack_aws(dev: dict[str, Any], table: str | None) -> dict[str, str]:
+    """The environment that points boto3 at the local stack's emulator, or ``{}``.
+
+    A command that talks to AWS directly (backup, tokens bootstrap) uses the local stack when
+    there is one (``dev`` is its dev.json), ``AWS_ENDPOINT_URL`` does not already name an
+    endpoint, and the table is unnamed or is the stack's own. A different table name means
+    real AWS: it is never sent to the emulator, nor the stack's table to AWS.
+    """
+    endpoint = dev.get("aws_endpoint")
+    if not endpoint or os.environ.get("AWS_ENDPOINT_URL"):
+        return {}
+    if table and table != dev.get("table"):
+        return {}
+    from vexil.devstack.aws import local_aws_env  # noqa: PLC0415 - a leaf module, no boto3
+
+    return local_aws_env(str(endpoint))
+
+
+@contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, old in saved.items():
+            if old is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = old

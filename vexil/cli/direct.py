@@ -10,7 +10,7 @@ import sys
 
 from vexil.cli._common import Subparsers, print_json, state_dir
 from vexil.errors import UsageError
-from vexil.settings import load_dev_json
+from vexil.settings import environment, load_dev_json, local_stack_aws
 
 
 def register(sub: Subparsers) -> None:
@@ -50,7 +50,8 @@ def register(sub: Subparsers) -> None:
     bk.set_defaults(func=cmd_backup)
     bk.add_argument("action", choices=["export", "restore"], help="what to do")
     bk.add_argument("file", help="backup file ('-' for stdout/stdin)")
-    bk.add_argument("--table", help="DynamoDB table (default: $VEXIL_TABLE)")
+    bk.add_argument("--table",
+                    help="DynamoDB table (default: $VEXIL_TABLE, or the local stack's)")
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
@@ -90,12 +91,18 @@ def cmd_backup(args: argparse.Namespace) -> int:
     from vexil import backup  # noqa: PLC0415 - boto3 only when this command runs
 
     table = args.table or os.environ.get("VEXIL_TABLE")
+    dev = load_dev_json(state_dir(args))
+    aws = local_stack_aws(dev, table)
+    if aws and not table:
+        table = str(dev["table"])  # no explicit target: the running local stack's table
     if not table:
-        raise UsageError("backup: --table: required (or set VEXIL_TABLE)")
-    if args.action == "export":
-        backup.export_to_file(table, args.file)
-        print(f"exported {table}", file=sys.stderr)
-        return 0
-    count = backup.restore_from_file(args.file, table)
+        raise UsageError("backup: --table: required (or set VEXIL_TABLE, or start the "
+                         "local stack)")
+    with environment(aws):
+        if args.action == "export":
+            backup.export_to_file(table, args.file)
+            print(f"exported {table}", file=sys.stderr)
+            return 0
+        count = backup.restore_from_file(args.file, table)
     print(f"restored {count} items into {table}", file=sys.stderr)
     return 0

@@ -21,7 +21,7 @@ from vexil.cli._common import (
     state_dir,
 )
 from vexil.errors import UsageError
-from vexil.settings import load_dev_json
+from vexil.settings import environment, load_dev_json, local_stack_aws
 
 
 def register(sub: Subparsers) -> None:
@@ -122,27 +122,17 @@ def _check_projects(client: ApiClient, projects: list[str]) -> None:
 
 def _tokens_bootstrap(args: argparse.Namespace) -> int:
     from vexil.bootstrap import bootstrap_admin_token  # noqa: PLC0415 - boto3 only here
-    from vexil.devstack.aws import local_aws_env  # noqa: PLC0415
 
-    table = args.table
+    table = args.table or os.environ.get("VEXIL_TABLE")
     dev = load_dev_json(state_dir(args))
-    env_backup: dict[str, str | None] = {}
-    if not table and not os.environ.get("VEXIL_TABLE") and dev:
-        # No explicit target: write the running local stack's table.
-        table = str(dev["table"])
-        for k, v in local_aws_env(str(dev["aws_endpoint"])).items():
-            env_backup[k] = os.environ.get(k)
-            os.environ[k] = v
-    if not table and not os.environ.get("VEXIL_TABLE"):
+    aws = local_stack_aws(dev, table)
+    if aws and not table:
+        table = str(dev["table"])  # no explicit target: the running local stack's table
+    if not table:
         raise UsageError("no table: pass --table, set VEXIL_TABLE, or start the local stack")
     try:
-        print(bootstrap_admin_token(args.name, table=table, ttl_days=args.ttl_days))
+        with environment(aws):
+            print(bootstrap_admin_token(args.name, table=table, ttl_days=args.ttl_days))
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    finally:
-        for k, old in env_backup.items():
-            if old is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = old
     return 0
