@@ -181,7 +181,8 @@ class ApiClient:
                 failure: BaseException = exc.__cause__ or exc
             except (OSError, http.client.HTTPException) as exc:
                 self.close()
-                if method != "GET":
+                # A TLS refusal (certificate, protocol) does not heal by retrying.
+                if method != "GET" or isinstance(exc, ssl.SSLError):
                     raise self._unreachable(exc) from None
                 failure = exc
             if attempt + 1 < attempts:
@@ -222,7 +223,7 @@ class ApiClient:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=CONNECT_TIMEOUT)
         try:
             conn.connect()
-        except ssl.SSLError as exc:  # a TLS refusal is not worth retrying
+        except ssl.SSLError as exc:  # a TLS refusal does not heal by retrying
             conn.close()
             raise self._unreachable(exc) from None
         except OSError as exc:
@@ -254,7 +255,21 @@ class ApiClient:
         return self._tls
 
     def _unreachable(self, exc: BaseException) -> VexilError:
-        return VexilError(f"cannot reach the API at {self.base_url}: {_short(exc)}")
+        text = f"cannot reach the API at {self.base_url}: {_short(exc)}"
+        alert = str(exc).upper()
+        if "CERTIFICATE_REQUIRED" in alert and not self._client_cert:
+            text += (" — the server requires a client certificate (--client-cert/--client-key "
+                     "or $VEXIL_CLIENT_CERT/$VEXIL_CLIENT_KEY)")
+        elif self._https and not self._client_cert and isinstance(
+                exc, ssl.SSLEOFError | ConnectionResetError | BrokenPipeError):
+            # Some servers drop the connection instead of sending the TLS alert.
+            text += (" — does the server require a client certificate? (--client-cert/"
+                     "--client-key or $VEXIL_CLIENT_CERT/$VEXIL_CLIENT_KEY)")
+        elif self._client_cert and isinstance(exc, ssl.SSLError) \
+                and "CERTIFICATE_VERIFY_FAILED" not in alert:  # that one is about the server's
+            text += (" — the server refused the connection: is the client certificate "
+                     f"{self._client_cert} one it trusts?")
+        return VexilError(text)
 
 
 def _still_open(conn: http.client.HTTPConnection) -> bool:

@@ -52,8 +52,9 @@ def test_projects_create_and_list(capsys: pytest.CaptureFixture[str], cli_env: d
         p for p in listed if p["project"] == project).items()
     # Creating it twice is the API's 409, printed with its code and message.
     code, out, err = _cli(capsys, "projects", "create", project)
-    assert code == 1 and out == ""
-    assert err.startswith(f"vexil: error: POST /v1/projects: 409 conflict: ")
+    assert code == 1
+    assert out == ""
+    assert err.startswith("vexil: error: POST /v1/projects: 409 conflict: ")
     assert project in err
 
 
@@ -67,7 +68,8 @@ def test_environments_protect_and_unprotect_through_a_change_request(
     _ok(capsys, "environments", "create", "dev", "--project", project, "--protected")
     rows = {r.split()[0]: r.split() for r in
             _ok(capsys, "environments", "list", "--project", project).splitlines()[1:]}
-    assert rows["prod"][2] == "no" and rows["dev"][2] == "yes"
+    assert rows["prod"][2] == "no"
+    assert rows["dev"][2] == "yes"
 
     # protect: the CLI reads the version and sends the If-Match the API requires.
     assert _ok(capsys, "environments", "protect", "prod", "--project", project) == (
@@ -102,22 +104,26 @@ def test_sdk_keys_create_list_revoke(capsys: pytest.CaptureFixture[str],
     code, out, err = _cli(capsys, "sdk-keys", "create", *scope, "--kind", "server")
     assert code == 0, err
     key = out.strip()
-    assert out.count("\n") == 1 and key.startswith("vxl_srv_")  # stdout: the secret alone
-    assert "shown only this once" in err and key not in err
+    assert out.count("\n") == 1
+    assert key.startswith("vxl_srv_")
+    assert "shown only this once" in err
+    assert key not in err
     key_id = key.split("_")[2]
     client_key = _ok(capsys, "sdk-keys", "create", *scope, "--kind", "client",
                      "--tags", "web").strip()
     assert client_key.startswith("vxl_cli_")
 
     table = _ok(capsys, "sdk-keys", "list", *scope)
-    assert key_id in table and key.split("_")[3] not in table  # never the secret
+    assert key_id in table
+    assert key.split("_")[3] not in table
     listed = json.loads(_ok(capsys, "sdk-keys", "list", *scope, "--json"))
     assert {k["kind"] for k in listed} == {"server", "client"}
     assert "revoked SDK key" in _ok(capsys, "sdk-keys", "revoke", key_id, *scope)
     assert key_id not in _ok(capsys, "sdk-keys", "list", *scope)
     revoked = [k for k in json.loads(_ok(capsys, "sdk-keys", "list", *scope, "--all", "--json"))
                if k["key_id"] == key_id]
-    assert revoked and revoked[0]["revoked_at"]
+    assert revoked
+    assert revoked[0]["revoked_at"]
 
 
 def test_segments_put_show_list_delete(capsys: pytest.CaptureFixture[str],
@@ -142,7 +148,8 @@ def test_segments_put_show_list_delete(capsys: pytest.CaptureFixture[str],
         "beta"]
     assert "deleted segment beta" in _ok(capsys, "segments", "delete", "beta", *scope)
     code, _, err = _cli(capsys, "segments", "show", "beta", *scope)
-    assert code == 1 and ": 404 not_found: " in err
+    assert code == 1
+    assert ": 404 not_found: " in err
 
 
 def test_changes_list_show_diff_and_review(capsys: pytest.CaptureFixture[str],
@@ -173,7 +180,9 @@ def test_changes_list_show_diff_and_review(capsys: pytest.CaptureFixture[str],
     assert table.splitlines()[0].split() == ["ID", "STATUS", "OPERATION", "TARGET", "AUTHOR",
                                              "APPROVALS", "CREATED"]
     row = next(r for r in table.splitlines() if r.startswith(cr_id))
-    assert "pending" in row and "flag.config.put" in row and "flag banner" in row
+    assert "pending" in row
+    assert "flag.config.put" in row
+    assert "flag banner" in row
     assert "{" not in table  # names, not Python dicts
     shown = _ok(capsys, "changes", "show", cr_id, *scope)
     assert f"change request {cr_id}  [pending]  {project}/prod" in shown
@@ -183,7 +192,8 @@ def test_changes_list_show_diff_and_review(capsys: pytest.CaptureFixture[str],
     assert '  + enabled: true' in shown
     assert '  + default: {"variation": "on"}' in shown
     as_json = json.loads(_ok(capsys, "changes", "show", cr_id, *scope, "--json"))
-    assert as_json["id"] == cr_id and as_json["operation"]["type"] == "flag.config.put"
+    assert as_json["id"] == cr_id
+    assert as_json["operation"]["type"] == "flag.config.put"
 
     monkeypatch.setenv("VEXIL_TOKEN", _second_admin(capsys))
     assert _ok(capsys, "changes", "reject", cr_id, *scope) == f"{cr_id}: rejected\n"
@@ -206,7 +216,8 @@ def test_changes_show_diffs_an_edit_field_by_field(
     i = shown.index("changes against the current state:")
     diff = shown[i + 1:]
     assert diff[0] == "  ~ included:"
-    assert '      -  "bob"' in diff and '      +  "carol"' in diff
+    assert '      -  "bob"' in diff
+    assert '      +  "carol"' in diff
     assert not any("description" in ln for ln in diff)  # unchanged fields are not listed
 
 
@@ -222,7 +233,8 @@ def test_tokens_create_list_and_unknown_projects_refused(
     name = f"ci-{uuid.uuid4().hex[:6]}"
     created = json.loads(_ok(capsys, "tokens", "create", "--name", name, "--role", "viewer",
                              "--projects", project, "--json"))
-    assert created["token"].startswith("vxl_tok_") and created["projects"] == [project]
+    assert created["token"].startswith("vxl_tok_")
+    assert created["projects"] == [project]
     row = next(r for r in _ok(capsys, "tokens", "list").splitlines() if name in r)
     assert row.split()[1:6] == [name, "viewer", project, "*", "active"]
     assert created["token"] not in _ok(capsys, "tokens", "list")

@@ -72,18 +72,29 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return (and, as a console script, exit with) the exit code."""
     try:
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe surfaces here at the latest
+    except BrokenPipeError:
+        return _broken_pipe()
+    return code
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """Parse and run one command; every failure becomes one line on stderr and a code."""
+    try:
         args = build_parser().parse_args(argv)
         code: int = args.func(args)
-        sys.stdout.flush()  # a closed pipe surfaces here, inside the handler below
         return code
     except VexilError as exc:
         print(f"vexil: error: {exc.message}", file=sys.stderr)
         return exc.exit_code
-    except BrokenPipeError:
-        return _broken_pipe()
+    except SystemExit as exc:  # --help and --version: argparse exits after printing
+        return exc.code if isinstance(exc.code, int) else 0
     except KeyboardInterrupt:
         print("vexil: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        raise  # not an internal error: main() ends quietly
     except Exception as exc:
         if os.environ.get("VEXIL_DEBUG"):
             raise

@@ -22,8 +22,11 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        """Raise UsageError (printed once by ``main``) instead of printing usage and exiting."""
-        raise UsageError(f"{self.prog}: {message} (see --help)")
+        """Raise UsageError (printed once by ``main``, which adds the ``vexil:`` prefix)
+        instead of printing usage and exiting; a subcommand names itself."""
+        command = self.prog.removeprefix("vexil").strip()
+        raise UsageError((f"{command}: " if command else "")
+                         + f"{message} (see `{self.prog} --help`)")
 
 
 # argparse's ``_SubParsersAction`` is private; the alias keeps signatures readable.
