@@ -241,3 +241,15 @@ def test_tokens_create_list_and_unknown_projects_refused(
     assert "revoked token" in _ok(capsys, "tokens", "revoke", created["token_id"])
     mine = [t for t in json.loads(_ok(capsys, "tokens", "list", "--json")) if t["name"] == name]
     assert mine[0]["revoked"] is True
+
+
+def test_audit_verify_json(capsys: pytest.CaptureFixture[str], cli_env: dict[str, str],
+                           project: str) -> None:
+    _ok(capsys, "projects", "create", project)
+    _ok(capsys, "environments", "create", "qa", "--project", project)
+    _ok(capsys, "segments", "put", "s", *_scope(project, "qa"), "--included", "a")
+    result = json.loads(_ok(capsys, "audit", "verify", *_scope(project, "qa"), "--json"))
+    assert result["ok"] is True
+    assert result["checked"] >= 1
+    line = _ok(capsys, "audit", "verify", *_scope(project, "qa"))
+    assert line.startswith(f"audit chain {project}/qa: OK ({result['checked']} records verified")

@@ -7,7 +7,15 @@ import json
 import sys
 from typing import Any
 
-from vexil.cli._common import Parser, Subparsers, add_connection, api, print_json, state_dir
+from vexil.cli._common import (
+    Parser,
+    Subparsers,
+    add_connection,
+    add_json,
+    api,
+    print_json,
+    state_dir,
+)
 from vexil.errors import VexilError
 from vexil.settings import load_dev_json
 
@@ -20,6 +28,7 @@ def register(sub: Subparsers) -> None:
     av = audit_sub.add_parser("verify", help="check an audit hash chain end to end")
     av.add_argument("--project", help="the project's chain (default: the global chain)")
     av.add_argument("--environment", help="with --project: the environment's chain")
+    add_json(av)
     add_connection(av)
     audit_sub.add_parser(
         "anchor", help="sign every chain head and store it write-once (AWS direct)")
@@ -36,6 +45,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         return 1 if done["failed"] else 0
     body = {k: v for k, v in (("project", args.project), ("environment", args.environment)) if v}
     result = api(args).request("POST", "/v1/audit/verify", body=body).body or {}
+    if args.json:  # the verifier's whole answer; the exit code still says whether it held
+        print_json(result)
+        return 0 if result.get("ok") else 1
     where = "/".join(v for v in (args.project, args.environment) if v) or "global"
     anchors = result.get("anchors") or {}
     for refused in anchors.get("refused") or []:
