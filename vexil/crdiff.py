@@ -96,7 +96,8 @@ def describe(cr: Mapping[str, Any], current: Mapping[str, Any] | None) -> list[s
     lines = [
         f"change request {cr.get('id')}  [{cr.get('status')}]  "
         f"{cr.get('project')}/{cr.get('environment')}",
-        f"  operation:  {op.get('type', '?')} on {target(op)}",
+        f"  operation:  {op.get('type', '?')}"
+        + (f" on {target(op)}" if target(op) != "-" else ""),
         f"  author:     {actor(cr.get('author'))}   filed {cr.get('created_at')}",
         "  approvals:  " + (", ".join(f"{actor(a)} at {a.get('at', '?')}" for a in
                                        cr.get("approvals") or [] if isinstance(a, Mapping))
@@ -133,4 +134,6 @@ def _changed(name: str, old: Any, new: Any) -> list[str]:
     new_lines = json.dumps(new, indent=2, sort_keys=True, ensure_ascii=False).splitlines()
     diff = difflib.unified_diff(old_lines, new_lines, lineterm="", n=1)
     body = [ln for ln in diff if not ln.startswith(("---", "+++"))]
-    return [f"  ~ {name}:"] + [f"      {ln}" for ln in body]
+    # Hunk headers ("@@ -2,3 +2,3 @@") mean nothing here: the first goes, later ones say "…".
+    shown = ["…" if ln.startswith("@@") else ln for ln in body][1:]
+    return [f"  ~ {name}:"] + [f"      {ln}" for ln in shown]

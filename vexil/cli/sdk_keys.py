@@ -8,6 +8,7 @@ KMS-wrapped secret and can never show it again.
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from vexil.api import path
 from vexil.cli._common import (
@@ -78,7 +79,8 @@ def cmd_sdk_keys(args: argparse.Namespace) -> int:
             print_json(items)
             return 0
         print_table(("key id", "kind", "scope", "created", "revoked"),
-                    ((k.get("key_id"), k.get("kind"), k.get("scope"), k.get("created_at"),
+                    ((k.get("key_id"), k.get("kind"), _scope_text(k.get("scope")),
+                      k.get("created_at"),
                       k.get("revoked_at")) for k in items),
                     empty=f"no {'' if args.all else 'active '}SDK keys in {where}")
         return 0
@@ -90,3 +92,10 @@ def cmd_sdk_keys(args: argparse.Namespace) -> int:
         print(f"revoked SDK key {args.key_id} of {where} (at {done.get('revoked_at', '?')}); "
               "the next bundle is no longer readable with it")
     return 0
+
+
+def _scope_text(scope: Any) -> str:
+    """``all flags``, or the tags and prefixes a scoped key is limited to."""
+    parts = [f"{name}={','.join(scope[name])}" for name in ("tags", "prefixes")
+             if isinstance(scope, dict) and scope.get(name)]
+    return " ".join(parts) or "all flags"
