@@ -5,7 +5,8 @@ of it — one request at a time to one origin, no redirects, no proxies, no comp
 it keeps (the same rules as the reader's ``edge_reader/client/_http.py``, which is GET-only
 and has no client certificates, hence this module):
 
-* one keep-alive connection per client, reused only while the server has not closed it;
+* one keep-alive connection per client (threads sharing a client take turns), reused only
+  while the server has not closed it;
 * separate connect (5 s, TLS handshake included) and read timeouts;
 * TLS always verified (TLS 1.2+, hostname checked), against the system store or
   ``ca_bundle``; a client certificate (``client_cert``/``client_key``) for mutual TLS;
@@ -24,6 +25,7 @@ import http.client
 import json
 import select
 import ssl
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -98,6 +100,8 @@ class ApiClient:
         self._client_key = client_key
         self._tls: ssl.SSLContext | None = None
         self._conn: http.client.HTTPConnection | None = None
+        # One connection, so one request at a time; threads sharing a client take turns.
+        self._lock = threading.Lock()
         self.connections_opened = 0  # observable keep-alive, for tests
 
     @classmethod
@@ -134,7 +138,8 @@ class ApiClient:
             clean = {k: v for k, v in query.items() if v is not None}
             if clean:
                 target += "?" + urlencode(clean)
-        status, resp_headers, raw = self._send(method, target, data, headers)
+        with self._lock:
+            status, resp_headers, raw = self._send(method, target, data, headers)
         payload: Any = None
         if raw:
             try:
