@@ -145,3 +145,17 @@ def test_plain_http_to_the_tls_port_is_refused(mtls_stack: dict[str, Any]) -> No
     assert b"400" in answer.split(b"\r\n", 1)[0]
     assert b"/v1/" not in answer
 
+
+
+def test_the_cli_through_mutual_tls(mtls_stack: dict[str, Any], tmp_path: Path) -> None:
+    info = mtls_stack
+    state = Path(info["state_dir"])
+    conn = ["--api", info["api_mtls"], "--token", info["admin_token"],
+            "--ca-bundle", info["ca_bundle"]]
+    ok = _vexil(state, "projects", "list", "--json", *conn,
+                "--client-cert", info["client_cert"], "--client-key", info["client_key"])
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert isinstance(json.loads(ok.stdout), list)
+    refused = _vexil(state, "projects", "list", *conn)
+    assert refused.returncode != 0
+    assert "client certificate" in refused.stderr
