@@ -1,6 +1,6 @@
 output "api_url" {
-  description = "Base URL of the control-plane API (VEXIL_API for the CLI)."
-  value       = aws_api_gateway_stage.api.invoke_url
+  description = "Base URL of the control-plane API (VEXIL_API for the CLI): the custom domain when api_domain_name is set."
+  value       = local.api_custom_domain ? "https://${var.api_domain_name}" : aws_api_gateway_stage.api.invoke_url
 }
 
 output "cdn_url" {

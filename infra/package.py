@@ -17,6 +17,8 @@ What the post-processing changes, and why:
 * API Gateway deployment: ``stage_name``/``stage_description`` were removed from
   ``aws_api_gateway_deployment`` in AWS provider 6, so the stage lives in ``infra/api.tf``
   (throttling, access logs, WAF) and the deployment is re-triggered by the swagger hash;
+  the REST API's execute-api endpoint follows ``disable_execute_api_endpoint`` (switched
+  off with mutual TLS on the API's custom domain, ``infra/api_domain.tf``);
 * names: functions and roles are named ``<name_prefix>-<function>`` so two deployments
   can share an account;
 * environment: every function gets ``VEXIL_TABLE``, ``VEXIL_BUCKET``, ``VEXIL_KMS_KEY_ID``,
@@ -118,6 +120,10 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     ),
     "dead_letter_queue_arn": ("string", "SQS queue receiving failed asynchronous invocations"),
     "reserved_concurrency": ("number", "Reserved concurrent executions per function"),
+    "disable_execute_api_endpoint": (
+        "bool",
+        "Switch off the execute-api URL (true with mutual TLS on the API's custom domain)",
+    ),
     "log_retention_days": ("number", "Retention of each function's log group"),
     "tags": ("map(string)", "Tags added to every taggable resource"),
 }
@@ -193,6 +199,8 @@ def fix_api_deployment(doc: dict[str, Any]) -> None:
         body.setdefault("lifecycle", {})["create_before_destroy"] = True
     for body in resources.get("aws_api_gateway_rest_api", {}).values():
         body["name"] = "${var.name_prefix}-api"
+        # Mutual TLS lives on the custom domain; the default endpoint would bypass it.
+        body["disable_execute_api_endpoint"] = "${var.disable_execute_api_endpoint}"
         body["lifecycle"] = {"create_before_destroy": True}
     doc.pop("output", None)
 
