@@ -75,3 +75,10 @@ export function fieldDiff(before, after) {
   }
   return out;
 }
+
+/** How the audit log names a caller: ``{token_id, name}`` → ``name``. @param {any} actor */
+export function actorName(actor) {
+  if (!actor) return "—";
+  if (typeof actor === "string") return actor;
+  return actor.name || actor.token_id || JSON.stringify(actor);
+}
