@@ -22,6 +22,9 @@ export class ApiError extends Error {
   }
 }
 
+/** A view still loading when its user signed out: nothing is sent without a token. */
+export class SignedOut extends Error {}
+
 /** @type {string} */
 let apiBase = "";
 
@@ -50,7 +53,8 @@ export async function call(method, path, opts = {}) {
   /** @type {Record<string, string>} */
   const headers = {};
   const t = token();
-  if (t) headers.Authorization = `Bearer ${t}`;
+  if (!t) throw new SignedOut("signed out");
+  headers.Authorization = `Bearer ${t}`;
   if (opts.body !== undefined) headers["Content-Type"] = "application/json";
   if (opts.ifMatch !== undefined && opts.ifMatch !== null) headers["If-Match"] = `"${opts.ifMatch}"`;
   if (opts.reason) headers["X-Vexil-Reason"] = opts.reason;

@@ -6,7 +6,7 @@ import { decidedBy } from "./describe.js";
 import { h, render } from "./dom.js";
 
 const DEFAULT_ATTRIBUTES = JSON.stringify(
-  { country: { values: ["DE", "FR", "US", "GB", "NL"], weights: [3, 2, 4, 2, 1] } }, null, 1);
+  { country: { values: ["DE", "FR", "US", "GB", "NL"], weights: [3, 2, 4, 2, 1] } });
 
 /** Parse an uploaded sample: a JSON array of contexts, or CSV whose header names attributes
  * (``targetingKey`` among them). Throws on anything else. @param {string} name
@@ -75,7 +75,7 @@ export function impactPanel(project, env, proposal, onResult = () => {}) {
     render(out, h("p", null, "Evaluating…"));
     try {
       const res = await api.call("POST", `${api.envPath(project, env)}/impact`,
-        { body: { flag: p.flag, config: p.config, sample, max_changed: 50 } });
+        { body: { flag: p.flag, config: p.config, sample, max_changed: 20 } });
       render(out, resultView(res.body, p.rules));
       onResult(true);
     } catch (err) {

@@ -49,7 +49,8 @@ function renderWho() {
     } }, "Sign out"));
 }
 
-async function projectsView() {
+/** @param {HTMLElement} main */
+async function projectsView(main) {
   const projects = (await api.get("/v1/projects")).items;
   const sections = [];
   for (const p of projects) {
@@ -62,7 +63,7 @@ async function projectsView() {
         e.protected ? h("span", { class: "tag" }, "protected") : null,
         h("span", { class: "muted" }, ` revision ${e.revision ?? 0}`))))));
   }
-  render(byId("main"), h("h1", null, "Projects"),
+  render(main, h("h1", null, "Projects"),
     sections.length ? sections : h("p", null, "No project in this token's scope."));
 }
 
@@ -89,17 +90,24 @@ async function route() {
   if (!me) await loadMe();
   crumbs(parts);
   const [, p, , e, section, id] = parts;
+  // Each navigation renders into its own container, shown only if no later navigation
+  // started meanwhile: a slow view never overwrites the one the user went to next.
+  const mine = ++navigations;
   const main = byId("main");
+  const view = h("div");
   render(main, h("p", null, "Loading…"));
-  if (parts[0] !== "p" || !p || !e) return projectsView();
-  if (section === "flags" && id) return flagPage(main, p, e, id);
-  if (section === "changes" && id) return changePage(main, p, e, id);
-  if (section === "changes") return changeList(main, p, e);
-  if (section === "audit") return auditPage(main, p, e);
-  if (section === "keys") return keysPage(main, p, e);
-  if (section === "settings") return settingsPage(main, p, e);
-  return flagList(main, p, e);
+  if (parts[0] !== "p" || !p || !e) await projectsView(view);
+  else if (section === "flags" && id) await flagPage(view, p, e, id);
+  else if (section === "changes" && id) await changePage(view, p, e, id);
+  else if (section === "changes") await changeList(view, p, e);
+  else if (section === "audit") await auditPage(view, p, e);
+  else if (section === "keys") await keysPage(view, p, e);
+  else if (section === "settings") await settingsPage(view, p, e);
+  else await flagList(view, p, e);
+  if (mine === navigations) render(main, view);
 }
+
+let navigations = 0;
 
 async function navigate() {
   try {

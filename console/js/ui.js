@@ -16,6 +16,7 @@ export function envNav(p, e) {
 
 /** Show an API failure as what it is: 401 sends back to sign-in, 403 says "not allowed". */
 export function showError(/** @type {any} */ err) {
+  if (err instanceof api.SignedOut) return; // the sign-in view is already showing
   if (err instanceof api.ApiError) {
     if (err.status === 401) {
       api.signOut();
