@@ -11,6 +11,18 @@ import { envNav, showError } from "./ui.js";
 /** @param {HTMLElement} main @param {string} p @param {string} e */
 export async function flagList(main, p, e) {
   const flags = await api.all(`${api.envPath(p, e)}/flags?limit=100`);
+  // On/off in every environment of the project, this one first.
+  const envs = (await api.get(`/v1/projects/${encodeURIComponent(p)}/environments`)).items
+    .map((/** @type {any} */ x) => String(x.environment)).filter((/** @type {string} */ x) => x !== e);
+  /** @type {Record<string, Record<string, boolean>>} */
+  const states = {};
+  for (const other of envs) {
+    states[other] = {};
+    for (const f of await api.all(`${api.envPath(p, other)}/flags?limit=100`)) states[other][f.key] = f.config.enabled;
+  }
+  /** @param {boolean | undefined} on */
+  const cell = (on) => h("td", { class: on === undefined ? "muted" : on ? "on" : "off" },
+    on === undefined ? "not configured" : on ? "On" : "Off");
   const search = h("input", { id: "flag-search", type: "search", placeholder: "key, tag or description" });
   const tbody = h("tbody");
   const draw = () => {
@@ -23,14 +35,14 @@ export async function flagList(main, p, e) {
         h("div", { class: "muted" }, f.definition.description || "")),
       h("td", null, f.definition.kind),
       h("td", null, (f.definition.tags || []).map((/** @type {string} */ t) => h("span", { class: "tag" }, t))),
-      h("td", { class: f.config.enabled ? "on" : "off" }, f.config.enabled ? "On" : "Off"),
+      cell(f.config.enabled), envs.map((other) => cell(states[other][f.key])),
       h("td", null, f.updated_at || "", h("span", { class: "muted" }, ` v${f.version}`)))));
   };
   search.addEventListener("input", draw);
   render(main, h("h1", null, `Flags in ${e}`), envNav(p, e),
     h("p", null, h("label", { for: "flag-search" }, "Search flags"), " ", search),
     h("table", { id: "flags" }, h("thead", null, h("tr", null,
-      ["Flag", "Kind", "Tags", `State in ${e}`, "Last change"].map((t) => h("th", { scope: "col" }, t)))),
+      ["Flag", "Kind", "Tags", e, ...envs, `Last change in ${e}`].map((t) => h("th", { scope: "col" }, t)))),
     tbody));
   draw();
 }

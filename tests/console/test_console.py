@@ -88,9 +88,12 @@ def test_toggle_in_staging_changes_the_api_and_a_reader_sees_it(watched: Watched
     page.click("a:text-is('staging')")
     page.fill("#flag-search", "checkout-enabled")
     assert page.locator("#flags tbody tr").count() == 1
+    # Its state in every environment: production has it only once a change request applies.
+    assert "production" in page.inner_text("#flags thead")
     screenshot(page, "flags")
     page.click("a:text-is('checkout-enabled')")
     page.wait_for_selector("#toggle")
+    screenshot(page, "flag")
     was = _api(stack, "GET", STAGING + "/flags/checkout-enabled")
     client = FlagClient(project="shop", environment="staging",
                         sdk_key=stack["sdk_keys"]["staging"]["server"], cdn_url=stack["cdn"],
@@ -131,6 +134,7 @@ def test_editing_a_rollout_shows_impact_before_saving(watched: Watched,
     assert 60 < on_before < 140  # 10 % of 1000 synthetic users
     assert 440 < on_after < 560  # 50 %
     assert page.locator("#impact-changed tbody tr").count() == 20
+    page.locator("#impact-counts").scroll_into_view_if_needed()
     screenshot(page, "impact")
     page.click("#save")
     page.wait_for_selector("#notice:has-text('Saved')")
@@ -190,6 +194,7 @@ def test_production_change_becomes_a_cr_that_a_second_token_approves_and_applies
     page.wait_for_selector("#cr-approve")
     page.click("#impact-run")
     page.wait_for_selector("#impact-counts")
+    page.locator("#cr-diff").scroll_into_view_if_needed()
     screenshot(page, "change-request")
     page.click("#cr-approve")
     page.wait_for_selector("#cr-status:text-is('approved')")
