@@ -58,7 +58,7 @@ export function decidedBy(decision, rules) {
     const rule = rules[decision.rule_index] || {};
     return `rule ${decision.rule_index + 1}${rule.id ? ` (${rule.id})` : ""}`;
   }
-  return ({ DISABLED: "flag off", TARGETING_MATCH: "individual target", DEFAULT: "default",
+  return /** @type {Record<string, string>} */ ({ DISABLED: "flag off", TARGETING_MATCH: "individual target", DEFAULT: "default",
             STATIC: "default", SPLIT: "default rollout", NOT_CONFIGURED: "not configured",
             ERROR: `error ${decision.error_code || ""}` })[reason] || reason;
 }

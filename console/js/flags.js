@@ -35,7 +35,7 @@ export async function flagList(main, p, e) {
         h("div", { class: "muted" }, f.definition.description || "")),
       h("td", null, f.definition.kind),
       h("td", null, (f.definition.tags || []).map((/** @type {string} */ t) => h("span", { class: "tag" }, t))),
-      cell(f.config.enabled), envs.map((other) => cell(states[other][f.key])),
+      cell(f.config.enabled), envs.map((/** @type {string} */ other) => cell(states[other][f.key])),
       h("td", null, f.updated_at || "", h("span", { class: "muted" }, ` v${f.version}`)))));
   };
   search.addEventListener("input", draw);
