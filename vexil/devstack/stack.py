@@ -307,6 +307,17 @@ def start_edge(paths: StatePaths, info: dict[str, Any], env: Mapping[str, str]) 
     write_dev_json(paths, info)
 
 
+def _start_console(starter: _Starter, console: str, port: int, api: str) -> None:
+    """The web console's static files (``vexil.devstack.consoleserve``), naming ``api``."""
+    starter.start(
+        "console",
+        [sys.executable, "-m", "vexil.devstack.consoleserve", "--host", "127.0.0.1",
+         "--port", str(port), "--api", api],
+        lambda: _http_ok(f"{console}/console/config.json"),
+        what="web console",
+    )
+
+
 def write_dev_json(paths: StatePaths, info: Mapping[str, Any]) -> None:
     """Write ``dev.json`` atomically and readable by the owner only (it holds the token)."""
     tmp = paths.dev_json.with_suffix(".json.tmp")
@@ -384,13 +395,7 @@ def up(
         )
 
         print(f"==> web console on {console}/console/", file=out)
-        starter.start(
-            "console",
-            [sys.executable, "-m", "vexil.devstack.consoleserve", "--host", "127.0.0.1",
-             "--port", str(ports["console"]), "--api", api],
-            lambda: _http_ok(f"{console}/console/config.json"),
-            what="web console",
-        )
+        _start_console(starter, console, ports["console"], api)
 
         print("==> stream worker (publisher)", file=out)
         paths.stream.mkdir(parents=True, exist_ok=True)
