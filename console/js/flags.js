@@ -70,9 +70,9 @@ export async function flagPage(main, p, e, key) {
     render(form, editor(def, draft, () => { markDirty(); redraw(); }));
   };
   const { panel, run } = impactPanel(p, e, () => ({ flag: key, config: draft, rules: draft.rules || [] }),
-    (ok, err) => {
+    (ok, err, warnings) => {
       checked = ok;
-      markProblems(form, ok ? [] : (err && err.details) || []);
+      markProblems(form, ok ? [] : (err && err.details) || [], warnings || []);
       /** @type {HTMLButtonElement} */ (save).disabled = !ok;
       status.textContent = ok ? "Compiles. Review the impact, then save."
         : "Not accepted: fix the problems listed below.";
@@ -122,7 +122,7 @@ export async function flagPage(main, p, e, key) {
     h("h2", null, "Edit"), form,
     h("details", null, h("summary", null, "JSON editor (everything the form does not cover)"),
       h("p", { id: "json-help", class: "muted" }, "The configuration as the API stores it; the API compiles it on check."),
-      json, applyJson),
+      h("label", { for: "config-json" }, `Configuration of ${key} in ${e} (JSON)`), json, applyJson),
     panel,
     h("div", { class: "row" }, save, status));
   redraw();
@@ -177,7 +177,7 @@ function editor(def, draft, changed) {
             changed();
           } }), " %"))));
   } else {
-    parts.push(h("p", null, "Default: ", h("label", null, "serve ", h("select", { id: "default-variation",
+    parts.push(h("p", { "data-path": "default" }, "Default: ", h("label", null, "serve ", h("select", { id: "default-variation",
       onchange: (/** @type {Event} */ ev) => {
         draft.default = { variation: /** @type {HTMLSelectElement} */ (ev.target).value }; changed();
       } }, variations.map((v) => h("option", { value: v, selected: draft.default && draft.default.variation === v }, v))))));
@@ -216,13 +216,20 @@ function numeric(op) {
   return (/** @type {string} */ v) => (["lt", "lte", "gt", "gte"].includes(op) && v !== "" && !Number.isNaN(Number(v)) ? Number(v) : v);
 }
 
-/** Put each problem next to the form part its path names (``default.rollout…`` → weights).
- * @param {HTMLElement} form @param {{path: string, message: string}[]} details */
-function markProblems(form, details) {
+/** Put each error (and lint warning) next to the form part its path names
+ * (``default.rollout…`` → the weights, ``rules[1]…`` → the rules, ``targets…``).
+ * @param {HTMLElement} form @param {{path: string, message: string}[]} errors
+ * @param {{path: string, message: string}[]} warnings */
+function markProblems(form, errors, warnings) {
   for (const old of form.querySelectorAll(".field-problem")) old.remove();
-  for (const d of details) {
+  const place = (/** @type {{path: string, message: string}} */ d, /** @type {string} */ kind) => {
     const top = d.path.split(/[.[]/)[0];
-    const part = form.querySelector(`[data-path="${CSS.escape(top)}"]`);
-    if (part) part.append(h("span", { class: "field-problem err", role: "alert" }, `${d.path}: ${d.message}`));
-  }
+    const part = form.querySelector(`[data-path="${CSS.escape(top)}"]`) || form.querySelector("[data-path]");
+    if (part) {
+      part.append(h("span", { class: `field-problem ${kind}`, role: kind === "err" ? "alert" : null },
+        `${kind === "err" ? "Error" : "Warning"} ${d.path}: ${d.message}`));
+    }
+  };
+  for (const d of errors) place(d, "err");
+  for (const d of warnings) place(d, "warn");
 }

@@ -30,10 +30,11 @@ export function parseSample(name, text) {
 
 /**
  * A sample form and a result area. ``proposal()`` gives the flag key and the config to try
- * (or throws to say it cannot be built); ``onResult(ok)`` learns whether it compiled.
+ * (or throws to say it cannot be built); ``onResult(ok, err, warnings)`` learns whether it
+ * compiled, the error (its details name fields) or the linter's warnings.
  * @param {string} project @param {string} env
  * @param {() => {flag: string, config: any, rules: any[]}} proposal
- * @param {(ok: boolean, err?: any) => void} [onResult]
+ * @param {(ok: boolean, err?: any, warnings?: {path: string, message: string}[]) => void} [onResult]
  */
 export function impactPanel(project, env, proposal, onResult = () => {}) {
   const size = h("input", { id: "impact-n", type: "number", min: 1, max: 10000, value: 1000 });
@@ -77,7 +78,7 @@ export function impactPanel(project, env, proposal, onResult = () => {}) {
       const res = await api.call("POST", `${api.envPath(project, env)}/impact`,
         { body: { flag: p.flag, config: p.config, sample, max_changed: 20 } });
       render(out, resultView(res.body, p.rules));
-      onResult(true);
+      onResult(true, undefined, res.body.warnings);
     } catch (err) {
       const e = /** @type {any} */ (err);
       render(out, h("div", { class: "err" }, h("p", null, `Not accepted (${e.status || "?"}): ${e.message}`),

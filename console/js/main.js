@@ -112,7 +112,10 @@ let navigations = 0;
 async function navigate() {
   try {
     await route();
-    byId("main").focus({ preventScroll: true });
+    // Focus moves to the new content (screen readers announce it), unless the view already
+    // put it on a control there (the sign-in field).
+    const main = byId("main");
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
   } catch (err) { showError(err); }
 }
 

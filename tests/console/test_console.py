@@ -8,6 +8,7 @@ fails the test (``Watched.assert_clean``).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -284,3 +285,74 @@ def test_the_console_is_served_with_a_strict_csp_and_the_api_allows_only_its_ori
         with urllib.request.urlopen(req) as resp:
             # One exact origin is ever allowed; a browser refuses it for any other page.
             assert resp.headers["Access-Control-Allow-Origin"] == allowed
+
+
+def test_lint_warnings_appear_next_to_the_field_and_do_not_block_saving(
+        watched: Watched, stack: dict[str, Any]) -> None:
+    page = watched.page
+    _sign_in(watched, stack, stack["admin_token"])
+    page.goto(stack["console"] + "#/p/shop/e/staging/flags/free-shipping")
+    page.wait_for_selector("#config-json", state="attached")
+    page.click("summary:has-text('JSON editor')")
+    config = {"enabled": True, "off_variation": "off", "default": {"variation": "off"},
+              "rules": [{"id": "all", "clauses": [], "serve": {"variation": "on"}}]}
+    page.fill("#config-json", json.dumps(config))
+    page.click("#apply-json")
+    page.click("#impact-run")
+    warning = page.wait_for_selector("#editor .field-problem.warn")
+    assert "Warning" in warning.inner_text()
+    assert page.is_enabled("#save")  # a warning informs, an error blocks
+
+
+def test_keyboard_only_sign_in_and_every_control_is_labelled(watched: Watched,
+                                                            stack: dict[str, Any]) -> None:
+    page = watched.page
+    page.goto(stack["console"])
+    page.wait_for_selector("#token")
+    # The sign-in view puts the focus in the token field; Tab reaches the button.
+    assert page.evaluate("document.activeElement.id") == "token"
+    page.keyboard.type(stack["admin_token"])
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Sign in"
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#whoami")
+    page.goto(stack["console"] + "#/p/shop/e/staging/flags/new-search")
+    page.wait_for_selector("#impact-run")
+    unlabelled = page.evaluate("""() => [...document.querySelectorAll('input, select, textarea')]
+        .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+        .map((el) => el.id || el.outerHTML)""")
+    assert unlabelled == []
+
+
+def test_markup_from_the_api_is_shown_as_text(watched: Watched, stack: dict[str, Any]) -> None:
+    hostile = '<img src=x onerror="window.pwned=1">'
+    _api(stack, "POST", "/v1/projects/shop/flags",
+         {"key": "xss-probe", "kind": "boolean", "variations": {"on": True, "off": False},
+          "description": hostile})
+    page = watched.page
+    _sign_in(watched, stack, stack["admin_token"])
+    page.goto(stack["console"] + "#/p/shop/e/staging/flags")
+    page.fill("#flag-search", "xss-probe")
+    assert hostile in page.inner_text("#flags tbody")
+    assert page.locator("#flags img").count() == 0
+    assert page.evaluate("window.pwned") is None
+
+
+def test_a_viewer_is_refused_by_the_api_and_nothing_changes(watched: Watched,
+                                                            stack: dict[str, Any]) -> None:
+    viewer = str(_api(stack, "POST", "/v1/tokens", {"name": "looker", "role": "viewer",
+                                                    "projects": ["shop"],
+                                                    "environments": ["staging"]})["token"])
+    was = _api(stack, "GET", STAGING + "/flags/free-shipping")
+    watched.expected_statuses.add(403)
+    page = watched.page
+    _sign_in(watched, stack, viewer)
+    assert "viewer" in page.inner_text("#whoami")
+    page.goto(stack["console"] + "#/p/shop/e/staging/flags/free-shipping")
+    page.click("#toggle")
+    page.wait_for_selector("#notice.error")
+    assert "403" in page.inner_text("#notice")
+    assert _api(stack, "GET", STAGING + "/flags/free-shipping") == was
+    # The impact preview needs only read permission: a viewer may run it.
+    page.click("#impact-run")
+    page.wait_for_selector("#impact-counts")
