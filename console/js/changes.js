@@ -30,9 +30,22 @@ export async function changePage(main, p, e, id) {
   const op = cr.operation;
   /** @type {any} */
   let current = null;
-  if (op.flag && op.type.startsWith("flag.config") && op.body) {
-    try { current = (await api.get(`${api.envPath(p, e)}/flags/${encodeURIComponent(op.flag)}`)).config; }
-    catch (err) { current = null; } // not configured here yet: everything is new
+  // Operations whose body is a flag configuration in this environment (the impact applies).
+  const writesConfig = ["flag.config.put", "flag.restore", "flag.promote"].includes(op.type);
+  try {
+    if (writesConfig && op.body) {
+      current = (await api.get(`${api.envPath(p, e)}/flags/${encodeURIComponent(op.flag)}`)).config;
+    } else if (op.type === "flag.definition.put") {
+      // The stored definition, without the fields the API adds to its view.
+      const { key, version, updated_at, ...definition } = await api.get(`/v1/projects/${encodeURIComponent(p)}/flags/${encodeURIComponent(op.flag)}`);
+      current = definition;
+    } else if (op.type === "environment.patch") {
+      const env = await api.get(api.envPath(p, e));
+      current = { name: env.name, protected: env.protected };
+    }
+  } catch (err) {
+    if (!(err instanceof api.ApiError) || err.status !== 404) throw err;
+    current = null; // not there yet: everything is new
   }
   /** @param {string} verb */
   const act = (verb) => async () => {
@@ -45,7 +58,7 @@ export async function changePage(main, p, e, id) {
   };
   const open = cr.status === "pending" || cr.status === "approved";
   const diff = op.body ? fieldDiff(current, op.body) : [];
-  const impact = op.flag && op.body && op.type.startsWith("flag.")
+  const impact = writesConfig && op.body
     ? impactPanel(p, e, () => ({ flag: op.flag, config: op.body, rules: op.body.rules || [] })) : null;
   render(main, h("h1", null, `Change request ${id}`), envNav(p, e),
     h("p", null, h("strong", { id: "cr-status" }, cr.status), ` · ${op.type} ${op.flag || op.segment || ""}`,

@@ -261,6 +261,11 @@ def test_protect_and_unprotect_staging(watched: Watched, stack: dict[str, Any]) 
     assert _api(stack, "GET", STAGING)["protected"] is True
     pending = _api(stack, "GET", STAGING + "/change-requests?status=pending")["items"]
     cr = next(c for c in pending if c["operation"]["type"] == "environment.patch")
+    page.goto(stack["console"] + f"#/p/shop/e/staging/changes/{cr['id']}")
+    diff = page.wait_for_selector("#cr-diff").inner_text()
+    assert "protected" in diff
+    assert "true" in diff
+    assert "false" in diff
     reviewer = _second_token(stack, "unprotector", "admin")  # (un)protecting is an admin's
     crp = f"{STAGING}/change-requests/{cr['id']}"
     cr = _api(stack, "POST", crp + "/approve", {}, if_match=cr["version"], token=reviewer)

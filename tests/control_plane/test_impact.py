@@ -154,3 +154,15 @@ def test_no_token_is_a_401(world: World, shop: str) -> None:
     body = {"flag": "checkout", "config": _rollout(20000), "sample": {"generate": 10}}
     assert _impact(world, shop, body, token="").status_code == 401
     assert _impact(world, shop, body, token="vxl_tok_bogus").status_code == 401
+
+
+def test_a_flag_not_yet_configured_counts_as_the_callers_default(world: World) -> None:
+    project = world.new_project(protected=("production",))
+    assert world.api.post(f"/v1/projects/{project}/flags", BOOL_FLAG).status_code == 201
+    r = _impact(world, project, {"flag": "checkout", "config": _rollout(100000),
+                                 "sample": {"generate": 20}}, env="production")
+    assert r.status_code == 200, r.json
+    assert r.json["base_version"] == 0
+    assert r.json["before"] == {"(default value)": 20}
+    assert r.json["after"] == {"on": 20}
+    assert r.json["changed"][0]["before"]["reason"] == "NOT_CONFIGURED"
