@@ -160,6 +160,18 @@ resource "aws_cloudfront_distribution" "bundles" {
     response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
   }
 
+  # The web console's static files (infra/console.tf): its own CSP and a short TTL.
+  ordered_cache_behavior {
+    path_pattern               = "console/*"
+    target_origin_id           = "bundles"
+    viewer_protocol_policy     = "https-only"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = true
+    cache_policy_id            = aws_cloudfront_cache_policy.console.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.console.id
+  }
+
   restrictions {
     geo_restriction {
       restriction_type = "none"

@@ -57,3 +57,8 @@ output "dead_letter_queue_url" {
   description = "Where failed stream batches land; see docs/deploy.md for replaying them."
   value       = aws_sqs_queue.dead_letter.id
 }
+
+output "console_url" {
+  description = "The web console (static files under /console/ on the CDN)"
+  value       = "${local.console_origin}/console/index.html"
+}

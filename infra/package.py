@@ -90,6 +90,7 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_HEARTBEAT_INTERVAL": "heartbeat_interval_seconds",
     "VEXIL_ANCHOR_BUCKET": "anchor_bucket_name",
     "VEXIL_ANCHOR_TRUSTED_KEYS": "anchor_trusted_keys_pem",
+    "VEXIL_CONSOLE_ORIGIN": "console_origin",
 }
 # Other module variables the post-processing introduces.
 EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
@@ -117,6 +118,11 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "heartbeat_interval_seconds": (
         "number",
         "Seconds between heartbeats that re-sign pointers (VEXIL_HEARTBEAT_INTERVAL)",
+    ),
+    "console_origin": (
+        "string",
+        "The web console's origin: the one origin the API answers CORS for "
+        "(VEXIL_CONSOLE_ORIGIN)",
     ),
     "dead_letter_queue_arn": ("string", "SQS queue receiving failed asynchronous invocations"),
     "reserved_concurrency": ("number", "Reserved concurrent executions per function"),
@@ -398,6 +404,9 @@ def chalice_package(control_plane: Path, out_dir: Path, stage: str) -> Path:
     env = dict(os.environ)
     # Chalice insists on a region although the generated config reads it from the provider.
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # The app's CORS config (chalicelib.web.cors_config) becomes API Gateway's OPTIONS
+    # methods; packaged as a Terraform reference, so the console origin is set at apply time.
+    env["VEXIL_CONSOLE_ORIGIN"] = "${var.console_origin}"
     output = _run([str(chalice), "--project-dir", str(control_plane), "package", "--pkg-format",
                    "terraform", "--stage", stage, str(out_dir)], "chalice package", env=env)
     missing = missing_dependencies(output)

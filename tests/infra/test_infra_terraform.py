@@ -351,8 +351,10 @@ def test_cloudfront(tf: Tf) -> None:
     for b in behaviours:
         assert b["viewer_protocol_policy"] == "https-only"
         assert b["compress"] is True
+        # The web console's files carry its own CSP (tests/infra/test_infra_console.py).
+        policy = "console" if b.get("path_pattern") == "console/*" else "security"
         assert b["response_headers_policy_id"] == (
-            "${aws_cloudfront_response_headers_policy.security.id}"
+            f"${{aws_cloudfront_response_headers_policy.{policy}.id}}"
         )
     by_policy = {
         b["cache_policy_id"]: tf.resolve(b["path_pattern"]) for b in dist["ordered_cache_behavior"]
@@ -466,7 +468,7 @@ def test_lambda_environment_matches_code() -> None:
         "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE",
         "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID", "VEXIL_SIGNING_KEY_ID",
         "VEXIL_POINTER_MAX_AGE", "VEXIL_HEARTBEAT_INTERVAL",
-        "VEXIL_ANCHOR_BUCKET", "VEXIL_ANCHOR_TRUSTED_KEYS",
+        "VEXIL_ANCHOR_BUCKET", "VEXIL_ANCHOR_TRUSTED_KEYS", "VEXIL_CONSOLE_ORIGIN",
     }
     # The publisher signs with the ACTIVE generation's key, which the module call passes.
     assert LAMBDA_ENVIRONMENT["VEXIL_SIGNING_KEY_ID"] == "signing_key_arn"

@@ -112,6 +112,8 @@ def _print_summary(info: dict[str, Any], paths: Any) -> None:
     print()
     print("Vexil local stack is up (everything on 127.0.0.1):")
     print(f"  control-plane API  {info['api']}   (OpenAPI: {info['api']}/v1/openapi.json)")
+    if info.get("console"):
+        print(f"  web console        {info['console']}   (sign in with the admin token below)")
     print(f"  CDN (bundles)      {info['cdn']}/bundles/<project>/<env>/current.json  "
           f"[{info.get('cdn_kind')}]")
     if info.get("edge"):
