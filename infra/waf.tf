@@ -10,6 +10,13 @@ resource "aws_wafv2_web_acl" "api" {
     allow {}
   }
 
+  # The ACL's own metrics (requests allowed by the default action); each rule has its own.
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${local.name_prefix}-api-acl"
+    sampled_requests_enabled   = true
+  }
+
   rule {
     name     = "rate-limit-per-ip"
     priority = 1
@@ -100,6 +107,13 @@ resource "aws_wafv2_web_acl" "cdn" {
 
   default_action {
     allow {}
+  }
+
+  # The ACL's own metrics (requests allowed by the default action); each rule has its own.
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${local.name_prefix}-cdn-acl"
+    sampled_requests_enabled   = true
   }
 
   rule {
