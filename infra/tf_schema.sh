@@ -21,7 +21,7 @@ PINS=("@cdktf/provider-aws@19.46.0" "@cdktn/provider-aws@25.7.0")
 mkdir -p "$CACHE"
 schemas=()
 for pin in "${PINS[@]}"; do
-  name=$(echo "$pin" | tr -d '@' | tr '/' '-')
+  name=$(echo "$pin" | sed 's|^@||; s|@|-|; s|/|-|')
   json="$CACHE/$name.json"
   if [ ! -s "$json" ]; then
     command -v npm >/dev/null 2>&1 || { echo "tf_schema: npm is required to fetch $pin" >&2; exit 2; }

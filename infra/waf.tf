@@ -135,6 +135,40 @@ resource "aws_wafv2_web_acl" "cdn" {
     }
   }
 
+  # The OFREP edge runs a Lambda per request (bundles are cached reads): a tighter per-IP
+  # budget for /ofrep/ keeps one client from spending the edge's reserved concurrency.
+  rule {
+    name     = "ofrep-rate-limit-per-ip"
+    priority = 2
+    action {
+      block {}
+    }
+    statement {
+      rate_based_statement {
+        limit              = var.waf_edge_rate_limit
+        aggregate_key_type = "IP"
+        scope_down_statement {
+          byte_match_statement {
+            search_string         = "/ofrep/"
+            positional_constraint = "STARTS_WITH"
+            field_to_match {
+              uri_path {}
+            }
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-cdn-ofrep-rate-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
   rule {
     name     = "AWSManagedRulesCommonRuleSet"
     priority = 10

@@ -17,7 +17,7 @@ the environments and their client keys, CORS origins, signing keys), else the fi
 environment variables, so ship the file in the package).
 
 ``VEXIL_EDGE_ORIGIN_SECRET``, when set, must arrive as the ``x-vexil-origin-verify`` header
-(CloudFront adds it as a custom origin header): the function URL is public, and this keeps
+(CloudFront adds it as a custom origin header): the HTTP API endpoint is public, and this keeps
 callers from going around the distribution's WAF and rate limits. Requests without it get
 a JSON 403.
 """

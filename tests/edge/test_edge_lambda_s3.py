@@ -1,5 +1,5 @@
 """The edge Lambda as infra/edge.tf deploys it: config in VEXIL_EDGE_CONFIG_JSON, bundles
-read from the bucket (S3 GetObject against moto_server), a Function URL event as
+read from the bucket (S3 GetObject against moto_server), an HTTP API event as
 CloudFront forwards it, and the origin secret that keeps callers behind the CDN."""
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from edge_reader.edge._s3 import S3Transport, bucket_url
 from tests.client.bundles import BundleFactory
 from tests.edge.edgekit import client_flags, publish_client_bundle
 
-EVENT = Path(__file__).parent / "events" / "function_url_via_cloudfront.json"
+EVENT = Path(__file__).parent / "events" / "http_api_via_cloudfront.json"
 SECRET = "origin-" + uuid.uuid4().hex
 
 
