@@ -107,6 +107,9 @@ def test_the_document_is_served_and_its_schemas_are_valid(edge: EdgeServer) -> N
     doc = orjson.loads(body)
     assert doc == orjson.loads(orjson.dumps(openapi_document()))
     assert doc["openapi"].startswith("3.1")
+    from openapi_spec_validator import validate
+
+    validate(doc)  # a valid OpenAPI 3.1 document, not only valid JSON Schemas
     for schema in doc["components"]["schemas"].values():
         Draft202012Validator.check_schema(schema)
     # 503 and its Retry-After are declared where OFREP leaves them out.
