@@ -155,3 +155,18 @@ def test_the_edge_is_off_until_environments_are_given_and_has_outputs(tf: Tf) ->
     assert stage["default_route_settings"][0]["throttling_rate_limit"] == (
         "${var.edge_throttle_rate_limit}"
     )
+
+
+def test_the_edge_zip_takes_the_control_planes_pins() -> None:
+    pins = {
+        line.split("==")[0].split("[")[0]: line.split("[")[0] if "[" in line else line
+        for line in (INFRA.parent / "control_plane" / "requirements.txt")
+        .read_text(encoding="utf-8").split("\n")
+        if "==" in line and not line.startswith("#")
+    }
+    wanted = edge_package.requirements()
+    # What edge_reader imports at run time, pinned where the control plane pins it.
+    assert wanted == [pins.get(n, n) for n in
+                      ("orjson", "mmh3", "google-re2", "jsonschema", "cryptography")]
+    assert "google-re2==1.1" in wanted  # the last manylinux2014 build (glibc 2.26 runtime)
+    assert not any(w.startswith(("boto3", "aws-encryption-sdk")) for w in wanted)
