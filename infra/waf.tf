@@ -179,6 +179,14 @@ resource "aws_wafv2_web_acl" "cdn" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesCommonRuleSet"
+        # OFREP evaluation contexts may exceed the group's 8 KB body limit; the edge caps
+        # bodies at 64 KB itself (413), so this rule only counts.
+        rule_action_override {
+          name = "SizeRestrictions_BODY"
+          action_to_use {
+            count {}
+          }
+        }
       }
     }
     visibility_config {

@@ -124,6 +124,11 @@ def test_waf_rate_rule_for_ofrep_and_acl_visibility(tf: Tf) -> None:
     assert match["positional_constraint"] == "STARTS_WITH"
     assert tf.variables["waf_edge_rate_limit"]["default"] < tf.variables[
         "waf_cdn_rate_limit"]["default"]
+    # OFREP contexts up to the edge's own 64 KB limit are not blocked at 8 KB by the WAF.
+    common = rules["AWSManagedRulesCommonRuleSet"]["statement"][0]
+    override = common["managed_rule_group_statement"][0]["rule_action_override"][0]
+    assert override["name"] == "SizeRestrictions_BODY"
+    assert "count" in override["action_to_use"][0]
     # terraform validate's requirement (issue 15 item 7): every ACL has its own visibility.
     for _, acl in tf.of_type("aws_wafv2_web_acl"):
         assert acl["visibility_config"][0]["cloudwatch_metrics_enabled"] is True
