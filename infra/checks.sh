@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Offline infrastructure checks: checkov over infra/ with the Chalice module generated.
+# Offline infrastructure checks: the provider-schema check and checkov over infra/ with the
+# Chalice module generated.
 #   infra/checks.sh            (from anywhere; uses .venv for packaging, .venv-checkov for checkov)
 # checkov pins an old boto3, so it lives in its own virtualenv, built when absent.
 set -euo pipefail
@@ -28,6 +29,10 @@ tar -C infra --exclude=./chalice_app --exclude=./.terraform --exclude=__pycache_
 
 echo "==> packaging the Chalice app into a scratch copy of infra/ (configuration only)"
 "$PY" -m infra.package --config-only --module-dir "$WORK/infra/chalice_app"
+
+# The stand-in for `terraform validate`: every block, argument and reference against the
+# AWS provider schema of both ends of versions.tf's range (infra/tf_schema.sh).
+"$ROOT/infra/tf_schema.sh"
 
 echo "==> checkov (offline)"
 # --skip-download: no network, no platform policies. checkov exits non-zero on failed

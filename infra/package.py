@@ -5,6 +5,9 @@ Usage (from the repository root)::
     .venv/bin/python -m infra.package                 # vendor the engine, package, convert
     .venv/bin/python -m infra.package --config-only   # configuration only (checks, CI)
 
+The full build also writes the OFREP edge Lambda's zip (``infra/edge/edge.zip``,
+:mod:`infra.edge_package`) that ``infra/edge.tf`` deploys.
+
 Steps: build the project wheel and install it into ``control_plane/vendor/`` (Chalice
 ships only ``app.py``, ``chalicelib/``, ``requirements.txt`` and ``vendor/``); run
 ``chalice package --pkg-format terraform``; post-process the generated ``chalice.tf.json``
@@ -53,6 +56,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from infra.edge_package import EdgePackageError, build_edge_zip
 from infra.tfhcl import COMMENT_KEY, Expr, render_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -540,6 +544,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"infra.package: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    if not args.config_only:
+        # Lambda artefacts besides the Chalice module's deployment.zip.
+        try:
+            edge_zip = build_edge_zip()
+        except EdgePackageError as exc:
+            print(f"infra.package: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {edge_zip.relative_to(ROOT)}")
     return 0
 
 

@@ -59,7 +59,18 @@ DEFINITION_FIELDS: dict[str, Schema] = per_field(fields.DEFINITION_FIELDS, {
     "tags": {**STRINGS, "uniqueItems": True},
     "client_visible": {"type": "boolean"},
     "deprecated": {"type": "boolean"},
-    "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 1000}},
+    # The engine's flag.schema.json allows string, number and boolean values (OpenFeature
+    # flag metadata); only strings get a length cap.
+    "metadata": {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string", "maxLength": 1000},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        },
+    },
 })
 
 CONFIG_FIELDS: dict[str, Schema] = per_field(fields.CONFIG_FIELDS, {
