@@ -111,14 +111,16 @@ class Plan:
         return not self.changes and not self.awaiting
 
     def counts(self) -> dict[str, int]:
-        """Changes per action (create/update/delete) — the one count plan and apply
-        print — plus ``awaiting``, ``errors`` and ``warnings``."""
+        """Changes per action (create/update/delete): the one count plan and apply print."""
         out = {"create": 0, "update": 0, "delete": 0}
         for c in self.changes:
             out[c.action] += 1
-        out.update(awaiting=len(self.awaiting), errors=len(self.errors),
-                   warnings=len(self.warnings))
         return out
+
+    def totals(self) -> dict[str, int]:
+        """:meth:`counts` plus ``awaiting`` (approval), ``errors`` and ``warnings``."""
+        return {**self.counts(), "awaiting": len(self.awaiting), "errors": len(self.errors),
+                "warnings": len(self.warnings)}
 
 
 def build_plan(desired: FlagsFile, remote: RemoteState, *, prune: bool = False) -> Plan:
@@ -278,8 +280,8 @@ def _n(count: int, word: str) -> str:
 
 def summary(plan: Plan) -> str:
     """``2 errors, 1 warning; 4 to create, 1 to update, 0 to delete`` (plus what awaits
-    approval): the counts of :meth:`Plan.counts`, which apply reports too."""
-    n = plan.counts()
+    approval): :meth:`Plan.totals`, whose change counts apply reports too."""
+    n = plan.totals()
     text = (f"{_n(n['errors'], 'error')}, {_n(n['warnings'], 'warning')}; "
             f"{n['create']} to create, {n['update']} to update, {n['delete']} to delete")
     if n["awaiting"]:
@@ -296,7 +298,7 @@ def to_json(plan: Plan, *, source: str) -> dict[str, Any]:
         "source": source,
         "protected": plan.protected,
         "in_sync": plan.in_sync,
-        "counts": plan.counts(),
+        "counts": plan.totals(),
         "changes": [_change_json(c) for c in plan.changes],
         "pending_change_requests": [
             {**_change_json(a.change), "change_request": a.request,
@@ -326,7 +328,7 @@ def confirm_apply(plan: Plan, *, yes: bool, interactive: bool,
     """Raise VexilError unless ``apply`` may go ahead: never with errors; with warnings
     only after a "y" on a terminal, or with ``yes`` (``--yes``, for CI). Without a
     terminal and without ``yes`` warnings refuse, so a pipeline cannot apply them unseen."""
-    n = plan.counts()
+    n = plan.totals()
     if plan.errors:
         raise VexilError(f"apply refused: {_n(n['errors'], 'error')} in the resulting "
                          "environment (listed above); nothing was written")
