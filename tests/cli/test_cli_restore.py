@@ -47,7 +47,7 @@ def test_history_then_restore_rolls_forward(capsys: pytest.CaptureFixture[str],
     # The flags file still says disabled: plan shows the rollback as a change to undo.
     code, plan_out, _ = _cli(capsys, "plan", "-f", _flags_file(tmp_path, project, False),
                              "--detailed-exitcode")
-    assert code == 3
+    assert code == 2
     assert "enabled: true -> false" in plan_out
 
 
