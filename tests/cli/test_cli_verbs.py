@@ -142,7 +142,7 @@ def test_segments_put_show_list_delete(capsys: pytest.CaptureFixture[str],
     assert (seg["included"], seg["excluded"], seg["description"], seg["version"]) == (
         ["u1", "u2"], ["u3"], "beta users", 2)
     header, row = _ok(capsys, "segments", "list", *scope).splitlines()
-    assert header.split()[:4] == ["SEGMENT", "INCLUDED", "EXCLUDED", "RULES"]
+    assert header.split()[:4] == ["SEGMENT", "#INCLUDED", "#EXCLUDED", "#RULES"]
     assert row.split()[:5] == ["beta", "2", "1", "0", "2"]
     assert [s["key"] for s in json.loads(_ok(capsys, "segments", "list", *scope, "--json"))] == [
         "beta"]

@@ -74,7 +74,7 @@ def cmd_segments(args: argparse.Namespace) -> int:
         if args.json:
             print_json(items)
             return 0
-        print_table(("segment", "included", "excluded", "rules", "version", "updated"),
+        print_table(("segment", "#included", "#excluded", "#rules", "version", "updated"),
                     ((s.get("key"), len(s.get("included") or []), len(s.get("excluded") or []),
                       len(s.get("rules") or []), s.get("version"), s.get("updated_at"))
                      for s in items),
