@@ -18,15 +18,14 @@ from typing import Any, NoReturn
 from vexil.api import ApiClient, path, version_etag
 from vexil.apply import apply_plan
 from vexil.bootstrap import bootstrap_admin_token
-from vexil.devstack import stack
 from vexil.devstack.aws import local_aws_env
-from vexil.devstack.demo import run_demo
 from vexil.errors import UsageError, VexilError
 from vexil.evaluate import evaluate
+from vexil.extras import requires
 from vexil.flagsfile import compile_check, dump, dump_json, load
 from vexil.plan import build_plan, render
 from vexil.remote import Writer, fetch_state
-from vexil.settings import load_dev_json, resolve
+from vexil.settings import default_state_dir, load_dev_json, resolve
 
 
 class _Parser(argparse.ArgumentParser):
@@ -167,7 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _state_dir(args: argparse.Namespace) -> Path:
-    return Path(args.state_dir).resolve() if args.state_dir else stack.default_state_dir()
+    return Path(args.state_dir).resolve() if args.state_dir else default_state_dir()
 
 
 def _api(args: argparse.Namespace) -> ApiClient:
@@ -185,6 +184,10 @@ def _print_json(value: Any) -> None:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """``vexil dev up|down|status|demo``."""
+    # The local stack needs the server extra (boto3, moto, chalice...); imported only here.
+    with requires(f"vexil dev {args.dev_command}"):
+        from vexil.devstack import stack  # noqa: PLC0415
+        from vexil.devstack.demo import run_demo  # noqa: PLC0415
     paths = stack.StatePaths(_state_dir(args))
     if args.dev_command == "up":
         info = stack.up(paths, fixed_ports=not args.random_ports,
@@ -517,7 +520,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return (and, as a console script, exit with) the exit code."""
     try:
         args = build_parser().parse_args(argv)
-        return _COMMANDS[args.command](args)
+        with requires(f"vexil {args.command}"):  # a lazily imported extra that is missing
+            return _COMMANDS[args.command](args)
     except VexilError as exc:
         print(f"vexil: error: {exc.message}", file=sys.stderr)
         return exc.exit_code

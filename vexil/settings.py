@@ -26,6 +26,11 @@ class Settings:
     dev: dict[str, Any]
 
 
+def default_state_dir() -> Path:
+    """``$VEXIL_STATE_DIR`` or ``./.vexil``: where the local stack keeps its ``dev.json``."""
+    return Path(os.environ.get("VEXIL_STATE_DIR") or ".vexil").resolve()
+
+
 def load_dev_json(state_dir: Path) -> dict[str, Any]:
     """``state_dir/dev.json`` as a dict, or ``{}`` when there is none."""
     path = state_dir / "dev.json"
