@@ -56,10 +56,10 @@ def _env(**extra: str) -> dict[str, str]:
     return env
 
 
-def _run(argv: list[str], cwd: Path, timeout: float = 300, **env: str
-         ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=cwd, env=_env(**env), capture_output=True, text=True,
-                          timeout=timeout, check=False)
+def _run(argv: list[str], cwd: Path, timeout: float = 300,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, cwd=cwd, env=_env(**(env or {})), capture_output=True,
+                          text=True, timeout=timeout, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +96,11 @@ class Venv:
 
     def python_code(self, code: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
         """Run ``code`` isolated (``-I``: no cwd, no PYTHONPATH, no user site) in this venv."""
-        return _run([str(self.python), "-I", "-c", code], cwd=cwd, **env)
+        return _run([str(self.python), "-I", "-c", code], cwd=cwd, env=env)
 
     def vexil(self, *argv: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
         """The installed ``vexil`` console script."""
-        return _run([str(self.dir / "bin" / "vexil"), *argv], cwd=cwd, **env)
+        return _run([str(self.dir / "bin" / "vexil"), *argv], cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -123,12 +123,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     state = tmp_path_factory.mktemp("state")
     env = {"VEXIL_STATE_DIR": str(state)}
     argv = [sys.executable, "-m", "vexil.cli"]
-    up = _run([*argv, "dev", "up", "--random-ports"], cwd=ROOT, timeout=240, **env)
+    up = _run([*argv, "dev", "up", "--random-ports"], cwd=ROOT, timeout=240, env=env)
     try:
         assert up.returncode == 0, up.stdout + up.stderr
         yield json.loads((state / "dev.json").read_text())
     finally:
-        down = _run([*argv, "dev", "down"], cwd=ROOT, timeout=60, **env)
+        down = _run([*argv, "dev", "down"], cwd=ROOT, timeout=60, env=env)
         assert down.returncode == 0, down.stdout + down.stderr
 
 
