@@ -35,7 +35,7 @@ What the post-processing changes, and why:
   ``ReportBatchItemFailures``, bisection, retries or an on-failure destination.
 
 What the zip holds, and the checks on it: :data:`LAMBDA_ARTEFACTS` lists every zip this
-module builds and the handlers each one must serve (tests/packaging/test_lambda_zips.py
+module builds and the handlers each one must serve (tests/artefacts/test_lambda_zips.py
 unpacks each, imports every handler with only the zip on ``sys.path`` and invokes it).
 The build refuses a zip that lacks a requirement or carries a wheel the Lambda runtime
 cannot load (:func:`wheel_platform_problems`: manylinux glibc above the runtime's, another
