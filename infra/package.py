@@ -402,12 +402,30 @@ CONFIG_ONLY_NOTE = (
 )
 
 
+# What a checkout accumulates and a wheel must not see. setuptools reuses build/lib/, so a
+# module deleted from the source would still ship (checked: a file dropped into build/lib/
+# appeared in the wheel); .venv/ and the generated zip are large.
+SOURCE_IGNORE = shutil.ignore_patterns(
+    ".git", ".venv*", "build", "dist", "*.egg-info", "vendor", "__pycache__", ".mypy_cache",
+    ".ruff_cache", ".pytest_cache", ".hypothesis", ".vexil", "node_modules", "out",
+    "chalice_app", "deployments", "deployed",
+)
+
+
+def clean_source(project_root: Path, dest: Path) -> Path:
+    """Copy the source tree to ``dest`` without build leftovers; return ``dest``."""
+    shutil.copytree(project_root, dest, ignore=SOURCE_IGNORE)
+    return dest
+
+
 def vendor_engine(project_root: Path, control_plane: Path) -> None:
-    """Build the project wheel and install it (no deps) into ``control_plane/vendor/``."""
+    """Build the project wheel from a clean copy of the source and install it (no deps)
+    into ``control_plane/vendor/``."""
     vendor = control_plane / "vendor"
     with tempfile.TemporaryDirectory() as tmp:
+        source = clean_source(project_root, Path(tmp) / "source")
         _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", tmp,
-              str(project_root)], "build the project wheel")
+              str(source)], "build the project wheel")
         wheels = sorted(Path(tmp).glob("*.whl"))
         if not wheels:
             raise PackageError("pip wheel produced no wheel")

@@ -29,6 +29,7 @@ from infra.package import (
     LAMBDA_ARTEFACTS,
     LambdaArtefact,
     build_module,
+    clean_source,
     wheel_platform_problems,
     zip_missing_requirements,
 )
@@ -182,6 +183,18 @@ def test_the_platform_check_refuses_what_lambda_cannot_load(tmp_path: Path) -> N
     later = wheel_platform_problems(_fake_zip(tmp_path / "y.zip", {"new_glibc-1.0":
                                     "cp312-cp312-manylinux_2_28_x86_64"}, []), python="3.12")
     assert later == []
+
+
+def test_wheels_are_built_from_a_copy_without_build_leftovers(tmp_path: Path) -> None:
+    # setuptools reuses build/lib/: a module deleted from the source would still ship.
+    tree = tmp_path / "tree"
+    for name in ("vexil/cli.py", "build/lib/vexil/ghost.py", ".venv/bin/python",
+                 "control_plane/vendor/x.py", "control_plane/chalicelib/keys.py"):
+        (tree / name).parent.mkdir(parents=True, exist_ok=True)
+        (tree / name).write_text("")
+    copy = clean_source(tree, tmp_path / "copy")
+    kept = sorted(str(p.relative_to(copy)) for p in copy.rglob("*") if p.is_file())
+    assert kept == ["control_plane/chalicelib/keys.py", "vexil/cli.py"]
 
 
 @pytest.mark.parametrize("artefact", LAMBDA_ARTEFACTS, ids=lambda a: a.name)

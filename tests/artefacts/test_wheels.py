@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tomllib
@@ -29,6 +28,8 @@ from typing import Any
 
 import pytest
 import yaml
+
+from infra.package import clean_source
 
 pytestmark = pytest.mark.e2e
 
@@ -43,11 +44,6 @@ SDK_DISTRIBUTIONS = {
 SERVER_ONLY = {"boto3", "botocore", "chalice", "moto", "aws-lambda-powertools", "psutil",
                "aws-encryption-sdk", "werkzeug"}
 _SCRUB = ("VEXIL_", "AWS_", "PYTHON", "VIRTUAL_ENV")
-_IGNORE = shutil.ignore_patterns(
-    ".git", ".venv*", "build", "dist", "*.egg-info", "vendor", "__pycache__", ".mypy_cache",
-    ".ruff_cache", ".pytest_cache", ".hypothesis", ".vexil", "node_modules", "out",
-    "chalice_app", "deployments", "deployed",
-)
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -65,8 +61,7 @@ def _run(argv: list[str], cwd: Path, timeout: float = 300,
 @pytest.fixture(scope="module")
 def wheelhouse(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Both wheels, built from a clean copy of the tree (no stale build/ of the checkout)."""
-    src = tmp_path_factory.mktemp("src") / "vexil"
-    shutil.copytree(ROOT, src, ignore=_IGNORE)
+    src = clean_source(ROOT, tmp_path_factory.mktemp("src") / "vexil")
     out = tmp_path_factory.mktemp("wheelhouse")
     built = _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(out),
                   str(src), str(src / "control_plane")], cwd=out)
@@ -219,27 +214,72 @@ finally:
 """
 
 
-def test_sdk_wheel_reads_the_flag_through_the_cdn(
-    sdk: Venv, stack: dict[str, Any], applied: dict[str, Any], tmp_path: Path
-) -> None:
+@pytest.fixture(scope="module")
+def reader_config(stack: dict[str, Any], applied: dict[str, Any]) -> dict[str, Any]:
+    """What an application gets to read the applied flags: a server SDK key and the CDN."""
     from vexil.api import ApiClient
 
     assert applied["apply"].returncode == 0
     key = ApiClient(stack["api"], stack["admin_token"]).request(
         "POST", "/v1/projects/wheels/environments/dev/sdk-keys", body={"kind": "server"}
     ).body["key"]
-    cfg = {"key": key, "cdn": stack["cdn"], "ca_bundle": stack["ca_bundle"],
-           "signing_public_key": stack["signing_public_key"]}
-    script = tmp_path / "read_flag.py"
-    script.write_text(READ_FLAG, encoding="utf-8")
-    read = _run([str(sdk.python), "-I", str(script), json.dumps(cfg)], cwd=tmp_path,
+    return {"key": key, "cdn": stack["cdn"], "ca_bundle": stack["ca_bundle"],
+            "signing_public_key": stack["signing_public_key"]}
+
+
+def _read(venv: Venv, script: str, cfg: dict[str, Any], tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "read_flag.py"
+    path.write_text(script, encoding="utf-8")
+    read = _run([str(venv.python), "-I", str(path), json.dumps(cfg)], cwd=tmp_path,
                 timeout=120)
     assert read.returncode == 0, read.stderr
-    answer = json.loads(read.stdout.strip().splitlines()[-1])
+    answer: dict[str, Any] = json.loads(read.stdout.strip().splitlines()[-1])
+    return answer
+
+
+def test_sdk_wheel_reads_the_flag_through_the_cdn(
+    sdk: Venv, reader_config: dict[str, Any], tmp_path: Path
+) -> None:
+    answer = _read(sdk, READ_FLAG, reader_config, tmp_path)
     assert answer["from"].startswith(str(sdk.dir))
     assert answer["ready"] is True
     assert answer["verifies"] is True
     assert answer["value"] is True  # False is the default: True came from the bundle
+
+
+READ_WITH_OPENFEATURE = """
+import json, sys
+from openfeature import api
+from openfeature.evaluation_context import EvaluationContext
+from edge_reader import FlagClient
+from edge_reader.openfeature import VexilProvider
+import edge_reader.bundle.esdk  # the kms extra's reading path imports
+cfg = json.loads(sys.argv[1])
+flags = FlagClient(project="wheels", environment="dev", sdk_key=cfg["key"],
+                   cdn_url=cfg["cdn"], ca_bundle=cfg["ca_bundle"], poll_interval=0.5,
+                   signing_keys=cfg["signing_public_key"])
+try:
+    assert flags.wait_until_ready(60)
+    api.set_provider(VexilProvider(flags))
+    detail = api.get_client().get_boolean_details("checkout", False, EvaluationContext("u1"))
+    print(json.dumps({"value": detail.value, "variant": detail.variant,
+                      "esdk": edge_reader.bundle.esdk.__file__}))
+finally:
+    flags.close()
+"""
+
+
+def test_sdk_extras_openfeature_and_kms_install_and_read(
+    wheelhouse: Path, reader_config: dict[str, Any], tmp_path: Path
+) -> None:
+    venv = Venv(tmp_path / "venv", wheelhouse,
+                f"{wheelhouse / f'vexil-{VERSION}-py3-none-any.whl'}[openfeature,kms]")
+    assert {"openfeature-sdk", "aws-encryption-sdk", "boto3"} <= venv.distributions()
+    assert not venv.distributions() & {"chalice", "moto", "pyyaml"}
+    answer = _read(venv, READ_WITH_OPENFEATURE, reader_config, tmp_path)
+    assert answer["value"] is True
+    assert answer["variant"] == "on"
+    assert answer["esdk"].startswith(str(venv.dir))
 
 
 def test_control_plane_wheel_imports_chalicelib_and_bootstraps_a_token(
