@@ -1,23 +1,19 @@
 """Which optional dependency a command needs, said in one line instead of a traceback.
 
-``pip install vexil`` is the reader SDK alone; the CLI and the server parts come as extras
-(pyproject.toml) and as the ``vexil-control-plane`` distribution (``chalicelib``). Modules
-import third-party packages only where a command needs them, and a command run without its
-extra fails with :class:`MissingExtra`, naming the exact thing to install::
+``pip install vexil`` is the reader SDK plus the CLI's API verbs; flags files, AWS-direct
+commands and the server parts come as extras (pyproject.toml) and as the
+``vexil-control-plane`` distribution (``chalicelib``). Modules import third-party packages
+only where a command needs them; ``vexil.cli`` runs every command inside :func:`requires`, so
+a command run without its extra fails with :class:`MissingExtra`, naming the exact thing to
+install::
 
-    vexil dev up needs boto3: pip install 'vexil[server]'
-
-:func:`launch` is the ``vexil`` console script: it does the same for the CLI's own imports
-(PyYAML for flags files), so ``pip install vexil`` followed by ``vexil plan`` says to install
-``vexil[cli]``.
+    vexil: error: vexil dev up needs boto3: pip install 'vexil[server]'
 """
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import NoReturn
 
 from vexil.errors import UsageError
 
@@ -29,7 +25,6 @@ CONTROL_PLANE_HINT = (
 # a missing module of our own is a broken install, which must stay a loud error.
 INSTALL_HINTS: dict[str, str] = {
     "yaml": "pip install 'vexil[cli]'",
-    "urllib3": "pip install 'vexil[cli]'",
     "openfeature": "pip install 'vexil[openfeature]'",
     "boto3": "pip install 'vexil[aws]'",
     "botocore": "pip install 'vexil[aws]'",
@@ -79,18 +74,3 @@ def requires(what: str) -> Iterator[None]:
         if hint is None:
             raise
         raise MissingExtra(what, str(exc.name).split(".")[0], hint) from exc
-
-
-def launch() -> NoReturn:
-    """The ``vexil`` console script: import the CLI, run it, exit with its code.
-
-    The CLI's module-level imports need the ``cli`` extra; without it this prints one line
-    naming the extra and exits 2, as every other usage error does.
-    """
-    try:
-        with requires("the vexil command"):
-            from vexil.cli import main  # noqa: PLC0415 - the import is what is guarded
-    except MissingExtra as exc:
-        print(f"vexil: error: {exc.message}", file=sys.stderr)
-        raise SystemExit(exc.exit_code) from None
-    raise SystemExit(main())

@@ -47,10 +47,12 @@ def test_no_api_configured(capsys: pytest.CaptureFixture[str], no_env: Path) -> 
     f.write_text("project: shop\nenvironment: s\nflags: {}\n", encoding="utf-8")
     code, _, err = _run(capsys, "plan", "-f", str(f))
     assert code == 2
-    assert _one_line(err) == (
+    line = _one_line(err)
+    assert line.startswith(
         "vexil: error: no API URL: pass --api, set VEXIL_API, or start the local stack "
-        "(vexil dev up)"
+        "(vexil dev up; no dev.json found in "
     )
+    assert str(no_env / "state") in line
 
 
 def test_unreachable_api(capsys: pytest.CaptureFixture[str], no_env: Path) -> None:

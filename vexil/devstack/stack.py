@@ -97,6 +97,11 @@ class StatePaths:
         return self.root / "signing-public-key.pem"
 
 
+def default_state_dir() -> Path:
+    """``$VEXIL_STATE_DIR`` or ``./.vexil``."""
+    return Path(os.environ.get("VEXIL_STATE_DIR") or ".vexil").resolve()
+
+
 def repo_root() -> Path:
     """The checkout holding ``control_plane/`` (the stack runs the API from source)."""
     return Path(__file__).resolve().parents[2]
