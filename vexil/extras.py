@@ -37,8 +37,11 @@ INSTALL_HINTS: dict[str, str] = {
     "werkzeug": "pip install 'vexil[server]'",
     "psutil": "pip install 'vexil[server]'",
 }
-# The local stack runs every server part: whatever it misses, the server extra has it.
+# The local stack runs every server part, from a checkout (chalice local serves
+# control_plane/ from source): whatever it misses, the checkout's set-up installs.
 SERVER_COMMANDS = ("vexil dev",)
+SERVER_HINT = ("the local stack runs from a checkout: ./run setup there (installs "
+               "vexil[server] and vexil-control-plane)")
 
 
 class MissingExtra(UsageError):
@@ -55,8 +58,8 @@ def hint_for(exc: ModuleNotFoundError, what: str = "") -> str | None:
     top = (exc.name or "").split(".")[0]
     if top not in INSTALL_HINTS:
         return None
-    if what.startswith(SERVER_COMMANDS) and top != "chalicelib":
-        return "pip install 'vexil[server]'"
+    if what.startswith(SERVER_COMMANDS):
+        return SERVER_HINT
     return INSTALL_HINTS[top]
 
 
