@@ -5,6 +5,9 @@ Usage (from the repository root)::
     .venv/bin/python -m infra.package                 # vendor the engine, package, convert
     .venv/bin/python -m infra.package --config-only   # configuration only (checks, CI)
 
+The full build also writes the OFREP edge Lambda's zip (``infra/edge/edge.zip``,
+:mod:`infra.edge_package`) that ``infra/edge.tf`` deploys.
+
 Steps: build the project wheel and install it into ``control_plane/vendor/`` (Chalice
 ships only ``app.py``, ``chalicelib/``, ``requirements.txt`` and ``vendor/``); run
 ``chalice package --pkg-format terraform``; post-process the generated ``chalice.tf.json``
@@ -17,6 +20,8 @@ What the post-processing changes, and why:
 * API Gateway deployment: ``stage_name``/``stage_description`` were removed from
   ``aws_api_gateway_deployment`` in AWS provider 6, so the stage lives in ``infra/api.tf``
   (throttling, access logs, WAF) and the deployment is re-triggered by the swagger hash;
+  the REST API's execute-api endpoint follows ``disable_execute_api_endpoint`` (switched
+  off with mutual TLS on the API's custom domain, ``infra/api_domain.tf``);
 * names: functions and roles are named ``<name_prefix>-<function>`` so two deployments
   can share an account;
 * environment: every function gets ``VEXIL_TABLE``, ``VEXIL_BUCKET``, ``VEXIL_KMS_KEY_ID``,
@@ -59,6 +64,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.edge_package import EdgePackageError, build_edge_zip
 from infra.tfhcl import COMMENT_KEY, Expr, render_document
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -96,6 +102,7 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_HEARTBEAT_INTERVAL": "heartbeat_interval_seconds",
     "VEXIL_ANCHOR_BUCKET": "anchor_bucket_name",
     "VEXIL_ANCHOR_TRUSTED_KEYS": "anchor_trusted_keys_pem",
+    "VEXIL_CONSOLE_ORIGIN": "console_origin",
 }
 # Other module variables the post-processing introduces.
 EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
@@ -124,8 +131,17 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
         "number",
         "Seconds between heartbeats that re-sign pointers (VEXIL_HEARTBEAT_INTERVAL)",
     ),
+    "console_origin": (
+        "string",
+        "The web console's origin: the one origin the API answers CORS for "
+        "(VEXIL_CONSOLE_ORIGIN)",
+    ),
     "dead_letter_queue_arn": ("string", "SQS queue receiving failed asynchronous invocations"),
     "reserved_concurrency": ("number", "Reserved concurrent executions per function"),
+    "disable_execute_api_endpoint": (
+        "bool",
+        "Switch off the execute-api URL (true with mutual TLS on the API's custom domain)",
+    ),
     "log_retention_days": ("number", "Retention of each function's log group"),
     "tags": ("map(string)", "Tags added to every taggable resource"),
 }
@@ -225,6 +241,8 @@ def fix_api_deployment(doc: dict[str, Any]) -> None:
         body.setdefault("lifecycle", {})["create_before_destroy"] = True
     for body in resources.get("aws_api_gateway_rest_api", {}).values():
         body["name"] = "${var.name_prefix}-api"
+        # Mutual TLS lives on the custom domain; the default endpoint would bypass it.
+        body["disable_execute_api_endpoint"] = "${var.disable_execute_api_endpoint}"
         body["lifecycle"] = {"create_before_destroy": True}
     doc.pop("output", None)
 
@@ -440,6 +458,9 @@ def chalice_package(control_plane: Path, out_dir: Path, stage: str) -> Path:
     env = dict(os.environ)
     # Chalice insists on a region although the generated config reads it from the provider.
     env.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    # The app's CORS config (chalicelib.web.cors_config) becomes API Gateway's OPTIONS
+    # methods; packaged as a Terraform reference, so the console origin is set at apply time.
+    env["VEXIL_CONSOLE_ORIGIN"] = "${var.console_origin}"
     output = _run([str(chalice), "--project-dir", str(control_plane), "package", "--pkg-format",
                    "terraform", "--stage", stage, str(out_dir)], "chalice package", env=env)
     missing = missing_dependencies(output)
@@ -642,6 +663,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"infra.package: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+    if not args.config_only:
+        # Lambda artefacts besides the Chalice module's deployment.zip.
+        try:
+            edge_zip = build_edge_zip()
+        except EdgePackageError as exc:
+            print(f"infra.package: {exc}", file=sys.stderr)
+            return 1
+        print(f"wrote {edge_zip.relative_to(ROOT)}")
     return 0
 
 

@@ -22,6 +22,9 @@ def register(sub: Subparsers) -> None:
                     help="use free ports instead of the defaults (4566, 8000, 8443, 8070)")
     up.add_argument("--no-nginx", action="store_true",
                     help="use the Python pass-through proxy as the CDN even if nginx exists")
+    up.add_argument("--mtls", action="store_true",
+                    help="also serve the API behind nginx requiring a client certificate "
+                    "(mutual TLS; docs/deploy.md)")
     dev_sub.add_parser("down", help="stop exactly the processes `dev up` started")
     st = dev_sub.add_parser("status", help="show the processes and URLs of the local stack")
     st.add_argument("--json", action="store_true", help="print JSON instead of lines")
@@ -34,13 +37,20 @@ def register(sub: Subparsers) -> None:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     """``vexil dev up|down|status|demo``."""
-    from vexil.devstack import stack  # noqa: PLC0415 - psutil/boto3 only when this runs
+    # psutil/boto3 only when this runs.
+    from vexil.devstack import mtls, stack  # noqa: PLC0415
     from vexil.devstack.demo import run_demo  # noqa: PLC0415
 
     paths = stack.StatePaths(state_dir(args))
     if args.dev_command == "up":
         info = stack.up(paths, fixed_ports=not args.random_ports,
                         force_python_cdn=args.no_nginx)
+        if args.mtls:
+            try:
+                info = mtls.start(paths, info, fixed_port=not args.random_ports)
+            except BaseException:
+                stack.down(paths)  # all or nothing, as `up` itself
+                raise
         if args.demo:
             try:
                 info = run_demo(paths, info, out=sys.stdout)
@@ -102,6 +112,8 @@ def _print_summary(info: dict[str, Any], paths: Any) -> None:
     print()
     print("Vexil local stack is up (everything on 127.0.0.1):")
     print(f"  control-plane API  {info['api']}   (OpenAPI: {info['api']}/v1/openapi.json)")
+    if info.get("console"):
+        print(f"  web console        {info['console']}   (sign in with the admin token below)")
     print(f"  CDN (bundles)      {info['cdn']}/bundles/<project>/<env>/current.json  "
           f"[{info.get('cdn_kind')}]")
     if info.get("edge"):
@@ -109,6 +121,9 @@ def _print_summary(info: dict[str, Any], paths: Any) -> None:
     else:
         print("  OFREP edge         not started: it needs client SDK keys "
               "(`vexil dev edge PROJECT/ENV=vxl_cli_...`; the demo starts it)")
+    if info.get("api_mtls"):
+        print(f"  API, mutual TLS    {info['api_mtls']}   (client cert {info['client_cert']}, "
+              f"key {info['client_key']}; truststore {info['client_ca']})")
     print(f"  AWS (moto)         {info['aws_endpoint']}")
     print(f"  CA bundle          {info['ca_bundle']}")
     if info.get("signing_public_key_file"):

@@ -44,9 +44,10 @@ from vexil.errors import StackError
 from vexil.resources import ensure_resources, signing_public_key_pem
 
 # Fixed defaults keep URLs stable between runs; a busy port falls back to a free one.
-DEFAULT_PORTS: dict[str, int] = {"moto": 4566, "api": 8000, "cdn": 8443, "edge": 8070}
+DEFAULT_PORTS: dict[str, int] = {"moto": 4566, "api": 8000, "cdn": 8443, "edge": 8070,
+                                 "console": 8090}
 # Start order; ``down`` stops in reverse.
-PROCESS_ORDER = ("moto", "api", "worker", "cdn", "edge")
+PROCESS_ORDER = ("moto", "api", "worker", "cdn", "edge", "console")
 START_TIMEOUT = 60.0
 
 
@@ -306,6 +307,17 @@ def start_edge(paths: StatePaths, info: dict[str, Any], env: Mapping[str, str]) 
     write_dev_json(paths, info)
 
 
+def _start_console(starter: _Starter, console: str, port: int, api: str) -> None:
+    """The web console's static files (``vexil.devstack.consoleserve``), naming ``api``."""
+    starter.start(
+        "console",
+        [sys.executable, "-m", "vexil.devstack.consoleserve", "--host", "127.0.0.1",
+         "--port", str(port), "--api", api],
+        lambda: _http_ok(f"{console}/console/config.json"),
+        what="web console",
+    )
+
+
 def write_dev_json(paths: StatePaths, info: Mapping[str, Any]) -> None:
     """Write ``dev.json`` atomically and readable by the owner only (it holds the token)."""
     tmp = paths.dev_json.with_suffix(".json.tmp")
@@ -346,6 +358,9 @@ def up(
     base_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(repo_root()), base_env.get("PYTHONPATH", "")) if p
     )
+    # The web console is its own origin, as on AWS: the API answers CORS for it alone.
+    console = f"http://127.0.0.1:{ports['console']}"
+    base_env["VEXIL_CONSOLE_ORIGIN"] = console
     starter = _Starter(paths, base_env)
     try:
         print(f"==> moto_server (serialised) on {aws_endpoint}", file=out)
@@ -378,6 +393,9 @@ def up(
             what="chalice local",
             cwd=control_plane_dir(),
         )
+
+        print(f"==> web console on {console}/console/", file=out)
+        _start_console(starter, console, ports["console"], api)
 
         print("==> stream worker (publisher)", file=out)
         paths.stream.mkdir(parents=True, exist_ok=True)
@@ -424,6 +442,7 @@ def up(
 
     info: dict[str, Any] = {
         "api": api,
+        "console": f"{console}/console/",
         "cdn": cdn,
         "cdn_kind": cdn_kind,
         "edge": None,
@@ -461,6 +480,8 @@ def stack_env(info: Mapping[str, Any]) -> dict[str, str]:
         VEXIL_KEY_STORE_TABLE=str(info["key_store_table"]),
         VEXIL_SIGNING_KEY_ID=str(info["signing_key_id"]),
     )
+    if info.get("console"):
+        env["VEXIL_CONSOLE_ORIGIN"] = str(info["console"]).removesuffix("/console/")
     return env
 
 
@@ -495,5 +516,5 @@ def status(paths: StatePaths) -> dict[str, Any]:
         r.name: {"pid": r.pid, "alive": r.is_alive()} for r in procs.records(paths.run)
     }
     return {"state_dir": str(paths.root), "processes": procs_state, **{
-        k: info.get(k) for k in ("api", "cdn", "edge", "aws_endpoint", "ca_bundle")
+        k: info.get(k) for k in ("api", "console", "cdn", "edge", "aws_endpoint", "ca_bundle")
     }}
