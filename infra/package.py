@@ -59,11 +59,12 @@ import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from infra.edge_package import HANDLER as EDGE_HANDLER
 from infra.edge_package import EdgePackageError, build_edge_zip
 from infra.tfhcl import COMMENT_KEY, Expr, render_document
 
@@ -160,20 +161,34 @@ class PackageError(RuntimeError):
 
 @dataclass(frozen=True)
 class LambdaArtefact:
-    """One Lambda deployment zip and the handlers (``module.attribute``) it must serve."""
+    """One Lambda deployment zip, how to build it, and the handlers it must serve."""
 
     name: str
-    zip_path: Path  # relative to the Terraform module directory it is written to
-    handlers: tuple[str, ...]
+    build: Callable[[Path], Path]  # build into this (empty) directory; return the zip
+    handlers: tuple[str, ...]  # ``module.attribute``, as the function's handler setting
+    # Top-level modules the zip leaves to the Lambda runtime (its boto3), if any.
+    from_runtime: tuple[str, ...] = ()
 
 
-# Every zip the packager builds. A new Lambda (the OFREP edge, say) appends its artefact
-# here and the zip tests import and check it like the others.
+def _build_control_plane(into: Path) -> Path:
+    return build_module(module_dir=into).with_name("deployment.zip")
+
+
+def _build_edge(into: Path) -> Path:
+    return build_edge_zip(into / "edge.zip")
+
+
+# Every zip the packager builds. A new Lambda appends its artefact here, and the zip tests
+# (tests/artefacts/test_lambda_zips.py) build, unpack, import and check it like the others.
 LAMBDA_ARTEFACTS: list[LambdaArtefact] = [
     # One Chalice zip: the API, its authorizer, and the publisher (stream batches and the
     # heartbeat schedule of infra/heartbeat.tf both invoke ``app.publisher``).
-    LambdaArtefact("control-plane", Path("deployment.zip"),
+    LambdaArtefact("control-plane", _build_control_plane,
                    ("app.app", "app.token_authorizer", "app.publisher")),
+    # The OFREP edge (infra/edge.tf, infra/edge_package.py): boto3 is the runtime's.
+    LambdaArtefact("edge", _build_edge, (EDGE_HANDLER,),
+                   from_runtime=("boto3", "botocore", "s3transfer", "jmespath", "dateutil",
+                                 "urllib3", "six")),
 ]
 # The Lambda runtime the zips target: Chalice builds for the Python that runs it. python3.11
 # runs on Amazon Linux 2 (glibc 2.26), python3.12+ on Amazon Linux 2023 (glibc 2.34); the
@@ -669,6 +684,12 @@ def main(argv: list[str] | None = None) -> int:
             edge_zip = build_edge_zip()
         except EdgePackageError as exc:
             print(f"infra.package: {exc}", file=sys.stderr)
+            return 1
+        unloadable = wheel_platform_problems(edge_zip)
+        if unloadable:
+            edge_zip.unlink()  # never leave a deployable zip that fails at cold start
+            print(f"infra.package: {edge_zip.name} holds wheels the Lambda runtime cannot "
+                  f"load: {'; '.join(unloadable)}", file=sys.stderr)
             return 1
         print(f"wrote {edge_zip.relative_to(ROOT)}")
     return 0
