@@ -1,4 +1,4 @@
-"""A stand-in for the Lambda Python runtime, run as ``python -I -S lambda_runtime.py TASK``.
+"""A stand-in for the Lambda Python runtime: ``python -I -S lambda_runtime.py TASK [RUNTIME]``.
 
 Like the runtime, it puts only the unpacked zip (``TASK``, /var/task on Lambda) in front of
 the standard library (``-I -S``: no site-packages, no environment paths, no checkout), makes
@@ -23,7 +23,8 @@ import uuid
 from typing import Any
 
 TASK = os.path.abspath(sys.argv[1])
-sys.path.insert(0, TASK)
+# After /var/task, Lambda's path holds /var/runtime (the runtime's own boto3): RUNTIME_DIRS.
+sys.path[:0] = [TASK, *(os.path.abspath(d) for d in sys.argv[2:])]
 os.chdir(TASK)
 ANSWERS = sys.stdout
 sys.stdout = sys.stderr  # handler logs (powertools prints JSON lines) never mix with answers

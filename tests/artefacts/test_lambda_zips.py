@@ -75,10 +75,12 @@ def _unpack(zip_path: Path, into: Path) -> Path:
 class Container:
     """One warm Lambda container running lambda_runtime.py over an unpacked zip."""
 
-    def __init__(self, task: Path, env: dict[str, str], log: Path) -> None:
+    def __init__(self, task: Path, env: dict[str, str], log: Path,
+                 runtime: Path | None = None) -> None:
         self.log = log.open("w")
         self.proc = subprocess.Popen(
-            [sys.executable, "-I", "-S", str(RUNTIME), str(task)],
+            [sys.executable, "-I", "-S", str(RUNTIME), str(task),
+             *([str(runtime)] if runtime else [])],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.log, text=True,
             env={**env, "LAMBDA_TASK_ROOT": str(task)}, cwd=task,
         )
@@ -279,10 +281,12 @@ def seeded(control_plane: Container, lambda_env: dict[str, str]) -> dict[str, An
         "environment": api("POST", "/v1/projects/{project}/environments",
                            {"project": project}, {"key": "prod"}),
         "flag": api("POST", "/v1/projects/{project}/flags", {"project": project},
-                    {"key": "checkout", "kind": "boolean",
+                    {"key": "checkout", "kind": "boolean", "client_visible": True,
                      "variations": {"on": True, "off": False}}),
         "sdk_key": api("POST", "/v1/projects/{project}/environments/{env}/sdk-keys",
                        {"project": project, "env": "prod"}, {"kind": "server"}),
+        "client_key": api("POST", "/v1/projects/{project}/environments/{env}/sdk-keys",
+                          {"project": project, "env": "prod"}, {"kind": "client"}),
         "bad_project": api("POST", "/v1/projects", {}, {"key": "Not A Key!"}),
         "read": api("GET", "/v1/projects/{project}", {"project": project}, None),
     }
@@ -303,7 +307,7 @@ def test_api_handler_answers_proxy_events_behind_its_authorizer(
     assert denied.get("errorType") == "AuthorizerUnauthorized"
 
     steps = seeded["steps"]
-    for name in ("project", "environment", "flag", "sdk_key"):
+    for name in ("project", "environment", "flag", "sdk_key", "client_key"):
         assert steps[name]["statusCode"] == 201, (name, steps[name])
     assert json.loads(steps["sdk_key"]["body"])["key"].startswith("vxl_srv_")
     read = steps["read"]
@@ -352,3 +356,58 @@ def test_publisher_handles_a_stream_batch_then_the_heartbeat(
                  "resources": [f"arn:aws:events:us-east-1:{ACCOUNT}:rule/vexil-heartbeat"]}
     beat = control_plane.invoke("app.publisher", scheduled)["heartbeat"]
     assert beat["environments"] >= 1
+
+
+@pytest.fixture(scope="module")
+def var_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """What the python3.11 runtime has in /var/runtime that a zip may rely on: boto3."""
+    where = tmp_path_factory.mktemp("var_runtime")
+    import boto3 as local_boto3
+
+    done = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "--target", str(where),
+         f"boto3=={local_boto3.__version__}"], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    return where
+
+
+def test_edge_zip_answers_an_ofrep_request_from_what_the_publisher_wrote(
+    built: dict[str, Path], control_plane: Container, seeded: dict[str, Any],
+    lambda_env: dict[str, str], var_runtime: Path, tmp_path: Path
+) -> None:
+    # The publisher (from its zip) writes the client-scope bundle; the edge (from its zip,
+    # boto3 from the runtime) reads it from the bucket and answers the HTTP API event
+    # CloudFront forwards.
+    assert control_plane.invoke("app.publisher", _stream_batch(lambda_env["VEXIL_TABLE"])) \
+        == {"batchItemFailures": []}
+    client_key = json.loads(seeded["steps"]["client_key"]["body"])["key"]
+    secret = f"origin-{uuid.uuid4().hex}"
+    config = {"s3_bucket": lambda_env["VEXIL_BUCKET"], "cors_origins": ["https://shop.example"],
+              "environments": [{"project": seeded["project"], "environment": "prod",
+                                "sdk_key": client_key}]}
+    env = {**lambda_env, "VEXIL_EDGE_CONFIG_JSON": json.dumps(config),
+           "VEXIL_EDGE_ORIGIN_SECRET": secret}
+    edge = next(a for a in LAMBDA_ARTEFACTS if a.name == "edge")
+    event = json.loads((ROOT / "tests" / "edge" / "events" / "http_api_via_cloudfront.json"
+                        ).read_text())
+    event["rawPath"] = event["requestContext"]["http"]["path"] = \
+        "/ofrep/v1/evaluate/flags/checkout"
+    event["headers"]["authorization"] = f"Bearer {client_key}"
+    event["headers"]["x-vexil-origin-verify"] = secret
+    container = Container(_unpack(built["edge"], tmp_path), env, tmp_path / "edge.log",
+                          runtime=var_runtime)
+    try:
+        answer = container.invoke(edge.handlers[0], event)
+        refused = container.invoke(edge.handlers[0], {**event, "headers": {
+            k: v for k, v in event["headers"].items() if k != "authorization"}})
+        loaded = container.ask({"modules": True})["modules"]
+    finally:
+        container.close()
+    assert answer["statusCode"] == 200, answer
+    assert json.loads(answer["body"])["key"] == "checkout"
+    assert refused["statusCode"] == 401
+    # Everything came from the zip, except what the runtime provides.
+    outside = {name.split(".")[0] for name, f in loaded.items()
+               if not f.startswith(str(tmp_path / "task")) and f != str(RUNTIME)}
+    assert outside <= set(edge.from_runtime), outside
+    assert "boto3" in outside
