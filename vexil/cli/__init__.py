@@ -33,6 +33,7 @@ from vexil.cli import (
 )
 from vexil.cli._common import Parser
 from vexil.errors import VexilError
+from vexil.extras import requires
 
 DESCRIPTION = ("Vexil feature flags and configuration: the local stack, flags as code, "
                "projects, environments, SDK keys, segments, tokens, change requests, audit.")
@@ -84,7 +85,8 @@ def _run(argv: Sequence[str] | None) -> int:
     """Parse and run one command; every failure becomes one line on stderr and a code."""
     try:
         args = build_parser().parse_args(argv)
-        code: int = args.func(args)
+        with requires(f"vexil {args.command}"):  # an extra the command imports is missing
+            code: int = args.func(args)
         return code
     except VexilError as exc:
         print(f"vexil: error: {exc.message}", file=sys.stderr)
