@@ -15,6 +15,7 @@ from chalicelib.routes import E, P
 from chalicelib.unauthorized import AuthorizerUnauthorized
 from chalicelib.usecases import (
     audit_log,
+    changesets,
     flag_configs,
     flag_definitions,
     projects,
@@ -191,6 +192,14 @@ def flag_history_version(req: Req, project: str, env: str, flag: str, version: s
 def restore_flag(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
     return flag_configs.restore(req.ctx, req.call, project, env, flag,
                                 int(req.body["version"]), if_match(req.headers))
+
+
+# --- changesets ---------------------------------------------------------------------------
+
+
+@route(E + "/changesets", "POST")
+def apply_changeset(req: Req, project: str, env: str) -> dict[str, Any]:
+    return changesets.apply_changeset(req.ctx, req.call, project, env, req.body["changes"])
 
 
 # --- segments -------------------------------------------------------------------------------

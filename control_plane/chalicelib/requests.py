@@ -100,15 +100,18 @@ def validate_operation(op: Any, prefix: str = "operation") -> dict[str, Any]:
     return op
 
 
-def parse_body(raw: bytes | None, content_type: str | None, schema: str) -> dict[str, Any]:
+def parse_body(raw: bytes | None, content_type: str | None, schema: str,
+               max_bytes: int | None = None) -> dict[str, Any]:
     """Decode and validate a JSON object body.
 
-    413 over 256 KB, 415 unless ``application/json``, 400 for malformed JSON, a non-object,
-    unknown fields or wrong types (every problem listed with its path).
+    413 over ``max_bytes`` (default 256 KB), 415 unless ``application/json``, 400 for
+    malformed JSON, a non-object, unknown fields or wrong types (every problem listed with its
+    path).
     """
     raw = raw or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+    limit = max_bytes or MAX_BODY_BYTES
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {limit}")
     media = (content_type or "").split(";")[0].strip().lower()
     if raw.strip() == b"" and schema in ("Reason",):
         return {}

@@ -184,5 +184,29 @@ OPERATION: Schema = {
     "properties": {"type": {"type": "string", "enum": sorted(OPERATIONS)}},
 }
 
+# A changeset: many changes to one environment, applied atomically
+# (chalicelib/usecases/changesets.py). ``base_version`` 0 = must not exist yet; a delete needs
+# the current version. ``body`` is the content of a put (absent for a delete) and is checked
+# against the same schema as the single-item routes.
+MAX_CHANGES = 25_000
+CHANGE_KINDS: dict[str, Schema] = {
+    "definition": FLAG_DEFINITION, "config": FLAG_CONFIG, "segment": SEGMENT_BODY}
+CHANGE: Schema = obj(
+    {"kind": {"type": "string", "enum": sorted(CHANGE_KINDS)}, "key": KEY,
+     "action": {"type": "string", "enum": ["put", "delete"]},
+     "base_version": {"type": "integer", "minimum": 0}, "body": {"type": "object"}},
+    ("kind", "key", "action", "base_version"),
+    allOf=[{"if": {"properties": {"kind": {"const": kind}, "action": {"const": "put"}},
+                   "required": ["kind", "action"]},
+            "then": {"properties": {"body": schema}, "required": ["body"]}}
+           for kind, schema in CHANGE_KINDS.items()],
+)
+CHANGES: Schema = {"type": "array", "minItems": 1, "maxItems": MAX_CHANGES, "items": CHANGE}
+REQUESTS["Changeset"] = obj({"changes": CHANGES, "reason": REASON}, ("changes",))
+OPERATIONS["changeset"] = obj(
+    {"type": {"const": "changeset"}, "environment": KEY, "changes": CHANGES},
+    ("type", "environment", "changes"))
+OPERATION["properties"]["type"]["enum"] = sorted(OPERATIONS)
+
 REQUESTS["ChangeRequestCreate"] = obj({"operation": OPERATION, "reason": REASON}, ("operation",))
 REQUESTS["ChangeRequestEdit"] = obj({"operation": OPERATION, "reason": REASON}, ("operation",))
