@@ -292,12 +292,9 @@ def cmd_plan_apply(args: argparse.Namespace) -> int:
         return 0
     print("Applying:")
     writer = Writer(api, desired.project, desired.environment, args.reason)
-    report = apply_plan(plan, writer, echo=print)
-    summary = f"Applied {len(report.applied)} change(s)"
-    if report.change_requests:
-        summary += (f"; {len(report.change_requests)} change request(s) await approval "
-                    f"in {desired.project}/{desired.environment}")
-    print(summary + ".")
+    report = apply_plan(plan, writer, echo=print, replan=lambda: build_plan(
+        desired, fetch_state(api, desired.project, desired.environment), prune=args.prune))
+    print(report.summary(desired.project, desired.environment))
     return 0
 
 
