@@ -87,9 +87,17 @@ def _details(errors: list[ValidationError], prefix: str = "") -> list[Detail]:
 
 def validate(name: str, value: Any, prefix: str = "") -> None:
     """Raise :class:`BadRequest` listing every violation of request schema ``name``."""
-    errors = list(_validator(name).iter_errors(value))
-    if errors:
-        raise BadRequest("request body is invalid", _details(errors, prefix))
+    found = problems(name, value, prefix)
+    if found:
+        raise BadRequest("request body is invalid", found)
+
+
+def problems(name: str, value: Any, prefix: str = "") -> list[Detail]:
+    """Every violation of request schema ``name``, paths under ``prefix`` (none: valid)."""
+    validator = _validator(name)
+    if validator.is_valid(value):  # the fast path: no error objects built
+        return []
+    return _details(list(validator.iter_errors(value)), prefix)
 
 
 def validate_operation(op: Any, prefix: str = "operation") -> dict[str, Any]:

@@ -33,6 +33,8 @@ from chalicelib.envdoc import EnvState, check, versioned
 from chalicelib.errors import BadRequest, ChangesetConflict, Conflict, Detail
 from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, Step, TransactionCancelled, delete, put
+from chalicelib.requests import problems as schema_problems
+from chalicelib.schemas import CHANGE_BODIES
 from chalicelib.usecases import base
 from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 from chalicelib.usecases.flag_configs import config_steps, default_config
@@ -91,15 +93,20 @@ def authorize(principal: Principal, project: str, environment: str,
 
 
 def _parse(raw: Sequence[Mapping[str, Any]]) -> list[Change]:
-    """Items of a schema-valid request as :class:`Change` objects; 400 for what a schema
-    cannot say: a key twice, a delete with a body or base version 0, a flag both deleted and
-    configured."""
+    """Items of a request whose envelope is schema-valid as :class:`Change` objects; 400
+    naming every problem: a body not valid for its kind (the single-item routes' schemas), a
+    key twice, a delete with a body or base version 0, a flag both deleted and configured."""
     out: list[Change] = []
     seen: dict[tuple[str, str], int] = {}
     problems: list[Detail] = []
     for i, item in enumerate(raw):
         kind, key, action = str(item["kind"]), str(item["key"]), str(item["action"])
         where = f"changes[{i}]"
+        if action == "put" and "body" not in item:
+            problems.append(Detail(f"{where}.body", "is required"))
+            continue
+        if action == "put":
+            problems += schema_problems(CHANGE_BODIES[kind], item["body"], f"{where}.body")
         if (kind, key) in seen:
             problems.append(Detail(f"{where}.key", f"{kind} {key!r} is already changed by "
                                                    f"changes[{seen[(kind, key)]}]"))
