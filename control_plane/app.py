@@ -202,6 +202,11 @@ def apply_changeset(req: Req, project: str, env: str) -> dict[str, Any]:
     return changesets.apply_changeset(req.ctx, req.call, project, env, req.body["changes"])
 
 
+@route(E + "/changesets/{changeset_id}", "GET")
+def get_changeset(req: Req, project: str, env: str, changeset_id: str) -> dict[str, Any]:
+    return changesets.get_changeset(req.ctx, project, env, changeset_id)
+
+
 # --- segments -------------------------------------------------------------------------------
 
 

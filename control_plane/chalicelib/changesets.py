@@ -27,6 +27,7 @@ The protocol (docs/architecture.md, "Changesets"):
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -77,9 +78,17 @@ class Lease:
     environments: tuple[str, ...]  # the first is the primary (renewed by every chunk)
 
 
+_CHANGESET_ID = re.compile(r"cs-[0-9]{13}-[0-9a-f]{8}", re.ASCII)
+
+
 def new_changeset_id(now: float) -> str:
-    """A sortable, unique changeset id."""
+    """A sortable, unique changeset id (``cs-<epoch ms>-<8 hex>``)."""
     return f"cs-{int(now * 1000):013d}-{secrets.token_hex(4)}"
+
+
+def is_changeset_id(text: str) -> bool:
+    """Whether ``text`` has the form :func:`new_changeset_id` gives."""
+    return bool(_CHANGESET_ID.fullmatch(text))
 
 
 def item_size(item: Mapping[str, Any]) -> int:

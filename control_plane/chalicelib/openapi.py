@@ -54,7 +54,8 @@ _ERRORS = {
 def _operation(spec: RouteSpec) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
-         "schema": {"type": "string"} if name in ("cr_id", "key_id", "token_id", "version")
+         "schema": {"type": "string"}
+         if name in ("cr_id", "key_id", "token_id", "version", "changeset_id")
          else {"type": "string", "pattern": KEY_PATTERN}}
         for name in re.findall(r"{(\w+)}", spec.path)
     ]

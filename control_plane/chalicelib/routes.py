@@ -103,6 +103,9 @@ ROUTES: tuple[RouteSpec, ...] = (
               "Apply many changes at once: one revision, one publish, one audit record, "
               "all or nothing (a change request in a protected environment)", "Changeset",
               protected=True, tag="changesets", max_body=6 * 1024 * 1024, item_versions=True),
+    RouteSpec(E + "/changesets/{changeset_id}", "GET", Perm.READ, "getChangeset",
+              "An applied changeset's manifest: every change with its content hash",
+              tag="changesets"),
     RouteSpec(E + "/change-requests", "POST", Perm.WRITE, "createChangeRequest",
               "Propose an operation on a protected environment", "ChangeRequestCreate", 201,
               tag="change-requests"),

@@ -335,3 +335,21 @@ def test_a_reader_between_chunks_never_sees_a_mixed_state(world: World) -> None:
     assert states <= {(first.revision, 1), (first.revision + 1, 1001)}, states
     assert seen.count("locked") >= 20  # 2,000+ items: every chunk was looked at, locked
     assert seen[-1] == (first.revision + 1, 1001) or seen[-2] == (first.revision + 1, 1001)
+
+
+def test_the_manifest_of_a_big_changeset_is_readable_and_matches_its_audit_record(
+        world: World) -> None:
+    p = world.new_project(envs=("dev",))
+    r = _post(world, p, "dev", _many(600, "m"))  # 1,200 entries: two manifest items
+    assert r.status_code == 200, r.json
+    audit = world.api.get(f"/v1/audit?project={p}&environment=dev&limit=200").json["items"]
+    (record,) = [a for a in audit if a["action"] == "changeset.apply"]
+    assert "changes" not in record["after"]  # too many to inline
+    assert record["after"]["manifest_items"] == 2
+    got = world.api.get(f"/v1/projects/{p}/environments/dev/changesets/{r.json['changeset']}")
+    assert got.status_code == 200
+    assert got.json["count"] == 1200
+    assert got.json["manifest_sha256"] == record["after"]["manifest_sha256"]
+    assert got.json["changes"][1]["kind"] == "config"
+    missing = world.api.get(f"/v1/projects/{p}/environments/dev/changesets/cs-nope")
+    assert missing.status_code == 404

@@ -25,12 +25,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
+import orjson
+
 from chalicelib import changesets as storage
 from chalicelib import keys
 from chalicelib.audit import Chain, Entry
 from chalicelib.canonical import canonical, iso, sha256_hex
 from chalicelib.envdoc import EnvState, check, versioned
-from chalicelib.errors import BadRequest, ChangesetConflict, Conflict, Detail
+from chalicelib.errors import BadRequest, ChangesetConflict, Conflict, Detail, NotFound
 from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, Step, TransactionCancelled, delete, put
 from chalicelib.requests import problems as schema_problems
@@ -312,14 +314,35 @@ def _locate(path: str, changes: Sequence[Change]) -> str:
     return path
 
 
-def _manifest(project: str, changeset_id: str, changes: Sequence[Change]
+def _manifest(project: str, environment: str, changeset_id: str, changes: Sequence[Change]
               ) -> tuple[list[dict[str, Any]], str, list[Item]]:
     entries = [c.manifest() for c in changes]
     items = [{"pk": keys.changeset_pk(project, changeset_id),
-              "sk": keys.changeset_manifest_sk(n // MANIFEST_PART),
+              "sk": keys.changeset_manifest_sk(n // MANIFEST_PART), "environment": environment,
               "manifest": canonical(entries[n:n + MANIFEST_PART])}
              for n in range(0, len(entries), MANIFEST_PART)]
     return entries, sha256_hex(canonical(entries)), items
+
+
+def get_changeset(ctx: Ctx, project: str, environment: str, changeset_id: str
+                  ) -> dict[str, Any]:
+    """An applied changeset's manifest: every change with its content hash, and the SHA-256
+    of the whole list (the ``manifest_sha256`` its audit record holds, so an auditor can
+    check one against the other)."""
+    base.environment_item(ctx, project, environment)
+    pk = keys.changeset_pk(project, changeset_id) if storage.is_changeset_id(changeset_id) else ""
+    parts, _ = ctx.repo.query(pk, keys.CHANGESET_MANIFEST_SK_PREFIX) if pk else ([], None)
+    if not parts or any(p.get("environment") != environment for p in parts):
+        raise NotFound(f"changeset {changeset_id!r} of environment {environment!r} "
+                       "does not exist")
+    if ctx.repo.get(pk, keys.CHANGESET_HEAD_SK) is not None:
+        raise NotFound(f"changeset {changeset_id!r} is not applied (in progress or "
+                       "rolled back)")
+    entries = [e for p in parts for e in orjson.loads(p["manifest"])]
+    return {"changeset": changeset_id, "project": project, "environment": environment,
+            "count": len(entries), "manifest_sha256": sha256_hex(canonical(entries)),
+            "changes": entries}
+
 
 
 def apply_changeset(ctx: Ctx, call: Call, project: str, environment: str,
@@ -357,7 +380,7 @@ def _write(ctx: Ctx, call: Call, project: str, environment: str, world: World,
            changes: Sequence[Change], effect: Effect, envs: Sequence[str],
            approved: Approved | None) -> dict[str, Any]:
     changeset_id = storage.new_changeset_id(ctx.now())
-    entries, digest, parts = _manifest(project, changeset_id, changes)
+    entries, digest, parts = _manifest(project, environment, changeset_id, changes)
     for part in parts:
         effect.add(put(part, "attribute_not_exists(pk)"), None)
     revisions = {e: int(world.envs[e].get("revision", 0)) for e in envs}
