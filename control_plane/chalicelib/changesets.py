@@ -13,8 +13,8 @@ The protocol (docs/architecture.md, "Changesets"):
    environments are locked).
 2. :func:`write_chunks` — each chunk of <= 98 items is one transaction that also puts its
    journal item (the before-image of every item it writes) and renews the lease on the
-   primary environment item, conditioned on still holding the lock (a recoverer that took an
-   expired lock over fences a slow holder out).
+   primary environment item (every 15 s; a condition check otherwise), conditioned on still
+   holding the lock (a recoverer that took an expired lock over fences a slow holder out).
 3. The caller's final transaction (``writes.commit(..., holding=token)``) removes the lock,
    bumps ``revision`` once per environment and appends the audit record.
 4. On any failure before that: :func:`rollback` restores the before-images chunk by chunk
@@ -44,6 +44,7 @@ from chalicelib.repository import (
     Repository,
     Step,
     TransactionCancelled,
+    condition,
     delete,
     put,
     update,
@@ -51,6 +52,7 @@ from chalicelib.repository import (
 
 LOCK_TTL_SECONDS = 60
 """A lease; renewed by every chunk, so only a holder that stopped writing loses it."""
+RENEW_EVERY = LOCK_TTL_SECONDS / 4
 LOCK_ATTR = keys.CHANGESET_LOCK_ATTR
 CHUNK_ITEMS = MAX_TRANSACTION_ITEMS - 2  # + the journal item + the lease renewal
 CHUNK_IMAGE_BYTES = 300_000  # a journal item holds the chunk's before-images: < 400 KB
@@ -147,6 +149,11 @@ def _renew(lease: Lease, now: float) -> Step:
                   u=int(now) + LOCK_TTL_SECONDS, k=lease.token)
 
 
+def _held(lease: Lease) -> Step:
+    return condition(*_env_key(lease.project, lease.environments[0]), "cs_lock = :k",
+                     k=lease.token)
+
+
 def chunks(writes: Sequence[Write]) -> list[list[Write]]:
     """Split ``writes`` into transactions within DynamoDB's item and size limits."""
     out: list[list[Write]] = []
@@ -171,10 +178,18 @@ def write_chunks(repo: Repository, lease: Lease, writes: Sequence[Write],
     """Write every chunk with its journal item; raise :class:`TransactionCancelled` (or a
     storage error) at the first failing chunk — the caller then calls :func:`rollback`."""
     pk = keys.changeset_pk(lease.project, lease.changeset_id)
+    renewed = now()
     for n, chunk in enumerate(chunks(writes)):
         journal = {"pk": pk, "sk": keys.changeset_journal_sk(n),
                    "images": canonical([[w.pk, w.sk, w.before] for w in chunk])}
-        repo.transact([_renew(lease, now()), put(journal), *(w.step for w in chunk)])
+        # Every chunk requires the lock; only every RENEW_EVERY seconds does one extend it —
+        # an update of the environment item is a stream record, and each one costs the
+        # publisher a (refused) snapshot attempt, or a full one if it is read after the end.
+        fence = _held(lease)
+        if now() - renewed >= RENEW_EVERY:
+            renewed = now()
+            fence = _renew(lease, renewed)
+        repo.transact([fence, put(journal), *(w.step for w in chunk)])
 
 
 def rollback(repo: Repository, lease: Lease) -> None:
@@ -185,8 +200,7 @@ def rollback(repo: Repository, lease: Lease) -> None:
     """
     pk = keys.changeset_pk(lease.project, lease.changeset_id)
     journal, _ = repo.query(pk, keys.CHANGESET_JOURNAL_SK_PREFIX, forward=False)
-    held = update(*_env_key(lease.project, lease.environments[0]),
-                  "SET cs_seq = cs_seq + :one", "cs_lock = :k", one=1, k=lease.token)
+    held = _held(lease)
     for item in journal:
         restore: list[Step] = [
             put(before) if before is not None else delete(ipk, isk)
