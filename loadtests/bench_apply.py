@@ -204,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests.bench_apply")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.add_argument("--quick", action="store_true", help="100 and 1,000 flags only")
+    parser.add_argument("--sizes", type=int, nargs="+", help="flag counts (default 100 1000 "
+                        "10000)")
     args = parser.parse_args(argv)
-    result = run(QUICK_SIZES if args.quick else SIZES)
+    result = run(tuple(args.sizes) if args.sizes else QUICK_SIZES if args.quick else SIZES)
     print(json.dumps(result, indent=2) if args.json else _text(result))
     return 0
 
