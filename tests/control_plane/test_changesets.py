@@ -120,6 +120,15 @@ def test_bad_items_are_400_naming_the_field(world: World, change: dict[str, Any]
     assert path in [d["path"] for d in r.json["error"]["details"]], r.json
 
 
+def test_a_configuration_needs_a_definition(world: World) -> None:
+    p = world.new_project(envs=("dev",))
+    r = _post(world, p, "dev", [
+        {"kind": "config", "key": "ghost", "action": "put", "base_version": 0, "body": ON}])
+    assert r.status_code == 400, r.json
+    assert r.json["error"]["details"][0]["path"] == "changes[0].key"
+    assert _flags(world, p, "dev") == {}
+
+
 def test_duplicates_and_empty_sets_are_refused(world: World) -> None:
     p = world.new_project(envs=("dev",))
     r = _post(world, p, "dev", [*_flag("a"), *_flag("a")])

@@ -154,6 +154,19 @@ def _current(world: World, environment: str, c: Change) -> Item | None:
     return table[environment].get(c.key)
 
 
+def _undefined(world: World, changes: Sequence[Change]) -> None:
+    """400 for a configuration of a flag that has no definition after the set (a stored
+    configuration without definition is no flag: it would be written and never served)."""
+    created = {c.key for c in changes if c.kind == "definition" and c.body is not None}
+    deleted = {c.key for c in changes if c.kind == "definition" and c.body is None}
+    bad = [Detail(f"changes[{c.index}].key", f"flag {c.key!r} has no definition: add a "
+                  "definition item for it")
+           for c in changes if c.kind == "config" and c.body is not None
+           and (c.key in deleted or (c.key not in created and c.key not in world.definitions))]
+    if bad:
+        raise BadRequest("the changeset is invalid", bad)
+
+
 def _conflicts(world: World, environment: str, changes: Sequence[Change]) -> None:
     """412 naming every item whose base version is not the stored one (0: absent)."""
     out = []
@@ -362,6 +375,7 @@ def apply_changeset(ctx: Ctx, call: Call, project: str, environment: str,
     world = _read(ctx, project)
     _load_env(ctx, project, world, environment)
     _conflicts(world, environment, changes)
+    _undefined(world, changes)
     at = iso(ctx.now())
     effect = Effect()
     _definition_effects(ctx, call, project, environment, world, changes, effect, at)
