@@ -362,3 +362,12 @@ def test_the_manifest_of_a_big_changeset_is_readable_and_matches_its_audit_recor
     assert got.json["changes"][1]["kind"] == "config"
     missing = world.api.get(f"/v1/projects/{p}/environments/dev/changesets/cs-nope")
     assert missing.status_code == 404
+
+
+def test_a_protected_changeset_too_big_for_one_change_request_is_413(world: World) -> None:
+    p = world.new_project(envs=("prod",), protected=("prod",))
+    r = _post(world, p, "prod", _many(2500, "big"))  # ~400 KB of operation
+    assert r.status_code == 413, r.json
+    assert r.json["error"]["details"][0]["path"] == "changes"
+    crs = world.api.get(f"/v1/projects/{p}/environments/prod/change-requests").json["items"]
+    assert crs == []
