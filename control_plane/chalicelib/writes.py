@@ -62,16 +62,8 @@ def commit(
         record_steps: list[Step] = []
         hashes: list[str] = []
         for entry in entries:
-            head = repo.get(entry.chain.head_pk, entry.chain.head_sk)
+            head = _read_head(repo, entry, now, holding)
             is_env = entry.chain.environment is not None
-            if is_env and head is None:
-                raise NotFound(
-                    f"environment {entry.chain.environment!r} of project "
-                    f"{entry.chain.project!r} does not exist"
-                )
-            if is_env and head is not None and changesets.guard_head(
-                    repo, str(entry.chain.project), head, now(), holding):
-                head = repo.get(entry.chain.head_pk, entry.chain.head_sk) or head
             seq = int((head or {}).get("audit_seq", 0))
             prev = str((head or {}).get("audit_head", ""))
             text, digest = build_record(
@@ -116,6 +108,21 @@ def commit(
                     "fault); nothing was changed — retry"
                 ) from exc
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_head(repo: Repository, entry: Entry, now: Callable[[], float],
+               holding: str | None) -> Mapping[str, Any] | None:
+    """The chain head (404 for a missing environment), after the changeset lock rule: a live
+    lock not ``holding`` is 409, an expired one is rolled back first (then re-read)."""
+    head = repo.get(entry.chain.head_pk, entry.chain.head_sk)
+    if entry.chain.environment is None:
+        return head
+    if head is None:
+        raise NotFound(f"environment {entry.chain.environment!r} of project "
+                       f"{entry.chain.project!r} does not exist")
+    if changesets.guard_head(repo, str(entry.chain.project), head, now(), holding):
+        head = repo.get(entry.chain.head_pk, entry.chain.head_sk) or head
+    return head
 
 
 def _env_head_step(
