@@ -15,6 +15,7 @@ from chalicelib.routes import E, P
 from chalicelib.unauthorized import AuthorizerUnauthorized
 from chalicelib.usecases import (
     audit_log,
+    changesets,
     flag_configs,
     flag_definitions,
     impact,
@@ -197,6 +198,19 @@ def restore_flag(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
 @route(E + "/impact", "POST")
 def compute_impact(req: Req, project: str, env: str) -> dict[str, Any]:
     return impact.impact(req.ctx, project, env, req.body)
+
+
+# --- changesets ---------------------------------------------------------------------------
+
+
+@route(E + "/changesets", "POST")
+def apply_changeset(req: Req, project: str, env: str) -> dict[str, Any]:
+    return changesets.apply_changeset(req.ctx, req.call, project, env, req.body["changes"])
+
+
+@route(E + "/changesets/{changeset_id}", "GET")
+def get_changeset(req: Req, project: str, env: str, changeset_id: str) -> dict[str, Any]:
+    return changesets.get_changeset(req.ctx, project, env, changeset_id)
 
 
 # --- segments -------------------------------------------------------------------------------

@@ -58,6 +58,9 @@ class Change:
         if self.kind == "definition":
             return {"type": "flag.definition.put", "flag": self.key, "body": self.after,
                     "base_version": self.version}
+        if self.kind == "flag" and self.action == "create":
+            # What a pending changeset request that creates the flag is compared by.
+            return {"type": "flag.create", "flag": self.key}
         if self.kind == "flag" and self.action == "delete":
             return {"type": "flag.definition.delete", "flag": self.key,
                     "base_version": self.version}

@@ -17,6 +17,7 @@ from vexil.flagsfile import FlagsFile, normalize_flag, normalize_segment
 
 # Change requests that may still be applied (see the control plane's approvals module).
 OPEN_CHANGE_REQUEST = frozenset({"pending", "approved"})
+PAGE = 200  # the API's largest page: a 10,000-flag plan reads in 100 calls, not 400
 
 
 @dataclass
@@ -143,12 +144,14 @@ def fetch_state(api: ApiClient, project: str, environment: str) -> RemoteState:
     if isinstance(env_body, dict):
         state.protected = bool(_unwrap(env_body, "environment").get("protected", False))
     definitions = {
-        str(item["key"]): item for item in api.paginate(project_path(project) + "/flags")
+        str(item["key"]): item
+        for item in api.paginate(project_path(project) + "/flags", limit=PAGE)
     }
-    if not state.environment_exists:
-        return state
     base = env_path(project, environment)
-    configs = {str(item["key"]): item for item in api.paginate(base + "/flags")}
+    # A new environment of an existing project: the shared definitions exist already (a
+    # plan must update them, not create them); it configures nothing yet (version 0).
+    configs = ({str(item["key"]): item for item in api.paginate(base + "/flags", limit=PAGE)}
+               if state.environment_exists else {})
     for key, item in definitions.items():
         config = configs.get(key, {})
         state.flags[key] = RemoteFlag(
@@ -158,8 +161,10 @@ def fetch_state(api: ApiClient, project: str, environment: str) -> RemoteState:
             configuration=_configuration(config),
             configuration_version=_config_version(config),
         )
+    if not state.environment_exists:
+        return state
     state.pending = _open_change_requests(api, project, environment)
-    for item in api.paginate(base + "/segments"):
+    for item in api.paginate(base + "/segments", limit=PAGE):
         state.segments[str(item["key"])] = RemoteSegment(
             key=str(item["key"]),
             body=normalize_segment(_unwrap(item, "segment")),
@@ -195,8 +200,36 @@ def _open_change_requests(
             op = cr.get("operation")
             if cr.get("status") not in OPEN_CHANGE_REQUEST or not isinstance(op, dict):
                 continue
-            if name == environment or str(op.get("type", "")).startswith("flag.definition."):
-                out.append(PendingRequest(str(cr.get("id")), op, name))
+            target = str(op.get("environment", name)) if op.get("type") == "changeset" else name
+            for single in _single_operations(op):
+                if target == environment or str(single.get("type", "")).startswith(
+                        ("flag.definition.", "flag.create")):
+                    out.append(PendingRequest(str(cr.get("id")), single, name))
+    return out
+
+
+def _single_operations(op: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A filed operation as the one-item operations a plan compares with (a changeset
+    request proposes each of its items)."""
+    if op.get("type") != "changeset":
+        return [dict(op)]
+    out: list[dict[str, Any]] = []
+    for item in op.get("changes") or []:
+        kind, key, base = item.get("kind"), item.get("key"), item.get("base_version")
+        body, deleting = item.get("body"), item.get("action") == "delete"
+        if kind == "definition":
+            out.append({"type": "flag.definition.delete", "flag": key, "base_version": base}
+                       if deleting else {"type": "flag.create", "flag": key} if base == 0
+                       else {"type": "flag.definition.put", "flag": key, "body": body,
+                             "base_version": base})
+        elif kind == "config" and not deleting:
+            out.append({"type": "flag.config.put", "flag": key, "body": body,
+                        "base_version": base})
+        elif kind == "segment":
+            out.append({"type": "segment.delete", "segment": key, "base_version": base}
+                       if deleting else {"type": "segment.create", "segment": key, "body": body}
+                       if base == 0 else {"type": "segment.put", "segment": key, "body": body,
+                                          "base_version": base})
     return out
 
 
@@ -293,3 +326,32 @@ class Writer:
         """PUT .../environments/<e>/flags/<f> with If-Match (202 in a protected env)."""
         url = env_path(self.project, self.environment) + path("flags", key)
         return self._send("PUT", url, dict(body), version)
+
+
+@dataclass
+class ChangesetResult:
+    """What one changeset did: live at ``revision``, or filed as ``change_request`` to be
+    reviewed in ``environment`` (the target itself, or the protected environment a shared
+    definition change reaches)."""
+
+    applied: bool
+    environment: str
+    revision: int | None = None
+    changeset: str | None = None
+    change_request: str | None = None
+
+
+def send_changeset(api: ApiClient, project: str, environment: str,
+                   changes: list[dict[str, Any]], reason: str | None) -> ChangesetResult:
+    """POST .../changesets: every change at once, applied as one revision or not at all."""
+    body: dict[str, Any] = {"changes": changes}
+    if reason:
+        body["reason"] = reason
+    resp = api.request("POST", env_path(project, environment) + "/changesets", body=body)
+    out = resp.body if isinstance(resp.body, dict) else {}
+    if resp.status == 202:
+        cr = _unwrap(out, "change_request")
+        return ChangesetResult(False, str(cr.get("environment", environment)),
+                               change_request=str(cr.get("id", "?")))
+    return ChangesetResult(True, environment, revision=int(out.get("revision", 0)),
+                           changeset=str(out.get("changeset", "")))

@@ -36,15 +36,23 @@ import orjson
 from chalicelib import keys, tokens
 from chalicelib.audit import Chain, Entry
 from chalicelib.canonical import canonical, iso, sha256_hex
-from chalicelib.errors import Conflict, Detail, Forbidden, NotFound, PreconditionFailed
+from chalicelib.errors import (
+    Conflict,
+    Detail,
+    Forbidden,
+    NotFound,
+    PayloadTooLarge,
+    PreconditionFailed,
+)
 from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, put, update
 from chalicelib.requests import encode_cursor
 from chalicelib.schemas import OPERATIONS, Schema
-from chalicelib.usecases import base, flag_configs, flag_definitions, projects, segments
+from chalicelib.usecases import base, changesets, flag_configs, flag_definitions, projects, segments
 from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 
 OPEN = ("pending", "approved")
+MAX_OPERATION_BYTES = 350_000
 
 Executor = Callable[[Ctx, Call, str, str, Mapping[str, Any], Approved | None],
                     dict[str, Any]]
@@ -77,6 +85,9 @@ class OperationType:
     permission: Permission
     run: Executor
     writes_config: bool = False
+    # A right that depends on the operation's content (a changeset with definition changes
+    # needs write in every environment), checked after ``permission``.
+    content_permission: Callable[[Principal, str, Mapping[str, Any]], None] | None = None
 
 
 REGISTRY: dict[str, OperationType] = {
@@ -115,6 +126,15 @@ REGISTRY: dict[str, OperationType] = {
         OPERATIONS["segment.delete"], _env_write,
         lambda x, c, p, e, op, a: segments.delete_segment(x, c, p, e, op["segment"],
                                                           op["base_version"], a)),
+    # Many changes as one: reviewed, approved and applied as one (usecases/changesets.py).
+    # Filed in the target environment when it is protected, else in the first protected
+    # environment the set changes; ``environment`` names the target either way.
+    "changeset": OperationType(
+        OPERATIONS["changeset"], _env_write,
+        lambda x, c, p, _e, op, a: changesets.apply_changeset(x, c, p, op["environment"],
+                                                              op["changes"], a),
+        content_permission=lambda pr, p, op: changesets.authorize(
+            pr, p, str(op["environment"]), op["changes"])),
     "environment.patch": OperationType(
         OPERATIONS["environment.patch"], _env_admin,
         lambda x, c, p, e, op, a: projects.patch_environment(x, c, p, e, op["body"],
@@ -133,7 +153,10 @@ def operation_permission(principal: Principal, project: str, environment: str,
                          op: Mapping[str, Any]) -> None:
     """The right an operation needs (see :data:`REGISTRY`): admin for environment edits,
     all-environment write for definition changes, write in the environment otherwise."""
-    _type(op).permission(principal, project, environment)
+    spec = _type(op)
+    spec.permission(principal, project, environment)
+    if spec.content_permission is not None:
+        spec.content_permission(principal, project, op)
 
 
 def execute(ctx: Ctx, call: Call, project: str, environment: str,
@@ -175,6 +198,12 @@ def _resource(project: str, environment: str, cr_id: str) -> str:
 def file(ctx: Ctx, call: Call, need: NeedsApproval) -> dict[str, Any]:
     """Store a change request for an operation a protected environment refused to apply."""
     p, e, op = need.project, need.environment, need.operation
+    if len(canonical(op)) > MAX_OPERATION_BYTES:
+        # One DynamoDB item holds a request (400 KB); say so instead of failing in storage.
+        raise PayloadTooLarge(
+            f"the operation is {len(canonical(op))} bytes; a change request holds at most "
+            f"{MAX_OPERATION_BYTES} — split the change into smaller sets",
+            [Detail("changes", "too large for one change request")])
     at = iso(ctx.now())
     cr_id = f"cr-{int(ctx.now() * 1000):013d}-{secrets.token_hex(3)}"
     item: dict[str, Any] = {

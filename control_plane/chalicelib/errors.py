@@ -9,6 +9,7 @@
     ├── NotFound                404
     ├── Conflict                409  already exists / state does not allow it
     ├── PreconditionFailed      412  If-Match does not match; carries ``current_version``
+    ├── ChangesetConflict       412  a changeset's base versions moved; ``conflicts`` names all
     ├── PayloadTooLarge         413
     ├── UnsupportedMediaType    415
     ├── PreconditionRequired    428  a write without If-Match
@@ -107,6 +108,32 @@ class PreconditionFailed(ApiError):
         """Error body plus the current version, so a client can re-read and retry."""
         out = super().body()
         out["current_version"] = self.current_version
+        return out
+
+
+class ChangesetConflict(ApiError):
+    """Some items of a changeset are not at their base version: nothing was written.
+
+    The body lists EVERY conflicting item (``conflicts``: index, kind, key, base and current
+    version) so a client re-plans once, not once per item.
+    """
+
+    status = 412
+    code = "precondition_failed"
+
+    def __init__(self, conflicts: list[dict[str, Any]]) -> None:
+        super().__init__(
+            f"{len(conflicts)} item(s) of the changeset changed since they were read; "
+            "nothing was written — re-read (vexil plan) and retry",
+            [Detail(f"changes[{c['index']}]",
+                    f"{c['kind']} {c['key']!r} is at version {c['current_version']}, "
+                    f"not {c['base_version']}") for c in conflicts])
+        self.conflicts = conflicts
+
+    def body(self) -> dict[str, Any]:
+        """Error body plus the structured list of conflicts."""
+        out = super().body()
+        out["conflicts"] = self.conflicts
         return out
 
 

@@ -109,3 +109,30 @@ AUDIT_SK_PREFIX = "R#"
 def global_audit_pk() -> str:
     """Partition of the global audit chain (projects, environments, tokens)."""
     return f"A#{GLOBAL_CHAIN}"
+
+
+# --- changesets (chalicelib/changesets.py; docs/data-model.md) ---------------------------
+
+CHANGESET_HEAD_SK = "HEAD"
+CHANGESET_LOCK_ATTR = "cs_lock"
+"""Environment-item attribute: the changeset lock token (the publisher never publishes while
+it is present; every other writer refuses or recovers)."""
+CHANGESET_SEQ_ATTR = "cs_seq"
+"""Environment-item attribute moved by every changeset lock and rollback (snapshot compares it)."""
+CHANGESET_JOURNAL_SK_PREFIX = "B#"
+CHANGESET_MANIFEST_SK_PREFIX = "M#"
+
+
+def changeset_pk(project: str, changeset_id: str) -> str:
+    """Partition of one changeset: its journal head, before-image chunks and manifest."""
+    return f"CS#{project}#{changeset_id}"
+
+
+def changeset_journal_sk(chunk: int) -> str:
+    """Sort key of the before-images of one written chunk (zero-padded so it sorts)."""
+    return f"{CHANGESET_JOURNAL_SK_PREFIX}{chunk:06d}"
+
+
+def changeset_manifest_sk(part: int) -> str:
+    """Sort key of one part of a changeset's manifest (every change with its hash)."""
+    return f"{CHANGESET_MANIFEST_SK_PREFIX}{part:06d}"

@@ -54,7 +54,8 @@ _ERRORS = {
 def _operation(spec: RouteSpec) -> dict[str, Any]:
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True,
-         "schema": {"type": "string"} if name in ("cr_id", "key_id", "token_id", "version")
+         "schema": {"type": "string"}
+         if name in ("cr_id", "key_id", "token_id", "version", "changeset_id")
          else {"type": "string", "pattern": KEY_PATTERN}}
         for name in re.findall(r"{(\w+)}", spec.path)
     ]
@@ -77,8 +78,16 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
         codes += ["409", "413", "415"]
     if spec.if_match:
         codes += ["412", "428"]
+    if spec.item_versions:
+        codes += ["412"]
     for code in codes:
         responses[code] = {"description": _ERRORS[code], **err}
+    if spec.item_versions:
+        responses["412"]["description"] = (
+            "Some items are not at their base_version: `conflicts` lists every one "
+            "(index, kind, key, base_version, current_version); nothing was written")
+    if spec.max_body:
+        responses["413"]["description"] = f"Body over {spec.max_body // (1024 * 1024)} MB"
     op: dict[str, Any] = {
         "operationId": spec.operation_id,
         "summary": spec.summary,

@@ -87,9 +87,17 @@ def _details(errors: list[ValidationError], prefix: str = "") -> list[Detail]:
 
 def validate(name: str, value: Any, prefix: str = "") -> None:
     """Raise :class:`BadRequest` listing every violation of request schema ``name``."""
-    errors = list(_validator(name).iter_errors(value))
-    if errors:
-        raise BadRequest("request body is invalid", _details(errors, prefix))
+    found = problems(name, value, prefix)
+    if found:
+        raise BadRequest("request body is invalid", found)
+
+
+def problems(name: str, value: Any, prefix: str = "") -> list[Detail]:
+    """Every violation of request schema ``name``, paths under ``prefix`` (none: valid)."""
+    validator = _validator(name)
+    if validator.is_valid(value):  # the fast path: no error objects built
+        return []
+    return _details(list(validator.iter_errors(value)), prefix)
 
 
 def validate_operation(op: Any, prefix: str = "operation") -> dict[str, Any]:
@@ -100,15 +108,18 @@ def validate_operation(op: Any, prefix: str = "operation") -> dict[str, Any]:
     return op
 
 
-def parse_body(raw: bytes | None, content_type: str | None, schema: str) -> dict[str, Any]:
+def parse_body(raw: bytes | None, content_type: str | None, schema: str,
+               max_bytes: int | None = None) -> dict[str, Any]:
     """Decode and validate a JSON object body.
 
-    413 over 256 KB, 415 unless ``application/json``, 400 for malformed JSON, a non-object,
-    unknown fields or wrong types (every problem listed with its path).
+    413 over ``max_bytes`` (default 256 KB), 415 unless ``application/json``, 400 for
+    malformed JSON, a non-object, unknown fields or wrong types (every problem listed with its
+    path).
     """
     raw = raw or b""
-    if len(raw) > MAX_BODY_BYTES:
-        raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {MAX_BODY_BYTES}")
+    limit = max_bytes or MAX_BODY_BYTES
+    if len(raw) > limit:
+        raise PayloadTooLarge(f"request body is {len(raw)} bytes; the limit is {limit}")
     media = (content_type or "").split(";")[0].strip().lower()
     if raw.strip() == b"" and schema in ("Reason",):
         return {}

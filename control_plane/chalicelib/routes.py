@@ -31,6 +31,8 @@ class RouteSpec:
     all_environments: bool = False  # project-level write: editors need environments ["*"]
     query: tuple[str, ...] = ()
     tag: str = "flags"
+    max_body: int | None = None  # bytes; None: the default (chalicelib.requests.MAX_BODY_BYTES)
+    item_versions: bool = False  # base versions per item in the body (412 names every one)
 
 
 ROUTES: tuple[RouteSpec, ...] = (
@@ -100,6 +102,13 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(E + "/impact", "POST", Perm.READ, "computeImpact",
               "Dry run: variations served to a sample of contexts before and after a proposed "
               "flag configuration (nothing is written)", "ImpactRequest", tag="impact"),
+    RouteSpec(E + "/changesets", "POST", Perm.WRITE, "applyChangeset",
+              "Apply many changes at once: one revision, one publish, one audit record, "
+              "all or nothing (a change request in a protected environment)", "Changeset",
+              protected=True, tag="changesets", max_body=6 * 1024 * 1024, item_versions=True),
+    RouteSpec(E + "/changesets/{changeset_id}", "GET", Perm.READ, "getChangeset",
+              "An applied changeset's manifest: every change with its content hash",
+              tag="changesets"),
     RouteSpec(E + "/change-requests", "POST", Perm.WRITE, "createChangeRequest",
               "Propose an operation on a protected environment", "ChangeRequestCreate", 201,
               tag="change-requests"),

@@ -199,7 +199,7 @@ def _handle(app: Chalice, spec: RouteSpec, fn: Callable[..., Any], params: dict[
         if spec.request:
             raw = request.raw_body
             body = parse_body(raw.encode() if isinstance(raw, str) else raw,
-                              headers.get("content-type"), spec.request)
+                              headers.get("content-type"), spec.request, spec.max_body)
         req = Req(principal, body, headers, request.query_params or {}, ctx)
         try:
             return _to_response(fn(req, **params), spec)

@@ -6,6 +6,11 @@ the same update when the write changes bundle content. If the transaction is can
 because a head moved (another write in the same environment), the heads are re-read and
 the transaction retried; if an entity's own condition failed, ``on_conflict`` raises the
 right 404/409/412.
+
+An environment locked by a changeset (``chalicelib.changesets``) refuses every other write:
+the head step is conditioned on no lock, a live lock answers 409 and an expired one is rolled
+back first. The changeset's own final write passes ``holding`` (its lock token): its head
+steps require that lock and remove it in the same transaction that bumps the revision.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, NoReturn
 
-from chalicelib import keys
+from chalicelib import changesets, keys
 from chalicelib.audit import Entry, build_record, global_head_step, record_step
 from chalicelib.canonical import iso
 from chalicelib.errors import Conflict, NotFound
@@ -38,12 +43,14 @@ def commit(
     bump: Collection[EnvKey] = (),
     env_sets: Mapping[EnvKey, tuple[Mapping[str, Any], int]] | None = None,
     on_conflict: Callable[[], NoReturn] = _no_conflict,
+    holding: str | None = None,
 ) -> list[str]:
     """Run ``steps`` with the audit entries appended atomically; return the new record hashes.
 
     ``bump``: environments whose ``revision`` increments. ``env_sets``: extra attributes set on
     an environment item (with its expected ``version``) — the environment item can appear only
-    once in a transaction, so its own edits ride on the head update.
+    once in a transaction, so its own edits ride on the head update. ``holding``: the
+    changeset lock token this write holds and releases (see the module docstring).
     """
     chains = [e.chain for e in entries]
     if len({c.records_pk for c in chains}) != len(chains):
@@ -55,13 +62,8 @@ def commit(
         record_steps: list[Step] = []
         hashes: list[str] = []
         for entry in entries:
-            head = repo.get(entry.chain.head_pk, entry.chain.head_sk)
+            head = _read_head(repo, entry, now, holding)
             is_env = entry.chain.environment is not None
-            if is_env and head is None:
-                raise NotFound(
-                    f"environment {entry.chain.environment!r} of project "
-                    f"{entry.chain.project!r} does not exist"
-                )
             seq = int((head or {}).get("audit_seq", 0))
             prev = str((head or {}).get("audit_head", ""))
             text, digest = build_record(
@@ -74,7 +76,7 @@ def commit(
                 env_key = (str(entry.chain.project), str(entry.chain.environment))
                 head_steps.append(
                     _env_head_step(head, env_key, seq, digest, at, env_key in bump,
-                                   env_sets.get(env_key))
+                                   env_sets.get(env_key), holding)
                 )
             else:
                 head_steps.append(global_head_step(seq, seq + 1, digest, at))
@@ -108,6 +110,21 @@ def commit(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+def _read_head(repo: Repository, entry: Entry, now: Callable[[], float],
+               holding: str | None) -> Mapping[str, Any] | None:
+    """The chain head (404 for a missing environment), after the changeset lock rule: a live
+    lock not ``holding`` is 409, an expired one is rolled back first (then re-read)."""
+    head = repo.get(entry.chain.head_pk, entry.chain.head_sk)
+    if entry.chain.environment is None:
+        return head
+    if head is None:
+        raise NotFound(f"environment {entry.chain.environment!r} of project "
+                       f"{entry.chain.project!r} does not exist")
+    if changesets.guard_head(repo, str(entry.chain.project), head, now(), holding):
+        head = repo.get(entry.chain.head_pk, entry.chain.head_sk) or head
+    return head
+
+
 def _env_head_step(
     head: Mapping[str, Any],
     env_key: EnvKey,
@@ -116,10 +133,18 @@ def _env_head_step(
     at: str,
     bump_revision: bool,
     extra: tuple[Mapping[str, Any], int] | None,
+    holding: str | None = None,
 ) -> Step:
     sets = ["audit_seq = :ns", "audit_head = :h", "updated_at = :t"]
     values: dict[str, Any] = {"ns": seq + 1, "h": digest, "t": at, "s": seq}
     cond = ["audit_seq = :s"]
+    remove = ""
+    if holding is None:
+        cond.append(f"attribute_not_exists({changesets.LOCK_ATTR})")
+    else:
+        cond.append(f"{changesets.LOCK_ATTR} = :lk")
+        values["lk"] = holding
+        remove = f" REMOVE {changesets.LOCK_ATTR}, cs_lock_until"
     names: dict[str, str] = {}
     if bump_revision:
         sets.append("revision = :nr")
@@ -138,7 +163,7 @@ def _env_head_step(
     return update(
         keys.project_pk(project),
         keys.environment_sk(environment),
-        "SET " + ", ".join(sets),
+        "SET " + ", ".join(sets) + remove,
         " AND ".join(cond),
         names or None,
         **values,

@@ -188,7 +188,7 @@ def test_change_request_approved_by_someone_else_then_applied(
     code, out, _ = _cli(capsys, "changes", "list", "--project", project,
                         "--environment", "production")
     assert code == 0
-    (line,) = [ln for ln in out.splitlines() if "flag.config.put" in ln]
+    (line,) = [ln for ln in out.splitlines() if "changeset" in ln]
     cr_id = line.split()[0]
     assert "pending" in line
 
@@ -339,6 +339,60 @@ def test_warnings_need_yes_without_a_terminal_and_counts_agree(
     code, out, err = _cli(capsys, "apply", "-f", f, "--yes")
     assert code == 0, err
     assert "Applied 6 to create, 0 to update, 0 to delete." in out  # plan's numbers
+
+
+def test_apply_is_one_changeset_one_revision_and_counts_agree_with_plan(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    api = _api(cli_env)
+    flags = copy.deepcopy(DEMO_FLAGS)
+    segments = {"beta": {"included": ["u-1"]}}
+    assert _cli(capsys, "apply", "-f", _write(tmp_path, project, "staging", {}, {}))[0] == 0
+    rev = api.get(f"/v1/projects/{project}/environments/staging").body["revision"]
+    f = _write(tmp_path, project, "staging", flags, segments)
+    code, out, _ = _cli(capsys, "plan", "-f", f)
+    n = len(flags) + 1
+    assert f"{n} to create, 0 to update, 0 to delete." in out
+    code, out, err = _cli(capsys, "apply", "-f", f)
+    assert code == 0, err
+    assert (f"Applied {n} to create, 0 to update, 0 to delete; revision {rev + 1} of "
+            f"{project}/staging is live.") in out
+    assert api.get(f"/v1/projects/{project}/environments/staging").body["revision"] == rev + 1
+
+
+def test_a_new_environment_of_an_existing_project_applies_first_time(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    flags = copy.deepcopy(DEMO_FLAGS)
+    assert _cli(capsys, "apply", "-f", _write(tmp_path, project, "staging", flags))[0] == 0
+    flags["new-search"]["enabled"] = False
+    f = _write(tmp_path, project, "qa", flags)
+    code, out, _ = _cli(capsys, "plan", "-f", f)
+    assert "+ environment qa" in out
+    assert "+ flag new-search" not in out  # the shared definition exists already
+    code, out, err = _cli(capsys, "apply", "-f", f)
+    assert code == 0, (out, err)
+    assert "is live" in out
+    code, out, _ = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
+    assert code == 0, out
+
+
+def test_a_protected_change_names_the_environment_to_review_in(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    api = _api(cli_env)
+    flags = {"checkout-enabled": copy.deepcopy(DEMO_FLAGS["checkout-enabled"])}
+    api.request("POST", "/v1/projects", body={"key": project})
+    api.request("POST", f"/v1/projects/{project}/environments", body={"key": "dev"})
+    api.request("POST", f"/v1/projects/{project}/environments", body={"key": "prod"})
+    assert _cli(capsys, "apply", "-f", _write(tmp_path, project, "dev", flags))[0] == 0
+    api.request("PATCH", f"/v1/projects/{project}/environments/prod",
+                body={"protected": True}, if_match='"1"')
+    code, out, err = _cli(capsys, "apply", "-f", _write(tmp_path, project, "dev", {}),
+                          "--prune")
+    assert code == 0, err
+    assert f"awaits approval in {project}/prod" in out
+    assert f"approval in {project}/dev" not in out
 
 
 def test_detailed_exitcode_sees_a_prune_proposed_in_another_environment(

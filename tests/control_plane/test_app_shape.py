@@ -23,7 +23,7 @@ MAX_STATEMENTS = 5  # parse, check, call, return: more than this is logic in a r
 # Public functions of chalicelib/usecases that are not use cases: views of an item and
 # pure builders shared by use cases.
 NOT_USE_CASES = frozenset({"default_config", "config_steps", "kms_client", "pick", "match",
-                           "raise_conflict", "authorize_write"})
+                           "raise_conflict", "authorize_write", "authorize"})
 
 
 def _tree(path: pathlib.Path) -> ast.Module:

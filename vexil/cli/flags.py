@@ -55,8 +55,14 @@ def cmd_plan_apply(args: argparse.Namespace) -> int:
     """``vexil plan -f FILE`` and ``vexil apply -f FILE``."""
     # Imported here: YAML and the engine load only for the commands that need them.
     from vexil.apply import apply_plan  # noqa: PLC0415
-    from vexil.plan import confirm_apply, plan_exit_code, render, to_json  # noqa: PLC0415
-    from vexil.remote import Writer  # noqa: PLC0415
+    from vexil.plan import (  # noqa: PLC0415
+        build_plan,
+        confirm_apply,
+        plan_exit_code,
+        render,
+        to_json,
+    )
+    from vexil.remote import Writer, fetch_state  # noqa: PLC0415
 
     try:
         client, desired, plan = _plan(args)
@@ -75,13 +81,10 @@ def cmd_plan_apply(args: argparse.Namespace) -> int:
         return 0
     print("Applying:")
     writer = Writer(client, desired.project, desired.environment, args.reason)
-    report = apply_plan(plan, writer, echo=print)
-    n = plan.counts()  # the plan's own numbers: what plan said is what apply reports
-    summary = f"Applied {n['create']} to create, {n['update']} to update, {n['delete']} to delete"
-    if report.change_requests:
-        summary += (f"; {len(report.change_requests)} change request(s) await approval "
-                    f"in {desired.project}/{desired.environment}")
-    print(summary + ".")
+    report = apply_plan(plan, writer, echo=print, replan=lambda: build_plan(
+        desired, fetch_state(client, desired.project, desired.environment), prune=args.prune))
+    # The plan's own numbers: what plan said is what apply reports.
+    print(report.summary(desired.project, desired.environment, plan.counts()))
     return 0
 
 

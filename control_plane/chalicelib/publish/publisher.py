@@ -57,7 +57,7 @@ from chalicelib.publish.anchoring import (
 from chalicelib.publish.build import ScopeBuild, build_scopes
 from chalicelib.publish.retention import DEFAULT_KEEP_BUNDLES, Housekeeping, Retention
 from chalicelib.publish.signing import Freshness, PointerSigner
-from chalicelib.publish.snapshot import EnvironmentSnapshot, SnapshotReader
+from chalicelib.publish.snapshot import EnvironmentSnapshot, SnapshotLocked, SnapshotReader
 from chalicelib.publish.store import BundleStore, CurrentPointer, PointerConflict
 from chalicelib.repository import DynamoRepository
 from edge_reader.bundle import (
@@ -190,6 +190,11 @@ class Publisher:
         """
         try:
             snapshot = self.reader.read(project, environment)
+        except SnapshotLocked as exc:
+            # Half-written by a changeset: publish nothing; its end moves the env item again.
+            logger.info("environment locked by a changeset; not published", reason=str(exc),
+                        project=project, environment=environment)
+            return PublishOutcome(project, environment, None)
         except Exception as exc:
             raise self._fail(project, environment, "snapshot", exc) from None
         if snapshot is None:

@@ -6,6 +6,12 @@ if its ``revision`` moved, a write landed in between: start over (bounded). Ever
 changes bundle content bumps ``revision`` in the same transaction, so an unchanged revision
 proves the reads in between saw exactly the state of that revision.
 
+A changeset (``chalicelib.changesets``) writes in several transactions under a lock on the
+environment item (``cs_lock``): a locked environment is never snapshotted
+(:class:`SnapshotLocked`), and the revision check also compares ``cs_seq``, which every
+rollback moves, so a changeset that started and was rolled back between the two reads is
+noticed too. Readers therefore see a changeset all or nothing.
+
 SDK-key secrets are unwrapped with KMS and cached per process by (key id, wrapped bytes), so a
 publish costs no KMS Decrypt for keys already seen.
 """
@@ -32,6 +38,20 @@ _PROJECTED = ("sk", "body", "version", *sdk_key_record.READ_FIELDS)
 class SnapshotError(Exception):
     """The environment's state could not be read consistently or is malformed (retryable
     unless the message says the data is malformed; either way nothing is published)."""
+
+
+class SnapshotLocked(SnapshotError):
+    """A changeset holds the environment: its state is half-written, so nothing may be
+    published now. Not a failure: the changeset's final commit (or its rollback) moves the
+    environment item again, and that stream record publishes."""
+
+
+_LOCK = keys.CHANGESET_LOCK_ATTR
+
+
+def _stamp(env: Mapping[str, Any]) -> tuple[int, int]:
+    """What a consistent snapshot requires unchanged: the revision and the changeset seq."""
+    return int(env.get("revision", 0)), int(env.get(keys.CHANGESET_SEQ_ATTR, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +145,9 @@ class SnapshotReader:
             env = self._get_env(project, environment)
             if env is None:
                 return None
+            if _LOCK in env:
+                raise SnapshotLocked(f"{project}/{environment}: changeset "
+                                     f"{str(env[_LOCK]).rsplit('.', 1)[0]} in progress")
             # The two queries are independent: run them side by side (each is one or more
             # round trips; the snapshot's latency is the slower of the two, not the sum).
             defs_future = self._pool.submit(
@@ -140,7 +163,7 @@ class SnapshotReader:
             again = self._get_env(project, environment)
             if again is None:
                 return None
-            if int(again.get("revision", 0)) == int(env.get("revision", 0)):
+            if _LOCK not in again and _stamp(again) == _stamp(env):
                 return self._assemble(project, environment, again, definitions, partition)
         raise SnapshotError(
             f"{project}/{environment}: revision kept moving during {self.max_attempts} reads"
