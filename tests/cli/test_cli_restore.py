@@ -31,17 +31,18 @@ def test_history_then_restore_rolls_forward(capsys: pytest.CaptureFixture[str],
     _ok(capsys, "apply", "-f", _flags_file(tmp_path, project, True))
     _ok(capsys, "apply", "-f", _flags_file(tmp_path, project, False))
     versions = json.loads(_ok(capsys, "history", "checkout", *scope, "--json"))
-    # 1: created (disabled everywhere), 2: the first file's configuration, 3: the second's.
-    assert [v["version"] for v in versions] == [3, 2, 1]
+    # 1: the first file's configuration (created and configured in one changeset), 2: the
+    # second's.
+    assert [v["version"] for v in versions] == [2, 1]
     assert [v["config"]["enabled"] for v in versions[:2]] == [False, True]
     table = _ok(capsys, "history", "checkout", *scope)
     assert table.splitlines()[0].split()[:3] == ["VERSION", "ACTION", "ACTOR"]
 
-    out = _ok(capsys, "restore", "checkout", *scope, "--version", "2", "--reason", "undo")
-    assert out == (f"restored checkout in {project}/qa to version 2's configuration "
-                   "(now version 4)\n")
+    out = _ok(capsys, "restore", "checkout", *scope, "--version", "1", "--reason", "undo")
+    assert out == (f"restored checkout in {project}/qa to version 1's configuration "
+                   "(now version 3)\n")
     after = json.loads(_ok(capsys, "history", "checkout", *scope, "--json"))
-    assert after[0]["version"] == 4
+    assert after[0]["version"] == 3
     assert after[0]["config"]["enabled"] is True
     assert after[0]["action"] == "flag.restore"
     # The flags file still says disabled: plan shows the rollback as a change to undo.

@@ -131,7 +131,8 @@ def test_protected_environment_gets_change_requests_once(
     assert code == 0, err
     assert "protected: configuration changes become change requests" in out
     assert "change request cr-" in out
-    assert "change request(s) await approval" in out
+    assert "as change request cr-" in out
+    assert f"it awaits approval in {project}/production" in out
     # The flag is not in production until someone approves (its readers get FLAG_NOT_FOUND).
     with pytest.raises(ApiError) as missing:
         api.get(f"/v1/projects/{project}/environments/production/flags/checkout-enabled")
@@ -338,7 +339,7 @@ def test_warnings_need_yes_without_a_terminal_and_counts_agree(
     assert "re-run with --yes" in err
     code, out, err = _cli(capsys, "apply", "-f", f, "--yes")
     assert code == 0, err
-    assert "Applied 6 to create, 0 to update, 0 to delete." in out  # plan's numbers
+    assert "Applied 6 to create, 0 to update, 0 to delete;" in out  # plan's numbers
 
 
 def test_apply_is_one_changeset_one_revision_and_counts_agree_with_plan(
