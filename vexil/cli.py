@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-nginx", action="store_true",
                     help="use the Python pass-through proxy as the CDN even if nginx exists")
     dev_sub.add_parser("down", help="stop exactly the processes `dev up` started")
+    reset = dev_sub.add_parser("reset", help="stop the stack and wipe its kept state "
+                               "(projects, tokens, SDK keys, KMS keys); keeps the local CA")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     st = dev_sub.add_parser("status", help="show the processes and URLs of the local stack")
     st.add_argument("--json", action="store_true")
     edge = dev_sub.add_parser("edge", help="(re)start the OFREP edge server for client keys")
@@ -204,6 +207,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         if survivors:
             raise VexilError(f"could not stop: {', '.join(survivors)}")
         return 0
+    if args.dev_command == "reset":
+        _confirm_reset(paths, args.yes)
+        stack.reset(paths)
+        return 0
     if args.dev_command == "edge":
         current = stack.read_dev_json(paths)
         if not current:
@@ -234,6 +241,17 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 print(f"{key:12} {st[key]}")
     alive = all(p["alive"] for p in st["processes"].values())
     return 0 if st["processes"] and alive else 1
+
+
+def _confirm_reset(paths: Any, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("dev reset wipes every project, token and key of the local stack: "
+                         "pass --yes to confirm (no terminal to ask on)")
+    answer = input(f"Wipe the local stack's state under {paths.root}? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise VexilError("dev reset: not confirmed; nothing was wiped")
 
 
 def _edge_entry(spec: str) -> dict[str, str]:

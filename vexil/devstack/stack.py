@@ -36,8 +36,8 @@ import boto3
 import urllib3
 
 from vexil.bootstrap import bootstrap_admin_token
+from vexil.devstack import continuity, procs
 from vexil.devstack import nginx as nginx_conf
-from vexil.devstack import procs
 from vexil.devstack.aws import allow_cdn_reads, local_aws_env
 from vexil.devstack.tls import ensure_tls
 from vexil.errors import StackError
@@ -95,6 +95,17 @@ class StatePaths:
     def signing_key(self) -> Path:
         """The publisher's pointer-signing public key (PEM): what the stack's readers trust."""
         return self.root / "signing-public-key.pem"
+
+    @property
+    def emulator_state(self) -> Path:
+        """moto's DynamoDB, S3 and KMS, saved by the launcher (and ``.prev``, ``.tmp``)."""
+        return self.root / "emulator" / "moto.state"
+
+    @property
+    def kept(self) -> Path:
+        """What ``up`` hands out and must hand out again after a restart (admin token, SDK
+        keys, demo facts): the secrets' text is not in the emulator, only their hashes."""
+        return self.root / "kept.json"
 
 
 def default_state_dir() -> Path:
@@ -307,13 +318,42 @@ def start_edge(paths: StatePaths, info: dict[str, Any], env: Mapping[str, str]) 
 
 
 def write_dev_json(paths: StatePaths, info: Mapping[str, Any]) -> None:
-    """Write ``dev.json`` atomically and readable by the owner only (it holds the token)."""
-    tmp = paths.dev_json.with_suffix(".json.tmp")
+    """Write ``dev.json`` atomically and readable by the owner only (it holds the token),
+    and ``kept.json`` — the part the next ``up`` hands out again (token, SDK keys, demo)."""
+    _write_private_json(paths.dev_json, info)
+    _write_private_json(paths.kept, {k: info[k] for k in KEPT_FIELDS if k in info})
+
+
+# What survives `down`: the secrets' text (the emulator keeps only their hashes).
+KEPT_FIELDS = ("admin_token", "sdk_keys", "demo")
+
+
+def _write_private_json(target: Path, data: Mapping[str, Any]) -> None:
+    tmp = target.with_suffix(".json.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(info, fh, indent=2, sort_keys=True)
+        json.dump(data, fh, indent=2, sort_keys=True)
         fh.write("\n")
-    os.replace(tmp, paths.dev_json)
+    os.replace(tmp, target)
+
+
+def _kept(paths: StatePaths) -> dict[str, Any]:
+    try:
+        data = json.loads(paths.kept.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def emulator_census(aws_endpoint: str) -> dict[str, Any]:
+    """The launcher's ``/_vexil/emulator`` report (RSS, what moto holds, ``restored``)."""
+    pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=30.0))
+    try:
+        resp = pool.request("GET", f"{aws_endpoint}/_vexil/emulator")
+    finally:
+        pool.clear()
+    data = json.loads(resp.data) if resp.status == 200 else {}
+    return data if isinstance(data, dict) else {}
 
 
 def up(
@@ -353,19 +393,22 @@ def up(
             "moto",
             # Our launcher, not moto's CLI: one request at a time, so transactions and
             # conditional writes are atomic and isolated as on AWS (devstack/motoserver.py).
+            # It keeps its state in the state dir across restarts (devstack/emulator_state.py).
             [sys.executable, "-m", "vexil.devstack.motoserver", "-H", "127.0.0.1",
-             "-p", str(ports["moto"])],
+             "-p", str(ports["moto"]), "--state-file", str(paths.emulator_state)],
             lambda: _http_ok(f"{aws_endpoint}/moto-api/data.json"),
             what="moto_server",
         )
+        census = emulator_census(aws_endpoint)
+        kept = _kept(paths) if census.get("restored") else {}
+        if census.get("restored"):
+            print(f"    state restored from {census['restored']['file']}", file=out)
+            continuity.align_checkpoint(paths.stream, census)
         print("==> tables, bucket and KMS keys from infra/resources.json", file=out)
         names, signing_pem = _ensure_aws(local_aws_env(aws_endpoint))
         starter.env.update(names)  # VEXIL_SIGNING_KEY_ID too: the stream worker signs
         # Public, so not 0600: any reader of the stack may pin it.
         paths.signing_key.write_text(signing_pem, encoding="ascii")
-
-        print("==> bootstrap admin token", file=out)
-        token = _bootstrap_token({**local_aws_env(aws_endpoint), **names})
 
         api = f"http://127.0.0.1:{ports['api']}"
         print(f"==> control-plane API (chalice local) on {api}", file=out)
@@ -378,6 +421,12 @@ def up(
             what="chalice local",
             cwd=control_plane_dir(),
         )
+        token = kept.get("admin_token")
+        if isinstance(token, str) and continuity.token_is_live(api, token):
+            print("==> admin token kept from the last run", file=out)
+        else:
+            print("==> bootstrap admin token", file=out)
+            token = _bootstrap_token({**local_aws_env(aws_endpoint), **names})
 
         print("==> stream worker (publisher)", file=out)
         paths.stream.mkdir(parents=True, exist_ok=True)
@@ -440,8 +489,11 @@ def up(
         "ports": ports,
         "state_dir": str(paths.root),
         "logs": str(paths.logs),
-        "sdk_keys": {},
+        # Kept across restarts with the emulator's state: the keys still open the bundles.
+        "sdk_keys": kept.get("sdk_keys") or {},
     }
+    if kept.get("demo"):
+        info["demo"] = kept["demo"]
     # The OFREP edge server needs at least one client SDK key to serve; the demo (or
     # `vexil dev edge`) starts it once keys exist.
     write_dev_json(paths, info)
@@ -467,7 +519,8 @@ def stack_env(info: Mapping[str, Any]) -> dict[str, str]:
 def down(paths: StatePaths, *, out: TextIO | None = None) -> list[str]:
     """Stop every process named by a pid file (in reverse start order); return survivors.
 
-    Removes ``dev.json`` (moto keeps its data in memory: a stopped stack has no state).
+    Removes ``dev.json`` (nothing runs to talk to); the emulator saves its state on the way
+    out, and ``kept.json`` keeps the token and keys for the next ``up``.
     """
     out = out or sys.stdout
     records = {r.name: r for r in procs.records(paths.run)}
@@ -486,6 +539,32 @@ def down(paths: StatePaths, *, out: TextIO | None = None) -> list[str]:
     if not records:
         print(f"no local stack recorded under {paths.root}", file=out)
     return survivors
+
+
+def reset(paths: StatePaths, *, out: TextIO | None = None) -> list[Path]:
+    """Wipe what the local stack keeps across restarts; return what was removed.
+
+    Stops a running stack first. Removes the emulator's state (projects, tokens, SDK keys,
+    KMS keys: the signing key changes), ``kept.json``, the stream checkpoint, the demo's
+    files, ``dev.json`` and ``edge.json``. Keeps the local CA (``tls/``, so clients that
+    trust it still do) and the logs.
+    """
+    out = out or sys.stdout
+    survivors = down(paths, out=out) if running(paths) else []
+    if survivors:
+        raise StackError(f"could not stop: {', '.join(survivors)}; nothing was wiped")
+    removed: list[Path] = []
+    for target in (paths.emulator_state.parent, paths.stream, paths.root / "demo",
+                   paths.kept, paths.dev_json, paths.edge_config, paths.signing_key):
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        else:
+            continue
+        removed.append(target)
+        print(f"==> removed {target}", file=out)
+    return removed
 
 
 def status(paths: StatePaths) -> dict[str, Any]:
