@@ -14,7 +14,7 @@ Both are bounded the way AWS bounds them:
 
 * an iterator expires 15 minutes after it was handed out (``ExpiredIteratorException`` after
   that, as DynamoDB Streams answers; the stream worker then re-derives one from its
-  checkpoint);
+  checkpoint; ``$VEXIL_EMULATOR_ITERATOR_TTL`` seconds overrides it, for tests);
 * stream records older than 24 hours are trimmed (``$VEXIL_EMULATOR_STREAM_RETENTION``
   seconds overrides it); reading below the trim horizon answers
   ``TrimmedDataAccessException``. Sequence numbers of the records kept do not change.
@@ -55,10 +55,24 @@ class TrimmedDataAccessError(JsonRESTError):
                          "The requested sequence number is beyond the trim horizon")
 
 
+def _seconds(name: str, default: float) -> float:
+    raw = os.environ.get(name)
+    return float(raw) if raw else default
+
+
 def stream_retention_seconds() -> float:
     """How long stream records are kept: ``$VEXIL_EMULATOR_STREAM_RETENTION`` or 24 h."""
-    raw = os.environ.get("VEXIL_EMULATOR_STREAM_RETENTION")
-    return float(raw) if raw else float(DEFAULT_STREAM_RETENTION_SECONDS)
+    return _seconds("VEXIL_EMULATOR_STREAM_RETENTION", DEFAULT_STREAM_RETENTION_SECONDS)
+
+
+def iterator_ttl_seconds() -> float:
+    """How long a shard iterator lives: ``$VEXIL_EMULATOR_ITERATOR_TTL`` or 15 minutes."""
+    return _seconds("VEXIL_EMULATOR_ITERATOR_TTL", ITERATOR_TTL_SECONDS)
+
+
+def maintain_every_seconds() -> float:
+    """How often :func:`maintain` runs: ``$VEXIL_EMULATOR_MAINTAIN_EVERY`` or 60 s."""
+    return _seconds("VEXIL_EMULATOR_MAINTAIN_EVERY", 60.0)
 
 
 def install() -> None:
@@ -99,11 +113,13 @@ def _each(backends: Any) -> Iterator[Any]:
         yield backend
 
 
-def prune_iterators(now: float | None = None, ttl: float = ITERATOR_TTL_SECONDS) -> int:
-    """Forget shard iterators older than ``ttl`` seconds; return how many went."""
+def prune_iterators(now: float | None = None, ttl: float | None = None) -> int:
+    """Forget shard iterators older than ``ttl`` seconds (default
+    :func:`iterator_ttl_seconds`); return how many went."""
     from moto.dynamodbstreams.models import dynamodbstreams_backends  # noqa: PLC0415
 
-    cutoff = (time.monotonic() if now is None else now) - ttl
+    cutoff = (time.monotonic() if now is None else now) - (
+        iterator_ttl_seconds() if ttl is None else ttl)
     dropped = 0
     for backend in _each(dynamodbstreams_backends):
         iterators: dict[str, Any] = backend.shard_iterators

@@ -31,7 +31,6 @@ import os
 import pickle
 import threading
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -219,20 +218,22 @@ class Persister:
     """
 
     def __init__(self, path: Path, lock: AbstractContextManager[Any], *,
-                 interval: float = DEFAULT_INTERVAL,
-                 before_snapshot: Callable[[], object] | None = None) -> None:
+                 interval: float = DEFAULT_INTERVAL) -> None:
         self.path = path
         self.lock = lock
         self.interval = interval
-        self.before_snapshot = before_snapshot
         self.stats = SaveStats()
+        # Writes seen, and how many of them the last completed save holds.
+        self.generation = 0
+        self.saved_generation = 0
         self._dirty = threading.Event()
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, daemon=True, name="emulator-state")
 
     def mark_dirty(self) -> None:
-        """Something may have changed: the next tick saves."""
+        """Something may have changed: the next tick saves. Call under ``lock``."""
+        self.generation += 1
         self._dirty.set()
 
     def start(self) -> Persister:
@@ -246,10 +247,10 @@ class Persister:
             started = time.monotonic()
             with self.lock:
                 self._dirty.clear()
-                if self.before_snapshot is not None:
-                    self.before_snapshot()
                 body = snapshot()
+                generation = self.generation
             write(self.path, body)
+            self.saved_generation = generation
             self.stats.saves += 1
             self.stats.last_bytes = len(body)
             self.stats.last_seconds = time.monotonic() - started

@@ -57,8 +57,6 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 CHUNK = 65536
-# Pruning (iterators, stream records) runs between requests at most this often.
-MAINTAIN_EVERY = 60.0
 # The launcher's own read-only route: what the emulator holds (bench_soak reads it).
 CENSUS_PATH = "/_vexil/emulator"
 
@@ -91,8 +89,8 @@ class SerialisedApp:
     Promise: no two requests are ever inside ``app`` at once, from reading the first byte of
     the body ``app`` sees to the last byte of the response it produced; request bodies are
     read before waiting for the lock. Between two requests (under the lock, at most every
-    ``MAINTAIN_EVERY`` seconds) it runs :func:`emulator_bounds.maintain`; after a request
-    that may have written, it tells ``persister`` (when there is one).
+    :func:`emulator_bounds.maintain_every_seconds`) it runs :func:`emulator_bounds.maintain`;
+    after a request that may have written, it tells ``persister`` (when there is one).
     """
 
     def __init__(self, app: WSGIApplication) -> None:
@@ -101,7 +99,8 @@ class SerialisedApp:
         self.persister: emulator_state.Persister | None = None
         self.restored: dict[str, Any] | None = None
         self.maintained: dict[str, int] = {"iterators_expired": 0, "stream_records_trimmed": 0}
-        self._next_maintenance = time.monotonic() + MAINTAIN_EVERY
+        self.maintain_every = emulator_bounds.maintain_every_seconds()
+        self._next_maintenance = time.monotonic() + self.maintain_every
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse
                  ) -> Iterable[bytes]:
@@ -128,7 +127,7 @@ class SerialisedApp:
         now = time.monotonic()
         if now < self._next_maintenance:
             return
-        self._next_maintenance = now + MAINTAIN_EVERY
+        self._next_maintenance = now + self.maintain_every
         for name, count in emulator_bounds.maintain().items():
             self.maintained[name] += count
             if count and self.persister is not None:
@@ -166,6 +165,8 @@ def emulator_census(app: SerialisedApp) -> dict[str, Any]:
     if app.persister is not None:
         stats = app.persister.stats
         report["state"] = {"file": str(app.persister.path), "saves": stats.saves,
+                           "writes": app.persister.generation,
+                           "writes_saved": app.persister.saved_generation,
                            "last_bytes": stats.last_bytes,
                            "last_seconds": round(stats.last_seconds, 4)}
     if tracemalloc.is_tracing():

@@ -153,11 +153,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def choose_ports(fixed: bool) -> dict[str, int]:
-    """The default ports when free (``fixed``), else free ones, all distinct."""
+def choose_ports(fixed: bool, last: Mapping[str, int] | None = None) -> dict[str, int]:
+    """The ports of the ``last`` run when free (so configured clients keep their URLs), else
+    the defaults when free (``fixed``), else free ones; all distinct."""
     chosen: dict[str, int] = {}
-    for name, preferred in DEFAULT_PORTS.items():
-        port = preferred if fixed and port_is_free(preferred) else free_port()
+    for name, default in DEFAULT_PORTS.items():
+        preferred = int((last or {}).get(name) or 0)
+        if preferred and port_is_free(preferred):
+            port = preferred
+        else:
+            port = default if fixed and port_is_free(default) else free_port()
         while port in chosen.values():
             port = free_port()
         chosen[name] = port
@@ -325,7 +330,7 @@ def write_dev_json(paths: StatePaths, info: Mapping[str, Any]) -> None:
 
 
 # What survives `down`: the secrets' text (the emulator keeps only their hashes).
-KEPT_FIELDS = ("admin_token", "sdk_keys", "demo")
+KEPT_FIELDS = ("admin_token", "sdk_keys", "demo", "ports")
 
 
 def _write_private_json(target: Path, data: Mapping[str, Any]) -> None:
@@ -379,7 +384,8 @@ def up(
     for stale in procs.records(paths.run):
         procs.pid_path(paths.run, stale.name).unlink(missing_ok=True)
     paths.root.mkdir(parents=True, exist_ok=True)
-    ports = choose_ports(fixed_ports)
+    kept = _kept(paths)
+    ports = choose_ports(fixed_ports, kept.get("ports"))
     aws_endpoint = f"http://127.0.0.1:{ports['moto']}"
     base_env = {**os.environ, **local_aws_env(aws_endpoint), "PYTHONUNBUFFERED": "1"}
     # The API and the workers must import this checkout's code, whatever the caller's cwd.
@@ -400,8 +406,9 @@ def up(
             what="moto_server",
         )
         census = emulator_census(aws_endpoint)
-        kept = _kept(paths) if census.get("restored") else {}
-        if census.get("restored"):
+        if not census.get("restored"):
+            kept = {}  # a fresh emulator: the old token and keys mean nothing to it
+        else:
             print(f"    state restored from {census['restored']['file']}", file=out)
             continuity.align_checkpoint(paths.stream, census)
         print("==> tables, bucket and KMS keys from infra/resources.json", file=out)
