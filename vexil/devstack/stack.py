@@ -139,6 +139,9 @@ def _venv_tool(name: str) -> str:
 def port_is_free(port: int) -> bool:
     """True when nothing listens on 127.0.0.1:``port`` and we may bind it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As our servers bind (SO_REUSEADDR): a port the last run just closed, with
+        # connections still in TIME_WAIT, is free to them, and must be to this check.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
