@@ -84,13 +84,12 @@ class Launcher:
         return session.client(service, endpoint_url=self.url,  # type: ignore[call-overload]
                               config=Config(retries={"max_attempts": 1}))
 
-    def stop(self) -> int:
-        """SIGTERM (the launcher saves on the way out); return its exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(30)
+    def stop(self) -> int | None:
+        """SIGTERM, wait, KILL if it must (the launcher saves on SIGTERM); its exit code."""
+        procs.stop(self.proc, timeout=30)
+        return self.proc.returncode
 
     def kill9(self) -> None:
         """SIGKILL: no chance to save or clean up."""
-        self.proc.kill()
+        os.kill(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
