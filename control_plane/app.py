@@ -17,6 +17,7 @@ from chalicelib.usecases import (
     audit_log,
     flag_configs,
     flag_definitions,
+    impact,
     projects,
     sdk_keys,
     segments,
@@ -191,6 +192,11 @@ def flag_history_version(req: Req, project: str, env: str, flag: str, version: s
 def restore_flag(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
     return flag_configs.restore(req.ctx, req.call, project, env, flag,
                                 int(req.body["version"]), if_match(req.headers))
+
+
+@route(E + "/impact", "POST")
+def compute_impact(req: Req, project: str, env: str) -> dict[str, Any]:
+    return impact.impact(req.ctx, project, env, req.body)
 
 
 # --- segments -------------------------------------------------------------------------------

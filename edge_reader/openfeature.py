@@ -12,12 +12,13 @@ becomes READY               PROVIDER_READY
 becomes STALE               PROVIDER_STALE (serving last known good)
 becomes ERROR               PROVIDER_ERROR (nothing to serve; reason given):
                             error code PROVIDER_FATAL when the CDN answered 401/403
+                            or the bundle is not encrypted for this SDK key
                             (this reader is refused: retrying will not help),
                             GENERAL otherwise
 bundle swap changes flags   PROVIDER_CONFIGURATION_CHANGED (flags_changed)
 ==========================  ================================================
 
-``initialize`` raises ``ProviderFatalError`` in the 401/403 case (the SDK's status becomes
+``initialize`` raises ``ProviderFatalError`` in those refused cases (the SDK's status becomes
 FATAL) and ``ProviderNotReadyError`` for any other timeout. A later READY still recovers.
 
 Context: ``datetime`` attributes (at any depth) become epoch milliseconds, a naive one taken
@@ -51,7 +52,8 @@ __all__ = ["VexilProvider"]
 _ERROR_CODES = {code.value: code for code in OFErrorCode}
 # The reader's failure kinds (``http_<status>``, see RefreshResult) that mean "this reader is
 # refused": a wrong or revoked credential, not an outage, so retrying will not help.
-_REFUSED_KINDS = frozenset({"http_401", "http_403"})
+# ``key_refused``: the bundle (as the pointer names it) holds no data key this SDK key opens.
+_REFUSED_KINDS = frozenset({"http_401", "http_403", "key_refused"})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SCALARS = frozenset({str, int, float, bool, type(None)})  # passed through untouched
 

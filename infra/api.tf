@@ -15,6 +15,7 @@ module "control_plane" {
   anchor_bucket_name         = aws_s3_bucket.anchors.bucket
   anchor_trusted_keys_pem    = local.signing_public_keys_pem
   cloudfront_distribution_id = aws_cloudfront_distribution.bundles.id
+  console_origin             = local.console_origin
   dead_letter_queue_arn      = aws_sqs_queue.dead_letter.arn
   reserved_concurrency       = var.lambda_reserved_concurrency
   log_retention_days         = var.log_retention_days
@@ -31,6 +32,9 @@ module "control_plane" {
   storage_key_arn     = aws_kms_key.storage.arn
   distribution_arn    = aws_cloudfront_distribution.bundles.arn
   signing_key_arn     = local.signing_key_arn
+
+  # With mutual TLS on the custom domain (api_domain.tf) the execute-api URL is switched off.
+  disable_execute_api_endpoint = local.api_disable_default_endpoint
 }
 
 resource "aws_cloudwatch_log_group" "api_access" {
@@ -42,7 +46,7 @@ resource "aws_cloudwatch_log_group" "api_access" {
 resource "aws_api_gateway_stage" "api" {
   #checkov:skip=CKV_AWS_120:responses are per-principal (RBAC) and must never be served from a shared cache
   #checkov:skip=CKV2_AWS_77:the Log4j rules (AWSManagedRulesKnownBadInputsRuleSet) are attached; this check also demands AWSManagedRulesAnonymousIpList, whose HostingProviderIPList would block server SDKs and CI running in clouds
-  #checkov:skip=CKV2_AWS_51:callers are operators and CI with bearer API tokens checked by the authorizer; mTLS would need a custom domain and a client PKI Vexil does not run
+  #checkov:skip=CKV2_AWS_51:mutual TLS is an option on the custom domain (api_domain.tf, api_mtls_truststore_file) since it needs the operator's client PKI; callers always present bearer API tokens checked by the authorizer
   rest_api_id          = module.control_plane.rest_api_id
   deployment_id        = module.control_plane.deployment_id
   stage_name           = "api"
@@ -61,6 +65,8 @@ resource "aws_api_gateway_stage" "api" {
       latency        = "$context.responseLatency"
       principal      = "$context.authorizer.principalId"
       wafStatus      = "$context.wafResponseCode"
+      # With mutual TLS on the custom domain (api_domain.tf): which certificate called.
+      clientCert = "$context.identity.clientCert.subjectDN"
     })
   }
 

@@ -126,6 +126,43 @@ resource "aws_cloudfront_distribution" "bundles" {
     origin_access_control_id = aws_cloudfront_origin_access_control.bundles.id
   }
 
+  # The OFREP edge's HTTP API (infra/edge.tf), when the edge is on. The secret header lets
+  # the function refuse callers that go around this distribution (and its WAF).
+  dynamic "origin" {
+    for_each = local.edge_enabled ? [1] : []
+    content {
+      origin_id   = "ofrep-edge"
+      domain_name = trimprefix(aws_apigatewayv2_api.edge[0].api_endpoint, "https://")
+      custom_origin_config {
+        http_port              = 80
+        https_port             = 443
+        origin_protocol_policy = "https-only"
+        origin_ssl_protocols   = ["TLSv1.2"]
+      }
+      custom_header {
+        name  = local.edge_origin_header
+        value = var.edge_origin_secret
+      }
+    }
+  }
+
+  # OFREP: POSTs with per-user contexts, never cached; every viewer header but Host reaches
+  # the function (Authorization, Origin, If-None-Match for the bulk ETag).
+  dynamic "ordered_cache_behavior" {
+    for_each = local.edge_enabled ? [1] : []
+    content {
+      path_pattern               = "/ofrep/*"
+      target_origin_id           = "ofrep-edge"
+      viewer_protocol_policy     = "https-only"
+      allowed_methods            = ["DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT"]
+      cached_methods             = ["GET", "HEAD"]
+      compress                   = true
+      cache_policy_id            = local.cf_caching_disabled_policy_id
+      origin_request_policy_id   = local.cf_all_viewer_except_host_header_policy_id
+      response_headers_policy_id = aws_cloudfront_response_headers_policy.edge.id
+    }
+  }
+
   # Anything not a pointer or a bundle: served with the short pointer policy (there is
   # nothing else in the bucket under bundles/; other paths are 403 from S3).
   default_cache_behavior {
@@ -158,6 +195,18 @@ resource "aws_cloudfront_distribution" "bundles" {
     compress                   = true
     cache_policy_id            = aws_cloudfront_cache_policy.bundle.id
     response_headers_policy_id = aws_cloudfront_response_headers_policy.security.id
+  }
+
+  # The web console's static files (infra/console.tf): its own CSP and a short TTL.
+  ordered_cache_behavior {
+    path_pattern               = "console/*"
+    target_origin_id           = "bundles"
+    viewer_protocol_policy     = "https-only"
+    allowed_methods            = ["GET", "HEAD", "OPTIONS"]
+    cached_methods             = ["GET", "HEAD"]
+    compress                   = true
+    cache_policy_id            = aws_cloudfront_cache_policy.console.id
+    response_headers_policy_id = aws_cloudfront_response_headers_policy.console.id
   }
 
   restrictions {

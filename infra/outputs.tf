@@ -1,6 +1,6 @@
 output "api_url" {
-  description = "Base URL of the control-plane API (VEXIL_API for the CLI)."
-  value       = aws_api_gateway_stage.api.invoke_url
+  description = "Base URL of the control-plane API (VEXIL_API for the CLI): the custom domain when api_domain_name is set."
+  value       = local.api_custom_domain ? "https://${var.api_domain_name}" : aws_api_gateway_stage.api.invoke_url
 }
 
 output "cdn_url" {
@@ -56,4 +56,9 @@ output "alarm_topic_arn" {
 output "dead_letter_queue_url" {
   description = "Where failed stream batches land; see docs/deploy.md for replaying them."
   value       = aws_sqs_queue.dead_letter.id
+}
+
+output "console_url" {
+  description = "The web console (static files under /console/ on the CDN)"
+  value       = "${local.console_origin}/console/index.html"
 }

@@ -122,7 +122,8 @@ data "aws_iam_policy_document" "bundles_bucket" {
   statement {
     sid       = "CloudFrontReadsBundles"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.bundles.arn}/${local.bundle_prefix}*"]
+    # console/*: the web console's static files (infra/console.tf).
+    resources = ["${aws_s3_bucket.bundles.arn}/${local.bundle_prefix}*", "${aws_s3_bucket.bundles.arn}/console/*"]
     principals {
       type        = "Service"
       identifiers = ["cloudfront.amazonaws.com"]

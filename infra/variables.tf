@@ -225,3 +225,9 @@ variable "tags" {
   type        = map(string)
   default     = {}
 }
+
+variable "console_api_origin" {
+  description = "The API's origin as the web console calls it (https://api.example.com, a custom domain mapped to the api stage); empty: the execute-api URL, and the console's CSP allows this region's execute-api hosts"
+  type        = string
+  default     = ""
+}

@@ -10,6 +10,13 @@ resource "aws_wafv2_web_acl" "api" {
     allow {}
   }
 
+  # The ACL's own metrics (requests allowed by the default action); each rule has its own.
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${local.name_prefix}-api-acl"
+    sampled_requests_enabled   = true
+  }
+
   rule {
     name     = "rate-limit-per-ip"
     priority = 1
@@ -102,6 +109,13 @@ resource "aws_wafv2_web_acl" "cdn" {
     allow {}
   }
 
+  # The ACL's own metrics (requests allowed by the default action); each rule has its own.
+  visibility_config {
+    cloudwatch_metrics_enabled = true
+    metric_name                = "${local.name_prefix}-cdn-acl"
+    sampled_requests_enabled   = true
+  }
+
   rule {
     name     = "rate-limit-per-ip"
     priority = 1
@@ -121,6 +135,40 @@ resource "aws_wafv2_web_acl" "cdn" {
     }
   }
 
+  # The OFREP edge runs a Lambda per request (bundles are cached reads): a tighter per-IP
+  # budget for /ofrep/ keeps one client from spending the edge's reserved concurrency.
+  rule {
+    name     = "ofrep-rate-limit-per-ip"
+    priority = 2
+    action {
+      block {}
+    }
+    statement {
+      rate_based_statement {
+        limit              = var.waf_edge_rate_limit
+        aggregate_key_type = "IP"
+        scope_down_statement {
+          byte_match_statement {
+            search_string         = "/ofrep/"
+            positional_constraint = "STARTS_WITH"
+            field_to_match {
+              uri_path {}
+            }
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-cdn-ofrep-rate-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
   rule {
     name     = "AWSManagedRulesCommonRuleSet"
     priority = 10
@@ -131,6 +179,14 @@ resource "aws_wafv2_web_acl" "cdn" {
       managed_rule_group_statement {
         vendor_name = "AWS"
         name        = "AWSManagedRulesCommonRuleSet"
+        # OFREP evaluation contexts may exceed the group's 8 KB body limit; the edge caps
+        # bodies at 64 KB itself (413), so this rule only counts.
+        rule_action_override {
+          name = "SizeRestrictions_BODY"
+          action_to_use {
+            count {}
+          }
+        }
       }
     }
     visibility_config {

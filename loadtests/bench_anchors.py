@@ -25,17 +25,13 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "control_plane")) if p not in sys.path]
-
-from chalicelib import keys  # noqa: E402
-from chalicelib.anchor_check import AnchorVerifier, verify_with_anchors  # noqa: E402
-from chalicelib.anchors import Anchor, AnchorStore, anchor_digest  # noqa: E402
-from chalicelib.audit import Chain  # noqa: E402
-from chalicelib.publish.anchoring import Anchorer, anchor_all  # noqa: E402
-from chalicelib.publish.signing import PointerSigner  # noqa: E402
-from chalicelib.repository import DynamoRepository  # noqa: E402
+from chalicelib import keys
+from chalicelib.anchor_check import AnchorVerifier, verify_with_anchors
+from chalicelib.anchors import Anchor, AnchorStore, anchor_digest
+from chalicelib.audit import Chain
+from chalicelib.publish.anchoring import Anchorer, anchor_all
+from chalicelib.publish.signing import PointerSigner
+from chalicelib.repository import DynamoRepository
 
 
 def _count(client: Any, service: str) -> dict[str, int]:
@@ -149,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("vexil-anchors").setLevel(logging.WARNING)  # stdout is the answer
     from loadtests.bench_publish import _wait_http  # noqa: PLC0415
-    from tests.conftest import _FAKE_AWS, free_port  # noqa: PLC0415
+    from vexil.devstack.aws import FAKE_CREDENTIALS  # noqa: PLC0415
+    from vexil.devstack.stack import free_port  # noqa: PLC0415
     from vexil.resources import ensure_resources  # noqa: PLC0415
 
     port = free_port()
@@ -159,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/moto-api/data.json")
-        os.environ.update(_FAKE_AWS)
+        os.environ.update(FAKE_CREDENTIALS)
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
         names = ensure_resources()
         import boto3  # noqa: PLC0415

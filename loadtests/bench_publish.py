@@ -43,26 +43,22 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from chalicelib import keys, sdk_key_record
+from chalicelib.publish.build import build_scopes
+from chalicelib.publish.publisher import Publisher, compile_check, publisher_from_env
+from chalicelib.publish.snapshot import EnvironmentSnapshot
+from chalicelib.publish.stream import handle_stream_batch
+from chalicelib.repository import encode_item
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [p for p in (str(ROOT), str(ROOT / "control_plane")) if p not in sys.path]
-
-from chalicelib import keys, sdk_key_record  # noqa: E402
-from chalicelib.publish.build import build_scopes  # noqa: E402
-from chalicelib.publish.publisher import Publisher, compile_check, publisher_from_env  # noqa: E402
-from chalicelib.publish.snapshot import EnvironmentSnapshot  # noqa: E402
-from chalicelib.publish.stream import handle_stream_batch  # noqa: E402
-from chalicelib.repository import encode_item  # noqa: E402
-
-from edge_reader.bundle import (  # noqa: E402
+from edge_reader.bundle import (
     encode_bundle_document,
     encryption_context,
     generate_sdk_key,
 )
-from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle  # noqa: E402
-from edge_reader.bundle.hierarchy import BranchKeyStore  # noqa: E402
-from edge_reader.engine.fields import split_flag  # noqa: E402
-from vexil.devstack import procs  # noqa: E402
+from edge_reader.bundle.esdk import EnvelopeCache, encrypt_bundle
+from edge_reader.bundle.hierarchy import BranchKeyStore
+from edge_reader.engine.fields import split_flag
+from vexil.devstack import procs
 
 SIZES = (100, 1_000, 10_000)
 
@@ -451,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     logging.getLogger("vexil.stream_worker").setLevel(logging.ERROR)
     logging.getLogger("vexil-publisher").setLevel(logging.WARNING)
-    from tests.conftest import _FAKE_AWS, free_port  # noqa: PLC0415
+    from vexil.devstack.aws import FAKE_CREDENTIALS  # noqa: PLC0415
+    from vexil.devstack.stack import free_port  # noqa: PLC0415
     from vexil.resources import ensure_resources  # noqa: PLC0415
 
     # moto_server in its own process, serialised as in the local stack: in-process it would
@@ -463,7 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         _wait_http(f"http://127.0.0.1:{port}/moto-api/data.json")
-        os.environ.update(_FAKE_AWS)
+        os.environ.update(FAKE_CREDENTIALS)
         os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{port}"
         names = ensure_resources()
         os.environ.update(names)

@@ -7,7 +7,8 @@ reader can change; ``docs/performance.md`` prints them next to the results):
    nearly all ``304``; each published change costs every instance one pointer ``200`` and
    one bundle download (egress = instances × bundle size).
 2. **Browsers and mobile apps (OFREP)** — daily active users × sessions × bulk evaluations
-   per session → edge-function invocations (Lambda@Edge) and CDN requests and egress.
+   per session → CDN requests and egress, HTTP API requests and edge-function invocations
+   (a regional Lambda behind an API Gateway HTTP API, ``infra/edge.tf``).
 3. **Changes** — each control-plane write is one DynamoDB transaction; the stream triggers
    one publisher invocation that reads a consistent snapshot and writes two scopes
    (bundle + pointer each) to S3. KMS is not called per bundle: data keys are wrapped under
@@ -35,11 +36,10 @@ class Prices:
 
     cloudfront_https_per_million: float = 1.00       # $0.0100 per 10,000 HTTPS requests
     cloudfront_egress_per_gb: float = 0.085          # first 10 TB/month, US/Europe
-    lambda_edge_per_million: float = 0.60
-    lambda_edge_gb_second: float = 0.00005001
     lambda_per_million: float = 0.20
     lambda_gb_second: float = 0.0000166667           # x86
     api_gateway_rest_per_million: float = 3.50
+    api_gateway_http_per_million: float = 1.00       # HTTP API, first 300 M/month
     dynamodb_write_per_million: float = 0.625        # on-demand WRU
     dynamodb_read_per_million: float = 0.125         # on-demand RRU
     s3_put_per_thousand: float = 0.005
@@ -66,8 +66,10 @@ class Workload:
     changes_per_day: float = 50.0
     flags: int = 1_000
     flag_item_bytes: int = 1_000             # one flag config item in DynamoDB
-    edge_duration_ms: float = 5.0            # Lambda@Edge per evaluation (billed)
-    edge_memory_mb: int = 128
+    # The OFREP edge Lambda per bulk evaluation, billed in 1 ms steps: bench_edge measures
+    # ~0.15 ms of handler time for a 50-flag answer; 2 ms leaves room for the runtime.
+    edge_duration_ms: float = 2.0
+    edge_memory_mb: int = 512                # infra/edge.tf edge_memory_mb default
     publisher_duration_s: float = 1.0        # per change, from the measured build+encrypt
     publisher_memory_mb: int = 1024
     scopes: int = 2                          # server + client bundles per change
@@ -146,8 +148,8 @@ def model(w: Workload, p: Prices | None = None) -> Capacity:
         "cdn_egress_sdk": sdk_egress * p.cloudfront_egress_per_gb,
         "cdn_requests_ofrep": ofrep_month / 1e6 * p.cloudfront_https_per_million,
         "cdn_egress_ofrep": ofrep_egress * p.cloudfront_egress_per_gb,
-        "lambda_edge_ofrep": ofrep_month / 1e6 * p.lambda_edge_per_million
-        + edge_gb_s * p.lambda_edge_gb_second,
+        "http_api_ofrep": ofrep_month / 1e6 * p.api_gateway_http_per_million,
+        "lambda_ofrep": ofrep_month / 1e6 * p.lambda_per_million + edge_gb_s * p.lambda_gb_second,
         # Origin fetches: CloudFront revalidates the pointer at most once per TTL per edge
         # location; ~1 GET per 5 s per scope from ~20 busy edge locations is an upper bound.
         "s3_origin_gets": 20 * w.scopes * (SECONDS_PER_MONTH / 5) / 1000 * p.s3_get_per_thousand,
@@ -167,6 +169,7 @@ def model(w: Workload, p: Prices | None = None) -> Capacity:
                                            * p.kms_asymmetric_per_10k_requests),
         "kms_key": p.kms_key_month,
         "kms_signing_key": p.kms_key_month,
+        "kms_edge_key": p.kms_key_month,  # the edge function's environment and logs
     }
     return Capacity(
         workload=w,

@@ -410,6 +410,7 @@ def collect(quick: bool, skip_stack: bool) -> dict[str, Any]:
         "bench_reader", lambda: run_json_module("loadtests.bench_reader", q))
     results["emulator"] = guarded(
         "bench_emulator", lambda: run_json_module("loadtests.bench_emulator", q))
+    results["edge"] = guarded("bench_edge", lambda: run_json_module("loadtests.bench_edge", q))
     sizes = (100, 1_000, 10_000) if quick else scaling.DEFAULT_SIZES
     results["scaling"] = guarded("scaling", lambda: scaling.run(sizes))
     users = 200_000 if quick else 1_000_000

@@ -262,6 +262,17 @@ EMULATOR_INTRO = (
     "never a load-test target.")
 
 
+EDGE_INTRO = (
+    "`python -m loadtests.bench_edge --json`: the handler `infra/edge.tf` deploys, configured "
+    "as Terraform configures it (bundle read from an S3 bucket on moto_server), answering "
+    "API Gateway HTTP API events. `warm`: µs per request in one process (single flag; bulk "
+    "of every client flag), a fresh targeting key per request, Lambda's own invoke overhead "
+    "and the network excluded. `cold_start`: a fresh interpreter per run to the end of the "
+    "first answer (imports, config, boto3 client, pointer and bundle GETs, decrypt, compile, "
+    "evaluate), median; Lambda's sandbox set-up comes on top, and S3 in-region answers a few "
+    "ms slower than moto on loopback.")
+
+
 def _section_bench(title: str, data: Any, intro: str) -> list[str]:
     reason = failed(data)
     if reason:
@@ -437,6 +448,8 @@ def render(results: Mapping[str, Any], img: Path, rel: str = "img") -> str:
         "Reader (time to READY, overhead, memory)", results.get("reader"),
         "`python -m loadtests.bench_reader --json` (reader helper's benchmark; RSS is "
         "measured in a fresh subprocess).")
+    lines += _section_bench("OFREP edge as a Lambda (handler cost, cold start)",
+                            results.get("edge"), EDGE_INTRO)
     lines += _section_bench("Local DynamoDB (moto): isolation and throughput",
                             results.get("emulator"), EMULATOR_INTRO)
     # bench_soak takes half an hour: its hand-run numbers are kept beside this module.

@@ -12,13 +12,11 @@ import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, redirect_stdout
-from pathlib import Path
 from typing import Any
 
 from vexil.devstack.aws import local_aws_env
 from vexil.errors import UsageError
-
-CONTROL_PLANE_DIR = Path(__file__).resolve().parent.parent / "control_plane"
+from vexil.extras import requires
 
 
 @contextmanager
@@ -53,9 +51,8 @@ def anchor_now(dev: Mapping[str, Any]) -> dict[str, Any]:
     (``written`` keys, ``already`` anchored, ``failed``)."""
     # The publisher's structured log lines go to stderr: stdout is this command's answer.
     with _environment(_target(dev)), redirect_stdout(sys.stderr):
-        if str(CONTROL_PLANE_DIR) not in sys.path:
-            sys.path.insert(0, str(CONTROL_PLANE_DIR))
-        from chalicelib.publish.anchoring import run_from_env  # noqa: PLC0415 - needs the path
+        with requires("vexil audit anchor"):
+            from chalicelib.publish.anchoring import run_from_env  # noqa: PLC0415 - server pkg
 
         run = run_from_env()
     return {"written": run.written, "already": run.already, "failed": run.failed}

@@ -2,23 +2,21 @@
 
 There is no HTTP route that creates the first token (nothing could authorize it);
 whoever can write the table — the local stack, or an operator with AWS credentials —
-calls :func:`chalicelib.tokens.bootstrap_admin_token`.
+calls :func:`chalicelib.tokens.bootstrap_admin_token`. ``chalicelib`` is the installed
+``vexil-control-plane`` distribution (control_plane/pyproject.toml), the same top-level
+package Lambda imports; without it the command says what to install.
 """
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
 from typing import Any
 
-CONTROL_PLANE_DIR = Path(__file__).resolve().parent.parent / "control_plane"
+from vexil.extras import requires
 
 
 def _import_tokens() -> Any:
-    # chalicelib is imported top-level, exactly as Lambda sees it.
-    if str(CONTROL_PLANE_DIR) not in sys.path:
-        sys.path.insert(0, str(CONTROL_PLANE_DIR))
-    from chalicelib import tokens  # noqa: PLC0415 - importable only once on sys.path
+    with requires("vexil tokens bootstrap"):
+        from chalicelib import tokens  # noqa: PLC0415 - the server package, only when used
 
     return tokens
 

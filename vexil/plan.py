@@ -9,11 +9,14 @@ Each change carries the version it was computed against, so ``apply`` writes wit
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from edge_reader.engine.fields import split_flag
+from vexil.errors import VexilError
 from vexil.flagsfile import FlagsFile
+from vexil.plancheck import Finding, check
 from vexil.remote import RemoteState
 
 # Execution order of change kinds.
@@ -74,30 +77,50 @@ class Change:
         return diff_values(self.before or {}, self.after or {})
 
 
+class Awaiting(NamedTuple):
+    """A change an open change request already proposes (not filed again by ``apply``)."""
+
+    change: Change
+    request: str  # the change request's id
+    environment: str  # where it was filed and awaits approval
+
+
 @dataclass
 class Plan:
-    """What it takes to make an environment match a file."""
+    """What it takes to make an environment match a file, and what the result compiles to."""
 
     project: str
     environment: str
     protected: bool
     changes: list[Change] = field(default_factory=list)
     untracked: list[str] = field(default_factory=list)  # on the server, not in the file
-    # Changes an open change request already proposes: (change, request id). Not re-filed,
-    # so applying twice to a protected environment opens no duplicate requests.
-    awaiting: list[tuple[Change, str]] = field(default_factory=list)
+    # Changes an open change request already proposes. Not re-filed, so applying twice to
+    # a protected environment opens no duplicate requests — but still pending.
+    awaiting: list[Awaiting] = field(default_factory=list)
+    errors: list[Finding] = field(default_factory=list)  # apply refuses while any exist
+    warnings: list[Finding] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
-        """True when the environment already matches the file."""
+        """True when ``apply`` has nothing to write (changes may still await approval)."""
         return not self.changes
 
+    @property
+    def in_sync(self) -> bool:
+        """True only when nothing is pending: no change to make, none awaiting approval."""
+        return not self.changes and not self.awaiting
+
     def counts(self) -> dict[str, int]:
-        """Number of changes per action."""
+        """Changes per action (create/update/delete): the one count plan and apply print."""
         out = {"create": 0, "update": 0, "delete": 0}
         for c in self.changes:
             out[c.action] += 1
         return out
+
+    def totals(self) -> dict[str, int]:
+        """:meth:`counts` plus ``awaiting`` (approval), ``errors`` and ``warnings``."""
+        return {**self.counts(), "awaiting": len(self.awaiting), "errors": len(self.errors),
+                "warnings": len(self.warnings)}
 
 
 def build_plan(desired: FlagsFile, remote: RemoteState, *, prune: bool = False) -> Plan:
@@ -105,8 +128,11 @@ def build_plan(desired: FlagsFile, remote: RemoteState, *, prune: bool = False) 
 
     Flags and segments present only on the server are listed as untracked and deleted
     only with ``prune`` (deleting a flag definition removes it from every environment).
+    The environment that results is compiled with the readers' compiler: ``errors`` and
+    ``warnings`` hold every finding, located in the file (:mod:`vexil.plancheck`).
     """
     plan = Plan(desired.project, desired.environment, protected=remote.protected)
+    plan.errors, plan.warnings = check(desired, remote, prune=prune)
     if not remote.project_exists:
         plan.changes.append(Change("create", "project", desired.project))
     if not remote.environment_exists:
@@ -162,10 +188,10 @@ def build_plan(desired: FlagsFile, remote: RemoteState, *, prune: bool = False) 
 
     for change in list(plan.changes):
         op = change.operation()
-        for cr_id, pending_op in remote.pending:
-            if op is not None and _proposes(pending_op, op):
+        for pending in remote.pending:
+            if op is not None and _proposes(pending.operation, op):
                 plan.changes.remove(change)
-                plan.awaiting.append((change, cr_id))
+                plan.awaiting.append(Awaiting(change, pending.id, pending.environment))
                 break
     plan.changes.sort(key=lambda c: c.order)
     return plan
@@ -215,7 +241,9 @@ def _label(change: Change) -> str:
 
 
 def render(plan: Plan, *, source: str) -> str:
-    """The plan as text for humans (what ``vexil plan`` prints)."""
+    """The plan as text for humans (what ``vexil plan`` prints): the changes with their
+    field diffs, what awaits approval and where, every error and warning at its
+    ``file:line``, and a summary line."""
     where = f"{plan.project}/{plan.environment}"
     head = f"Plan for {where} from {source}"
     if plan.protected:
@@ -231,16 +259,84 @@ def render(plan: Plan, *, source: str) -> str:
             extra += f" — {c.note}"
         lines.append(f"  {symbol[c.action]} {label} {c.key}{extra}")
         lines += [f"      {ln}" for ln in c.lines()]
-    for change, cr_id in plan.awaiting:
-        lines.append(f"  = {_label(change)} {change.key}: already proposed by change request "
-                     f"{cr_id} (awaiting approval)")
+    for a in plan.awaiting:
+        lines.append(f"  = {_label(a.change)} {a.change.key}: proposed in CR {a.request}, "
+                     f"awaiting approval in {plan.project}/{a.environment}")
     for item in plan.untracked:
         lines.append(f"  ? {item}: not in the file (kept; `--prune` deletes it)")
-    if plan.empty:
+    lines += [f.text() for f in (*plan.errors, *plan.warnings)]
+    if plan.in_sync and not plan.errors:
         lines.append(f"No changes: {where} matches {source}.")
-    else:
-        n = plan.counts()
-        lines.append(
-            f"{n['create']} to create, {n['update']} to change, {n['delete']} to delete."
-        )
+    lines.append(summary(plan))
+    if plan.errors:
+        lines.append("apply refuses while there are errors: fix them and plan again.")
     return "\n".join(lines)
+
+
+
+def _n(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def summary(plan: Plan) -> str:
+    """``2 errors, 1 warning; 4 to create, 1 to update, 0 to delete`` (plus what awaits
+    approval): :meth:`Plan.totals`, whose change counts apply reports too."""
+    n = plan.totals()
+    text = (f"{_n(n['errors'], 'error')}, {_n(n['warnings'], 'warning')}; "
+            f"{n['create']} to create, {n['update']} to update, {n['delete']} to delete")
+    if n["awaiting"]:
+        text += f"; {n['awaiting']} awaiting approval"
+    return text + "."
+
+
+def to_json(plan: Plan, *, source: str) -> dict[str, Any]:
+    """The plan as one JSON object (``vexil plan --json``; schema in docs/getting-started.md)."""
+    return {
+        "format": "vexil-plan/1",
+        "project": plan.project,
+        "environment": plan.environment,
+        "source": source,
+        "protected": plan.protected,
+        "in_sync": plan.in_sync,
+        "counts": plan.totals(),
+        "changes": [_change_json(c) for c in plan.changes],
+        "pending_change_requests": [
+            {**_change_json(a.change), "change_request": a.request,
+             "environment": a.environment} for a in plan.awaiting],
+        "untracked": plan.untracked,
+        "errors": [f.to_json() for f in plan.errors],
+        "warnings": [f.to_json() for f in plan.warnings],
+    }
+
+
+def _change_json(c: Change) -> dict[str, Any]:
+    return {"action": c.action, "kind": c.kind, "key": c.key, "version": c.version,
+            "note": c.note, "before": c.before, "after": c.after, "diff": c.lines()}
+
+
+def plan_exit_code(plan: Plan, *, detailed: bool) -> int:
+    """What ``vexil plan`` exits with: 1 on errors; with ``detailed``, 2 while anything is
+    pending (a change to make, or one awaiting approval in a change request), 0 only when
+    nothing is (Terraform's convention, so CI drift checks read it the same way)."""
+    if plan.errors:
+        return 1
+    return 2 if detailed and not plan.in_sync else 0
+
+
+def confirm_apply(plan: Plan, *, yes: bool, interactive: bool,
+                  ask: Callable[[str], str] = input) -> None:
+    """Raise VexilError unless ``apply`` may go ahead: never with errors; with warnings
+    only after a "y" on a terminal, or with ``yes`` (``--yes``, for CI). Without a
+    terminal and without ``yes`` warnings refuse, so a pipeline cannot apply them unseen."""
+    n = plan.totals()
+    if plan.errors:
+        raise VexilError(f"apply refused: {_n(n['errors'], 'error')} in the resulting "
+                         "environment (listed above); nothing was written")
+    if not plan.warnings or plan.empty or yes:
+        return
+    warned = _n(n["warnings"], "warning")
+    if not interactive:
+        raise VexilError(f"apply refused: {warned} (listed above) and no terminal to confirm "
+                         "on; read them, then re-run with --yes to apply anyway")
+    if ask(f"{warned} above. Apply anyway? [y/N] ").strip().lower() not in ("y", "yes"):
+        raise VexilError("apply cancelled; nothing was written")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from edge_reader.engine.fields import CONFIG_FIELDS, DEFINITION_FIELDS, merge_flag, split_flag
 from vexil.api import ApiClient, Response, path, version_etag
@@ -39,6 +39,16 @@ class RemoteSegment:
     version: int
 
 
+class PendingRequest(NamedTuple):
+    """An open change request: its id, the operation it proposes, and the environment it
+    was filed in (a definition change is filed in the project's first protected
+    environment, whichever environment the file is for)."""
+
+    id: str
+    operation: dict[str, Any]
+    environment: str
+
+
 @dataclass
 class RemoteState:
     """What the API holds for one project environment."""
@@ -50,8 +60,8 @@ class RemoteState:
     protected: bool = False
     flags: dict[str, RemoteFlag] = field(default_factory=dict)
     segments: dict[str, RemoteSegment] = field(default_factory=dict)
-    # Open change requests of a protected environment: (id, operation).
-    pending: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    # Open change requests that concern this environment (see _open_change_requests).
+    pending: list[PendingRequest] = field(default_factory=list)
 
     def to_flags_file(self) -> FlagsFile:
         """The state as a flags file (what ``vexil export`` writes)."""
@@ -160,14 +170,14 @@ def fetch_state(api: ApiClient, project: str, environment: str) -> RemoteState:
 
 def _open_change_requests(
     api: ApiClient, project: str, environment: str
-) -> list[tuple[str, dict[str, Any]]]:
+) -> list[PendingRequest]:
     """Open change requests that a plan for ``environment`` must not file again.
 
     All of this environment's (if protected), plus definition changes filed in any other
     protected environment: the control plane files a definition write in the project's
     first protected environment, whichever environment the file is for.
     """
-    out: list[tuple[str, dict[str, Any]]] = []
+    out: list[PendingRequest] = []
     envs = list(api.paginate(project_path(project) + "/environments"))
     for env in envs:
         if not env.get("protected"):
@@ -186,7 +196,7 @@ def _open_change_requests(
             if cr.get("status") not in OPEN_CHANGE_REQUEST or not isinstance(op, dict):
                 continue
             if name == environment or str(op.get("type", "")).startswith("flag.definition."):
-                out.append((str(cr.get("id")), op))
+                out.append(PendingRequest(str(cr.get("id")), op, name))
     return out
 
 

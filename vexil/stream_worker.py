@@ -27,7 +27,6 @@ import logging
 import os
 import random
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -39,6 +38,8 @@ from typing import Any
 import boto3
 import orjson
 
+from vexil.extras import requires
+
 log = logging.getLogger("vexil.stream_worker")
 
 Handler = Callable[[Mapping[str, Any], Any], Mapping[str, Any]]
@@ -46,25 +47,22 @@ CHECKPOINT_FILE = "checkpoint.json"
 SHARD_REFRESH_SECONDS = 30.0
 
 
-def _control_plane_on_path() -> None:
-    # chalicelib is a top-level package inside control_plane/ (that is how Lambda sees it).
-    root = Path(__file__).resolve().parent.parent / "control_plane"
-    if root.is_dir() and str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+# chalicelib is the installed vexil-control-plane distribution: the same top-level package
+# the Lambda zip carries, imported without any sys.path edit.
 
 
 def default_heartbeat() -> Callable[[], object]:
-    """The heartbeat the schedule runs in AWS (imported from the Chalice project)."""
-    _control_plane_on_path()
-    from chalicelib.publish.stream import handle_heartbeat  # noqa: PLC0415 - path set above
+    """The heartbeat the schedule runs in AWS (the publisher Lambda's own code)."""
+    with requires("vexil.stream_worker"):
+        from chalicelib.publish.stream import handle_heartbeat  # noqa: PLC0415 - server pkg
 
     return handle_heartbeat
 
 
 def default_handler() -> Handler:
-    """The publisher Lambda's own handler (imported from the Chalice project)."""
-    _control_plane_on_path()
-    from chalicelib.publish.stream import handler  # noqa: PLC0415 - path set above
+    """The publisher Lambda's own handler (imported from the control-plane package)."""
+    with requires("vexil.stream_worker"):
+        from chalicelib.publish.stream import handler  # noqa: PLC0415 - server pkg
 
     return handler
 

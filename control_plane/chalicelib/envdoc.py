@@ -17,7 +17,13 @@ import orjson
 from chalicelib import keys
 from chalicelib.errors import BadRequest, Detail
 from chalicelib.repository import Item, Repository
-from edge_reader.engine import CompileError, compile_environment, fields
+from edge_reader.engine import (
+    CompiledEnvironment,
+    CompileError,
+    Problem,
+    compile_environment,
+    fields,
+)
 
 
 @dataclass
@@ -98,8 +104,9 @@ def check(
     focus: str | None,
     clock: Callable[[], float],
     label_environment: bool = False,
-) -> None:
-    """Compile the state strictly; raise :class:`BadRequest` listing every error.
+) -> CompiledEnvironment:
+    """Compile the state strictly; raise :class:`BadRequest` listing every error, else
+    return the compiled environment (its ``warnings`` are the linter's).
 
     ``focus`` (e.g. ``flags.checkout``) is the document path of the entity being written:
     errors under it are reported relative to the request body (``rules[2].clauses[0]``);
@@ -107,18 +114,19 @@ def check(
     ``label_environment`` (a definition write checks every environment).
     """
     try:
-        compile_environment(state.document(), strict=True, clock=clock)
+        return compile_environment(state.document(), strict=True, clock=clock)
     except CompileError as exc:
         raise BadRequest(
-            "the change does not compile", _details(exc, state, focus, label_environment)
+            "the change does not compile", details(exc.errors, state, focus, label_environment)
         ) from exc
 
 
-def _details(
-    exc: CompileError, state: EnvState, focus: str | None, label_environment: bool
+def details(
+    problems: list[Problem], state: EnvState, focus: str | None, label_environment: bool = False
 ) -> list[Detail]:
+    """``problems`` as request details, paths relative to ``focus`` as :func:`check` says."""
     out: list[Detail] = []
-    for problem in exc.errors:
+    for problem in problems:
         path = problem.path
         if focus and not label_environment and path.startswith(focus + "."):
             path = path[len(focus) + 1:]

@@ -97,6 +97,9 @@ ROUTES: tuple[RouteSpec, ...] = (
               "SegmentPut", if_match=True, protected=True, tag="segments"),
     RouteSpec(E + "/segments/{segment}", "DELETE", Perm.WRITE, "deleteSegment",
               "Delete a segment", "Reason", if_match=True, protected=True, tag="segments"),
+    RouteSpec(E + "/impact", "POST", Perm.READ, "computeImpact",
+              "Dry run: variations served to a sample of contexts before and after a proposed "
+              "flag configuration (nothing is written)", "ImpactRequest", tag="impact"),
     RouteSpec(E + "/change-requests", "POST", Perm.WRITE, "createChangeRequest",
               "Propose an operation on a protected environment", "ChangeRequestCreate", 201,
               tag="change-requests"),

@@ -59,7 +59,18 @@ DEFINITION_FIELDS: dict[str, Schema] = per_field(fields.DEFINITION_FIELDS, {
     "tags": {**STRINGS, "uniqueItems": True},
     "client_visible": {"type": "boolean"},
     "deprecated": {"type": "boolean"},
-    "metadata": {"type": "object", "additionalProperties": {"type": "string", "maxLength": 1000}},
+    # The engine's flag.schema.json allows string, number and boolean values (OpenFeature
+    # flag metadata); only strings get a length cap.
+    "metadata": {
+        "type": "object",
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string", "maxLength": 1000},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        },
+    },
 })
 
 CONFIG_FIELDS: dict[str, Schema] = per_field(fields.CONFIG_FIELDS, {
@@ -83,6 +94,15 @@ SEGMENT_FIELDS: dict[str, Schema] = per_field(fields.SEGMENT_FIELDS, {
 FLAG_CONFIG: Schema = obj(CONFIG_FIELDS, ("enabled",))
 SEGMENT_BODY: Schema = obj(SEGMENT_FIELDS)
 FLAG_DEFINITION: Schema = obj(DEFINITION_FIELDS, ("kind", "variations"))
+
+# One attribute's distribution in a generated impact sample (docs/console.md).
+IMPACT_DISTRIBUTION: Schema = {"oneOf": [
+    obj({"value": {}}, ("value",)),
+    obj({"values": {"type": "array", "minItems": 1, "maxItems": 1000},
+         "weights": {"type": "array", "items": {"type": "number", "minimum": 0},
+                     "maxItems": 1000}}, ("values",)),
+    obj({"min": {"type": "integer"}, "max": {"type": "integer"}}, ("min", "max")),
+]}
 
 REQUESTS: dict[str, Schema] = {
     "ProjectCreate": obj({"key": KEY, "name": TEXT, "reason": REASON}, ("key",)),
@@ -121,6 +141,26 @@ REQUESTS: dict[str, Schema] = {
         ("name", "role"),
     ),
     "AuditVerify": obj({"project": KEY, "environment": KEY}),
+    # Dry-run impact (chalicelib/usecases/impact.py): counts bounded there (413), shapes here.
+    "ImpactRequest": obj(
+        {
+            "flag": KEY,
+            "config": FLAG_CONFIG,
+            "sample": {"oneOf": [
+                obj({"contexts": {"type": "array", "items": {"type": "object"}}},
+                    ("contexts",)),
+                obj({"generate": {"type": "integer", "minimum": 1},
+                     "seed": {"type": "integer"},
+                     "key_prefix": {"type": "string", "maxLength": 64},
+                     "kind": {"type": "string", "maxLength": 64},
+                     "attributes": {"type": "object", "maxProperties": 50,
+                                    "additionalProperties": IMPACT_DISTRIBUTION}},
+                    ("generate",)),
+            ]},
+            "max_changed": {"type": "integer", "minimum": 0, "maximum": 1000},
+        },
+        ("flag", "config", "sample"),
+    ),
     "Reason": obj({"reason": REASON}),
 }
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
-from chalice import Chalice, Response  # type: ignore[attr-defined]
+from chalice import Chalice, CORSConfig, Response  # type: ignore[attr-defined]
 
 from chalicelib import approvals
 from chalicelib.errors import ApiError, Forbidden, ServiceUnavailable, Unauthorized
@@ -139,8 +139,29 @@ def _denied_environment(spec: RouteSpec, params: Mapping[str, str], body: Mappin
     return project, str(env)
 
 
+# Headers the web console sends and reads across origins (docs/console.md).
+CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "If-Match", "X-Vexil-Reason"]
+CORS_EXPOSED_HEADERS = ["ETag", "Location"]
+
+
+def cors_config() -> CORSConfig | None:
+    """CORS for the web console's origin only (``$VEXIL_CONSOLE_ORIGIN``), or none at all.
+
+    One exact origin, never ``*``: a page elsewhere must not drive the API with a token it
+    tricked out of a user. Read at import, as the API Gateway OPTIONS methods are generated
+    from it when packaging.
+    """
+    origin = os.environ.get("VEXIL_CONSOLE_ORIGIN", "").strip()
+    if not origin:
+        return None
+    return CORSConfig(allow_origin=origin, allow_headers=CORS_REQUEST_HEADERS,
+                      expose_headers=CORS_EXPOSED_HEADERS, max_age=600)
+
+
 def register(app: Chalice, authorizer: Any) -> Callable[[str, str], Callable[..., Any]]:
     """Return ``route(path, method)``: a decorator registering a handler for that route."""
+
+    cors = cors_config()
 
     def route(path: str, method: str) -> Callable[..., Any]:
         spec = BY_KEY[(path, method)]
@@ -154,7 +175,7 @@ def register(app: Chalice, authorizer: Any) -> Callable[[str, str], Callable[...
                 response.headers["Server-Timing"] = _server_timing(started, authorizer_aws)
                 return response
 
-            app.route(path, methods=[method], content_types=CONTENT_TYPES,
+            app.route(path, methods=[method], content_types=CONTENT_TYPES, cors=cors,
                       authorizer=None if spec.perm is Perm.PUBLIC else authorizer)(view)
             return fn
 

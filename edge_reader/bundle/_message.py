@@ -66,7 +66,7 @@ from edge_reader.bundle._contract import (
     MAX_ENCRYPTED_DATA_KEYS,
     check_expected_context,
 )
-from edge_reader.bundle.errors import EnvelopeError
+from edge_reader.bundle.errors import EnvelopeError, KeyNotInBundleError
 from edge_reader.bundle.sdk_key import SdkKey
 
 # Message format and suite constants (data-format/*.md, framework/algorithm-suites.md).
@@ -291,8 +291,8 @@ def _unwrap_data_key(header: Header, key: SdkKey) -> bytes:
         except InvalidTag:
             continue  # the spec: try each matching EDK until one opens
     if tried == 0:
-        raise EnvelopeError(f"decrypt: no encrypted data key for SDK key {key.key_id}")
-    raise EnvelopeError(
+        raise KeyNotInBundleError(f"decrypt: no encrypted data key for SDK key {key.key_id}")
+    raise KeyNotInBundleError(
         f"decrypt: the encrypted data key for SDK key {key.key_id} does not open "
         "(wrong secret, or the header was altered)"
     )

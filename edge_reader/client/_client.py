@@ -52,7 +52,7 @@ from edge_reader.client._cache import DiskCache, decode_cache_file
 from edge_reader.client._fetcher import Fetcher, Timeouts
 from edge_reader.client._poller import DEFAULT_POLL_INTERVAL, Poller, Schedule
 from edge_reader.client._refresh import Refresher, RefreshResult
-from edge_reader.client._status import StatusListener, StatusReport, StatusTracker
+from edge_reader.client._status import ClientStatus, StatusListener, StatusReport, StatusTracker
 from edge_reader.client._store import ChangeListener, Store
 from edge_reader.client._transport import Transport
 from edge_reader.client._trust import SigningKeySource, load_signing_keys, warn_unverified_once
@@ -214,6 +214,8 @@ class FlagClient:
         self._lambda_lock = threading.Lock()
         self._closed = False
         self._started = False
+        self._stale_watch: threading.Timer | None = None
+        self._stale_watch_lock = threading.Lock()
         self._store.add_listener(self._on_change)
         if start:
             self.start()
@@ -246,6 +248,9 @@ class FlagClient:
     def close(self) -> None:
         """Stop the poller and release connections. Getters keep serving what is held."""
         self._closed = True
+        with self._stale_watch_lock:
+            if self._stale_watch is not None:
+                self._stale_watch.cancel()
         if self._poller is not None:
             self._poller.stop()
         if self._fetcher is not None:
@@ -475,7 +480,36 @@ class FlagClient:
         self._ready.set()
 
     def _publish_status(self) -> None:
-        self._status.publish(self.status())
+        report = self.status()
+        self._status.publish(report)
+        self._watch_staleness(report)
+
+    def _watch_staleness(self, report: StatusReport) -> None:
+        """Background mode: publish again when the age alone will turn READY into STALE.
+
+        Age passes with the clock, not with fetches: without this a reader whose checks stop
+        succeeding without failing (a hung poll, ``stale_after`` shorter than the poll
+        interval) stays READY to its listeners — the OpenFeature provider's PROVIDER_STALE —
+        until the next refresh ends. One timer per client, re-armed at each publish.
+        """
+        if self.mode != "background" or report.state is not ClientStatus.READY:
+            return
+        due = self._status.seconds_until_stale()
+        if due is None:
+            return
+        timer = threading.Timer(due + 0.01, self._recheck_status)
+        timer.daemon = True
+        with self._stale_watch_lock:
+            if self._closed:
+                return
+            if self._stale_watch is not None:
+                self._stale_watch.cancel()
+            self._stale_watch = timer
+            timer.start()
+
+    def _recheck_status(self) -> None:
+        if not self._closed:
+            self._publish_status()
 
     def _load_local(self) -> None:
         """Install the bootstrap file and the disk cache, whichever are usable."""

@@ -82,6 +82,15 @@ class StatusTracker:
             else:
                 self._failure = result
 
+    def seconds_until_stale(self) -> float | None:
+        """Seconds until the age alone turns READY into STALE (None: never, or nothing held
+        yet); 0 when that moment has passed."""
+        with self._lock:
+            last = self._last_ok_mono
+        if last is None or self._stale_after == float("inf"):
+            return None
+        return max(0.0, self._stale_after - (time.monotonic() - last))
+
     def record_loaded(self) -> None:
         """A bundle was installed from disk or a file: serve it as READY until proven stale.
 

@@ -44,6 +44,7 @@ from edge_reader.bundle import (
     decrypt_bundle,
     encryption_context,
 )
+from edge_reader.bundle.errors import KeyNotInBundleError
 from edge_reader.bundle.signing import (
     SignatureError,
     TrustedKey,
@@ -159,6 +160,9 @@ def verify_bundle(
             dynamodb_client=keys.dynamodb_client,
             expected=expected,
         )
+    except KeyNotInBundleError as exc:
+        # Genuine bytes (size and sha256 match the pointer) not made for this key.
+        raise BundleRejected("key_refused", str(exc)) from exc
     except Exception as exc:  # EnvelopeError, or anything the ESDK raises on garbage
         raise BundleRejected("decrypt_failed", f"{type(exc).__name__}: {exc}") from exc
     return snapshot_from_plaintext(

@@ -12,9 +12,14 @@ the same object behind the local HTTP server and the Lambda handler:
 ``POST /ofrep/v1/evaluate/flags``            every client-visible flag; ``ETag`` on 200,
                                              ``304`` when ``If-None-Match`` matches
 ``GET /ofrep/v1/configuration``              provider configuration (polling hints)
+``GET /ofrep/v1/openapi.json``               this edge's OpenAPI document (no auth)
 ``GET /healthz``                             200 when every environment is served
 ``OPTIONS *``                                CORS preflight
+any other method on those paths              JSON 405 with ``Allow``
 ===========================================  =========================================
+
+The wire shapes are declared in ``_openapi.py`` (what OFREP leaves open, e.g. the 503 while
+no bundle is loaded, is declared there too).
 
 Auth: ``Authorization: Bearer <client SDK key>`` or ``X-API-Key``; missing/malformed → 401,
 unknown → 403. Flags are evaluated from compiled snapshots held in memory: a request never
@@ -37,6 +42,7 @@ import orjson
 from edge_reader.bundle import SdkKey, parse_sdk_key
 from edge_reader.client import ClientStatus, FlagClient, Snapshot
 from edge_reader.edge._config import EdgeConfig, EdgeEnvironment
+from edge_reader.edge._openapi import openapi_document
 from edge_reader.engine import Context, ErrorCode, EvaluationDetail
 
 log = logging.getLogger("edge_reader.edge")
@@ -47,6 +53,8 @@ _BAD_REQUEST_CODES = frozenset(
     {ErrorCode.PARSE_ERROR, ErrorCode.INVALID_CONTEXT, ErrorCode.TARGETING_KEY_MISSING}
 )
 _JSON = "application/json"
+_OPENAPI = "/ofrep/v1/openapi.json"
+_GET_ROUTES = frozenset({"/healthz", "/ofrep/v1/configuration", _OPENAPI})
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +127,8 @@ class OfrepApp:
         # Exact credential text → tenant: a valid key costs one dict lookup (a string hash
         # lookup reveals nothing a guesser can use); anything else takes the parsing path.
         self._by_credential = {t.env.sdk_key.text: t for t in self._tenants.values()}
-        self._cors = _cors_headers(config.cors_origins)
+        self._cors = _Cors(config.cors_origins)
+        self._openapi = orjson.dumps(openapi_document())
 
     @property
     def clients(self) -> list[FlagClient]:
@@ -142,7 +151,7 @@ class OfrepApp:
         except Exception:
             log.exception("unhandled error for %s %s", method, path)
             response = _json(500, {"errorCode": "GENERAL", "errorDetails": "internal error"})
-        response.headers.update(self._cors)
+        response.headers.update(self._cors.headers(headers.get("origin")))
         return response
 
     def _route(
@@ -150,17 +159,21 @@ class OfrepApp:
     ) -> HttpResponse:
         if method == "OPTIONS":
             return HttpResponse(204, {"access-control-max-age": "600"})
-        if path == "/healthz" and method == "GET":
-            return self._health()
-        if path == "/ofrep/v1/configuration" and method == "GET":
+        if path in _GET_ROUTES:
+            if method != "GET":
+                return _method_not_allowed("GET")
+            if path == "/healthz":
+                return self._health()
+            if path == _OPENAPI:
+                return HttpResponse(200, {"content-type": _JSON}, self._openapi)
             return self._configuration(headers)
         if path == _PREFIX or path == _PREFIX + "/":
             if method != "POST":
-                return _method_not_allowed()
+                return _method_not_allowed("POST")
             return self._bulk(headers, body)
         if path.startswith(_PREFIX + "/"):
             if method != "POST":
-                return _method_not_allowed()
+                return _method_not_allowed("POST")
             key = unquote(path[len(_PREFIX) + 1 :])
             return self._single(key, headers, body)
         return _json(404, {"errorDetails": f"no route for {path}"})
@@ -239,7 +252,8 @@ class OfrepApp:
                         }
                     },
                     "flagEvaluation": {
-                        "supportedTypes": ["boolean", "string", "integer", "float", "object"]
+                        # OFREP's names for OpenFeature's types ("int", not "integer").
+                        "supportedTypes": ["boolean", "string", "int", "float", "object"]
                     },
                 },
             },
@@ -327,16 +341,21 @@ def _parse_request(body: bytes) -> tuple[Context, tuple[str, str] | None]:
 
 
 def _success(key: str, detail: EvaluationDetail) -> dict[str, Any]:
+    """OFREP success object. Engine reasons are OpenFeature reasons and pass through as they
+    are (docs/sdk-guide.md, "OFREP mapping")."""
     out: dict[str, Any] = {
         "key": key,
         "reason": detail.reason,  # a str enum: orjson writes its value
-        "variant": detail.variant,
         "metadata": dict(detail.flag_metadata),
     }
-    # No variant and no error: the flag served "the caller's default" (e.g. disabled with no
-    # off variation). OFREP has no default in the request, so leave "value" out and let the
-    # provider fall back to its own default.
-    if detail.variant is not None or detail.value is not None:
+    # No variant: the flag served "the caller's default" (disabled with no off variation).
+    # OFREP has no default in the request and no null variant, so both keys are left out and
+    # the provider falls back to its own default (OFREP's optional value for code defaults).
+    if detail.variant is None:
+        return out
+    out["variant"] = detail.variant
+    # A json variation whose value is null has no OFREP value type: same code-default rule.
+    if detail.value is not None:
         out["value"] = detail.value
     return out
 
@@ -380,9 +399,11 @@ def _auth_error(status: int, message: str) -> HttpResponse:
     return response
 
 
-def _method_not_allowed() -> HttpResponse:
-    response = _json(405, {"errorDetails": "method not allowed; use POST"})
-    response.headers["allow"] = "POST, OPTIONS"
+def _method_not_allowed(allowed: str) -> HttpResponse:
+    response = _json(
+        405, {"errorCode": "GENERAL", "errorDetails": f"method not allowed; use {allowed}"}
+    )
+    response.headers["allow"] = f"{allowed}, OPTIONS"
     return response
 
 
@@ -390,14 +411,28 @@ def _json(status: int, payload: Any) -> HttpResponse:
     return HttpResponse(status, {"content-type": _JSON}, orjson.dumps(payload))
 
 
-def _cors_headers(origins: Iterable[str]) -> dict[str, str]:
-    allowed = list(origins)
-    if not allowed:
-        return {}
-    return {
-        # One origin or "*": per-origin echoing would need Vary handling at the CDN.
-        "access-control-allow-origin": allowed[0],
-        "access-control-allow-headers": "authorization, content-type, x-api-key, if-none-match",
-        "access-control-allow-methods": "POST, GET, OPTIONS",
-        "access-control-expose-headers": "etag",
-    }
+class _Cors:
+    """CORS answers from the configured origins: ``*`` for any, else the caller's origin
+    echoed when listed (with ``Vary: Origin``: the edge's POSTs are never cached, but a
+    shared cache in between must not hand one origin's answer to another)."""
+
+    def __init__(self, origins: Iterable[str]) -> None:
+        allowed = tuple(origins)
+        self._any = "*" in allowed
+        self._allowed = frozenset(allowed)
+        self._common = {
+            "access-control-allow-headers": "authorization, content-type, x-api-key, if-none-match",
+            "access-control-allow-methods": "POST, GET, OPTIONS",
+            "access-control-expose-headers": "etag",
+        }
+        self._wildcard = {"access-control-allow-origin": "*", **self._common}
+
+    def headers(self, origin: str | None) -> dict[str, str]:
+        """The CORS headers for a request from ``origin`` (none when it is not allowed)."""
+        if self._any:
+            return self._wildcard
+        if not self._allowed:
+            return {}
+        if origin is not None and origin in self._allowed:
+            return {"access-control-allow-origin": origin, "vary": "origin", **self._common}
+        return {"vary": "origin"}

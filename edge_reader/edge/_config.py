@@ -3,6 +3,7 @@
 ```json
 {
   "cdn": "https://d111.cloudfront.net",        // CDN root serving bundles/...
+  "s3_bucket": null,                           // or: read the bundle bucket directly (AWS)
   "ca_bundle": null,                           // PEM file of extra trusted CAs (local stack)
   "environments": [
     {"project": "shop", "environment": "production", "sdk_key": "vxl_cli_..."}
@@ -15,6 +16,11 @@
 }
 ```
 
+``s3_bucket`` (instead of ``cdn``): read pointers and bundles from that bucket with S3
+``GetObject`` (``_s3.S3Transport``) — the edge Lambda's mode, since it is itself an origin of
+the distribution in front of the bucket. Everything else (ETags, signatures, last good) is
+the CDN path's.
+
 ``signing_keys`` lists PEM texts or files (a relative path is relative to the config
 file); every client then serves only pointers the publisher signed (see
 ``edge_reader.client._trust``). Absent: the edge does not verify the publisher and logs so.
@@ -26,6 +32,7 @@ environment's ``client`` scope bundle, which only holds client-visible flags.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +42,10 @@ import orjson
 from edge_reader.bundle import SdkKey, parse_sdk_key
 from edge_reader.bundle.signing import TrustedKey
 from edge_reader.client._trust import load_signing_keys
+from edge_reader.edge._s3 import bucket_url
+
+# S3's bucket naming rules (lowercase, digits, dots, hyphens; 3-63 characters).
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class ConfigError(ValueError):
@@ -63,6 +74,7 @@ class EdgeConfig:
     cache_dir: str | None = None
     cors_origins: tuple[str, ...] = ("*",)
     signing_keys: tuple[TrustedKey, ...] = ()
+    s3_bucket: str | None = None
 
 
 def load_config(path: str | Path) -> EdgeConfig:
@@ -83,9 +95,14 @@ def parse_config(raw: Any, *, base: Path | None = None) -> EdgeConfig:
     """
     if not isinstance(raw, dict):
         raise ConfigError("config: expected a JSON object")
-    cdn = raw.get("cdn")
+    s3_bucket = raw.get("s3_bucket")
+    if s3_bucket is not None and not (isinstance(s3_bucket, str) and _BUCKET.match(s3_bucket)):
+        raise ConfigError("s3_bucket: must be an S3 bucket name")
+    cdn = raw.get("cdn", bucket_url(s3_bucket) if s3_bucket else None)
     if not isinstance(cdn, str) or not cdn.startswith(("http://", "https://")):
-        raise ConfigError("cdn: required, an http(s) URL of the CDN root")
+        raise ConfigError("cdn: required (unless s3_bucket is set), an http(s) URL of the CDN root")
+    if s3_bucket and cdn != bucket_url(s3_bucket):
+        raise ConfigError("cdn: give either cdn or s3_bucket, not both")
     ca_bundle = raw.get("ca_bundle")
     if ca_bundle is not None and not isinstance(ca_bundle, str):
         raise ConfigError("ca_bundle: must be a path or null")
@@ -133,6 +150,7 @@ def parse_config(raw: Any, *, base: Path | None = None) -> EdgeConfig:
         cache_dir=cache_dir,
         cors_origins=tuple(origins),
         signing_keys=_signing_keys(raw.get("signing_keys"), base),
+        s3_bucket=s3_bucket,
         **numbers,
     )
 

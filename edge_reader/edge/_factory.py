@@ -7,6 +7,7 @@ from typing import Any
 from edge_reader.client import FlagClient
 from edge_reader.edge._app import OfrepApp
 from edge_reader.edge._config import EdgeConfig, EdgeEnvironment
+from edge_reader.edge._s3 import S3Transport
 
 
 def build_app(config: EdgeConfig, *, mode: str = "background", **client_options: Any) -> OfrepApp:
@@ -17,6 +18,9 @@ def build_app(config: EdgeConfig, *, mode: str = "background", **client_options:
     use within ``config.lambda_timeout``.
     """
     lazy = mode == "lambda"
+    if config.s3_bucket is not None and "transport" not in client_options:
+        # One transport (one boto3 client) for every environment of the container.
+        client_options["transport"] = S3Transport(config.s3_bucket)
 
     def factory(env: EdgeEnvironment) -> FlagClient:
         return FlagClient(

@@ -11,7 +11,11 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import orjson
 
 from edge_reader.edge._app import MAX_REQUEST_BODY, OfrepApp
 
@@ -45,6 +49,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_OPTIONS(self) -> None:
         self._serve()
+
+    def __getattr__(self, name: str) -> Any:
+        # Every other method (TRACE, PUT, DELETE, PATCH, HEAD, made-up ones) reaches the
+        # app, which answers a JSON 405; without this the base class sends a 501 HTML page.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """Protocol-level errors (bad request line, oversized headers) as JSON, not HTML."""
+        self.log_error("code %d, message %s", code, message)
+        body = orjson.dumps(
+            {"errorCode": "GENERAL", "errorDetails": message or HTTPStatus(code).phrase}
+        )
+        self.send_response(code, message)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.close_connection = True
+        if self.command != "HEAD" and code >= 200 and code not in (204, 304):
+            self.wfile.write(body)
 
     def _serve(self) -> None:
         length_text = self.headers.get("Content-Length", "0") or "0"
@@ -81,7 +107,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Access log line without the query string (it may carry a pasted secret)."""
-        path = self.path.split("?", 1)[0]
+        # No path when the request line itself was refused (send_error before parsing).
+        path = str(getattr(self, "path", "-")).split("?", 1)[0]
         self.log_message('"%s %s" %s %s', self.command, path, str(getattr(code, "value", code)),
                          str(size))
 

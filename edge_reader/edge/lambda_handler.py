@@ -11,13 +11,21 @@ no background threads (Lambda freezes them between invokes); a client refreshes 
 its bundle is older than ``lambda_ttl``, within ``lambda_timeout`` seconds, and otherwise
 serves what it holds.
 
-Config: the file named by ``VEXIL_EDGE_CONFIG``, else ``vexil-edge.json`` in the function's
-root (Lambda@Edge has no environment variables, so ship the file in the package).
+Config: the JSON text of ``VEXIL_EDGE_CONFIG_JSON`` (what infra/edge.tf sets: the bucket,
+the environments and their client keys, CORS origins, signing keys), else the file named by
+``VEXIL_EDGE_CONFIG``, else ``vexil-edge.json`` in the function's root (Lambda@Edge has no
+environment variables, so ship the file in the package).
+
+``VEXIL_EDGE_ORIGIN_SECRET``, when set, must arrive as the ``x-vexil-origin-verify`` header
+(CloudFront adds it as a custom origin header): the HTTP API endpoint is public, and this keeps
+callers from going around the distribution's WAF and rate limits. Requests without it get
+a JSON 403.
 """
 
 from __future__ import annotations
 
 import base64
+import hmac
 import os
 import threading
 from collections.abc import Mapping
@@ -28,9 +36,10 @@ from typing import Any
 import orjson
 
 from edge_reader.edge._app import HttpResponse, OfrepApp
-from edge_reader.edge._config import ConfigError, load_config
+from edge_reader.edge._config import ConfigError, EdgeConfig, load_config, parse_config
 from edge_reader.edge._factory import build_app
 
+ORIGIN_HEADER = "x-vexil-origin-verify"
 _APP: OfrepApp | None = None
 _APP_LOCK = threading.Lock()
 
@@ -49,8 +58,20 @@ def get_app() -> OfrepApp:
     global _APP  # noqa: PLW0603 - one app per container, like a boto3 client
     with _APP_LOCK:
         if _APP is None:
-            _APP = build_app(load_config(config_path()), mode="lambda")
+            inline = os.environ.get("VEXIL_EDGE_CONFIG_JSON")
+            config = (
+                _inline_config(inline) if inline else load_config(config_path())
+            )
+            _APP = build_app(config, mode="lambda")
         return _APP
+
+
+def _inline_config(text: str) -> EdgeConfig:
+    try:
+        raw = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(f"VEXIL_EDGE_CONFIG_JSON: not valid JSON ({exc})") from None
+    return parse_config(raw)
 
 
 def reset_app() -> None:
@@ -80,6 +101,13 @@ def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def _answer(method: str, path: str, headers: Mapping[str, str], body: bytes) -> HttpResponse:
+    secret = os.environ.get("VEXIL_EDGE_ORIGIN_SECRET")
+    # Constant-time: the header value is the secret itself.
+    if secret and not hmac.compare_digest(
+        headers.get(ORIGIN_HEADER, "").encode(), secret.encode()
+    ):
+        payload = {"errorCode": "GENERAL", "errorDetails": "requests must come through the CDN"}
+        return HttpResponse(403, {"content-type": "application/json"}, orjson.dumps(payload))
     try:
         app = get_app()
     except ConfigError as exc:

@@ -18,6 +18,7 @@ from ._validate import (
     KEY_RE,
     KIND_RE,
     check_fields,
+    did_you_mean,
     get_bool,
     get_int,
     get_list,
@@ -28,7 +29,7 @@ from ._validate import (
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
 from .fields import SEGMENT_DOCUMENT_FIELDS
-from .operators import FACTORIES, NUMERIC, Test, canonical_operator
+from .operators import ALIASES, FACTORIES, NUMERIC, OPERATORS, Test, canonical_operator
 
 Match = Callable[[Kinds], bool]
 SegmentResolver = Callable[[str, str], Match | None]
@@ -63,7 +64,9 @@ def compile_clause(
     check_fields(raw, path, _CLAUSE_FIELDS, ("op",) if op == "segment_match" else
                  ("attribute", "op"), problems)
     if op is None and "op" in raw:
-        problems.error(f"{path}.op", f"unknown operator {raw.get('op')!r}", "unknown_operator")
+        name = raw.get("op")
+        hint = did_you_mean(name, OPERATORS | set(ALIASES))
+        problems.error(f"{path}.op", f"unknown operator {name!r}{hint}", "unknown_operator")
     kind = fresh.text(get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user")
     negate = get_bool(raw, "negate", path, problems, False)
     values = get_list(raw, "values", path, problems)
@@ -82,6 +85,8 @@ def compile_clause(
     if parts is None:
         return never
     parts = fresh.texts(parts)
+    if attribute is not None and not attribute.startswith("/"):
+        problems.attribute(kind, parts[0], f"{path}.attribute")
     if op == "exists":
         return _exists_clause(kind, parts, negate)
     if not values:
@@ -340,7 +345,8 @@ class SegmentCompiler:
         if key in self._done:
             return self._done[key]
         if key not in self._raw:
-            self._problems.error(path, f"unknown segment {key!r}", "unknown_segment")
+            self._problems.error(path, f"unknown segment {key!r}{did_you_mean(key, self._raw)}",
+                                 "unknown_segment")
             return None
         if key in self._stack:
             cycle = [*self._stack[self._stack.index(key):], key]
@@ -428,3 +434,27 @@ def _segment_matcher(
     if not rules:
         segment.lists_only = (kind, included)  # type: ignore[attr-defined]
     return segment
+
+
+def lint_attributes(problems: Problems) -> None:
+    """Warn about an attribute that is most likely a misspelling of another one.
+
+    Context attributes are free-form, so "unknown" is knowable only by comparison: within
+    one context kind, an attribute that differs from another only in case, or that one
+    clause tests while a close spelling (difflib ratio ≥ 0.75) is tested by two or more,
+    never matches what its author meant. Nested references (``/a/b``) are left alone.
+    """
+    by_kind: dict[str, dict[str, list[str]]] = {}
+    for (kind, name), paths in problems.attributes.items():
+        by_kind.setdefault(kind, {})[name] = paths
+    for names in by_kind.values():
+        for name, paths in names.items():
+            common = {other for other, used in names.items() if other != name and (
+                len(used) >= 2 > len(paths)
+                or (other.lower() == name.lower() and len(used) >= len(paths)))}
+            hint = did_you_mean(name, common)
+            if hint:
+                for path in paths:
+                    problems.warn(path, f"attribute {name!r} looks like a misspelling{hint}: "
+                                  "attributes are case-sensitive and matched exactly",
+                                  "attribute_typo")

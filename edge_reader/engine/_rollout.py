@@ -15,7 +15,16 @@ from typing import Any
 import mmh3
 
 from ._fresh import Fresh
-from ._validate import KIND_RE, check_fields, get_int, get_list, get_str, is_object, type_name
+from ._validate import (
+    KIND_RE,
+    check_fields,
+    did_you_mean,
+    get_int,
+    get_list,
+    get_str,
+    is_object,
+    type_name,
+)
 from .bucketing import BUCKETS, bucketable
 from .context import Kinds, make_getter, parse_attribute
 from .dates import parse_rfc3339_ms
@@ -86,7 +95,8 @@ def _weighted_variations(
             continue
         name = get_str(item, "variation", where, problems)
         if name is not None and name not in variations:
-            problems.error(f"{where}.variation", f"unknown variation {name!r}",
+            problems.error(f"{where}.variation",
+                           f"unknown variation {name!r}{did_you_mean(name, variations)}",
                            "unknown_variation")
         weight = get_int(item, "weight", where, problems, maximum=BUCKETS)
         names.append(name or "")
@@ -151,6 +161,17 @@ def _step_weights(step: Mapping[str, Any], where: str, n_variations: int,
 
 def _check_sum(weights: list[int], path: str, problems: Problems) -> None:
     total = sum(weights)
+    if weights and total == 100:
+        # 25/75 meant as percent reads as 0.025 % / 0.075 %: almost everyone gets the last
+        # variation. Say so loudly, with the numbers the author most likely meant.
+        scale = BUCKETS // 100
+        read = " / ".join(f"{w / scale:g} %" for w in weights)
+        meant = ", ".join(str(w * scale) for w in weights)
+        problems.warn(path, f"weights sum to 100, not {BUCKETS}: read as {read} (the other "
+                      f"{100 - 100 / scale:g} % fall to the last variation). They look like "
+                      f"percentages: for {' / '.join(f'{w} %' for w in weights)} write weights "
+                      f"{meant}", "weights_percent")
+        return
     if weights and total != BUCKETS:
         effect = ("the rest falls to the last variation" if total < BUCKETS
                   else "the excess is never served")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, TypeGuard
 
 from .errors import Problems
@@ -32,6 +33,21 @@ def type_name(v: object) -> str:
     return type(v).__name__
 
 
+def did_you_mean(word: object, choices: Iterable[object]) -> str:
+    """`` (did you mean 'x'?)`` naming the closest of ``choices`` to ``word``, or ``""``.
+
+    The one owner of suggestions in compile messages, so the API's 400 answers and
+    ``vexil plan`` suggest the same names. Only close matches are offered (difflib's ratio
+    ≥ 0.75, plus a case-insensitive exact match) — a wrong guess is worse than none.
+    """
+    if not isinstance(word, str) or not word:
+        return ""
+    names = sorted({c for c in choices if isinstance(c, str) and c != word})
+    folded = [c for c in names if c.lower() == word.lower()]
+    close = folded or difflib.get_close_matches(word, names, n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
 def check_fields(
     obj: Mapping[Any, Any], path: str, allowed: frozenset[str], required: tuple[str, ...],
     problems: Problems,
@@ -39,7 +55,9 @@ def check_fields(
     """Report every unknown field and every missing required field of ``obj``."""
     for name in obj:
         if name not in allowed:
-            problems.error(_join(path, name), f"unknown field {name!r}", "unknown_field")
+            problems.error(_join(path, name),
+                           f"unknown field {name!r}{did_you_mean(name, allowed)}",
+                           "unknown_field")
     for name in required:
         if name not in obj:
             problems.error(_join(path, name), "is required", "required")

@@ -16,11 +16,11 @@ into a closure that serves the caller's default with reason ERROR / PARSE_ERROR.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from ._clauses import SegmentCompiler, compile_conditions
+from ._clauses import SegmentCompiler, compile_conditions, lint_attributes
 from ._fresh import Fresh
 from ._gc import paused_gc
 from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
@@ -30,6 +30,7 @@ from ._validate import (
     KIND_RE,
     VARIANT_RE,
     check_fields,
+    did_you_mean,
     get_bool,
     get_int,
     get_list,
@@ -44,7 +45,7 @@ from .context import Kinds
 from .detail import ErrorCode, EvaluationDetail, FlagInfo, MetadataValue, Reason
 from .errors import CompileError, Problem, Problems
 from .evaluator import USE_DEFAULT, CompiledEnvironment, Run
-from .fields import FLAG_DOCUMENT_FIELDS
+from .fields import ENABLED_DEFAULT, FLAG_DOCUMENT_FIELDS
 
 ENGINE_VERSION = "1"
 FORMAT_VERSION = 1
@@ -94,7 +95,7 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
     flags, raw_segments, metadata = _read_top(doc, problems, fresh)
     segments = SegmentCompiler(raw_segments, problems, fresh)
     segments.compile_all()
-    env = _Compilation(problems, fresh, clock, segments, _shapes(flags))
+    env = _Compilation(problems, fresh, clock, segments, _shapes(flags), flags.keys())
     failed: dict[str, str] = {}
     edges: dict[str, list[tuple[int, str]]] = {}
     for raw_key, raw in flags.items():
@@ -116,6 +117,7 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
             env.runs[key] = run
         if info is not None:
             env.infos[key] = info
+    lint_attributes(problems)
     for key in _check_prerequisite_graph(edges, problems):
         failed.setdefault(key, "prerequisite cycle")
     for key, message in failed.items():
@@ -181,7 +183,7 @@ def _shape(raw: object) -> _Shape | None:
     variations = raw.get("variations")
     names = frozenset(k for k in variations if isinstance(k, str)) if isinstance(
         variations, Mapping) else frozenset()
-    return names, raw.get("enabled", True) is True
+    return names, raw.get("enabled", ENABLED_DEFAULT) is True
 
 
 def _error_run(message: str) -> Run:
@@ -216,6 +218,7 @@ class _Compilation:
     clock: Clock | None
     segments: SegmentCompiler
     shape_of: Callable[[str], _Shape | None]
+    flag_keys: Collection[Any] = ()  # every flag key of the document (for suggestions)
     runs: dict[str, Run] = field(default_factory=dict)  # read by prerequisites at evaluation
     infos: dict[str, FlagInfo] = field(default_factory=dict)
     constants: dict[int, Run] = field(default_factory=dict)  # id(detail) -> the run serving it
@@ -260,7 +263,7 @@ def _compile_flag(
         return None, None, []
     check_fields(raw, path, _FLAG_FIELDS, ("kind", "variations", "default"), problems)
     flag = _FlagCompiler(key, path, env, _definition(raw, path, problems, env.fresh))
-    enabled = get_bool(raw, "enabled", path, problems, True)
+    enabled = get_bool(raw, "enabled", path, problems, ENABLED_DEFAULT)
     off_name = flag.variation(raw, "off_variation", path)
     prereqs = flag.prerequisites(raw)
     targets = flag.targets(raw)
@@ -353,8 +356,9 @@ class _FlagCompiler:
             self.served.add(wanted)
             return wanted
         if wanted not in self.definition.raw_variations:
-            self.problems.error(f"{where}.{name}", f"unknown variation {wanted!r}",
-                                    "unknown_variation")
+            hint = did_you_mean(wanted, self.definition.raw_variations)
+            self.problems.error(f"{where}.{name}", f"unknown variation {wanted!r}{hint}",
+                                "unknown_variation")
         return None
 
     def detail(self, name: str, reason: Reason, index: int | None = None,
@@ -387,13 +391,16 @@ class _FlagCompiler:
                 continue
             shape = self.env.shape_of(other)
             if shape is None:
-                problems.error(f"{where}.flag", f"unknown flag {other!r}", "unknown_flag")
+                problems.error(f"{where}.flag",
+                               f"unknown flag {other!r}{did_you_mean(other, self.env.flag_keys)}",
+                               "unknown_flag")
                 continue
             edges.append((i, other))
             names, other_enabled = shape
             if wanted not in names:
                 problems.error(f"{where}.variation",
-                               f"flag {other!r} has no variation {wanted!r}", "unknown_variation")
+                               f"flag {other!r} has no variation {wanted!r}"
+                               f"{did_you_mean(wanted, names)}", "unknown_variation")
                 continue
             if not other_enabled:
                 # LaunchDarkly's rule: a prerequisite that is off fails, whatever it serves.

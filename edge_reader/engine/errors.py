@@ -47,11 +47,18 @@ class CompileError(Exception):
 class Problems:
     """An accumulator the compiler threads through every step (errors never stop it)."""
 
-    __slots__ = ("errors", "warnings")
+    __slots__ = ("attributes", "errors", "warnings")
 
     def __init__(self) -> None:
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
+        # (context kind, top-level attribute) -> paths of the clauses testing it: the
+        # environment-wide attribute lint reads it once every clause is compiled.
+        self.attributes: dict[tuple[str, str], list[str]] = {}
+
+    def attribute(self, kind: str, name: str, path: str) -> None:
+        """Record that the clause at ``path`` tests attribute ``name`` of ``kind``."""
+        self.attributes.setdefault((kind, name), []).append(path)
 
     def error(self, path: str, message: str, code: str) -> None:
         """Record an error at ``path``."""

@@ -24,6 +24,11 @@ CONFIG_FIELDS: tuple[str, ...] = (
 SEGMENT_FIELDS: tuple[str, ...] = (
     "context_kind", "included", "excluded", "rules", "description", "tags",
 )
+ENABLED_DEFAULT = True
+"""What an absent ``enabled`` means — the one rule for the format, the engine, flags files
+and ``vexil plan`` (docs/flag-format.md, "enabled"): the flag is on and serves what it says.
+Stored configurations always spell it out (the API requires it), so it only decides
+hand-written files and documents."""
 VERSION_FIELD = "version"
 """Server-managed: the stored item's version, added when a document is assembled."""
 

@@ -47,10 +47,12 @@ def test_no_api_configured(capsys: pytest.CaptureFixture[str], no_env: Path) -> 
     f.write_text("project: shop\nenvironment: s\nflags: {}\n", encoding="utf-8")
     code, _, err = _run(capsys, "plan", "-f", str(f))
     assert code == 2
-    assert _one_line(err) == (
+    line = _one_line(err)
+    assert line.startswith(
         "vexil: error: no API URL: pass --api, set VEXIL_API, or start the local stack "
-        "(vexil dev up)"
+        "(vexil dev up; no dev.json found in "
     )
+    assert str(no_env / "state") in line
 
 
 def test_unreachable_api(capsys: pytest.CaptureFixture[str], no_env: Path) -> None:
@@ -72,11 +74,13 @@ def test_bad_flags_file_fails_before_any_network(
         "    default: {variation: maybe}\n",
         encoding="utf-8",
     )
-    # No API configured at all: the compile error must come first.
-    code, _, err = _run(capsys, "apply", "-f", str(f))
-    assert code == 2
-    line = _one_line(err)
-    assert line.startswith(f"vexil: error: {f}: flags.x")
+    # No API configured at all: the file's compile errors come first, every one of them.
+    code, out, err = _run(capsys, "apply", "-f", str(f))
+    assert code == 1
+    assert _one_line(err) == (f"vexil: error: {f}: 1 error in the file (listed above); "
+                              "nothing was sent")
+    assert (f"{f}:8: error: flags.x.default.variation: unknown variation 'maybe'"
+            in out.splitlines())
 
 
 def test_dev_down_without_a_stack(capsys: pytest.CaptureFixture[str], no_env: Path) -> None:

@@ -46,7 +46,7 @@ def test_apply_creates_everything_then_plan_is_empty_and_apply_is_idempotent(
     f = _write(tmp_path, project, "staging", flags, segments)
 
     code, out, err = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
-    assert code == 3, err
+    assert code == 2, err
     assert f"+ project {project}" in out
     assert "+ flag checkout-config (json, enabled)" in out
 
@@ -98,7 +98,7 @@ def test_change_shows_a_field_diff_and_applies_conditionally(
     assert code == 0
     assert "~ flag configuration new-search" in out
     assert "default.rollout.variations[0].weight: 10000 -> 25000" in out
-    assert "0 to create, 1 to change, 0 to delete." in out
+    assert "0 errors, 0 warnings; 0 to create, 1 to update, 0 to delete." in out
 
     # Someone else edits the flag between plan and apply: apply must not overwrite it.
     from vexil.apply import apply_plan
@@ -139,7 +139,8 @@ def test_protected_environment_gets_change_requests_once(
     # Applying again files nothing new.
     code, out, _ = _cli(capsys, "apply", "-f", f)
     assert code == 0
-    assert "already proposed by change request" in out
+    assert "proposed in CR cr-" in out
+    assert f"awaiting approval in {project}/production" in out
     assert "Applied" not in out
 
 
@@ -256,6 +257,114 @@ def test_definition_change_in_a_project_with_a_protected_env_is_filed_once(
     code, out, err = _cli(capsys, "apply", "-f", f)
     assert code == 0, err
     assert "change request cr-" in out  # filed in production, the protected environment
+    # Proposed is not applied: a CI drift check must still see it (exit 2), and where.
     code, out, _ = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
-    assert code == 0, out
-    assert "= flag definition checkout-enabled: already proposed by change request" in out
+    assert code == 2, out
+    assert "= flag definition checkout-enabled: proposed in CR cr-" in out
+    assert f"awaiting approval in {project}/production" in out
+    assert "No changes" not in out
+
+
+BROKEN_RULES = [
+    {"clauses": [{"attribute": "plan", "op": "inn", "values": ["pro"]}],
+     "serve": {"variation": "onn"}},
+]
+
+
+def test_plan_shows_every_error_at_file_line_and_apply_writes_nothing(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    flags = copy.deepcopy(DEMO_FLAGS)
+    flags["checkout-enabled"]["rules"] = BROKEN_RULES
+    rollout = flags["new-search"]["default"]["rollout"]["variations"]
+    rollout[0]["weight"], rollout[1]["weight"] = 25, 75
+    f = _write(tmp_path, project, "staging", flags)
+    lines = Path(f).read_text(encoding="utf-8").splitlines()
+
+    def line_of(text: str) -> int:
+        return next(i for i, ln in enumerate(lines, 1) if text in ln)
+
+    code, out, _ = _cli(capsys, "plan", "-f", f)
+    assert code == 1, out
+    assert (f"{f}:{line_of('op: inn')}: error: flags.checkout-enabled.rules[0].clauses[0].op: "
+            "unknown operator 'inn' (did you mean 'in'?)") in out
+    assert (f"{f}:{line_of('variation: onn')}: error: flags.checkout-enabled.rules[0].serve"
+            ".variation: unknown variation 'onn' (did you mean 'on'?)") in out
+    assert "weights sum to 100, not 100000" in out
+    assert "write weights 25000, 75000" in out
+    assert "2 errors, 1 warning; 6 to create, 0 to update, 0 to delete." in out
+
+    code, out, _ = _cli(capsys, "plan", "-f", f, "--detailed-exitcode")
+    assert code == 1
+    code, out, err = _cli(capsys, "apply", "-f", f, "--yes")
+    assert code == 1
+    assert "apply refused: 2 errors" in err
+    with pytest.raises(ApiError) as missing:
+        _api(cli_env).get(f"/v1/projects/{project}")
+    assert missing.value.status == 404  # nothing written, not even the project
+
+    # The API answers the same mistake with the same suggestion (one owner: the engine).
+    api = _api(cli_env)
+    good = copy.deepcopy(DEMO_FLAGS)
+    assert _cli(capsys, "apply", "-f", _write(tmp_path, project, "staging", good))[0] == 0
+    url = f"/v1/projects/{project}/environments/staging/flags/checkout-enabled"
+    current = api.get(url)
+    config = {k: v for k, v in current.body["config"].items() if k != "version"}
+    with pytest.raises(ApiError) as refused:
+        api.request("PUT", url, body={**config, "rules": BROKEN_RULES[:1]},
+                    if_match=current.etag)
+    assert refused.value.status == 400
+    messages = [d["message"] for d in refused.value.details]
+    assert "unknown operator 'inn' (did you mean 'in'?)" in messages
+
+
+def test_warnings_need_yes_without_a_terminal_and_counts_agree(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str
+) -> None:
+    flags = copy.deepcopy(DEMO_FLAGS)
+    rollout = flags["new-search"]["default"]["rollout"]["variations"]
+    rollout[0]["weight"], rollout[1]["weight"] = 25, 75
+    f = _write(tmp_path, project, "staging", flags)
+    code, out, _ = _cli(capsys, "plan", "-f", f, "--json")
+    assert code == 0
+    planned = json.loads(out)
+    assert planned["counts"] == {"create": 6, "update": 0, "delete": 0, "awaiting": 0,
+                                 "errors": 0, "warnings": 1}
+    (warning,) = planned["warnings"]
+    assert (warning["code"], warning["file"], warning["entity"]) == (
+        "weights_percent", f, "flag new-search")
+    code, _, err = _cli(capsys, "apply", "-f", f)
+    assert code == 1
+    assert "re-run with --yes" in err
+    code, out, err = _cli(capsys, "apply", "-f", f, "--yes")
+    assert code == 0, err
+    assert "Applied 6 to create, 0 to update, 0 to delete." in out  # plan's numbers
+
+
+def test_detailed_exitcode_sees_a_prune_proposed_in_another_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, project: str, cli_env: dict[str, str]
+) -> None:
+    """The issue's case: `apply --prune` on dev files the definition delete in prod (the
+    protected environment); plan on dev must then say where it waits, and exit 2."""
+    api = _api(cli_env)
+    flags = {k: copy.deepcopy(DEMO_FLAGS[k]) for k in ("new-search", "checkout-enabled")}
+    api.request("POST", "/v1/projects", body={"key": project})
+    api.request("POST", f"/v1/projects/{project}/environments", body={"key": "prod"})
+    assert _cli(capsys, "apply", "-f", _write(tmp_path, project, "dev", flags))[0] == 0
+    api.request("PATCH", f"/v1/projects/{project}/environments/prod",
+                body={"protected": True}, if_match='"1"')
+    del flags["new-search"]
+    f = _write(tmp_path, project, "dev", flags)
+    code, out, err = _cli(capsys, "apply", "-f", f, "--prune")
+    assert code == 0, err
+    assert "change request cr-" in out
+    code, out, _ = _cli(capsys, "plan", "-f", f, "--prune", "--detailed-exitcode")
+    assert code == 2, out
+    assert "= flag new-search: proposed in CR cr-" in out
+    assert f"awaiting approval in {project}/prod" in out
+    assert "No changes" not in out
+    code, out, _ = _cli(capsys, "plan", "-f", f, "--prune", "--json")
+    (pending,) = json.loads(out)["pending_change_requests"]
+    assert (pending["action"], pending["key"], pending["environment"]) == (
+        "delete", "new-search", "prod")
+    assert pending["change_request"].startswith("cr-")

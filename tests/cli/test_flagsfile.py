@@ -9,7 +9,7 @@ import yaml
 
 from edge_reader.engine.fields import split_flag
 from vexil.errors import UsageError
-from vexil.flagsfile import compile_check, dump, load, normalize_flag, parse
+from vexil.flagsfile import dump, load, normalize_flag
 
 GOOD = """\
 project: shop
@@ -59,12 +59,15 @@ def test_dump_then_load_round_trips(tmp_path: Path) -> None:
         ("- a list\n", "must be a mapping"),
         ("project: shop\nenvironment: s\nflags: {}\nextra: 1\n", "unknown top-level field 'extra'"),
         ("project: Shop!\nenvironment: s\n", "invalid project key 'Shop!'"),
-        ("project: shop\nenvironment: s\nflags: {x: {variations: {}}}\n", "flags.x.kind: required"),
-        ("project: shop\nenvironment: s\nflags: {x: {kind: boolean, version: 3}}\n",
-         "flags.x.version: unknown field (server-managed; remove it)"),
-        ("project: shop\nenvironment: s\nsegments: {s: {nope: 1}}\n", "segments.s.nope: unknown"),
-        ("project: shop\nenvironment: s\nformat: 2\n", "format: unsupported value 2"),
-        ("project: [unclosed\n", "not valid YAML/JSON"),
+        ("environment: s\nflags: {}\n",
+         "project: required — the project key this file is for"),
+        ("project: shop\nflags: {}\n", "environment: required"),
+        ("project: shop\nenvironment: s\nflags:\n  x: 3\n",
+         "flags.yaml:4: flags.x: must be a mapping"),
+        ("project: shop\nenvironment: s\nflgs: {}\n",
+         "flags.yaml:3: flgs: unknown top-level field 'flgs' (did you mean 'flags'?)"),
+        ("project: shop\nenvironment: s\nformat: 2\n", "flags.yaml:3: format: unsupported value 2"),
+        ("project: shop\nenvironment: [unclosed\n", "flags.yaml:3: not valid YAML/JSON"),
     ],
 )
 def test_bad_files_name_the_field(tmp_path: Path, text: str, message: str) -> None:
@@ -79,24 +82,74 @@ def test_missing_file_is_a_usage_error(tmp_path: Path) -> None:
         load(str(tmp_path / "absent.yaml"))
 
 
+def test_flag_and_segment_field_problems_are_all_collected_with_suggestions(
+    tmp_path: Path,
+) -> None:
+    f = load(_write(tmp_path, """\
+project: shop
+environment: s
+flags:
+  x:
+    varations: {on: true}
+    version: 3
+  y:
+    kind: boolean
+segments:
+  s: {inclded: [u-1]}
+"""))
+    got = {(p.path, p.message) for p in f.problems}
+    assert got == {
+        ("flags.x.varations", "unknown field 'varations' (did you mean 'variations'?)"),
+        ("flags.x.version", "unknown field 'version' (server-managed; remove it)"),
+        ("flags.x.kind", "is required"),
+        ("segments.s.inclded", "unknown field 'inclded' (did you mean 'included'?)"),
+    }
+    assert f.line_of("flags.x.varations") == 5
+    assert f.line_of("segments.s.inclded") == 10
+    assert f.line_of("flags.x.kind") == 4  # missing: where its flag starts
+
+
+def test_locator_maps_engine_paths_to_lines_through_dotted_keys_and_lists(
+    tmp_path: Path,
+) -> None:
+    f = load(_write(tmp_path, """\
+project: shop
+environment: s
+flags:
+  web.checkout:
+    kind: boolean
+    variations: {on: true, off: false}
+    rules:
+      - clauses:
+          - {attribute: country, op: in, values: [AT]}
+          - attribute: plan
+            op: inn
+            values: [pro]
+        serve: {variation: on}
+    default: {variation: off}
+"""))
+    assert f.line_of("flags.web.checkout") == 4
+    assert f.line_of("flags.web.checkout.rules[0].clauses[0].op") == 9
+    assert f.line_of("flags.web.checkout.rules[0].clauses[1].op") == 11
+    assert f.line_of("flags.web.checkout.rules[0].clauses[1].values[0]") == 12
+    assert f.line_of("flags.web.checkout.default.variation") == 14
+    assert f.line_of("flags.web.checkout.rules[7]") == 7  # out of range: the list
+    assert f.line_of("flags.nope.kind") == 3
+
+
+def test_json_files_are_located_too(tmp_path: Path) -> None:
+    p = tmp_path / "f.json"
+    p.write_text('{\n  "project": "shop",\n  "environment": "s",\n  "flags": {\n'
+                 '    "a": {"kind": "boolean"}\n  }\n}\n', encoding="utf-8")
+    assert load(str(p)).line_of("flags.a.kind") == 5
+
+
 def test_split_and_normalize() -> None:
     flag = normalize_flag({"kind": "boolean", "variations": {"on": True}, "version": 9,
                            "rules": [], "default": {"variation": "on"}})
+    # An absent `enabled` means on (docs/flag-format.md), spelled out after normalizing.
     assert flag == {"kind": "boolean", "variations": {"on": True},
-                    "default": {"variation": "on"}, "enabled": False}
+                    "default": {"variation": "on"}, "enabled": True}
     definition, config = split_flag(flag)
     assert definition == {"kind": "boolean", "variations": {"on": True}}
-    assert config == {"default": {"variation": "on"}, "enabled": False}
-
-
-def test_compile_check_reports_engine_paths() -> None:
-    f = parse({"project": "shop", "environment": "s", "flags": {
-        "x": {"kind": "boolean", "variations": {"on": True, "off": False}, "enabled": True,
-              "default": {"variation": "missing"}}}}, source="t")
-    problems = compile_check(f)
-    assert problems
-    assert problems[0].startswith("flags.x")
-    ok = parse({"project": "shop", "environment": "s", "flags": {
-        "x": {"kind": "boolean", "variations": {"on": True, "off": False}, "enabled": True,
-              "default": {"variation": "on"}}}}, source="t")
-    assert compile_check(ok) == []
+    assert config == {"default": {"variation": "on"}, "enabled": True}

@@ -6,7 +6,7 @@ from typing import Any
 
 from vexil.flagsfile import parse
 from vexil.plan import build_plan, diff_values, render
-from vexil.remote import RemoteFlag, RemoteSegment, RemoteState
+from vexil.remote import PendingRequest, RemoteFlag, RemoteSegment, RemoteState
 
 BOOL = {"on": True, "off": False}
 
@@ -46,7 +46,8 @@ def test_missing_project_environment_and_flag_are_created_in_order() -> None:
         ("create", "project", "shop"), ("create", "environment", "staging"),
         ("create", "segment", "beta"), ("create", "flag", "a"),
     ]
-    assert "4 to create, 0 to change, 0 to delete." in render(plan, source="f.yaml")
+    assert "0 errors, 1 warning; 4 to create, 0 to update, 0 to delete." in render(
+        plan, source="f.yaml")
 
 
 def test_config_and_definition_changes_carry_versions_and_field_diffs() -> None:
@@ -94,11 +95,12 @@ def test_changes_already_proposed_are_not_filed_again() -> None:
     desired = _file(a=_flag(enabled=False))
     first = build_plan(desired, remote)
     (change,) = first.changes
-    remote.pending.append(("cr-1", change.operation() or {}))
+    remote.pending.append(PendingRequest("cr-1", change.operation() or {}, "staging"))
     second = build_plan(desired, remote)
     assert second.empty
-    assert "= flag configuration a: already proposed by change request cr-1" in render(
-        second, source="f.yaml")
+    assert not second.in_sync  # still pending: proposed, not yet applied
+    assert ("= flag configuration a: proposed in CR cr-1, awaiting approval in shop/staging"
+            in render(second, source="f.yaml"))
 
 
 def test_a_flag_defined_but_not_configured_here_plans_its_configuration() -> None:
@@ -115,7 +117,7 @@ def test_a_flag_defined_but_not_configured_here_plans_its_configuration() -> Non
     assert "not yet in staging" in render(plan, source="f.yaml")
     op = change.operation()
     assert op is not None
-    state.pending = [("cr-1", {**op, "definition_version": 4})]
+    state.pending = [PendingRequest("cr-1", {**op, "definition_version": 4}, "staging")]
     plan = build_plan(_file(a=disabled), state)
     assert plan.empty
-    assert [cr for _, cr in plan.awaiting] == ["cr-1"]
+    assert [a.request for a in plan.awaiting] == ["cr-1"]

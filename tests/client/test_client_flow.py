@@ -201,7 +201,7 @@ def test_wrong_sdk_key_cannot_open(cdn: LoopbackCdn, factory: BundleFactory) -> 
     factory.publish(cdn, factory.build(1, {"a": bool_flag()}))
     client = make_client(cdn, factory, sdk_key=generate_sdk_key("srv"))
     result = client.refresh()
-    assert result.kind == "decrypt_failed"
+    assert result.kind == "key_refused"  # no data key for it: a refusal, not damage
     assert client.status().state is ClientStatus.ERROR
 
 

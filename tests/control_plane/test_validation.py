@@ -100,3 +100,19 @@ def test_lost_update_impossible_under_a_race(world: World) -> None:
     got = world.api.get(f"/v1/projects/{p}/environments/dev/flags/checkout").json
     assert got["config"]["enabled"] is True
     assert got["version"] == 2
+
+
+def test_flag_metadata_accepts_numbers_and_booleans_as_the_flag_format_allows(
+    world: World,
+) -> None:
+    p = world.new_project(envs=("dev",))
+    meta = {"owner": "team-x", "integer": 2, "ratio": 0.5, "sunset": False}
+    r = world.api.post(f"/v1/projects/{p}/flags", {**BOOL_FLAG, "metadata": meta})
+    assert r.status_code in (200, 201), r.json
+    got = world.api.get(f"/v1/projects/{p}/flags/checkout").json
+    assert got["metadata"] == meta
+    # Anything else is still refused, naming the entry.
+    r = world.api.post(f"/v1/projects/{p}/flags",
+                       {**BOOL_FLAG, "key": "other", "metadata": {"bad": ["x"], "ok": 1}})
+    assert r.status_code == 400
+    assert _paths(r) == ["metadata.bad"]

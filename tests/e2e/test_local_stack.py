@@ -154,7 +154,7 @@ def test_flags_file_through_the_cdn_to_a_reader(
         flags["kill"]["enabled"] = False
         f.write_text(yaml.safe_dump(doc), encoding="utf-8")
         plan = _vexil(state, "plan", "-f", str(f), "--detailed-exitcode")
-        assert plan.returncode == 3
+        assert plan.returncode == 2
         assert "enabled: true -> false" in plan.stdout
         applied = _vexil(state, "apply", "-f", str(f))
         assert applied.returncode == 0, applied.stderr
@@ -301,7 +301,7 @@ def test_bucket_write_neither_freezes_publishing_nor_rolls_readers_back(
     def apply(default: str) -> None:
         flags["kill"]["default"]["variation"] = default
         f.write_text(yaml.safe_dump(doc), encoding="utf-8")
-        done = _vexil(state, "apply", "-f", str(f))
+        done = _vexil(state, "apply", "-f", str(f), "--yes")  # "on" unused: a warning
         assert done.returncode == 0, done.stdout + done.stderr
 
     apply("off")

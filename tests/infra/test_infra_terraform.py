@@ -351,8 +351,10 @@ def test_cloudfront(tf: Tf) -> None:
     for b in behaviours:
         assert b["viewer_protocol_policy"] == "https-only"
         assert b["compress"] is True
+        # The web console's files carry its own CSP (tests/infra/test_infra_console.py).
+        policy = "console" if b.get("path_pattern") == "console/*" else "security"
         assert b["response_headers_policy_id"] == (
-            "${aws_cloudfront_response_headers_policy.security.id}"
+            f"${{aws_cloudfront_response_headers_policy.{policy}.id}}"
         )
     by_policy = {
         b["cache_policy_id"]: tf.resolve(b["path_pattern"]) for b in dist["ordered_cache_behavior"]
@@ -389,7 +391,10 @@ def test_api_throttling_and_waf(tf: Tf) -> None:
     assert assoc["web_acl_arn"] == "${aws_wafv2_web_acl.api.arn}"
     for acl in ("api", "cdn"):
         rules = tf.resources[("aws_wafv2_web_acl", acl)]["rule"]
-        rate = [r for r in rules if "rate_based_statement" in first(r["statement"])]
+        # One per-IP rule over every path (the CDN adds one scoped to /ofrep/: test_infra_edge).
+        based = [first(r["statement"]).get("rate_based_statement") for r in rules]
+        rate = [r for r, b in zip(rules, based, strict=True)
+                if b and "scope_down_statement" not in first(b)]
         assert len(rate) == 1, acl
         rate_statement = first(first(rate[0]["statement"])["rate_based_statement"])
         assert rate_statement["aggregate_key_type"] == "IP"
@@ -466,7 +471,7 @@ def test_lambda_environment_matches_code() -> None:
         "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE",
         "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID", "VEXIL_SIGNING_KEY_ID",
         "VEXIL_POINTER_MAX_AGE", "VEXIL_HEARTBEAT_INTERVAL",
-        "VEXIL_ANCHOR_BUCKET", "VEXIL_ANCHOR_TRUSTED_KEYS",
+        "VEXIL_ANCHOR_BUCKET", "VEXIL_ANCHOR_TRUSTED_KEYS", "VEXIL_CONSOLE_ORIGIN",
     }
     # The publisher signs with the ACTIVE generation's key, which the module call passes.
     assert LAMBDA_ENVIRONMENT["VEXIL_SIGNING_KEY_ID"] == "signing_key_arn"

@@ -31,10 +31,12 @@ def test_ofrep_load_follows_active_users() -> None:
     # 1.8 M requests a day = 20.8 req/s on average, 62.5 in the peak hour.
     assert result.ofrep_requests_per_s == pytest.approx(20.8)
     assert result.ofrep_peak_requests_per_s == pytest.approx(62.5)
-    # 54 M requests a month: $32.40 CloudFront + $32.40 Lambda@Edge requests (+ duration).
+    # 54 M requests a month: $54 CloudFront, $54 HTTP API, $10.80 Lambda requests plus
+    # 54 M x 2 ms x 0.5 GB = 54,000 GB-s of duration.
     assert result.monthly_cost["cdn_requests_ofrep"] == pytest.approx(54.0)
-    assert result.monthly_cost["lambda_edge_ofrep"] == pytest.approx(
-        54 * 0.60 + 54e6 * 0.005 * 0.125 * 0.00005001, abs=0.01)
+    assert result.monthly_cost["http_api_ofrep"] == pytest.approx(54.0)
+    assert result.monthly_cost["lambda_ofrep"] == pytest.approx(
+        54 * 0.20 + 54e6 * 0.002 * 0.5 * 0.0000166667, abs=0.01)
 
 
 def test_per_change_counts_one_transaction_one_publish_two_scopes() -> None:

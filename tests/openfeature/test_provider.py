@@ -282,3 +282,46 @@ def test_error_event_after_start_maps_refusal_to_fatal(
     assert api.get_client().get_provider_status() is provider_status
     other = ErrorCode.GENERAL if code == ErrorCode.PROVIDER_FATAL else ErrorCode.PROVIDER_FATAL
     assert other not in codes
+
+
+def test_stale_event_when_data_ages_past_its_limit_without_a_failed_fetch(
+    cdn: LoopbackCdn, factory: BundleFactory
+) -> None:
+    # Polls every 60 s and every one of them succeeds; the data is stale after 0.5 s. No
+    # refresh runs, none fails: only the clock can say it.
+    factory.publish(cdn, factory.build(1, _flags()))
+    client = make_client(cdn, factory, poll_interval=60, stale_after=0.5, start=True)
+    stale = threading.Event()
+    api.add_handler(ProviderEvent.PROVIDER_STALE, lambda d: stale.set())
+    api.set_provider_and_wait(VexilProvider(client))
+    assert api.get_client().get_provider_status() is ProviderStatus.READY
+    assert stale.wait(10)
+    assert api.get_client().get_provider_status() is ProviderStatus.STALE
+    assert client.status().error_kind is None  # nothing failed
+    assert "stale after" in (client.status().reason or "")
+    # Still serving what it holds.
+    assert api.get_client().get_boolean_value("b", False, EvaluationContext("u")) is True
+    # One poll only (pointer, bundle): the STALE came from the clock, not from a fetch.
+    assert sum(1 for s in cdn.requests if s.path.endswith("current.json")) == 1
+
+
+def test_a_key_the_bundle_was_not_made_for_is_fatal(
+    cdn: LoopbackCdn, factory: BundleFactory
+) -> None:
+    # The CDN serves the environment's genuine pointer and bundle, encrypted for the
+    # environment's key; this reader holds another (revoked, or another environment's) key.
+    from edge_reader.bundle import generate_sdk_key
+
+    factory.publish(cdn, factory.build(1, _flags()))
+    stranger = generate_sdk_key(factory.sdk_key.kind)
+    provider = VexilProvider(
+        make_client(cdn, factory, sdk_key=stranger, poll_interval=0.05, start=True),
+        init_timeout=0.5,
+    )
+    with pytest.raises(Exception, match=r"no flags loaded.*no encrypted data key"):
+        api.set_provider_and_wait(provider)
+    client = api.get_client()
+    assert client.get_provider_status() is ProviderStatus.FATAL
+    detail = client.get_boolean_details("b", False, EvaluationContext("u"))
+    assert detail.value is False
+    assert detail.error_code == ErrorCode.PROVIDER_FATAL

@@ -18,13 +18,24 @@ import sys
 
 from chalice.cli import create_local_server
 from chalice.cli.factory import CLIFactory
-from chalice.local import ChaliceRequestHandler, LocalDevServer
+from chalice.local import ChaliceRequestHandler, LocalDevServer, LocalGatewayException
 
 from vexil.devstack.httpserve import GuardedHandler
 
 
 class _Handler(GuardedHandler, ChaliceRequestHandler):
     """Chalice's local handler with the stack's timeout and access log."""
+
+    def _send_error_response(self, error: LocalGatewayException) -> None:
+        # The authorizer's 401/403 is answered by the gateway, not the app, so Chalice adds
+        # no CORS headers and a browser would see a network error instead of the 401. On
+        # AWS the API's gateway responses carry the console origin (infra/console.tf); the
+        # same here, so the console can say "token rejected".
+        origin = os.environ.get("VEXIL_CONSOLE_ORIGIN", "").strip()
+        if origin:
+            error.headers = {**(error.headers or {}), "Access-Control-Allow-Origin": origin,
+                             "Vary": "Origin"}
+        super()._send_error_response(error)
 
 
 def build_server(host: str, port: int, stage: str, project_dir: str) -> LocalDevServer:

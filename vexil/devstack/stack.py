@@ -44,9 +44,10 @@ from vexil.errors import StackError
 from vexil.resources import ensure_resources, signing_public_key_pem
 
 # Fixed defaults keep URLs stable between runs; a busy port falls back to a free one.
-DEFAULT_PORTS: dict[str, int] = {"moto": 4566, "api": 8000, "cdn": 8443, "edge": 8070}
+DEFAULT_PORTS: dict[str, int] = {"moto": 4566, "api": 8000, "cdn": 8443, "edge": 8070,
+                                 "console": 8090}
 # Start order; ``down`` stops in reverse.
-PROCESS_ORDER = ("moto", "api", "worker", "cdn", "edge")
+PROCESS_ORDER = ("moto", "api", "worker", "cdn", "edge", "console")
 START_TIMEOUT = 60.0
 
 
@@ -325,6 +326,17 @@ def start_edge(paths: StatePaths, info: dict[str, Any], env: Mapping[str, str]) 
     write_dev_json(paths, info)
 
 
+def _start_console(starter: _Starter, console: str, port: int, api: str) -> None:
+    """The web console's static files (``vexil.devstack.consoleserve``), naming ``api``."""
+    starter.start(
+        "console",
+        [sys.executable, "-m", "vexil.devstack.consoleserve", "--host", "127.0.0.1",
+         "--port", str(port), "--api", api],
+        lambda: _http_ok(f"{console}/console/config.json"),
+        what="web console",
+    )
+
+
 def write_dev_json(paths: StatePaths, info: Mapping[str, Any]) -> None:
     """Write ``dev.json`` atomically and readable by the owner only (it holds the token),
     and ``kept.json`` — the part the next ``up`` hands out again (token, SDK keys, demo)."""
@@ -395,6 +407,9 @@ def up(
     base_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(repo_root()), base_env.get("PYTHONPATH", "")) if p
     )
+    # The web console is its own origin, as on AWS: the API answers CORS for it alone.
+    console = f"http://127.0.0.1:{ports['console']}"
+    base_env["VEXIL_CONSOLE_ORIGIN"] = console
     starter = _Starter(paths, base_env)
     try:
         print(f"==> moto_server (serialised) on {aws_endpoint}", file=out)
@@ -437,6 +452,9 @@ def up(
         else:
             print("==> bootstrap admin token", file=out)
             token = _bootstrap_token({**local_aws_env(aws_endpoint), **names})
+
+        print(f"==> web console on {console}/console/", file=out)
+        _start_console(starter, console, ports["console"], api)
 
         print("==> stream worker (publisher)", file=out)
         paths.stream.mkdir(parents=True, exist_ok=True)
@@ -483,6 +501,7 @@ def up(
 
     info: dict[str, Any] = {
         "api": api,
+        "console": f"{console}/console/",
         "cdn": cdn,
         "cdn_kind": cdn_kind,
         "edge": None,
@@ -523,6 +542,8 @@ def stack_env(info: Mapping[str, Any]) -> dict[str, str]:
         VEXIL_KEY_STORE_TABLE=str(info["key_store_table"]),
         VEXIL_SIGNING_KEY_ID=str(info["signing_key_id"]),
     )
+    if info.get("console"):
+        env["VEXIL_CONSOLE_ORIGIN"] = str(info["console"]).removesuffix("/console/")
     return env
 
 
@@ -584,5 +605,5 @@ def status(paths: StatePaths) -> dict[str, Any]:
         r.name: {"pid": r.pid, "alive": r.is_alive()} for r in procs.records(paths.run)
     }
     return {"state_dir": str(paths.root), "processes": procs_state, **{
-        k: info.get(k) for k in ("api", "cdn", "edge", "aws_endpoint", "ca_bundle")
+        k: info.get(k) for k in ("api", "console", "cdn", "edge", "aws_endpoint", "ca_bundle")
     }}

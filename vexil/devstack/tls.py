@@ -122,3 +122,96 @@ def ensure_tls(directory: Path) -> TlsFiles:
         ),
     )
     return files
+
+
+# --------------------------------------------------------------------- client certificates
+# The mutual-TLS mode of the local API (``vexil dev up --mtls``) trusts a CA of its own,
+# separate from the server CA above: on AWS the API's truststore (api_domain.tf) holds the
+# operator's client CA, which has nothing to do with the server certificate. Unlike the
+# server CA, its key is kept (0600), since issuing client certificates is its whole job.
+
+
+@dataclass(frozen=True)
+class ClientCert:
+    """A client certificate and its key (PEM files)."""
+
+    cert: Path
+    key: Path
+
+
+def _client_ca_paths(directory: Path) -> tuple[Path, Path]:
+    return directory / "client-ca.pem", directory / "client-ca-key.pem"
+
+
+def ensure_client_ca(directory: Path, *, common_name: str = "Vexil local client CA") -> Path:
+    """Return the client CA certificate under ``directory`` (the mTLS truststore), creating
+    it and its private key (mode 0600) if absent."""
+    directory.mkdir(parents=True, exist_ok=True)
+    cert_path, key_path = _client_ca_paths(directory)
+    if cert_path.exists() and key_path.exists():
+        return cert_path
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(common_name)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True, key_cert_sign=True, crl_sign=True,
+                content_commitment=False, key_encipherment=False, data_encipherment=False,
+                key_agreement=False, encipher_only=False, decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+        .sign(key, hashes.SHA256())
+    )
+    _write_private(key_path, _key_pem(key))
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return cert_path
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def issue_client_cert(ca_directory: Path, out_directory: Path, name: str) -> ClientCert:
+    """Issue a client certificate (``clientAuth``, subject CN ``name``) from the client CA
+    in ``ca_directory`` into ``out_directory/<name>.pem`` and ``<name>-key.pem`` (0600)."""
+    cert_path, key_path = _client_ca_paths(ca_directory)
+    ca_cert = x509.load_pem_x509_certificate(cert_path.read_bytes())
+    ca_key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{key_path} is not an EC private key")
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(name))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + _VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    out_directory.mkdir(parents=True, exist_ok=True)
+    files = ClientCert(cert=out_directory / f"{name}.pem", key=out_directory / f"{name}-key.pem")
+    _write_private(files.key, _key_pem(key))
+    files.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return files

@@ -16,5 +16,6 @@ Modules:
 * :mod:`.flag_configs` — a flag's configuration in one environment: put, history, restore,
   promote;
 * :mod:`.segments` — segments of an environment: create, replace, delete;
-* :mod:`.audit_log` — reading and verifying an audit chain.
+* :mod:`.audit_log` — reading and verifying an audit chain;
+* :mod:`.impact` — the dry run: a proposed configuration evaluated against a sample.
 """

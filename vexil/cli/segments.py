@@ -1,0 +1,147 @@
+"""``vexil segments list|show|put|delete``: an environment's segments.
+
+``put`` creates the segment or replaces it, conditionally on the version it just read (a
+concurrent edit fails with 412 rather than being overwritten). In a protected environment a
+change is filed as a change request instead, and the command says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from vexil.api import path, version_etag
+from vexil.cli._common import (
+    Parser,
+    Subparsers,
+    add_connection,
+    add_json,
+    add_scope,
+    api,
+    csv_list,
+    filed_change_request,
+    load_document,
+    print_json,
+    print_table,
+    say_filed,
+    without_none,
+)
+from vexil.errors import ApiError, UsageError
+
+# The fields the API returns that are not part of a segment's content.
+_META = ("key", "project", "environment", "version", "updated_at")
+
+
+def register(sub: Subparsers) -> None:
+    """Add ``segments`` and its subcommands."""
+    sg = sub.add_parser("segments", help="segments of an environment")
+    sg.set_defaults(func=cmd_segments)
+    sg_sub = sg.add_subparsers(dest="segments_command", required=True, parser_class=Parser)
+    ls = sg_sub.add_parser("list", help="list segments")
+    add_scope(ls)
+    add_json(ls)
+    add_connection(ls)
+    sh = sg_sub.add_parser("show", help="print one segment as JSON")
+    sh.add_argument("key", help="segment key")
+    add_scope(sh)
+    add_connection(sh)
+    pt = sg_sub.add_parser("put", help="create or replace a segment")
+    pt.add_argument("key", help="segment key")
+    add_scope(pt)
+    pt.add_argument("-f", "--file",
+                    help="segment body as JSON or YAML (included, excluded, rules, "
+                         "context_kind, description, tags); - = stdin")
+    pt.add_argument("--included", help="comma-separated keys always in the segment")
+    pt.add_argument("--excluded", help="comma-separated keys never in the segment")
+    pt.add_argument("--description", help="what the segment is for")
+    pt.add_argument("--reason", help="reason recorded in the audit log")
+    add_json(pt)
+    add_connection(pt)
+    dl = sg_sub.add_parser("delete", help="delete a segment")
+    dl.add_argument("key", help="segment key")
+    add_scope(dl)
+    dl.add_argument("--reason", help="reason recorded in the audit log")
+    add_json(dl)
+    add_connection(dl)
+
+
+def cmd_segments(args: argparse.Namespace) -> int:
+    """``vexil segments list|show|put|delete``."""
+    client = api(args)
+    base = path("v1", "projects", args.project, "environments", args.environment, "segments")
+    if args.segments_command == "list":
+        items = list(client.paginate(base))
+        if args.json:
+            print_json(items)
+            return 0
+        print_table(("segment", "#included", "#excluded", "#rules", "version", "updated"),
+                    ((s.get("key"), len(s.get("included") or []), len(s.get("excluded") or []),
+                      len(s.get("rules") or []), s.get("version"), s.get("updated_at"))
+                     for s in items),
+                    empty=f"no segments in {args.project}/{args.environment}")
+        return 0
+    url = base + path(args.key)
+    if args.segments_command == "show":
+        print_json(client.get(url).body)
+        return 0
+    if args.segments_command == "put":
+        return _put(client, args, base, url)
+    current = client.get(url).body or {}
+    resp = client.request("DELETE", url, body=without_none(reason=args.reason) or None,
+                          if_match=version_etag(current.get("version", 0)))
+    return _report(resp, args, f"deleted segment {args.key}", "the deletion")
+
+
+def _put(client: Any, args: argparse.Namespace, base: str, url: str) -> int:
+    try:
+        current: dict[str, Any] | None = client.get(url).body or {}
+    except ApiError as exc:
+        if exc.status != 404:
+            raise
+        current = None
+    body = _body(args, current)
+    if current is None:
+        resp = client.request("POST", base, body={"key": args.key, **body})
+        return _report(resp, args, f"created segment {args.key}", "creating it")
+    resp = client.request("PUT", url, body=body,
+                          if_match=version_etag(current.get("version", 0)))
+    return _report(resp, args, f"updated segment {args.key}", "the change")
+
+
+def _body(args: argparse.Namespace, current: dict[str, Any] | None) -> dict[str, Any]:
+    """The segment's content: ``--file`` replaces it; without a file, the field options
+    change only those fields of the current content (options always win over the file)."""
+    body: dict[str, Any] = {}
+    if not args.file and current:
+        body = {k: v for k, v in current.items() if k not in _META}
+    if args.file:
+        doc = load_document(args.file)
+        if not isinstance(doc, dict):
+            raise UsageError(f"{args.file}: a segment is an object (included, excluded, ...)")
+        body = {k: v for k, v in doc.items() if k not in _META}
+    if args.included is not None:
+        body["included"] = csv_list(args.included)
+    if args.excluded is not None:
+        body["excluded"] = csv_list(args.excluded)
+    if args.description is not None:
+        body["description"] = args.description
+    if not (args.file or args.included is not None or args.excluded is not None
+            or args.description is not None):
+        raise UsageError("segments put: give --file or at least one of --included, "
+                         "--excluded, --description")
+    if args.reason:
+        body["reason"] = args.reason
+    return body
+
+
+def _report(resp: Any, args: argparse.Namespace, done: str, what: str) -> int:
+    cr = filed_change_request(resp)
+    if args.json:
+        print_json(resp.body)
+    elif cr is not None:
+        say_filed(cr, what)
+    else:
+        version = resp.body.get("version") if isinstance(resp.body, dict) else None
+        print(f"{done} in {args.project}/{args.environment}"
+              + (f" (version {version})" if version else ""))
+    return 0
