@@ -7,6 +7,7 @@ crash cases) and starts a new one on the same file.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,21 @@ from tests.devstack.launcher import Launcher
 from vexil.devstack import emulator_state
 
 TABLE, BUCKET = "state-test", "state-test-bucket"
+Spawn = Callable[..., Launcher]
+
+
+@pytest.fixture
+def spawn() -> Iterator[Spawn]:
+    """Start launchers; every one is stopped at teardown, whatever the test did."""
+    started: list[Launcher] = []
+
+    def start(state: Path, **kwargs: Any) -> Launcher:
+        started.append(Launcher(state, **kwargs))
+        return started[-1]
+
+    yield start
+    for launcher in started:
+        launcher.stop()
 
 
 def _seed(launcher: Launcher) -> dict[str, Any]:
@@ -62,16 +78,16 @@ def _assert_restored(launcher: Launcher, seeded: dict[str, Any]) -> None:
     assert kms.describe_key(KeyId="alias/state-test")["KeyMetadata"]["Enabled"]
 
 
-def test_state_survives_a_restart(tmp_path: Path) -> None:
+def test_state_survives_a_restart(tmp_path: Path, spawn: Spawn) -> None:
     state = tmp_path / "moto.state"
-    first = Launcher(state).wait_ready()
+    first = spawn(state).wait_ready()
     try:
         seeded = _seed(first)
     finally:
         assert first.stop() == 0
     assert "saved emulator state" in first.output()
 
-    second = Launcher(state).wait_ready()
+    second = spawn(state).wait_ready()
     try:
         _assert_restored(second, seeded)
         assert second.census()["restored"]["file"] == str(state)
@@ -82,14 +98,14 @@ def test_state_survives_a_restart(tmp_path: Path) -> None:
         second.stop()
 
 
-def test_kill9_after_a_save_loses_nothing_saved(tmp_path: Path) -> None:
+def test_kill9_after_a_save_loses_nothing_saved(tmp_path: Path, spawn: Spawn) -> None:
     state = tmp_path / "moto.state"
-    first = Launcher(state, save_interval=0.1).wait_ready()
+    first = spawn(state, save_interval=0.1).wait_ready()
     seeded = _seed(first)
     first.wait_saved()
     first.kill9()
 
-    second = Launcher(state).wait_ready()
+    second = spawn(state).wait_ready()
     try:
         _assert_restored(second, seeded)
     finally:
@@ -98,10 +114,10 @@ def test_kill9_after_a_save_loses_nothing_saved(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("damage", ["torn", "missing"])
 def test_a_damaged_state_file_falls_back_to_the_last_good_copy(
-    tmp_path: Path, damage: str
+    tmp_path: Path, damage: str, spawn: Callable[..., Launcher]
 ) -> None:
     state = tmp_path / "moto.state"
-    first = Launcher(state, save_interval=0.1).wait_ready()
+    first = spawn(state, save_interval=0.1).wait_ready()
     seeded = _seed(first)
     first.wait_saved()
     first.client("dynamodb").put_item(TableName=TABLE, Item={"pk": {"S": "later"}})
@@ -116,7 +132,7 @@ def test_a_damaged_state_file_falls_back_to_the_last_good_copy(
         # A crash between the two renames: only the last good copy is there.
         state.unlink()
 
-    second = Launcher(state).wait_ready()
+    second = spawn(state).wait_ready()
     try:
         _assert_restored(second, seeded)  # .prev holds everything of the first save
         assert second.census()["restored"]["file"] == str(emulator_state.previous(state))
@@ -124,9 +140,9 @@ def test_a_damaged_state_file_falls_back_to_the_last_good_copy(
         second.stop()
 
 
-def test_no_usable_copy_refuses_to_start_and_keeps_the_files(tmp_path: Path) -> None:
+def test_no_usable_copy_refuses_to_start_and_keeps_the_files(tmp_path: Path, spawn: Spawn) -> None:
     state = tmp_path / "moto.state"
-    first = Launcher(state, save_interval=0.1).wait_ready()
+    first = spawn(state, save_interval=0.1).wait_ready()
     _seed(first)
     first.wait_saved()
     first.client("dynamodb").put_item(TableName=TABLE, Item={"pk": {"S": "later"}})
@@ -138,7 +154,7 @@ def test_no_usable_copy_refuses_to_start_and_keeps_the_files(tmp_path: Path) -> 
         copy.write_bytes(bytes(data))
     damaged = state.read_bytes()
 
-    second = Launcher(state)
+    second = spawn(state)
     assert second.proc.wait(60) != 0
     assert "cannot restore the emulator state" in second.output()
     assert "checksum" in second.output()
@@ -146,8 +162,8 @@ def test_no_usable_copy_refuses_to_start_and_keeps_the_files(tmp_path: Path) -> 
     assert state.read_bytes() == damaged
 
 
-def test_without_a_state_file_nothing_is_restored(tmp_path: Path) -> None:
-    launcher = Launcher(tmp_path / "fresh" / "moto.state").wait_ready()
+def test_without_a_state_file_nothing_is_restored(tmp_path: Path, spawn: Spawn) -> None:
+    launcher = spawn(tmp_path / "fresh" / "moto.state").wait_ready()
     try:
         assert launcher.census()["restored"] is None
         with pytest.raises(ClientError):
