@@ -238,6 +238,8 @@ def _section_load(results: Mapping[str, Any], img: Path, rel: str) -> list[str]:
     return lines
 
 
+SOAK_RESULTS = Path(__file__).with_name("soak_results.md")
+
 EMULATOR_INTRO = (
     "`python -m loadtests.bench_emulator --json` starts moto's own `moto_server` (`moto`: "
     "threaded, no lock) and the stack's launcher (`serialised`: `python -m "
@@ -450,6 +452,8 @@ def render(results: Mapping[str, Any], img: Path, rel: str = "img") -> str:
                             results.get("edge"), EDGE_INTRO)
     lines += _section_bench("Local DynamoDB (moto): isolation and throughput",
                             results.get("emulator"), EMULATOR_INTRO)
+    # bench_soak takes half an hour: its hand-run numbers are kept beside this module.
+    lines += [SOAK_RESULTS.read_text(encoding="utf-8")]
     lines += _section_scaling(results.get("scaling"), img, rel)
     lines += _section_million(results.get("million"))
     lines += _section_capacity(results)

@@ -1,4 +1,4 @@
-"""``vexil dev up|down|status|edge|demo``: the local stack (internals in vexil.devstack)."""
+"""``vexil dev up|down|reset|status|edge|demo``: the local stack (internals in vexil.devstack)."""
 
 from __future__ import annotations
 
@@ -26,6 +26,9 @@ def register(sub: Subparsers) -> None:
                     help="also serve the API behind nginx requiring a client certificate "
                     "(mutual TLS; docs/deploy.md)")
     dev_sub.add_parser("down", help="stop exactly the processes `dev up` started")
+    reset = dev_sub.add_parser("reset", help="stop the stack and wipe its kept state "
+                               "(projects, tokens, SDK keys, KMS keys); keeps the local CA")
+    reset.add_argument("--yes", action="store_true", help="do not ask for confirmation")
     st = dev_sub.add_parser("status", help="show the processes and URLs of the local stack")
     st.add_argument("--json", action="store_true", help="print JSON instead of lines")
     edge = dev_sub.add_parser("edge", help="(re)start the OFREP edge server for client keys")
@@ -66,6 +69,10 @@ def cmd_dev(args: argparse.Namespace) -> int:
         if survivors:
             raise VexilError(f"could not stop: {', '.join(survivors)}")
         return 0
+    if args.dev_command == "reset":
+        _confirm_reset(paths, args.yes)
+        stack.reset(paths)
+        return 0
     if args.dev_command == "edge":
         current = stack.read_dev_json(paths)
         if not current:
@@ -96,6 +103,17 @@ def cmd_dev(args: argparse.Namespace) -> int:
                 print(f"{key:12} {st[key]}")
     alive = all(p["alive"] for p in st["processes"].values())
     return 0 if st["processes"] and alive else 1
+
+
+def _confirm_reset(paths: Any, yes: bool) -> None:
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        raise UsageError("dev reset wipes every project, token and key of the local stack: "
+                         "pass --yes to confirm (no terminal to ask on)")
+    answer = input(f"Wipe the local stack's state under {paths.root}? [y/N] ")
+    if answer.strip().lower() not in ("y", "yes"):
+        raise VexilError("dev reset: not confirmed; nothing was wiped")
 
 
 def _edge_entry(spec: str) -> dict[str, str]:

@@ -36,8 +36,8 @@ import boto3
 import urllib3
 
 from vexil.bootstrap import bootstrap_admin_token
+from vexil.devstack import continuity, procs
 from vexil.devstack import nginx as nginx_conf
-from vexil.devstack import procs
 from vexil.devstack.aws import allow_cdn_reads, local_aws_env
 from vexil.devstack.tls import ensure_tls
 from vexil.errors import StackError
@@ -97,6 +97,17 @@ class StatePaths:
         """The publisher's pointer-signing public key (PEM): what the stack's readers trust."""
         return self.root / "signing-public-key.pem"
 
+    @property
+    def emulator_state(self) -> Path:
+        """moto's DynamoDB, S3 and KMS, saved by the launcher (and ``.prev``, ``.tmp``)."""
+        return self.root / "emulator" / "moto.state"
+
+    @property
+    def kept(self) -> Path:
+        """What ``up`` hands out and must hand out again after a restart (admin token, SDK
+        keys, demo facts): the secrets' text is not in the emulator, only their hashes."""
+        return self.root / "kept.json"
+
 
 def default_state_dir() -> Path:
     """``$VEXIL_STATE_DIR`` or ``./.vexil``."""
@@ -129,6 +140,9 @@ def _venv_tool(name: str) -> str:
 def port_is_free(port: int) -> bool:
     """True when nothing listens on 127.0.0.1:``port`` and we may bind it."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As our servers bind (SO_REUSEADDR): a port the last run just closed, with
+        # connections still in TIME_WAIT, is free to them, and must be to this check.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
@@ -143,11 +157,16 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def choose_ports(fixed: bool) -> dict[str, int]:
-    """The default ports when free (``fixed``), else free ones, all distinct."""
+def choose_ports(fixed: bool, last: Mapping[str, int] | None = None) -> dict[str, int]:
+    """The ports of the ``last`` run when free (so configured clients keep their URLs), else
+    the defaults when free (``fixed``), else free ones; all distinct."""
     chosen: dict[str, int] = {}
-    for name, preferred in DEFAULT_PORTS.items():
-        port = preferred if fixed and port_is_free(preferred) else free_port()
+    for name, default in DEFAULT_PORTS.items():
+        preferred = int((last or {}).get(name) or 0)
+        if preferred and port_is_free(preferred):
+            port = preferred
+        else:
+            port = default if fixed and port_is_free(default) else free_port()
         while port in chosen.values():
             port = free_port()
         chosen[name] = port
@@ -319,13 +338,42 @@ def _start_console(starter: _Starter, console: str, port: int, api: str) -> None
 
 
 def write_dev_json(paths: StatePaths, info: Mapping[str, Any]) -> None:
-    """Write ``dev.json`` atomically and readable by the owner only (it holds the token)."""
-    tmp = paths.dev_json.with_suffix(".json.tmp")
+    """Write ``dev.json`` atomically and readable by the owner only (it holds the token),
+    and ``kept.json`` — the part the next ``up`` hands out again (token, SDK keys, demo)."""
+    _write_private_json(paths.dev_json, info)
+    _write_private_json(paths.kept, {k: info[k] for k in KEPT_FIELDS if k in info})
+
+
+# What survives `down`: the secrets' text (the emulator keeps only their hashes).
+KEPT_FIELDS = ("admin_token", "sdk_keys", "demo", "ports")
+
+
+def _write_private_json(target: Path, data: Mapping[str, Any]) -> None:
+    tmp = target.with_suffix(".json.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(info, fh, indent=2, sort_keys=True)
+        json.dump(data, fh, indent=2, sort_keys=True)
         fh.write("\n")
-    os.replace(tmp, paths.dev_json)
+    os.replace(tmp, target)
+
+
+def _kept(paths: StatePaths) -> dict[str, Any]:
+    try:
+        data = json.loads(paths.kept.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def emulator_census(aws_endpoint: str) -> dict[str, Any]:
+    """The launcher's ``/_vexil/emulator`` report (RSS, what moto holds, ``restored``)."""
+    pool = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=30.0))
+    try:
+        resp = pool.request("GET", f"{aws_endpoint}/_vexil/emulator")
+    finally:
+        pool.clear()
+    data = json.loads(resp.data) if resp.status == 200 else {}
+    return data if isinstance(data, dict) else {}
 
 
 def up(
@@ -351,7 +399,8 @@ def up(
     for stale in procs.records(paths.run):
         procs.pid_path(paths.run, stale.name).unlink(missing_ok=True)
     paths.root.mkdir(parents=True, exist_ok=True)
-    ports = choose_ports(fixed_ports)
+    kept = _kept(paths)
+    ports = choose_ports(fixed_ports, kept.get("ports"))
     aws_endpoint = f"http://127.0.0.1:{ports['moto']}"
     base_env = {**os.environ, **local_aws_env(aws_endpoint), "PYTHONUNBUFFERED": "1"}
     # The API and the workers must import this checkout's code, whatever the caller's cwd.
@@ -368,19 +417,23 @@ def up(
             "moto",
             # Our launcher, not moto's CLI: one request at a time, so transactions and
             # conditional writes are atomic and isolated as on AWS (devstack/motoserver.py).
+            # It keeps its state in the state dir across restarts (devstack/emulator_state.py).
             [sys.executable, "-m", "vexil.devstack.motoserver", "-H", "127.0.0.1",
-             "-p", str(ports["moto"])],
+             "-p", str(ports["moto"]), "--state-file", str(paths.emulator_state)],
             lambda: _http_ok(f"{aws_endpoint}/moto-api/data.json"),
             what="moto_server",
         )
+        census = emulator_census(aws_endpoint)
+        if not census.get("restored"):
+            kept = {}  # a fresh emulator: the old token and keys mean nothing to it
+        else:
+            print(f"    state restored from {census['restored']['file']}", file=out)
+            continuity.align_checkpoint(paths.stream, census)
         print("==> tables, bucket and KMS keys from infra/resources.json", file=out)
         names, signing_pem = _ensure_aws(local_aws_env(aws_endpoint))
         starter.env.update(names)  # VEXIL_SIGNING_KEY_ID too: the stream worker signs
         # Public, so not 0600: any reader of the stack may pin it.
         paths.signing_key.write_text(signing_pem, encoding="ascii")
-
-        print("==> bootstrap admin token", file=out)
-        token = _bootstrap_token({**local_aws_env(aws_endpoint), **names})
 
         api = f"http://127.0.0.1:{ports['api']}"
         print(f"==> control-plane API (chalice local) on {api}", file=out)
@@ -393,6 +446,12 @@ def up(
             what="chalice local",
             cwd=control_plane_dir(),
         )
+        token = kept.get("admin_token")
+        if isinstance(token, str) and continuity.token_is_live(api, token):
+            print("==> admin token kept from the last run", file=out)
+        else:
+            print("==> bootstrap admin token", file=out)
+            token = _bootstrap_token({**local_aws_env(aws_endpoint), **names})
 
         print(f"==> web console on {console}/console/", file=out)
         _start_console(starter, console, ports["console"], api)
@@ -459,8 +518,11 @@ def up(
         "ports": ports,
         "state_dir": str(paths.root),
         "logs": str(paths.logs),
-        "sdk_keys": {},
+        # Kept across restarts with the emulator's state: the keys still open the bundles.
+        "sdk_keys": kept.get("sdk_keys") or {},
     }
+    if kept.get("demo"):
+        info["demo"] = kept["demo"]
     # The OFREP edge server needs at least one client SDK key to serve; the demo (or
     # `vexil dev edge`) starts it once keys exist.
     write_dev_json(paths, info)
@@ -488,7 +550,8 @@ def stack_env(info: Mapping[str, Any]) -> dict[str, str]:
 def down(paths: StatePaths, *, out: TextIO | None = None) -> list[str]:
     """Stop every process named by a pid file (in reverse start order); return survivors.
 
-    Removes ``dev.json`` (moto keeps its data in memory: a stopped stack has no state).
+    Removes ``dev.json`` (nothing runs to talk to); the emulator saves its state on the way
+    out, and ``kept.json`` keeps the token and keys for the next ``up``.
     """
     out = out or sys.stdout
     records = {r.name: r for r in procs.records(paths.run)}
@@ -507,6 +570,32 @@ def down(paths: StatePaths, *, out: TextIO | None = None) -> list[str]:
     if not records:
         print(f"no local stack recorded under {paths.root}", file=out)
     return survivors
+
+
+def reset(paths: StatePaths, *, out: TextIO | None = None) -> list[Path]:
+    """Wipe what the local stack keeps across restarts; return what was removed.
+
+    Stops a running stack first. Removes the emulator's state (projects, tokens, SDK keys,
+    KMS keys: the signing key changes), ``kept.json``, the stream checkpoint, the demo's
+    files, ``dev.json`` and ``edge.json``. Keeps the local CA (``tls/``, so clients that
+    trust it still do) and the logs.
+    """
+    out = out or sys.stdout
+    survivors = down(paths, out=out) if running(paths) else []
+    if survivors:
+        raise StackError(f"could not stop: {', '.join(survivors)}; nothing was wiped")
+    removed: list[Path] = []
+    for target in (paths.emulator_state.parent, paths.stream, paths.root / "demo",
+                   paths.kept, paths.dev_json, paths.edge_config, paths.signing_key):
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+        else:
+            continue
+        removed.append(target)
+        print(f"==> removed {target}", file=out)
+    return removed
 
 
 def status(paths: StatePaths) -> dict[str, Any]:
