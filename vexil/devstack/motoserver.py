@@ -55,6 +55,7 @@ from vexil.devstack import (
     emulator_bounds,
     emulator_state,
     moto_expressions,
+    moto_query,
     moto_responses,
     moto_transactions,
 )
@@ -205,6 +206,7 @@ def moto_app(state_file: Path | None = None, *,
     moto_transactions.install()
     moto_expressions.install()  # a pure function's result kept: see its docstring
     moto_responses.install()  # byte-identical responses, fewer lookups: see its docstring
+    moto_query.install()  # a Query reads its partition only; also one request at a time
     emulator_bounds.install()
     app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
     if state_file is not None:
