@@ -51,7 +51,14 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from vexil.devstack import emulator_bounds, emulator_state, moto_transactions
+from vexil.devstack import (
+    emulator_bounds,
+    emulator_state,
+    moto_expressions,
+    moto_query,
+    moto_responses,
+    moto_transactions,
+)
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -197,6 +204,9 @@ def moto_app(state_file: Path | None = None, *,
     """
     # One request at a time is what makes moto_transactions' per-item rollback exact.
     moto_transactions.install()
+    moto_expressions.install()  # a pure function's result kept: see its docstring
+    moto_responses.install()  # byte-identical responses, fewer lookups: see its docstring
+    moto_query.install()  # a Query reads its partition only; also one request at a time
     emulator_bounds.install()
     app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
     if state_file is not None:
