@@ -12,6 +12,6 @@ mypy edge_reader control_plane/chalicelib control_plane/app.py vexil loadtests i
 echo "==> security: bandit + secret scan"
 scripts/security_checks.sh
 echo "==> pytest"
-python -m pytest -q -p no:cacheprovider "$@"
+python -m pytest -q -p no:cacheprovider --durations=20 "$@"
 echo "==> infra: Terraform parsed and checked offline (checkov in .venv-checkov)"
 infra/checks.sh
