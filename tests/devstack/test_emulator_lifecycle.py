@@ -104,3 +104,31 @@ def test_local_rules_are_the_terraform_rules() -> None:
     variable = tf.variables["superseded_bundle_expiration_days"]
     assert variable["default"] == SUPERSEDED_BUNDLE_EXPIRATION_DAYS
     assert first(rules["clean-delete-markers"]["expiration"])["expired_object_delete_marker"]
+
+
+def test_rules_survive_a_restart(tmp_path: Path) -> None:
+    state = tmp_path / "moto.state"
+    # Days of an hour: nothing can expire before the restart.
+    first_run = Launcher(state, env={**SHORT, "VEXIL_EMULATOR_LIFECYCLE_DAY": "3600"})
+    try:
+        s3 = first_run.wait_ready().client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_lifecycle_configuration(
+            Bucket=BUCKET, LifecycleConfiguration={"Rules": bundle_lifecycle_rules()})
+        key, live = f"{PREFIX}p/e/1-a.bundle", f"{PREFIX}p/e/2-b.bundle"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=b"x")
+        s3.put_object(Bucket=BUCKET, Key=live, Body=b"y")
+        s3.put_object_tagging(Bucket=BUCKET, Key=key, Tagging={"TagSet": [dict(SUPERSEDED_TAG)]})
+        first_run.wait_saved()
+    finally:
+        first_run.stop()
+    second = Launcher(state, env=SHORT).wait_ready()
+    try:
+        s3 = second.client("s3")
+        # The restored rules expire the tagged bundle (no rules were sent to this process).
+        _wait(lambda: _versions(s3, key) == ([], []))
+        assert s3.get_object(Bucket=BUCKET, Key=live)["Body"].read() == b"y"
+        assert second.census()["maintained"]["s3_expired"] == 1
+    finally:
+        second.stop()
