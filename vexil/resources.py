@@ -135,19 +135,48 @@ def ensure_key_store_table(name: str, *, session: boto3.session.Session | None =
     return name
 
 
+# Terraform's superseded_bundle_expiration_days default (infra/variables.tf; a test ties them).
+SUPERSEDED_BUNDLE_EXPIRATION_DAYS = 30
+
+
+def bundle_lifecycle_rules(definition: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The bundle bucket's lifecycle rules, as ``infra/s3.tf`` configures them (a test
+    compares the two): keep the newest ``keep_noncurrent_bundles`` noncurrent pointer
+    versions, expire bundles the publisher tagged superseded, clean up delete markers."""
+    from chalicelib.publish.store import SUPERSEDED_TAG  # noqa: PLC0415 - control plane
+
+    bucket = (definition or load_definition())["bucket"]
+    prefix = bucket["bundle_prefix"]
+    abort = {"DaysAfterInitiation": 1}
+    return [
+        {"ID": "keep-last-pointer-versions", "Status": "Enabled", "Filter": {"Prefix": prefix},
+         "NoncurrentVersionExpiration": {
+             "NoncurrentDays": 1, "NewerNoncurrentVersions": bucket["keep_noncurrent_bundles"]},
+         "AbortIncompleteMultipartUpload": abort},
+        {"ID": "expire-superseded-bundles", "Status": "Enabled",
+         "Filter": {"And": {"Prefix": prefix, "Tags": [dict(SUPERSEDED_TAG)]}},
+         "Expiration": {"Days": SUPERSEDED_BUNDLE_EXPIRATION_DAYS},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1}},
+        {"ID": "clean-delete-markers", "Status": "Enabled", "Filter": {},
+         "Expiration": {"ExpiredObjectDeleteMarker": True},
+         "AbortIncompleteMultipartUpload": abort},
+    ]
+
+
 def _ensure_bucket(s3: Any, name: str, region: str) -> None:
     try:
         s3.head_bucket(Bucket=name)
-        return
     except ClientError:
-        pass
-    if region == "us-east-1":
-        s3.create_bucket(Bucket=name)
-    else:
-        s3.create_bucket(
-            Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}
-        )
-    s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if region == "us-east-1":
+            s3.create_bucket(Bucket=name)
+        else:
+            s3.create_bucket(
+                Bucket=name, CreateBucketConfiguration={"LocationConstraint": region}
+            )
+        s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+    # Every time (idempotent): a bucket restored from an older local state gets the rules too.
+    s3.put_bucket_lifecycle_configuration(
+        Bucket=name, LifecycleConfiguration={"Rules": bundle_lifecycle_rules()})
 
 
 def ensure_resources(

@@ -163,8 +163,12 @@ def trim_streams(now: dt.datetime | None = None, retention: float | None = None)
 
 
 def maintain() -> dict[str, int]:
-    """Both prunings; call between two requests (under the launcher's lock)."""
-    return {"iterators_expired": prune_iterators(), "stream_records_trimmed": trim_streams()}
+    """Both prunings and one S3 lifecycle run (:mod:`emulator_lifecycle`); call between two
+    requests (under the launcher's lock)."""
+    from vexil.devstack import emulator_lifecycle  # noqa: PLC0415 - imports moto's S3
+
+    return {"iterators_expired": prune_iterators(), "stream_records_trimmed": trim_streams(),
+            **emulator_lifecycle.apply_lifecycle()}
 
 
 def census() -> dict[str, Any]:

@@ -20,8 +20,9 @@ Two more things moto does not do, done here because this process owns moto's mem
   newest good snapshot on start and saved atomically every ``--save-interval`` seconds after
   a write and on SIGTERM (:mod:`vexil.devstack.emulator_state`).
 * **Bounded memory**: shard iterators expire after 15 minutes and stream records after 24
-  hours, as on AWS (:mod:`vexil.devstack.emulator_bounds`). ``GET /_vexil/emulator`` reports
-  RSS and what moto holds.
+  hours, as on AWS (:mod:`vexil.devstack.emulator_bounds`); the buckets' lifecycle rules
+  are applied, a lifecycle "day" being 10 s (:mod:`vexil.devstack.emulator_lifecycle`).
+  ``GET /_vexil/emulator`` reports RSS and what moto holds.
 
 Run as ``python -m vexil.devstack.motoserver -H 127.0.0.1 -p 4566 --state-file F`` (what
 ``vexil dev up`` starts), or in-process with :class:`SerialMotoServer` (what the test
@@ -53,6 +54,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from vexil.devstack import (
     emulator_bounds,
+    emulator_lifecycle,
     emulator_state,
     moto_expressions,
     moto_query,
@@ -105,7 +107,8 @@ class SerialisedApp:
         self.lock = threading.Lock()
         self.persister: emulator_state.Persister | None = None
         self.restored: dict[str, Any] | None = None
-        self.maintained: dict[str, int] = {"iterators_expired": 0, "stream_records_trimmed": 0}
+        self.maintained: dict[str, int] = {"iterators_expired": 0, "stream_records_trimmed": 0,
+                                           "s3_expired": 0, "s3_versions_deleted": 0}
         self.maintain_every = emulator_bounds.maintain_every_seconds()
         self._next_maintenance = time.monotonic() + self.maintain_every
 
@@ -136,7 +139,7 @@ class SerialisedApp:
             return
         self._next_maintenance = now + self.maintain_every
         for name, count in emulator_bounds.maintain().items():
-            self.maintained[name] += count
+            self.maintained[name] = self.maintained.get(name, 0) + count
             if count and self.persister is not None:
                 self.persister.mark_dirty()
 
@@ -208,6 +211,7 @@ def moto_app(state_file: Path | None = None, *,
     moto_responses.install()  # byte-identical responses, fewer lookups: see its docstring
     moto_query.install()  # a Query reads its partition only; also one request at a time
     emulator_bounds.install()
+    emulator_lifecycle.install()
     app = SerialisedApp(DomainDispatcherApplication(create_backend_app))
     if state_file is not None:
         restored = app.restored = emulator_state.load(state_file)
