@@ -41,8 +41,19 @@ def moto_endpoint() -> Iterator[str]:
     """Start the serialised moto_server on 127.0.0.1 for the session; yield its URL; stop it."""
     from vexil.devstack.motoserver import SerialMotoServer
 
-    with SerialMotoServer("127.0.0.1", 0) as server:
-        yield server.url
+    # A lifecycle "day" as long as AWS's (the local stack's is 10 s): the suite runs for
+    # many minutes, and a bundle expiring under a later test would make results depend on
+    # test order. tests/devstack drive the lifecycle with short days of their own.
+    saved = os.environ.get("VEXIL_EMULATOR_LIFECYCLE_DAY")
+    os.environ["VEXIL_EMULATOR_LIFECYCLE_DAY"] = "86400"
+    try:
+        with SerialMotoServer("127.0.0.1", 0) as server:
+            yield server.url
+    finally:
+        if saved is None:
+            os.environ.pop("VEXIL_EMULATOR_LIFECYCLE_DAY", None)
+        else:
+            os.environ["VEXIL_EMULATOR_LIFECYCLE_DAY"] = saved
 
 
 @pytest.fixture(scope="session")

@@ -166,10 +166,12 @@ def test_an_invalid_edit_is_refused_next_to_its_field_and_cannot_be_saved(
 def test_production_change_becomes_a_cr_that_a_second_token_approves_and_applies(
         watched: Watched, browser: Any, stack: dict[str, Any]) -> None:
     reviewer = _second_token(stack, "reviewer")
-    # The demo leaves production's flags as pending change requests: let the reviewer
-    # approve and apply the one for checkout-enabled, so the flag exists in production.
+    # The demo leaves production's flags as a pending change request (its flags file is one
+    # changeset): let the reviewer approve and apply it, so the flag exists in production.
     pending = _api(stack, "GET", PRODUCTION + "/change-requests?status=pending")["items"]
-    seed = next(cr for cr in pending if cr["operation"].get("flag") == "checkout-enabled")
+    seed = next(cr for cr in pending if cr["operation"].get("flag") == "checkout-enabled"
+                or any(c.get("key") == "checkout-enabled"
+                       for c in cr["operation"].get("changes") or []))
     crp = f"{PRODUCTION}/change-requests/{seed['id']}"
     seed = _api(stack, "POST", crp + "/approve", {}, if_match=seed["version"], token=reviewer)
     _api(stack, "POST", crp + "/apply", {}, if_match=seed["version"], token=reviewer)
