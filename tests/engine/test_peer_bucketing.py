@@ -190,7 +190,8 @@ def test_growthbook_hashes_utf16_code_units() -> None:
 def test_growthbook_hash_value_is_javascripts_string() -> None:
     """A falsy attribute is "no hash value" (GrowthBook: ``if (!hashValue)``)."""
     to_text = value_function("growthbook-v2")
-    assert [to_text(v) for v in ("", 0, 0.0, False, None, [], {})] == [None] * 7
+    falsy: tuple[object, ...] = ("", 0, 0.0, False, None, [], {})
+    assert [to_text(v) for v in falsy] == [None] * 7
     assert [to_text(v) for v in ("u", 3, 3.0, 1.5, True)] == ["u", "3", "3", "1.5", "true"]
     assert value_function("flagd")(3) is None  # flagd buckets by strings only
 
