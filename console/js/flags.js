@@ -3,7 +3,7 @@
  * page (definition; targets, rules as sentences, rollout weights, schedule; edits through
  * forms or JSON; every edit compiled and previewed by the API before Save is enabled). */
 import * as api from "./api.js";
-import { OPERATORS, WEIGHT_TOTAL, clauseSentence, percent, serveText, weightOf } from "./describe.js";
+import { OPERATORS, WEIGHT_TOTAL, bucketsOf, clauseSentence, percent, serveText, weightOf } from "./describe.js";
 import { h, notice, render } from "./dom.js";
 import { impactPanel } from "./impact.js";
 import { envNav, showError } from "./ui.js";
@@ -154,7 +154,7 @@ function readable(def, cfg) {
     rollout && rollout.schedule ? h("ol", { class: "timeline", "aria-label": "Rollout schedule" },
       rollout.schedule.map((/** @type {any} */ s) => h("li", null, `${s.at}: `,
         s.weights.map((/** @type {number} */ w, /** @type {number} */ i) =>
-          `${rollout.variations[i].variation} ${percent(w)}`).join(", ")))) : null);
+          `${rollout.variations[i].variation ?? "nobody"} ${percent(w, bucketsOf(rollout))}`).join(", ")))) : null);
 }
 
 /**
