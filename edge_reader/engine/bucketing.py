@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterable
 from functools import partial
 
 import mmh3
@@ -86,7 +87,8 @@ def bucket_function(hash_name: str, salt: str, seed: int | None, buckets: int) -
     if hash_name == "growthbook-v1":
         return partial(_growthbook_v1, salt, buckets)
     if hash_name == "growthbook-v2":
-        return partial(_growthbook_v2, salt, buckets)
+        # FNV-1a is a left fold: hash the seed prefix once, continue per value.
+        return partial(_growthbook_v2, _fnv1a32(salt), buckets)
     raise ValueError(f"unknown hash {hash_name!r}")
 
 
@@ -129,23 +131,29 @@ def _growthbook_v1(seed: str, buckets: int, value: str) -> int:
     return (_fnv1a32(value + seed) % 1000) * buckets // 1000
 
 
-def _growthbook_v2(seed: str, buckets: int, value: str) -> int:
+def _growthbook_v2(seed_state: int, buckets: int, value: str) -> int:
     # GrowthBook hash(seed, value, 2) = (fnv1a32(str(fnv1a32(seed + value))) % 10000) / 10000;
-    # the same reasoning as v1, with 10000.
-    inner = _fnv1a32(seed + value)
+    # the same reasoning as v1, with 10000. `seed_state` is fnv1a32(seed), so continuing
+    # the fold over `value` gives fnv1a32(seed + value).
+    inner = _fnv1a32(value, seed_state)
     return (_fnv1a32(str(inner)) % 10000) * buckets // 10000
 
 
-def _fnv1a32(text: str) -> int:
-    """FNV-1a 32 over the UTF-16 code units of ``text`` (JavaScript's ``charCodeAt``).
+_FNV_OFFSET = 0x811C9DC5
+_UTF16_NATIVE = "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
+
+
+def _fnv1a32(text: str, h: int = _FNV_OFFSET) -> int:
+    """FNV-1a 32 over the UTF-16 code units of ``text`` (JavaScript's ``charCodeAt``),
+    continuing from state ``h``.
 
     GrowthBook's reference SDK (JavaScript) xors whole UTF-16 code units, not bytes; for
-    text in the Basic Multilingual Plane a code unit is the code point.
+    ASCII text a code unit is the byte, which is the fast path.
     """
-    h = 0x811C9DC5
-    data = text.encode("utf-16-le")
-    for i in range(0, len(data), 2):
-        h = ((h ^ (data[i] | data[i + 1] << 8)) * 0x01000193) & 0xFFFFFFFF
+    units: Iterable[int] = (text.encode("ascii") if text.isascii()
+                            else memoryview(text.encode(_UTF16_NATIVE)).cast("H"))
+    for unit in units:
+        h = ((h ^ unit) * 0x01000193) & 0xFFFFFFFF
     return h
 
 
