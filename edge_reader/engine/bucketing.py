@@ -15,9 +15,10 @@ so an imported rollout assigns every context to the bucket its old system did.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 
 import mmh3
@@ -243,3 +244,33 @@ def bucket_cut(x: float, buckets: int, *, inclusive: bool = False) -> int:
     while k < buckets and below(k):
         k += 1
     return k
+
+
+def entries_from_ranges(
+    ranges: Sequence[tuple[float, float]], size: int, buckets: int | None = None,
+) -> list[tuple[int | None, int]]:
+    """Rollout entries ``(range index or None for a gap, weight)`` for a peer's float ranges.
+
+    For importers of peers that place a context at ``n = k / size`` and serve the **first**
+    range with ``start <= n < end`` (GrowthBook's ``chooseVariation``; ranges may be unsorted,
+    overlap or leave holes). The entries cover ``[0, buckets)`` (``buckets`` defaults to
+    ``size``, which must divide it) in order, each range's integer ends cut with
+    :func:`bucket_cut` exactly as the peer divides, so a context gets the same range index
+    — or a gap, where the peer serves no range.
+    """
+    total = size if buckets is None else buckets
+    if total % size:
+        raise ValueError(f"buckets ({total}) must be a multiple of the peer's size ({size})")
+    scale = total // size
+    cuts = [(bucket_cut(start, size) * scale, bucket_cut(end, size) * scale)
+            for start, end in ranges]
+    points = sorted({0, total, *(p for pair in cuts for p in pair if 0 <= p <= total)})
+    entries: list[tuple[int | None, int]] = []
+    for lower, upper in itertools.pairwise(points):
+        # Between two consecutive ends no range starts or stops: one owner for the stretch.
+        owner = next((i for i, (lo, hi) in enumerate(cuts) if lo <= lower < hi), None)
+        if entries and entries[-1][0] == owner:
+            entries[-1] = (owner, entries[-1][1] + upper - lower)
+        else:
+            entries.append((owner, upper - lower))
+    return entries

@@ -19,6 +19,7 @@ from edge_reader.engine.bucketing import (
     UNLEASH_VARIANT_SEED,
     bucket_cut,
     bucket_function,
+    entries_from_ranges,
     js_number_string,
     value_function,
 )
@@ -219,3 +220,38 @@ def test_bucket_cut_counts_what_the_peer_puts_below(x: float, buckets: int,
 def test_unknown_hash_is_refused_by_the_factory() -> None:
     with pytest.raises(ValueError, match="unknown hash"):
         bucket_function("sha256", "s", None, 100)
+
+
+# cases.json "run": experiments given as explicit ranges (first matching range wins; a
+# context in no range is not in the experiment → None).
+@pytest.mark.parametrize(("name", "seed", "version", "ranges", "expected"), [
+    ("Ranges, ignore coverage and weights", "ranges", 1, [(0.99, 1.0), (0.0, 0.99)], 1),
+    ("Ranges, partial coverage", "configs", 1, [(0, 0.1), (0.9, 1.0)], None),
+    ("Uses seed and hash version", "foo", 2, [(0, 0.5), (0.5, 1.0)], 1),
+    # "Uses seed with weights/coverage": weights [0.5, 0.5], coverage 0.99 → these ranges
+    ("Uses seed with weights/coverage", "foo", 2, [(0, 0.495), (0.5, 0.995)], 1),
+])
+def test_growthbook_ranges_become_entries(name: str, seed: str, version: int,
+                                          ranges: list[tuple[float, float]],
+                                          expected: int | None) -> None:
+    size = 1000 if version == 1 else 10000
+    for buckets in (size, size * 10):
+        b = bucket_function(f"growthbook-v{version}", seed, None, buckets)("1")
+        upper = 0
+        for owner, weight in entries_from_ranges(ranges, size, buckets):
+            upper += weight
+            if b < upper:
+                assert owner == expected, (name, buckets)
+                break
+        else:
+            pytest.fail(f"{name}: bucket {b} past the entries")
+
+
+def test_entries_from_ranges_cover_every_bucket_in_order() -> None:
+    entries = entries_from_ranges([(0, 0.04), (0.2, 0.26), (0.5, 0.6)], 1000, 100000)
+    assert entries == [(0, 4000), (None, 16000), (1, 6000), (None, 24000), (2, 10000),
+                       (None, 40000)]
+    assert entries_from_ranges([(0, 1)], 100) == [(0, 100)]
+    assert entries_from_ranges([], 100) == [(None, 100)]
+    with pytest.raises(ValueError, match="multiple"):
+        entries_from_ranges([(0, 1)], 1000, 1500)
