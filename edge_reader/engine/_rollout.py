@@ -85,6 +85,16 @@ class RolloutPlan:
     bucketing: Bucketing = field(default_factory=lambda: Bucketing(DEFAULT_HASH, None, BUCKETS))
     skip_missing: bool = False  # missing: "skip"
 
+    def always_serves(self) -> bool:
+        """Does the rollout serve a variation (or an error) to every context? False when a gap
+        can be reached — a gap with weight at some point, a gap last (past the weights'
+        end) — or when ``missing: "skip"`` lets contexts without a value through."""
+        if self.skip_missing or self.variations[-1] is None:
+            return False
+        tables = (self.weights, *(w for _, w in self.steps))
+        return not any(name is None and weights[i] > 0
+                       for weights in tables for i, name in enumerate(self.variations))
+
     def served(self) -> set[str]:
         """Variations that receive a non-zero weight at some point."""
         out = {v for v, w in zip(self.variations, self.weights, strict=True)

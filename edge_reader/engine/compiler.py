@@ -472,9 +472,11 @@ class _FlagCompiler:
             cond, unconditional = compile_conditions(item.get("clauses"), f"{where}.clauses",
                                                      problems, segments.resolve, self.fresh,
                                                      segments.clause_cache)
-            if unconditional and unconditional_at is None:
-                unconditional_at = i
             fixed, rollout = self.serve(item.get("serve"), f"{where}.serve")
+            # A rollout with gaps (or missing: skip) lets some contexts through to what follows.
+            if unconditional and unconditional_at is None and (
+                    rollout is None or rollout.always_serves()):
+                unconditional_at = i
             if fixed is not None:
                 rules.append((cond, self.detail(fixed, Reason.TARGETING_MATCH, i, rule_id), None))
             elif rollout is not None:

@@ -355,3 +355,22 @@ def test_rule_with_clauses_and_a_gap_tries_the_next_rule() -> None:
     env = _compile({"f": f})
     assert _eval(env, {"targetingKey": "u", "country": "DE"}).variant == "y"
     assert _eval(env, {"targetingKey": "u", "country": "FR"}).variant == "z"
+
+
+def test_a_clause_less_rule_with_gaps_leaves_what_follows_reachable() -> None:
+    """unreachable_rule / unreachable_default only when the rollout serves everyone."""
+    def codes(rollout: dict[str, Any]) -> set[str]:
+        # one clause-less rollout rule, then a rule with a clause, then the default
+        f = {"kind": "boolean", "variations": dict(BOOL), "default": {"variation": "off"},
+             "rules": [{"clauses": [], "serve": {"rollout": rollout}},
+                       {"clauses": [clause("country", "in", "DE")],
+                        "serve": {"variation": "off"}}]}
+        return {code for _, code in _warnings({"f": f})}
+    full = [{"variation": "on", "weight": 100000}]
+    assert {"unreachable_rule", "unreachable_default"} <= codes({"variations": full})
+    for rollout in ({"variations": full, "missing": "skip"},
+                    {"variations": [{"variation": "on", "weight": 50000}, {"weight": 50000}]},
+                    {"variations": [{"variation": "on", "weight": 100000}, {"weight": 0}]},
+                    {"variations": [{"variation": "on", "weight": 100000}, {"weight": 0}],
+                     "schedule": [{"at": "2026-12-02T00:00:00Z", "weights": [0, 100000]}]}):
+        assert codes(rollout) & {"unreachable_rule", "unreachable_default"} == set(), rollout
