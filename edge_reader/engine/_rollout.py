@@ -306,14 +306,12 @@ def build_rollout(
     zero = not plan.skip_missing and not by_key
     getter = make_getter(plan.bucket_path)
     if b.hash != DEFAULT_HASH:
-        # LaunchDarkly puts a context without the rollout's kind before the first entry
-        # (bucket -1: the first listed entry, whatever its weight).
-        first = plan.variations[0]
-        no_kind = (gap if first is None else details[first]) if (
-            b.hash == "launchdarkly" and not plan.skip_missing) else on_missing
+        # LaunchDarkly places a context without the rollout's kind in bucket 0 (its Go, Java
+        # and .NET evaluators; Python's -1 differs only for a first entry of weight 0).
+        kind_zero = zero or (b.hash == "launchdarkly" and not plan.skip_missing)
         return _PeerRollout(plan.context_kind, getter, value_function(b.hash),
                             bucket_function(b.hash, plan.salt, b.seed, b.buckets), base,
-                            no_kind, on_missing, zero, schedule).run
+                            on_missing, zero, kind_zero, schedule).run
     prefix = plan.salt + ":"
     if by_key and schedule is None:
         return _ByKey(plan.context_kind, prefix, b.buckets, base, on_missing).run
@@ -384,23 +382,26 @@ class _PeerRollout:
     text: ValueFn
     bucket: BucketFn
     base: Table
-    no_kind: Served  # the context has no such kind
-    on_missing: Served  # no bucketing value, unless `zero`
+    on_missing: Served  # no bucketing value, unless `zero` (`kind_zero` without the kind)
     zero: bool
+    kind_zero: bool
     schedule: _Schedule | None
 
     def run(self, kinds: Kinds) -> Served:
         """The detail of the bucket range the context falls in, as the peer would place it."""
         attrs = kinds.get(self.kind)
         if attrs is None:
-            return self.no_kind
-        v = self.text(self.getter(attrs))
-        if v is None:
-            if not self.zero:
+            if not self.kind_zero:
                 return self.on_missing
             b = 0
         else:
-            b = self.bucket(v)
+            v = self.text(self.getter(attrs))
+            if v is not None:
+                b = self.bucket(v)
+            elif self.zero:
+                b = 0
+            else:
+                return self.on_missing
         return _pick(b, self.base if self.schedule is None else self.schedule.current())
 
 

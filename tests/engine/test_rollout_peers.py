@@ -160,15 +160,19 @@ def test_launchdarkly_boundaries_through_the_engine() -> None:
     assert _eval(_compile({"f": _ld_flag([42157, 0, 0])}), ctx).variant == "c"
 
 
-def test_launchdarkly_context_kind_not_found_gets_the_first_entry() -> None:
-    """LaunchDarkly's _bucket_context returns -1 for a missing kind: the first entry, even at
-    weight 0 (python-server-sdk evaluator_common._variation_index_for_context)."""
+def test_launchdarkly_context_kind_not_found_is_bucket_zero() -> None:
+    """LaunchDarkly's Java/.NET EvaluatorBucketing: "if we can't get a context at all (the
+    specified context kind did not exist) ... treated the same as zero" — the first range with
+    weight; not TARGETING_KEY_MISSING as Vexil's own hash says."""
     env = _compile({"f": _ld_flag([0, 50000, 50000], context_kind="org")})
     d = _eval(env, {"kind": "user", "key": "u"})
-    assert (d.variant, d.reason) == ("a", Reason.SPLIT)
-    # and an attribute it cannot bucket (a float) is bucket 0: the first non-empty range
+    assert (d.variant, d.reason, d.error_code) == ("b", Reason.SPLIT, None)
+    # and an attribute it cannot bucket (a float) is bucket 0 too
     env = _compile({"f": _ld_flag([0, 50000, 50000], bucket_by="score")})
     assert _eval(env, {"targetingKey": "u", "score": 1.5}).variant == "b"
+    # missing: "skip" overrides both
+    env = _compile({"f": _ld_flag([0, 50000, 50000], context_kind="org", missing="skip")})
+    assert _eval(env, {"kind": "user", "key": "u"}).reason == Reason.DEFAULT
 
 
 def test_launchdarkly_seed() -> None:
