@@ -9,6 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from edge_reader.engine import CompileError, Context, ErrorCode, Reason, compile_environment
 from edge_reader.engine.bucketing import HASHES, bucket_cut, bucket_function
@@ -378,3 +380,52 @@ def test_a_clause_less_rule_with_gaps_leaves_what_follows_reachable() -> None:
                     {"variations": [{"variation": "on", "weight": 100000}, {"weight": 0}],
                      "schedule": [{"at": "2026-12-02T00:00:00Z", "weights": [0, 100000]}]}):
         assert codes(rollout) & {"unreachable_rule", "unreachable_default"} == set(), rollout
+
+
+# --- properties -----------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                 max_size=3),
+    max_leaves=10)
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(HASHES), st.text(max_size=20), st.integers(1, 2**31 - 1))
+def test_every_hash_buckets_into_range(hash_name: str, value: str, buckets: int) -> None:
+    seed = 7 if hash_name in ("launchdarkly", "unleash") else None
+    b = bucket_function(hash_name, "salt", seed, buckets)(value)
+    # launchdarkly alone may return `buckets` (the hash LaunchDarkly places at 1.0)
+    assert 0 <= b < buckets or (hash_name == "launchdarkly" and b == buckets)
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sampled_from(HASHES), st.sampled_from(["default", "skip"]),
+       st.sampled_from(["key", "/team/id", "team"]), st.dictionaries(
+           st.sampled_from(["targetingKey", "kind", "team", "user", "org"]), _json, max_size=4))
+def test_evaluating_peer_rollouts_never_fails(hash_name: str, missing: str, bucket_by: str,
+                                              ctx: dict[str, Any]) -> None:
+    f = _gap_flag("rule", [{"variation": "on", "weight": 3}, {"weight": 4},
+                           {"variation": "off", "weight": 3}],
+                  bucketing={"hash": hash_name, "buckets": 10}, missing=missing,
+                  bucket_by=bucket_by)
+    d = _eval(_compile({"f": f}), ctx)
+    assert d.error_code in (None, ErrorCode.INVALID_CONTEXT, ErrorCode.TARGETING_KEY_MISSING), d
+
+
+@pytest.mark.parametrize("hash_name", HASHES)
+def test_raising_the_first_weight_only_adds_contexts(hash_name: str) -> None:
+    def on(weight: int) -> set[str]:
+        f = _gap_flag("default", [{"variation": "on", "weight": weight},
+                                  {"variation": "off", "weight": 1000 - weight}],
+                      bucketing={"hash": hash_name, "buckets": 1000})
+        env = _compile({"f": f})
+        return {k for k in KEYS if _eval(env, {"targetingKey": k}).variant == "on"}
+    before, after = on(200), on(500)
+    assert before < after
+    assert 0.15 < len(before) / len(KEYS) < 0.25  # and roughly uniform
+    assert 0.45 < len(after) / len(KEYS) < 0.55
+
+
+KEYS = [f"user-{i}" for i in range(4000)]
