@@ -119,7 +119,7 @@ def parse_rollout(
         return None
     before = len(problems.errors)
     check_fields(raw, path, _ROLLOUT_FIELDS, ("variations",), problems)
-    bucketing = _bucketing(raw, path, problems)
+    bucketing = _bucketing(raw, path, problems, fresh)
     names, weights = _weighted_variations(raw, path, variations, bucketing.buckets, problems)
     kind = get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user"
     salt = get_str(raw, "salt", path, problems, max_length=256)
@@ -133,11 +133,14 @@ def parse_rollout(
         return None
     return RolloutPlan(tuple(None if n is None else fresh.text(n) for n in names),
                        tuple(weights), tuple(steps), fresh.text(kind), fresh.texts(parts),
-                       salt if salt is not None else flag_key, bucketing, missing == "skip")
+                       flag_key if salt is None else fresh.text(salt), bucketing,
+                       missing == "skip")
 
 
-def _bucketing(raw: Mapping[str, Any], path: str, problems: Problems) -> Bucketing:
-    """The rollout's ``bucketing`` (Vexil's hash, 100000 buckets when absent)."""
+def _bucketing(raw: Mapping[str, Any], path: str, problems: Problems,
+               fresh: Fresh) -> Bucketing:
+    """The rollout's ``bucketing`` (Vexil's hash, 100000 buckets when absent), with every
+    value the runs keep copied out of the document (_fresh.py)."""
     where = f"{path}.bucketing"
     spec = get_mapping(raw, "bucketing", path, problems) or {}
     check_fields(spec, where, _BUCKETING_FIELDS, (), problems)
@@ -153,7 +156,8 @@ def _bucketing(raw: Mapping[str, Any], path: str, problems: Problems) -> Bucketi
         problems.error(f"{where}.seed", f"hash {name!r} takes no seed (only "
                        f"{', '.join(sorted(SEEDED_HASHES))} do): use 'salt'", "seed_unused")
     buckets = get_int(spec, "buckets", where, problems, minimum=1, maximum=MAX_BUCKETS)
-    return Bucketing(name, seed, BUCKETS if buckets is None else buckets)
+    return Bucketing(fresh.text(name), None if seed is None else fresh.integer(seed),
+                     BUCKETS if buckets is None else fresh.integer(buckets))
 
 
 def _weighted_variations(

@@ -12,11 +12,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from edge_reader.bundle import decode_bundle_document, encode_bundle_document
 from edge_reader.engine import CompileError, Context, ErrorCode, Reason, compile_environment
 from edge_reader.engine.bucketing import HASHES, bucket_cut, bucket_function
 from edge_reader.engine.schema import flag_schema
 
 from .builders import BOOL, clause, doc
+from .graph import kept_from
 from .test_ramps import FakeClock, _sec
 
 SUITS = {"clubs": "clubs", "diamonds": "diamonds", "hearts": "hearts", "spades": "spades",
@@ -429,3 +431,22 @@ def test_raising_the_first_weight_only_adds_contexts(hash_name: str) -> None:
 
 
 KEYS = [f"user-{i}" for i in range(4000)]
+
+
+def test_peer_rollouts_keep_no_object_of_the_document() -> None:
+    """A compiled peer rollout keeps copies (salt, seed, buckets...), never the parser's
+    objects: one would pin a whole arena of the dropped document (engine/_fresh.py)."""
+    flags = {}
+    for i, hash_name in enumerate(HASHES):
+        seed = {"launchdarkly": 123456789, "unleash": 86028157}.get(hash_name)
+        bucketing = {"hash": hash_name, "buckets": 100003,
+                     **({"seed": seed} if seed is not None else {})}
+        flags[f"f{i}"] = _gap_flag("rule", [{"variation": "on", "weight": 50001},
+                                            {"weight": 50002}],
+                                   bucketing=bucketing, salt=f"salt-{hash_name}-long",
+                                   missing="skip", bucket_by="/team/id",
+                                   schedule=[{"at": "2026-12-02T00:00:00Z",
+                                              "weights": [70001, 30002]}])
+    parsed = decode_bundle_document(encode_bundle_document(doc(flags)))
+    env = compile_environment(parsed, clock=lambda: 1_795_478_400.0)
+    assert kept_from(parsed, env) == []
