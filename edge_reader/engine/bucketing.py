@@ -104,8 +104,10 @@ def _launchdarkly(prefix: str, buckets: int, value: str) -> int:
     # (S_i the cumulative weight). With integers h, L, S_i, B: h/L < S/B ⟺ h·B < S·L ⟺
     # floor(h·B / L) < S (S is an integer), so b = (h·B) // L reproduces every comparison
     # exactly — no float rounding — and h = L gives b = B: past every range, as p = 1.0 is.
-    digest = hashlib.sha1((prefix + value).encode("utf-8")).hexdigest()  # noqa: S324
-    return (int(digest[:15], 16) * buckets) // LD_SCALE
+    # The first 15 hex digits are the top 60 bits of the first 8 bytes. SHA-1 here is a
+    # bucketing function, not a security one (usedforsecurity=False: allowed under FIPS).
+    digest = hashlib.sha1((prefix + value).encode("utf-8"), usedforsecurity=False).digest()
+    return ((int.from_bytes(digest[:8], "big") >> 4) * buckets) // LD_SCALE
 
 
 def _unleash(prefix: str, seed: int, buckets: int, value: str) -> int:
