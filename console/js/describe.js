@@ -27,11 +27,11 @@ export function bucketsOf(rollout) {
 }
 
 /** A percentage typed by a person (``12.5``) as a weight (``12500``), or NaN.
- * @param {string} text */
-export function weightOf(text) {
+ * @param {string} text @param {number} [total] the rollout's buckets */
+export function weightOf(text, total = WEIGHT_TOTAL) {
   const value = Number(text);
   if (!Number.isFinite(value) || value < 0 || value > 100) return NaN;
-  return Math.round(value * 1000);
+  return Math.round(value * (total / 100));  // total / 100 is exactly 1000 by default
 }
 
 /** ``user's country is one of DE, FR`` @param {any} clause @returns {string} */

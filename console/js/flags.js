@@ -166,14 +166,18 @@ function editor(def, draft, changed) {
   const rollout = draft.default && draft.default.rollout;
   const parts = [];
   if (rollout) {
-    parts.push(h("fieldset", { id: "weights", "data-path": "default" }, h("legend", null, "Default rollout (percent, 0.001 % steps)"),
-      rollout.variations.map((/** @type {any} */ v, /** @type {number} */ i) => h("label", null, `${v.variation} `,
-        h("input", { type: "number", step: "0.001", min: 0, max: 100, id: `weight-${v.variation}`,
-          value: (v.weight / 1000).toString(), onchange: (/** @type {Event} */ ev) => {
-            const w = weightOf(/** @type {HTMLInputElement} */ (ev.target).value);
+    // Weights count the rollout's own buckets (bucketing.buckets, 100000 by default); an
+    // entry without a variation is a gap ("nobody": those contexts are not served).
+    const total = bucketsOf(rollout);
+    const step = total === WEIGHT_TOTAL ? "0.001" : String(100 / total);
+    parts.push(h("fieldset", { id: "weights", "data-path": "default" }, h("legend", null, `Default rollout (percent, ${percent(1, total)} steps)`),
+      rollout.variations.map((/** @type {any} */ v, /** @type {number} */ i) => h("label", null, `${v.variation ?? "nobody"} `,
+        h("input", { type: "number", step, min: 0, max: 100, id: v.variation === undefined ? `weight-gap-${i}` : `weight-${v.variation}`,
+          value: (v.weight * 100 / total).toString(), onchange: (/** @type {Event} */ ev) => {
+            const w = weightOf(/** @type {HTMLInputElement} */ (ev.target).value, total);
             rollout.variations[i].weight = Number.isNaN(w) ? -1 : w;
-            // Two variations: the other takes the rest, so the weights keep summing to 100 %.
-            if (rollout.variations.length === 2 && !Number.isNaN(w)) rollout.variations[1 - i].weight = WEIGHT_TOTAL - w;
+            // Two entries: the other takes the rest, so the weights keep summing to 100 %.
+            if (rollout.variations.length === 2 && !Number.isNaN(w)) rollout.variations[1 - i].weight = total - w;
             changed();
           } }), " %"))));
   } else {
