@@ -450,3 +450,28 @@ def test_peer_rollouts_keep_no_object_of_the_document() -> None:
     parsed = decode_bundle_document(encode_bundle_document(doc(flags)))
     env = compile_environment(parsed, clock=lambda: 1_795_478_400.0)
     assert kept_from(parsed, env) == []
+
+
+@pytest.mark.parametrize(("rollout", "valid"), [
+    ({"variations": [{"variation": "on", "weight": 100001}]}, False),
+    ({"variations": [{"variation": "on", "weight": 100001}], "bucketing": {"hash": "flagd"}},
+     False),
+    ({"variations": [{"variation": "on", "weight": 100001}], "bucketing": {"buckets": 200000}},
+     True),
+    ({"variations": [{"weight": 30}, {"variation": "on", "weight": 70}], "missing": "skip",
+      "bucketing": {"hash": "unleash", "buckets": 100, "seed": 0}}, True),
+    ({"variations": [{"variation": "on", "weight": 1}], "bucketing": {"hash": "sha"}}, False),
+    ({"variations": [{"variation": "on", "weight": 1}], "missing": "nope"}, False),
+    ({"variations": [{"variation": "on", "weight": 1}], "bucketing": {"buckets": 0}}, False),
+])
+def test_schema_and_compiler_agree_on_bucketing(rollout: dict[str, Any], valid: bool) -> None:
+    import jsonschema
+
+    d = doc({"f": {"kind": "boolean", "variations": dict(BOOL), "default": {"rollout": rollout}}})
+    schema_ok = not list(jsonschema.Draft202012Validator(flag_schema()).iter_errors(d))
+    try:
+        compile_environment(d)
+        compiler_ok = True
+    except CompileError:
+        compiler_ok = False
+    assert schema_ok == compiler_ok == valid
