@@ -77,7 +77,9 @@ def test_every_request_is_one_json_line_with_its_id_and_principal_and_no_secret(
         proc = subprocess.Popen(
             [sys.executable, "-m", "vexil.devstack.apiserver", "--host", "127.0.0.1",
              "--port", str(port), "--stage", "local"],
-            cwd=CONTROL_PLANE, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT)
+            # Unbuffered as the stack runs it: EMF records are print()ed, not logged.
+            cwd=CONTROL_PLANE, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=out,
+            stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_up(base, proc, log)
