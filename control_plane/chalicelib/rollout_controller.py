@@ -35,7 +35,7 @@ import orjson
 
 from chalicelib import keys
 from chalicelib.canonical import iso
-from chalicelib.errors import ApiError
+from chalicelib.errors import ApiError, NotFound
 from chalicelib.rbac import Principal
 from chalicelib.usecases import rollouts
 from chalicelib.usecases.base import Call, Ctx
@@ -112,6 +112,7 @@ class TickReport:
     completed: list[str] = field(default_factory=list)
     rolled_back: list[str] = field(default_factory=list)
     paused: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
     notified: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)
@@ -152,7 +153,12 @@ def _visit(ctx: Ctx, alarms: Alarms, notifier: Notifier, entry: Mapping[str, Any
         report.notified.append(name)
     if state["status"] != rollouts.RUNNING:
         return
-    current = rollouts.flag_config(ctx, state)
+    try:
+        current = rollouts.flag_config(ctx, state)
+    except NotFound:
+        _stop_flag_gone(ctx, state)
+        report.stopped.append(name)
+        return
     if current.version != state.get("config_version"):
         _pause_for_edit(ctx, state, current.version)
         report.paused.append(name)
@@ -251,6 +257,13 @@ def _pause_for_edit(ctx: Ctx, state: dict[str, Any], version: int) -> None:
     rollouts.event(state, iso(ctx.now()), "paused", CONTROLLER.name, edited_by=who,
                    flag_version=version)
     rollouts.write(ctx, _call(reason), state, action="rollout.pause")
+
+
+def _stop_flag_gone(ctx: Ctx, state: dict[str, Any]) -> None:
+    reason = "aborted: the flag no longer exists in this environment"
+    state.update(status=rollouts.ABORTED, reason=reason)
+    rollouts.event(state, iso(ctx.now()), "aborted", CONTROLLER.name)
+    rollouts.write(ctx, _call(reason), state, action="rollout.abort")
 
 
 def _freeze(ctx: Ctx, state: dict[str, Any], guards: dict[str, str]) -> bool:

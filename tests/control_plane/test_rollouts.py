@@ -195,8 +195,10 @@ def test_start_writes_the_first_step_and_refuses_unfit_flags(
     assert r.status_code == 400
     assert "flag.enabled" in [d["path"] for d in r.json["error"]["details"]]
     assert world.api.put(f"{base}/flags/checkout", ON_OFF, if_match=1).status_code == 200
-    for wrong, field in [({"target": "maybe"}, "target"), ({"strategy": "nope"}, None),
-                         ({"guards": []}, "guards"), ({"guards": ["a\nb"]}, "guards[0]")]:
+    cases: list[tuple[dict[str, Any], str | None]] = [
+        ({"target": "maybe"}, "target"), ({"strategy": "nope"}, None),
+        ({"guards": []}, "guards"), ({"guards": ["a\nb"]}, "guards[0]")]
+    for wrong, field in cases:
         r = world.api.post(f"{base}/flags/checkout/rollout", {**body, **wrong})
         assert r.status_code in (400, 404), (wrong, r.json)
         if field:
@@ -450,6 +452,20 @@ def test_a_manual_edit_pauses_the_rollout_and_says_so(world: World, guards: Guar
     r = world.api.post(f"{url}/abort", {"rollback": False}, if_match=status["version"])
     assert r.status_code == 200
     assert world.api.get(f"{base}/flags/checkout").json["config"]["targets"]
+
+
+def test_deleting_the_flag_stops_its_rollout(world: World, guards: Guards,
+                                             controller: Controller) -> None:
+    base, _, _ = _running(world, guards)
+    project = base.split("/")[3]
+    assert world.api.delete(f"/v1/projects/{project}/flags/checkout", if_match=1
+                            ).status_code == 200
+    world.clock.advance(61)
+    assert len(controller.tick()["stopped"]) == 1
+    status = world.api.get(f"{base}/flags/checkout/rollout").json
+    assert status["status"] == "aborted"
+    assert "no longer exists" in status["reason"]
+    assert controller.tick()["stopped"] == []  # out of the index
 
 
 # --- protected environments ----------------------------------------------------------------
