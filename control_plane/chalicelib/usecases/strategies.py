@@ -52,7 +52,8 @@ def _plan_or_problems(body: Mapping[str, Any]) -> tuple[list[int], list[Detail]]
         while _units(value) < FULL and len(plan) <= MAX_STEPS:
             plan.append(_units(value))
             value *= float(body["factor"])
-        plan.append(FULL)
+        # A small factor repeats a step at the engine's precision: keep each step once.
+        plan = [*sorted(set(plan)), FULL]
     else:
         plan = [_units(float(p)) for p in body["percents"]]
         if any(b <= a for a, b in itertools.pairwise(plan)) or not plan:
