@@ -419,7 +419,8 @@ def test_a_paused_rollout_does_not_move(world: World, guards: Guards,
     assert _target_weight(world, base) == 50000
 
 
-def test_abort_rolls_back_unless_told_not_to(world: World, guards: Guards) -> None:
+def test_abort_rolls_back_unless_told_not_to(world: World, guards: Guards,
+                                             controller: Controller) -> None:
     base, _, _ = _running(world, guards)
     url = f"{base}/flags/checkout/rollout"
     r = world.api.post(f"{url}/abort", {}, if_match=world.api.get(url).json["version"])
@@ -427,6 +428,14 @@ def test_abort_rolls_back_unless_told_not_to(world: World, guards: Guards) -> No
     assert r.json["status"] == "aborted"
     assert _weights(world, base) == {"variation": "off"}
     assert world.api.post(f"{url}/abort", {}, if_match=r.json["version"]).status_code == 409
+    # A new rollout of the flag continues the version: the old ETag cannot act on it.
+    old = r.json["version"]
+    strategy = world.api.get(url).json["strategy"]["key"]
+    guard = world.api.get(url).json["guards"][0]
+    r = world.api.post(url, {"target": "on", "strategy": strategy, "guards": [guard]})
+    assert r.status_code == 201, r.json
+    assert r.json["version"] == old + 1
+    assert world.api.post(f"{url}/pause", if_match=old).status_code == 412
 
 
 def test_a_manual_edit_pauses_the_rollout_and_says_so(world: World, guards: Guards,

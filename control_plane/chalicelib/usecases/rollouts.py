@@ -111,9 +111,15 @@ def write(ctx: Ctx, call: Call, state: dict[str, Any], *, action: str,
     if config is not None:
         new["config_version"] = config[0].version + 1
     item = _item(p, e, f, new)
-    steps: list[Step] = [
-        put(item, "seq = :s", s=old_seq) if old_seq else
-        put(item, "attribute_not_exists(pk) OR NOT (phase IN (:r, :p))", r=RUNNING, p=PAUSED)]
+    if action != "rollout.start":
+        steps: list[Step] = [put(item, "seq = :s", s=old_seq)]
+    elif old_seq == 0:
+        steps = [put(item, "attribute_not_exists(pk)")]
+    else:
+        # A new rollout replaces the flag's finished one and continues its ``seq``, so a
+        # version (ETag) never comes back: an old If-Match cannot act on the new rollout.
+        steps = [put(item, "seq = :s AND NOT (phase IN (:r, :p))", s=old_seq, r=RUNNING,
+                     p=PAUSED)]
     before: Any = None
     if config is not None:
         current, body = config
@@ -200,7 +206,8 @@ def start(ctx: Ctx, call: Call, project: str, environment: str, flag: str,
         "next_at": iso(ctx.now() + int(strategy["bake_seconds"])),
         "base_config": config.body, "base_version": config.version, "started_at": at,
         "started_by": call.principal.actor, "guard_states": {}, "reason": None,
-        "change_request": approved.cr_id if approved else None, "seq": 0,
+        "change_request": approved.cr_id if approved else None,
+        "seq": int(existing["seq"]) if existing is not None else 0,
         **{k: body[k] for k in ("context_kind", "bucket_by") if body.get(k)}}
     first = {**config.body, "default": serve(rollout, plan[0])}
     state.configs[flag] = Versioned(first, config.version + 1)
