@@ -342,6 +342,11 @@ def resume_rollout(req: Req, project: str, env: str, flag: str) -> dict[str, Any
     return rollouts.resume(req.ctx, req.call, project, env, flag, if_match(req.headers))
 
 
+@route(E + "/flags/{flag}/rollout/complete", "POST")
+def complete_rollout(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
+    return rollouts.complete(req.ctx, req.call, project, env, flag, if_match(req.headers))
+
+
 @route(E + "/flags/{flag}/rollout/abort", "POST")
 def abort_rollout(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
     return rollouts.abort(req.ctx, req.call, project, env, flag, if_match(req.headers),

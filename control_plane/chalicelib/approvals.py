@@ -149,6 +149,11 @@ REGISTRY: dict[str, OperationType] = {
         OPERATIONS["rollout.start"], _env_write,
         lambda x, c, p, e, op, a: rollouts.start(x, c, p, e, op["flag"], op["body"],
                                                  op["base_version"], a)),
+    # Finishing early skips the plan's remaining steps and bakes: approved like a change.
+    "rollout.complete": OperationType(
+        OPERATIONS["rollout.complete"], _env_write,
+        lambda x, c, p, e, op, a: rollouts.complete(x, c, p, e, op["flag"], None, a,
+                                                    started_at=op["started_at"])),
     "environment.patch": OperationType(
         OPERATIONS["environment.patch"], _env_admin,
         lambda x, c, p, e, op, a: projects.patch_environment(x, c, p, e, op["body"],

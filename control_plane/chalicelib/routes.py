@@ -149,6 +149,10 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(E + "/flags/{flag}/rollout/resume", "POST", Perm.WRITE, "resumeRollout",
               "Resume a paused rollout under its plan", "Reason", if_match=True,
               tag="rollouts"),
+    RouteSpec(E + "/flags/{flag}/rollout/complete", "POST", Perm.WRITE, "completeRollout",
+              "Finish a rollout now: the target for everyone (a change request in a "
+              "protected environment)", "Reason", if_match=True, protected=True,
+              tag="rollouts"),
     RouteSpec(E + "/flags/{flag}/rollout/abort", "POST", Perm.WRITE, "abortRollout",
               "Stop a rollout; by default the flag serves its pre-rollout fallthrough again",
               "RolloutAbort", if_match=True, tag="rollouts"),

@@ -293,4 +293,8 @@ OPERATIONS["rollout.start"] = obj(
                   "strategy": obj({"key": KEY, **STRATEGY_FIELDS}, ("kind", "bake_seconds"))},
                  ("target", "strategy", "guards"))},
     ("type", "flag", "body", "base_version"))
+OPERATIONS["rollout.complete"] = obj(
+    {"type": {"const": "rollout.complete"}, "flag": KEY,
+     "started_at": {"type": "string", "maxLength": 64}},
+    ("type", "flag", "started_at"))
 OPERATION["properties"]["type"]["enum"] = sorted(OPERATIONS)

@@ -463,6 +463,17 @@ def test_a_manual_edit_pauses_the_rollout_and_says_so(world: World, guards: Guar
     assert world.api.get(f"{base}/flags/checkout").json["config"]["targets"]
 
 
+def test_a_person_completes_early(world: World, guards: Guards, controller: Controller
+                                  ) -> None:
+    base, _, _ = _running(world, guards)
+    url = f"{base}/flags/checkout/rollout"
+    r = world.api.post(f"{url}/complete", {}, if_match=world.api.get(url).json["version"])
+    assert r.status_code == 200, r.json
+    assert r.json["status"] == "completed"
+    assert _weights(world, base) == {"variation": "on"}
+    assert world.api.post(f"{url}/complete", {}, if_match=r.json["version"]).status_code == 409
+
+
 def test_deleting_the_flag_stops_its_rollout(world: World, guards: Guards,
                                              controller: Controller) -> None:
     base, _, _ = _running(world, guards)
@@ -514,6 +525,15 @@ def test_protected_start_needs_a_second_person_then_steps_without_approvals(
     world.clock.advance(31)
     assert len(controller.tick()["advanced"]) == 1  # no further approval
     assert _target_weight(world, prod) == 100000
+    # Completing early skips the final bake: a change request too, bound to this rollout.
+    version = world.api.get(f"{prod}/flags/checkout/rollout").json["version"]
+    r = world.api.post(f"{prod}/flags/checkout/rollout/complete", {}, if_match=version,
+                       token=alice)
+    assert r.status_code == 202, r.json
+    done = r.json["change_request"]
+    assert done["operation"]["type"] == "rollout.complete"
+    assert world.api.post(f"{prod}/change-requests/{done['id']}/approve", if_match=1,
+                          token=alice).status_code == 403
     # A manual edit on the protected environment (its own approved request) pauses it.
     flag = world.api.get(f"{prod}/flags/checkout").json
     r = world.api.put(f"{prod}/flags/checkout", {**flag["config"], "targets": [
@@ -522,6 +542,12 @@ def test_protected_start_needs_a_second_person_then_steps_without_approvals(
     world.clock.advance(31)
     assert len(controller.tick()["paused"]) == 1
     assert "edited by alice" in world.api.get(f"{prod}/flags/checkout/rollout").json["reason"]
+    # The complete request now meets an edited flag: refused at apply, nothing written.
+    r = world.api.post(f"{prod}/change-requests/{done['id']}/approve", if_match=1, token=bob)
+    assert r.status_code == 200
+    r = world.api.post(f"{prod}/change-requests/{done['id']}/apply", if_match=2, token=alice)
+    assert r.status_code == 409
+    assert "edited" in r.json["error"]["message"]
 
 
 def _approve_and_apply(world: World, env_url: str, cr: dict[str, Any], approver: str,

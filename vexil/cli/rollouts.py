@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from vexil.api import ApiClient, path, version_etag
+from vexil.api import ApiClient, Response, path, version_etag
 from vexil.cli._common import (
     Parser,
     Subparsers,
@@ -49,6 +49,8 @@ def register(sub: Subparsers) -> None:
     st.add_argument("--bucket-by", help="attribute to bucket by (default the key)")
     for name, text in (("status", "show a flag's rollout: step, next step, guards, history"),
                        ("pause", "pause a running rollout"), ("resume", "resume a paused one"),
+                       ("complete", "finish now: the target for everyone (a change request "
+                                    "when the environment is protected)"),
                        ("abort", "stop for good (and roll back unless --keep)")):
         p = ro_sub.add_parser(name, help=text)
         p.add_argument("flag", help="the flag key")
@@ -163,10 +165,13 @@ def cmd_rollouts(args: argparse.Namespace) -> int:
         return 0
     if command == "start":
         return _start(client, args)
-    if command == "status":
-        shown = client.get(_rollout_url(args)).body
-    else:
-        shown = _act(client, args, command)
+    resp = client.get(_rollout_url(args)) if command == "status" else _act(client, args,
+                                                                              command)
+    shown = resp.body
+    cr = filed_change_request(resp)
+    if cr is not None and not args.json:
+        say_filed(cr, f"completing the rollout of {args.flag}")
+        return 0
     if args.json:
         print_json(shown)
     else:
@@ -193,14 +198,14 @@ def _start(client: ApiClient, args: argparse.Namespace) -> int:
     return 0
 
 
-def _act(client: ApiClient, args: argparse.Namespace, command: str) -> Any:
+def _act(client: ApiClient, args: argparse.Namespace, command: str) -> Response:
     url = _rollout_url(args)
     version = client.get(url).body["version"]
     body: dict[str, Any] = without_none(reason=args.reason)
     if command == "abort":
         body["rollback"] = not args.keep
     return client.request("POST", f"{url}/{command}", body=body,
-                          if_match=version_etag(version)).body
+                          if_match=version_etag(version))
 
 
 def _print_status(r: dict[str, Any]) -> None:

@@ -341,6 +341,36 @@ def abort(ctx: Ctx, call: Call, project: str, environment: str, flag: str, if_ma
     return _person_write(ctx, call, state, if_match, "rollout.abort", config)
 
 
+def complete(ctx: Ctx, call: Call, project: str, environment: str, flag: str,
+             if_match: int | None, approved: Approved | None = None, *,
+             started_at: str | None = None) -> dict[str, Any]:
+    """Finish now: the flag serves the target to everyone, skipping the remaining steps and
+    bakes. That exposes more than the plan does at this point, so on a protected environment
+    it is a change request (``rollout.complete``, naming the rollout by its ``started_at``;
+    applying it acts on that rollout whatever step it reached meanwhile)."""
+    env = base.environment_item(ctx, project, environment)
+    state = _require(ctx, project, environment, flag)
+    if started_at is not None and state["started_at"] != started_at:
+        raise Conflict("the rollout this request completes is not the flag's rollout any more")
+    if if_match is not None:
+        base.match({"version": state["seq"]}, if_match, f"rollout of {flag!r}")
+    if state["status"] not in ACTIVE:
+        raise Conflict(f"the rollout is already {state['status']}")
+    current = flag_config(ctx, state)
+    if current.version != state.get("config_version"):
+        raise Conflict("the flag was edited since the rollout's last step: resume or abort "
+                       "the rollout instead")
+    if env.get("protected") and approved is None:
+        raise NeedsApproval(project, environment, {
+            "type": "rollout.complete", "flag": flag, "started_at": state["started_at"]})
+    state.update(status=COMPLETED, reason=f"completed early by {call.principal.name}")
+    event(state, iso(ctx.now()), "completed", call.principal.name,
+          approved_in=approved.cr_id if approved else None)
+    config = {**current.body, "default": {"variation": state["target"]}}
+    return view(write(ctx, call, state, action="rollout.complete", config=(current, config),
+                      approved=approved))
+
+
 def restored(state: Mapping[str, Any], current: Mapping[str, Any]) -> dict[str, Any]:
     """The configuration a rollback writes: the pre-rollout configuration (the rollout
     touched only ``default``, so this is exactly it unless a resumed pause kept a person's
