@@ -36,6 +36,7 @@ import orjson
 from chalicelib import keys
 from chalicelib.canonical import iso
 from chalicelib.errors import ApiError, NotFound
+from chalicelib.guards import ALARM, MISSING, OK, UNREADABLE, Alarms, CloudWatchAlarms
 from chalicelib.rbac import Principal
 from chalicelib.usecases import rollouts
 from chalicelib.usecases.base import Call, Ctx
@@ -44,16 +45,6 @@ _log = logging.getLogger(__name__)
 
 CONTROLLER = Principal("controller", "controller", "controller", (), ())
 """Who the audit log names for automatic moves."""
-OK, ALARM, MISSING, UNREADABLE = "OK", "ALARM", "MISSING", "UNREADABLE"
-
-
-class Alarms(Protocol):
-    """Reads guard states: ``{guard: "OK" | "ALARM" | "INSUFFICIENT_DATA" | "MISSING"}``;
-    raises on any failure to read (the controller then freezes)."""
-
-    def states(self, guards: Sequence[str]) -> dict[str, str]:
-        """The state of every guard named (missing alarms as ``MISSING``)."""
-        ...
 
 
 class Notifier(Protocol):
@@ -62,30 +53,6 @@ class Notifier(Protocol):
     def send(self, subject: str, message: Mapping[str, Any]) -> None:
         """Publish one notice."""
         ...
-
-
-def alarm_name(guard: str) -> str:
-    """An alarm's name from its name or ARN (``arn:aws:cloudwatch:<r>:<acct>:alarm:<name>``)."""
-    prefix, sep, name = guard.partition(":alarm:")
-    return name if sep and prefix.startswith("arn:") else guard
-
-
-class CloudWatchAlarms:
-    """:class:`Alarms` over CloudWatch ``DescribeAlarms`` (metric and composite alarms)."""
-
-    def __init__(self, client: Any) -> None:
-        self.client = client
-
-    def states(self, guards: Sequence[str]) -> dict[str, str]:
-        """One ``DescribeAlarms`` per 100 guards."""
-        names = sorted({alarm_name(g) for g in guards})
-        found: dict[str, str] = {}
-        for i in range(0, len(names), 100):
-            resp = self.client.describe_alarms(
-                AlarmNames=names[i:i + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
-            for alarm in [*resp.get("MetricAlarms", []), *resp.get("CompositeAlarms", [])]:
-                found[str(alarm["AlarmName"])] = str(alarm["StateValue"])
-        return {g: found.get(alarm_name(g), MISSING) for g in guards}
 
 
 class SnsNotifier:

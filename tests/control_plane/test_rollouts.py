@@ -197,7 +197,9 @@ def test_start_writes_the_first_step_and_refuses_unfit_flags(
     assert world.api.put(f"{base}/flags/checkout", ON_OFF, if_match=1).status_code == 200
     cases: list[tuple[dict[str, Any], str | None]] = [
         ({"target": "maybe"}, "target"), ({"strategy": "nope"}, None),
-        ({"guards": []}, "guards"), ({"guards": ["a\nb"]}, "guards[0]")]
+        ({"guards": []}, "guards"), ({"guards": ["a\nb"]}, "guards[0]"),
+        # A typo would freeze the rollout at its first step: refused up front.
+        ({"guards": [guard, "no-such-alarm"]}, "guards[1]")]
     for wrong, field in cases:
         r = world.api.post(f"{base}/flags/checkout/rollout", {**body, **wrong})
         assert r.status_code in (400, 404), (wrong, r.json)

@@ -17,17 +17,30 @@ reduce exposure and resume continues the approved plan, so a writer may do them 
 
 from __future__ import annotations
 
+import functools
+import os
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
+import boto3
 import orjson
+from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib import keys
 from chalicelib.audit import Chain, Entry
 from chalicelib.canonical import canonical, iso, parse_iso
 from chalicelib.envdoc import Versioned, check, load_state
-from chalicelib.errors import BadRequest, Conflict, Detail, NotFound, PreconditionFailed
+from chalicelib.errors import (
+    BadRequest,
+    Conflict,
+    Detail,
+    NotFound,
+    PreconditionFailed,
+    ServiceUnavailable,
+)
+from chalicelib.guards import MISSING, CloudWatchAlarms
 from chalicelib.repository import Item, Step, put
+from chalicelib.timing import instrument
 from chalicelib.usecases import base, strategies
 from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 from chalicelib.usecases.flag_configs import config_steps
@@ -164,6 +177,35 @@ def _validate_start(flag: str, definition: Versioned, config: Versioned,
     return str(default["variation"])
 
 
+@functools.cache
+def _cloudwatch(endpoint: str | None, region: str) -> Any:
+    return instrument(boto3.session.Session().client("cloudwatch", endpoint_url=endpoint,
+                                                     region_name=region))
+
+
+def _guard_states(guards: list[str]) -> dict[str, str]:
+    """The guards' alarm states now, read with the API's own CloudWatch client (once per
+    container); missing alarms are ``MISSING``."""
+    client = _cloudwatch(os.environ.get("AWS_ENDPOINT_URL"),
+                         os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
+                         or "us-east-1")
+    return CloudWatchAlarms(client).states(guards)
+
+
+def _check_guards(guards: list[str]) -> None:
+    """400 naming every guard that is not an alarm here (a typo would freeze the rollout at
+    its first step); 503 when CloudWatch cannot be read (nothing was written)."""
+    try:
+        states = _guard_states(guards)
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable("CloudWatch could not be read to check the guards; nothing "
+                                 "was written, retry") from exc
+    missing = [Detail(f"guards[{i}]", f"no CloudWatch alarm {g!r} in this account and region")
+               for i, g in enumerate(guards) if states.get(g) == MISSING]
+    if missing:
+        raise BadRequest("every guard must be an existing CloudWatch alarm", missing)
+
+
 def _strategy(ctx: Ctx, project: str, body: Mapping[str, Any]) -> dict[str, Any]:
     """The strategy's full content: as stored (by key), or as the approved operation holds it."""
     given = body["strategy"]
@@ -198,6 +240,7 @@ def start(ctx: Ctx, call: Call, project: str, environment: str, flag: str,
     strategy = _strategy(ctx, project, body)
     plan = strategies.plan(strategy)
     control = _validate_start(flag, definition, config, body)
+    _check_guards(list(body["guards"]))
     at = iso(ctx.now())
     rollout: dict[str, Any] = {
         "project": project, "environment": environment, "flag": flag, "status": RUNNING,
