@@ -20,8 +20,10 @@ from chalicelib.usecases import (
     flag_definitions,
     impact,
     projects,
+    rollouts,
     sdk_keys,
     segments,
+    strategies,
 )
 from chalicelib.usecases.base import authorize_write
 from chalicelib.web import Req, Result, get_ctx, register
@@ -290,6 +292,67 @@ def apply_change_request(req: Req, project: str, env: str, cr_id: str) -> Result
     return Result(out, 200, out["change_request"]["version"])
 
 
+# --- release strategies and guarded rollouts ---------------------------------------------
+
+
+@route(P + "/strategies", "POST")
+def create_strategy(req: Req, project: str) -> Result:
+    return Result(strategies.create_strategy(req.ctx, req.call, project, req.body), 201, 1)
+
+
+@route(P + "/strategies", "GET")
+def list_strategies(req: Req, project: str) -> dict[str, Any]:
+    return strategies.list_strategies(req.ctx, project)
+
+
+@route(P + "/strategies/{strategy}", "GET")
+def get_strategy(req: Req, project: str, strategy: str) -> dict[str, Any]:
+    return strategies.get_strategy(req.ctx, project, strategy)
+
+
+@route(P + "/strategies/{strategy}", "DELETE")
+def delete_strategy(req: Req, project: str, strategy: str) -> dict[str, Any]:
+    return strategies.delete_strategy(req.ctx, req.call, project, strategy,
+                                      if_match(req.headers))
+
+
+@route(E + "/rollouts", "GET")
+def list_rollouts(req: Req, project: str, env: str) -> dict[str, Any]:
+    return rollouts.list_rollouts(req.ctx, project, env)
+
+
+@route(E + "/flags/{flag}/rollout", "POST")
+def start_rollout(req: Req, project: str, env: str, flag: str) -> Result:
+    out = rollouts.start(req.ctx, req.call, project, env, flag, req.body)
+    return Result(out, 201, out["version"])
+
+
+@route(E + "/flags/{flag}/rollout", "GET")
+def get_rollout(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
+    return rollouts.status(req.ctx, project, env, flag)
+
+
+@route(E + "/flags/{flag}/rollout/pause", "POST")
+def pause_rollout(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
+    return rollouts.pause(req.ctx, req.call, project, env, flag, if_match(req.headers))
+
+
+@route(E + "/flags/{flag}/rollout/resume", "POST")
+def resume_rollout(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
+    return rollouts.resume(req.ctx, req.call, project, env, flag, if_match(req.headers))
+
+
+@route(E + "/flags/{flag}/rollout/complete", "POST")
+def complete_rollout(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
+    return rollouts.complete(req.ctx, req.call, project, env, flag, if_match(req.headers))
+
+
+@route(E + "/flags/{flag}/rollout/abort", "POST")
+def abort_rollout(req: Req, project: str, env: str, flag: str) -> dict[str, Any]:
+    return rollouts.abort(req.ctx, req.call, project, env, flag, if_match(req.headers),
+                          bool(req.body.get("rollback", True)))
+
+
 # --- tokens ---------------------------------------------------------------------------------
 
 
@@ -341,3 +404,12 @@ def publisher(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.publish.stream import handler  # noqa: PLC0415
 
     return dict(handler(event, context))
+
+
+@app.lambda_function(name="rollout_controller")
+def rollout_controller(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Scheduled (EventBridge): advance or roll back every running guarded rollout once."""
+    # Imported here: API cold starts never load the controller's CloudWatch/SNS clients.
+    from chalicelib.rollout_controller import handler  # noqa: PLC0415
+
+    return handler(event, context)

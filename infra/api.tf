@@ -33,6 +33,8 @@ module "control_plane" {
   storage_key_arn     = aws_kms_key.storage.arn
   distribution_arn    = aws_cloudfront_distribution.bundles.arn
   signing_key_arn     = local.signing_key_arn
+  rollout_topic_arn   = aws_sns_topic.rollouts.arn # rollouts.tf
+  guard_alarms_arn    = local.guard_alarms_arn
 
   # With mutual TLS on the custom domain (api_domain.tf) the execute-api URL is switched off.
   disable_execute_api_endpoint = local.api_disable_default_endpoint

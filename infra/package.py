@@ -89,6 +89,8 @@ POLICY_PLACEHOLDERS: dict[str, str] = {
     "storage_key_arn": "ARN of the KMS key for the bucket (SSE-KMS), Lambda environment "
     "variables, logs and the dead-letter queue",
     "signing_key_arn": "ARN of the asymmetric KMS key the publisher signs pointers with",
+    "rollout_topic_arn": "ARN of the SNS topic the rollout controller notifies",
+    "guard_alarms_arn": "ARN pattern of the CloudWatch alarms rollouts may use as guards",
 }
 # Environment variables runtime code reads (docs/architecture.md) -> module variable.
 LAMBDA_ENVIRONMENT: dict[str, str] = {
@@ -104,6 +106,7 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_ANCHOR_BUCKET": "anchor_bucket_name",
     "VEXIL_ANCHOR_TRUSTED_KEYS": "anchor_trusted_keys_pem",
     "VEXIL_CONSOLE_ORIGIN": "console_origin",
+    "VEXIL_ROLLOUT_TOPIC_ARN": "rollout_topic_arn",
     "POWERTOOLS_METRICS_NAMESPACE": "metrics_namespace",
 }
 # Other module variables the post-processing introduces.
@@ -188,8 +191,10 @@ def _build_edge(into: Path) -> Path:
 LAMBDA_ARTEFACTS: list[LambdaArtefact] = [
     # One Chalice zip: the API, its authorizer, and the publisher (stream batches and the
     # heartbeat schedule of infra/heartbeat.tf both invoke ``app.publisher``).
+    # The rollout controller (infra/rollouts.tf's schedule) is ``app.rollout_controller``.
     LambdaArtefact("control-plane", _build_control_plane,
-                   ("app.app", "app.token_authorizer", "app.publisher")),
+                   ("app.app", "app.token_authorizer", "app.publisher",
+                    "app.rollout_controller")),
     # The OFREP edge (infra/edge.tf, infra/edge_package.py): boto3 is the runtime's.
     LambdaArtefact("edge", _build_edge, (EDGE_HANDLER,),
                    from_runtime=("boto3", "botocore", "s3transfer", "jmespath", "dateutil",

@@ -49,7 +49,15 @@ from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, put, update
 from chalicelib.requests import encode_cursor
 from chalicelib.schemas import OPERATIONS, Schema
-from chalicelib.usecases import base, changesets, flag_configs, flag_definitions, projects, segments
+from chalicelib.usecases import (
+    base,
+    changesets,
+    flag_configs,
+    flag_definitions,
+    projects,
+    rollouts,
+    segments,
+)
 from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 
 OPEN = ("pending", "approved")
@@ -136,6 +144,17 @@ REGISTRY: dict[str, OperationType] = {
                                                               op["changes"], a),
         content_permission=lambda pr, p, op: changesets.authorize(
             pr, p, str(op["environment"]), op["changes"])),
+    # The strategy's content travels in the operation: reviewers approve the exact plan.
+    # Once applied, the controller steps under it without further approvals.
+    "rollout.start": OperationType(
+        OPERATIONS["rollout.start"], _env_write,
+        lambda x, c, p, e, op, a: rollouts.start(x, c, p, e, op["flag"], op["body"],
+                                                 op["base_version"], a)),
+    # Finishing early skips the plan's remaining steps and bakes: approved like a change.
+    "rollout.complete": OperationType(
+        OPERATIONS["rollout.complete"], _env_write,
+        lambda x, c, p, e, op, a: rollouts.complete(x, c, p, e, op["flag"], None, a,
+                                                    started_at=op["started_at"])),
     "environment.patch": OperationType(
         OPERATIONS["environment.patch"], _env_admin,
         lambda x, c, p, e, op, a: projects.patch_environment(x, c, p, e, op["body"],

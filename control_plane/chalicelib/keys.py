@@ -136,3 +136,27 @@ def changeset_journal_sk(chunk: int) -> str:
 def changeset_manifest_sk(part: int) -> str:
     """Sort key of one part of a changeset's manifest (every change with its hash)."""
     return f"{CHANGESET_MANIFEST_SK_PREFIX}{part:06d}"
+
+
+# --- release strategies and guarded rollouts (usecases/strategies.py, usecases/rollouts.py) --
+
+STRATEGY_SK_PREFIX = "STRATEGY#"
+ROLLOUT_SK_PREFIX = "ROLLOUT#"
+ROLLOUTS_GSI_PK = "ROLLOUTS"
+"""gsi1 partition of the rollouts the controller must visit (running, or a notification still
+owed); a rollout leaves it (``gsi1pk`` removed) once nothing is left to do."""
+
+
+def strategy_sk(strategy: str) -> str:
+    """Sort key of a release strategy inside its project partition."""
+    return f"{STRATEGY_SK_PREFIX}{strategy}"
+
+
+def rollout_sk(flag: str) -> str:
+    """Sort key of a flag's guarded rollout in an environment partition (beside the flag)."""
+    return f"{ROLLOUT_SK_PREFIX}{flag}"
+
+
+def rollout_gsi_sk(project: str, environment: str, flag: str) -> str:
+    """gsi1 sort key of an active rollout (``#`` never occurs in keys)."""
+    return f"{project}#{environment}#{flag}"

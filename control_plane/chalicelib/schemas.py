@@ -254,3 +254,47 @@ OPERATION["properties"]["type"]["enum"] = sorted(OPERATIONS)
 
 REQUESTS["ChangeRequestCreate"] = obj({"operation": OPERATION, "reason": REASON}, ("operation",))
 REQUESTS["ChangeRequestEdit"] = obj({"operation": OPERATION, "reason": REASON}, ("operation",))
+
+# Release strategies and guarded rollouts (chalicelib/usecases/strategies.py, rollouts.py).
+# Which fields a kind needs, and whether they make a plan, is checked by the use case (400
+# naming the field); here the types and ranges.
+PERCENT: Schema = {"type": "number", "exclusiveMinimum": 0, "maximum": 100, "multipleOf": 0.001}
+BAKE: Schema = {"type": "integer", "minimum": 1, "maximum": 30 * 86400}
+STRATEGY_FIELDS: dict[str, Schema] = {
+    "kind": {"type": "string", "enum": ["linear", "exponential", "custom"]},
+    "step_percent": PERCENT,
+    "start_percent": PERCENT,
+    "factor": {"type": "number", "exclusiveMinimum": 1, "maximum": 100},
+    "percents": {"type": "array", "items": PERCENT, "minItems": 1, "maxItems": 100},
+    "bake_seconds": BAKE,
+    "final_bake_seconds": {**BAKE, "minimum": 0},
+    "description": TEXT,
+}
+REQUESTS["StrategyCreate"] = obj({"key": KEY, **STRATEGY_FIELDS, "reason": REASON},
+                                 ("key", "kind", "bake_seconds"))
+# A guard: a CloudWatch alarm's name or ARN (read in the controller's account and region).
+GUARD: Schema = {"type": "string", "minLength": 1, "maxLength": 255,
+                 "pattern": "^(arn:aws[a-z-]*:cloudwatch:[a-z0-9-]+:[0-9]{12}:alarm:)?"
+                            "[^\\u0000-\\u001f]+$"}
+ROLLOUT_START: dict[str, Schema] = {
+    "target": {"type": "string", "minLength": 1, "maxLength": 256},
+    "guards": {"type": "array", "items": GUARD, "minItems": 1, "maxItems": 10,
+               "uniqueItems": True},
+    "context_kind": {"type": "string", "maxLength": 256},
+    "bucket_by": {"type": "string", "maxLength": 1024},
+}
+REQUESTS["RolloutStart"] = obj({**ROLLOUT_START, "strategy": KEY, "reason": REASON},
+                               ("target", "strategy", "guards"))
+REQUESTS["RolloutAbort"] = obj({"rollback": {"type": "boolean"}, "reason": REASON})
+OPERATIONS["rollout.start"] = obj(
+    {"type": {"const": "rollout.start"}, "flag": KEY, "base_version": VERSION,
+     "definition_version": VERSION,
+     "body": obj({**ROLLOUT_START,
+                  "strategy": obj({"key": KEY, **STRATEGY_FIELDS}, ("kind", "bake_seconds"))},
+                 ("target", "strategy", "guards"))},
+    ("type", "flag", "body", "base_version"))
+OPERATIONS["rollout.complete"] = obj(
+    {"type": {"const": "rollout.complete"}, "flag": KEY,
+     "started_at": {"type": "string", "maxLength": 64}},
+    ("type", "flag", "started_at"))
+OPERATION["properties"]["type"]["enum"] = sorted(OPERATIONS)

@@ -358,6 +358,13 @@ def test_publisher_handles_a_stream_batch_then_the_heartbeat(
     assert beat["environments"] >= 1
 
 
+def test_rollout_controller_runs_on_its_schedule_event(control_plane: Container) -> None:
+    # infra/rollouts.tf's EventBridge target delivers this constant input every minute.
+    report = control_plane.invoke("app.rollout_controller", {"source": "vexil.rollouts"})
+    assert set(report) >= {"advanced", "rolled_back", "paused", "frozen", "errors"}
+    assert report["errors"] == []
+
+
 @pytest.fixture(scope="module")
 def var_runtime(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """What the python3.11 runtime has in /var/runtime that a zip may rely on: boto3."""

@@ -9,7 +9,8 @@ Start order (each step waits until the previous one answers):
    key's public half in ``<state>/signing-public-key.pem`` (readers of the stack pin it);
 3. a bootstrap admin token (written straight to the table, as the deployed bootstrap does);
 4. ``chalice local`` — the control-plane API, custom authorizer enforced;
-5. the stream worker — the local event source mapping that runs the publisher;
+5. the stream worker — the local event source mapping that runs the publisher — and the
+   rollout controller on a timer (:mod:`vexil.rollout_worker`, the scheduled Lambda's code);
 6. nginx — HTTPS with a local CA, a cache honouring Cache-Control, ETag/304 (or, when nginx
    is absent, a small Python proxy with no cache — said plainly);
 7. the OFREP edge server, once there are client SDK keys to serve (the demo creates them;
@@ -47,7 +48,7 @@ from vexil.resources import ensure_resources, signing_public_key_pem
 DEFAULT_PORTS: dict[str, int] = {"moto": 4566, "api": 8000, "cdn": 8443, "edge": 8070,
                                  "console": 8090}
 # Start order; ``down`` stops in reverse.
-PROCESS_ORDER = ("moto", "api", "worker", "cdn", "edge", "console")
+PROCESS_ORDER = ("moto", "api", "worker", "rollouts", "cdn", "edge", "console")
 START_TIMEOUT = 60.0
 
 
@@ -466,6 +467,12 @@ def up(
             # The publisher purges nginx's cached pointers after each publish, as it
             # invalidates CloudFront on AWS; without it readers wait out the pointer max-age.
             extra_env={"VEXIL_LOCAL_CDN_CACHE_DIR": str(paths.nginx / "cache")},
+        )
+
+        print("==> rollout controller (every 1 s, $VEXIL_ROLLOUT_TICK_SECONDS)", file=out)
+        starter.start(
+            "rollouts", [sys.executable, "-m", "vexil.rollout_worker"], lambda: True,
+            what="rollout controller",
         )
 
         tls = ensure_tls(paths.tls)

@@ -1,0 +1,45 @@
+"""Guards: the CloudWatch alarms a guarded rollout watches, read by name or ARN.
+
+The one reader of alarm states, shared by the rollout controller (every tick) and the API
+(checking that a rollout's guards exist when it starts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+OK, ALARM, MISSING, UNREADABLE = "OK", "ALARM", "MISSING", "UNREADABLE"
+
+
+class Alarms(Protocol):
+    """Reads guard states: ``{guard: "OK" | "ALARM" | "INSUFFICIENT_DATA" | "MISSING"}``;
+    raises on any failure to read (the controller then freezes)."""
+
+    def states(self, guards: Sequence[str]) -> dict[str, str]:
+        """The state of every guard named (missing alarms as ``MISSING``)."""
+        ...
+
+
+def alarm_name(guard: str) -> str:
+    """An alarm's name from its name or ARN (``arn:aws:cloudwatch:<r>:<acct>:alarm:<name>``)."""
+    prefix, sep, name = guard.partition(":alarm:")
+    return name if sep and prefix.startswith("arn:") else guard
+
+
+class CloudWatchAlarms:
+    """:class:`Alarms` over CloudWatch ``DescribeAlarms`` (metric and composite alarms)."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+
+    def states(self, guards: Sequence[str]) -> dict[str, str]:
+        """One ``DescribeAlarms`` per 100 guards."""
+        names = sorted({alarm_name(g) for g in guards})
+        found: dict[str, str] = {}
+        for i in range(0, len(names), 100):
+            resp = self.client.describe_alarms(
+                AlarmNames=names[i:i + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
+            for alarm in [*resp.get("MetricAlarms", []), *resp.get("CompositeAlarms", [])]:
+                found[str(alarm["AlarmName"])] = str(alarm["StateValue"])
+        return {g: found.get(alarm_name(g), MISSING) for g in guards}
