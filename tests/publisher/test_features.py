@@ -57,3 +57,33 @@ def test_a_bundle_using_no_feature_has_no_features_field(
     kit.flag("plain")
     publisher.publish(kit.project, "prod")
     assert "features" not in _server_doc(bucket, kit, key)
+
+
+def test_a_scoped_bundle_carries_segments_referenced_inside_groups(
+    kit: TableKit, publisher: Publisher, bucket: Bucket, vexil_resources: dict[str, str],
+) -> None:
+    """Scopes take each flag's segments along: a reference nested in a group counts."""
+    tagged = generate_sdk_key("srv")
+    kit.env(revision=1)
+    kit.sdk_key(tagged, vexil_resources["VEXIL_KMS_KEY_ID"], tags=("checkout",))
+    kit.segment("inner", {"context_kind": "user", "included": ["u-1"], "excluded": [],
+                          "rules": []})
+    kit.segment("outer", {"context_kind": "user", "included": [], "excluded": [], "rules": [
+        {"id": "r", "clauses": [{"not": {"op": "segment_match", "values": ["inner"]}}]}]})
+    kit.segment("unused", {"context_kind": "user", "included": ["x"], "excluded": [],
+                           "rules": []})
+    kit.flag("checkout.new", tags=["checkout"], rules=[{"id": "r", "clauses": [
+        {"any": [{"attribute": "country", "op": "in", "values": ["DE"]},
+                 {"all": [{"op": "segment_match", "values": ["outer"]}]}]}],
+        "serve": {"variation": "off"}}])
+    outcome = publisher.publish(kit.project, "prod")
+    assert tagged.scope_name in outcome.published
+    pointer = bucket.pointer(kit.project, scope=tagged.scope_name)
+    assert pointer is not None
+    doc = decode_bundle_document(decrypt_bundle(
+        bucket.body(pointer.key), sdk_key=tagged,
+        expected=encryption_context(kit.project, "prod", pointer.revision,
+                                    tagged.scope_name)))
+    assert set(doc["segments"]) == {"inner", "outer"}
+    env = compile_environment(doc, strict=True)
+    assert env.evaluate("checkout.new", {"targetingKey": "u-2"}).variant == "off"
