@@ -7,7 +7,13 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_reader.engine import CompileError, Context, EvaluationDetail, compile_environment
+from edge_reader.engine import (
+    CompileError,
+    Context,
+    EvaluationDetail,
+    Problem,
+    compile_environment,
+)
 
 from .builders import BOOL, clause, doc, flag, rule
 
@@ -36,14 +42,18 @@ shaped = st.recursive(
 )
 
 
+def _no_internal_error(errors: list[Problem]) -> None:
+    # The compiler's safety net turns a crash into an `internal` error: none may occur.
+    assert "internal" not in {p.code for p in errors}, errors
+
+
 def _compile_only_compile_error(d: object, strict: bool) -> None:
     try:
         env = compile_environment(d, strict=strict, clock=lambda: 1.8e9)
     except CompileError as exc:
-        # The compiler's safety net turns a crash into an `internal` error: none may occur.
-        assert "internal" not in {p.code for p in exc.errors}, exc
+        _no_internal_error(exc.errors)
         return
-    assert "internal" not in {p.code for p in env.errors}, env.errors
+    _no_internal_error(env.errors)
     for key in env.flag_keys:
         detail = env.evaluate(key, {"targetingKey": "u"}, None)
         assert isinstance(detail, EvaluationDetail)
