@@ -16,6 +16,7 @@ module "control_plane" {
   anchor_trusted_keys_pem    = local.signing_public_keys_pem
   cloudfront_distribution_id = aws_cloudfront_distribution.bundles.id
   console_origin             = local.console_origin
+  metrics_namespace          = local.metrics_namespace
   dead_letter_queue_arn      = aws_sqs_queue.dead_letter.arn
   reserved_concurrency       = var.lambda_reserved_concurrency
   log_retention_days         = var.log_retention_days

@@ -104,6 +104,7 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_ANCHOR_BUCKET": "anchor_bucket_name",
     "VEXIL_ANCHOR_TRUSTED_KEYS": "anchor_trusted_keys_pem",
     "VEXIL_CONSOLE_ORIGIN": "console_origin",
+    "POWERTOOLS_METRICS_NAMESPACE": "metrics_namespace",
 }
 # Other module variables the post-processing introduces.
 EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
@@ -136,6 +137,10 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
         "string",
         "The web console's origin: the one origin the API answers CORS for "
         "(VEXIL_CONSOLE_ORIGIN)",
+    ),
+    "metrics_namespace": (
+        "string",
+        "CloudWatch namespace of the control plane's metrics (POWERTOOLS_METRICS_NAMESPACE)",
     ),
     "dead_letter_queue_arn": ("string", "SQS queue receiving failed asynchronous invocations"),
     "reserved_concurrency": ("number", "Reserved concurrent executions per function"),

@@ -231,3 +231,15 @@ variable "console_api_origin" {
   type        = string
   default     = ""
 }
+
+variable "commit_to_live_alarm_ms" {
+  description = "Alarm when p95 of commit → live pointer latency (CommitToLiveMs) exceeds this (ms) for 3 minutes."
+  type        = number
+  default     = 30000
+}
+
+variable "denied_requests_alarm_threshold" {
+  description = "Alarm when more than this many API requests are denied (403) in 5 minutes."
+  type        = number
+  default     = 50
+}

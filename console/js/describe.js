@@ -14,17 +14,24 @@ export const OPERATORS = /** @type {Record<string, string>} */ ({
   segment_match: "is in segment",
 });
 
-/** @param {number} weight @returns {string} e.g. ``12.345 %`` */
-export function percent(weight) {
-  return `${(weight / 1000).toFixed(3).replace(/\.?0+$/, "")} %`;
+/** @param {number} weight @param {number} [total] the rollout's buckets
+ * @returns {string} e.g. ``12.345 %`` */
+export function percent(weight, total = WEIGHT_TOTAL) {
+  return `${(weight * 100 / total).toFixed(3).replace(/\.?0+$/, "")} %`;
+}
+
+/** The number of buckets a rollout's weights count (``bucketing.buckets``, else 100000).
+ * @param {any} rollout @returns {number} */
+export function bucketsOf(rollout) {
+  return (rollout && rollout.bucketing && rollout.bucketing.buckets) || WEIGHT_TOTAL;
 }
 
 /** A percentage typed by a person (``12.5``) as a weight (``12500``), or NaN.
- * @param {string} text */
-export function weightOf(text) {
+ * @param {string} text @param {number} [total] the rollout's buckets */
+export function weightOf(text, total = WEIGHT_TOTAL) {
   const value = Number(text);
   if (!Number.isFinite(value) || value < 0 || value > 100) return NaN;
-  return Math.round(value * 1000);
+  return Math.round(value * (total / 100));  // total / 100 is exactly 1000 by default
 }
 
 /** ``user's country is one of DE, FR``; groups as ``(… or …)``, ``(… and …)``, ``not (…)``
@@ -53,9 +60,13 @@ export function serveText(serve) {
   if (!serve) return "nothing";
   if (serve.variation !== undefined) return `serve ${serve.variation}`;
   const rollout = serve.rollout || {};
-  const parts = (rollout.variations || []).map(
-    (/** @type {any} */ v) => `${v.variation} ${percent(v.weight)}`);
-  return `split ${parts.join(", ")} by ${rollout.bucket_by || "key"}`;
+  const total = bucketsOf(rollout);
+  // An entry without a variation is a gap: those contexts are not served by this rollout.
+  const parts = (rollout.variations || []).map((/** @type {any} */ v) =>
+    `${v.variation === undefined ? "nobody" : v.variation} ${percent(v.weight, total)}`);
+  const hash = rollout.bucketing && rollout.bucketing.hash;
+  return `split ${parts.join(", ")} by ${rollout.bucket_by || "key"}` +
+    (hash && hash !== "vexil" ? ` (${hash} bucketing)` : "");
 }
 
 /** The rule a decision names, in words. @param {any} decision @param {any[]} rules */

@@ -3,7 +3,7 @@
  * page (definition; targets, rules as sentences, rollout weights, schedule; edits through
  * forms or JSON; every edit compiled and previewed by the API before Save is enabled). */
 import * as api from "./api.js";
-import { OPERATORS, WEIGHT_TOTAL, clauseSentence, percent, serveText, weightOf } from "./describe.js";
+import { OPERATORS, WEIGHT_TOTAL, bucketsOf, clauseSentence, percent, serveText, weightOf } from "./describe.js";
 import { h, notice, render } from "./dom.js";
 import { impactPanel } from "./impact.js";
 import { envNav, showError } from "./ui.js";
@@ -154,7 +154,7 @@ function readable(def, cfg) {
     rollout && rollout.schedule ? h("ol", { class: "timeline", "aria-label": "Rollout schedule" },
       rollout.schedule.map((/** @type {any} */ s) => h("li", null, `${s.at}: `,
         s.weights.map((/** @type {number} */ w, /** @type {number} */ i) =>
-          `${rollout.variations[i].variation} ${percent(w)}`).join(", ")))) : null);
+          `${rollout.variations[i].variation ?? "nobody"} ${percent(w, bucketsOf(rollout))}`).join(", ")))) : null);
 }
 
 /**
@@ -166,14 +166,18 @@ function editor(def, draft, changed) {
   const rollout = draft.default && draft.default.rollout;
   const parts = [];
   if (rollout) {
-    parts.push(h("fieldset", { id: "weights", "data-path": "default" }, h("legend", null, "Default rollout (percent, 0.001 % steps)"),
-      rollout.variations.map((/** @type {any} */ v, /** @type {number} */ i) => h("label", null, `${v.variation} `,
-        h("input", { type: "number", step: "0.001", min: 0, max: 100, id: `weight-${v.variation}`,
-          value: (v.weight / 1000).toString(), onchange: (/** @type {Event} */ ev) => {
-            const w = weightOf(/** @type {HTMLInputElement} */ (ev.target).value);
+    // Weights count the rollout's own buckets (bucketing.buckets, 100000 by default); an
+    // entry without a variation is a gap ("nobody": those contexts are not served).
+    const total = bucketsOf(rollout);
+    const step = total === WEIGHT_TOTAL ? "0.001" : String(100 / total);
+    parts.push(h("fieldset", { id: "weights", "data-path": "default" }, h("legend", null, `Default rollout (percent, ${percent(1, total)} steps)`),
+      rollout.variations.map((/** @type {any} */ v, /** @type {number} */ i) => h("label", null, `${v.variation ?? "nobody"} `,
+        h("input", { type: "number", step, min: 0, max: 100, id: v.variation === undefined ? `weight-gap-${i}` : `weight-${v.variation}`,
+          value: (v.weight * 100 / total).toString(), onchange: (/** @type {Event} */ ev) => {
+            const w = weightOf(/** @type {HTMLInputElement} */ (ev.target).value, total);
             rollout.variations[i].weight = Number.isNaN(w) ? -1 : w;
-            // Two variations: the other takes the rest, so the weights keep summing to 100 %.
-            if (rollout.variations.length === 2 && !Number.isNaN(w)) rollout.variations[1 - i].weight = WEIGHT_TOTAL - w;
+            // Two entries: the other takes the rest, so the weights keep summing to 100 %.
+            if (rollout.variations.length === 2 && !Number.isNaN(w)) rollout.variations[1 - i].weight = total - w;
             changed();
           } }), " %"))));
   } else {

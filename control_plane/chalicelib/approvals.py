@@ -33,7 +33,7 @@ from typing import Any, NoReturn
 
 import orjson
 
-from chalicelib import keys, tokens
+from chalicelib import keys, observability, tokens
 from chalicelib.audit import Chain, Entry
 from chalicelib.canonical import canonical, iso, sha256_hex
 from chalicelib.errors import (
@@ -44,6 +44,7 @@ from chalicelib.errors import (
     PayloadTooLarge,
     PreconditionFailed,
 )
+from chalicelib.observability import Metric
 from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, put, update
 from chalicelib.requests import encode_cursor
@@ -217,6 +218,7 @@ def file(ctx: Ctx, call: Call, need: NeedsApproval) -> dict[str, Any]:
     base.commit(ctx, call, steps=[put(item, "attribute_not_exists(pk)")],
                          entries=[Entry(Chain.for_environment(p, e), "change_request.create",
                                         _resource(p, e, cr_id), None, view(item), "requested")])
+    observability.emit(Metric.CHANGE_REQUESTS_OPENED)
     return view(item)
 
 
@@ -336,8 +338,10 @@ def approve(ctx: Ctx, call: Call, project: str, environment: str, cr_id: str,
         raise Conflict("you already approved this change")
     approvals.append({**call.principal.actor, "at": iso(ctx.now()),
                       "change_hash": item["change_hash"]})
-    return _transition(ctx, call, item, if_match, "change_request.approve",
-                       {"approvals": approvals, "status": "approved"})
+    answer = _transition(ctx, call, item, if_match, "change_request.approve",
+                         {"approvals": approvals, "status": "approved"})
+    observability.emit(Metric.CHANGE_REQUESTS_APPROVED)
+    return answer
 
 
 def valid_approvals(ctx: Ctx, item: Item) -> list[dict[str, Any]]:
@@ -393,4 +397,5 @@ def apply(ctx: Ctx, call: Call, project: str, environment: str, cr_id: str,
     approved = Approved(cr_id, step, check_cr, op.get("definition_version"))
     result = execute(ctx, Call(call.principal, f"{cr_id}: {reason or ''}".strip(": ")),
                      project, environment, op, approved)
+    observability.emit(Metric.CHANGE_REQUESTS_APPLIED)
     return {"change_request": view(get(ctx, project, environment, cr_id)), "result": result}

@@ -9,7 +9,6 @@ responses. Handlers stay one call into a use case (:mod:`chalicelib.usecases`).
 from __future__ import annotations
 
 import functools
-import logging
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +19,7 @@ import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 from chalice import Chalice, CORSConfig, Response  # type: ignore[attr-defined]
 
-from chalicelib import approvals
+from chalicelib import approvals, observability
 from chalicelib.errors import ApiError, Forbidden, ServiceUnavailable, Unauthorized
 from chalicelib.rbac import ROLE_PERMS, Perm, Principal
 from chalicelib.repository import DynamoRepository
@@ -30,7 +29,7 @@ from chalicelib.timing import aws_seconds_and_reset
 from chalicelib.usecases import projects
 from chalicelib.usecases.base import Call, Ctx, NeedsApproval
 
-_log = logging.getLogger(__name__)
+_log = observability.api_logger
 
 # Types Chalice hands to our handlers instead of answering its own 415 (so a wrong content
 # type gets our error body). Anything else still gets Chalice's 415.
@@ -114,7 +113,7 @@ def _storage_error(exc: BotoCoreError | ClientError) -> ServiceUnavailable:
     transaction, so nothing was half-written: the client may simply retry."""
     # The AWS error code goes to the log, not the body: it describes our internals.
     code = exc.response["Error"].get("Code", "") if isinstance(exc, ClientError) else type(exc)
-    _log.warning("storage unavailable past retries: %s", code)
+    _log.warning("storage unavailable past retries", code=str(code))
     return ServiceUnavailable("storage is unavailable; nothing was written, retry later")
 
 
@@ -141,7 +140,7 @@ def _denied_environment(spec: RouteSpec, params: Mapping[str, str], body: Mappin
 
 # Headers the web console sends and reads across origins (docs/console.md).
 CORS_REQUEST_HEADERS = ["Authorization", "Content-Type", "If-Match", "X-Vexil-Reason"]
-CORS_EXPOSED_HEADERS = ["ETag", "Location"]
+CORS_EXPOSED_HEADERS = ["ETag", "Location", "X-Request-Id"]
 
 
 def cors_config() -> CORSConfig | None:
@@ -173,6 +172,7 @@ def register(app: Chalice, authorizer: Any) -> Callable[[str, str], Callable[...
                 authorizer_aws = aws_seconds_and_reset()  # the token lookup, same thread
                 response = _handle(app, spec, fn, params)
                 response.headers["Server-Timing"] = _server_timing(started, authorizer_aws)
+                _log_request(app, spec, params, response, started)
                 return response
 
             app.route(path, methods=[method], content_types=CONTENT_TYPES, cors=cors,
@@ -217,6 +217,30 @@ def _handle(app: Chalice, spec: RouteSpec, fn: Callable[..., Any], params: dict[
         return error_response(exc)
     except (BotoCoreError, ClientError) as exc:
         return error_response(_storage_error(exc))
+
+
+def _principal_fields(context: Mapping[str, Any]) -> dict[str, str] | None:
+    """Who called, for the log: token id, name and role (the authorizer never puts the
+    token's secret in the context, so none can reach the log from here)."""
+    auth = context.get("authorizer") or {}
+    if not auth.get("token_id"):
+        return None
+    return {"token_id": str(auth["token_id"]), "name": str(auth.get("name", "")),
+            "role": str(auth.get("role", ""))}
+
+
+def _log_request(app: Chalice, spec: RouteSpec, params: Mapping[str, str], response: Response,
+                 started: float) -> None:
+    request = app.current_request
+    assert request is not None  # Chalice sets it before calling a view
+    context = request.context or {}
+    rid = observability.request_id(context)
+    response.headers["X-Request-Id"] = rid
+    observability.log_request(
+        request_id=rid, operation=spec.operation_id, method=request.method,
+        route=spec.path, params=params, status=response.status_code,
+        duration_ms=(time.perf_counter() - started) * 1000,
+        principal=_principal_fields(context))
 
 
 def _route_permission(principal: Principal, spec: RouteSpec, params: Mapping[str, str]) -> None:

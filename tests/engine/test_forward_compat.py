@@ -134,3 +134,13 @@ def test_every_known_feature_is_in_the_schema() -> None:
     from edge_reader.engine.schema import flag_schema
     enum = flag_schema()["properties"]["features"]["items"]["enum"]
     assert set(enum) == KNOWN_FEATURES
+
+
+def test_rollout_features_reach_the_compiled_metadata() -> None:
+    rollout = {"bucketing": {"hash": "unleash", "buckets": 100}, "missing": "skip",
+               "variations": [{"variation": "on", "weight": 50}, {"weight": 50}]}
+    f = {"kind": "boolean", "variations": {"on": True, "off": False},
+         "default": {"rollout": rollout}}
+    env = compile_environment(doc({"f": f}), strict=True)
+    assert env.metadata["features"] == (
+        "peer_hash", "rollout_buckets", "rollout_gaps", "rollout_missing_skip")

@@ -462,7 +462,8 @@ def test_lambda_environment_matches_code() -> None:
         if "vendor" in path.parts:
             continue
         text = path.read_text(encoding="utf-8")
-        read |= set(re.findall(r"os\.environ(?:\.get)?[\[(]\"(VEXIL_[A-Z_]+)\"", text))
+        read |= set(re.findall(r"os\.environ(?:\.get)?[\[(]\"((?:VEXIL|POWERTOOLS)_[A-Z_]+)\"",
+                               text))
     assert read, "no VEXIL_* variable read by control_plane"
     # Local-stack-only knobs that a deployment never sets (nginx cache purge).
     local_only = {"VEXIL_LOCAL_CDN_CACHE_DIR"}
@@ -472,6 +473,7 @@ def test_lambda_environment_matches_code() -> None:
         "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID", "VEXIL_SIGNING_KEY_ID",
         "VEXIL_POINTER_MAX_AGE", "VEXIL_HEARTBEAT_INTERVAL",
         "VEXIL_ANCHOR_BUCKET", "VEXIL_ANCHOR_TRUSTED_KEYS", "VEXIL_CONSOLE_ORIGIN",
+        "POWERTOOLS_METRICS_NAMESPACE",
     }
     # The publisher signs with the ACTIVE generation's key, which the module call passes.
     assert LAMBDA_ENVIRONMENT["VEXIL_SIGNING_KEY_ID"] == "signing_key_arn"

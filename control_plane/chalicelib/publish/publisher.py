@@ -39,14 +39,17 @@ import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
 
+from chalicelib import observability
 from chalicelib.anchors import Anchor, AnchorStore, anchor_digest
 from chalicelib.audit import Chain
+from chalicelib.observability import Metric
 from chalicelib.publish.anchoring import (
     FAILURE_MESSAGE,
     Anchorer,
@@ -230,6 +233,7 @@ class Publisher:
                 project, environment, snapshot.revision,
                 published={s.scope: s.key for s in outcome.scopes if s.status == "published"},
                 live_scopes={s.scope for s in outcome.scopes})
+        _emit_publish_metrics(snapshot, prepared, outcome, self.clock())
         logger.info(
             "publish finished",
             project=project,
@@ -463,7 +467,34 @@ class Publisher:
         reason = f"{type(exc).__name__}: {exc}"
         logger.error("publish failed; previous bundle stays live", project=project,
                      environment=environment, stage=stage, error=reason)
+        # The scope suffix ("s3-put-bundle:client") stays out of the dimension: fewer metrics.
+        observability.emit(Metric.PUBLISH_FAILURES)
+        observability.emit(Metric.PUBLISH_FAILURES_BY_STAGE, Stage=stage.split(":", 1)[0])
         return PublishError(project, environment, stage, reason)
+
+
+def _emit_publish_metrics(snapshot: EnvironmentSnapshot, prepared: list[_Prepared],
+                          outcome: PublishOutcome, now: float) -> None:
+    """Metrics of a publish that made a new revision live (renewals and no-ops emit none:
+    their commit time is old and would read as latency)."""
+    if not outcome.published:
+        return
+    observability.emit(Metric.PUBLISHES)
+    committed = _epoch_seconds(snapshot.updated_at)
+    if committed is not None:
+        observability.emit(Metric.COMMIT_TO_LIVE_MS, max(0.0, (now - committed) * 1000))
+    where = {"Project": snapshot.project, "Environment": snapshot.environment}
+    observability.emit(Metric.FLAG_COUNT, len(snapshot.flags), **where)
+    server = [p for p in prepared if p.build.scope == "server" and p.ciphertext is not None]
+    if server and server[0].ciphertext is not None:
+        observability.emit(Metric.BUNDLE_BYTES, len(server[0].ciphertext), **where)
+
+
+def _epoch_seconds(stamp: str) -> float | None:
+    try:
+        return datetime.fromisoformat(stamp).timestamp()
+    except ValueError:
+        return None
 
 
 def publisher_from_env(session: Any | None = None) -> Publisher:

@@ -121,6 +121,10 @@ def handle_heartbeat(publisher: Publisher | None = None) -> dict[str, Any]:
 def handler(event: Mapping[str, Any], context: Any = None) -> dict[str, Any]:
     """Lambda entry point (registered in app.py as ``publisher``): a stream batch, or the
     heartbeat schedule's event."""
+    request_id = getattr(context, "aws_request_id", None)
+    if isinstance(request_id, str):
+        # Every line of this invocation names it, so one failed batch is one query away.
+        logger.append_keys(request_id=request_id)
     if is_heartbeat(event):
         return handle_heartbeat()
     return handle_stream_batch(event)
