@@ -144,3 +144,14 @@ def test_rollout_features_reach_the_compiled_metadata() -> None:
     env = compile_environment(doc({"f": f}), strict=True)
     assert env.metadata["features"] == (
         "peer_hash", "rollout_buckets", "rollout_gaps", "rollout_missing_skip")
+
+
+def test_an_unknown_field_is_refused_even_after_an_identical_clean_clause() -> None:
+    """Identical clean clauses share one closure; a clause with an extra field must not
+    borrow it (it did: the writer then accepted the unknown field unseen)."""
+    de = clause("country", "in", "DE")
+    f = flag(rule(de), rule({**de, "locale_fold": "de"}, serve="off"))
+    with pytest.raises(CompileError) as err:
+        compile_environment(doc({"f": f}), strict=True)
+    assert [(p.path, p.code) for p in err.value.errors] == [
+        ("flags.f.rules[1].clauses[0].locale_fold", "unknown_field")]
