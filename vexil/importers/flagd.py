@@ -350,8 +350,10 @@ def _cond(expr: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any] | bool |
     if op in ("and", "or"):
         return _junction(op, args, st, guard_ok=guard_ok)
     if op == "!":
+        # Not the whole condition any more: where flagd's operator error would surface
+        # there is not settled (abort vs. a null operand), so no guard is claimed.
         inner = _cond(args[0] if isinstance(args, list) and len(args) == 1 else args, st,
-                      guard_ok=guard_ok)
+                      guard_ok=False)
         return inner if inner is _ERROR else (not inner if isinstance(inner, bool)
                                               else {"not": inner})
     raise _Unfaithful(f"operator {op!r} has no exact Vexil equivalent")
@@ -465,8 +467,8 @@ def _affix(op: str, args: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any
     if a.now:
         return _ERROR
     if not guard_ok:
-        raise _Unfaithful(f"{op} inside a branch: flagd's error for a non-string value "
-                          "cannot be reproduced there")
+        raise _Unfaithful(f"{op} inside a branch, and, or or !: flagd's error for a "
+                          "non-string value cannot be reproduced there")
     guard = {"attribute": a.name, "op": "matches", "values": [""]}
     if guard not in st.guards:
         st.guards.append(guard)
@@ -474,16 +476,16 @@ def _affix(op: str, args: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any
 
 
 def _junction(op: str, args: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any] | bool | str:
-    """``and``/``or`` over conditions (only the first operand is always evaluated)."""
+    """``and``/``or`` over conditions. An operator that can error is reported inside them:
+    flagd implementations differ on whether the error aborts the evaluation (default
+    variant) or is a null operand (the other operands decide)."""
     if not isinstance(args, list) or not args:
         raise _Unfaithful(f"{op} needs a list of conditions")
     parts = []
-    for i, arg in enumerate(args):
-        part = _cond(arg, st, guard_ok=guard_ok and i == 0)
+    for arg in args:
+        part = _cond(arg, st, guard_ok=False)
         if part is _ERROR:
-            if i:
-                raise _Unfaithful(f"an operator error inside {op} reached only by some contexts")
-            return _ERROR
+            raise _Unfaithful(f"an operator that always errors inside {op}")
         if isinstance(part, bool):
             if part == (op == "or"):
                 return part  # decided: true for or, false for and
