@@ -126,6 +126,9 @@ def test_fractional_shorthand_uses_flag_key_and_targeting_key(env: Any, conv: An
     for key in ("jon@company.com", "jane@company.com", "u-1", "u-2"):
         want = "heads" if flagd_v2_bucket(f"coin{key}", 4) < 1 else "tails"
         assert evaluate(env, conv, "coin", {"targetingKey": key})[0] == want
+    # without a targeting key flagd hashes the flag key alone (no error, no default)
+    want = "heads" if flagd_v2_bucket("coin", 4) < 1 else "tails"
+    assert evaluate(env, conv, "coin", {}) == (want, want, "TARGETING_MATCH")
 
 
 def test_operator_errors_serve_the_default_variant(env: Any, conv: Any) -> None:

@@ -35,6 +35,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_reader.engine.bucketing import bucket_function
 from vexil.importers._check import finish
 from vexil.importers._conversion import Conversion, map_keys, note_renamed_keys, variant_name
 
@@ -52,6 +53,7 @@ _STATES = {"ENABLED": True, "DISABLED": False}
 _COMPARE = {"<": "lt", "<=": "lte", ">": "gt", ">=": "gte"}
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
 _RESERVED_ATTRS = ("kind", "key")  # Vexil's context kind and key: not plain attributes
+_NO_KEY = {"attribute": "key", "op": "exists", "negate": True}
 
 
 @dataclass
@@ -209,7 +211,9 @@ def _branch(expr: object, conds: list[dict[str, Any]], st: _Flag, *, top: bool) 
         if op == "if" and isinstance(args, list):
             return _if(args, conds, st, top=top)
         if op == "fractional":
-            serve = _fractional(args, st)
+            serve, keyless = _fractional(args, st)
+            if keyless is not None:  # default bucketing, no targeting key: flagd hashes the key
+                st.emit([*conds, _NO_KEY], {"variation": keyless})
             if serve is not None:  # None: all weights zero, flagd serves the default variant
                 st.emit(conds, serve)
             st.stopped = st.stopped or not conds  # a context it skips gets the default
@@ -245,15 +249,17 @@ def _if(args: list[Any], conds: list[dict[str, Any]], st: _Flag, *, top: bool) -
     return False
 
 
-def _fractional(args: object, st: _Flag) -> dict[str, Any] | None:
-    """``fractional`` → a rollout with flagd's hash over ``salt + value`` (the bucketing
-    expression's constant prefix and its one attribute; by default the flag key and the
-    targeting key), weights in units of their total; a context without the value is skipped
-    (flagd serves the default variant)."""
+def _fractional(args: object, st: _Flag) -> tuple[dict[str, Any] | None, str | None]:
+    """``fractional`` → (a rollout with flagd's hash over ``salt + value``, the variation a
+    context without a targeting key gets). The bucketing string is the expression's constant
+    prefix and its one attribute; a context without that attribute is skipped (flagd serves
+    the default variant). By default it is the flag key + the targeting key, and without a
+    targeting key flagd hashes the flag key alone: that variation is computed here."""
     if not isinstance(args, list) or not args:
         raise _Unfaithful("fractional needs bucket entries")
-    salt, attr = st.key, "key"
+    salt, attr, default_bucketing = st.key, "key", True
     if not isinstance(args[0], list):
+        default_bucketing = False
         salt, attr = _bucket_by(args[0], st)
         args = args[1:]
     entries: list[dict[str, Any]] = []
@@ -267,9 +273,18 @@ def _fractional(args: object, st: _Flag) -> dict[str, Any] | None:
         entries.append({"variation": st.variation(entry[0]), "weight": max(weight, 0)})
         total += max(weight, 0)
     if total == 0:
-        return None
+        return None, None
+    keyless = None
+    if default_bucketing:
+        bucket, end = bucket_function("flagd", salt, None, total)(""), 0
+        for entry in entries:
+            end += entry["weight"]
+            if bucket < end:
+                keyless = entry["variation"]
+                break
     return {"rollout": {"variations": entries, "bucket_by": attr, "salt": salt,
-                        "missing": "skip", "bucketing": {"hash": "flagd", "buckets": total}}}
+                        "missing": "skip", "bucketing": {"hash": "flagd", "buckets": total}}}, \
+        keyless
 
 
 def _bucket_by(expr: object, st: _Flag) -> tuple[str, str]:
