@@ -58,6 +58,12 @@ _LEGACY_USER_ATTRS = ("key", "ip", "email", "name", "avatar", "firstName", "last
 _REGEX_RISKY = re.compile(r"\(\?|\\[1-9kpPbBAzZGQEhHRXKuUxcN]|[*+?}]\+|\[\[:|\\0")
 
 
+def _kind_of(item: Mapping[str, Any]) -> Any:
+    """The context kind a clause, target or key list names (``contextKind``; some exports,
+    among them LaunchDarkly's own test data, spell it ``kind``)."""
+    return item.get("contextKind", item.get("kind"))
+
+
 def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -204,7 +210,7 @@ def _targets(imp: _Import, path: str, flag: Mapping[str, Any],
     out: list[dict[str, Any]] = []
     if context_targets:
         for t in context_targets:
-            kind = t.get("contextKind") or "user"
+            kind = _kind_of(t) or "user"
             values = list(t.get("values") or [])
             if kind == "user" and not values:
                 values = [v for u in user_targets if u.get("variation") == t.get("variation")
@@ -339,7 +345,7 @@ def _clause(imp: _Import, where: str, clause: object, path: str) -> dict[str, An
     if op not in _OPS:
         imp.unfaithful(where, f"{path}: unknown operator {op!r}")
         return never
-    kind = clause.get("contextKind")
+    kind = _kind_of(clause)
     attr = _attribute(clause.get("attribute"), kind is not None)
     if attr is None:
         imp.unfaithful(where, f"{path}.attribute {clause.get('attribute')!r} is not a valid "
@@ -358,19 +364,12 @@ def _clause(imp: _Import, where: str, clause: object, path: str) -> dict[str, An
 
 def _clause_values(imp: _Import, where: str, path: str, op: str, values: list[Any]) -> list[Any]:
     """The clause values Vexil accepts. LaunchDarkly skips a value it cannot parse (that
-    value never matches), so dropping it is faithful; a value Vexil and LaunchDarkly's SDKs
-    may read differently is reported."""
+    value never matches), so dropping it is faithful; a regex RE2 may read differently from
+    the SDKs' engines is reported."""
     if op in _SEMVER_OPS:
         return [v for v in values if parse_semver(v) is not None]
-    if op in _DATE_OPS:
-        kept = []
-        for v in values:
-            if isinstance(v, str) and to_epoch_ms(v) is None:
-                imp.unfaithful(where, f"{path}: date {v!r} is not RFC 3339 with an offset; "
-                                      "LaunchDarkly SDKs differ in which such strings they accept")
-            elif to_epoch_ms(v) is not None:
-                kept.append(v)
-        return kept
+    if op in _DATE_OPS:  # RFC 3339 with date, time and offset, or epoch ms (LaunchDarkly's spec)
+        return [v for v in values if to_epoch_ms(v) is not None]
     if op == "matches":
         kept = []
         for v in values:
@@ -469,7 +468,7 @@ def _key_lists(seg: Mapping[str, Any]) -> dict[str, list[tuple[str, list[str]]]]
             if isinstance(ctx, Mapping):
                 vs = [v for v in ctx.get("values") or [] if isinstance(v, str)]
                 if vs:
-                    pairs.append((ctx.get("contextKind") or "user", vs))
+                    pairs.append((_kind_of(ctx) or "user", vs))
         out[name] = pairs
     return out
 
