@@ -225,3 +225,14 @@ def test_contexts_single_multi_and_legacy_users() -> None:
 def test_not_launchdarkly_data_is_a_value_error(bad: object) -> None:
     with pytest.raises(ValueError, match=r"LaunchDarkly|variations|object"):
         ld.convert(bad)
+
+
+def test_an_off_flag_is_faithful_whatever_its_rules_say() -> None:
+    flag = {"key": "f", "on": False, "variations": ["a", "b"], "offVariation": 1,
+            "rules": [{"id": "r", "variation": 7, "clauses": []}]}  # no fallthrough either
+    conv = ld.convert({"flags": {"f": flag}})
+    assert not conv.unfaithful_paths
+    assert any("while the flag is off" in i["reason"] for i in conv.report)
+    env = compile_environment(conv.document, strict=True)
+    assert env.evaluate("f", {"key": "k"}, "x").value == "b"
+    assert ld.convert({"flags": {"f": {**flag, "on": True}}}).unfaithful_paths == {"flags.f"}

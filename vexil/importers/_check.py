@@ -51,27 +51,33 @@ def _compile_or_stand_in(conv: Conversion, flag_keys: Mapping[str, str],
                     raise  # a document-level error is an importer bug: let it show
                 broken.setdefault(prefix, f"{problem.path}: {problem.message}")
             for prefix, message in sorted(broken.items()):
-                _stand_in(conv, prefix)
+                same = _stand_in(conv, prefix)
                 conv.note(owners[prefix], f"does not compile in Vexil ({message}); imported "
-                          "as a stand-in (a flag: off; a segment: empty)", faithful=False)
+                          "as a stand-in (a flag: off; a segment: empty)", faithful=same)
     compile_environment(conv.document, strict=True)  # still failing: raise for the bug report
 
 
-def _stand_in(conv: Conversion, prefix: str) -> None:
+def _stand_in(conv: Conversion, prefix: str) -> bool:
+    """Replace the flag or segment at ``prefix`` by one that compiles; True when the stand-in
+    serves exactly what the original would (a disabled flag keeps its variations and off
+    variation, and a disabled flag serves nothing else)."""
     section, key = prefix.split(".", 1)
     items: dict[str, Any] = conv.document[section]
     if section == "segments":
         items[key] = {}
-        return
+        return False
     flag = items[key]
     variations = flag.get("variations")
+    same = flag.get("enabled") is False and isinstance(variations, dict) and bool(variations)
     if not isinstance(variations, dict) or not variations:
         variations = {"off": False}
-    items[key] = {"kind": flag.get("kind", "json") if len(variations) > 0 else "boolean",
-                  "variations": variations, "enabled": False,
+    kind = flag.get("kind") if flag.get("kind") in ("boolean", "string", "number", "json") \
+        else "json"
+    items[key] = {"kind": kind, "variations": variations, "enabled": False,
                   "default": {"variation": next(iter(variations))}}
-    if flag.get("kind") not in ("boolean", "string", "number", "json"):
-        items[key]["kind"] = "json"
+    if flag.get("off_variation") in variations:  # an off flag keeps serving what it served
+        items[key]["off_variation"] = flag["off_variation"]
+    return same
 
 
 def _spread(conv: Conversion, uses: Mapping[str, set[str]]) -> None:

@@ -159,12 +159,26 @@ def _flag(imp: _Import, key: str, flag: Mapping[str, Any]) -> dict[str, Any]:
         else:
             imp.unfaithful(path, f"offVariation {off!r} is not a variation index "
                                  "(LaunchDarkly reports MALFORMED_FLAG)")
+    first_item = len(imp.conv.report)
     _prerequisites(imp, key, flag, out)
     out["targets"] = _targets(imp, path, flag, variations)
     out["rules"] = _rules(imp, key, flag, variations)
     default = _serve(imp, key, flag, flag.get("fallthrough"), f"{path}.fallthrough", variations)
-    out["default"] = default if default is not None else {"variation": "0"}
+    out["default"] = default or {"variation": out.get("off_variation", "0")}
+    if not flag.get("on", False):
+        _only_off_matters(imp, path, first_item)
     return {k: v for k, v in out.items() if v != []}
+
+
+def _only_off_matters(imp: _Import, path: str, first_item: int) -> None:
+    """A flag that is off serves its off variation whatever its prerequisites, targets,
+    rules and fallthrough say: what could not be translated there changes nothing served
+    today (it is kept as a note for the day the flag is turned on)."""
+    for item in imp.conv.report[first_item:]:
+        if item["path"] == path and not item["faithful"]:
+            item["faithful"] = True
+            item["reason"] = f"(serves nothing while the flag is off) {item['reason']}"
+    imp.uses.pop(path, None)
 
 
 def _kind(values: list[Any]) -> str:
