@@ -204,10 +204,17 @@ def test_regexes_with_dialect_differences_are_reported(op: str) -> None:
     assert env.evaluate("f", {"key": "k", "name": "booob7"}, 0).variant == "1"
 
 
-def test_unknown_operators_are_reported() -> None:
-    flag = {"key": "f", "on": True, "variations": [0, 1], "fallthrough": {"variation": 0},
+def test_unknown_operators_never_match_and_negated_ones_are_reported() -> None:
+    flag = {"key": "f", "on": True, "variations": [0, 1, 2], "fallthrough": {"variation": 0},
             "rules": [{"variation": 1, "clauses": [
-                {"attribute": "x", "op": "someFutureOp", "values": [1]}]}]}
+                {"attribute": "key", "op": "someFutureOp", "values": ["k"]}]},
+                      {"variation": 2, "clauses": [
+                {"attribute": "x", "op": "in", "values": [True]}]}]}
+    conv = ld.convert({"flags": {"f": flag}})
+    assert not conv.unfaithful_paths
+    env = compile_environment(conv.document, strict=True)
+    assert env.evaluate("f", {"key": "k", "x": True}, -1).value == 2  # the next rule decides
+    flag["rules"][0]["clauses"][0]["negate"] = True
     assert "flags.f" in ld.convert({"flags": {"f": flag}}).unfaithful_paths
 
 

@@ -357,7 +357,13 @@ def _clause(imp: _Import, where: str, clause: object, path: str) -> dict[str, An
     if op == "segmentMatch":
         return _segment_clause(imp, where, values, negate)
     if op not in _OPS:
-        imp.unfaithful(where, f"{path}: unknown operator {op!r}")
+        # LaunchDarkly's rule: an unknown operator is a clause that does not match (the rest
+        # of the flag still evaluates). Whether `negate` then applies differs between SDKs.
+        if negate:
+            imp.unfaithful(where, f"{path}: unknown operator {op!r} with negate")
+        else:
+            imp.conv.note(where, f"{path}: unknown operator {op!r}: a clause that never "
+                                 "matches, as in LaunchDarkly", faithful=True)
         return never
     kind = _kind_of(clause)
     attr = _attribute(clause.get("attribute"), kind is not None)
