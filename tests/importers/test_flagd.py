@@ -176,3 +176,26 @@ def test_contexts() -> None:
 def test_not_flagd_data_is_a_value_error(bad: object) -> None:
     with pytest.raises(ValueError, match=r"flagd|variants"):
         flagd.convert(bad)
+
+
+def test_conditions_that_cannot_depend_on_the_context_are_folded() -> None:
+    doc = {"flags": {
+        "bad-semver": {"state": "ENABLED", "variants": {"t": "t", "f": "f", "d": "d"},
+                       "defaultVariant": "d",
+                       "targeting": {"if": [{"sem_ver": [{"var": "v"}, "==="]}, "t", "f"]}},
+        "always": {"state": "ENABLED", "variants": {"big": 100, "small": 1, "none": 0},
+                   "defaultVariant": "none",
+                   "targeting": {"if": [{"fractional": [[False, 0], [True, 100]]}, "big",
+                                        "small"]}},
+        "no-weight": {"state": "ENABLED", "variants": {"t": "t", "f": "f", "d": "d"},
+                      "defaultVariant": "d",
+                      "targeting": {"if": [{"fractional": [["a", 0], ["b", 0]]}, "t", "f"]}},
+    }}
+    conv = flagd.convert(doc)
+    assert not conv.unfaithful_paths
+    env = compile_environment(conv.document, strict=True)
+    ctx = flagd.context({"targetingKey": "u", "v": "1.0.0"})
+    assert (env.evaluate("bad-semver", ctx, "x").value, env.evaluate("bad-semver", ctx, "x").reason) \
+        == ("d", "DEFAULT")  # an operator error: flagd serves the default variant
+    assert env.evaluate("always", ctx, -1).value == 100
+    assert env.evaluate("no-weight", ctx, "x").value == "d"

@@ -364,6 +364,10 @@ def _cond(expr: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any] | bool |
         return _affix(op, args, st, guard_ok=guard_ok)
     if op in ("and", "or"):
         return _junction(op, args, st, guard_ok=guard_ok)
+    if op == "sem_ver":
+        return _semver(args)
+    if op == "fractional":
+        return _fractional_condition(args)
     if op == "!":
         # Not the whole condition any more: where flagd's operator error would surface
         # there is not settled (abort vs. a null operand), so no guard is claimed.
@@ -372,6 +376,45 @@ def _cond(expr: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any] | bool |
         return inner if inner is _ERROR else (not inner if isinstance(inner, bool)
                                               else {"not": inner})
     raise _Unfaithful(f"operator {op!r} has no exact Vexil equivalent")
+
+
+_SEMVER_OPS = ("=", "!=", "<", "<=", ">", ">=", "^", "~")
+
+
+def _semver(args: object) -> str:
+    """``sem_ver``: wrong arguments are an error for every context (→ the default variant);
+    otherwise it is reported: flagd accepts a leading ``v``/``V`` and numbers as versions and
+    serves the default variant for an invalid one, which Vexil's semver operators do not."""
+    if not isinstance(args, list) or len(args) != 3 or args[1] not in _SEMVER_OPS:
+        return _ERROR
+    raise _Unfaithful("sem_ver: flagd reads 'v1.2' and numbers as versions and serves the "
+                      "default variant for an invalid one; Vexil's semver operators do not")
+
+
+def _fractional_condition(args: object) -> bool | str:
+    """``fractional`` used as a condition: exact only when it cannot depend on the context
+    (all weights zero: an error; one entry with weight under the default bucketing: that
+    entry's value, read as JsonLogic truthiness)."""
+    if not isinstance(args, list) or not args or not all(
+            isinstance(e, list) and 1 <= len(e) <= 2 for e in args):
+        raise _Unfaithful("fractional as a condition with a bucketing expression")
+    weights = [e[1] if len(e) == 2 else 1 for e in args]
+    if not all(isinstance(w, int) and not isinstance(w, bool) for w in weights):
+        raise _Unfaithful("fractional as a condition with computed weights")
+    live = [e[0] for e, w in zip(args, weights, strict=True) if w > 0]
+    if not live:
+        return _ERROR
+    if len(live) > 1:
+        raise _Unfaithful("fractional as a condition")
+    value = live[0]
+    return bool(value) if isinstance(value, bool | int | float | str) or value is None else \
+        _truthy_container(value)
+
+
+def _truthy_container(value: object) -> bool:
+    if isinstance(value, list):
+        return bool(value)  # JsonLogic: an empty array is false
+    raise _Unfaithful(f"fractional condition value {_short(value)}")
 
 
 def _pair(args: object, st: _Flag) -> tuple[_Attr | _Const, _Attr | _Const]:
