@@ -395,13 +395,21 @@ def _fractional_condition(args: object) -> bool | str:
     """``fractional`` used as a condition: exact only when it cannot depend on the context
     (all weights zero: an error; one entry with weight under the default bucketing: that
     entry's value, read as JsonLogic truthiness)."""
-    if not isinstance(args, list) or not args or not all(
-            isinstance(e, list) and 1 <= len(e) <= 2 for e in args):
-        raise _Unfaithful("fractional as a condition with a bucketing expression")
-    weights = [e[1] if len(e) == 2 else 1 for e in args]
+    if not isinstance(args, list) or not args:
+        raise _Unfaithful("fractional needs bucket entries")
+    explicit = not isinstance(args[0], list)  # a bucketing expression comes first
+    entries = args[1:] if explicit else args
+    if not all(isinstance(e, list) and 1 <= len(e) <= 2 for e in entries):
+        raise _Unfaithful("fractional as a condition with computed buckets")
+    weights = [e[1] if len(e) == 2 else 1 for e in entries]
     if not all(isinstance(w, int) and not isinstance(w, bool) for w in weights):
         raise _Unfaithful("fractional as a condition with computed weights")
-    live = [e[0] for e, w in zip(args, weights, strict=True) if w > 0]
+    if not any(w > 0 for w in weights):
+        return _ERROR  # no bucket can be chosen, whatever the context
+    if explicit:
+        raise _Unfaithful("fractional as a condition with a bucketing expression (a context "
+                          "without its value errors)")
+    live = [e[0] for e, w in zip(entries, weights, strict=True) if w > 0]
     if not live:
         return _ERROR
     if len(live) > 1:
