@@ -123,7 +123,7 @@ def _flag(conv: Conversion, key: str, flag: Mapping[str, Any], evaluators: Mappi
     out: dict[str, Any] = {
         "kind": _kind(values),
         "variations": {variants[n]: v for n, v in flag["variants"].items()},
-        "enabled": _STATES.get(flag.get("state"), False),  # type: ignore[arg-type]
+        "enabled": flag.get("state") == "ENABLED",
     }
     if flag.get("state") not in _STATES:
         conv.note(path, f"state {flag.get('state')!r} is neither ENABLED nor DISABLED: "

@@ -193,7 +193,7 @@ def _kind(values: list[Any]) -> str:
 
 
 def _index_ok(index: object, variations: list[Any]) -> bool:
-    return _is_int(index) and 0 <= int(index) < len(variations)  # type: ignore[call-overload]
+    return isinstance(index, int) and not isinstance(index, bool) and 0 <= index < len(variations)
 
 
 def _prerequisites(imp: _Import, key: str, flag: Mapping[str, Any], out: dict[str, Any]) -> None:
