@@ -125,17 +125,21 @@ def _flag(conv: Conversion, key: str, flag: Mapping[str, Any], evaluators: Mappi
         "variations": {variants[n]: v for n, v in flag["variants"].items()},
         "enabled": flag.get("state") == "ENABLED",
     }
-    if flag.get("state") not in _STATES:
+    if not isinstance(flag.get("state"), str) or flag["state"] not in _STATES:
         conv.note(path, f"state {flag.get('state')!r} is neither ENABLED nor DISABLED: "
                         "imported as disabled", faithful=False)
     default = flag.get("defaultVariant")
     if default is not None:
-        if default in variants:
+        if isinstance(default, str) and default in variants:
             out["default"] = {"variation": variants[default]}
         else:
             conv.note(path, f"defaultVariant {default!r} is not a variant (flagd refuses the "
                             "flag): imported without a default", faithful=False)
-    metadata = _metadata(conv, path, {**shared_meta, **(flag.get("metadata") or {})})
+    own = flag.get("metadata") or {}
+    if not isinstance(own, Mapping):
+        conv.note(path, "metadata is not an object: not imported", faithful=True)
+        own = {}
+    metadata = _metadata(conv, path, {**shared_meta, **own})
     if metadata:
         out["metadata"] = metadata
     targeting = flag.get("targeting")

@@ -58,10 +58,17 @@ _LEGACY_USER_ATTRS = ("key", "ip", "email", "name", "avatar", "firstName", "last
 _REGEX_RISKY = re.compile(r"\(\?|\\[1-9kpPbBAzZGQEhHRXKuUxcN]|[*+?}]\+|\[\[:|\\0")
 
 
-def _kind_of(item: Mapping[str, Any]) -> Any:
+def _kind_of(item: Mapping[str, Any]) -> str | None:
     """The context kind a clause, target or key list names (``contextKind``; some exports,
-    among them LaunchDarkly's own test data, spell it ``kind``)."""
-    return item.get("contextKind", item.get("kind"))
+    among them LaunchDarkly's own test data, spell it ``kind``); anything but a string is
+    passed on as an invalid kind, which the compiler refuses (and the flag is reported)."""
+    kind = item.get("contextKind", item.get("kind"))
+    return kind if kind is None or isinstance(kind, str) else "?"
+
+
+def _items(value: object) -> list[Any]:
+    """A list field of the peer data (anything else counts as empty)."""
+    return value if isinstance(value, list) else []
 
 
 def _is_int(value: object) -> bool:
@@ -137,7 +144,7 @@ def _split(document: object) -> tuple[dict[str, dict[str, Any]], dict[str, dict[
 def _flag(imp: _Import, key: str, flag: Mapping[str, Any]) -> dict[str, Any]:
     """One LaunchDarkly flag as a Vexil flag: off, prerequisites, targets, rules, fallthrough."""
     path = f"flags.{key}"
-    variations = list(flag.get("variations") or [])
+    variations = list(_items(flag.get("variations")))
     if not variations:
         imp.unfaithful(path, "a flag without variations serves errors in LaunchDarkly; "
                              "imported as a boolean flag that is off")
@@ -200,10 +207,10 @@ def _prerequisites(imp: _Import, key: str, flag: Mapping[str, Any], out: dict[st
     """Prerequisites; one that can never hold (unknown flag, no such variation) turns the
     flag off, which serves exactly what LaunchDarkly serves (off variation, DISABLED)."""
     prereqs: list[dict[str, Any]] = []
-    for i, pre in enumerate(flag.get("prerequisites") or []):
+    for i, pre in enumerate(_items(flag.get("prerequisites"))):
         pkey = pre.get("key") if isinstance(pre, Mapping) else None
         target = imp.flags.get(pkey) if isinstance(pkey, str) else None
-        if target is None or not _index_ok(pre.get("variation"), target.get("variations") or []):
+        if target is None or not _index_ok(pre.get("variation"), _items(target.get("variations"))):
             imp.conv.note(f"flags.{key}", f"prerequisites[{i}] can never hold (unknown flag or "
                           "variation): the flag always serves its off variation, so it is "
                           "imported as off", faithful=True)
@@ -219,19 +226,19 @@ def _targets(imp: _Import, path: str, flag: Mapping[str, Any],
              variations: list[Any]) -> list[dict[str, Any]]:
     """``contextTargets`` in order (a user-kind entry with no values stands for the ``targets``
     entry of the same variation), or ``targets`` when there are no context targets."""
-    user_targets = [t for t in flag.get("targets") or [] if isinstance(t, Mapping)]
-    context_targets = [t for t in flag.get("contextTargets") or [] if isinstance(t, Mapping)]
+    user_targets = [t for t in _items(flag.get("targets")) if isinstance(t, Mapping)]
+    context_targets = [t for t in _items(flag.get("contextTargets")) if isinstance(t, Mapping)]
     out: list[dict[str, Any]] = []
     if context_targets:
         for t in context_targets:
             kind = _kind_of(t) or "user"
-            values = list(t.get("values") or [])
+            values = list(_items(t.get("values")))
             if kind == "user" and not values:
                 values = [v for u in user_targets if u.get("variation") == t.get("variation")
-                          for v in u.get("values") or []]
+                          for v in _items(u.get("values"))]
             out.append({"context_kind": kind, "values": values, "variation": t.get("variation")})
     else:
-        out = [{"context_kind": "user", "values": list(t.get("values") or []),
+        out = [{"context_kind": "user", "values": list(_items(t.get("values"))),
                 "variation": t.get("variation")} for t in user_targets]
     kept = []
     for i, t in enumerate(out):
@@ -253,7 +260,7 @@ def _rules(imp: _Import, key: str, flag: Mapping[str, Any],
     """Rules in order, ids kept, clauses ANDed."""
     out: list[dict[str, Any]] = []
     seen_ids: set[str] = set()
-    for i, rule in enumerate(flag.get("rules") or []):
+    for i, rule in enumerate(_items(flag.get("rules"))):
         path = f"flags.{key}.rules[{i}]"
         if not isinstance(rule, Mapping):
             imp.unfaithful(f"flags.{key}", f"rules[{i}] is not an object: dropped")
@@ -262,7 +269,7 @@ def _rules(imp: _Import, key: str, flag: Mapping[str, Any],
         if serve is None:
             continue
         clauses = [_clause(imp, f"flags.{key}", c, f"{path}.clauses[{j}]")
-                   for j, c in enumerate(rule.get("clauses") or [])]
+                   for j, c in enumerate(_items(rule.get("clauses")))]
         item: dict[str, Any] = {"clauses": clauses, "serve": serve}
         rid = rule.get("id")
         if isinstance(rid, str) and rid and rid not in seen_ids and len(rid) <= 256:
@@ -296,7 +303,7 @@ def _rollout(imp: _Import, key: str, flag: Mapping[str, Any], rollout: Mapping[s
              path: str, variations: list[Any]) -> dict[str, Any] | None:
     """A percentage rollout or experiment, bucketed with LaunchDarkly's own hash."""
     where = f"flags.{key}"
-    entries = [e for e in rollout.get("variations") or [] if isinstance(e, Mapping)]
+    entries = [e for e in _items(rollout.get("variations")) if isinstance(e, Mapping)]
     if not entries or not all(_index_ok(e.get("variation"), variations) and _is_int(e.get("weight"))
                               and e["weight"] >= 0 for e in entries):
         imp.unfaithful(where, f"{path}: a rollout needs variation indexes and non-negative "
@@ -353,10 +360,10 @@ def _clause(imp: _Import, where: str, clause: object, path: str) -> dict[str, An
         imp.unfaithful(where, f"{path}: not an object")
         return never
     op, negate = clause.get("op"), bool(clause.get("negate", False))
-    values = list(clause.get("values") or [])
+    values = list(_items(clause.get("values")))
     if op == "segmentMatch":
         return _segment_clause(imp, where, values, negate)
-    if op not in _OPS:
+    if not isinstance(op, str) or op not in _OPS:
         # LaunchDarkly's rule: an unknown operator is a clause that does not match (the rest
         # of the flag still evaluates). Whether `negate` then applies differs between SDKs.
         if negate:
@@ -481,12 +488,12 @@ def _key_lists(seg: Mapping[str, Any]) -> dict[str, list[tuple[str, list[str]]]]
     out: dict[str, list[tuple[str, list[str]]]] = {}
     for name in ("included", "excluded"):
         pairs = []
-        plain = [v for v in seg.get(name) or [] if isinstance(v, str)]
+        plain = [v for v in _items(seg.get(name)) if isinstance(v, str)]
         if plain:
             pairs.append(("user", plain))
-        for ctx in seg.get(f"{name}Contexts") or []:
+        for ctx in _items(seg.get(f"{name}Contexts")):
             if isinstance(ctx, Mapping):
-                vs = [v for v in ctx.get("values") or [] if isinstance(v, str)]
+                vs = [v for v in _items(ctx.get("values")) if isinstance(v, str)]
                 if vs:
                     pairs.append((_kind_of(ctx) or "user", vs))
         out[name] = pairs
@@ -496,7 +503,7 @@ def _key_lists(seg: Mapping[str, Any]) -> dict[str, list[tuple[str, list[str]]]]
 def _segment_rules(imp: _Import, key: str, seg: Mapping[str, Any]) -> list[dict[str, Any]]:
     path = f"segments.{key}"
     out: list[dict[str, Any]] = []
-    for i, rule in enumerate(seg.get("rules") or []):
+    for i, rule in enumerate(_items(seg.get("rules"))):
         if not isinstance(rule, Mapping):
             continue
         weight = rule.get("weight")
@@ -507,7 +514,7 @@ def _segment_rules(imp: _Import, key: str, seg: Mapping[str, Any]) -> list[dict[
                                  "contexts: Vexil segment rules have no percentage; dropped")
             continue
         clauses = [_clause(imp, path, c, f"{path}.rules[{i}].clauses[{j}]")
-                   for j, c in enumerate(rule.get("clauses") or [])]
+                   for j, c in enumerate(_items(rule.get("clauses")))]
         item: dict[str, Any] = {"clauses": clauses}
         if isinstance(rule.get("id"), str) and rule["id"]:
             item = {"id": rule["id"], **item}
