@@ -199,3 +199,30 @@ def test_conditions_that_cannot_depend_on_the_context_are_folded() -> None:
     assert (detail.value, detail.reason) == ("d", "DEFAULT")  # an operator error: the default
     assert env.evaluate("always", ctx, -1).value == 100
     assert env.evaluate("no-weight", ctx, "x").value == "d"
+
+
+def test_fractional_buckets_with_if_variants_and_weights() -> None:
+    premium = {"==": [{"var": "tier"}, "premium"]}
+    doc = {"flags": {"split": {
+        "state": "ENABLED", "defaultVariant": "fallback",
+        "variants": {"premium": "premium", "standard": "standard", "red": "red",
+                     "fallback": "fallback"},
+        "targeting": {"fractional": [
+            {"var": "targetingKey"},
+            [{"if": [premium, "premium", "standard"]}, 50],
+            ["red", {"if": [premium, 100, 0]}],
+            ["standard", 50]]},
+    }}}
+    conv = flagd.convert(doc)
+    assert not conv.unfaithful_paths
+    env = compile_environment(conv.document, strict=True)
+    for key in ("jon@company.com", "user1", "u-2", "u-3", "u-4"):
+        for tier in ("premium", "basic"):
+            if tier == "premium":
+                cuts = [(50, "premium"), (150, "red"), (200, "standard")]
+            else:
+                cuts = [(50, "standard"), (100, "standard")]
+            bucket = flagd_v2_bucket(f"{key}", cuts[-1][0])
+            want = next(name for end, name in cuts if bucket < end)
+            assert env.evaluate("split", flagd.context({"targetingKey": key, "tier": tier}),
+                                "x").value == want

@@ -30,6 +30,8 @@ How flagd's concepts land (docs/migrating.md has the full table):
 
 from __future__ import annotations
 
+import itertools
+import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -215,11 +217,11 @@ def _branch(expr: object, conds: list[dict[str, Any]], st: _Flag, *, top: bool) 
         if op == "if" and isinstance(args, list):
             return _if(args, conds, st, top=top)
         if op == "fractional":
-            serve, keyless = _fractional(args, st)
-            if keyless is not None:  # default bucketing, no targeting key: flagd hashes the key
-                st.emit([*conds, _NO_KEY], {"variation": keyless})
-            if serve is not None:  # None: all weights zero, flagd serves the default variant
-                st.emit(conds, serve)
+            for extra, serve, keyless in _fractional(args, st):
+                if keyless is not None:  # default bucketing, no targeting key: flagd hashes
+                    st.emit([*conds, *extra, _NO_KEY], {"variation": keyless})  # the key alone
+                if serve is not None:  # None: all weights zero, flagd serves the default variant
+                    st.emit([*conds, *extra], serve)
             st.stopped = st.stopped or not conds  # a context it skips gets the default
             return False
     raise _Unfaithful(f"targeting result {_short(expr)} is not a variant name, if or fractional")
@@ -253,12 +255,19 @@ def _if(args: list[Any], conds: list[dict[str, Any]], st: _Flag, *, top: bool) -
     return False
 
 
-def _fractional(args: object, st: _Flag) -> tuple[dict[str, Any] | None, str | None]:
-    """``fractional`` → (a rollout with flagd's hash over ``salt + value``, the variation a
-    context without a targeting key gets). The bucketing string is the expression's constant
-    prefix and its one attribute; a context without that attribute is skipped (flagd serves
-    the default variant). By default it is the flag key + the targeting key, and without a
-    targeting key flagd hashes the flag key alone: that variation is computed here."""
+Clause = dict[str, Any]
+Split = tuple[list[Clause], dict[str, Any] | None, str | None]
+_MAX_SPLIT_CONDITIONS = 3
+
+
+def _fractional(args: object, st: _Flag) -> list[Split]:
+    """``fractional`` → [(conditions, a rollout with flagd's hash over ``salt + value``, the
+    variation a context without a targeting key gets)]. The bucketing string is the
+    expression's constant prefix and its one attribute; a context without that attribute is
+    skipped (flagd serves the default variant). By default it is the flag key + the
+    targeting key, and without a targeting key flagd hashes the flag key alone: that
+    variation is computed here. A bucket whose variant or weight is an ``if`` gives one
+    rollout per combination of those conditions."""
     if not isinstance(args, list) or not args:
         raise _Unfaithful("fractional needs bucket entries")
     salt, attr, default_bucketing = st.key, "key", True
@@ -266,29 +275,70 @@ def _fractional(args: object, st: _Flag) -> tuple[dict[str, Any] | None, str | N
         default_bucketing = False
         salt, attr = _bucket_by(args[0], st)
         args = args[1:]
-    entries: list[dict[str, Any]] = []
-    total = 0
     for entry in args:
-        if not isinstance(entry, list) or not 1 <= len(entry) <= 2 or not isinstance(entry[0], str):
+        if not isinstance(entry, list) or not 1 <= len(entry) <= 2:
             raise _Unfaithful(f"fractional bucket {_short(entry)} is not [variant, weight]")
-        weight = entry[1] if len(entry) == 2 else 1
-        if not isinstance(weight, int) or isinstance(weight, bool):
-            raise _Unfaithful(f"fractional weight {weight!r} is not an integer")
-        entries.append({"variation": st.variation(entry[0]), "weight": max(weight, 0)})
-        total += max(weight, 0)
-    if total == 0:
-        return None, None
-    keyless = None
-    if default_bucketing:
-        bucket, end = bucket_function("flagd", salt, None, total)(""), 0
-        for entry in entries:
-            end += entry["weight"]
-            if bucket < end:
-                keyless = entry["variation"]
-                break
-    return {"rollout": {"variations": entries, "bucket_by": attr, "salt": salt,
-                        "missing": "skip", "bucketing": {"hash": "flagd", "buckets": total}}}, \
-        keyless
+    conditions = _split_conditions(args, st)
+    out: list[Split] = []
+    for bits in itertools.product((True, False), repeat=len(conditions)):
+        chosen = dict(zip((key for key, _ in conditions), bits, strict=True))
+        extra = [c if bit else {"not": c} for (_, c), bit in zip(conditions, bits, strict=True)]
+        entries: list[dict[str, Any]] = [{"variation": st.variation(_pick(e[0], chosen)),
+                    "weight": max(_weight(_pick(e[1], chosen) if len(e) == 2 else 1), 0)}
+                   for e in args]
+        total = sum(e["weight"] for e in entries)
+        if total == 0:
+            out.append((extra, None, None))
+            continue
+        rollout = {"rollout": {"variations": entries, "bucket_by": attr, "salt": salt,
+                               "missing": "skip",
+                               "bucketing": {"hash": "flagd", "buckets": total}}}
+        keyless = _keyless(entries, salt, total) if default_bucketing else None
+        out.append((extra, rollout, keyless))
+    return out
+
+
+def _split_conditions(entries: list[Any], st: _Flag) -> list[tuple[str, Clause]]:
+    """The distinct conditions of ``if`` variant names and weights in fractional buckets."""
+    found: dict[str, Clause] = {}
+    for entry in entries:
+        for part in entry:
+            if isinstance(part, Mapping) and set(part) == {"if"}:
+                branch = part["if"]
+                if not isinstance(branch, list) or len(branch) != 3:
+                    raise _Unfaithful(f"fractional bucket {_short(part)}: only if [c, a, b]")
+                cond = _cond(branch[0], st, guard_ok=False)
+                if not isinstance(cond, dict):
+                    raise _Unfaithful(f"fractional bucket {_short(part)}: a constant or "
+                                      "erroring condition")
+                found.setdefault(json.dumps(branch[0], sort_keys=True), cond)
+    if len(found) > _MAX_SPLIT_CONDITIONS:
+        raise _Unfaithful("fractional buckets depend on more than 3 conditions")
+    return list(found.items())
+
+
+def _pick(expr: object, chosen: Mapping[str, bool]) -> object:
+    """A bucket's variant name or weight under one combination of its ``if`` conditions."""
+    if isinstance(expr, Mapping) and set(expr) == {"if"}:
+        cond, then, other = expr["if"]
+        return then if chosen[json.dumps(cond, sort_keys=True)] else other
+    return expr
+
+
+def _weight(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Unfaithful(f"fractional weight {_short(value)} is not an integer")
+    return value
+
+
+def _keyless(entries: list[dict[str, Any]], salt: str, total: int) -> str | None:
+    """The variation flagd picks when the bucketing string is the flag key alone."""
+    bucket, end = bucket_function("flagd", salt, None, total)(""), 0
+    for entry in entries:
+        end += entry["weight"]
+        if bucket < end:
+            return str(entry["variation"])
+    return None
 
 
 def _bucket_by(expr: object, st: _Flag) -> tuple[str, str]:
