@@ -84,3 +84,16 @@ def note_renamed_keys(conv: Conversion, kind: str, mapping: dict[str, str]) -> N
         if peer != key:
             conv.note(f"{kind}.{peer}",
                       f"key {peer!r} is not a valid Vexil key; imported as {key!r}", faithful=True)
+
+
+def flag_kind(values: Iterable[Any]) -> str:
+    """The narrowest Vexil flag kind holding every peer variation value: ``boolean``,
+    ``string``, ``number`` (never a boolean), else ``json``."""
+    values = list(values)
+    if all(isinstance(v, bool) for v in values):
+        return "boolean"
+    if all(isinstance(v, str) for v in values):
+        return "string"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "number"
+    return "json"

@@ -39,7 +39,13 @@ from typing import Any
 
 from edge_reader.engine.bucketing import bucket_function
 from vexil.importers._check import finish
-from vexil.importers._conversion import Conversion, map_keys, note_renamed_keys, variant_name
+from vexil.importers._conversion import (
+    Conversion,
+    flag_kind,
+    map_keys,
+    note_renamed_keys,
+    variant_name,
+)
 
 
 class FlagdFormatError(ValueError):
@@ -123,20 +129,23 @@ def _flag(conv: Conversion, key: str, flag: Mapping[str, Any], evaluators: Mappi
     variants = {name: variant_name(name) for name in flag["variants"]}
     values = list(flag["variants"].values())
     out: dict[str, Any] = {
-        "kind": _kind(values),
+        "kind": flag_kind(values),
         "variations": {variants[n]: v for n, v in flag["variants"].items()},
         "enabled": flag.get("state") == "ENABLED",
     }
     if not isinstance(flag.get("state"), str) or flag["state"] not in _STATES:
         conv.note(path, f"state {flag.get('state')!r} is neither ENABLED nor DISABLED: "
                         "imported as disabled", faithful=False)
+    # A DISABLED flag serves the caller's default whatever the rest says: what cannot be
+    # translated there changes nothing served today (kept as a note).
+    matters = flag.get("state") != "DISABLED"
     default = flag.get("defaultVariant")
     if default is not None:
         if isinstance(default, str) and default in variants:
             out["default"] = {"variation": variants[default]}
         else:
             conv.note(path, f"defaultVariant {default!r} is not a variant (flagd refuses the "
-                            "flag): imported without a default", faithful=False)
+                            "flag): imported without a default", faithful=not matters)
     own = flag.get("metadata") or {}
     if not isinstance(own, Mapping):
         conv.note(path, "metadata is not an object: not imported", faithful=True)
@@ -155,19 +164,8 @@ def _flag(conv: Conversion, key: str, flag: Mapping[str, Any], evaluators: Mappi
             out["rules"] = state.rules or [{"clauses": [{"any": []}],
                                             "serve": {"variation": next(iter(out["variations"]))}}]
         except _Unfaithful as exc:
-            conv.note(path, f"targeting not translated: {exc}", faithful=False)
+            conv.note(path, f"targeting not translated: {exc}", faithful=not matters)
     return out
-
-
-def _kind(values: list[Any]) -> str:
-    """The narrowest Vexil kind holding every variant value."""
-    if all(isinstance(v, bool) for v in values):
-        return "boolean"
-    if all(isinstance(v, str) for v in values):
-        return "string"
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return "number"
-    return "json"
 
 
 def _metadata(conv: Conversion, path: str, meta: Mapping[str, Any]) -> dict[str, Any]:

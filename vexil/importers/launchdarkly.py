@@ -33,7 +33,7 @@ from typing import Any
 from edge_reader.engine.dates import to_epoch_ms
 from edge_reader.engine.semver import parse_semver
 from vexil.importers._check import finish
-from vexil.importers._conversion import Conversion, map_keys, note_renamed_keys
+from vexil.importers._conversion import Conversion, flag_kind, map_keys, note_renamed_keys
 
 
 class LaunchDarklyFormatError(ValueError):
@@ -151,7 +151,7 @@ def _flag(imp: _Import, key: str, flag: Mapping[str, Any]) -> dict[str, Any]:
         return {"kind": "boolean", "variations": {"0": False}, "enabled": False,
                 "default": {"variation": "0"}}
     out: dict[str, Any] = {
-        "kind": _kind(variations),
+        "kind": flag_kind(variations),
         "variations": {str(i): v for i, v in enumerate(variations)},
         "enabled": bool(flag.get("on", False)),
     }
@@ -186,17 +186,6 @@ def _only_off_matters(imp: _Import, path: str, first_item: int) -> None:
             item["faithful"] = True
             item["reason"] = f"(serves nothing while the flag is off) {item['reason']}"
     imp.uses.pop(path, None)
-
-
-def _kind(values: list[Any]) -> str:
-    """The narrowest Vexil kind holding every variation value."""
-    if all(isinstance(v, bool) for v in values):
-        return "boolean"
-    if all(isinstance(v, str) for v in values):
-        return "string"
-    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
-        return "number"
-    return "json"
 
 
 def _index_ok(index: object, variations: list[Any]) -> bool:
