@@ -113,6 +113,13 @@ def test_bad_input_exits_2_with_one_clear_line(
     assert not out.exists()
 
 
+def test_an_unwritable_output_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["import", "--from", "launchdarkly", write(tmp_path, "ld.json", LD),
+                 "-o", str(tmp_path / "no-such-dir" / "flags.yaml")])
+    assert code == 2
+    assert "cannot write" in capsys.readouterr().err
+
+
 def test_a_missing_file_and_an_importer_not_shipped_exit_2(
         tmp_path: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

@@ -63,18 +63,25 @@ def cmd_import(args: argparse.Namespace) -> int:
     if args.output == "-":
         sys.stdout.write(text)
     else:
-        Path(args.output).write_text(text, encoding="utf-8")
+        _write(args.output, text)
     faithful = not conv.unfaithful_paths
     summary = {"system": args.system, "output": args.output, "flags": len(doc["flags"]),
                "segments": len(doc["segments"]), "keys": conv.keys, "faithful": faithful,
                "report": conv.report}
     if args.report:
-        Path(args.report).write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+        _write(args.report, json.dumps(summary, indent=2) + "\n")
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
         _print_report(summary)
     return 0 if faithful else EXIT_UNFAITHFUL
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        Path(path).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror or exc})") from None
 
 
 def _importer(system: str) -> Any:
