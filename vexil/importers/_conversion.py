@@ -64,9 +64,8 @@ def map_keys(peer_keys: Iterable[str]) -> dict[str, str]:
         taken_counts[cand] = taken_counts.get(cand, 0) + 1
     mapping = {k: k for k in kept}
     for peer, cand in candidates.items():
-        if taken_counts[cand] > 1 or len(peer) > _KEY_MAX:
-            cand = f"{cand[:_KEY_MAX - 9]}-{_short_hash(peer)}"
-        mapping[peer] = cand
+        clash = taken_counts[cand] > 1 or len(peer) > _KEY_MAX
+        mapping[peer] = f"{cand[:_KEY_MAX - 9]}-{_short_hash(peer)}" if clash else cand
     return mapping
 
 
@@ -83,5 +82,18 @@ def note_renamed_keys(conv: Conversion, kind: str, mapping: dict[str, str]) -> N
     """Add a faithful report item for every peer key that had to be renamed."""
     for peer, key in sorted(mapping.items()):
         if peer != key:
-            conv.note(f"{kind}.{peer}", f"key {peer!r} is not a valid Vexil key; imported as {key!r}",
-                      faithful=True)
+            conv.note(f"{kind}.{peer}",
+                      f"key {peer!r} is not a valid Vexil key; imported as {key!r}", faithful=True)
+
+
+def flag_kind(values: Iterable[Any]) -> str:
+    """The narrowest Vexil flag kind holding every peer variation value: ``boolean``,
+    ``string``, ``number`` (never a boolean), else ``json``."""
+    values = list(values)
+    if all(isinstance(v, bool) for v in values):
+        return "boolean"
+    if all(isinstance(v, str) for v in values):
+        return "string"
+    if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+        return "number"
+    return "json"
