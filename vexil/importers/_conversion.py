@@ -64,9 +64,8 @@ def map_keys(peer_keys: Iterable[str]) -> dict[str, str]:
         taken_counts[cand] = taken_counts.get(cand, 0) + 1
     mapping = {k: k for k in kept}
     for peer, cand in candidates.items():
-        if taken_counts[cand] > 1 or len(peer) > _KEY_MAX:
-            cand = f"{cand[:_KEY_MAX - 9]}-{_short_hash(peer)}"
-        mapping[peer] = cand
+        unique = taken_counts[cand] == 1 and len(peer) <= _KEY_MAX
+        mapping[peer] = cand if unique else f"{cand[:_KEY_MAX - 9]}-{_short_hash(peer)}"
     return mapping
 
 
@@ -83,5 +82,6 @@ def note_renamed_keys(conv: Conversion, kind: str, mapping: dict[str, str]) -> N
     """Add a faithful report item for every peer key that had to be renamed."""
     for peer, key in sorted(mapping.items()):
         if peer != key:
-            conv.note(f"{kind}.{peer}", f"key {peer!r} is not a valid Vexil key; imported as {key!r}",
+            conv.note(f"{kind}.{peer}",
+                      f"key {peer!r} is not a valid Vexil key; imported as {key!r}",
                       faithful=True)
