@@ -30,6 +30,7 @@ reader's own last good state, served but reported stale (see :func:`stale_pointe
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -55,6 +56,11 @@ from edge_reader.engine import CompiledEnvironment, compile_environment
 from edge_reader.engine._gc import paused_gc
 
 _SEGMENT_OPS = frozenset({"segment_match", "segmentMatch"})
+# Compile warnings saying the bundle is newer than this reader (docs/flag-format.md,
+# "Forward compatibility"): logged once per loaded bundle.
+_NEWER = frozenset({"unsupported_clause", "unknown_feature"})
+_NEWER_SHOWN = 5
+log = logging.getLogger("edge_reader.client")
 
 
 class BundleRejected(Exception):
@@ -276,6 +282,7 @@ def snapshot_from_document(
         env = compile_environment(doc, strict=False, clock=clock)
     except Exception as exc:  # strict=False should not raise; a malformed document still can
         raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
+    _report_newer(env, revision)
     flags: Mapping[str, Any] = doc["flags"]
     segments = doc.get("segments") or {}
     # The snapshot must hold no object of the document (see engine/_fresh.py: one survivor
@@ -293,6 +300,17 @@ def snapshot_from_document(
         ),
         dependents=_dependents(flags, env.flag_keys),
     )
+
+
+def _report_newer(env: CompiledEnvironment, revision: object) -> None:
+    """Log, once per loaded bundle, what in it this reader cannot evaluate (those clauses
+    never match; each detail of an affected flag says so in its ``error_message``)."""
+    newer = [p for p in env.warnings if p.code in _NEWER]
+    if newer:
+        shown = "; ".join(str(p) for p in newer[:_NEWER_SHOWN])
+        more = f"; and {len(newer) - _NEWER_SHOWN} more" if len(newer) > _NEWER_SHOWN else ""
+        log.warning("bundle revision %s uses %d thing(s) this reader does not support "
+                    "(upgrade edge_reader): %s%s", revision, len(newer), shown, more)
 
 
 def changed_flags(old: Snapshot | None, new: Snapshot) -> frozenset[str]:

@@ -11,7 +11,7 @@ exceptions (they apply ``negate`` to their own answer).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._fresh import Fresh
 from ._validate import (
@@ -29,15 +29,38 @@ from ._validate import (
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
 from .fields import SEGMENT_DOCUMENT_FIELDS
-from .operators import ALIASES, FACTORIES, NUMERIC, OPERATORS, Test, canonical_operator
+from .operators import (
+    ALIASES,
+    FACTORIES,
+    NUMERIC,
+    OPERATORS,
+    Test,
+    canonical_operator,
+    op_matches,
+)
 
 Match = Callable[[Kinds], bool]
+Clock = Callable[[], float]
 SegmentResolver = Callable[[str, str], Match | None]
 
-_CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate"})
+_CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate",
+                            "case_insensitive", "when_absent", "now"})
+_BASE_CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate"})
 _SEGMENT_FIELDS = SEGMENT_DOCUMENT_FIELDS
 _SEGMENT_RULE_FIELDS = frozenset({"id", "description", "clauses"})
 MAX_CLAUSE_VALUES = 100_000
+GROUP_KEYS = ("any", "all", "not")
+MAX_GROUP_DEPTH = 16
+# Operators that compare strings, so ``case_insensitive`` means something for them.
+_FOLDABLE = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "contains",
+                       "matches"})
+# Operators a ``now`` clause may use: the instant is a number of epoch milliseconds.
+_NOW_OPS = frozenset({"before", "after", "lt", "lte", "gt", "gte"})
+# What a newer engine may write that this one cannot read: in a reader (lenient mode) such
+# a clause degrades to "never matches" instead of failing its whole flag.
+UNSUPPORTED_CODES = frozenset({"unknown_operator", "unknown_field", "invalid_value",
+                               "invalid_regex", "pattern_too_long", "invalid_semver",
+                               "invalid_date", "invalid_cidr"})
 
 
 def always(_: Kinds) -> bool:
@@ -50,18 +73,153 @@ def never(_: Kinds) -> bool:
     return False
 
 
+class _Scope(NamedTuple):
+    """What every clause of one compilation is compiled with."""
+
+    problems: Problems
+    segments: SegmentResolver
+    fresh: Fresh
+    cache: dict[Any, Match]
+    clock: Clock | None
+
+
 def compile_clause(
     raw: object, path: str, problems: Problems, segments: SegmentResolver, fresh: Fresh,
+    *, cache: dict[Any, Match] | None = None, clock: Clock | None = None,
 ) -> Match:
-    """Compile one clause; report problems at ``path``; return its condition.
+    """Compile one clause or clause group; report problems at ``path``; return its condition.
 
-    Strings and numbers the condition keeps are copies from ``fresh`` (see _fresh.py).
+    Strings and numbers the condition keeps are copies from ``fresh`` (see _fresh.py). In a
+    lenient compilation a clause using something this engine does not know never matches
+    and is reported once as ``unsupported_clause`` (see :func:`_degrade`).
     """
+    return _clause(raw, path, _Scope(problems, segments, fresh,
+                                     {} if cache is None else cache, clock), 0)
+
+
+def _clause(raw: object, path: str, scope: _Scope, depth: int) -> Match:
+    problems = scope.problems
+    mark = len(problems.errors)
+    if isinstance(raw, Mapping) and any(k in raw for k in GROUP_KEYS):
+        match = _group(raw, path, scope, depth)
+    else:
+        match = _plain_clause(raw, path, scope)
+    return never if problems.lenient and _degrade(problems, path, mark) else match
+
+
+def _degrade(problems: Problems, path: str, mark: int) -> bool:
+    """Turn the errors of the clause at ``path`` (reported since ``mark``) into one
+    ``unsupported_clause`` warning if any of them is something a newer engine may write.
+
+    A clause with an error of another kind (a wrong type, an unknown segment, a cycle) is
+    not newer but broken: its errors stay errors and its flag fails, as before. (A missing
+    ``op`` or ``attribute`` goes with an unknown field: a newer group key or a newer form
+    of clause.) Returns True when the clause was degraded.
+    """
+    new = problems.errors[mark:]
+    mine = [p for p in new if p.path == path or p.path.startswith((f"{path}.", f"{path}["))]
+    codes = {p.code for p in mine}
+    if not codes & UNSUPPORTED_CODES or not codes <= UNSUPPORTED_CODES | {"required"}:
+        return False
+    problems.errors[mark:] = [p for p in new if all(p is not m for m in mine)]
+    why = "; ".join(p.message for p in mine)
+    problems.warn(path, f"not supported by this reader ({why}): the clause never matches",
+                  "unsupported_clause")
+    problems.notes.append(f"{path}: unsupported clause ({why}), treated as not matching")
+    return True
+
+
+def _group(raw: Mapping[str, Any], path: str, scope: _Scope, depth: int) -> Match:
+    """``{"any": [...]}`` (OR), ``{"all": [...]}`` (AND) or ``{"not": CLAUSE}`` (NOT)."""
+    problems = scope.problems
+    name = next(k for k in GROUP_KEYS if k in raw)
+    for other in raw:
+        if other != name:
+            problems.error(f"{path}.{other}", f"unknown field {other!r}: a clause group has "
+                           f"exactly one key ({name!r})", "unknown_field")
+    problems.features.add("clause_groups")
+    if depth >= MAX_GROUP_DEPTH:
+        problems.error(path, f"clause groups nested deeper than {MAX_GROUP_DEPTH}", "too_deep")
+        return never
+    where = f"{path}.{name}"
+    body = raw[name]
+    if name == "not":
+        inner = _clause(body, where, scope, depth + 1)
+
+        def not_clause(kinds: Kinds) -> bool:
+            return not inner(kinds)
+
+        return not_clause
+    if not isinstance(body, list):
+        problems.error(where, f"must be an array, got {type_name(body)}", "type")
+        return never
+    if not body:
+        problems.warn(where, f"an empty {name!r} group " + (
+            "never matches" if name == "any" else "matches every context"), "empty_group")
+        return never if name == "any" else always
+    children = tuple(_clause(c, f"{where}[{i}]", scope, depth + 1) for i, c in enumerate(body))
+    return _combine(children)[0] if name == "all" else _any_of(children)
+
+
+def _any_of(clauses: tuple[Match, ...]) -> Match:
+    if len(clauses) == 1:
+        return clauses[0]
+
+    def any_of(kinds: Kinds) -> bool:
+        for clause in clauses:  # noqa: SIM110 (hot path: cheaper than any(generator))
+            if clause(kinds):
+                return True
+        return False
+
+    return any_of
+
+
+class _Options(NamedTuple):
+    """A plain clause's optional modifiers (each one an engine feature)."""
+
+    fold: bool  # case_insensitive
+    absent: bool  # when_absent: the result for a missing kind/attribute
+    instant: bool  # `now`: test the evaluation instant instead of an attribute
+
+
+def _options(raw: Mapping[str, Any], path: str, op: str | None, problems: Problems) -> _Options:
+    """Read ``case_insensitive``, ``when_absent`` and ``now``; report where they cannot apply."""
+    opts = _Options(get_bool(raw, "case_insensitive", path, problems, False),
+                    get_bool(raw, "when_absent", path, problems, False),
+                    get_bool(raw, "now", path, problems, False))
+    for field, feature in (("case_insensitive", "case_insensitive"),
+                           ("when_absent", "when_absent"), ("now", "now_clause")):
+        if field in raw:
+            problems.features.add(feature)
+    if op is None:
+        return opts
+    if opts.fold and op not in _FOLDABLE:
+        problems.error(f"{path}.case_insensitive", f"{op} does not compare strings: "
+                       f"case_insensitive applies to {', '.join(sorted(_FOLDABLE))}",
+                       "invalid_option")
+    if opts.absent and op in ("exists", "segment_match"):
+        problems.error(f"{path}.when_absent", f"{op} already decides what absence means",
+                       "invalid_option")
+    if opts.instant:
+        for other in ("attribute", "context_kind", "when_absent"):
+            if other in raw:
+                problems.error(f"{path}.{other}", f"a 'now' clause tests the evaluation "
+                               f"instant: {other!r} does not apply", "invalid_option")
+        if op not in _NOW_OPS:
+            problems.error(f"{path}.op", f"a 'now' clause compares instants: use one of "
+                           f"{', '.join(sorted(_NOW_OPS))}", "invalid_option")
+    return opts
+
+
+def _plain_clause(raw: object, path: str, scope: _Scope) -> Match:
+    """One ``{"attribute", "op", "values", ...}`` clause."""
+    problems, fresh = scope.problems, scope.fresh
     if not isinstance(raw, Mapping):
         problems.error(path, f"a clause must be an object, got {type_name(raw)}", "type")
         return never
     op = canonical_operator(raw.get("op"))
-    check_fields(raw, path, _CLAUSE_FIELDS, ("op",) if op == "segment_match" else
+    opts = _options(raw, path, op, problems)
+    check_fields(raw, path, _CLAUSE_FIELDS, ("op",) if op == "segment_match" or opts.instant else
                  ("attribute", "op"), problems)
     if op is None and "op" in raw:
         name = raw.get("op")
@@ -76,8 +234,9 @@ def compile_clause(
     if op is None:
         return never
     if op == "segment_match":
-        return _segment_clause(values, f"{path}.values", negate, problems, segments)
-
+        return _segment_clause(values, f"{path}.values", negate, problems, scope.segments)
+    if opts.instant:
+        return _now_clause(op, values, path, negate, scope)
     attribute = get_str(raw, "attribute", path, problems, max_length=1024)
     parts, problem = parse_attribute(attribute) if attribute is not None else (None, None)
     if problem is not None:
@@ -89,22 +248,83 @@ def compile_clause(
         problems.attribute(kind, parts[0], f"{path}.attribute")
     if op == "exists":
         return _exists_clause(kind, parts, negate)
-    if not values:
-        problems.warn(f"{path}.values", "no values: this clause never matches", "empty_values")
     if op == "not_in":
         op, negate = "in", not negate
+    test = _test(op, values, path, opts.fold, problems, fresh)
+    if parts == ("kind",):
+        return _kind_clause(test, negate)
+    if opts.absent:
+        return _absent_clause(kind, parts, test, negate)
+    strings = getattr(test, "strings", None)
+    if strings is not None and len(parts) == 1 and not negate:
+        return _in_strings_clause(kind, parts[0], strings, test)
+    return _value_clause(kind, parts, test, negate)
+
+
+def _test(op: str, values: list[Any], path: str, fold: bool, problems: Problems,
+          fresh: Fresh) -> Test:
+    """The operator's test of one context value (folding case when asked)."""
+    if not values:
+        problems.warn(f"{path}.values", "no values: this clause never matches", "empty_values")
     values = fresh.values(values)  # operators keep (sets of) these scalars
+    if fold and op == "matches":
+        return op_matches(values, f"{path}.values", problems, ignore_case=True)
+    if fold:
+        values = [v.lower() if isinstance(v, str) else v for v in values]
     test = FACTORIES[op](values, f"{path}.values", problems)
     if op in NUMERIC and not any(
         isinstance(v, int | float) and not isinstance(v, bool) for v in values
     ) and values:
         problems.warn(f"{path}.op", f"{op} with no numeric value never matches", "numeric_op")
-    if parts == ("kind",):
-        return _kind_clause(test, negate)
-    strings = getattr(test, "strings", None)
-    if strings is not None and len(parts) == 1 and not negate:
-        return _in_strings_clause(kind, parts[0], strings, test)
-    return _value_clause(kind, parts, test, negate)
+    return _folded(test) if fold else test
+
+
+def _folded(test: Test) -> Test:
+    """``test`` applied to the lower-cased form of a string context value."""
+
+    def folded(v: Any) -> bool:
+        return test(v.lower()) if v.__class__ is str else test(v)
+
+    return folded
+
+
+def _now_clause(op: str, values: list[Any], path: str, negate: bool, scope: _Scope) -> Match:
+    """The evaluation instant (epoch ms from the compiler's clock) tested by ``op``."""
+    problems = scope.problems
+    if op not in _NOW_OPS:
+        return never  # reported by _options
+    test = _test(op, values, path, False, problems, scope.fresh)
+    clock = scope.clock
+    if clock is None:
+        problems.warn(f"{path}.now", "no clock given to the compiler: this clause never "
+                      "matches", "no_clock")
+        return never
+
+    def now_clause(_: Kinds) -> bool:
+        return test(clock() * 1000.0) is not negate
+
+    return now_clause
+
+
+def _absent_clause(kind: str, parts: tuple[str, ...], test: Test, negate: bool) -> Match:
+    """A clause with ``when_absent: true``: a missing kind or attribute matches (no negate)."""
+    getter = make_getter(parts)
+
+    def absent_clause(kinds: Kinds) -> bool:
+        attrs = kinds.get(kind)
+        if attrs is None:
+            return True
+        v = getter(attrs)
+        if v is None:
+            return True
+        if v.__class__ is list or v.__class__ is tuple:
+            for item in v:
+                if test(item):
+                    return not negate
+            return negate
+        return test(v) is not negate
+
+    return absent_clause
 
 
 def _in_strings_clause(kind: str, name: str, strings: frozenset[str], test: Test) -> Match:
@@ -239,7 +459,9 @@ def _clause_key(raw: object) -> tuple[Any, ...] | None:
         return None
     assert isinstance(raw, dict)
     values = raw.get("values", ())
-    if len(raw) > 5 or values.__class__ is not list:
+    # Only the base fields: a clause with an option (or an unknown field) is never shared,
+    # so it cannot borrow the closure of a plain clause that looks the same.
+    if values.__class__ is not list or not raw.keys() <= _BASE_CLAUSE_FIELDS:
         return None
     fields = (raw.get("context_kind"), raw.get("attribute"), raw.get("op"), raw.get("negate"))
     for v in fields:
@@ -256,7 +478,7 @@ def _clause_key(raw: object) -> tuple[Any, ...] | None:
 
 def compile_conditions(
     raw: object, path: str, problems: Problems, segments: SegmentResolver, fresh: Fresh,
-    cache: dict[Any, Match] | None = None,
+    cache: dict[Any, Match] | None = None, clock: Clock | None = None,
 ) -> tuple[Match, bool]:
     """Compile a rule's ``clauses`` (ANDed). Returns the condition and "is unconditional".
 
@@ -282,7 +504,8 @@ def compile_conditions(
         hit = cache.get(key) if key is not None else None
         if hit is None:
             mark = (len(problems.errors), len(problems.warnings))
-            hit = compile_clause(c, f"{path}[{i}]", problems, segments, fresh)
+            hit = compile_clause(c, f"{path}[{i}]", problems, segments, fresh, cache=cache,
+                                 clock=clock)
             if key is not None and (len(problems.errors), len(problems.warnings)) == mark:
                 cache[key] = hit
         compiled.append(hit)
@@ -325,10 +548,13 @@ def _combine(clauses: tuple[Match, ...]) -> tuple[Match, bool]:
 class SegmentCompiler:
     """Compiles segments on first reference, detecting reference cycles."""
 
-    def __init__(self, raw_segments: Mapping[str, Any], problems: Problems, fresh: Fresh) -> None:
+    def __init__(self, raw_segments: Mapping[str, Any], problems: Problems, fresh: Fresh,
+                 clock: Clock | None = None) -> None:
         self._raw = raw_segments
         self._problems = problems
         self._fresh = fresh
+        self.clock = clock  # for `now` clauses
+        self._notes: dict[str, list[str]] = {}  # key -> why clauses of it were degraded
         self._done: dict[str, Match] = {}
         self._failed: set[str] = set()
         self._stack: list[str] = []
@@ -343,6 +569,8 @@ class SegmentCompiler:
     def resolve(self, key: str, path: str) -> Match | None:
         """The matcher of segment ``key``; reports unknown segments and cycles at ``path``."""
         if key in self._done:
+            # A flag using a segment with degraded clauses inherits their notes.
+            self._problems.notes.extend(self._notes.get(key, ()))
             return self._done[key]
         if key not in self._raw:
             self._problems.error(path, f"unknown segment {key!r}{did_you_mean(key, self._raw)}",
@@ -360,6 +588,7 @@ class SegmentCompiler:
     def _compile(self, key: str) -> Match:
         path = f"segments.{key}"
         before = len(self._problems.errors)
+        notes = len(self._problems.notes)
         self._stack.append(key)
         try:
             matcher = self._build(key, self._raw[key], path)
@@ -369,6 +598,8 @@ class SegmentCompiler:
             self._failed.add(key)
             return never
         self._done[key] = matcher
+        if len(self._problems.notes) > notes:
+            self._notes[key] = self._problems.notes[notes:]
         return matcher
 
     def _build(self, key: str, raw: object, path: str) -> Match:
@@ -396,7 +627,7 @@ class SegmentCompiler:
             check_fields(rule, where, _SEGMENT_RULE_FIELDS, (), problems)
             get_str(rule, "id", where, problems)
             cond, _ = compile_conditions(rule.get("clauses"), f"{where}.clauses", problems,
-                                         self.resolve, fresh, self.clause_cache)
+                                         self.resolve, fresh, self.clause_cache, self.clock)
             rules.append(cond)
         return _segment_matcher(kind, included, excluded, tuple(rules))
 

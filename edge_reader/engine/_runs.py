@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from .context import Kinds
-from .detail import EvaluationDetail
+from .detail import EvaluationDetail, Reason
 
 Run = Callable[[Kinds], EvaluationDetail]
 Match = Callable[[Kinds], bool]
@@ -64,11 +64,49 @@ class FixedRules:
 
 
 @dataclass(slots=True, eq=False)
+class PrerequisiteTest:
+    """A prerequisite other than "serves variation V": any of several variations, or "is
+    off" (``variants`` None: the flag evaluates with reason DISABLED), maybe negated."""
+
+    variants: frozenset[str] | None
+    negate: bool
+
+    def holds(self, detail: EvaluationDetail) -> bool:
+        """Does the prerequisite flag's ``detail`` satisfy this prerequisite?"""
+        if self.variants is None:
+            return (detail.reason is Reason.DISABLED) is not self.negate
+        return (detail.variant in self.variants) is not self.negate
+
+
+@dataclass(slots=True, eq=False)
+class Noted:
+    """A flag with clauses this engine could not read (they never match): every detail it
+    serves says so in ``error_message`` (reason unchanged)."""
+
+    inner: Run
+    message: str
+    cache: dict[int, tuple[EvaluationDetail, EvaluationDetail]]  # id(detail) -> (it, noted)
+
+    def run(self, kinds: Kinds) -> EvaluationDetail:
+        """The inner run's detail, with the note (built once per detail, then reused)."""
+        detail = self.inner(kinds)
+        got = self.cache.get(id(detail))
+        if got is None or got[0] is not detail:
+            message = (self.message if detail.error_message is None
+                       else f"{detail.error_message}; {self.message}")
+            got = (detail, EvaluationDetail(detail.value, detail.variant, detail.reason,
+                                            detail.error_code, message, detail.rule_index,
+                                            detail.rule_id, detail.flag_metadata))
+            self.cache[id(detail)] = got  # keeps `detail` alive: its id stays unique
+        return got[1]
+
+
+@dataclass(slots=True, eq=False)
 class Flag:
     """The general shape: prerequisites → targets → rules → default."""
 
     runs: Mapping[str, Run]  # filled once the whole document is compiled
-    prereqs: tuple[tuple[str, str], ...]
+    prereqs: tuple[tuple[str, str | PrerequisiteTest], ...]
     targets: tuple[tuple[str, Mapping[str, EvaluationDetail]], ...]
     rules: tuple[tuple[Match, EvaluationDetail | None, Run | None], ...]
     default_run: Run
@@ -80,9 +118,14 @@ class Flag:
             runs = self.runs
             for other, wanted in self.prereqs:
                 # `runs` is filled once the whole document is compiled; a broken or cyclic
-                # prerequisite serves variant None, so the prerequisite simply fails.
-                if runs[other](kinds).variant != wanted:
-                    return self.off_detail  # type: ignore[return-value]  # set with prereqs
+                # prerequisite serves variant None (reason ERROR), so the prerequisite
+                # simply fails (a negated one holds).
+                detail = runs[other](kinds)
+                if wanted.__class__ is str:
+                    if detail.variant != wanted:
+                        return self.off_detail  # type: ignore[return-value]  # set with prereqs
+                elif not wanted.holds(detail):  # type: ignore[union-attr]
+                    return self.off_detail  # type: ignore[return-value]
         for target_kind, table in self.targets:
             attrs = kinds.get(target_kind)
             if attrs is not None:

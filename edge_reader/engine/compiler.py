@@ -24,7 +24,7 @@ from ._clauses import SegmentCompiler, compile_conditions, lint_attributes
 from ._fresh import Fresh
 from ._gc import paused_gc
 from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
-from ._runs import Constant, FixedRules, Flag, Match, OneRule
+from ._runs import Constant, FixedRules, Flag, Match, Noted, OneRule, PrerequisiteTest
 from ._validate import (
     KEY_RE,
     KIND_RE,
@@ -41,10 +41,12 @@ from ._validate import (
     json_problem,
     type_name,
 )
+from .bucketing import BUCKETS
 from .context import Kinds
 from .detail import ErrorCode, EvaluationDetail, FlagInfo, MetadataValue, Reason
 from .errors import CompileError, Problem, Problems
 from .evaluator import USE_DEFAULT, CompiledEnvironment, Run
+from .features import KNOWN_FEATURES, rollout_features
 from .fields import ENABLED_DEFAULT, FLAG_DOCUMENT_FIELDS
 
 ENGINE_VERSION = "1"
@@ -52,10 +54,11 @@ FORMAT_VERSION = 1
 MAX_PREREQUISITE_DEPTH = 32
 
 _TOP_FIELDS = frozenset({"format", "project", "environment", "revision", "generated_at", "engine",
-                         "audit_head", "scope", "flags", "segments"})
+                         "audit_head", "scope", "flags", "segments", "features"})
 _FLAG_FIELDS = FLAG_DOCUMENT_FIELDS
 _KINDS = ("boolean", "string", "number", "json")
-_PREREQ_FIELDS = frozenset({"flag", "variation"})
+_PREREQ_FIELDS = frozenset({"flag", "variation", "variations", "off", "negate"})
+_PREREQ_FORMS = ("variation", "variations", "off")
 _TARGET_FIELDS = frozenset({"context_kind", "values", "variation"})
 _RULE_FIELDS = frozenset({"id", "description", "clauses", "serve"})
 _SERVE_FIELDS = frozenset({"variation", "rollout"})
@@ -70,12 +73,18 @@ def compile_environment(
     Promises: the only exception raised, whatever ``doc`` holds, is :class:`CompileError`.
     With ``strict=True`` it is raised when any error exists (listing all of them, with
     paths). With ``strict=False`` it is raised only when the document itself is unusable
-    (not an object, no ``flags`` object); a broken flag or segment makes only the flags
-    depending on it serve the caller's default with reason ERROR / PARSE_ERROR.
+    (not an object, no ``flags`` object); a broken flag serves the caller's default with
+    reason ERROR / PARSE_ERROR, and so does every flag using a broken segment and every
+    flag in a prerequisite cycle. A flag whose *prerequisite* flag is broken still
+    compiles: that prerequisite fails at evaluation (the broken flag serves no variation),
+    so the flag serves its off variation with reason DISABLED — unless the prerequisite is
+    negated, which then holds. A clause using something this engine does not know (a newer
+    operator, field or literal) never matches and is reported as ``unsupported_clause``;
+    the rest of its flag evaluates (docs/flag-format.md, "Forward compatibility").
     ``clock`` (seconds since the epoch, e.g. ``time.time``) drives scheduled ramps; the
     engine never reads the wall clock itself. Without a clock, ramps serve their base weights.
     """
-    problems = Problems()
+    problems = Problems(lenient=not strict)
     try:
         with paused_gc():
             env = _compile(doc, problems, clock)
@@ -93,7 +102,7 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
     # Everything kept past compilation is copied out of the document: see _fresh.py.
     fresh = Fresh()
     flags, raw_segments, metadata = _read_top(doc, problems, fresh)
-    segments = SegmentCompiler(raw_segments, problems, fresh)
+    segments = SegmentCompiler(raw_segments, problems, fresh, clock)
     segments.compile_all()
     env = _Compilation(problems, fresh, clock, segments, _shapes(flags), flags.keys())
     failed: dict[str, str] = {}
@@ -103,7 +112,7 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
             problems.error("flags", f"flag keys must be strings, got {raw_key!r}", "type")
             continue
         key = fresh.copy(raw_key)  # unique: not worth a place in the sharing table
-        before = len(problems.errors)
+        before, notes = len(problems.errors), len(problems.notes)
         try:
             run, info, prereqs = _compile_flag(key, raw, env)
         except Exception as exc:  # never let one flag take the document down
@@ -114,7 +123,7 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         if len(problems.errors) > before or run is None:
             failed[key] = str(problems.errors[before]) if len(problems.errors) > before else "?"
         else:
-            env.runs[key] = run
+            env.runs[key] = _noted(run, problems.notes[notes:])
         if info is not None:
             env.infos[key] = info
     lint_attributes(problems)
@@ -122,6 +131,8 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         failed.setdefault(key, "prerequisite cycle")
     for key, message in failed.items():
         env.runs[key] = _error_run(f"flag {key!r} does not compile: {message}")
+    if problems.features:
+        metadata["features"] = tuple(sorted(problems.features))
     return CompiledEnvironment(env.runs, env.infos, list(problems.errors),
                                list(problems.warnings), metadata)
 
@@ -139,7 +150,8 @@ def _read_top(
         raise CompileError(problems.errors, problems.warnings)
     check_fields(doc, "", _TOP_FIELDS, ("flags",), problems)
     metadata = {fresh.text(k): fresh.scalar(v) for k, v in doc.items()
-                if k in _TOP_FIELDS and k not in ("flags", "segments")}
+                if k in _TOP_FIELDS and k not in ("flags", "segments", "features")}
+    _check_features(doc, problems)
     fmt = doc.get("format")
     if fmt is not None and (fmt != FORMAT_VERSION or isinstance(fmt, bool)):
         problems.error("format", f"unsupported format {fmt!r} (this engine reads {FORMAT_VERSION})",
@@ -155,6 +167,28 @@ def _read_top(
             problems.error("flags", f"must be an object, got {type_name(flags)}", "type")
         raise CompileError(problems.errors, problems.warnings)
     return flags, get_mapping(doc, "segments", "", problems) or {}, metadata
+
+
+def _check_features(doc: Mapping[str, Any], problems: Problems) -> None:
+    """The document's ``features``: a name this engine does not know is reported once.
+
+    A reader (lenient) warns and carries on: whatever uses the unknown feature degrades
+    where it is met. A writer (strict) refuses it: no publisher writes a name it does not
+    know.
+    """
+    for i, name in enumerate(get_str_list(doc, "features", "", problems)):
+        if name not in KNOWN_FEATURES:
+            report = problems.warn if problems.lenient else problems.error
+            report(f"features[{i}]", f"engine feature {name!r} is not known to this reader "
+                   f"(engine {ENGINE_VERSION}): what uses it is evaluated as far as "
+                   "this engine can", "unknown_feature")
+
+
+def _noted(run: Run, notes: list[str]) -> Run:
+    """``run``, or, when clauses of the flag were degraded, a run whose details say why."""
+    if not notes:
+        return run
+    return Noted(run, "; ".join(dict.fromkeys(notes)), {}).run
 
 
 def _shapes(flags: Mapping[str, Any]) -> Callable[[str], _Shape | None]:
@@ -237,7 +271,7 @@ class _Definition:
 class _Prerequisites(NamedTuple):
     """A flag's checked prerequisites."""
 
-    pairs: list[tuple[str, str]]  # (flag, variation it must serve)
+    pairs: list[tuple[str, str | PrerequisiteTest]]  # (flag, variation it must serve/test)
     always_fail: bool  # a prerequisite flag is disabled
     edges: list[tuple[int, str]]  # (index, flag) of every known flag named, for the graph
 
@@ -261,7 +295,7 @@ def _compile_flag(
     if not isinstance(raw, Mapping):
         problems.error(path, f"a flag must be an object, got {type_name(raw)}", "type")
         return None, None, []
-    check_fields(raw, path, _FLAG_FIELDS, ("kind", "variations", "default"), problems)
+    check_fields(raw, path, _FLAG_FIELDS, ("kind", "variations"), problems)
     flag = _FlagCompiler(key, path, env, _definition(raw, path, problems, env.fresh))
     enabled = get_bool(raw, "enabled", path, problems, ENABLED_DEFAULT)
     off_name = flag.variation(raw, "off_variation", path)
@@ -378,16 +412,18 @@ class _FlagCompiler:
     def prerequisites(self, raw: Mapping[str, Any]) -> _Prerequisites:
         """Check ``prerequisites``: known flags, variations they define, enabled ones."""
         problems = self.problems
-        pairs: list[tuple[str, str]] = []
+        pairs: list[tuple[str, str | PrerequisiteTest]] = []
         edges: list[tuple[int, str]] = []
         always_fail = False
         for i, item in enumerate(get_list(raw, "prerequisites", self.path, problems)):
             where = f"{self.path}.prerequisites[{i}]"
-            if not is_object(item, where, problems, _PREREQ_FIELDS, ("flag", "variation")):
+            if not is_object(item, where, problems, _PREREQ_FIELDS, ("flag",)):
                 continue
+            if not any(form in item for form in _PREREQ_FORMS):
+                problems.error(f"{where}.variation", "is required", "required")
             other = get_str(item, "flag", where, problems)
-            wanted = get_str(item, "variation", where, problems)
-            if other is None or wanted is None:
+            form = self._prerequisite_form(item, where)
+            if other is None or form is None:
                 continue
             shape = self.env.shape_of(other)
             if shape is None:
@@ -397,18 +433,71 @@ class _FlagCompiler:
                 continue
             edges.append((i, other))
             names, other_enabled = shape
-            if wanted not in names:
-                problems.error(f"{where}.variation",
-                               f"flag {other!r} has no variation {wanted!r}"
-                               f"{did_you_mean(wanted, names)}", "unknown_variation")
+            wanted, negate = form
+            if not self._known_variations(other, names, item, where):
                 continue
             if not other_enabled:
-                # LaunchDarkly's rule: a prerequisite that is off fails, whatever it serves.
+                # LaunchDarkly's rule: a prerequisite that is off serves no variation that
+                # counts, whatever it serves; "off" holds. Either way it is decided now.
+                holds = (wanted is None) is not negate
                 problems.warn(where, f"flag {other!r} is disabled: this prerequisite always "
-                              "fails", "prerequisite_disabled")
+                              f"{'holds' if holds else 'fails'}", "prerequisite_disabled")
+                if holds:
+                    continue
                 always_fail = True
-            pairs.append((self.fresh.text(other), self.fresh.text(wanted)))
+            test: str | PrerequisiteTest
+            if wanted is not None and len(wanted) == 1 and not negate:
+                test = self.fresh.text(wanted[0])  # today's form: the fastest check
+            else:
+                test = PrerequisiteTest(
+                    None if wanted is None else frozenset(map(self.fresh.text, wanted)), negate)
+            pairs.append((self.fresh.text(other), test))
         return _Prerequisites(pairs, always_fail, edges)
+
+    def _prerequisite_form(self, item: Mapping[str, Any], where: str,
+                           ) -> tuple[tuple[str, ...] | None, bool] | None:
+        """(variations any of which must be served — None for ``off`` —, negate), or None
+        when the prerequisite says neither (reported)."""
+        problems = self.problems
+        negate = get_bool(item, "negate", where, problems, False)
+        off = get_bool(item, "off", where, problems, False)
+        for name, feature in (("variations", "prerequisite_any_of"), ("off", "prerequisite_off"),
+                              ("negate", "prerequisite_negate")):
+            if name in item:
+                problems.features.add(feature)
+        forms = [form for form in _PREREQ_FORMS if form in item]
+        if len(forms) > 1 or ("off" in item and not off):
+            problems.error(where, "needs exactly one of 'variation', 'variations' or "
+                           "'off': true", "prerequisite")
+            return None
+        if off:
+            return None, negate
+        if "variation" in item:
+            wanted = get_str(item, "variation", where, problems)
+            return None if wanted is None else ((wanted,), negate)
+        if "variations" not in item:
+            return None
+        names = tuple(get_str_list(item, "variations", where, problems))
+        if not names and isinstance(item.get("variations"), list):
+            problems.error(f"{where}.variations", "needs at least one variation", "empty")
+            return None
+        return (names, negate) if names else None
+
+    def _known_variations(self, other: str, names: frozenset[str], item: Mapping[str, Any],
+                          where: str) -> bool:
+        """Does flag ``other`` define every variation the prerequisite names? (reported)"""
+        ok = True
+        named = item.get("variations")
+        listed = ([(f"{where}.variation", item.get("variation"))] if "variation" in item else
+                  [(f"{where}.variations[{j}]", v) for j, v in enumerate(named)]
+                  if isinstance(named, list) else [])
+        for at, wanted in listed:
+            if isinstance(wanted, str) and wanted not in names:
+                problems = self.problems
+                problems.error(at, f"flag {other!r} has no variation {wanted!r}"
+                               f"{did_you_mean(wanted, names)}", "unknown_variation")
+                ok = False
+        return ok
 
     def targets(self, raw: Mapping[str, Any]) -> list[_Target]:
         """``targets`` as one key table per context kind; the first target of a key wins."""
@@ -426,10 +515,11 @@ class _FlagCompiler:
                 continue
             hit = self.detail(name, Reason.TARGETING_MATCH)
             table = self._target_table(keys, seen_targets.setdefault(kind, set()), hit, where)
-            for existing_kind, existing in targets:
-                if existing_kind == kind:
-                    existing.update(table)  # first target wins: earlier keys were skipped
-                    break
+            # Targets are tried in list order (a multi-kind context can match several, and
+            # the first listed wins, as in LaunchDarkly); only neighbours of one kind merge.
+            # Within a kind the first target of a key wins: earlier keys were skipped.
+            if targets and targets[-1][0] == kind:
+                targets[-1][1].update(table)
             else:
                 targets.append((self.fresh.text(kind), table))
         return targets
@@ -471,7 +561,7 @@ class _FlagCompiler:
                               "context", "unreachable_rule")
             cond, unconditional = compile_conditions(item.get("clauses"), f"{where}.clauses",
                                                      problems, segments.resolve, self.fresh,
-                                                     segments.clause_cache)
+                                                     segments.clause_cache, self.env.clock)
             if unconditional and unconditional_at is None:
                 unconditional_at = i
             fixed, rollout = self.serve(item.get("serve"), f"{where}.serve")
@@ -485,11 +575,15 @@ class _FlagCompiler:
                 ) -> tuple[Run | None, EvaluationDetail | None]:
         """The run serving ``default`` (None if it cannot serve), and its detail if fixed."""
         where = f"{self.path}.default"
+        if "default" not in raw:
+            # flagd's "no defaultVariant": the caller's default, reason DEFAULT.
+            self.problems.features.add("optional_default")
+            detail = self.fresh.detail(USE_DEFAULT, None, Reason.DEFAULT,
+                                       flag_metadata=self.definition.metadata)
+            return _const(detail, self.env.constants), detail
         if unconditional_at is not None:
             self.problems.warn(where, f"unreachable: rule {unconditional_at} matches every "
                                    "context", "unreachable_default")
-        if "default" not in raw:
-            return None, None
         fixed, rollout = self.serve(raw.get("default"), where)
         if fixed is not None:
             detail = self.detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC)
@@ -510,10 +604,17 @@ class _FlagCompiler:
             return None, None
         if "variation" in raw:
             return self.variation(raw, "variation", where), None
+        problems.features.update(rollout_features(raw.get("rollout")))
         plan = parse_rollout(raw.get("rollout"), f"{where}.rollout", self.key,
                              self.definition.variations, problems, self.fresh)
         if plan is not None:
             self.served.update(plan.served())
+            # Weights summing below the total leave the rest of the buckets to the last
+            # variation: it is served even with weight 0.
+            total = getattr(plan, "buckets", BUCKETS)
+            if plan.variations and any(sum(weights) < total for weights in (
+                    plan.weights, *(step for _, step in plan.steps))):
+                self.served.add(plan.variations[-1])
         return None, plan
 
     def rollout(self, plan: RolloutPlan, where: str, index: int | None = None,
@@ -543,7 +644,7 @@ class _FlagCompiler:
 
 
 def _flag_run(
-    runs: Mapping[str, Run], prereqs: tuple[tuple[str, str], ...],
+    runs: Mapping[str, Run], prereqs: tuple[tuple[str, str | PrerequisiteTest], ...],
     targets: tuple[tuple[str, dict[str, EvaluationDetail]], ...],
     rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Run | None], ...],
     default_run: Run, fixed_default: EvaluationDetail | None,

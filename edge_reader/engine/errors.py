@@ -47,11 +47,20 @@ class CompileError(Exception):
 class Problems:
     """An accumulator the compiler threads through every step (errors never stop it)."""
 
-    __slots__ = ("attributes", "errors", "warnings")
+    __slots__ = ("attributes", "errors", "features", "lenient", "notes", "warnings")
 
-    def __init__(self) -> None:
+    def __init__(self, *, lenient: bool = False) -> None:
         self.errors: list[Problem] = []
         self.warnings: list[Problem] = []
+        # A reader's compilation (strict=False): a clause using something this engine does
+        # not know (newer operator, field, value) degrades to "never matches" instead of
+        # failing its flag (docs/flag-format.md, "Forward compatibility").
+        self.lenient = lenient
+        # Why clauses were degraded ("path: reason"), in order: the compiler attaches the
+        # notes a flag collected to that flag's details.
+        self.notes: list[str] = []
+        # Engine features the document uses beyond the base format (features.py names them).
+        self.features: set[str] = set()
         # (context kind, top-level attribute) -> paths of the clauses testing it: the
         # environment-wide attribute lint reads it once every clause is compiled.
         self.attributes: dict[tuple[str, str], list[str]] = {}

@@ -54,8 +54,25 @@ def _is_number(v: Any) -> bool:
 
 
 def _canonical(v: Any) -> str:
-    """A canonical text for deep JSON equality of objects/arrays."""
-    return json.dumps(v, sort_keys=True, separators=(",", ":"), default=repr)
+    """A canonical text for deep JSON equality of objects/arrays.
+
+    Numbers compare as numbers at every depth, as at the top level: an integral float is
+    written as the integer it equals (``{"a": 1.0}`` equals ``{"a": 1}``); booleans stay
+    booleans (``true`` never equals ``1``).
+    """
+    return json.dumps(_integral(v), sort_keys=True, separators=(",", ":"), default=repr)
+
+
+def _integral(v: Any) -> Any:
+    """``v`` with every integral float replaced by its int (a new value; ``v`` untouched)."""
+    c = v.__class__
+    if c is float:
+        return int(v) if v.is_integer() else v
+    if c is dict or isinstance(v, dict):
+        return {k: _integral(x) for k, x in v.items()}
+    if c is list or c is tuple or isinstance(v, list):
+        return [_integral(x) for x in v]
+    return v
 
 
 # --- equality ----------------------------------------------------------------------------
@@ -164,8 +181,12 @@ def op_contains(values: list[Any], path: str, problems: Problems) -> Test:
     return contains
 
 
-def op_matches(values: list[Any], path: str, problems: Problems) -> Test:
-    """A string context value in which any RE2 pattern finds a match (search, not fullmatch)."""
+def op_matches(values: list[Any], path: str, problems: Problems, *,
+               ignore_case: bool = False) -> Test:
+    """A string context value in which any RE2 pattern finds a match (search, not fullmatch).
+
+    ``ignore_case`` compiles every pattern case-insensitively (RE2's ``(?i)`` flag).
+    """
     patterns: list[Any] = []
     for i, v in enumerate(values):
         where = f"{path}[{i}]"
@@ -176,7 +197,7 @@ def op_matches(values: list[Any], path: str, problems: Problems) -> Test:
                            "pattern_too_long")
         else:
             try:
-                patterns.append(_re2_compile()(v))
+                patterns.append(_re2_compile()(f"(?i){v}" if ignore_case else v))
             except Exception as exc:  # re2 raises its own error type for bad syntax
                 reason = exc.args[0] if exc.args else exc
                 if isinstance(reason, bytes):

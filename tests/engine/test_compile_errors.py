@@ -55,7 +55,6 @@ def test_every_error_is_listed_not_just_the_first() -> None:
      [("flags.f.variations", "empty"), ("flags.f.default.variation", "unknown_variation")]),
     ({"kind": "number", "variations": {"a": "1"}, "default": {"variation": "a"}},
      [("flags.f.variations.a", "variation_type")]),
-    ({"kind": "boolean", "variations": dict(BOOL)}, [("flags.f.default", "required")]),
     ({"kind": "boolean", "variations": dict(BOOL), "default": {"variation": "on", "rollout": {}}},
      [("flags.f.default", "serve")]),
     ({"kind": "boolean", "variations": {"bad name": True}, "default": {"variation": "bad name"}},
@@ -176,11 +175,13 @@ def test_error_message_names_the_value() -> None:
 
 def test_lenient_mode_isolates_a_broken_flag() -> None:
     flags = {"good": flag(default="on"),
-             "bad": flag(rule(clause("v", "semver_eq", "x.y")), default="on"),
+             # (an unknown variation: broken, not newer — a newer literal degrades only
+             # its clause, see test_forward_compat.py)
+             "bad": flag(rule(clause("v", "in", "x"), serve="x.y"), default="on"),
              "needs-bad": flag(default="on", off_variation="off",
                                prerequisites=[{"flag": "bad", "variation": "on"}])}
     env = compile_environment(doc(flags), strict=False)
-    assert [p.path for p in env.errors] == ["flags.bad.rules[0].clauses[0].values[0]"]
+    assert [p.path for p in env.errors] == ["flags.bad.rules[0].serve.variation"]
     assert env.get_boolean("good", user(), False) is True
     d = env.evaluate("bad", user(), "dflt")
     assert (d.value, d.variant, d.reason, d.error_code) == ("dflt", None, Reason.ERROR,
@@ -191,7 +192,7 @@ def test_lenient_mode_isolates_a_broken_flag() -> None:
 
 
 def test_lenient_mode_broken_segment_only_breaks_its_users() -> None:
-    segments = {"s": {"rules": [{"clauses": [clause("v", "semver_eq", "nope")]}]}}
+    segments = {"s": {"rules": [{"clauses": [{**clause("v", "in", "x"), "negate": "yes"}]}]}}
     flags = {"uses": flag(rule({"op": "segment_match", "values": ["s"]})), "other": flag()}
     env = compile_environment(doc(flags, segments), strict=False)
     assert env.evaluate("uses", user(), None).error_code is ErrorCode.PARSE_ERROR

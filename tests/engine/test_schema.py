@@ -88,7 +88,7 @@ def _mutations() -> list[tuple[str, Any]]:
     mutate("bad kind", lambda d: d["flags"][c].update(kind="toggle"))
     mutate("variation type", lambda d: d["flags"][c]["variations"].update(on="yes"))
     mutate("no variations", lambda d: d["flags"][c].update(variations={}))
-    mutate("default missing", lambda d: d["flags"][c].pop("default"))
+    mutate("default not an object", lambda d: d["flags"][c].update(default="on"))
     mutate("serve both", lambda d: d["flags"][c]["rules"][0]["serve"].update(rollout={}))
     mutate("serve neither", lambda d: d["flags"][c]["rules"][0].update(serve={}))
     mutate("enabled not bool", lambda d: d["flags"][c].update(enabled="yes"))

@@ -138,12 +138,19 @@ def _engine_version() -> str:
 
 
 def compile_check(document: dict[str, Any]) -> None:
-    """Raise ValueError naming every problem unless the edge compiler accepts ``document``."""
+    """Raise ValueError naming every problem unless the edge compiler accepts ``document``.
+
+    Also writes the engine features the document uses into it (``features``, computed by
+    the compiler; absent when none), so an older reader can say what it does not know.
+    """
     try:
-        compile_environment(document, strict=True)
+        env = compile_environment(document, strict=True)
     except CompileError as exc:
         problems = "; ".join(f"{p.path}: {p.message}" for p in exc.errors[:20])
         raise ValueError(problems or "compile error") from None
+    features = env.metadata.get("features")
+    if features:
+        document["features"] = list(features)
 
 
 class Publisher:
