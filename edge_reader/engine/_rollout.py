@@ -1,15 +1,21 @@
 """Weighted rollouts (with optional scheduled ramps), compiled into ``kinds -> detail``.
 
-Variations occupy consecutive bucket ranges in list order (see docs/bucketing.md). When
-the weights sum to less than 100000 the remaining buckets fall to the last variation;
-when they sum to more, the ranges past 100000 are never reached (both are lint warnings).
+Entries occupy consecutive bucket ranges in list order (see docs/bucketing.md). When the
+weights sum to less than ``buckets`` (100000 unless ``bucketing.buckets`` says otherwise)
+the remaining buckets fall to the last entry; when they sum to more, the ranges past
+``buckets`` are never reached (both are lint warnings). An entry without a ``variation``
+is a gap: a context bucketed into it is not served by the rollout (the run returns the
+``gap`` it was built with: None in a rule, meaning "try the next rule"; the caller's
+default in the flag's ``default``). ``missing: "skip"`` treats a context without a
+bucketing value the same way. The bucket function is chosen here, at compile time
+(``bucketing.hash``), so Vexil's own hash keeps its unrolled fast path.
 """
 
 from __future__ import annotations
 
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import mmh3
@@ -21,40 +27,71 @@ from ._validate import (
     did_you_mean,
     get_int,
     get_list,
+    get_mapping,
     get_str,
     is_object,
     type_name,
 )
-from .bucketing import BUCKETS, bucketable
+from .bucketing import (
+    BUCKETS,
+    DEFAULT_HASH,
+    HASHES,
+    MAX_BUCKETS,
+    SEEDED_HASHES,
+    BucketFn,
+    ValueFn,
+    bucket_function,
+    bucketable,
+    value_function,
+)
 from .context import Kinds, make_getter, parse_attribute
 from .dates import parse_rfc3339_ms
 from .detail import EvaluationDetail
 from .errors import Problems
 
 Clock = Callable[[], float]
-Serve = Callable[[Kinds], EvaluationDetail]
+Serve = Callable[[Kinds], EvaluationDetail | None]  # None: a gap in a rule's rollout
 
-_ROLLOUT_FIELDS = frozenset({"variations", "bucket_by", "context_kind", "salt", "schedule"})
+_ROLLOUT_FIELDS = frozenset({"variations", "bucket_by", "context_kind", "salt", "schedule",
+                             "bucketing", "missing"})
 _WEIGHTED_FIELDS = frozenset({"variation", "weight"})
 _STEP_FIELDS = frozenset({"at", "weights"})
+_BUCKETING_FIELDS = frozenset({"hash", "seed", "buckets"})
+_MISSING = ("default", "skip")
+# The seed each seeded hash accepts: LaunchDarkly's is a 64-bit integer, Unleash's the
+# unsigned 32-bit murmur3 seed.
+_SEED_RANGE = {"launchdarkly": (-(2**63), 2**63 - 1), "unleash": (0, 2**32 - 1)}
+
+
+@dataclass(frozen=True, slots=True)
+class Bucketing:
+    """A rollout's ``bucketing``: which hash, its seed, and how many buckets weights count."""
+
+    hash: str
+    seed: int | None
+    buckets: int
 
 
 @dataclass(frozen=True, slots=True)
 class RolloutPlan:
     """A validated rollout: everything needed to build its closure."""
 
-    variations: tuple[str, ...]
+    variations: tuple[str | None, ...]  # None: a gap (an entry without a variation)
     weights: tuple[int, ...]
     steps: tuple[tuple[float, tuple[int, ...]], ...]  # (at epoch ms, weights), ascending
     context_kind: str
     bucket_path: tuple[str, ...]
     salt: str
+    bucketing: Bucketing = field(default_factory=lambda: Bucketing(DEFAULT_HASH, None, BUCKETS))
+    skip_missing: bool = False  # missing: "skip"
 
     def served(self) -> set[str]:
         """Variations that receive a non-zero weight at some point."""
-        out = {v for v, w in zip(self.variations, self.weights, strict=True) if w > 0}
+        out = {v for v, w in zip(self.variations, self.weights, strict=True)
+               if w > 0 and v is not None}
         for _, weights in self.steps:
-            out.update(v for v, w in zip(self.variations, weights, strict=True) if w > 0)
+            out.update(v for v, w in zip(self.variations, weights, strict=True)
+                       if w > 0 and v is not None)
         return out
 
 
@@ -72,38 +109,68 @@ def parse_rollout(
         return None
     before = len(problems.errors)
     check_fields(raw, path, _ROLLOUT_FIELDS, ("variations",), problems)
-    names, weights = _weighted_variations(raw, path, variations, problems)
+    bucketing = _bucketing(raw, path, problems)
+    names, weights = _weighted_variations(raw, path, variations, bucketing.buckets, problems)
     kind = get_str(raw, "context_kind", path, problems, pattern=KIND_RE) or "user"
     salt = get_str(raw, "salt", path, problems, max_length=256)
     parts = _bucket_by(raw, path, problems)
-    steps = _schedule(raw, path, len(names), problems)
+    steps = _schedule(raw, path, names, bucketing.buckets, problems)
+    missing = get_str(raw, "missing", path, problems) or "default"
+    if missing not in _MISSING:
+        problems.error(f"{path}.missing", f"must be one of {', '.join(map(repr, _MISSING))}, "
+                       f"got {missing!r}{did_you_mean(missing, _MISSING)}", "invalid_missing")
     if len(problems.errors) > before or parts is None:
         return None
-    return RolloutPlan(tuple(names), tuple(weights), tuple(steps), fresh.text(kind),
-                       fresh.texts(parts), salt if salt is not None else flag_key)
+    return RolloutPlan(tuple(None if n is None else fresh.text(n) for n in names),
+                       tuple(weights), tuple(steps), fresh.text(kind), fresh.texts(parts),
+                       salt if salt is not None else flag_key, bucketing, missing == "skip")
+
+
+def _bucketing(raw: Mapping[str, Any], path: str, problems: Problems) -> Bucketing:
+    """The rollout's ``bucketing`` (Vexil's hash, 100000 buckets when absent)."""
+    where = f"{path}.bucketing"
+    spec = get_mapping(raw, "bucketing", path, problems) or {}
+    check_fields(spec, where, _BUCKETING_FIELDS, (), problems)
+    name = get_str(spec, "hash", where, problems, max_length=64) or DEFAULT_HASH
+    if name not in HASHES:
+        # A reader that meets a newer hash cannot place anyone: the flag serves the
+        # caller's default with PARSE_ERROR (docs/flag-format.md, forward compatibility).
+        problems.error(f"{where}.hash", f"unknown hash {name!r}{did_you_mean(name, HASHES)}; "
+                       f"one of {', '.join(HASHES)}", "unknown_hash")
+    low, high = _SEED_RANGE.get(name, (0, None))
+    seed = get_int(spec, "seed", where, problems, minimum=low, maximum=high)
+    if "seed" in spec and name not in SEEDED_HASHES and name in HASHES:
+        problems.error(f"{where}.seed", f"hash {name!r} takes no seed (only "
+                       f"{', '.join(sorted(SEEDED_HASHES))} do): use 'salt'", "seed_unused")
+    buckets = get_int(spec, "buckets", where, problems, minimum=1, maximum=MAX_BUCKETS)
+    return Bucketing(name, seed, BUCKETS if buckets is None else buckets)
 
 
 def _weighted_variations(
-    raw: Mapping[str, Any], path: str, variations: Mapping[str, Any], problems: Problems,
-) -> tuple[list[str], list[int]]:
-    """The rollout's variation names and weights, in order (a broken entry keeps its place)."""
-    names: list[str] = []
+    raw: Mapping[str, Any], path: str, variations: Mapping[str, Any], buckets: int,
+    problems: Problems,
+) -> tuple[list[str | None], list[int]]:
+    """The rollout's entries (variation name, None for a gap) and weights, in order.
+
+    A broken entry keeps its place (as ``""``), so later paths keep their indexes.
+    """
+    names: list[str | None] = []
     weights: list[int] = []
     for i, item in enumerate(get_list(raw, "variations", path, problems)):
         where = f"{path}.variations[{i}]"
-        if not is_object(item, where, problems, _WEIGHTED_FIELDS, ("variation", "weight")):
+        if not is_object(item, where, problems, _WEIGHTED_FIELDS, ("weight",)):
             continue
         name = get_str(item, "variation", where, problems)
         if name is not None and name not in variations:
             problems.error(f"{where}.variation",
                            f"unknown variation {name!r}{did_you_mean(name, variations)}",
                            "unknown_variation")
-        weight = get_int(item, "weight", where, problems, maximum=BUCKETS)
-        names.append(name or "")
+        weight = get_int(item, "weight", where, problems, maximum=buckets)
+        names.append(None if "variation" not in item else (name or ""))
         weights.append(weight or 0)
     if "variations" in raw and not names and isinstance(raw.get("variations"), list):
         problems.error(f"{path}.variations", "a rollout needs at least one variation", "empty")
-    _check_sum(weights, f"{path}.variations", problems)
+    _check_sum(weights, f"{path}.variations", buckets, names, problems)
     return names, weights
 
 
@@ -118,7 +185,7 @@ def _bucket_by(raw: Mapping[str, Any], path: str, problems: Problems) -> tuple[s
     return parts
 
 
-def _schedule(raw: Mapping[str, Any], path: str, n_variations: int,
+def _schedule(raw: Mapping[str, Any], path: str, names: list[str | None], buckets: int,
               problems: Problems) -> list[tuple[float, tuple[int, ...]]]:
     """The ramp's steps as (epoch ms, weights), each later than the one before."""
     steps: list[tuple[float, tuple[int, ...]]] = []
@@ -131,7 +198,7 @@ def _schedule(raw: Mapping[str, Any], path: str, n_variations: int,
         if at_text is not None and at is None:
             problems.error(f"{where}.at", f"{at_text!r} is not an RFC 3339 date-time",
                            "invalid_date")
-        weights = _step_weights(step, where, n_variations, problems)
+        weights = _step_weights(step, where, names, buckets, problems)
         if at is not None:
             if steps and at <= steps[-1][0]:
                 problems.error(f"{where}.at", "schedule steps must be in increasing time order",
@@ -140,83 +207,108 @@ def _schedule(raw: Mapping[str, Any], path: str, n_variations: int,
     return steps
 
 
-def _step_weights(step: Mapping[str, Any], where: str, n_variations: int,
+def _step_weights(step: Mapping[str, Any], where: str, names: list[str | None], buckets: int,
                   problems: Problems) -> tuple[int, ...]:
-    """A schedule step's weights: one per rollout variation, each in [0, BUCKETS]."""
+    """A schedule step's weights: one per rollout entry, each in [0, buckets]."""
     weights: list[int] = []
     for j, w in enumerate(get_list(step, "weights", where, problems)):
-        if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= BUCKETS:
+        if isinstance(w, bool) or not isinstance(w, int) or not 0 <= w <= buckets:
             problems.error(f"{where}.weights[{j}]",
-                           f"a weight must be an integer in [0, {BUCKETS}], got {w!r}", "range")
+                           f"a weight must be an integer in [0, {buckets}], got {w!r}", "range")
             weights.append(0)
         else:
             weights.append(w)
-    if isinstance(step.get("weights"), list) and len(weights) != n_variations:
+    if isinstance(step.get("weights"), list) and len(weights) != len(names):
         problems.error(f"{where}.weights",
-                       f"has {len(weights)} weights for {n_variations} variations",
+                       f"has {len(weights)} weights for {len(names)} variations",
                        "weights_length")
-    _check_sum(weights, f"{where}.weights", problems)
+    _check_sum(weights, f"{where}.weights", buckets, names, problems)
     return tuple(weights)
 
 
-def _check_sum(weights: list[int], path: str, problems: Problems) -> None:
+def _check_sum(weights: list[int], path: str, buckets: int, names: list[str | None],
+               problems: Problems) -> None:
+    """Lint weights that do not sum to the rollout's ``buckets``."""
     total = sum(weights)
-    if weights and total == 100:
+    if weights and total == 100 and buckets > 100 and buckets % 100 == 0:
         # 25/75 meant as percent reads as 0.025 % / 0.075 %: almost everyone gets the last
         # variation. Say so loudly, with the numbers the author most likely meant.
-        scale = BUCKETS // 100
+        scale = buckets // 100
         read = " / ".join(f"{w / scale:g} %" for w in weights)
         meant = ", ".join(str(w * scale) for w in weights)
-        problems.warn(path, f"weights sum to 100, not {BUCKETS}: read as {read} (the other "
+        problems.warn(path, f"weights sum to 100, not {buckets}: read as {read} (the other "
                       f"{100 - 100 / scale:g} % fall to the last variation). They look like "
                       f"percentages: for {' / '.join(f'{w} %' for w in weights)} write weights "
                       f"{meant}", "weights_percent")
         return
-    if weights and total != BUCKETS:
-        effect = ("the rest falls to the last variation" if total < BUCKETS
-                  else "the excess is never served")
-        problems.warn(path, f"weights sum to {total}, not {BUCKETS} ({effect})", "weights_sum")
+    if weights and total != buckets:
+        last = ("the last entry, a gap (not served)" if names and names[-1] is None
+                else "the last variation")
+        effect = f"the rest falls to {last}" if total < buckets else "the excess is never served"
+        problems.warn(path, f"weights sum to {total}, not {buckets} ({effect})", "weights_sum")
+
+
+Served = EvaluationDetail | None  # None: not served here (a gap in a rule's rollout)
+Table = tuple[tuple[tuple[int, Served], ...], Served]
 
 
 def _table(
-    names: tuple[str, ...], weights: tuple[int, ...], details: Mapping[str, EvaluationDetail],
-    fresh: Fresh,
-) -> tuple[tuple[tuple[int, EvaluationDetail], ...], EvaluationDetail]:
-    """(upper bound, detail) pairs for non-empty ranges, and the detail past the end."""
-    pairs: list[tuple[int, EvaluationDetail]] = []
+    names: tuple[str | None, ...], weights: tuple[int, ...],
+    details: Mapping[str, EvaluationDetail], gap: Served, fresh: Fresh,
+) -> Table:
+    """(upper bound, detail) pairs for non-empty ranges, and the detail past the end.
+
+    A gap's range serves ``gap``; so does the past-the-end range when the last entry is one.
+    """
+    pairs: list[tuple[int, Served]] = []
     upper = 0
     for name, weight in zip(names, weights, strict=True):
         if weight > 0:
             upper += weight
             # One int object per bound for all rollouts (50000 is not a cached small int).
-            pairs.append((fresh.integer(upper), details[name]))
-    return tuple(pairs), details[names[-1]]
-
-
-Table = tuple[tuple[tuple[int, EvaluationDetail], ...], EvaluationDetail]
+            pairs.append((fresh.integer(upper), gap if name is None else details[name]))
+    last = names[-1]
+    return tuple(pairs), gap if last is None else details[last]
 
 
 def build_rollout(
     plan: RolloutPlan, details: Mapping[str, EvaluationDetail],
-    missing_key: EvaluationDetail, clock: Clock | None, fresh: Fresh,
+    missing_key: EvaluationDetail, gap: Served, clock: Clock | None, fresh: Fresh,
 ) -> Serve:
     """The run serving ``plan``: bucket the context, pick the range's prebuilt detail.
 
-    Like flag runs (see _runs.py), a bound method of a slotted object, not a closure: as
-    fast, and a quarter of the memory for the ten values a rollout keeps.
+    ``gap`` is what a gap (and, with ``missing: "skip"``, a context without a bucketing
+    value) serves: None in a rule (the flag goes on to the next rule), the caller's
+    default in the flag's ``default``. Like flag runs (see _runs.py), a run is a bound
+    method of a slotted object, not a closure: as fast, and a quarter of the memory.
     """
-    base = _table(plan.variations, plan.weights, details, fresh)
-    prefix = plan.salt + ":"
+    b = plan.bucketing
+    base = _table(plan.variations, plan.weights, details, gap, fresh)
     by_key = plan.bucket_path == ("key",)
+    schedule = None
     if plan.steps and clock is not None:
         times = tuple(at for at, _ in plan.steps)
-        tables = (base, *(_table(plan.variations, w, details, fresh) for _, w in plan.steps))
-        return _Rollout(plan.context_kind, prefix, by_key, make_getter(plan.bucket_path),
-                        base, missing_key, _Schedule(times, tables, clock)).run
-    if by_key:
-        return _ByKey(plan.context_kind, prefix, base, missing_key).run
-    return _Rollout(plan.context_kind, prefix, by_key, make_getter(plan.bucket_path), base,
-                    missing_key, None).run
+        tables = (base, *(_table(plan.variations, w, details, gap, fresh) for _, w in plan.steps))
+        schedule = _Schedule(times, tables, clock)
+    # What a context without a bucketing value gets: skipped, TARGETING_KEY_MISSING (no
+    # targeting key), or bucket 0 (another attribute; LaunchDarkly's rule).
+    on_missing = gap if plan.skip_missing else missing_key
+    zero = not plan.skip_missing and not by_key
+    getter = make_getter(plan.bucket_path)
+    if b.hash != DEFAULT_HASH:
+        # LaunchDarkly puts a context without the rollout's kind before the first entry
+        # (bucket -1: the first listed entry, whatever its weight).
+        first = plan.variations[0]
+        no_kind = (gap if first is None else details[first]) if (
+            b.hash == "launchdarkly" and not plan.skip_missing) else on_missing
+        return _PeerRollout(plan.context_kind, getter, value_function(b.hash),
+                            bucket_function(b.hash, plan.salt, b.seed, b.buckets), base,
+                            no_kind, on_missing, zero, schedule).run
+    prefix = plan.salt + ":"
+    if by_key and schedule is None:
+        return _ByKey(plan.context_kind, prefix, b.buckets, base, on_missing).run
+    return _Rollout(plan.context_kind, prefix, b.buckets, getter, base, on_missing, zero,
+                    schedule).run
 
 
 @dataclass(slots=True, eq=False)
@@ -232,63 +324,98 @@ class _Schedule:
         return self.tables[bisect_right(self.times, self.clock() * 1000.0)]
 
 
+def _pick(b: int, table: Table) -> Served:
+    """The detail of the range holding bucket ``b``."""
+    pairs, last = table
+    for upper, detail in pairs:
+        if b < upper:
+            return detail
+    return last
+
+
 @dataclass(slots=True, eq=False)
 class _Rollout:
-    """Any rollout: by any attribute, with or without a schedule."""
+    """Vexil's hash, by any attribute, with or without a schedule."""
 
     kind: str
     prefix: str
-    by_key: bool
+    buckets: int
     getter: Callable[[dict[str, Any]], Any]
     base: Table
-    missing_key: EvaluationDetail
+    on_missing: Served  # no bucketing value, unless `zero`
+    zero: bool  # no bucketing value → bucket 0
     schedule: _Schedule | None
 
-    def run(self, kinds: Kinds) -> EvaluationDetail:
+    def run(self, kinds: Kinds) -> Served:
         """The detail of the bucket range the context falls in."""
         attrs = kinds.get(self.kind)
-        if attrs is None:
-            if self.by_key:
-                return self.missing_key
-            b = 0
+        v = None if attrs is None else self.getter(attrs)
+        if v.__class__ is not str:
+            v = bucketable(v)
+        if v is None:
+            if not self.zero:
+                return self.on_missing
+            b = 0  # an unbucketable attribute lands in bucket 0, as in LaunchDarkly
         else:
-            v = self.getter(attrs)
-            if v.__class__ is not str:
-                v = bucketable(v)
-            if v is None:
-                if self.by_key:
-                    return self.missing_key
-                b = 0  # an unbucketable attribute lands in bucket 0, as in LaunchDarkly
-            else:
-                b = (_hash32(self.prefix + v, 0, False) * BUCKETS) >> 32
+            b = (_hash32(self.prefix + v, 0, False) * self.buckets) >> 32
         pairs, last = self.base if self.schedule is None else self.schedule.current()
-        for upper, detail in pairs:
+        for upper, detail in pairs:  # inline, not _pick(): this is the hot path
             if b < upper:
                 return detail
         return last
 
 
+@dataclass(slots=True, eq=False)
+class _PeerRollout:
+    """A peer system's hash (bucketing.hash), chosen at compile time: see bucketing.py."""
+
+    kind: str
+    getter: Callable[[dict[str, Any]], Any]
+    text: ValueFn
+    bucket: BucketFn
+    base: Table
+    no_kind: Served  # the context has no such kind
+    on_missing: Served  # no bucketing value, unless `zero`
+    zero: bool
+    schedule: _Schedule | None
+
+    def run(self, kinds: Kinds) -> Served:
+        """The detail of the bucket range the context falls in, as the peer would place it."""
+        attrs = kinds.get(self.kind)
+        if attrs is None:
+            return self.no_kind
+        v = self.text(self.getter(attrs))
+        if v is None:
+            if not self.zero:
+                return self.on_missing
+            b = 0
+        else:
+            b = self.bucket(v)
+        return _pick(b, self.base if self.schedule is None else self.schedule.current())
+
+
 class _ByKey:
-    """The common rollout (by targeting key, no schedule), with the range walk unrolled."""
+    """The common rollout (Vexil's hash, by targeting key, no schedule), the walk unrolled."""
 
-    __slots__ = ("first", "first_upper", "kind", "last", "missing_key", "pairs", "prefix",
-                 "second", "second_upper")
+    __slots__ = ("buckets", "first", "first_upper", "kind", "last", "missing_key", "pairs",
+                 "prefix", "second", "second_upper")
 
-    def __init__(self, kind: str, prefix: str, table: Table,
-                 missing_key: EvaluationDetail) -> None:
+    def __init__(self, kind: str, prefix: str, buckets: int, table: Table,
+                 missing_key: Served) -> None:
         self.kind = kind
         self.prefix = prefix
+        self.buckets = buckets
         self.missing_key = missing_key
         pairs, last = table
         self.last = last
         if len(pairs) == 2:
             (self.first_upper, self.first), (self.second_upper, self.second) = pairs
-            self.pairs: tuple[tuple[int, EvaluationDetail], ...] = ()  # unrolled: not needed
+            self.pairs: tuple[tuple[int, Served], ...] = ()  # unrolled: not needed
         else:
             self.first_upper, self.first, self.second_upper, self.second = -1, last, -1, last
             self.pairs = pairs
 
-    def run(self, kinds: Kinds) -> EvaluationDetail:
+    def run(self, kinds: Kinds) -> Served:
         """The detail of the bucket range the targeting key falls in."""
         attrs = kinds.get(self.kind)
         if attrs is None:
@@ -297,7 +424,7 @@ class _ByKey:
         if v is None:
             return self.missing_key
         # mmh3.hash is signed; masking gives the unsigned value of the same 32 bits.
-        b = ((_hash32(self.prefix + v) & 0xFFFFFFFF) * BUCKETS) >> 32
+        b = ((_hash32(self.prefix + v) & 0xFFFFFFFF) * self.buckets) >> 32
         if self.first_upper >= 0:
             return self.first if b < self.first_upper else (
                 self.second if b < self.second_upper else self.last)

@@ -21,6 +21,7 @@ from .detail import EvaluationDetail, Reason
 
 Run = Callable[[Kinds], EvaluationDetail]
 Match = Callable[[Kinds], bool]
+RuleRun = Callable[[Kinds], EvaluationDetail | None]  # a rule's rollout: None for a gap
 
 
 # eq=False on every shape: a run is compared (and hashed) by identity, like a closure.
@@ -108,7 +109,7 @@ class Flag:
     runs: Mapping[str, Run]  # filled once the whole document is compiled
     prereqs: tuple[tuple[str, str | PrerequisiteTest], ...]
     targets: tuple[tuple[str, Mapping[str, EvaluationDetail]], ...]
-    rules: tuple[tuple[Match, EvaluationDetail | None, Run | None], ...]
+    rules: tuple[tuple[Match, EvaluationDetail | None, RuleRun | None], ...]
     default_run: Run
     off_detail: EvaluationDetail | None
 
@@ -134,5 +135,9 @@ class Flag:
                     return hit
         for cond, hit, rollout in self.rules:
             if cond(kinds):
-                return hit if rollout is None else rollout(kinds)  # type: ignore[return-value]
+                if rollout is None:
+                    return hit  # type: ignore[return-value]  # set when there is no rollout
+                served = rollout(kinds)
+                if served is not None:  # None: a gap of the rollout, try the next rule
+                    return served
         return self.default_run(kinds)

@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from ._clauses import SegmentCompiler, compile_conditions, lint_attributes
 from ._fresh import Fresh
 from ._gc import paused_gc
-from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
+from ._rollout import Clock, RolloutPlan, Serve, build_rollout, parse_rollout
 from ._runs import Constant, FixedRules, Flag, Match, Noted, OneRule, PrerequisiteTest
 from ._validate import (
     KEY_RE,
@@ -277,7 +277,7 @@ class _Prerequisites(NamedTuple):
 
 
 _Target = tuple[str, dict[str, EvaluationDetail]]  # (context kind, key -> detail)
-_Rule = tuple[Match, EvaluationDetail | None, Run | None]  # (condition, fixed hit, rollout)
+_Rule = tuple[Match, EvaluationDetail | None, Serve | None]  # (condition, fixed hit, rollout)
 
 
 def _compile_flag(
@@ -568,7 +568,9 @@ class _FlagCompiler:
             if fixed is not None:
                 rules.append((cond, self.detail(fixed, Reason.TARGETING_MATCH, i, rule_id), None))
             elif rollout is not None:
-                rules.append((cond, None, self.rollout(rollout, f"{where}.serve", i, rule_id)))
+                # A gap in a rule's rollout serves None: the flag tries the next rule.
+                rules.append((cond, None, self.rollout(rollout, f"{where}.serve", None, i,
+                                                       rule_id)))
         return rules, unconditional_at
 
     def default(self, raw: Mapping[str, Any], has_targeting: bool, unconditional_at: int | None,
@@ -589,7 +591,11 @@ class _FlagCompiler:
             detail = self.detail(fixed, Reason.DEFAULT if has_targeting else Reason.STATIC)
             return _const(detail, self.env.constants), detail
         if rollout is not None:
-            return self.rollout(rollout, where), None
+            # A gap in the default serves the caller's default: the run always returns a
+            # detail, so it is a Run.
+            gap = self.fresh.detail(USE_DEFAULT, None, Reason.DEFAULT,
+                                    flag_metadata=self.definition.metadata)
+            return cast(Run, self.rollout(rollout, where, gap)), None
         return None, None
 
     def serve(self, raw: object, where: str) -> tuple[str | None, RolloutPlan | None]:
@@ -612,22 +618,27 @@ class _FlagCompiler:
             # Weights summing below the total leave the rest of the buckets to the last
             # variation: it is served even with weight 0.
             total = getattr(plan, "buckets", BUCKETS)
-            if plan.variations and any(sum(weights) < total for weights in (
+            last = plan.variations[-1] if plan.variations else None
+            if last is not None and any(sum(weights) < total for weights in (
                     plan.weights, *(step for _, step in plan.steps))):
-                self.served.add(plan.variations[-1])
+                self.served.add(last)
         return None, plan
 
-    def rollout(self, plan: RolloutPlan, where: str, index: int | None = None,
-                rule_id: str | None = None) -> Run:
-        """The run of a rollout served at ``where`` (a schedule without a clock is a lint)."""
+    def rollout(self, plan: RolloutPlan, where: str, gap: EvaluationDetail | None,
+                index: int | None = None, rule_id: str | None = None) -> Serve:
+        """The run of a rollout served at ``where`` (a schedule without a clock is a lint).
+
+        ``gap``: what a context the rollout does not serve gets (a gap, ``missing: skip``).
+        """
         fresh = self.fresh
         # Only the variations the rollout names: a detail costs a microsecond to build.
-        details = {n: self.detail(n, Reason.SPLIT, index, rule_id) for n in plan.variations}
+        details = {n: self.detail(n, Reason.SPLIT, index, rule_id)
+                   for n in plan.variations if n is not None}
         # The message does not name the flag (the caller knows which one it asked for), so
         # flags with equal metadata share this detail.
         missing_key = fresh.error(ErrorCode.TARGETING_KEY_MISSING, _NO_TARGETING_KEY,
                                   self.definition.metadata)
-        run = build_rollout(plan, details, missing_key, self.env.clock, fresh)
+        run = build_rollout(plan, details, missing_key, gap, self.env.clock, fresh)
         if plan.steps and self.env.clock is None:
             self.problems.warn(f"{where}.rollout.schedule",
                                    "no clock given to the compiler: the schedule is ignored",
@@ -646,7 +657,7 @@ class _FlagCompiler:
 def _flag_run(
     runs: Mapping[str, Run], prereqs: tuple[tuple[str, str | PrerequisiteTest], ...],
     targets: tuple[tuple[str, dict[str, EvaluationDetail]], ...],
-    rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Run | None], ...],
+    rules: tuple[tuple[Callable[[Kinds], bool], EvaluationDetail | None, Serve | None], ...],
     default_run: Run, fixed_default: EvaluationDetail | None,
     off_detail: EvaluationDetail | None,
 ) -> Run:
