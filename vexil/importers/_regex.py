@@ -11,6 +11,7 @@ differently for some inputs and must be reported unfaithful.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -37,6 +38,16 @@ def compiles(pattern: str) -> bool:
     except Exception:
         return False
     return True
+
+
+def _python_rejects(pattern: str) -> bool:
+    """Whether Python's ``re`` (a third dialect) also refuses ``pattern``: a pattern that RE2
+    and Python both refuse is taken as broken everywhere."""
+    try:
+        re.compile(pattern)
+    except re.error:
+        return True
+    return False
 
 
 def _uses_lookaround_or_backref(pattern: str) -> bool:
@@ -81,8 +92,8 @@ def translate_rust_regex(pattern: str) -> tuple[str | None, str | None]:
         return None, None  # Rust refuses these too: Unleash's constraint never matches
     rewritten, unsafe = _rewrite_escapes(pattern, _RUST_EXACT, _RUST_UNICODE)
     if not compiles(rewritten):
-        if compiles(pattern):  # pragma: no cover - the rewrite only swaps escapes
-            return None, f"regex {pattern!r} could not be translated"
+        if _python_rejects(pattern):
+            return None, None  # broken for every engine (an unclosed group...): never matches
         return None, f"regex {pattern!r} is not valid RE2 (Unleash may accept it)"
     if unsafe:
         names = ", ".join(sorted(unsafe))

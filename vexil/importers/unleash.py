@@ -324,9 +324,9 @@ def _regex(name: str, c: Mapping[str, Any], ci: bool, notes: _Notes) -> dict[str
         notes.bad("REGEX constraint without a pattern")
         raise _FalseConstraint
     pattern, problem = translate_rust_regex(raw)
+    if problem:
+        notes.bad(problem)
     if pattern is None:
-        if problem:
-            notes.bad(problem)
         raise _FalseConstraint  # Unleash: an invalid pattern never matches
     extra: dict[str, Any] = {"case_insensitive": True} if ci else {}
     return _plain(attribute(name), "matches", [pattern], **extra)
@@ -644,15 +644,16 @@ def _rules(feature: Mapping[str, Any], shape: _Shape, segments: Mapping[int, str
     strategies = _strategies(feature)
     # Unleash picks variants from the first matching strategy that *has* a variants list,
     # so those strategies go first; the order of the rest does not change isEnabled.
-    with_variants = [s for s in strategies if isinstance(s.get("variants"), list)]
-    ordered = with_variants + [s for s in strategies if s not in with_variants]
+    numbered = list(enumerate(strategies))
+    ordered = ([(i, s) for i, s in numbered if isinstance(s.get("variants"), list)]
+               + [(i, s) for i, s in numbered if not isinstance(s.get("variants"), list)])
     rules: list[dict[str, Any]] = []
-    for index, s in enumerate(ordered):
-        base_id = str(s.get("id") or f"strategy-{strategies.index(s)}")
+    for index, s in ordered:
         these = _strategy_rules(s, feature, shape, segments, notes)
         for n, rule in enumerate(these):
-            rule["id"] = base_id if len(these) == 1 else f"{base_id}.{n}"
-            rule["description"] = f"Unleash strategy {s.get('name')!r} (#{index})"
+            rule["id"] = f"strategy-{index}" if len(these) == 1 else f"strategy-{index}.{n}"
+            rule["description"] = f"Unleash strategy {s.get('name')!r}" + (
+                f" (id {s['id']})" if isinstance(s.get("id"), str) else "")
         rules += these
     return rules
 
@@ -768,7 +769,7 @@ def _segments(document: Mapping[str, Any], conv: Conversion) -> dict[int, str]:
 def _replay_events(document: Mapping[str, Any]) -> dict[str, Any]:
     """The client features state a delta API event stream (``{"events": [...]}``) leads to:
     a hydration replaces everything, the other events update or remove one item."""
-    features: dict[str, Any] = {}
+    features: dict[Any, Any] = {}
     segments: dict[Any, Any] = {}
     for event in document["events"]:
         kind = event.get("type") if isinstance(event, Mapping) else None
