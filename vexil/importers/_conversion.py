@@ -38,6 +38,25 @@ class Conversion:
         return {item["path"] for item in self.report if not item["faithful"]}
 
 
+@dataclass
+class PathNotes:
+    """Report items about one peer object (a flag, a segment, a saved group...) at ``path``;
+    ``faithful`` turns False once anything about it is reported unfaithful."""
+
+    conv: Conversion
+    path: str
+    faithful: bool = True
+
+    def bad(self, reason: str) -> None:
+        """Record that the translation of this object may serve something else, and why."""
+        self.faithful = False
+        self.conv.note(self.path, reason, faithful=False)
+
+    def info(self, reason: str) -> None:
+        """Record a note that changes nothing about what is served."""
+        self.conv.note(self.path, reason, faithful=True)
+
+
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 

@@ -106,11 +106,15 @@ def translate_js_regex(pattern: str) -> tuple[str | None, str | None]:
     """A JavaScript ``RegExp`` source (GrowthBook) as an RE2 pattern. Returns a problem for
     anything JavaScript accepts that RE2 does not, or reads differently."""
     if _uses_lookaround_or_backref(pattern):
+        if _python_rejects(pattern):
+            return None, None
         return None, f"regex {pattern!r} uses lookaround or backreferences (not RE2)"
     if "(?" in pattern.replace("(?:", "").replace("(?<", ""):
         return None, f"regex {pattern!r} uses an inline group JavaScript may reject"
     rewritten, unsafe = _rewrite_escapes(pattern, {}, _JS_UNICODE)
     if not compiles(rewritten):
+        if _python_rejects(pattern):
+            return None, None  # broken for every engine: JavaScript throws, GrowthBook: false
         return None, f"regex {pattern!r} is not valid RE2 (JavaScript may accept it)"
     problems = []
     if unsafe:

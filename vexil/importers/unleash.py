@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_reader.engine.dates import parse_rfc3339_ms
-from vexil.importers._conversion import Conversion, map_keys, note_renamed_keys, variant_name
+from vexil.importers._conversion import (
+    Conversion,
+    PathNotes,
+    map_keys,
+    note_renamed_keys,
+    variant_name,
+)
 
 # Context attributes the translated flags read (one owner: context() and convert() both use
 # these names).
@@ -224,24 +230,6 @@ class _FalseConstraint(Exception):
     """Unleash evaluates this constraint to false, whatever ``inverted`` says."""
 
 
-@dataclass
-class _Notes:
-    """Report items about one peer object (a feature or a segment)."""
-
-    conv: Conversion
-    path: str
-    faithful: bool = True
-
-    def bad(self, reason: str) -> None:
-        """Record that the translation of this object is not faithful, and why."""
-        self.faithful = False
-        self.conv.note(self.path, reason, faithful=False)
-
-    def info(self, reason: str) -> None:
-        """Record a note that changes nothing about what is served."""
-        self.conv.note(self.path, reason, faithful=True)
-
-
 def _plain(attr: str, op: str, values: list[Any], **extra: Any) -> dict[str, Any]:
     return {"attribute": attr, "op": op, "values": values, **extra}
 
@@ -251,7 +239,7 @@ def _exists(attr: str, *, present: bool = True) -> dict[str, Any]:
     return clause if present else {**clause, "negate": True}
 
 
-def _strings(c: Mapping[str, Any], notes: _Notes) -> list[str]:
+def _strings(c: Mapping[str, Any], notes: PathNotes) -> list[str]:
     values = c.get("values")
     if values is None and isinstance(c.get("value"), str):
         values = [c["value"]]
@@ -264,7 +252,7 @@ def _strings(c: Mapping[str, Any], notes: _Notes) -> list[str]:
 
 
 def _list_op(op: str) -> Any:
-    def build(name: str, c: Mapping[str, Any], ci: bool, notes: _Notes) -> dict[str, Any]:
+    def build(name: str, c: Mapping[str, Any], ci: bool, notes: PathNotes) -> dict[str, Any]:
         extra: dict[str, Any] = {"case_insensitive": True} if ci else {}
         if op == "not_in":
             extra["when_absent"] = True  # Unleash: a missing field is "not in" the list
@@ -273,7 +261,7 @@ def _list_op(op: str) -> Any:
 
 
 def _number_op(op: str) -> Any:
-    def build(name: str, c: Mapping[str, Any], _ci: bool, notes: _Notes) -> dict[str, Any]:
+    def build(name: str, c: Mapping[str, Any], _ci: bool, notes: PathNotes) -> dict[str, Any]:
         raw = c.get("value")
         if not isinstance(raw, str) or not _NUMBER.fullmatch(raw.strip()):
             notes.bad(f"numeric constraint value {raw!r} is not a number: Unleash's engine "
@@ -286,7 +274,7 @@ def _number_op(op: str) -> Any:
 
 
 def _date_op(op: str) -> Any:
-    def build(name: str, c: Mapping[str, Any], _ci: bool, notes: _Notes) -> dict[str, Any]:
+    def build(name: str, c: Mapping[str, Any], _ci: bool, notes: PathNotes) -> dict[str, Any]:
         raw = c.get("value")
         if not isinstance(raw, str) or parse_rfc3339_ms(raw) is None:
             notes.bad(f"date constraint value {raw!r} is not an RFC 3339 instant with offset")
@@ -301,7 +289,7 @@ def _date_op(op: str) -> Any:
 
 
 def _semver_op(op: str) -> Any:
-    def build(name: str, c: Mapping[str, Any], _ci: bool, notes: _Notes) -> dict[str, Any]:
+    def build(name: str, c: Mapping[str, Any], _ci: bool, notes: PathNotes) -> dict[str, Any]:
         raw = c.get("value")
         if isinstance(raw, str) and raw.startswith("v"):
             raise _FalseConstraint  # Unleash: a "v"-prefixed version never matches
@@ -316,7 +304,7 @@ def _semver_op(op: str) -> Any:
     return build
 
 
-def _regex(name: str, c: Mapping[str, Any], ci: bool, notes: _Notes) -> dict[str, Any]:
+def _regex(name: str, c: Mapping[str, Any], ci: bool, notes: PathNotes) -> dict[str, Any]:
     from vexil.importers._regex import translate_rust_regex  # noqa: PLC0415
 
     raw = c.get("value")
@@ -332,7 +320,7 @@ def _regex(name: str, c: Mapping[str, Any], ci: bool, notes: _Notes) -> dict[str
     return _plain(attribute(name), "matches", [pattern], **extra)
 
 
-def _cidr(name: str, c: Mapping[str, Any], _ci: bool, notes: _Notes) -> dict[str, Any]:
+def _cidr(name: str, c: Mapping[str, Any], _ci: bool, notes: PathNotes) -> dict[str, Any]:
     return _plain(attribute(name), "ip_in_cidr", _networks(_strings(c, notes)))
 
 
@@ -361,7 +349,7 @@ _OPERATORS: dict[str, Any] = {
 }
 
 
-def _constraint(c: Any, notes: _Notes) -> dict[str, Any]:
+def _constraint(c: Any, notes: PathNotes) -> dict[str, Any]:
     """One Unleash constraint as one Vexil clause (or clause group)."""
     if not isinstance(c, Mapping) or not isinstance(c.get("contextName"), str):
         notes.bad("a constraint without a contextName")
@@ -383,7 +371,7 @@ def _constraint(c: Any, notes: _Notes) -> dict[str, Any]:
     return {"not": clause} if c.get("inverted") else clause
 
 
-def _constraints(items: Any, notes: _Notes) -> list[dict[str, Any]]:
+def _constraints(items: Any, notes: PathNotes) -> list[dict[str, Any]]:
     if items is None:
         return []
     if not isinstance(items, list):
@@ -442,7 +430,7 @@ def _rollout_branches(percent: int, stickiness: str, salt: str) -> list[_Branch]
             for guard, attr in _stickiness_branches(stickiness)]
 
 
-def _strategy_branches(s: Mapping[str, Any], feature: str, notes: _Notes) -> list[_Branch]:
+def _strategy_branches(s: Mapping[str, Any], feature: str, notes: PathNotes) -> list[_Branch]:
     """The clauses (beyond constraints and segments) and the percentage split of one
     strategy, as alternatives (their union is the strategy)."""
     name = s.get("name")
@@ -484,7 +472,7 @@ def _strategy_branches(s: Mapping[str, Any], feature: str, notes: _Notes) -> lis
 
 
 def _percent_strategy(name: str, params: Mapping[str, Any], feature: str,
-                      notes: _Notes) -> list[_Branch]:
+                      notes: PathNotes) -> list[_Branch]:
     if name == "flexibleRollout":
         raw, stickiness = params.get("rollout"), params.get("stickiness") or "default"
         group = params.get("groupId") or feature
@@ -507,7 +495,7 @@ def _percent_strategy(name: str, params: Mapping[str, Any], feature: str,
     return _rollout_branches(percent, stickiness, group)
 
 
-def _segment_clauses(s: Mapping[str, Any], segments: Mapping[int, str], notes: _Notes,
+def _segment_clauses(s: Mapping[str, Any], segments: Mapping[int, str], notes: PathNotes,
                      conv: Conversion) -> list[dict[str, Any]] | None:
     """One ``segment_match`` clause per segment id; None when one is missing (Unleash then
     evaluates the whole strategy as false)."""
@@ -535,7 +523,7 @@ _Choice = tuple[list[dict[str, Any]], _Serve]
 
 
 def _variant_choices(variants: list[Any], shape: _Shape, stickiness: str, group: str,
-                     notes: _Notes, *, overrides: bool) -> list[_Choice]:
+                     notes: PathNotes, *, overrides: bool) -> list[_Choice]:
     """How Unleash picks one of ``variants``: overrides first (feature variants only), then
     the weighted split by stickiness (a random value when the stickiness field is absent)."""
     usable = [v for v in variants if isinstance(v, Mapping) and isinstance(v.get("name"), str)]
@@ -588,7 +576,7 @@ def _split_serve(split: _Split, variation: str) -> _Serve:
         "bucketing": {"hash": "unleash", "seed": STRATEGY_SEED, "buckets": split.buckets}}}
 
 
-def _feature_choices(feature: Mapping[str, Any], shape: _Shape, notes: _Notes) -> list[_Choice]:
+def _feature_choices(feature: Mapping[str, Any], shape: _Shape, notes: PathNotes) -> list[_Choice]:
     """How an enabled feature picks its variant when no strategy variants apply."""
     variants = feature.get("variants") or []
     if not isinstance(variants, list) or not variants:
@@ -601,7 +589,7 @@ def _feature_choices(feature: Mapping[str, Any], shape: _Shape, notes: _Notes) -
 
 
 def _strategy_choices(s: Mapping[str, Any], feature: Mapping[str, Any], shape: _Shape,
-                      notes: _Notes) -> list[_Choice]:
+                      notes: PathNotes) -> list[_Choice]:
     if shape.kind == "boolean":
         return [([], {"variation": "true"})]
     variants = s.get("variants")
@@ -615,7 +603,7 @@ def _strategy_choices(s: Mapping[str, Any], feature: Mapping[str, Any], shape: _
 
 
 def _strategy_rules(s: Mapping[str, Any], feature: Mapping[str, Any], shape: _Shape,
-                    segments: Mapping[int, str], notes: _Notes) -> list[dict[str, Any]]:
+                    segments: Mapping[int, str], notes: PathNotes) -> list[dict[str, Any]]:
     """The ordered Vexil rules of one strategy (their union is where it enables the
     feature; each serves the variant Unleash would pick there)."""
     seg = _segment_clauses(s, segments, notes, notes.conv)
@@ -640,7 +628,7 @@ def _strategy_rules(s: Mapping[str, Any], feature: Mapping[str, Any], shape: _Sh
 
 
 def _rules(feature: Mapping[str, Any], shape: _Shape, segments: Mapping[int, str],
-           notes: _Notes) -> list[dict[str, Any]]:
+           notes: PathNotes) -> list[dict[str, Any]]:
     strategies = _strategies(feature)
     # Unleash picks variants from the first matching strategy that *has* a variants list,
     # so those strategies go first; the order of the rest does not change isEnabled.
@@ -660,7 +648,7 @@ def _rules(feature: Mapping[str, Any], shape: _Shape, segments: Mapping[int, str
 
 def _prerequisites(feature: Mapping[str, Any], shapes: Mapping[str, _Shape],
                    features: Mapping[str, Mapping[str, Any]], keys: Mapping[str, str],
-                   notes: _Notes) -> list[dict[str, Any]] | None:
+                   notes: PathNotes) -> list[dict[str, Any]] | None:
     """Vexil prerequisites for Unleash dependencies; None when one can never hold (a
     missing parent, or a parent with dependencies of its own: Unleash then never enables
     the child)."""
@@ -709,7 +697,7 @@ def _flag(feature: Mapping[str, Any], shapes: Mapping[str, _Shape],
           segments: Mapping[int, str], conv: Conversion) -> dict[str, Any]:
     """One Unleash feature as one Vexil flag."""
     name = str(feature["name"])
-    notes = _Notes(conv, f"features.{name}")
+    notes = PathNotes(conv, f"features.{name}")
     shape = shapes[name]
     prereqs = _prerequisites(feature, shapes, features, keys, notes)
     flag: dict[str, Any] = {
@@ -757,7 +745,7 @@ def _segments(document: Mapping[str, Any], conv: Conversion) -> dict[int, str]:
         if not isinstance(seg, Mapping) or not isinstance(seg.get("id"), int) \
                 or isinstance(seg.get("id"), bool):
             raise UnleashFormatError("every segment needs an integer 'id'")
-        notes = _Notes(conv, f"segments.{seg['id']}")
+        notes = PathNotes(conv, f"segments.{seg['id']}")
         key = f"segment-{seg['id']}"
         out[key] = {"rules": [{"clauses": _constraints(seg.get("constraints"), notes)}]}
         if isinstance(seg.get("name"), str):
