@@ -75,7 +75,7 @@ def test_constraints_follow_unleash_missing_field_and_inversion_rules() -> None:
           "caseInsensitive": True},
          {"contextName": "country", "operator": "IN", "values": ["DE"], "inverted": True}]
     env, conv = _env({"features": [_feature("f", _default(constraints=c))]})
-    base = {"environment": "prod", "properties": {"email": "a@shop.EXAMPLE"}}
+    base: dict[str, Any] = {"environment": "prod", "properties": {"email": "a@shop.EXAMPLE"}}
     assert _enabled(env, conv, "f", base) is True  # tier missing passes NOT_IN; country too
     assert _enabled(env, conv, "f", {**base, "properties": {**base["properties"],
                                                             "tier": "free"}}) is False

@@ -879,7 +879,8 @@ class _Build:
     def __init__(self, document: Mapping[str, Any], conv: Conversion) -> None:
         self.conv = conv
         self.definitions: Mapping[str, Any] = document["features"]
-        groups = document.get("savedGroups") or {}
+        groups = document.get("savedGroups")
+        groups = {} if groups is None else groups
         if not isinstance(groups, Mapping):
             raise GrowthBookFormatError("'savedGroups' must be an object")
         self.saved_groups: Mapping[str, Any] = groups
