@@ -463,6 +463,9 @@ class _Conditions:
         ``"null"``; a pattern JavaScript cannot compile never passes)."""
         if not isinstance(arg, str):
             return NEVER
+        if op in {"$notRegex", "$notRegexi"}:
+            self.notes.bad(f"{op}: GrowthBook's JavaScript SDK does not know it (never "
+                           "passes) while newer SDKs negate $regex; Vexil negates")
         pattern, problem = translate_js_regex(arg)
         if problem:
             self.notes.bad(problem)
