@@ -86,9 +86,11 @@ def check(desired: FlagsFile, remote: RemoteState, *,
     first, then every compile error and lint warning, each located."""
     doc = resulting_document(desired, remote, prune=prune)
     try:
-        env = compile_environment(doc, strict=False, clock=time.time)
+        # Strict, as the API will compile it: a clause only a newer engine reads is an
+        # error here, not a reader's "unsupported clause" warning.
+        env = compile_environment(doc, strict=True, clock=time.time)
         errors, warnings = list(env.errors), list(env.warnings)
-    except CompileError as exc:  # the document as a whole is unusable
+    except CompileError as exc:  # any error: the exception lists them all, and the warnings
         errors, warnings = exc.errors, exc.warnings
     locate = _Locate(desired, doc)
     return (_in_file_order([locate(p, "error") for p in [*desired.problems, *errors]]),

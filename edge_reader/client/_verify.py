@@ -54,8 +54,8 @@ from edge_reader.bundle.signing import (
 )
 from edge_reader.engine import CompiledEnvironment, compile_environment
 from edge_reader.engine._gc import paused_gc
+from edge_reader.engine.fields import segment_keys
 
-_SEGMENT_OPS = frozenset({"segment_match", "segmentMatch"})
 # Compile warnings saying the bundle is newer than this reader (docs/flag-format.md,
 # "Forward compatibility"): logged once per loaded bundle.
 _NEWER = frozenset({"unsupported_clause", "unknown_feature"})
@@ -369,11 +369,8 @@ def _dependents(flags: Mapping[str, Any], keys: Iterable[str]) -> dict[str, froz
         for rule in _as_list(flag.get("rules")):
             if not isinstance(rule, Mapping):
                 continue
-            for clause in _as_list(rule.get("clauses")):
-                if isinstance(clause, Mapping) and clause.get("op") in _SEGMENT_OPS:
-                    for seg in _as_list(clause.get("values")):
-                        if isinstance(seg, str):
-                            index.setdefault("segment:" + seg, set()).add(key)
+            for seg in segment_keys(_as_list(rule.get("clauses"))):  # groups too
+                index.setdefault("segment:" + seg, set()).add(key)
     return {k: frozenset(v) for k, v in index.items()}
 
 

@@ -28,7 +28,7 @@ from ._validate import (
 )
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
-from .fields import SEGMENT_DOCUMENT_FIELDS
+from .fields import GROUP_KEYS, SEGMENT_DOCUMENT_FIELDS
 from .operators import (
     ALIASES,
     FACTORIES,
@@ -49,7 +49,6 @@ _BASE_CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "n
 _SEGMENT_FIELDS = SEGMENT_DOCUMENT_FIELDS
 _SEGMENT_RULE_FIELDS = frozenset({"id", "description", "clauses"})
 MAX_CLAUSE_VALUES = 100_000
-GROUP_KEYS = ("any", "all", "not")
 MAX_GROUP_DEPTH = 16
 # Operators that compare strings, so ``case_insensitive`` means something for them.
 _FOLDABLE = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "contains",

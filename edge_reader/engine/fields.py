@@ -11,7 +11,7 @@ merge/split rule from here, so a new field is added in one place (and in
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 DEFINITION_FIELDS: tuple[str, ...] = (
@@ -36,6 +36,40 @@ VERSION_FIELD = "version"
 FLAG_DOCUMENT_FIELDS: frozenset[str] = frozenset((*DEFINITION_FIELDS, *CONFIG_FIELDS,
                                                   VERSION_FIELD))
 SEGMENT_DOCUMENT_FIELDS: frozenset[str] = frozenset((*SEGMENT_FIELDS, VERSION_FIELD))
+
+
+GROUP_KEYS: tuple[str, ...] = ("any", "all", "not")
+"""The keys of a clause group (``{"any": [...]}``, ``{"all": [...]}``, ``{"not": CLAUSE}``):
+wherever a clause may stand, a group may stand instead (docs/flag-format.md)."""
+SEGMENT_MATCH_OPS = frozenset({"segment_match", "segmentMatch"})
+
+
+def plain_clauses(clauses: Iterable[Any]) -> Iterator[Mapping[str, Any]]:
+    """Every clause object of ``clauses`` that is not a group, looking inside groups at any
+    depth (iteratively: a hostile document cannot exhaust the stack). Non-objects and
+    malformed groups are skipped, never raised on: callers walk unchecked documents."""
+    todo: list[Any] = list(clauses)[::-1]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, Mapping):
+            continue
+        group = next((k for k in GROUP_KEYS if k in item), None)
+        if group is None:
+            yield item
+            continue
+        body = item[group]
+        todo.extend(reversed(body) if isinstance(body, list) else [body])
+
+
+def segment_keys(clauses: Iterable[Any]) -> list[str]:
+    """The segment keys named by the ``segment_match`` clauses of ``clauses`` (groups
+    included), in order: what a flag or segment rule needs in its bundle."""
+    keys: list[str] = []
+    for clause in plain_clauses(clauses):
+        values = clause.get("values")
+        if clause.get("op") in SEGMENT_MATCH_OPS and isinstance(values, list):
+            keys.extend(v for v in values if isinstance(v, str))
+    return keys
 
 
 def merge_flag(

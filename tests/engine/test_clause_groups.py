@@ -135,3 +135,20 @@ def test_groups_read_multi_kind_contexts() -> None:
                                 "organization": {"key": "o", "tier": "pro"}})
     env = compile_one(flag(rule({"any": [DE, org_pro]})), strict=True)
     assert env.evaluate("f", ctx, None).variant == "on"
+
+
+def test_plain_clauses_and_segment_keys_look_inside_groups() -> None:
+    """The one walker the publisher (bundle scopes) and the reader (dependents) use."""
+    from edge_reader.engine.fields import plain_clauses, segment_keys
+
+    seg = {"op": "segment_match", "values": ["a"]}
+    clauses = [DE, {"any": [PRO, {"not": {"all": [seg, {"op": "segmentMatch",
+                                                         "values": ["b", 3]}]}}]},
+               {"not": "junk"}, {"any": "junk"}, 7]
+    assert [c.get("op") for c in plain_clauses(clauses)] == [
+        "in", "in", "segment_match", "segmentMatch"]
+    assert segment_keys(clauses) == ["a", "b"]
+    deep: dict[str, Any] = seg
+    for _ in range(10_000):  # far deeper than the compiler allows: no recursion
+        deep = {"not": deep}
+    assert segment_keys([deep]) == ["a"]

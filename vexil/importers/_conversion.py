@@ -83,8 +83,8 @@ def map_keys(peer_keys: Iterable[str]) -> dict[str, str]:
         taken_counts[cand] = taken_counts.get(cand, 0) + 1
     mapping = {k: k for k in kept}
     for peer, cand in candidates.items():
-        unique = taken_counts[cand] == 1 and len(peer) <= _KEY_MAX
-        mapping[peer] = cand if unique else f"{cand[:_KEY_MAX - 9]}-{_short_hash(peer)}"
+        clash = taken_counts[cand] > 1 or len(peer) > _KEY_MAX
+        mapping[peer] = f"{cand[:_KEY_MAX - 9]}-{_short_hash(peer)}" if clash else cand
     return mapping
 
 
@@ -102,5 +102,4 @@ def note_renamed_keys(conv: Conversion, kind: str, mapping: dict[str, str]) -> N
     for peer, key in sorted(mapping.items()):
         if peer != key:
             conv.note(f"{kind}.{peer}",
-                      f"key {peer!r} is not a valid Vexil key; imported as {key!r}",
-                      faithful=True)
+                      f"key {peer!r} is not a valid Vexil key; imported as {key!r}", faithful=True)

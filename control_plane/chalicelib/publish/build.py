@@ -15,9 +15,9 @@ from typing import Any
 
 from chalicelib.publish.snapshot import EnvironmentSnapshot, SdkKeyRecord
 from edge_reader.bundle import CLIENT_SCOPE, SERVER_SCOPE, SdkKey
+from edge_reader.engine.fields import segment_keys
 
 DOCUMENT_FORMAT = 1
-_SEGMENT_OPS = frozenset({"segment_match", "segmentMatch"})
 
 FlagFilter = Callable[[str, Mapping[str, Any]], bool]
 
@@ -32,11 +32,7 @@ class ScopeBuild:
 
 
 def _segment_refs(clauses: Iterable[Any]) -> set[str]:
-    refs: set[str] = set()
-    for clause in clauses:
-        if isinstance(clause, Mapping) and clause.get("op") in _SEGMENT_OPS:
-            refs.update(str(v) for v in clause.get("values") or () if isinstance(v, str))
-    return refs
+    return set(segment_keys(clauses))  # inside clause groups too
 
 
 def _rule_clauses(rules: Any) -> Iterable[Any]:
