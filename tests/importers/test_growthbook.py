@@ -5,10 +5,13 @@ GrowthBook's documented SDK format; expected buckets come from an FNV-1a written
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_reader.engine import Context, compile_environment
 from edge_reader.engine.detail import Reason
@@ -235,3 +238,36 @@ def test_context_keeps_attributes_and_adds_javascript_views() -> None:
 def test_bad_input_raises_a_value_error(bad: Any) -> None:
     with pytest.raises(ValueError, match=r"GrowthBook|feature|savedGroups|encrypted"):
         gb.convert(bad)
+
+
+def test_a_gate_on_an_unfaithful_parent_is_reported() -> None:
+    payload = {"features": {
+        "parent": {"defaultValue": 1, "rules": [{"variations": [1, 2],
+                                                 "namespace": ["n", 0, 0.5]}]},
+        "child": {"defaultValue": "x", "rules": [
+            {"parentConditions": [{"id": "parent", "condition": {"value": 1}, "gate": True}]}]}}}
+    conv = gb.convert(payload)
+    assert conv.unfaithful_paths == {"features.parent", "features.child"}
+
+
+NAMES = ["defaultValue", "rules", "force", "condition", "coverage", "range", "ranges",
+         "variations", "weights", "hashAttribute", "hashVersion", "seed", "key", "meta",
+         "passthrough", "filters", "namespace", "parentConditions", "id", "gate", "value",
+         "x", "$in", "$gt", "$regex", "$or", "$not", "$elemMatch", "$vgt", "$size", "$type"]
+SCALARS = st.sampled_from([None, True, False, 0, 1, 2, -1, 0.5, 1.5, "", "x", "id", "^a",
+                           "(", "1.2.3", "string", "f", "g"])
+JSONISH = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.sampled_from(NAMES), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.sampled_from(NAMES), JSONISH, max_size=4), JSONISH, JSONISH)
+def test_any_input_is_refused_or_compiles(feature: dict[str, Any], other: Any,
+                                          attributes: Any) -> None:
+    try:
+        conv = gb.convert({"features": {"f": feature, "g": {"rules": [other]}}})
+    except ValueError:
+        return
+    env = compile_environment(conv.document, strict=True)
+    with contextlib.suppress(ValueError):
+        env.evaluate("f", Context.from_mapping(gb.context(attributes)), None)

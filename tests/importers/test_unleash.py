@@ -10,6 +10,8 @@ from typing import Any
 
 import mmh3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from edge_reader.engine import Context, compile_environment
 from edge_reader.engine.detail import Reason
@@ -311,3 +313,33 @@ def test_delta_api_events_are_replayed() -> None:
     assert conv.document["flags"]["a"]["enabled"] is False
     with pytest.raises(unleash.UnleashFormatError):
         unleash.convert({"events": [{"type": "something-new"}]})
+
+
+def test_a_feature_depending_on_an_unfaithful_parent_is_reported() -> None:
+    doc = {"features": [_feature("parent", {"name": "customThing"}),
+                        _feature("child", _default(), dependencies=[{"feature": "parent"}])]}
+    conv = unleash.convert(doc)
+    assert conv.unfaithful_paths == {"features.parent", "features.child"}
+
+
+NAMES = ["name", "enabled", "strategies", "parameters", "constraints", "contextName", "operator",
+         "values", "value", "inverted", "caseInsensitive", "segments", "variants", "weight",
+         "stickiness", "overrides", "payload", "dependencies", "feature", "rollout", "groupId",
+         "userIds", "IPs", "id"]
+SCALARS = st.sampled_from([None, True, False, 0, 1, 50, 101, 300, -1, 1.5, "", "x", "default",
+                           "flexibleRollout", "userWithId", "IN", "NOT_IN", "REGEX", "SEMVER_EQ",
+                           "NUM_LT", "DATE_AFTER", "1.2.3", "50", "userId", "(a", "10.0.0.0/8"])
+JSONISH = st.recursive(SCALARS, lambda inner: st.lists(inner, max_size=3)
+                       | st.dictionaries(st.sampled_from(NAMES), inner, max_size=4), max_leaves=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.dictionaries(st.sampled_from(NAMES), JSONISH, max_size=5), max_size=3),
+       JSONISH)
+def test_any_input_is_refused_or_compiles(features: list[dict[str, Any]], segments: Any) -> None:
+    named = [{"name": f"f{i}", **f} for i, f in enumerate(features)]
+    try:
+        conv = unleash.convert({"features": named, "segments": segments})
+    except ValueError:
+        return
+    compile_environment(conv.document, strict=True)

@@ -30,6 +30,7 @@ from typing import Any
 
 from edge_reader.engine.bucketing import bucket_cut
 from vexil.importers import _javascript as js
+from vexil.importers._check import finish
 from vexil.importers._conversion import (
     Conversion,
     PathNotes,
@@ -665,6 +666,7 @@ class _Feature:
         self.rule_ids: set[str] = set()
         self.flag: dict[str, Any] = {}
         self.parents: Clause = ALWAYS  # the current rule's inlined rule-level prerequisites
+        self.parent_ids: set[str] = set()  # every feature whose value this one depends on
 
     def filters(self, rule: Mapping[str, Any], *, experiment: bool) -> Clause:
         """``filters`` (and, for experiments without filters, ``namespace``): expressible
@@ -835,6 +837,9 @@ class _Feature:
             self.note_sdk_features(rule)
             parents = rule.get("parentConditions")
             self.parents = ALWAYS
+            if isinstance(parents, list):
+                self.parent_ids |= {p["id"] for p in parents
+                                    if isinstance(p, Mapping) and isinstance(p.get("id"), str)}
             if parents:
                 if leading and isinstance(parents, list) and all(
                         isinstance(p, Mapping) and p.get("gate") for p in parents):
@@ -1007,4 +1012,6 @@ def convert(document: Any) -> Conversion:
         if prereqs:
             flag["prerequisites"] = prereqs
         conv.document["flags"][keys[key]] = flag
+    finish(conv, keys, {}, {f"features.{k}": {f"features.{p}" for p in f.parent_ids}
+                            for k, f in features.items()})
     return conv

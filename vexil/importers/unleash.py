@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_reader.engine.dates import parse_rfc3339_ms
+from vexil.importers._check import finish
 from vexil.importers._conversion import (
     Conversion,
     PathNotes,
@@ -508,8 +509,6 @@ def _segment_clauses(s: Mapping[str, Any], segments: Mapping[int, str], notes: P
         key = segments.get(seg_id) if isinstance(seg_id, int) else None
         if key is None:
             return None
-        if f"segments.{seg_id}" in conv.unfaithful_paths:
-            notes.bad(f"uses segment {seg_id}, which is not translated faithfully")
         clauses.append({"op": "segment_match", "values": [key]})
     return clauses
 
@@ -812,4 +811,19 @@ def convert(document: Any) -> Conversion:
                                                    conv)
     if not conv.document["segments"]:
         del conv.document["segments"]
+    finish(conv, keys, {str(i): k for i, k in segments.items()}, _uses(features))
     return conv
+
+
+def _uses(features: Mapping[str, Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Peer path of each feature → the peer paths it uses (parents and segments)."""
+    uses: dict[str, set[str]] = {}
+    for name, feature in features.items():
+        deps = feature.get("dependencies")
+        used = {f"features.{d['feature']}" for d in (deps if isinstance(deps, list) else [])
+                if isinstance(d, Mapping) and isinstance(d.get("feature"), str)}
+        for s in _strategies(feature):
+            ids = s.get("segments")
+            used |= {f"segments.{i}" for i in (ids if isinstance(ids, list) else [])}
+        uses[f"features.{name}"] = used
+    return uses
