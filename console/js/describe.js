@@ -27,8 +27,13 @@ export function weightOf(text) {
   return Math.round(value * 1000);
 }
 
-/** ``user's country is one of DE, FR`` @param {any} clause @returns {string} */
+/** ``user's country is one of DE, FR``; groups as ``(… or …)``, ``(… and …)``, ``not (…)``
+ * @param {any} clause @returns {string} */
 export function clauseSentence(clause) {
+  if (!clause || typeof clause !== "object") return "?";
+  if (Array.isArray(clause.any)) return `(${clause.any.map(clauseSentence).join(" or ") || "nothing"})`;
+  if (Array.isArray(clause.all)) return `(${clause.all.map(clauseSentence).join(" and ") || "anyone"})`;
+  if ("not" in clause) return `not (${clauseSentence(clause.not)})`;
   const kind = clause.context_kind && clause.context_kind !== "user" ? `${clause.context_kind}'s ` : "";
   const op = clause.op || "?";
   if (op === "segment_match") {
@@ -37,7 +42,10 @@ export function clauseSentence(clause) {
   const phrase = OPERATORS[op] || op;
   const values = op === "exists" ? "" : ` ${(clause.values || []).map(String).join(", ")}`;
   const not = clause.negate ? "not: " : "";
-  return `${not}${kind}${clause.attribute} ${phrase}${values}`;
+  const subject = clause.now ? "now" : `${kind}${clause.attribute}`;
+  const anyCase = clause.case_insensitive ? " (any case)" : "";
+  const absent = clause.when_absent ? " (or absent)" : "";
+  return `${not}${subject} ${phrase}${values}${anyCase}${absent}`;
 }
 
 /** ``serve on`` or ``serve on 10 %, off 90 %`` @param {any} serve @returns {string} */

@@ -150,7 +150,7 @@ function readable(def, cfg) {
       h("li", null, `Serve ${t.variation} to ${t.context_kind || "user"} ${t.values.join(", ")}`))) : null,
     h("ol", { id: "rules" }, (cfg.rules || []).map((/** @type {any} */ r) => h("li", null,
       `${r.id ? `[${r.id}] ` : ""}If ${(r.clauses || []).map(clauseSentence).join(" and ") || "anyone"}: ${serveText(r.serve)}`))),
-    h("p", null, `Otherwise: ${serveText(cfg.default)}.`),
+    h("p", null, `Otherwise: ${cfg.default ? serveText(cfg.default) : "the application's own default"}.`),
     rollout && rollout.schedule ? h("ol", { class: "timeline", "aria-label": "Rollout schedule" },
       rollout.schedule.map((/** @type {any} */ s) => h("li", null, `${s.at}: `,
         s.weights.map((/** @type {number} */ w, /** @type {number} */ i) =>

@@ -6,6 +6,14 @@ clause does not match and ``negate`` is NOT applied. If the attribute is an arra
 clause matches when any element matches. Otherwise the operator's test decides, and
 ``negate`` inverts the result. ``exists`` and ``segment_match`` are the documented
 exceptions (they apply ``negate`` to their own answer).
+
+Additions (issue 17, each an engine feature, each compiled only where written so a plain
+clause keeps its closure): groups ``{"any": [...]}``, ``{"all": [...]}``, ``{"not": C}``
+nest anywhere a clause stands; ``case_insensitive`` folds strings with ``str.lower()``;
+``when_absent`` gives the result for a missing kind/attribute (no ``negate`` on top);
+``now`` tests the compiler clock's instant (epoch ms) instead of an attribute. In a lenient
+(reader) compilation a clause using something only a newer engine knows never matches and
+is reported once (``_degrade``).
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
 from ._fresh import Fresh
+from ._rollout import Clock
 from ._validate import (
     KEY_RE,
     KIND_RE,
@@ -40,7 +49,6 @@ from .operators import (
 )
 
 Match = Callable[[Kinds], bool]
-Clock = Callable[[], float]
 SegmentResolver = Callable[[str, str], Match | None]
 
 _CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate",

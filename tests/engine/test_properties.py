@@ -23,7 +23,9 @@ OPS = ["in", "not_in", "equals", "starts_with", "ends_with", "contains", "matche
        "after", "exists", "segment_match", "ip_in_cidr", "bogus"]
 FIELDS = ["kind", "variations", "default", "rules", "targets", "prerequisites", "enabled",
           "off_variation", "schema", "clauses", "serve", "rollout", "weight", "variation",
-          "attribute", "op", "values", "negate", "context_kind", "schedule", "at", "weights"]
+          "attribute", "op", "values", "negate", "context_kind", "schedule", "at", "weights",
+          # issue 17: groups, clause options, prerequisite forms
+          "any", "all", "not", "case_insensitive", "when_absent", "now", "off", "flag"]
 
 # Documents that look like flag documents, with arbitrary JSON in every slot.
 shaped = st.recursive(
@@ -36,9 +38,12 @@ shaped = st.recursive(
 
 def _compile_only_compile_error(d: object, strict: bool) -> None:
     try:
-        env = compile_environment(d, strict=strict)
-    except CompileError:
+        env = compile_environment(d, strict=strict, clock=lambda: 1.8e9)
+    except CompileError as exc:
+        # The compiler's safety net turns a crash into an `internal` error: none may occur.
+        assert "internal" not in {p.code for p in exc.errors}, exc
         return
+    assert "internal" not in {p.code for p in env.errors}, env.errors
     for key in env.flag_keys:
         detail = env.evaluate(key, {"targetingKey": "u"}, None)
         assert isinstance(detail, EvaluationDetail)

@@ -81,6 +81,23 @@ ENVIRONMENT: dict[str, Any] = {
                 "schedule": [{"at": "2026-11-01T00:00:00Z", "weights": [75000, 25000]},
                              {"at": "2027-01-01T00:00:00Z", "weights": [100000, 0]}]}},
         },
+        # Issue 17: groups, clause options, `now`, no default, any-of/off prerequisites.
+        "migrated": {
+            "kind": "boolean", "variations": B, "off_variation": "off",
+            "rules": [{"id": "or-not", "clauses": [
+                {"any": [{"attribute": "email", "op": "ends_with", "values": ["@SHOP.example"],
+                          "case_insensitive": True},
+                         {"not": {"attribute": "country", "op": "in", "values": ["DE"]}}]},
+                {"attribute": "plan", "op": "not_in", "values": ["free"], "when_absent": True},
+                {"now": True, "op": "after", "values": ["2026-11-01T00:00:00Z"]}],
+                "serve": {"variation": "on"}}],
+        },
+        "after-checkout": {
+            "kind": "string", "variations": {"yes": "y", "no": "n"}, "off_variation": "no",
+            "prerequisites": [{"flag": "checkout", "variations": ["on", "off"]},
+                              {"flag": "killed", "off": True}],
+            "default": {"variation": "yes"},
+        },
     },
     "segments": {
         "staff": {"included": ["emp-1"], "excluded": ["emp-9"],
@@ -161,6 +178,18 @@ CASES = [
          "low", "DISABLED", getter="float"),
     case("integer getter rejects 2.5", "needs-checkout", {"targetingKey": "user-0"}, 0, 0,
          None, "ERROR", "TYPE_MISMATCH", getter="integer"),
+    # `not` matches an absent country; plan absent counts as not in [free]; now is after.
+    case("group: not of absent", "migrated", {"targetingKey": "u"}, False, True, "on",
+         "TARGETING_MATCH", rule_index=0, rule_id="or-not"),
+    case("group: case-insensitive any", "migrated",
+         {"targetingKey": "u", "country": "DE", "email": "a@shop.EXAMPLE", "plan": "pro"},
+         False, True, "on", "TARGETING_MATCH", rule_index=0, rule_id="or-not"),
+    case("group: no branch of any", "migrated", {"targetingKey": "u", "country": "DE"}, True,
+         True, None, "DEFAULT"),
+    case("when_absent does not hide a present value", "migrated",
+         {"targetingKey": "u", "plan": "free"}, "dflt", "dflt", None, "DEFAULT"),
+    case("any-of and off prerequisites hold", "after-checkout", {"targetingKey": "user-1"},
+         "d", "y", "yes", "DEFAULT"),
 ]
 
 if __name__ == "__main__":
