@@ -48,13 +48,19 @@ class PathNotes:
     faithful: bool = True
 
     def bad(self, reason: str) -> None:
-        """Record that the translation of this object may serve something else, and why."""
+        """Record that the translation of this object may serve something else, and why
+        (once per reason)."""
         self.faithful = False
-        self.conv.note(self.path, reason, faithful=False)
+        self._note(reason, faithful=False)
 
     def info(self, reason: str) -> None:
-        """Record a note that changes nothing about what is served."""
-        self.conv.note(self.path, reason, faithful=True)
+        """Record a note that changes nothing about what is served (once per reason)."""
+        self._note(reason, faithful=True)
+
+    def _note(self, reason: str, *, faithful: bool) -> None:
+        item = {"path": self.path, "reason": reason, "faithful": faithful}
+        if item not in self.conv.report:
+            self.conv.note(self.path, reason, faithful=faithful)
 
 
 def _short_hash(text: str) -> str:

@@ -459,8 +459,10 @@ def _strategy_branches(s: Mapping[str, Any], feature: str, notes: PathNotes) -> 
         if percent >= 100:
             return [([], None)]
         # Unleash: a random integer in 1..99 below the percentage, i.e. (p-1) in 99.
-        return [([NEVER], None)] if percent <= 1 else [
-            ([], _Split(RANDOM_ATTRIBUTE, feature, percent - 1, 99))]
+        if percent <= 1:
+            return [([NEVER], None)]
+        notes.info(_RANDOM_NOTE)
+        return [([], _Split(RANDOM_ATTRIBUTE, feature, percent - 1, 99))]
     if name == "applicationHostname":
         hosts = params.get("hostNames")
         names = [h.strip().lower() for h in hosts.split(",")] if isinstance(hosts, str) else []
@@ -493,7 +495,15 @@ def _percent_strategy(name: str, params: Mapping[str, Any], feature: str,
     if not isinstance(stickiness, str) or not isinstance(group, str) or len(group) > 256:
         notes.bad(f"{name}: unusable stickiness or groupId")
         return [([NEVER], None)]
-    return _rollout_branches(percent, stickiness, group)
+    branches = _rollout_branches(percent, stickiness, group)
+    if any(split is not None and split.attr == RANDOM_ATTRIBUTE for _, split in branches):
+        notes.info(_RANDOM_NOTE)
+    return branches
+
+
+_RANDOM_NOTE = ("Unleash picks at random for a context without the stickiness field: so does "
+                f"the translation, by the random '{RANDOM_ATTRIBUTE}' that context() draws "
+                "(a context built without context() is not in that split)")
 
 
 def _segment_clauses(s: Mapping[str, Any], segments: Mapping[int, str], notes: PathNotes,
@@ -543,6 +553,7 @@ def _variant_choices(variants: list[Any], shape: _Shape, stickiness: str, group:
     split = [{"variation": n, "weight": max(w, 0)} for n, w in zip(names, weights, strict=True)]
     if len([w for w in weights if w > 0]) == 1:
         return [*choices, ([], {"variation": names[weights.index(total)]})]
+    notes.info(_RANDOM_NOTE)
     for guard, attr in _variant_stickiness(stickiness):
         rollout = {"variations": split, "bucket_by": attr, "salt": group, "missing": "skip",
                    "bucketing": {"hash": "unleash", "seed": VARIANT_SEED, "buckets": total}}
