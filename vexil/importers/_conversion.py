@@ -46,6 +46,7 @@ class PathNotes:
     conv: Conversion
     path: str
     faithful: bool = True
+    _seen: set[tuple[str, bool]] = field(default_factory=set)
 
     def bad(self, reason: str) -> None:
         """Record that the translation of this object may serve something else, and why
@@ -58,8 +59,8 @@ class PathNotes:
         self._note(reason, faithful=True)
 
     def _note(self, reason: str, *, faithful: bool) -> None:
-        item = {"path": self.path, "reason": reason, "faithful": faithful}
-        if item not in self.conv.report:
+        if (reason, faithful) not in self._seen:
+            self._seen.add((reason, faithful))
             self.conv.note(self.path, reason, faithful=faithful)
 
 
