@@ -271,3 +271,14 @@ def test_any_input_is_refused_or_compiles(feature: dict[str, Any], other: Any,
     env = compile_environment(conv.document, strict=True)
     with contextlib.suppress(ValueError):
         env.evaluate("f", Context.from_mapping(gb.context(attributes)), None)
+
+
+def test_a_context_built_by_hand_gets_the_plain_typed_cases() -> None:
+    payload = {"features": {"f": {"defaultValue": 0, "rules": [
+        {"condition": {"ua": {"$regex": "Mobile"}}, "force": 1},
+        {"condition": {"country": "US", "age": {"$gte": 18}}, "force": 2}]}}}
+    conv = gb.convert(payload)
+    env = compile_environment(conv.document, strict=True)
+    assert env.evaluate("f", Context.from_mapping({"ua": "Android Mobile"}), None).value == 1
+    assert env.evaluate("f", Context.from_mapping({"country": "US", "age": 30}), None).value == 2
+    assert env.evaluate("f", Context.from_mapping({"country": "US", "age": 3}), None).value == 0

@@ -176,8 +176,9 @@ def _not_array(path: str) -> Clause:
     return _not(_type(path, "array"))
 
 
-def _is_string(path: str) -> Clause:
-    return _all(_op(_raw(path), "matches", ["^"]), _not_array(path))
+def _no_views(path: str) -> Clause:
+    """The context carries no JavaScript views of ``path`` (built without context())."""
+    return {"attribute": _view("type", path), "op": "exists", "values": [], "negate": True}
 
 
 def _scalar(value: Any) -> bool:
@@ -397,9 +398,8 @@ class _Conditions:
             return _any(_all(_op(_raw(path), _VEXIL_OPS[op], [number]), _not_array(path)),
                         _op(_view("number", path), _VEXIL_OPS[op], [number]),
                         _nullish(path) if compare(0, number) else None)
-        as_string = [_string_order(_raw(path), op, arg),
-                     _string_order(_view("string", path), op, arg)]
-        if as_string[0] is None or as_string[1] is None:
+        as_string = _string_order(_view("string", path), op, arg)
+        if as_string is None:
             self.notes.bad(f"{op} {arg!r}: this string comparison cannot be written exactly")
             return NEVER
         number = js.js_number(arg)
@@ -407,8 +407,7 @@ class _Conditions:
             _all(_type(path, "number", "boolean", "null"),
                  _op(_view("number", path), _VEXIL_OPS[op], [number])),
             _nullish(path) if compare(0, number) else None)
-        return _any(_all(_is_string(path), as_string[0]),
-                    _all(_type(path, "array"), as_string[1]),
+        return _any(_all(_type(path, "string", "array"), as_string),
                     _type(path, "object") if compare("[object Object]", arg) else None,
                     numeric)
 
@@ -476,10 +475,13 @@ class _Conditions:
             return NEVER
         ci = op.endswith("i")
         extra = {"case_insensitive": True} if ci else {}
+        # The views decide for a context built by context(); the plain attribute only for
+        # one built without them (RE2 searches cost microseconds: one per evaluation).
         positive = _any(
-            _all(_op(_raw(path), "matches", [pattern], **extra), _not_array(path)),
             _op(_view("string", path), "matches", [pattern], **extra),
-            _nullish(path) if _searches(pattern, "null", ci=ci) else None)
+            _nullish(path) if _searches(pattern, "null", ci=ci) else None,
+            _all(_no_views(path), _not_array(path),
+                 _op(_raw(path), "matches", [pattern], **extra)))
         return positive if op in {"$regex", "$regexi"} else _not(positive)
 
     def of_type(self, _op_name: str, arg: Any, path: str) -> Clause:

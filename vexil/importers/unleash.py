@@ -43,6 +43,7 @@ from vexil.importers._conversion import (
 # these names).
 RANDOM_ATTRIBUTE = "unleash_random"  # a fresh random value per context(): Unleash's "random"
 NUMBER_SUFFIX = "#number"  # the numeric reading of a string field, for NUM_* constraints
+SEMVER_SUFFIX = "#semver"  # a field that is a strict version, for SEMVER_* constraints
 _BUILTIN = {"userId": "key", "sessionId": "sessionId", "remoteAddress": "remoteAddress",
             "environment": "environment", "appName": "appName", "currentTime": "currentTime"}
 _RESERVED = {"key", "targetingKey", "kind", RANDOM_ATTRIBUTE}
@@ -58,8 +59,8 @@ _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
 # A strict SemVer 2.0.0 version: what Unleash's SEMVER_* accept (no "v", no partial versions).
 _N = r"(?:0|[1-9][0-9]*)"
 _ID = r"(?:0|[1-9][0-9]*|[0-9]*[A-Za-z-][0-9A-Za-z-]*)"
-STRICT_SEMVER = (rf"^{_N}\.{_N}\.{_N}(?:-{_ID}(?:\.{_ID})*)?"
-                 r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?$")
+_STRICT_SEMVER = re.compile(rf"{_N}\.{_N}\.{_N}(?:-{_ID}(?:\.{_ID})*)?"
+                            r"(?:\+[0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*)?", re.ASCII)
 
 
 class UnleashFormatError(ValueError):
@@ -99,7 +100,8 @@ def context(peer_context: Mapping[str, Any]) -> dict[str, Any]:
     every ``properties`` entry are attributes (a top-level field wins over a property of
     the same name; values become strings, as Unleash sees them; ``null`` is absent). Every
     string that reads as a number also appears as a number under ``<name>#number`` (for
-    ``NUM_*`` constraints), and ``unleash_random`` holds a fresh random value: Unleash's
+    ``NUM_*`` constraints), every strict version under ``<name>#semver`` (for ``SEMVER_*``),
+    and ``unleash_random`` holds a fresh random value: Unleash's
     ``random`` stickiness, drawn once per call."""
     if not isinstance(peer_context, Mapping):
         raise UnleashFormatError("an Unleash context must be an object")
@@ -118,6 +120,8 @@ def context(peer_context: Mapping[str, Any]) -> dict[str, Any]:
     for name, text in list(out.items()):
         if _NUMBER.fullmatch(text):
             out[name + NUMBER_SUFFIX] = float(text)
+        if _STRICT_SEMVER.fullmatch(text):
+            out[name + SEMVER_SUFFIX] = text
     if "key" in out:
         out["targetingKey"] = out.pop("key")
     out[RANDOM_ATTRIBUTE] = secrets.token_hex(8)
@@ -294,14 +298,13 @@ def _semver_op(op: str) -> Any:
         raw = c.get("value")
         if isinstance(raw, str) and raw.startswith("v"):
             raise _FalseConstraint  # Unleash: a "v"-prefixed version never matches
-        if not isinstance(raw, str) or not re.fullmatch(STRICT_SEMVER, raw):
+        if not isinstance(raw, str) or not _STRICT_SEMVER.fullmatch(raw):
             notes.bad(f"semver constraint value {raw!r} is not a version: Unleash's engine "
                       "turns the whole feature off")
             raise _FalseConstraint
-        attr = attribute(name)
-        # Vexil also reads "1.2" as 1.2.0; Unleash does not: only strict versions compare.
-        guard = _plain(attr, "matches", [STRICT_SEMVER])
-        return {"all": [guard, _plain(attr, op, [raw])]}
+        # Vexil also reads "1.2" as 1.2.0; Unleash does not: only strict versions compare,
+        # and context() copies exactly those under <field>#semver.
+        return _plain(attribute(name) + SEMVER_SUFFIX, op, [raw])
     return build
 
 
