@@ -20,6 +20,9 @@ _JS_SPACE = "\t\n\v\f\r \u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u
             "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\ufeff"
 _DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
 _RADIX = {"0x": 16, "0o": 8, "0b": 2}
+_VERSION_STRIP = re.compile(r"^v|\+.*$")
+_VERSION_SEPARATOR = re.compile(r"[-.]")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def js_type(value: Any) -> str:
@@ -115,7 +118,7 @@ def padded_version(value: Any) -> str:
         value = number_string(value)
     if not value or not isinstance(value, str):
         value = "0"
-    parts = re.split(r"[-.]", re.sub(r"^v|\+.*$", "", value))
+    parts = _VERSION_SEPARATOR.split(_VERSION_STRIP.sub("", value))
     if len(parts) == 3:
         parts.append("~")
-    return "-".join(p.rjust(5, " ") if re.fullmatch(r"[0-9]+", p) else p for p in parts)
+    return "-".join(p.rjust(5, " ") if _DIGITS.fullmatch(p) else p for p in parts)
