@@ -38,6 +38,32 @@ class Conversion:
         return {item["path"] for item in self.report if not item["faithful"]}
 
 
+@dataclass
+class PathNotes:
+    """Report items about one peer object (a flag, a segment, a saved group...) at ``path``;
+    ``faithful`` turns False once anything about it is reported unfaithful."""
+
+    conv: Conversion
+    path: str
+    faithful: bool = True
+    _seen: set[tuple[str, bool]] = field(default_factory=set)
+
+    def bad(self, reason: str) -> None:
+        """Record that the translation of this object may serve something else, and why
+        (once per reason)."""
+        self.faithful = False
+        self._note(reason, faithful=False)
+
+    def info(self, reason: str) -> None:
+        """Record a note that changes nothing about what is served (once per reason)."""
+        self._note(reason, faithful=True)
+
+    def _note(self, reason: str, *, faithful: bool) -> None:
+        if (reason, faithful) not in self._seen:
+            self._seen.add((reason, faithful))
+            self.conv.note(self.path, reason, faithful=faithful)
+
+
 def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
