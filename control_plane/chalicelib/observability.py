@@ -53,9 +53,20 @@ _UNITS: Mapping[Metric, MetricUnit] = {
 }
 
 
+def metrics_on() -> bool:
+    """True where someone collects the EMF lines: in Lambda (CloudWatch Logs), or where
+    ``VEXIL_METRICS=emf`` says so (the local stack's API and worker). Elsewhere — the API
+    served inside a test or a tool's process — stdout belongs to that process's caller."""
+    default = "emf" if os.environ.get("AWS_LAMBDA_FUNCTION_NAME") else "off"
+    return os.environ.get("VEXIL_METRICS", default) == "emf"
+
+
 def emit(metric: Metric, value: float = 1, **dimensions: str) -> None:
-    """Write one EMF metric line now (stdout). Never raises: a metric must not fail the
-    request or the publish it describes; a refused value is logged instead."""
+    """Write one EMF metric line now (stdout) when :func:`metrics_on`. Never raises: a
+    metric must not fail the request or the publish it describes; a refused value is
+    logged instead."""
+    if not metrics_on():
+        return
     if not math.isfinite(value):
         # EMF would carry NaN/inf and CloudWatch drops the whole record: refuse it here.
         api_logger.warning("metric not emitted", metric=metric.value, error="not a finite number")

@@ -78,7 +78,8 @@ def test_every_request_is_one_json_line_with_its_id_and_principal_and_no_secret(
             [sys.executable, "-m", "vexil.devstack.apiserver", "--host", "127.0.0.1",
              "--port", str(port), "--stage", "local"],
             # Unbuffered as the stack runs it: EMF records are print()ed, not logged.
-            cwd=CONTROL_PLANE, env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=out,
+            cwd=CONTROL_PLANE, env={**os.environ, "PYTHONUNBUFFERED": "1", "VEXIL_METRICS": "emf"},
+            stdout=out,
             stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -111,6 +112,13 @@ def test_every_request_is_one_json_line_with_its_id_and_principal_and_no_secret(
     assert any(m["name"] == "DeniedRequests" for m in emf_metrics(text))
 
 
+@pytest.fixture
+def metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """EMF on, as in Lambda or the local stack."""
+    monkeypatch.setenv("VEXIL_METRICS", "emf")
+
+
+@pytest.mark.usefixtures("metrics_on")
 def test_emit_writes_one_emf_record_with_dimensions(capfd: pytest.CaptureFixture[str]) -> None:
     observability.emit(Metric.FLAG_COUNT, 7, Project="shop", Environment="prod")
     [metric] = emf_metrics(capfd.readouterr().out)
@@ -119,6 +127,19 @@ def test_emit_writes_one_emf_record_with_dimensions(capfd: pytest.CaptureFixture
                       "namespace": observability.NAMESPACE}
 
 
+def test_no_metric_is_printed_where_nobody_collects_them(
+        monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    # The API served inside another process (tests, tools): its stdout is not ours.
+    monkeypatch.delenv("VEXIL_METRICS", raising=False)
+    monkeypatch.delenv("AWS_LAMBDA_FUNCTION_NAME", raising=False)
+    observability.emit(Metric.PUBLISHES)
+    assert not emf_metrics(capfd.readouterr().out)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "vexil-api")  # in Lambda: on by default
+    observability.emit(Metric.PUBLISHES)
+    assert [m["name"] for m in emf_metrics(capfd.readouterr().out)] == ["Publishes"]
+
+
+@pytest.mark.usefixtures("metrics_on")
 def test_a_refused_metric_value_is_logged_never_raised(
         capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture) -> None:
     observability.emit(Metric.BUNDLE_BYTES, float("nan"))  # CloudWatch drops NaN records

@@ -35,6 +35,11 @@ def emf_metrics(text: str) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.fixture(autouse=True)
+def _metrics_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VEXIL_METRICS", "emf")  # as in Lambda and the local stack
+
+
 def _named(metrics: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
     return [m for m in metrics if m["name"] == name]
 

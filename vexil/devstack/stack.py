@@ -403,7 +403,10 @@ def up(
     kept = _kept(paths)
     ports = choose_ports(fixed_ports, kept.get("ports"))
     aws_endpoint = f"http://127.0.0.1:{ports['moto']}"
-    base_env = {**os.environ, **local_aws_env(aws_endpoint), "PYTHONUNBUFFERED": "1"}
+    # VEXIL_METRICS: the API and the publisher write CloudWatch EMF lines into their logs, as
+    # in Lambda (docs/operations.md).
+    base_env = {**os.environ, **local_aws_env(aws_endpoint), "PYTHONUNBUFFERED": "1",
+                "VEXIL_METRICS": "emf"}
     # The API and the workers must import this checkout's code, whatever the caller's cwd.
     base_env["PYTHONPATH"] = os.pathsep.join(
         p for p in (str(repo_root()), base_env.get("PYTHONPATH", "")) if p
