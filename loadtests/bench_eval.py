@@ -57,7 +57,13 @@ def _w2(i: int = 0) -> dict[str, Any]:
 
 def build_environment(rng: random.Random, keys: list[str],
                       segment_size: int = 10_000) -> CompiledEnvironment:
-    """The benchmark environment: W1–W5 flags, 1,000 W2-shaped flags, a 10,000-key segment
+    """The benchmark environment (:func:`build_document`), compiled strictly."""
+    return compile_environment(build_document(rng, keys, segment_size), strict=True)
+
+
+def build_document(rng: random.Random, keys: list[str],
+                   segment_size: int = 10_000) -> dict[str, Any]:
+    """The benchmark document: W1–W5 flags, 1,000 W2-shaped flags, a 10,000-key segment
     whose keys are drawn from ``keys`` (so W5 matches about 10 % of the contexts)."""
     flags: dict[str, Any] = {
         "w1": {"kind": "boolean", "variations": BOOL, "default": {"variation": "on"}},
@@ -79,17 +85,21 @@ def build_environment(rng: random.Random, keys: list[str],
     for i in range(1000):
         flags[f"w6-{i}"] = _w2(i)
     segment = {"included": rng.sample(keys, segment_size)}
-    return compile_environment({"flags": flags, "segments": {"big": segment}}, strict=True)
+    return {"flags": flags, "segments": {"big": segment}}
 
 
 def build_contexts(rng: random.Random, n: int) -> list[Context]:
     """``n`` distinct contexts, normalised once (as an application would hold them)."""
+    return [Context.from_mapping(m) for m in build_mappings(rng, n)]
+
+
+def build_mappings(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """``n`` distinct plain dict contexts, as applications pass them on every call."""
     versions = [f"{a}.{b}.{c}" for a in (1, 2, 3) for b in range(6) for c in range(3)]
     versions += ["2.3.0-rc.1", "2.4", "3"]
-    return [Context.from_mapping({
-        "targetingKey": f"user-{i}-{rng.getrandbits(32):08x}",
-        "country": rng.choice(COUNTRIES), "plan": rng.choice(PLANS),
-        "app_version": rng.choice(versions)}) for i in range(n)]
+    return [{"targetingKey": f"user-{i}-{rng.getrandbits(32):08x}",
+             "country": rng.choice(COUNTRIES), "plan": rng.choice(PLANS),
+             "app_version": rng.choice(versions)} for i in range(n)]
 
 
 def run_workload(getter: Callable[[str, Context, bool], bool], keys: list[str],
