@@ -42,8 +42,8 @@ CompileAll = Callable[[], tuple[list[Problem], list[Problem]]]
 class Pending:
     """What a lazy environment still has to compile, and the one lock that guards it."""
 
-    __slots__ = ("_compile_all", "_compile_one", "_infos", "_lock", "_problems", "_runs",
-                 "deferred")
+    __slots__ = ("_compile_all", "_compile_one", "_infos", "_lock", "_problems",
+                 "_problems_lock", "_runs", "deferred")
 
     def __init__(self, runs: dict[str, Run], infos: dict[str, FlagInfo],
                  compile_one: CompileOne, compile_all: CompileAll) -> None:
@@ -53,6 +53,9 @@ class Pending:
         self._compile_one = compile_one
         self._compile_all = compile_all
         self._lock = threading.Lock()
+        # Its own lock: computing the problems takes a whole eager compilation, and
+        # evaluations of deferred flags must not wait for it.
+        self._problems_lock = threading.Lock()
         self._problems: tuple[list[Problem], list[Problem]] | None = None
         self.deferred: set[str] = set()  # keys not compiled yet
 
@@ -74,7 +77,7 @@ class Pending:
 
     def problems(self) -> tuple[list[Problem], list[Problem]]:
         """(errors, warnings) of the whole environment, computed once on first use."""
-        with self._lock:
+        with self._problems_lock:
             if self._problems is None:
                 self._problems = self._compile_all()
             return self._problems
