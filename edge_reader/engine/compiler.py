@@ -164,7 +164,8 @@ def _compile_lazily(
     failed: dict[str, str] = {}
     edges: dict[str, list[tuple[int, str]]] = {}
     for key, raw in zip(sources.flags, flags.values(), strict=True):
-        if isinstance(raw, Mapping) and not raw.get("prerequisites"):
+        # (`is dict` first: the ABC check costs more than the rest, 10,000 times a load)
+        if (raw.__class__ is dict or isinstance(raw, Mapping)) and not raw.get("prerequisites"):
             env.runs[key] = pending.defer(key)
         else:  # prerequisites: checked as a graph, at once, exactly as an eager compilation
             _compile_one(key, raw, env, failed, edges)
