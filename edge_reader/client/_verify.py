@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +53,7 @@ from edge_reader.bundle.signing import (
 )
 from edge_reader.engine import CompiledEnvironment, compile_environment
 from edge_reader.engine._gc import paused_gc
+from edge_reader.engine._lazy import LazyEnvironment
 
 _SEGMENT_OPS = frozenset({"segment_match", "segmentMatch"})
 
@@ -286,7 +287,9 @@ def snapshot_from_document(
         revision=env.metadata.get("revision", revision),  # the compiled copy, as for keys
         source=source,
         pointer=pointer,
-        flag_fingerprints={key: _fingerprint(flags[key]) for key in env.flag_keys},
+        flag_fingerprints=(
+            _Fingerprints(env) if isinstance(env, LazyEnvironment)
+            else {key: _fingerprint(flags[key]) for key in env.flag_keys}),
         segment_fingerprints=(
             {_copy(key): _fingerprint(value) for key, value in segments.items()}
             if isinstance(segments, Mapping) else {}
@@ -327,6 +330,39 @@ def _copy(key: Any) -> Any:
     """A string the document does not hold (a join always builds a new one; ``str(key)``
     would return ``key`` itself); anything else as it is."""
     return "".join((key, "")) if isinstance(key, str) else key
+
+
+class _Fingerprints(Mapping[str, int]):
+    """A lazy environment's flag fingerprints, computed on the first lookup.
+
+    Why lazy: a reader's first snapshot needs only the keys (every flag is "changed"); the
+    values matter at the next swap, which then pays for them (in the poller's thread, or the
+    refreshing Lambda call), not the cold start. Computed from the environment's own copy of
+    each flag (``LazyEnvironment.flag_document``): the same values as from the document.
+    """
+
+    __slots__ = ("_env", "_values")
+
+    def __init__(self, env: LazyEnvironment) -> None:
+        self._env = env
+        self._values: dict[str, int] | None = None
+
+    def _all(self) -> dict[str, int]:
+        values = self._values
+        if values is None:  # two threads may both compute it: same values, no harm
+            env = self._env
+            values = self._values = {key: _fingerprint(env.flag_document(key))
+                                     for key in env.flag_keys}
+        return values
+
+    def __getitem__(self, key: str) -> int:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env.flag_keys)
+
+    def __len__(self) -> int:
+        return len(self._env.flag_keys)
 
 
 def _fingerprint(value: Any) -> int:

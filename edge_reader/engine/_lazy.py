@@ -43,11 +43,14 @@ class Pending:
     """What a lazy environment still has to compile, and the one lock that guards it."""
 
     __slots__ = ("_compile_all", "_compile_one", "_infos", "_lock", "_problems",
-                 "_problems_lock", "_runs", "deferred")
+                 "_problems_lock", "_runs", "deferred", "source")
 
     def __init__(self, runs: dict[str, Run], infos: dict[str, FlagInfo],
-                 compile_one: CompileOne, compile_all: CompileAll) -> None:
-        """``runs``/``infos``: the environment's own tables, completed as flags compile."""
+                 compile_one: CompileOne, compile_all: CompileAll,
+                 source: Callable[[str], Any]) -> None:
+        """``runs``/``infos``: the environment's own tables, completed as flags compile;
+        ``source(key)``: a fresh copy of flag ``key`` as the document held it."""
+        self.source = source
         self._runs = runs
         self._infos = infos
         self._compile_one = compile_one
@@ -122,6 +125,11 @@ class LazyEnvironment(CompiledEnvironment):
     @warnings.setter
     def warnings(self, value: list[Problem]) -> None:
         pass
+
+    def flag_document(self, key: str) -> Any:
+        """A fresh copy of flag ``key`` as the document held it (KeyError if there is none):
+        what the reader fingerprints for change events, long after the document is gone."""
+        return self._pending.source(key)
 
     @property
     def deferred_flags(self) -> int:

@@ -160,7 +160,8 @@ def _compile_lazily(
     segments.compile_all()
     env = _Compilation(problems, fresh, clock, segments, _shapes(flags), flags.keys())
     pending = Pending(env.runs, env.infos, lambda key: _compile_deferred(key, sources, env),
-                      lambda: _problems_of(sources, clock))
+                      lambda: _problems_of(sources, clock),
+                      lambda key: _unmarshal(sources.flags[key]))
     failed: dict[str, str] = {}
     edges: dict[str, list[tuple[int, str]]] = {}
     for key, raw in zip(sources.flags, flags.values(), strict=True):
