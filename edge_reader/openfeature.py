@@ -196,10 +196,13 @@ def _context(evaluation_context: EvaluationContext | None) -> dict[str, Any]:
     """
     if evaluation_context is None:
         return {}
-    out: dict[str, Any] = {}
-    for name, value in evaluation_context.attributes.items():
-        # Scalars skip the call: this runs on every evaluation through the provider.
-        out[name] = value if value.__class__ in _SCALARS else _instant(value)
+    attributes = evaluation_context.attributes
+    # All scalars (the common case): one C-level type scan and a copy, no Python loop —
+    # this runs on every evaluation through the provider.
+    if _SCALARS.issuperset(map(type, attributes.values())):
+        out: dict[str, Any] = dict(attributes)
+    else:
+        out = {name: _instant(value) for name, value in attributes.items()}
     if evaluation_context.targeting_key is not None:
         out["targetingKey"] = evaluation_context.targeting_key
     return out

@@ -31,17 +31,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from edge_reader.bundle import decode_bundle_document, encode_bundle_document
+from edge_reader.client import FlagClient
 from edge_reader.engine import CompiledEnvironment, Context, compile_environment
 
 BATCH = 100
 N_CONTEXTS = 100_000
+N_OPENFEATURE = 20_000  # contexts for the OpenFeature rows (≈10 µs a call)
 COUNTRIES = ["DE", "FR", "NL", "US", "GB", "ES", "IT", "PL", "SE", "JP"]
 PLANS = ["free", "pro", "team"]
 BOOL = {"on": True, "off": False}
@@ -57,7 +60,13 @@ def _w2(i: int = 0) -> dict[str, Any]:
 
 def build_environment(rng: random.Random, keys: list[str],
                       segment_size: int = 10_000) -> CompiledEnvironment:
-    """The benchmark environment: W1–W5 flags, 1,000 W2-shaped flags, a 10,000-key segment
+    """The benchmark environment (:func:`build_document`), compiled strictly."""
+    return compile_environment(build_document(rng, keys, segment_size), strict=True)
+
+
+def build_document(rng: random.Random, keys: list[str],
+                   segment_size: int = 10_000) -> dict[str, Any]:
+    """The benchmark document: W1–W5 flags, 1,000 W2-shaped flags, a 10,000-key segment
     whose keys are drawn from ``keys`` (so W5 matches about 10 % of the contexts)."""
     flags: dict[str, Any] = {
         "w1": {"kind": "boolean", "variations": BOOL, "default": {"variation": "on"}},
@@ -79,21 +88,25 @@ def build_environment(rng: random.Random, keys: list[str],
     for i in range(1000):
         flags[f"w6-{i}"] = _w2(i)
     segment = {"included": rng.sample(keys, segment_size)}
-    return compile_environment({"flags": flags, "segments": {"big": segment}}, strict=True)
+    return {"flags": flags, "segments": {"big": segment}}
 
 
 def build_contexts(rng: random.Random, n: int) -> list[Context]:
     """``n`` distinct contexts, normalised once (as an application would hold them)."""
+    return [Context.from_mapping(m) for m in build_mappings(rng, n)]
+
+
+def build_mappings(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """``n`` distinct plain dict contexts, as applications pass them on every call."""
     versions = [f"{a}.{b}.{c}" for a in (1, 2, 3) for b in range(6) for c in range(3)]
     versions += ["2.3.0-rc.1", "2.4", "3"]
-    return [Context.from_mapping({
-        "targetingKey": f"user-{i}-{rng.getrandbits(32):08x}",
-        "country": rng.choice(COUNTRIES), "plan": rng.choice(PLANS),
-        "app_version": rng.choice(versions)}) for i in range(n)]
+    return [{"targetingKey": f"user-{i}-{rng.getrandbits(32):08x}",
+             "country": rng.choice(COUNTRIES), "plan": rng.choice(PLANS),
+             "app_version": rng.choice(versions)} for i in range(n)]
 
 
-def run_workload(getter: Callable[[str, Context, bool], bool], keys: list[str],
-                 contexts: list[Context], rounds: int) -> dict[str, float]:
+def run_workload(getter: Callable[[str, Any, bool], bool], keys: list[str],
+                 contexts: list[Any], rounds: int) -> dict[str, float]:
     """Best round of evaluating ``keys[i]`` for ``contexts[i]``; per-evaluation stats in µs."""
     n = len(contexts) - len(contexts) % BATCH
     best: list[float] | None = None
@@ -169,38 +182,157 @@ def measure_compile(n_flags: int) -> dict[str, float]:
             "rss_growth_mb_with_document": round((rss2 - rss0) / 2**20, 1)}
 
 
-def measure_load(n_flags: int) -> dict[str, float]:
-    """What a reader holds after loading :func:`compile_flags`: a fresh process decodes the
-    canonical plaintext, compiles it (``strict=False``) and drops the document; the RSS
-    growth that stays is the flags' share of the reader's memory (document pages included
-    if anything still pins them)."""
+LOAD_MODES = ("lazy", "eager", "snapshot")
+_FIRST_CONTEXT = {"targetingKey": "u-1", "country": "DE", "plan": "pro", "app_version": "2.4.0"}
+
+
+def measure_load(n_flags: int, mode: str = "lazy") -> dict[str, Any]:
+    """Cold start and memory of a reader loading :func:`compile_flags`, in a fresh process.
+
+    The child decodes the canonical plaintext, compiles it (``strict=False``; ``lazy``: as
+    readers do, each flag on first use; ``eager``: every flag at once; ``snapshot``: the
+    whole FlagClient path, fingerprints and dependents included), drops the document and
+    evaluates one flag: ``first_eval_ms`` is that whole span. Then it evaluates every flag;
+    the RSS growth kept after the first evaluation and after all of them is the flags'
+    share of the reader's memory (document pages included if anything still pins them).
+    """
     data = encode_bundle_document({"flags": compile_flags(n_flags), "segments": {}})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plaintext.json"
         path.write_bytes(data)
         out = subprocess.run([sys.executable, "-m", "loadtests.bench_eval", "--load-child",
-                              str(path)], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parents[1])
+                              str(path), "--load-mode", mode], capture_output=True, text=True,
+                             check=True, cwd=Path(__file__).resolve().parents[1])
     child = json.loads(out.stdout.strip().splitlines()[-1])
     return {"flags": n_flags, "plaintext_mb": round(len(data) / 2**20, 2), **child}
 
 
-def _load_child(path: str) -> dict[str, float]:
+def _load_child(path: str, mode: str) -> dict[str, Any]:
+    from edge_reader.client._verify import snapshot_from_plaintext  # noqa: PLC0415
+
     data = Path(path).read_bytes()
     proc = psutil.Process()
     gc.collect()
     rss0 = proc.memory_info().rss
-    cpu0 = time.process_time()
-    doc = decode_bundle_document(data)
-    env = compile_environment(doc, strict=False)
-    n = len(doc["flags"])
-    del doc
-    cpu = time.process_time() - cpu0
+    clock, cpu_clock = time.perf_counter, time.process_time
+    t0, cpu0 = clock(), cpu_clock()
+    if mode == "snapshot":
+        env = snapshot_from_plaintext(data, identity=None, source="file").env
+        t1 = t2 = t3 = clock()
+    else:
+        doc = decode_bundle_document(data)
+        t1 = clock()
+        env = compile_environment(doc, strict=False, lazy=mode == "lazy")
+        t2 = clock()
+        del doc
+        t3 = clock()
+    value = env.get_string("flag-0", _FIRST_CONTEXT, "none")
+    t4, cpu = clock(), cpu_clock() - cpu0
+    assert value in ("A0", "B0", "C0"), value
     gc.collect()
     rss1 = proc.memory_info().rss
-    assert env.flag_info(f"flag-{n - 1}") is not None
-    return {"decode_compile_cpu_seconds": round(cpu, 3),
-            "rss_growth_mb_after_drop": round((rss1 - rss0) / 2**20, 1)}
+    for key in sorted(env.flag_keys):
+        env.evaluate(key, _FIRST_CONTEXT, None)
+    gc.collect()
+    rss2 = proc.memory_info().rss
+    ms = 1000.0
+    return {"mode": mode, "first_eval_ms": round((t4 - t0) * ms, 1),
+            "decode_ms": round((t1 - t0) * ms, 1), "compile_ms": round((t2 - t1) * ms, 1),
+            "drop_document_ms": round((t3 - t2) * ms, 1),
+            "first_evaluation_ms": round((t4 - t3) * ms, 2),
+            "decode_compile_cpu_seconds": round(cpu, 3),
+            "rss_growth_mb_after_drop": round((rss1 - rss0) / 2**20, 1),
+            "rss_growth_mb_all_flags_compiled": round((rss2 - rss0) / 2**20, 1)}
+
+
+@contextmanager
+def served_client(document: dict[str, Any]) -> Iterator[FlagClient]:
+    """An offline FlagClient serving ``document`` (a bootstrap file): no network, no thread."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "bootstrap.json"
+        path.write_bytes(encode_bundle_document(document))
+        with FlagClient(project="bench", environment="bench", mode="offline",
+                        bootstrap_file=path) as client:
+            yield client
+
+
+def measure_openfeature(client: FlagClient, workloads: dict[str, list[str]],
+                        mappings: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    """W1–W6 through the OpenFeature SDK's client (``get_boolean_value``) over the provider.
+
+    Fewer contexts and rounds than the engine: the SDK's own hooks and checks cost ~10 µs a
+    call, outside Vexil. One EvaluationContext per call, made beforehand.
+    """
+    from openfeature import api  # noqa: PLC0415
+    from openfeature.evaluation_context import EvaluationContext  # noqa: PLC0415
+
+    from edge_reader.openfeature import VexilProvider  # noqa: PLC0415
+
+    api.set_provider_and_wait(VexilProvider(client, close_client=False))
+    of_client = api.get_client()
+    n = N_OPENFEATURE
+    contexts = [EvaluationContext(targeting_key=m["targetingKey"],
+                                  attributes={k: v for k, v in m.items() if k != "targetingKey"})
+                for m in mappings[:n]]
+
+    def getter(key: str, ctx: EvaluationContext, default: bool) -> bool:
+        return of_client.get_boolean_value(key, default, ctx)
+
+    try:
+        return {name: run_workload(getter, keys[:n], contexts, 2)
+                for name, keys in workloads.items()}
+    finally:
+        api.shutdown()
+
+
+_LAMBDA_SCRIPT = r"""
+import json, sys, time
+t0 = time.perf_counter()
+from edge_reader.client import FlagClient
+t1 = time.perf_counter()
+client = FlagClient(project=sys.argv[1], environment=sys.argv[2], sdk_key=sys.argv[3],
+                    mode="lambda", cache_dir=sys.argv[4], pointer_url=sys.argv[5])
+value = client.get_boolean("flag-00001", {"targetingKey": "u-1", "country": "DE"}, None)
+t2 = time.perf_counter()
+assert value is not None, client.status()
+print(json.dumps({"import_ms": (t1 - t0) * 1000, "first_eval_ms": (t2 - t1) * 1000,
+                  "source": client.snapshot().source}))
+"""
+
+
+def measure_lambda_cold_start(n_flags: int, runs: int) -> dict[str, Any]:
+    """A fresh interpreter in Lambda mode: import ``edge_reader``, build the client, evaluate
+    one flag of an ``n_flags`` bundle — read from the disk cache (the pointer fetched from
+    the CDN names the same revision: no bundle download) or from the CDN (empty cache).
+    Medians of ``runs``; the CDN is bench_reader's loopback server, KMS is moto's."""
+    from edge_reader.client._cache import DiskCache  # noqa: PLC0415
+    from loadtests import bench_reader  # noqa: PLC0415
+
+    stack = bench_reader.Stack()
+    try:
+        built = stack.build(bench_reader.flags(n_flags))
+        url = stack.publish(built)
+        out: dict[str, Any] = {"flags": n_flags}
+        for source in ("disk", "cdn"):
+            samples = []
+            for i in range(runs):
+                cache = stack.tmp / f"lambda-{source}-{i}"
+                if source == "disk":
+                    DiskCache(cache, bench_reader.PROJECT, bench_reader.ENV, "server").store(
+                        built.pointer_bytes, built.ciphertext)
+                proc = subprocess.run(
+                    [sys.executable, "-c", _LAMBDA_SCRIPT, bench_reader.PROJECT,
+                     bench_reader.ENV, stack.server_key.text, str(cache), url],
+                    capture_output=True, text=True, check=True,
+                    cwd=Path(__file__).resolve().parents[1])
+                samples.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+            out[source] = {
+                "import_ms": round(statistics.median(s["import_ms"] for s in samples), 1),
+                "first_eval_ms": round(statistics.median(s["first_eval_ms"] for s in samples), 1),
+                "served_from": sorted({s["source"] for s in samples})}
+        return out
+    finally:
+        stack.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,18 +341,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (< 60 s)")
     parser.add_argument("--load-child", help=argparse.SUPPRESS)
+    parser.add_argument("--load-mode", default="lazy", choices=LOAD_MODES,
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.load_child:
-        print(json.dumps(_load_child(args.load_child)))
+        print(json.dumps(_load_child(args.load_child, args.load_mode)))
         return 0
     rounds = 2 if args.quick else 5
     compile_stats = measure_compile(10_000)
-    load_stats = measure_load(10_000)
+    load_stats = {mode: measure_load(10_000, mode) for mode in LOAD_MODES}
 
     rng = random.Random(20261124)
-    contexts = build_contexts(rng, N_CONTEXTS)
+    mappings = build_mappings(rng, N_CONTEXTS)
+    contexts = [Context.from_mapping(m) for m in mappings]
     keys = [c.targeting_key or "" for c in contexts]
-    env = build_environment(rng, keys)
+    document = build_document(rng, keys)
+    env = compile_environment(document, strict=True)
     w6_keys = [f"w6-{rng.randrange(1000)}" for _ in range(N_CONTEXTS)]
     workloads = {
         "W1": ["w1"] * N_CONTEXTS, "W2": ["w2"] * N_CONTEXTS, "W3": ["w3"] * N_CONTEXTS,
@@ -229,8 +365,24 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     for name, flag_keys in workloads.items():
         results[name] = run_workload(env.get_boolean, flag_keys, contexts, rounds)
+    with served_client(document) as client:
+        # A fresh plain dict per call, as applications pass them (copies made beforehand:
+        # building the dict is the application's cost, not the SDK's).
+        results["client"] = {name: run_workload(client.get_boolean, flag_keys,
+                                                [dict(m) for m in mappings], rounds)
+                             for name, flag_keys in workloads.items()}
+        results["openfeature"] = measure_openfeature(client, workloads, mappings)
+    results["client_goal"] = {name: {
+        "engine_mean_us": results[name]["mean_us"],
+        "client_mean_us": results["client"][name]["mean_us"],
+        "gap_us": round(results["client"][name]["mean_us"] - results[name]["mean_us"], 3),
+        "met": results["client"][name]["mean_us"] <= results[name]["mean_us"] + 0.15}
+        for name in workloads}
     results["compile_10k_flags"] = compile_stats
-    results["load_10k_flags"] = load_stats
+    results["load_10k_flags"] = load_stats["lazy"]
+    results["load_10k_flags_eager"] = load_stats["eager"]
+    results["load_10k_flags_flagclient"] = load_stats["snapshot"]
+    results["lambda_cold_start_ms"] = measure_lambda_cold_start(1000, 3 if args.quick else 5)
 
     if args.json:
         print(json.dumps(results))
@@ -252,10 +404,21 @@ def main(argv: list[str] | None = None) -> int:
           f"{c['compile_cpu_seconds']:.3f} s CPU (goal < 1 s); RSS growth "
           f"{c['rss_growth_mb_compiled']} MB compiled, {c['rss_growth_mb_with_document']} MB with "
           "the parsed document (goal < 50 MB)")
-    m = load_stats
-    print(f"load {m['flags']:,} flags ({m['plaintext_mb']} MB plaintext) in a fresh process: "
-          f"decode + compile {m['decode_compile_cpu_seconds']:.3f} s CPU; RSS growth kept after "
-          f"dropping the document {m['rss_growth_mb_after_drop']} MB")
+    print(f"{'workload':<10}{'engine us':>10}{'client us':>10}{'gap us':>8}{'OpenFeature us':>16}"
+          "  goal: client <= engine + 0.15 us")
+    for name in workloads:
+        g = results["client_goal"][name]
+        print(f"{name:<10}{g['engine_mean_us']:>10.3f}{g['client_mean_us']:>10.3f}"
+              f"{g['gap_us']:>8.3f}{results['openfeature'][name]['mean_us']:>16.3f}  "
+              f"{'ok' if g['met'] else 'MISSED'}")
+    for mode, m in load_stats.items():
+        print(f"load {m['flags']:,} flags ({m['plaintext_mb']} MB plaintext), {mode}, fresh "
+              f"process: first evaluation after {m['first_eval_ms']} ms (decode "
+              f"{m['decode_ms']}, compile {m['compile_ms']}, drop {m['drop_document_ms']}; "
+              f"{m['decode_compile_cpu_seconds']:.3f} s CPU; goal <= 60 ms); RSS growth "
+              f"{m['rss_growth_mb_after_drop']} MB, {m['rss_growth_mb_all_flags_compiled']} MB "
+              "with every flag compiled")
+    print(f"Lambda cold start, 1,000 flags: {results['lambda_cold_start_ms']}")
     return 0
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,6 +54,7 @@ from edge_reader.bundle.signing import (
 )
 from edge_reader.engine import CompiledEnvironment, compile_environment
 from edge_reader.engine._gc import paused_gc
+from edge_reader.engine._lazy import LazyEnvironment
 from edge_reader.engine.fields import segment_keys
 
 # Compile warnings saying the bundle is newer than this reader (docs/flag-format.md,
@@ -279,7 +280,7 @@ def snapshot_from_document(
             f"document revision {revision} differs from pointer {pointer.revision}",
         )
     try:
-        env = compile_environment(doc, strict=False, clock=clock)
+        env = compile_environment(doc, strict=False, clock=clock, lazy=True)
     except Exception as exc:  # strict=False should not raise; a malformed document still can
         raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
     _report_newer(env, revision)
@@ -293,7 +294,9 @@ def snapshot_from_document(
         revision=env.metadata.get("revision", revision),  # the compiled copy, as for keys
         source=source,
         pointer=pointer,
-        flag_fingerprints={key: _fingerprint(flags[key]) for key in env.flag_keys},
+        flag_fingerprints=(
+            _Fingerprints(env) if isinstance(env, LazyEnvironment)
+            else {key: _fingerprint(flags[key]) for key in env.flag_keys}),
         segment_fingerprints=(
             {_copy(key): _fingerprint(value) for key, value in segments.items()}
             if isinstance(segments, Mapping) else {}
@@ -347,6 +350,39 @@ def _copy(key: Any) -> Any:
     return "".join((key, "")) if isinstance(key, str) else key
 
 
+class _Fingerprints(Mapping[str, int]):
+    """A lazy environment's flag fingerprints, computed on the first lookup.
+
+    Why lazy: a reader's first snapshot needs only the keys (every flag is "changed"); the
+    values matter at the next swap, which then pays for them (in the poller's thread, or the
+    refreshing Lambda call), not the cold start. Computed from the environment's own copy of
+    each flag (``LazyEnvironment.flag_document``): the same values as from the document.
+    """
+
+    __slots__ = ("_env", "_values")
+
+    def __init__(self, env: LazyEnvironment) -> None:
+        self._env = env
+        self._values: dict[str, int] | None = None
+
+    def _all(self) -> dict[str, int]:
+        values = self._values
+        if values is None:  # two threads may both compute it: same values, no harm
+            env = self._env
+            values = self._values = {key: _fingerprint(env.flag_document(key))
+                                     for key in env.flag_keys}
+        return values
+
+    def __getitem__(self, key: str) -> int:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env.flag_keys)
+
+    def __len__(self) -> int:
+        return len(self._env.flag_keys)
+
+
 def _fingerprint(value: Any) -> int:
     try:
         return hash(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
@@ -359,19 +395,25 @@ def _dependents(flags: Mapping[str, Any], keys: Iterable[str]) -> dict[str, froz
 
     ``keys`` are the flags' keys as the compiled environment holds them (see above)."""
     index: dict[str, set[str]] = {}
+    # `_is_mapping`, not isinstance: the ABC check dominated this walk (10,000 flags: most of
+    # a snapshot's cost once compiling is deferred, engine/_lazy.py).
     for key in keys:
         flag = flags[key]
-        if not isinstance(flag, Mapping):
+        if not _is_mapping(flag):
             continue
         for prereq in _as_list(flag.get("prerequisites")):
-            if isinstance(prereq, Mapping) and isinstance(prereq.get("flag"), str):
+            if _is_mapping(prereq) and isinstance(prereq.get("flag"), str):
                 index.setdefault(_copy(prereq["flag"]), set()).add(key)
         for rule in _as_list(flag.get("rules")):
-            if not isinstance(rule, Mapping):
+            if not _is_mapping(rule):
                 continue
             for seg in segment_keys(_as_list(rule.get("clauses"))):  # groups too
                 index.setdefault("segment:" + seg, set()).add(key)
     return {k: frozenset(v) for k, v in index.items()}
+
+
+def _is_mapping(value: Any) -> bool:
+    return value.__class__ is dict or isinstance(value, Mapping)
 
 
 def _as_list(value: Any) -> Iterable[Any]:

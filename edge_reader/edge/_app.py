@@ -75,19 +75,23 @@ class _Tenant:
     # the rendered JSON of each success detail. The engine pre-builds one detail object per
     # exit point, so (flag, detail identity) → bytes turns bulk evaluation into lookups.
     visible_for: object = None
-    visible: tuple[str, ...] = ()
+    visible: tuple[str, ...] | None = None  # computed on the first bulk request
     rendered: dict[tuple[str, int], tuple[EvaluationDetail, bytes]] = field(default_factory=dict)
 
-    def refresh_caches(self, snap: Snapshot) -> None:
-        """Recompute the per-snapshot caches if ``snap`` is not the one they describe."""
-        if self.visible_for is snap:
-            return
-        env = snap.env
-        self.visible = tuple(
-            sorted(k for k in env.flag_keys if (i := env.flag_info(k)) and i.client_visible)
-        )
-        self.rendered = {}
-        self.visible_for = snap
+    def refresh_caches(self, snap: Snapshot, *, bulk: bool = False) -> None:
+        """Recompute the per-snapshot caches if ``snap`` is not the one they describe; the
+        client-visible key list only for a bulk request (``bulk``): listing it reads every
+        flag's info, which compiles every flag of a reader's lazy environment (engine/_lazy.py),
+        and a single-flag request must not pay that."""
+        if self.visible_for is not snap:
+            self.rendered = {}
+            self.visible = None
+            self.visible_for = snap
+        if bulk and self.visible is None:
+            env = snap.env
+            self.visible = tuple(
+                sorted(k for k in env.flag_keys if (i := env.flag_info(k)) and i.client_visible)
+            )
 
     def render(self, key: str, detail: EvaluationDetail) -> bytes:
         """The OFREP JSON object for one flag's detail (cached for successes)."""
@@ -226,10 +230,10 @@ class OfrepApp:
         if isinstance(request, HttpResponse):
             return request
         tenant, context, snap = request
-        tenant.refresh_caches(snap)
+        tenant.refresh_caches(snap, bulk=True)
         evaluate = snap.env.evaluate
         render = tenant.render
-        parts = [render(key, evaluate(key, context, None)) for key in tenant.visible]
+        parts = [render(key, evaluate(key, context, None)) for key in tenant.visible or ()]
         payload = b'{"flags":[%b],"metadata":{"revision":%d}}' % (b",".join(parts), snap.revision)
         etag = '"' + hashlib.blake2b(payload, digest_size=16).hexdigest() + '"'
         if _etag_matches(headers.get("if-none-match"), etag):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from edge_reader.bundle import decode_bundle_document, encode_bundle_document
-from edge_reader.client._verify import changed_flags, snapshot_from_document
+from edge_reader.client._verify import _fingerprint, changed_flags, snapshot_from_document
 from tests.engine.graph import kept_from
 
 BOOL = {"on": True, "off": False}
@@ -70,3 +70,12 @@ def test_changes_still_reach_dependents() -> None:
     assert changed_flags(old, staff) == {"for-staff"}
     same = snapshot_from_document(_parsed(_document()), identity=None, source="file")
     assert changed_flags(old, same) == frozenset()
+
+
+def test_fingerprints_of_a_lazy_snapshot_are_those_of_the_document() -> None:
+    """Computed on first lookup from the environment's own copy of each flag (so a cold
+    start skips them), with the very values the document gives."""
+    doc = _parsed(_document())
+    snap = snapshot_from_document(doc, identity=None, source="file")
+    assert len(snap.flag_fingerprints) == len(doc["flags"])
+    assert dict(snap.flag_fingerprints) == {k: _fingerprint(v) for k, v in doc["flags"].items()}

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from edge_reader.bundle import generate_sdk_key
 from edge_reader.client import FlagClient
 from edge_reader.edge import EdgeEnvironment, OfrepApp, parse_config
+from edge_reader.engine._lazy import LazyEnvironment
 from tests.edge.edgekit import client_flags
 
 KEY = generate_sdk_key("cli")
@@ -137,3 +138,35 @@ def test_if_none_match_forms(header: str, match: bool) -> None:
     from edge_reader.edge._app import _etag_matches
 
     assert _etag_matches(header, '"abc"') is match
+
+
+def test_a_single_flag_request_compiles_only_that_flag(tmp_path: Path) -> None:
+    """Readers compile each flag on first use (engine/_lazy.py); the edge's single-flag path
+    must not list every client-visible flag (which compiles them all) — only bulk does."""
+    doc = {"format": 1, "project": "shop", "environment": "prod", "revision": 1,
+           "flags": client_flags(), "segments": {}}
+    boot = tmp_path / "flags.json"
+    boot.write_bytes(orjson.dumps(doc))
+    config = parse_config({"cdn": "http://127.0.0.1:9", "environments": [
+        {"project": "shop", "environment": "prod", "sdk_key": KEY.text}]})
+    application = OfrepApp(config, lambda env: FlagClient(
+        project=env.project, environment=env.environment, scope="client", mode="offline",
+        bootstrap_file=boot))
+    try:
+        (client,) = application.clients
+        snap = client.snapshot()
+        assert snap is not None
+        assert isinstance(snap.env, LazyEnvironment)
+        total = snap.env.deferred_flags
+        assert total == len(client_flags())
+        single = application.handle("POST", "/ofrep/v1/evaluate/flags/t", {"x-api-key": KEY.text},
+                                    b'{"context":{"targetingKey":"u","country":"DE"}}')
+        assert single.status == 200
+        assert snap.env.deferred_flags == total - 1
+        bulk = application.handle("POST", "/ofrep/v1/evaluate/flags", {"x-api-key": KEY.text},
+                                  b'{"context":{"targetingKey":"u","country":"DE"}}')
+        assert bulk.status == 200
+        keys = {f["key"] for f in orjson.loads(bulk.body)["flags"]}
+        assert keys == {k for k, f in client_flags().items() if f.get("client_visible")}
+    finally:
+        application.close()

@@ -33,8 +33,29 @@ def test_compile_measurement_reports_its_numbers() -> None:
 
 
 def test_load_measurement_runs_in_a_fresh_process_and_reports_its_numbers() -> None:
-    stats = bench_eval.measure_load(50)
-    assert stats["flags"] == 50
-    assert stats["plaintext_mb"] > 0
-    assert stats["decode_compile_cpu_seconds"] >= 0
-    assert "rss_growth_mb_after_drop" in stats
+    for mode in bench_eval.LOAD_MODES:
+        stats = bench_eval.measure_load(50, mode)
+        assert stats["flags"] == 50
+        assert stats["mode"] == mode
+        assert stats["plaintext_mb"] > 0
+        assert stats["decode_compile_cpu_seconds"] >= 0
+        assert stats["first_eval_ms"] >= stats["decode_ms"] >= 0
+        assert "rss_growth_mb_after_drop" in stats
+        assert "rss_growth_mb_all_flags_compiled" in stats
+
+
+def test_client_and_openfeature_workloads_serve_what_the_engine_serves() -> None:
+    rng = random.Random(2)
+    mappings = bench_eval.build_mappings(rng, 300)
+    keys = [m["targetingKey"] for m in mappings]
+    document = bench_eval.build_document(rng, keys, segment_size=30)
+    workloads = {"W2": ["w2"] * 300, "W5": ["w5"] * 300}
+    with bench_eval.served_client(document) as client:
+        assert sum(client.get_boolean("w5", dict(m), False) for m in mappings) == 30
+        stats = bench_eval.run_workload(client.get_boolean, ["w2"] * 300, mappings, rounds=1)
+        assert stats["mean_us"] > 0
+        of = bench_eval.measure_openfeature(client, workloads, mappings)
+        assert set(of) == {"W2", "W5"}
+        assert of["W5"]["mean_us"] > 0
+        # the provider was shut down without closing the client it was given
+        assert client.get_boolean("w1", {}, False) is True
