@@ -465,8 +465,9 @@ def test_lambda_environment_matches_code() -> None:
         read |= set(re.findall(r"os\.environ(?:\.get)?[\[(]\"((?:VEXIL|POWERTOOLS)_[A-Z_]+)\"",
                                text))
     assert read, "no VEXIL_* variable read by control_plane"
-    # Local-stack-only knobs that a deployment never sets (nginx cache purge).
-    local_only = {"VEXIL_LOCAL_CDN_CACHE_DIR"}
+    # Local-stack-only knobs that a deployment never sets (nginx cache purge; metrics, which
+    # Lambda writes by default: chalicelib.observability.metrics_on).
+    local_only = {"VEXIL_LOCAL_CDN_CACHE_DIR", "VEXIL_METRICS"}
     assert read - local_only <= set(LAMBDA_ENVIRONMENT), read - set(LAMBDA_ENVIRONMENT)
     assert set(LAMBDA_ENVIRONMENT) == {
         "VEXIL_TABLE", "VEXIL_BUCKET", "VEXIL_KMS_KEY_ID", "VEXIL_KEY_STORE_TABLE",
