@@ -50,6 +50,13 @@ from edge_reader.bundle import (
 )
 from edge_reader.client._cache import DiskCache, decode_cache_file
 from edge_reader.client._fetcher import Fetcher, Timeouts
+from edge_reader.client._insights import (
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_ENTRIES,
+    FlushResult,
+    Insights,
+    build_insights,
+)
 from edge_reader.client._poller import DEFAULT_POLL_INTERVAL, Poller, Schedule
 from edge_reader.client._refresh import Refresher, RefreshResult
 from edge_reader.client._status import ClientStatus, StatusListener, StatusReport, StatusTracker
@@ -130,6 +137,10 @@ class FlagClient:
         transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
         start: bool = True,
+        insights: bool = True,
+        insights_url: str | None = None,
+        insights_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        insights_max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         """Configure; with ``start`` (default) load bootstrap/cache and begin fetching.
 
@@ -138,6 +149,11 @@ class FlagClient:
         defaults to ``client`` for a ``cli`` SDK key and ``server`` otherwise.
         ``signing_keys``: the publisher's public key(s) — PEM text, DER bytes or a file path,
         or a list of them; when given, only pointers they signed are served (see above).
+        ``insights`` (default on): count evaluations per flag, variant and reason and send
+        the counts every ``insights_flush_interval`` seconds to ``insights_url`` (default
+        ``$VEXIL_INSIGHTS_URL``; the control plane's ``/v1/insights/evaluations``), with the
+        SDK key as credential. Off when False, without a URL, without an SDK key (KMS
+        readers) and in offline mode. See docs/insights.md.
         """
         if mode not in ("background", "lambda", "offline"):
             raise ValueError(f"mode: must be 'background', 'lambda' or 'offline', got {mode!r}")
@@ -207,6 +223,11 @@ class FlagClient:
             interval=poll_interval, jitter=jitter, first_retry=first_retry, max_backoff=max_backoff
         )
         self._poller: Poller | None = None
+        self._insights: Insights | None = None
+        if insights and mode != "offline" and key is not None:
+            self._insights = build_insights(
+                insights_url, key.text, project, environment, transport, ca_bundle,
+                insights_flush_interval, insights_max_entries, clock)
         self._lambda_ttl = lambda_ttl
         self._lambda_timeout = lambda_timeout
         self._lambda_failures = 0
@@ -253,6 +274,9 @@ class FlagClient:
                 self._stale_watch.cancel()
         if self._poller is not None:
             self._poller.stop()
+        if self._insights is not None:
+            self._insights.flush()  # the last window (bounded by its timeout; never raises)
+            self._insights.close()
         if self._fetcher is not None:
             self._fetcher.close()
 
@@ -352,9 +376,12 @@ class FlagClient:
         if snap is None:
             return not_ready_detail(default, self._not_ready_message())
         try:
-            return snap.env.evaluate(key, _ctx(context), default)
+            detail = snap.env.evaluate(key, _ctx(context), default)
         except Exception as exc:  # the engine promises not to raise; belt and braces
             return _general_error(default, exc)
+        if self._insights is not None:
+            self._insights.record(key, detail.variant, detail.reason)
+        return detail
 
     def get_boolean_details(
         self, key: str, context: ContextInput, default: bool
@@ -366,11 +393,19 @@ class FlagClient:
         if snap is None:
             return not_ready_detail(default, self._not_ready_message())
         try:
-            return snap.env.get_boolean_details(
+            detail = snap.env.get_boolean_details(
                 key, _EMPTY_CONTEXT if context is None else context, default
             )
         except Exception as exc:
             return _general_error(default, exc)
+        summary = self._insights  # evaluation insights, inline: see _insights.py
+        if summary is not None:
+            k = (key, detail.variant, detail.reason)
+            try:
+                summary.counts[k] += 1
+            except KeyError:
+                summary.add(k)
+        return detail
 
     def get_string_details(self, key: str, context: ContextInput, default: str) -> EvaluationDetail:
         """String flag detail; TYPE_MISMATCH (and ``default``) for other kinds."""
@@ -380,11 +415,19 @@ class FlagClient:
         if snap is None:
             return not_ready_detail(default, self._not_ready_message())
         try:
-            return snap.env.get_string_details(
+            detail = snap.env.get_string_details(
                 key, _EMPTY_CONTEXT if context is None else context, default
             )
         except Exception as exc:
             return _general_error(default, exc)
+        summary = self._insights  # evaluation insights, inline: see _insights.py
+        if summary is not None:
+            k = (key, detail.variant, detail.reason)
+            try:
+                summary.counts[k] += 1
+            except KeyError:
+                summary.add(k)
+        return detail
 
     def get_integer_details(
         self, key: str, context: ContextInput, default: int
@@ -396,11 +439,19 @@ class FlagClient:
         if snap is None:
             return not_ready_detail(default, self._not_ready_message())
         try:
-            return snap.env.get_integer_details(
+            detail = snap.env.get_integer_details(
                 key, _EMPTY_CONTEXT if context is None else context, default
             )
         except Exception as exc:
             return _general_error(default, exc)
+        summary = self._insights  # evaluation insights, inline: see _insights.py
+        if summary is not None:
+            k = (key, detail.variant, detail.reason)
+            try:
+                summary.counts[k] += 1
+            except KeyError:
+                summary.add(k)
+        return detail
 
     def get_float_details(
         self, key: str, context: ContextInput, default: float
@@ -412,11 +463,19 @@ class FlagClient:
         if snap is None:
             return not_ready_detail(default, self._not_ready_message())
         try:
-            return snap.env.get_float_details(
+            detail = snap.env.get_float_details(
                 key, _EMPTY_CONTEXT if context is None else context, default
             )
         except Exception as exc:
             return _general_error(default, exc)
+        summary = self._insights  # evaluation insights, inline: see _insights.py
+        if summary is not None:
+            k = (key, detail.variant, detail.reason)
+            try:
+                summary.counts[k] += 1
+            except KeyError:
+                summary.add(k)
+        return detail
 
     def get_object_details(self, key: str, context: ContextInput, default: Any) -> EvaluationDetail:
         """Object detail (json flags)."""
@@ -426,11 +485,19 @@ class FlagClient:
         if snap is None:
             return not_ready_detail(default, self._not_ready_message())
         try:
-            return snap.env.get_object_details(
+            detail = snap.env.get_object_details(
                 key, _EMPTY_CONTEXT if context is None else context, default
             )
         except Exception as exc:
             return _general_error(default, exc)
+        summary = self._insights  # evaluation insights, inline: see _insights.py
+        if summary is not None:
+            k = (key, detail.variant, detail.reason)
+            try:
+                summary.counts[k] += 1
+            except KeyError:
+                summary.add(k)
+        return detail
 
     def get_boolean(self, key: str, context: ContextInput, default: bool) -> bool:
         """The boolean value of ``key`` for ``context`` (``default`` on any problem)."""
@@ -474,7 +541,26 @@ class FlagClient:
         return f"no flags loaded ({report.reason})" if report.reason else "no flags loaded yet"
 
     def _run_cycle(self) -> RefreshResult:
-        return self.refresh()
+        result = self.refresh()
+        if self._insights is not None:
+            self._insights.flush_if_due()  # on the poller thread: never on a getter's time
+        return result
+
+    def flush_insights(self, *, force: bool = False) -> FlushResult | None:
+        """Send the evaluation summary now (``force``) or when its interval has passed.
+
+        Lambda mode has no thread: call this at the end of each invocation (it sends at
+        most once per ``insights_flush_interval``). None when insights are off or not due.
+        Never raises.
+        """
+        if self._insights is None:
+            return None
+        return self._insights.flush() if force else self._insights.flush_if_due()
+
+    @property
+    def insights(self) -> Insights | None:
+        """The evaluation summary table and its sender (None when insights are off)."""
+        return self._insights
 
     def _on_change(self, changed: frozenset[str]) -> None:
         self._ready.set()
