@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+from urllib.parse import quote
 
 from edge_reader.engine.fields import CONFIG_FIELDS, DEFINITION_FIELDS, merge_flag, split_flag
 from vexil.api import ApiClient, Response, path, version_etag
@@ -355,3 +356,32 @@ def send_changeset(api: ApiClient, project: str, environment: str,
                                change_request=str(cr.get("id", "?")))
     return ChangesetResult(True, environment, revision=int(out.get("revision", 0)),
                            changeset=str(out.get("changeset", "")))
+
+
+# --- evaluation insights and code references (docs/insights.md) ---------------------------
+
+
+def flag_keys(api: ApiClient, project: str) -> list[str]:
+    """Every flag key of a project (all pages of ``GET /flags``)."""
+    keys: list[str] = []
+    cursor: str | None = None
+    while True:
+        query = "?limit=200" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+        body = api.get(project_path(project) + "/flags" + query).body or {}
+        keys.extend(str(item["key"]) for item in body.get("items", []))
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return keys
+
+
+def stale_flags(api: ApiClient, project: str, environment: str, days: int) -> dict[str, Any]:
+    """The stale-flags view (``GET .../insights/stale?days=N``): ``items`` with ``reasons``."""
+    body = api.get(env_path(project, environment) + f"/insights/stale?days={days}").body
+    return dict(body or {})
+
+
+def put_code_references(api: ApiClient, project: str, repository: str,
+                        body: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace one repository's code references; the stored view comes back."""
+    url = project_path(project) + path("code-references", repository)
+    return dict(api.request("PUT", url, body=dict(body)).body or {})

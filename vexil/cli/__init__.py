@@ -26,6 +26,7 @@ from vexil.cli import (
     direct,
     flags,
     history,
+    insights,
     projects,
     sdk_keys,
     segments,
@@ -40,7 +41,8 @@ DESCRIPTION = ("Vexil feature flags and configuration: the local stack, flags as
 
 # The order of `vexil --help`: the stack, flags as code, resources, review, administration,
 # audit, then the tools that read bundles or AWS directly.
-_MODULES = (dev, flags, history, projects, sdk_keys, segments, changes, tokens, audit, direct)
+_MODULES = (dev, flags, history, insights, projects, sdk_keys, segments, changes, tokens, audit,
+            direct)
 
 
 def version() -> str:
