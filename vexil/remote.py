@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
-from urllib.parse import quote
 
 from edge_reader.engine.fields import CONFIG_FIELDS, DEFINITION_FIELDS, merge_flag, split_flag
 from vexil.api import ApiClient, Response, path, version_etag
@@ -363,15 +362,7 @@ def send_changeset(api: ApiClient, project: str, environment: str,
 
 def flag_keys(api: ApiClient, project: str) -> list[str]:
     """Every flag key of a project (all pages of ``GET /flags``)."""
-    keys: list[str] = []
-    cursor: str | None = None
-    while True:
-        query = "?limit=200" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
-        body = api.get(project_path(project) + "/flags" + query).body or {}
-        keys.extend(str(item["key"]) for item in body.get("items", []))
-        cursor = body.get("next_cursor")
-        if not cursor:
-            return keys
+    return [str(item["key"]) for item in api.paginate(project_path(project) + "/flags")]
 
 
 def stale_flags(api: ApiClient, project: str, environment: str, days: int) -> dict[str, Any]:
