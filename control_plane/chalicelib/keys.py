@@ -144,6 +144,7 @@ def changeset_manifest_sk(part: int) -> str:
 INSIGHTS_DAY_SK_PREFIX = "D#"
 INSIGHTS_SUMMARY_SK_PREFIX = "S#"
 CODE_REFS_SK_PREFIX = "R#"
+INSIGHTS_TTL_ATTRIBUTE = "insights_ttl"  # the table's TTL attribute (infra/dynamodb.tf)
 
 
 def insights_pk(project: str, environment: str) -> str:

@@ -186,7 +186,7 @@ def test_single_variation_expired_and_unreferenced_flags(world: World) -> None:
         assert view["checkout"]["evaluations"] == 50
         assert view["banner"]["reasons"] == ["not_evaluated", "expired", "no_code_references"]
         assert "ramp" not in view  # two variations served, referenced, no expiry
-        assert view["_"]["code_references"] == {"flags": 2}
+        assert view["_"]["code_references"] == {"flags": 1}  # ramp; checkout: none
         listed = world.api.get(f"/v1/projects/{project}/code-references").json["items"]
         assert listed[0]["repository"] == "shop-web"
         assert listed[0]["revision"] == "abc"

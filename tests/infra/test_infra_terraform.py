@@ -89,6 +89,12 @@ def test_table_protection(tf: Tf) -> None:
     assert first(table["lifecycle"])["prevent_destroy"] is True
 
 
+def test_insights_counters_expire_by_ttl(tf: Tf) -> None:
+    table = tf.resources[("aws_dynamodb_table", "main")]
+    ttl = first(table["ttl"])
+    assert ttl == {"attribute_name": keys.INSIGHTS_TTL_ATTRIBUTE, "enabled": True}
+
+
 def test_stream_event_source_mapping(tf: Tf) -> None:
     esm = tf.resources[("aws_lambda_event_source_mapping", "publisher_stream")]
     assert esm["event_source_arn"] == "${aws_dynamodb_table.main.stream_arn}"

@@ -95,13 +95,13 @@ def ingest(ctx: Ctx, authorization: str | None, body: Mapping[str, Any]) -> dict
     for flag, adds in per_flag.items():
         ctx.repo.add_counters(pk, keys.insights_day_sk(day, flag), adds,
                               {"flag": flag, "day": day, "last_seen": seen,
-                               "insights_ttl": ttl})
+                               keys.INSIGHTS_TTL_ATTRIBUTE: ttl})
     sdk = body.get("sdk") or {}
     sdk_text = f"{sdk.get('name', 'unknown')}/{sdk.get('version', '?')}"
     ctx.repo.add_counters(pk, keys.insights_summary_sk(day),
                           {"payloads": 1, "dropped": int(body.get("dropped", 0)),
                            "sdks": {sdk_text}, "key_ids": {key_id}},
-                          {"day": day, "last_seen": seen, "insights_ttl": ttl})
+                          {"day": day, "last_seen": seen, keys.INSIGHTS_TTL_ATTRIBUTE: ttl})
     return {"accepted": len(body["counters"]), "flags": len(per_flag), "day": day}
 
 
@@ -159,7 +159,8 @@ def stale(ctx: Ctx, project: str, environment: str, query: Mapping[str, str]
     return {
         "project": project, "environment": environment, "days": days,
         "generated_at": iso(now), "since": iso(since),
-        "code_references": None if refs is None else {"flags": len(refs)},
+        "code_references": None if refs is None else {
+            "flags": sum(1 for n in refs.values() if n)},
         "flags_total": len(configs), "items": flags,
     }
 
