@@ -380,7 +380,7 @@ class FlagClient:
         except Exception as exc:  # the engine promises not to raise; belt and braces
             return _general_error(default, exc)
         if self._insights is not None:
-            self._insights.record(key, detail.variant, detail.reason)
+            self._insights.add(key, detail)
         return detail
 
     def get_boolean_details(
@@ -400,11 +400,16 @@ class FlagClient:
             return _general_error(default, exc)
         summary = self._insights  # evaluation insights, inline: see _insights.py
         if summary is not None:
-            k = (key, detail.variant, detail.reason)
             try:
-                summary.counts[k] += 1
+                slot = summary.slots[key]
+                if slot[0] is detail:
+                    slot[1] += 1
+                elif slot[2] is detail:
+                    slot[3] += 1
+                else:
+                    summary.add(key, detail)
             except KeyError:
-                summary.add(k)
+                summary.add(key, detail)
         return detail
 
     def get_string_details(self, key: str, context: ContextInput, default: str) -> EvaluationDetail:
@@ -422,11 +427,16 @@ class FlagClient:
             return _general_error(default, exc)
         summary = self._insights  # evaluation insights, inline: see _insights.py
         if summary is not None:
-            k = (key, detail.variant, detail.reason)
             try:
-                summary.counts[k] += 1
+                slot = summary.slots[key]
+                if slot[0] is detail:
+                    slot[1] += 1
+                elif slot[2] is detail:
+                    slot[3] += 1
+                else:
+                    summary.add(key, detail)
             except KeyError:
-                summary.add(k)
+                summary.add(key, detail)
         return detail
 
     def get_integer_details(
@@ -446,11 +456,16 @@ class FlagClient:
             return _general_error(default, exc)
         summary = self._insights  # evaluation insights, inline: see _insights.py
         if summary is not None:
-            k = (key, detail.variant, detail.reason)
             try:
-                summary.counts[k] += 1
+                slot = summary.slots[key]
+                if slot[0] is detail:
+                    slot[1] += 1
+                elif slot[2] is detail:
+                    slot[3] += 1
+                else:
+                    summary.add(key, detail)
             except KeyError:
-                summary.add(k)
+                summary.add(key, detail)
         return detail
 
     def get_float_details(
@@ -470,11 +485,16 @@ class FlagClient:
             return _general_error(default, exc)
         summary = self._insights  # evaluation insights, inline: see _insights.py
         if summary is not None:
-            k = (key, detail.variant, detail.reason)
             try:
-                summary.counts[k] += 1
+                slot = summary.slots[key]
+                if slot[0] is detail:
+                    slot[1] += 1
+                elif slot[2] is detail:
+                    slot[3] += 1
+                else:
+                    summary.add(key, detail)
             except KeyError:
-                summary.add(k)
+                summary.add(key, detail)
         return detail
 
     def get_object_details(self, key: str, context: ContextInput, default: Any) -> EvaluationDetail:
@@ -492,11 +512,16 @@ class FlagClient:
             return _general_error(default, exc)
         summary = self._insights  # evaluation insights, inline: see _insights.py
         if summary is not None:
-            k = (key, detail.variant, detail.reason)
             try:
-                summary.counts[k] += 1
+                slot = summary.slots[key]
+                if slot[0] is detail:
+                    slot[1] += 1
+                elif slot[2] is detail:
+                    slot[3] += 1
+                else:
+                    summary.add(key, detail)
             except KeyError:
-                summary.add(k)
+                summary.add(key, detail)
         return detail
 
     def get_boolean(self, key: str, context: ContextInput, default: bool) -> bool:

@@ -71,14 +71,35 @@ def test_the_table_is_bounded_and_reports_its_drops() -> None:
     for i in range(5):
         table.record(f"flag-{i}", "on", "STATIC")
     table.record("flag-0", "on", "STATIC")  # an existing entry still counts when full
-    assert len(table.counts) == 3
-    assert table.counts[("flag-0", "on", "STATIC")] == 2
+    assert table.window.size() == 3
     window = table.take_window()
+    assert window.counters()[("flag-0", "on", "STATIC")] == 2
     assert window.dropped == 2
     (body, n), = table.payloads(window, window.started)
     assert orjson.loads(body)["dropped"] == 2
     assert n == 3
-    assert len(table.counts) == 0  # a fresh window
+    assert table.window.size() == 0  # a fresh window
+
+
+def test_detail_slots_count_by_identity_and_report_by_value() -> None:
+    from edge_reader.engine import ErrorCode, EvaluationDetail, Reason
+
+    table = Insights(url="http://127.0.0.1:9/x", sdk_key_text="k", project="p",
+                     environment="e", max_entries=10)
+    on = EvaluationDetail(True, "on", Reason.SPLIT)
+    off = EvaluationDetail(False, "off", Reason.SPLIT)
+    off_copy = EvaluationDetail(False, "off", Reason.SPLIT)  # equal, another object
+    for detail in (on, off, on, off_copy, on):
+        table.add("f", detail)
+    for _ in range(3):  # errors are built per call: never given a slot
+        table.add("f", EvaluationDetail(None, None, Reason.ERROR, ErrorCode.TYPE_MISMATCH))
+    slot = table.slots["f"]
+    assert slot[0] is on
+    assert slot[1] == 3
+    assert slot[2] is off
+    assert slot[3] == 1
+    assert table.take_window().counters() == {
+        ("f", "on", "SPLIT"): 3, ("f", "off", "SPLIT"): 2, ("f", None, "ERROR"): 3}
 
 
 def test_big_windows_are_split_and_the_drop_count_sent_once() -> None:
@@ -86,7 +107,7 @@ def test_big_windows_are_split_and_the_drop_count_sent_once() -> None:
                      environment="e")
     window = Window(started=1.0, dropped=7)
     for i in range(_insights.MAX_COUNTERS_PER_PAYLOAD * 2 + 1):
-        window.counts[(f"f{i}", "on", "SPLIT")] = 1
+        window.other[(f"f{i}", "on", "SPLIT")] = 1
     payloads = table.payloads(window, 2.0)
     assert [n for _, n in payloads] == [_insights.MAX_COUNTERS_PER_PAYLOAD] * 2 + [1]
     assert [orjson.loads(b)["dropped"] for b, _ in payloads] == [7, 0, 0]

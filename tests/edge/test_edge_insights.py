@@ -58,7 +58,7 @@ def test_lambda_invocations_send_their_summary_once_due(
         assert ingest.bodies == []  # not due yet: nothing on the request path
         (client,) = lambda_handler.get_app().clients
         assert client.insights is not None
-        counts = dict(client.insights.counts)
+        counts = client.insights.window.counters()
         assert counts[("b", "on", "STATIC")] == 4  # three single evaluations and the bulk one
         assert ("secret", "on", "STATIC") not in counts  # never served, never counted
         assert counts[("s", "v", "STATIC")] == 1
