@@ -1,8 +1,9 @@
 """Evaluation-insights benchmark: ``python -m loadtests.bench_insights [--json] [--quick]``.
 
-* ``table``: a reader's summary table filled with 10,000 flags × 3 variations (30,000
-  entries, the worst case of one window): its memory (tracemalloc: exactly what the table
-  allocates), the time to record into it, and the time and bytes to turn it into payloads.
+* ``table``: a reader's summary table filled with 10,000 flags × 3 variations (the worst
+  case of one window): its memory (tracemalloc: exactly what the window allocates), the
+  slow-path ``add`` time (new and existing entries; the getters' inline fast path is
+  measured by ``bench_eval``), and the time and bytes to turn it into payloads.
 * ``ingest``: the local ingest endpoint (``POST /v1/insights/evaluations`` on a private
   ``moto_server`` + ``chalice local``, both on 127.0.0.1 and stopped at the end): N
   sequential summaries of F flags × 2 variations each, authenticated by a real SDK key;
@@ -27,6 +28,7 @@ import tracemalloc
 from typing import Any
 
 from edge_reader.client._insights import Insights
+from edge_reader.engine import EvaluationDetail, Reason
 from loadtests.bench_api import BIN, CONTROL_PLANE, ROOT, _port, _request, _wait
 from vexil.devstack import procs
 
@@ -35,32 +37,41 @@ VARIATIONS = ("a", "b", "c")
 
 
 def measure_table(n_flags: int = N_FLAGS) -> dict[str, Any]:
-    """Memory and CPU of one window holding ``n_flags`` × 3 variations."""
-    table = Insights(url="http://127.0.0.1:9/v1/insights/evaluations", sdk_key_text="k",
-                     project="shop", environment="production", max_entries=n_flags * 3 + 1)
+    """Memory and CPU of one window holding ``n_flags`` × 3 variations, filled the way the
+    getters fill it (prebuilt details: two per flag in its slots, the third counted by
+    (flag, variant, reason))."""
     keys = [f"flag-{i}" for i in range(n_flags)]
-    gc.collect()
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    for key in keys:
-        for variant in VARIATIONS:
-            table.record(key, variant, "SPLIT")
-    first = time.perf_counter() - t0
-    current, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    t0 = time.perf_counter()
-    for key in keys:  # the steady state: every entry exists, each record is one increment
-        for variant in VARIATIONS:
-            table.record(key, variant, "SPLIT")
-    again = time.perf_counter() - t0
+    details = [EvaluationDetail(v, v, Reason.SPLIT) for v in VARIATIONS]
+
+    def fill(table: Insights) -> float:
+        t0 = time.perf_counter()
+        for key in keys:
+            for detail in details:
+                table.add(key, detail)
+        return time.perf_counter() - t0
+
+    def new_table() -> Insights:
+        return Insights(url="http://127.0.0.1:9/v1/insights/evaluations", sdk_key_text="k",
+                        project="shop", environment="production",
+                        max_entries=n_flags * len(VARIATIONS))
+
+    entries = n_flags * len(VARIATIONS)
+    table = new_table()
+    first = fill(table)
+    again = fill(table)  # every entry exists: the steady state
     window = table.take_window()
     t0 = time.perf_counter()
     payloads = table.payloads(window, time.time())
     build = time.perf_counter() - t0
-    entries = n_flags * len(VARIATIONS)
+    gc.collect()
+    tracemalloc.start()  # a second table, traced: exactly what a window allocates
+    traced = new_table()
+    fill(traced)
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     return {"flags": n_flags, "entries": entries,
             "table_mb": round(current / 2**20, 2),
-            "bytes_per_entry": round(current / entries),
+            "bytes_per_flag_variation": round(current / entries),
             "record_first_us": round(first / entries * 1e6, 3),
             "record_existing_us": round(again / entries * 1e6, 3),
             "payloads": len(payloads),
@@ -154,8 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     t, g = results["table"], results["ingest"]
     print(f"summary table, {t['flags']:,} flags x 3 variations ({t['entries']:,} entries): "
-          f"{t['table_mb']} MB ({t['bytes_per_entry']} B/entry); record {t['record_first_us']} "
-          f"us new / {t['record_existing_us']} us existing; {t['payloads']} payloads, "
+          f"{t['table_mb']} MB ({t['bytes_per_flag_variation']} B each); add "
+          f"{t['record_first_us']} us new / {t['record_existing_us']} us existing; "
+          f"{t['payloads']} payloads, "
           f"{t['payload_kb_total']} KB, built in {t['payload_build_ms']} ms")
     print(f"ingest (local, moto): {g['summaries_per_sec']} summaries/s = "
           f"{g['counters_per_sec']:,} counters/s ({g['counters_per_summary']} counters, "
