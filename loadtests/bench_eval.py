@@ -57,7 +57,13 @@ def _w2(i: int = 0) -> dict[str, Any]:
 
 def build_environment(rng: random.Random, keys: list[str],
                       segment_size: int = 10_000) -> CompiledEnvironment:
-    """The benchmark environment: W1–W5 flags, 1,000 W2-shaped flags, a 10,000-key segment
+    """The benchmark environment (:func:`build_document`), compiled strictly."""
+    return compile_environment(build_document(rng, keys, segment_size), strict=True)
+
+
+def build_document(rng: random.Random, keys: list[str],
+                   segment_size: int = 10_000) -> dict[str, Any]:
+    """The benchmark document: W1–W5 flags, 1,000 W2-shaped flags, a 10,000-key segment
     whose keys are drawn from ``keys`` (so W5 matches about 10 % of the contexts)."""
     flags: dict[str, Any] = {
         "w1": {"kind": "boolean", "variations": BOOL, "default": {"variation": "on"}},
@@ -79,17 +85,21 @@ def build_environment(rng: random.Random, keys: list[str],
     for i in range(1000):
         flags[f"w6-{i}"] = _w2(i)
     segment = {"included": rng.sample(keys, segment_size)}
-    return compile_environment({"flags": flags, "segments": {"big": segment}}, strict=True)
+    return {"flags": flags, "segments": {"big": segment}}
 
 
 def build_contexts(rng: random.Random, n: int) -> list[Context]:
     """``n`` distinct contexts, normalised once (as an application would hold them)."""
+    return [Context.from_mapping(m) for m in build_mappings(rng, n)]
+
+
+def build_mappings(rng: random.Random, n: int) -> list[dict[str, Any]]:
+    """``n`` distinct plain dict contexts, as applications pass them on every call."""
     versions = [f"{a}.{b}.{c}" for a in (1, 2, 3) for b in range(6) for c in range(3)]
     versions += ["2.3.0-rc.1", "2.4", "3"]
-    return [Context.from_mapping({
-        "targetingKey": f"user-{i}-{rng.getrandbits(32):08x}",
-        "country": rng.choice(COUNTRIES), "plan": rng.choice(PLANS),
-        "app_version": rng.choice(versions)}) for i in range(n)]
+    return [{"targetingKey": f"user-{i}-{rng.getrandbits(32):08x}",
+             "country": rng.choice(COUNTRIES), "plan": rng.choice(PLANS),
+             "app_version": rng.choice(versions)} for i in range(n)]
 
 
 def run_workload(getter: Callable[[str, Context, bool], bool], keys: list[str],
@@ -200,38 +210,67 @@ def measure_compile(n_flags: int) -> dict[str, float]:
             "rss_growth_mb_with_document": round((rss2 - rss0) / 2**20, 1)}
 
 
-def measure_load(n_flags: int) -> dict[str, float]:
-    """What a reader holds after loading :func:`compile_flags`: a fresh process decodes the
-    canonical plaintext, compiles it (``strict=False``) and drops the document; the RSS
-    growth that stays is the flags' share of the reader's memory (document pages included
-    if anything still pins them)."""
+LOAD_MODES = ("lazy", "eager", "snapshot")
+_FIRST_CONTEXT = {"targetingKey": "u-1", "country": "DE", "plan": "pro", "app_version": "2.4.0"}
+
+
+def measure_load(n_flags: int, mode: str = "lazy") -> dict[str, float]:
+    """Cold start and memory of a reader loading :func:`compile_flags`, in a fresh process.
+
+    The child decodes the canonical plaintext, compiles it (``strict=False``; ``lazy``: as
+    readers do, each flag on first use; ``eager``: every flag at once; ``snapshot``: the
+    whole FlagClient path, fingerprints and dependents included), drops the document and
+    evaluates one flag: ``first_eval_ms`` is that whole span. Then it evaluates every flag;
+    the RSS growth kept after the first evaluation and after all of them is the flags'
+    share of the reader's memory (document pages included if anything still pins them).
+    """
     data = encode_bundle_document({"flags": compile_flags(n_flags), "segments": {}})
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "plaintext.json"
         path.write_bytes(data)
         out = subprocess.run([sys.executable, "-m", "loadtests.bench_eval", "--load-child",
-                              str(path)], capture_output=True, text=True, check=True,
-                             cwd=Path(__file__).resolve().parents[1])
+                              str(path), "--load-mode", mode], capture_output=True, text=True,
+                             check=True, cwd=Path(__file__).resolve().parents[1])
     child = json.loads(out.stdout.strip().splitlines()[-1])
     return {"flags": n_flags, "plaintext_mb": round(len(data) / 2**20, 2), **child}
 
 
-def _load_child(path: str) -> dict[str, float]:
+def _load_child(path: str, mode: str) -> dict[str, float]:
+    from edge_reader.client._verify import snapshot_from_plaintext  # noqa: PLC0415
+
     data = Path(path).read_bytes()
     proc = psutil.Process()
     gc.collect()
     rss0 = proc.memory_info().rss
-    cpu0 = time.process_time()
-    doc = decode_bundle_document(data)
-    env = compile_environment(doc, strict=False)
-    n = len(doc["flags"])
-    del doc
-    cpu = time.process_time() - cpu0
+    clock, cpu_clock = time.perf_counter, time.process_time
+    t0, cpu0 = clock(), cpu_clock()
+    if mode == "snapshot":
+        env = snapshot_from_plaintext(data, identity=None, source="file").env
+        t1 = t2 = t3 = clock()
+    else:
+        doc = decode_bundle_document(data)
+        t1 = clock()
+        env = compile_environment(doc, strict=False, lazy=mode == "lazy")
+        t2 = clock()
+        del doc
+        t3 = clock()
+    value = env.get_string("flag-0", _FIRST_CONTEXT, "none")
+    t4, cpu = clock(), cpu_clock() - cpu0
+    assert value in ("A0", "B0", "C0"), value
     gc.collect()
     rss1 = proc.memory_info().rss
-    assert env.flag_info(f"flag-{n - 1}") is not None
-    return {"decode_compile_cpu_seconds": round(cpu, 3),
-            "rss_growth_mb_after_drop": round((rss1 - rss0) / 2**20, 1)}
+    for key in sorted(env.flag_keys):
+        env.evaluate(key, _FIRST_CONTEXT, None)
+    gc.collect()
+    rss2 = proc.memory_info().rss
+    ms = 1000.0
+    return {"mode": mode, "first_eval_ms": round((t4 - t0) * ms, 1),  # type: ignore[dict-item]
+            "decode_ms": round((t1 - t0) * ms, 1), "compile_ms": round((t2 - t1) * ms, 1),
+            "drop_document_ms": round((t3 - t2) * ms, 1),
+            "first_evaluation_ms": round((t4 - t3) * ms, 2),
+            "decode_compile_cpu_seconds": round(cpu, 3),
+            "rss_growth_mb_after_drop": round((rss1 - rss0) / 2**20, 1),
+            "rss_growth_mb_all_flags_compiled": round((rss2 - rss0) / 2**20, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON only")
     parser.add_argument("--quick", action="store_true", help="fewer rounds (< 60 s)")
     parser.add_argument("--load-child", help=argparse.SUPPRESS)
+    parser.add_argument("--load-mode", default="lazy", choices=LOAD_MODES,
+                        help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.load_child:
-        print(json.dumps(_load_child(args.load_child)))
+        print(json.dumps(_load_child(args.load_child, args.load_mode)))
         return 0
     rounds = 2 if args.quick else 5
     compile_stats = measure_compile(10_000)

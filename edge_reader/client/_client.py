@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 from edge_reader.bundle import (
     SERVER_SCOPE,
@@ -72,7 +72,13 @@ from edge_reader.client._verify import (
     stale_pointer,
     verify_bundle,
 )
-from edge_reader.engine import Context, ErrorCode, EvaluationDetail, Reason
+from edge_reader.engine import (
+    CompiledEnvironment,
+    Context,
+    ErrorCode,
+    EvaluationDetail,
+    Reason,
+)
 
 log = logging.getLogger("edge_reader.client")
 
@@ -101,6 +107,64 @@ def _general_error(default: Any, exc: BaseException) -> EvaluationDetail:
         error_code=ErrorCode.GENERAL,
         error_message=f"{type(exc).__name__}: {exc}",
     )
+
+
+D = TypeVar("D")  # the type of the caller's default
+R = TypeVar("R")  # what the getter returns: D, or an EvaluationDetail
+
+
+def _getter(
+    engine_getter: Callable[[CompiledEnvironment, str, Any, D], R], *, details: bool, doc: str,
+    details_getter: Callable[[CompiledEnvironment, str, Any, D], EvaluationDetail] | None = None,
+) -> Callable[[FlagClient, str, ContextInput, D], R]:
+    """A ``FlagClient`` method calling ``engine_getter`` on the snapshot served right now.
+
+    One Python frame between the application and the engine's getter: the snapshot is one
+    attribute read (lock-free: ``Store.current`` is swapped whole), a ``None`` context is the
+    empty context, and a plain dict goes to the engine as it is (the engine's getters take
+    it without building a Context: see ``engine.context.plain_kinds``). With no bundle yet,
+    a value getter returns ``default`` and a details getter a PROVIDER_NOT_READY detail.
+    """
+
+    # The getter the hook calls: the details getter itself, or a value getter's twin.
+    by_detail = cast(Callable[[CompiledEnvironment, str, Any, D], EvaluationDetail],
+                     engine_getter if details_getter is None else details_getter)
+
+    def get(self: FlagClient, key: str, context: ContextInput, default: D) -> R:
+        snap = self.snapshot() if self._lambda else self._store.current
+        if snap is None:
+            if details:
+                return not_ready_detail(default, self._not_ready_message())  # type: ignore[return-value]
+            return default  # type: ignore[return-value]  # a value getter: R is D
+        # The per-evaluation hook: evaluation insights (docs/insights.md). Off, it is this
+        # one attribute test; on, a value getter asks the engine for the detail instead (the
+        # counters need its variant and reason) and counts it inline: see _insights.py.
+        summary = self._insights
+        try:
+            if summary is None:
+                return engine_getter(snap.env, key,
+                                     _EMPTY_CONTEXT if context is None else context, default)
+            detail = by_detail(snap.env, key, _EMPTY_CONTEXT if context is None else context,
+                               default)
+        except Exception as exc:  # the engine promises not to raise; belt and braces
+            if details:
+                return _general_error(default, exc)  # type: ignore[return-value]
+            return default  # type: ignore[return-value]  # a value getter: R is D
+        try:
+            slot = summary.slots[key]
+            if slot[0] is detail:
+                slot[1] += 1
+            elif slot[2] is detail:
+                slot[3] += 1
+            else:
+                summary.add(key, detail)
+        except KeyError:
+            summary.add(key, detail)
+        # (No typing.cast here: it is a real call, and this line runs per evaluation.)
+        return detail if details else detail.value  # type: ignore[return-value]
+
+    get.__doc__ = doc
+    return get
 
 
 class FlagClient:
@@ -383,170 +447,43 @@ class FlagClient:
             self._insights.add(key, detail)
         return detail
 
-    def get_boolean_details(
-        self, key: str, context: ContextInput, default: bool
-    ) -> EvaluationDetail:
-        """Boolean flag detail; TYPE_MISMATCH (and ``default``) for other kinds."""
-        # Inlined (no shared helper) because this is the hot path: one attribute read, one
-        # engine call. The try costs nothing in 3.11 unless the engine breaks its promise.
-        snap = self.snapshot() if self._lambda else self._store.current
-        if snap is None:
-            return not_ready_detail(default, self._not_ready_message())
-        try:
-            detail = snap.env.get_boolean_details(
-                key, _EMPTY_CONTEXT if context is None else context, default
-            )
-        except Exception as exc:
-            return _general_error(default, exc)
-        summary = self._insights  # evaluation insights, inline: see _insights.py
-        if summary is not None:
-            try:
-                slot = summary.slots[key]
-                if slot[0] is detail:
-                    slot[1] += 1
-                elif slot[2] is detail:
-                    slot[3] += 1
-                else:
-                    summary.add(key, detail)
-            except KeyError:
-                summary.add(key, detail)
-        return detail
-
-    def get_string_details(self, key: str, context: ContextInput, default: str) -> EvaluationDetail:
-        """String flag detail; TYPE_MISMATCH (and ``default``) for other kinds."""
-        # Inlined (no shared helper) because this is the hot path: one attribute read, one
-        # engine call. The try costs nothing in 3.11 unless the engine breaks its promise.
-        snap = self.snapshot() if self._lambda else self._store.current
-        if snap is None:
-            return not_ready_detail(default, self._not_ready_message())
-        try:
-            detail = snap.env.get_string_details(
-                key, _EMPTY_CONTEXT if context is None else context, default
-            )
-        except Exception as exc:
-            return _general_error(default, exc)
-        summary = self._insights  # evaluation insights, inline: see _insights.py
-        if summary is not None:
-            try:
-                slot = summary.slots[key]
-                if slot[0] is detail:
-                    slot[1] += 1
-                elif slot[2] is detail:
-                    slot[3] += 1
-                else:
-                    summary.add(key, detail)
-            except KeyError:
-                summary.add(key, detail)
-        return detail
-
-    def get_integer_details(
-        self, key: str, context: ContextInput, default: int
-    ) -> EvaluationDetail:
-        """Integer detail (number flags holding integers)."""
-        # Inlined (no shared helper) because this is the hot path: one attribute read, one
-        # engine call. The try costs nothing in 3.11 unless the engine breaks its promise.
-        snap = self.snapshot() if self._lambda else self._store.current
-        if snap is None:
-            return not_ready_detail(default, self._not_ready_message())
-        try:
-            detail = snap.env.get_integer_details(
-                key, _EMPTY_CONTEXT if context is None else context, default
-            )
-        except Exception as exc:
-            return _general_error(default, exc)
-        summary = self._insights  # evaluation insights, inline: see _insights.py
-        if summary is not None:
-            try:
-                slot = summary.slots[key]
-                if slot[0] is detail:
-                    slot[1] += 1
-                elif slot[2] is detail:
-                    slot[3] += 1
-                else:
-                    summary.add(key, detail)
-            except KeyError:
-                summary.add(key, detail)
-        return detail
-
-    def get_float_details(
-        self, key: str, context: ContextInput, default: float
-    ) -> EvaluationDetail:
-        """Float detail (number flags)."""
-        # Inlined (no shared helper) because this is the hot path: one attribute read, one
-        # engine call. The try costs nothing in 3.11 unless the engine breaks its promise.
-        snap = self.snapshot() if self._lambda else self._store.current
-        if snap is None:
-            return not_ready_detail(default, self._not_ready_message())
-        try:
-            detail = snap.env.get_float_details(
-                key, _EMPTY_CONTEXT if context is None else context, default
-            )
-        except Exception as exc:
-            return _general_error(default, exc)
-        summary = self._insights  # evaluation insights, inline: see _insights.py
-        if summary is not None:
-            try:
-                slot = summary.slots[key]
-                if slot[0] is detail:
-                    slot[1] += 1
-                elif slot[2] is detail:
-                    slot[3] += 1
-                else:
-                    summary.add(key, detail)
-            except KeyError:
-                summary.add(key, detail)
-        return detail
-
-    def get_object_details(self, key: str, context: ContextInput, default: Any) -> EvaluationDetail:
-        """Object detail (json flags)."""
-        # Inlined (no shared helper) because this is the hot path: one attribute read, one
-        # engine call. The try costs nothing in 3.11 unless the engine breaks its promise.
-        snap = self.snapshot() if self._lambda else self._store.current
-        if snap is None:
-            return not_ready_detail(default, self._not_ready_message())
-        try:
-            detail = snap.env.get_object_details(
-                key, _EMPTY_CONTEXT if context is None else context, default
-            )
-        except Exception as exc:
-            return _general_error(default, exc)
-        summary = self._insights  # evaluation insights, inline: see _insights.py
-        if summary is not None:
-            try:
-                slot = summary.slots[key]
-                if slot[0] is detail:
-                    slot[1] += 1
-                elif slot[2] is detail:
-                    slot[3] += 1
-                else:
-                    summary.add(key, detail)
-            except KeyError:
-                summary.add(key, detail)
-        return detail
-
-    def get_boolean(self, key: str, context: ContextInput, default: bool) -> bool:
-        """The boolean value of ``key`` for ``context`` (``default`` on any problem)."""
-        value: bool = self.get_boolean_details(key, context, default).value
-        return value
-
-    def get_string(self, key: str, context: ContextInput, default: str) -> str:
-        """The string value of ``key`` (``default`` on any problem)."""
-        value: str = self.get_string_details(key, context, default).value
-        return value
-
-    def get_integer(self, key: str, context: ContextInput, default: int) -> int:
-        """The integer value of ``key`` (``default`` on any problem)."""
-        value: int = self.get_integer_details(key, context, default).value
-        return value
-
-    def get_float(self, key: str, context: ContextInput, default: float) -> float:
-        """The float value of ``key`` (``default`` on any problem)."""
-        value: float = self.get_float_details(key, context, default).value
-        return value
-
-    def get_object(self, key: str, context: ContextInput, default: Any) -> Any:
-        """The object value of ``key`` (``default`` on any problem)."""
-        return self.get_object_details(key, context, default).value
+    # The typed getters are made by _getter below, so that all ten share one body (and one
+    # place for a per-evaluation hook) without paying a second Python call per evaluation.
+    get_boolean_details = _getter(
+        CompiledEnvironment.get_boolean_details, details=True,
+        doc="Boolean flag detail; TYPE_MISMATCH (and ``default``) for other kinds.")
+    get_string_details = _getter(
+        CompiledEnvironment.get_string_details, details=True,
+        doc="String flag detail; TYPE_MISMATCH (and ``default``) for other kinds.")
+    get_integer_details = _getter(
+        CompiledEnvironment.get_integer_details, details=True,
+        doc="Integer detail (number flags holding integers).")
+    get_float_details = _getter(
+        CompiledEnvironment.get_float_details, details=True,
+        doc="Float detail (number flags).")
+    get_object_details = _getter(
+        CompiledEnvironment.get_object_details, details=True,
+        doc="Object detail (json flags; a private deep copy).")
+    get_boolean = _getter(
+        CompiledEnvironment.get_boolean, details=False,
+        details_getter=CompiledEnvironment.get_boolean_details,
+        doc="The boolean value of ``key`` for ``context`` (``default`` on any problem).")
+    get_string = _getter(
+        CompiledEnvironment.get_string, details=False,
+        details_getter=CompiledEnvironment.get_string_details,
+        doc="The string value of ``key`` (``default`` on any problem).")
+    get_integer = _getter(
+        CompiledEnvironment.get_integer, details=False,
+        details_getter=CompiledEnvironment.get_integer_details,
+        doc="The integer value of ``key`` (``default`` on any problem).")
+    get_float = _getter(
+        CompiledEnvironment.get_float, details=False,
+        details_getter=CompiledEnvironment.get_float_details,
+        doc="The float value of ``key`` (``default`` on any problem).")
+    get_object = _getter(
+        CompiledEnvironment.get_object, details=False,
+        details_getter=CompiledEnvironment.get_object_details,
+        doc="The object value of ``key``, a private deep copy (``default`` on any problem).")
 
     def evaluate_all(self, context: ContextInput) -> dict[str, EvaluationDetail]:
         """Every flag for ``context`` from ONE snapshot (consistent); {} when not ready."""

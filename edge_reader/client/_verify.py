@@ -273,7 +273,7 @@ def snapshot_from_document(
             f"document revision {revision} differs from pointer {pointer.revision}",
         )
     try:
-        env = compile_environment(doc, strict=False, clock=clock)
+        env = compile_environment(doc, strict=False, clock=clock, lazy=True)
     except Exception as exc:  # strict=False should not raise; a malformed document still can
         raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
     flags: Mapping[str, Any] = doc["flags"]

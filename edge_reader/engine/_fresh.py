@@ -50,6 +50,13 @@ class Fresh:
     __slots__ = ("_details", "_metadata", "_metadata_ids", "_tuples", "copy", "integer", "text")
 
     def __init__(self) -> None:
+        """Empty sharing tables."""
+        self.forget()
+
+    def forget(self) -> None:
+        """Empty the sharing tables, whose keys are objects of the document being compiled:
+        a compilation that outlives its document (a lazy one, see _lazy.py) calls this once
+        the document is done with, and shares only what it compiles afterwards."""
         # The copy-and-share tables are functools caches: a hit (the common case: "on",
         # "user", "country"...) is then one C call, no Python frame — compiling 10,000 flags
         # asks for a quarter of a million strings. Unbounded: they live for one compilation.

@@ -16,6 +16,7 @@ into a closure that serves the caller's default with reason ERROR / PARSE_ERROR.
 
 from __future__ import annotations
 
+import marshal
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -23,6 +24,7 @@ from typing import Any, NamedTuple
 from ._clauses import SegmentCompiler, compile_conditions, lint_attributes
 from ._fresh import Fresh
 from ._gc import paused_gc
+from ._lazy import LazyEnvironment, Pending
 from ._rollout import Clock, RolloutPlan, build_rollout, parse_rollout
 from ._runs import Constant, FixedRules, Flag, Match, OneRule
 from ._validate import (
@@ -63,7 +65,7 @@ _NO_TARGETING_KEY = "the flag buckets by targeting key and the context has none"
 
 
 def compile_environment(
-    doc: object, *, strict: bool = True, clock: Clock | None = None,
+    doc: object, *, strict: bool = True, clock: Clock | None = None, lazy: bool = False,
 ) -> CompiledEnvironment:
     """Compile an environment document.
 
@@ -74,11 +76,15 @@ def compile_environment(
     depending on it serve the caller's default with reason ERROR / PARSE_ERROR.
     ``clock`` (seconds since the epoch, e.g. ``time.time``) drives scheduled ramps; the
     engine never reads the wall clock itself. Without a clock, ramps serve their base weights.
+    ``lazy=True`` (readers; only with ``strict=False``) defers compiling each flag to its
+    first evaluation (see _lazy.py): the same answers, ``errors`` and ``warnings``, for a
+    fraction of the load time. A document that does not survive ``marshal`` unchanged (only
+    a Python caller can build one) is compiled eagerly all the same.
     """
     problems = Problems()
     try:
         with paused_gc():
-            env = _compile(doc, problems, clock)
+            env = _compile(doc, problems, clock, lazy and not strict)
     except CompileError:
         raise
     except Exception as exc:  # a safety net: surprises become a compile error, never a crash
@@ -89,10 +95,15 @@ def compile_environment(
     return env
 
 
-def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEnvironment:
+def _compile(doc: object, problems: Problems, clock: Clock | None,
+             lazy: bool = False) -> CompiledEnvironment:
     # Everything kept past compilation is copied out of the document: see _fresh.py.
     fresh = Fresh()
     flags, raw_segments, metadata = _read_top(doc, problems, fresh)
+    if lazy:
+        deferred = _compile_lazily(doc, flags, raw_segments, metadata, problems, fresh, clock)
+        if deferred is not None:
+            return deferred
     segments = SegmentCompiler(raw_segments, problems, fresh)
     segments.compile_all()
     env = _Compilation(problems, fresh, clock, segments, _shapes(flags), flags.keys())
@@ -102,21 +113,8 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         if not isinstance(raw_key, str):
             problems.error("flags", f"flag keys must be strings, got {raw_key!r}", "type")
             continue
-        key = fresh.copy(raw_key)  # unique: not worth a place in the sharing table
-        before = len(problems.errors)
-        try:
-            run, info, prereqs = _compile_flag(key, raw, env)
-        except Exception as exc:  # never let one flag take the document down
-            problems.error(f"flags.{key}", f"internal compiler error: {exc!r}", "internal")
-            run, info, prereqs = None, None, []
-        if prereqs:  # only flags with prerequisites matter to the graph check
-            edges[key] = prereqs
-        if len(problems.errors) > before or run is None:
-            failed[key] = str(problems.errors[before]) if len(problems.errors) > before else "?"
-        else:
-            env.runs[key] = run
-        if info is not None:
-            env.infos[key] = info
+        # unique: not worth a place in the sharing table
+        _compile_one(fresh.copy(raw_key), raw, env, failed, edges)
     lint_attributes(problems)
     for key in _check_prerequisite_graph(edges, problems):
         failed.setdefault(key, "prerequisite cycle")
@@ -124,6 +122,135 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         env.runs[key] = _error_run(f"flag {key!r} does not compile: {message}")
     return CompiledEnvironment(env.runs, env.infos, list(problems.errors),
                                list(problems.warnings), metadata)
+
+
+def _compile_one(key: str, raw: object, env: _Compilation, failed: dict[str, str],
+                 edges: dict[str, list[tuple[int, str]]]) -> None:
+    """Compile flag ``key`` into ``env.runs``/``env.infos``; a broken flag goes to ``failed``
+    (with its first error) and its prerequisite edges to ``edges``."""
+    problems = env.problems
+    before = len(problems.errors)
+    try:
+        run, info, prereqs = _compile_flag(key, raw, env)
+    except Exception as exc:  # never let one flag take the document down
+        problems.error(f"flags.{key}", f"internal compiler error: {exc!r}", "internal")
+        run, info, prereqs = None, None, []
+    if prereqs:  # only flags with prerequisites matter to the graph check
+        edges[key] = prereqs
+    if len(problems.errors) > before or run is None:
+        failed[key] = str(problems.errors[before]) if len(problems.errors) > before else "?"
+    else:
+        env.runs[key] = run
+    if info is not None:
+        env.infos[key] = info
+
+
+def _compile_lazily(
+    doc: object, flags: Mapping[Any, Any], raw_segments: Mapping[Any, Any],
+    metadata: dict[str, Any], problems: Problems, fresh: Fresh, clock: Clock | None,
+) -> CompiledEnvironment | None:
+    """Reader mode (see _lazy.py): compile segments and the flags with prerequisites now,
+    defer every other flag; None when the document does not survive ``marshal``."""
+    sources = _sources(doc, flags)
+    if sources is None:
+        return None
+    # A table of our own, with copied names: the segment compiler outlives the document.
+    seg_table = {fresh.copy(k) if k.__class__ is str else k: v for k, v in raw_segments.items()}
+    segments = SegmentCompiler(seg_table, problems, fresh)
+    segments.compile_all()
+    env = _Compilation(problems, fresh, clock, segments, _shapes(flags), flags.keys())
+    pending = Pending(env.runs, env.infos, lambda key: _compile_deferred(key, sources, env),
+                      lambda: _problems_of(sources, clock))
+    failed: dict[str, str] = {}
+    edges: dict[str, list[tuple[int, str]]] = {}
+    for key, raw in zip(sources.flags, flags.values(), strict=True):
+        if isinstance(raw, Mapping) and not raw.get("prerequisites"):
+            env.runs[key] = pending.defer(key)
+        else:  # prerequisites: checked as a graph, at once, exactly as an eager compilation
+            _compile_one(key, raw, env, failed, edges)
+    for key in _check_prerequisite_graph(edges, problems):
+        failed.setdefault(key, "prerequisite cycle")
+    for key, message in failed.items():
+        env.runs[key] = _error_run(f"flag {key!r} does not compile: {message}")
+    # Keep nothing of the document (see _fresh.py): its objects are the sharing tables'
+    # keys, the segments' sources and the clause cache's keys; and deferred flags have no
+    # prerequisites, so they need no flag shapes.
+    fresh.forget()
+    seg_table.update(dict.fromkeys(seg_table))
+    segments.clause_cache.clear()
+    env.shape_of = _no_shape
+    env.flag_keys = frozenset(env.runs)
+    _forget(problems)
+    return LazyEnvironment(env.runs, env.infos, metadata, pending)
+
+
+class _Sources(NamedTuple):
+    """A document as ``marshal`` bytes: the flags one by one, the rest in one piece."""
+
+    top: bytes  # the document with ``flags`` set to None (key order kept)
+    flags: dict[str, bytes]  # flag key (copied) -> the flag
+
+
+def _sources(doc: object, flags: Mapping[Any, Any]) -> _Sources | None:
+    """``doc`` serialised for deferred compilation, or None when marshal would change it."""
+    if not isinstance(doc, dict) or flags.__class__ is not dict:
+        return None
+    try:
+        # marshal (stdlib, C): 1.5 µs a flag, where json.dumps takes 8. It refuses every
+        # type but the exact builtins (a str subclass, a MappingProxyType...): no surprise
+        # on the way back. Version 4 writes repeated objects once (faster than 2 here).
+        top = marshal.dumps({k: (None if k == "flags" else v) for k, v in doc.items()}, 4)
+        by_key = {}
+        for key, raw in flags.items():
+            if key.__class__ is not str:
+                return None
+            by_key["".join((key, ""))] = marshal.dumps(raw, 4)  # a copy: see _fresh.py
+    except ValueError:
+        return None
+    return _Sources(top, by_key)
+
+
+def _compile_deferred(key: str, sources: _Sources,
+                      env: _Compilation) -> tuple[Run, FlagInfo | None]:
+    """Compile one deferred flag with the load's compilation state (under Pending's lock)."""
+    failed: dict[str, str] = {}
+    # The clause cache stays: flags compiled later share this one's clauses (its keys pin
+    # one parsed copy per distinct clause, not per flag).
+    _compile_one(key, _unmarshal(sources.flags[key]), env, failed, {})
+    _forget(env.problems)
+    if key in failed:
+        return _error_run(f"flag {key!r} does not compile: {failed[key]}"), env.infos.get(key)
+    return env.runs[key], env.infos.get(key)
+
+
+def _problems_of(sources: _Sources, clock: Clock | None) -> tuple[list[Problem], list[Problem]]:
+    """(errors, warnings) of an eager compilation of the document ``sources`` holds."""
+    doc = _unmarshal(sources.top)
+    doc["flags"] = {key: _unmarshal(raw) for key, raw in sources.flags.items()}
+    problems = Problems()
+    try:
+        with paused_gc():
+            _compile(doc, problems, clock)
+    except CompileError:
+        pass  # cannot happen: the load compiled the same document; its problems are kept
+    return list(problems.errors), list(problems.warnings)
+
+
+def _unmarshal(data: bytes) -> Any:
+    # Only ever bytes this process made with marshal.dumps (_sources), never input.
+    return marshal.loads(data)  # noqa: S302
+
+
+def _no_shape(key: str) -> _Shape | None:
+    """After a lazy load: no deferred flag has prerequisites, so no shape is ever asked."""
+    return None
+
+
+def _forget(problems: Problems) -> None:
+    """Empty ``problems``: a lazy environment reports its problems on demand (_lazy.py)."""
+    problems.errors.clear()
+    problems.warnings.clear()
+    problems.attributes.clear()
 
 
 def _read_top(

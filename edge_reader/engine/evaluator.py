@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from .context import Context, Kinds
+from .context import Context, Kinds, kinds_of, plain_kinds
 from .detail import ErrorCode, EvaluationDetail, FlagInfo, Reason
 from .errors import Problem
 
@@ -140,11 +140,14 @@ class CompiledEnvironment:
         if run is None:
             return default
         try:
-            if ctx.__class__ is not Context:
-                ctx = Context.from_mapping(ctx)
-            if ctx.error is not None:
-                return default
-            value = run(ctx.kinds).value
+            if ctx.__class__ is Context and ctx.error is None:
+                kinds = ctx.kinds
+            else:  # a plain dict: plain_kinds, no Context built (see context.py)
+                found = plain_kinds(ctx) or kinds_of(ctx)
+                if found is None:
+                    return default
+                kinds = found
+            value = run(kinds).value
         except Exception:
             return default
         return value if value is True or value is False else default
@@ -155,11 +158,14 @@ class CompiledEnvironment:
         if run is None:
             return default
         try:
-            if ctx.__class__ is not Context:
-                ctx = Context.from_mapping(ctx)
-            if ctx.error is not None:
-                return default
-            value = run(ctx.kinds).value
+            if ctx.__class__ is Context and ctx.error is None:
+                kinds = ctx.kinds
+            else:  # a plain dict: plain_kinds, no Context built (see context.py)
+                found = plain_kinds(ctx) or kinds_of(ctx)
+                if found is None:
+                    return default
+                kinds = found
+            value = run(kinds).value
         except Exception:
             return default
         return value if isinstance(value, str) else default
@@ -170,11 +176,14 @@ class CompiledEnvironment:
         if run is None:
             return default
         try:
-            if ctx.__class__ is not Context:
-                ctx = Context.from_mapping(ctx)
-            if ctx.error is not None:
-                return default
-            value = run(ctx.kinds).value
+            if ctx.__class__ is Context and ctx.error is None:
+                kinds = ctx.kinds
+            else:  # a plain dict: plain_kinds, no Context built (see context.py)
+                found = plain_kinds(ctx) or kinds_of(ctx)
+                if found is None:
+                    return default
+                kinds = found
+            value = run(kinds).value
         except Exception:
             return default
         if value.__class__ is int:
@@ -187,11 +196,14 @@ class CompiledEnvironment:
         if run is None:
             return default
         try:
-            if ctx.__class__ is not Context:
-                ctx = Context.from_mapping(ctx)
-            if ctx.error is not None:
-                return default
-            value = run(ctx.kinds).value
+            if ctx.__class__ is Context and ctx.error is None:
+                kinds = ctx.kinds
+            else:  # a plain dict: plain_kinds, no Context built (see context.py)
+                found = plain_kinds(ctx) or kinds_of(ctx)
+                if found is None:
+                    return default
+                kinds = found
+            value = run(kinds).value
         except Exception:
             return default
         return float(value) if _is_number(value) else default

@@ -7,8 +7,11 @@ import pathlib
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ENGINE_ALLOWED = {"mmh3", "re2", "jsonschema"}
-ENGINE_FORBIDDEN_STDLIB = {"time", "socket", "http", "urllib", "subprocess", "threading",
-                           "asyncio", "os", "random"}
+ENGINE_FORBIDDEN_STDLIB = {"time", "socket", "http", "urllib", "subprocess", "asyncio", "os",
+                           "random"}
+# threading for its Lock only (a lazy environment compiles a flag once however many threads
+# ask at the same time, engine/_lazy.py): the engine starts no thread and no timer.
+ENGINE_THREADING_ALLOWED = {"Lock"}
 EDGE_FORBIDDEN = {"control_plane", "chalicelib", "vexil", "chalice"}
 # boto3 may only be imported lazily (inside a function, for the optional KMS path) so a
 # reader that decrypts with an SDK key never needs it; never at module level.
@@ -59,6 +62,17 @@ def test_engine_imports_only_the_allow_list() -> None:
                 continue
             assert top in ENGINE_ALLOWED or top in stdlib, f"{path}: imports {name}"
             assert top not in ENGINE_FORBIDDEN_STDLIB, f"{path}: imports {name}"
+
+
+def test_engine_uses_threading_for_locks_only() -> None:
+    for path in (ROOT / "edge_reader" / "engine").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module == "threading":
+                raise AssertionError(f"{path}: import threading, use threading.Lock")
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                    and node.value.id == "threading"):
+                assert node.attr in ENGINE_THREADING_ALLOWED, f"{path}:{node.lineno}: {node.attr}"
 
 
 def test_engine_never_reads_the_wall_clock() -> None:
