@@ -291,7 +291,9 @@ class FlagClient:
         if insights and mode != "offline" and key is not None:
             self._insights = build_insights(
                 insights_url, key.text, project, environment, transport, ca_bundle,
-                insights_flush_interval, insights_max_entries, clock)
+                insights_flush_interval, insights_max_entries, clock,
+                # Lambda mode sends on an invocation's time: never longer than a refresh may.
+                timeout=lambda_timeout if mode == "lambda" else 5.0)
         self._lambda_ttl = lambda_ttl
         self._lambda_timeout = lambda_timeout
         self._lambda_failures = 0

@@ -339,7 +339,8 @@ def _snippet(body: bytes) -> str:
 
 def build_insights(url: str | None, sdk_key_text: str, project: str, environment: str,
                    transport: Transport | None, ca_bundle: str | None, flush_interval: float,
-                   max_entries: int, clock: Callable[[], float]) -> Insights | None:
+                   max_entries: int, clock: Callable[[], float], timeout: float = 5.0,
+                   ) -> Insights | None:
     """The client's :class:`Insights`, or None when no ingest URL is configured.
 
     ``url`` falls back to ``$VEXIL_INSIGHTS_URL``; a URL ending in ``/`` or naming only the
@@ -352,4 +353,5 @@ def build_insights(url: str | None, sdk_key_text: str, project: str, environment
         url = url.rstrip("/") + INGEST_PATH
     return Insights(url=url, sdk_key_text=sdk_key_text, project=project,
                     environment=environment, transport=transport, ca_bundle=ca_bundle,
-                    flush_interval=flush_interval, max_entries=max_entries, clock=clock)
+                    flush_interval=flush_interval, max_entries=max_entries, timeout=timeout,
+                    clock=clock)
