@@ -74,10 +74,15 @@ class CompiledEnvironment:
         if run is None:
             return _error(default, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} not found")
         try:
-            context = _context(ctx)
-            if context.error is not None:
-                return _error(default, ErrorCode.INVALID_CONTEXT, context.error)
-            detail = run(context.kinds)
+            # A plain dict takes the value getters' shortcut (plain_kinds: same kinds, no
+            # Context built); the details getters and evaluation insights come through here.
+            kinds = plain_kinds(ctx) if ctx.__class__ is dict else None
+            if kinds is None:
+                context = _context(ctx)
+                if context.error is not None:
+                    return _error(default, ErrorCode.INVALID_CONTEXT, context.error)
+                kinds = context.kinds
+            detail = run(kinds)
         except Exception as exc:
             return _error(default, ErrorCode.GENERAL, f"evaluation failed: {exc!r}")
         if detail.value is USE_DEFAULT:
