@@ -143,7 +143,11 @@ def test_refs_finds_the_demo_flags_and_feeds_the_stale_view(
         "checkout-enabled"]["reasons"]
     text = _vexil(state, "flags", "stale", "--project", "shop", "--environment", "staging")
     assert text.returncode == 0
-    assert IDLE in text.stdout or "free-shipping" in text.stdout
+    assert "free-shipping" in text.stdout
+    assert "no code references" in text.stdout
+    gate = _vexil(state, "flags", "stale", "--project", "shop", "--environment", "staging",
+                  "--detailed-exitcode")
+    assert gate.returncode == 2, gate.stderr  # stale flags found
 
 
 def test_the_edge_sends_summaries_with_its_client_key(

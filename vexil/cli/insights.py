@@ -1,7 +1,8 @@
 """``vexil flags stale`` and ``vexil refs``: which flags look removable, and where flags
 live in code (logic in vexil.coderefs and vexil.remote; docs/insights.md).
 
-``flags stale`` exits 0 whatever it finds (use ``--json`` and your own rule in CI);
+``flags stale`` exits 0 whatever it finds, or with ``--detailed-exitcode`` 2 when a flag is
+stale (as ``plan --detailed-exitcode`` does for pending changes);
 ``refs`` exits 0 after printing (and, with ``--upload``, storing) the references.
 """
 
@@ -42,6 +43,8 @@ def register(sub: Subparsers) -> None:
                                          "expired or unreferenced for N days")
     add_scope(st)
     st.add_argument("--days", type=int, default=30, help="the window, 1-90 days (default 30)")
+    st.add_argument("--detailed-exitcode", action="store_true",
+                    help="exit 0 when no flag is stale, 2 when some are (1 on errors), for CI")
     add_json(st)
     add_connection(st)
     r = sub.add_parser("refs", help="find flag keys in a repository (and upload them from CI)")
@@ -72,10 +75,11 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if not 1 <= args.days <= 90:
         raise UsageError("--days: must be from 1 to 90")
     view = remote.stale_flags(api(args), args.project, args.environment, args.days)
+    items: list[dict[str, Any]] = view.get("items", [])
+    found = 2 if args.detailed_exitcode and items else 0
     if args.json:
         print_json(view)
-        return 0
-    items: list[dict[str, Any]] = view.get("items", [])
+        return found
     print_table(("flag", "why", "evaluations", "last evaluated", "serving"),
                 ((i["key"], "; ".join(REASON_TEXT.get(r, r) for r in i["reasons"]),
                   i.get("evaluations", 0), i.get("last_evaluated") or "—",
@@ -85,7 +89,7 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if view.get("code_references") is None:
         out("no code references uploaded for this project: run `vexil refs --upload` in CI "
             "to add 'no code references' to this list")
-    return 0
+    return found
 
 
 def cmd_refs(args: argparse.Namespace) -> int:
