@@ -19,6 +19,7 @@ from chalicelib.usecases import (
     flag_configs,
     flag_definitions,
     impact,
+    insights,
     projects,
     rollouts,
     sdk_keys,
@@ -392,6 +393,30 @@ def verify_audit(req: Req) -> dict[str, Any]:
     chain = audit_log.chain_for(req.ctx, req.call, req.body.get("project"),
                                 req.body.get("environment"))
     return audit_log.verify(req.ctx, chain)
+
+
+# --- evaluation insights and code references (docs/insights.md) ---------------------------
+
+
+@route("/v1/insights/evaluations", "POST")
+def ingest_evaluations(req: Req) -> dict[str, Any]:
+    return insights.ingest(req.ctx, req.headers.get("authorization"), req.body)
+
+
+@route(E + "/insights/stale", "GET")
+def stale_flags(req: Req, project: str, env: str) -> dict[str, Any]:
+    return insights.stale(req.ctx, project, env, req.query)
+
+
+@route(P + "/code-references", "GET")
+def list_code_references(req: Req, project: str) -> dict[str, Any]:
+    return {"items": insights.code_refs(req.ctx, project)}
+
+
+@route(P + "/code-references/{repository}", "PUT")
+def put_code_references(req: Req, project: str, repository: str) -> dict[str, Any]:
+    return insights.put_code_refs(req.ctx, req.call, project,
+                                  key_param("repository", repository), req.body)
 
 
 # --- publisher (owned by the publisher helper) ---------------------------------------------

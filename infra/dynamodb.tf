@@ -33,6 +33,13 @@ resource "aws_dynamodb_table" "main" {
     enabled = true
   }
 
+  # Evaluation-insights counters expire by themselves (docs/insights.md); only those items
+  # carry this attribute (chalicelib/keys.py INSIGHTS_TTL_ATTRIBUTE).
+  ttl {
+    attribute_name = "insights_ttl"
+    enabled        = true
+  }
+
   server_side_encryption {
     enabled     = true
     kms_key_arn = aws_kms_key.table.arn

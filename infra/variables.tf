@@ -172,6 +172,12 @@ variable "waf_api_rate_limit" {
   default     = 1000
 }
 
+variable "waf_insights_rate_limit" {
+  description = "Evaluation summaries per client IP per 5 minutes before WAF blocks them (an address may be a NAT for a whole fleet: 25,000 = 5,000 readers at the default 60 s)."
+  type        = number
+  default     = 25000
+}
+
 variable "waf_cdn_rate_limit" {
   description = "Requests per client IP per 5 minutes before WAF blocks it at CloudFront (readers poll the pointer)."
   type        = number

@@ -27,11 +27,64 @@ resource "aws_wafv2_web_acl" "api" {
       rate_based_statement {
         limit              = var.waf_api_rate_limit
         aggregate_key_type = "IP"
+        # Every path but the readers' evaluation summaries, which have their own budget
+        # below: a fleet behind one NAT address must not lock its operators out.
+        scope_down_statement {
+          not_statement {
+            statement {
+              byte_match_statement {
+                search_string         = "/v1/insights/evaluations"
+                positional_constraint = "ENDS_WITH"
+                field_to_match {
+                  uri_path {}
+                }
+                text_transformation {
+                  priority = 0
+                  type     = "NONE"
+                }
+              }
+            }
+          }
+        }
       }
     }
     visibility_config {
       cloudwatch_metrics_enabled = true
       metric_name                = "${local.name_prefix}-api-rate-limit"
+      sampled_requests_enabled   = true
+    }
+  }
+
+  # Evaluation summaries (docs/insights.md): each reader sends one per flush interval, so an
+  # address stands for a fleet; the budget is sized for fleets, not for people.
+  rule {
+    name     = "insights-rate-limit-per-ip"
+    priority = 2
+    action {
+      block {}
+    }
+    statement {
+      rate_based_statement {
+        limit              = var.waf_insights_rate_limit
+        aggregate_key_type = "IP"
+        scope_down_statement {
+          byte_match_statement {
+            search_string         = "/v1/insights/evaluations"
+            positional_constraint = "ENDS_WITH"
+            field_to_match {
+              uri_path {}
+            }
+            text_transformation {
+              priority = 0
+              type     = "NONE"
+            }
+          }
+        }
+      }
+    }
+    visibility_config {
+      cloudwatch_metrics_enabled = true
+      metric_name                = "${local.name_prefix}-api-insights-rate-limit"
       sampled_requests_enabled   = true
     }
   }

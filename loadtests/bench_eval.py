@@ -142,6 +142,37 @@ def run_workload(getter: Callable[[str, Any, bool], bool], keys: list[str],
             "cpu_mean_us": round(best_cpu / n / 1000.0, 3)}
 
 
+def measure_insights(env: CompiledEnvironment, workloads: dict[str, list[str]],
+                     contexts: list[Context], rounds: int) -> dict[str, Any]:
+    """W1–W6 through ``FlagClient.get_boolean`` with evaluation summaries off, then on, in
+    this run: ``added_ns`` is the recording's cost per evaluation (goal <= 40 ns).
+
+    The client is offline (no network) with ``env`` installed directly; for the "on" runs
+    an ``Insights`` table (never flushed) is attached, as ``insights_url=`` would.
+    """
+    from edge_reader.client import FlagClient, Snapshot  # noqa: PLC0415
+    from edge_reader.client._insights import Insights  # noqa: PLC0415
+
+    client = FlagClient(project="bench", environment="dev", mode="offline", start=False)
+    client._store.install(Snapshot(env=env, revision=1, source="file", pointer=None,
+                                   flag_fingerprints={}, segment_fingerprints={},
+                                   dependents={}))
+    table = Insights(url="http://127.0.0.1:9/v1/insights/evaluations", sdk_key_text="k",
+                     project="bench", environment="dev")
+    out: dict[str, Any] = {}
+    for name, flag_keys in workloads.items():
+        client._insights = None
+        off = run_workload(client.get_boolean, flag_keys, contexts, rounds)
+        client._insights = table
+        on = run_workload(client.get_boolean, flag_keys, contexts, rounds)
+        table.take_window()
+        out[name] = {"off_mean_us": off["mean_us"], "on_mean_us": on["mean_us"],
+                     "added_ns": round((on["mean_us"] - off["mean_us"]) * 1000, 1),
+                     "added_cpu_ns": round((on["cpu_mean_us"] - off["cpu_mean_us"]) * 1000, 1)}
+    client.close()
+    return out
+
+
 def compile_flags(n_flags: int) -> dict[str, Any]:
     """``n_flags`` flags: W2-shaped, or string flags with a target list, a three-clause rule
     and a 50 % rollout (alternately)."""
@@ -383,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     results["load_10k_flags_eager"] = load_stats["eager"]
     results["load_10k_flags_flagclient"] = load_stats["snapshot"]
     results["lambda_cold_start_ms"] = measure_lambda_cold_start(1000, 3 if args.quick else 5)
+    results["insights"] = measure_insights(env, workloads, contexts, rounds)
 
     if args.json:
         print(json.dumps(results))
@@ -419,6 +451,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{m['rss_growth_mb_after_drop']} MB, {m['rss_growth_mb_all_flags_compiled']} MB "
               "with every flag compiled")
     print(f"Lambda cold start, 1,000 flags: {results['lambda_cold_start_ms']}")
+    print("FlagClient.get_boolean, evaluation summaries off vs on (goal: <= 40 ns added)")
+    for name, r in results["insights"].items():
+        print(f"{name:<10} off {r['off_mean_us']:.3f} us, on {r['on_mean_us']:.3f} us: "
+              f"{r['added_ns']:+.1f} ns wall, {r['added_cpu_ns']:+.1f} ns CPU")
     return 0
 
 

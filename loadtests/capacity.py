@@ -198,3 +198,29 @@ def instance_grid(
     """CDN requests/s for application instances × poll interval (the SDK's only load)."""
     return [{"instances": n, "poll_interval_s": i, "requests_per_s": round(n / i, 2)}
             for n in instances for i in intervals]
+
+
+def insights_monthly(w: Workload, p: Prices | None = None, *, flush_interval_s: float = 60.0,
+                     flags_per_summary: int = 100, edge_containers: int = 20,
+                     ingest_ms: float = 30.0, ingest_memory_mb: int = 512,
+                     retention_days: int = 90, environments: int = 2) -> dict[str, float]:
+    """Monthly cost (USD) of evaluation insights (docs/insights.md): every server-SDK
+    instance and warm edge container sends one summary per ``flush_interval_s`` through
+    API Gateway (REST) to the API Lambda, which makes one UpdateItem (≤ 1 KB: 1 WRU) per
+    flag evaluated in the window plus one for the environment's day summary. Storage: one
+    ≈300-byte item per (environment, flag, day), kept ``retention_days`` (TTL)."""
+    p = p or Prices()
+    senders = w.app_instances + edge_containers
+    summaries = senders * SECONDS_PER_MONTH / flush_interval_s
+    wru = summaries * (flags_per_summary + 1)
+    gb_stored = environments * flags_per_summary * retention_days * 300 / 1024**3
+    cost = {
+        "summaries_per_month": summaries,
+        "api_gateway": summaries / 1e6 * p.api_gateway_rest_per_million,
+        "lambda": summaries / 1e6 * p.lambda_per_million
+        + summaries * ingest_ms / 1000 * ingest_memory_mb / 1024 * p.lambda_gb_second,
+        "dynamodb_writes": wru / 1e6 * p.dynamodb_write_per_million,
+        "dynamodb_storage": gb_stored * 0.25,  # USD per GB-month, standard table class
+    }
+    cost["total"] = sum(v for k, v in cost.items() if k != "summaries_per_month")
+    return {k: round(v, 2) for k, v in cost.items()}

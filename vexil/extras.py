@@ -25,6 +25,7 @@ CONTROL_PLANE_HINT = (
 # a missing module of our own is a broken install, which must stay a loud error.
 INSTALL_HINTS: dict[str, str] = {
     "yaml": "pip install 'vexil[cli]'",
+    "pathspec": "pip install 'vexil[cli]'",
     "openfeature": "pip install 'vexil[openfeature]'",
     "boto3": "pip install 'vexil[aws]'",
     "botocore": "pip install 'vexil[aws]'",

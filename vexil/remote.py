@@ -355,3 +355,24 @@ def send_changeset(api: ApiClient, project: str, environment: str,
                                change_request=str(cr.get("id", "?")))
     return ChangesetResult(True, environment, revision=int(out.get("revision", 0)),
                            changeset=str(out.get("changeset", "")))
+
+
+# --- evaluation insights and code references (docs/insights.md) ---------------------------
+
+
+def flag_keys(api: ApiClient, project: str) -> list[str]:
+    """Every flag key of a project (all pages of ``GET /flags``)."""
+    return [str(item["key"]) for item in api.paginate(project_path(project) + "/flags")]
+
+
+def stale_flags(api: ApiClient, project: str, environment: str, days: int) -> dict[str, Any]:
+    """The stale-flags view (``GET .../insights/stale?days=N``): ``items`` with ``reasons``."""
+    body = api.get(env_path(project, environment) + f"/insights/stale?days={days}").body
+    return dict(body or {})
+
+
+def put_code_references(api: ApiClient, project: str, repository: str,
+                        body: Mapping[str, Any]) -> dict[str, Any]:
+    """Replace one repository's code references; the stored view comes back."""
+    url = project_path(project) + path("code-references", repository)
+    return dict(api.request("PUT", url, body=dict(body)).body or {})

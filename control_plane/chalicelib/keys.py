@@ -160,3 +160,36 @@ def rollout_sk(flag: str) -> str:
 def rollout_gsi_sk(project: str, environment: str, flag: str) -> str:
     """gsi1 sort key of an active rollout (``#`` never occurs in keys)."""
     return f"{project}#{environment}#{flag}"
+
+# --- evaluation insights and code references (docs/insights.md) ---------------------------
+# Their own partitions: no sort key starts with ENV#, so the publisher's stream filter never
+# delivers them, and nothing about them touches an environment's revision.
+INSIGHTS_DAY_SK_PREFIX = "D#"
+INSIGHTS_SUMMARY_SK_PREFIX = "S#"
+CODE_REFS_SK_PREFIX = "R#"
+INSIGHTS_TTL_ATTRIBUTE = "insights_ttl"  # the table's TTL attribute (infra/dynamodb.tf)
+
+
+def insights_pk(project: str, environment: str) -> str:
+    """Partition of one environment's evaluation counters (one item per flag and UTC day)."""
+    return f"INS#{project}#{environment}"
+
+
+def insights_day_sk(day: str, flag: str) -> str:
+    """Sort key of a flag's counters on a UTC day (``YYYY-MM-DD``): days sort, then flags."""
+    return f"{INSIGHTS_DAY_SK_PREFIX}{day}#{flag}"
+
+
+def insights_summary_sk(day: str) -> str:
+    """Sort key of an environment's per-day ingest summary (SDKs seen, dropped counters)."""
+    return f"{INSIGHTS_SUMMARY_SK_PREFIX}{day}"
+
+
+def code_refs_pk(project: str) -> str:
+    """Partition of a project's code references (one item per repository)."""
+    return f"REFS#{project}"
+
+
+def code_refs_sk(repository: str) -> str:
+    """Sort key of one repository's latest code-reference scan."""
+    return f"{CODE_REFS_SK_PREFIX}{repository}"

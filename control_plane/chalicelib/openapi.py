@@ -64,7 +64,7 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     if spec.if_match:
         params.append({"name": "If-Match", "in": "header", "required": True,
                        "schema": {"type": "string"}, "description": 'current ETag, e.g. "3"'})
-    if spec.perm is not Perm.PUBLIC and spec.method != "GET":
+    if spec.perm not in (Perm.PUBLIC, Perm.SDK_KEY) and spec.method != "GET":
         params.append({"name": "X-Vexil-Reason", "in": "header", "required": False,
                        "schema": {"type": "string"}, "description": "reason recorded in audit"})
     ok = {"description": "OK", "content": {"application/json": {"schema": {"type": "object"}}}}
@@ -98,6 +98,8 @@ def _operation(spec: RouteSpec) -> dict[str, Any]:
     }
     if spec.perm is Perm.PUBLIC:
         op["security"] = []
+    elif spec.perm is Perm.SDK_KEY:
+        op["security"] = [{"sdkKey": []}]
     if spec.request:
         op["requestBody"] = {
             "required": spec.request != "Reason",
@@ -127,7 +129,10 @@ def document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                           "description": "vxl_tok_… API token"}},
+                                           "description": "vxl_tok_… API token"},
+                                "sdkKey": {"type": "http", "scheme": "bearer",
+                                           "description": "vxl_srv_…/vxl_cli_… SDK key of "
+                                           "the environment the body names (insights)"}},
             "schemas": schemas,
         },
         "paths": paths,

@@ -33,10 +33,11 @@ class Perm(StrEnum):
     WRITE = "write"  # change flags/segments/CRs in scope
     ADMIN = "admin"  # projects, environments, SDK keys, tokens
     AUDIT = "audit"  # read and verify the audit log in scope
+    SDK_KEY = "sdk_key"  # no token: the route checks an environment's SDK key (insights)
 
 
 ROLE_PERMS: dict[str, frozenset[Perm]] = {
-    "admin": frozenset(Perm),
+    "admin": frozenset(Perm) - {Perm.SDK_KEY},  # no token opens an SDK-key route
     "editor": frozenset({Perm.PUBLIC, Perm.SELF, Perm.READ, Perm.WRITE}),
     "viewer": frozenset({Perm.PUBLIC, Perm.SELF, Perm.READ}),
     "auditor": frozenset({Perm.PUBLIC, Perm.SELF, Perm.READ, Perm.AUDIT}),

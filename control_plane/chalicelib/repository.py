@@ -66,6 +66,12 @@ class Repository(Protocol):
         """All steps or none; raise :class:`TransactionCancelled` with per-step reasons."""
         ...
 
+    def add_counters(self, pk: str, sk: str, adds: Mapping[str, int | set[str]],
+                     sets: Mapping[str, Any]) -> None:
+        """One UpdateItem outside any transaction: ``ADD`` each of ``adds`` (numbers or string
+        sets), ``SET`` each of ``sets`` (the insights counters; nothing else uses it)."""
+        ...
+
 
 def plain(value: Any) -> Any:
     """Convert DynamoDB's Decimal/Binary/set values into int/float/bytes/list."""
@@ -221,6 +227,30 @@ class DynamoRepository:
                 for r in exc.response.get("CancellationReasons", [])
             ]
             raise TransactionCancelled(reasons) from exc
+
+
+    def add_counters(self, pk: str, sk: str, adds: Mapping[str, int | set[str]],
+                     sets: Mapping[str, Any]) -> None:
+        """One UpdateItem: ``ADD`` each of ``adds``, ``SET`` each of ``sets``.
+
+        Attribute names go through placeholders, so any name (a variant, a reason) is safe.
+        """
+        names: dict[str, str] = {}
+        values: dict[str, Any] = {}
+        parts: list[str] = []
+        for i, (name, value) in enumerate(adds.items()):
+            names[f"#a{i}"], values[f":a{i}"] = name, value
+            parts.append(f"#a{i} :a{i}")
+        clauses = ["ADD " + ", ".join(parts)] if parts else []
+        assigns = []
+        for i, (name, value) in enumerate(sets.items()):
+            names[f"#s{i}"], values[f":s{i}"] = name, value
+            assigns.append(f"#s{i} = :s{i}")
+        if assigns:
+            clauses.append("SET " + ", ".join(assigns))
+        self._table.update_item(Key={"pk": pk, "sk": sk}, UpdateExpression=" ".join(clauses),
+                                ExpressionAttributeNames=names,
+                                ExpressionAttributeValues=values)
 
 
 def put(item: Mapping[str, Any], condition: str | None = None, **values: Any) -> Step:

@@ -48,6 +48,8 @@ def render() -> str:
         for role in ROLES:
             if spec.perm is Perm.PUBLIC:
                 cells.append("public")
+            elif spec.perm is Perm.SDK_KEY:
+                cells.append("SDK key")  # no token at all: the environment's SDK key
             else:
                 cells.append("yes" if spec.perm in ROLE_PERMS[role] else "—")
         note = " (all envs)" if spec.all_environments else ""

@@ -169,6 +169,17 @@ ROUTES: tuple[RouteSpec, ...] = (
               query=("project", "environment", "cursor", "limit"), tag="audit"),
     RouteSpec("/v1/audit/verify", "POST", Perm.AUDIT, "verifyAudit",
               "Recompute a chain and report the first break", "AuditVerify", tag="audit"),
+    RouteSpec("/v1/insights/evaluations", "POST", Perm.SDK_KEY, "ingestEvaluations",
+              "A reader's evaluation summary (authenticated by the environment's SDK key)",
+              "EvaluationSummary", tag="insights", max_body=1024 * 1024),
+    RouteSpec(E + "/insights/stale", "GET", Perm.READ, "staleFlags",
+              "Flags not evaluated, serving one variation, expired or unreferenced for N days",
+              query=("days",), tag="insights"),
+    RouteSpec(P + "/code-references", "GET", Perm.READ, "listCodeReferences",
+              "Every repository's latest code references", tag="insights"),
+    RouteSpec(P + "/code-references/{repository}", "PUT", Perm.WRITE, "putCodeReferences",
+              "Replace a repository's code references (`vexil refs --upload`)",
+              "CodeReferencesPut", tag="insights", max_body=350 * 1024),
 )
 
 BY_KEY: dict[tuple[str, str], RouteSpec] = {(r.path, r.method): r for r in ROUTES}

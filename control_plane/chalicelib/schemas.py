@@ -298,3 +298,30 @@ OPERATIONS["rollout.complete"] = obj(
      "started_at": {"type": "string", "maxLength": 64}},
     ("type", "flag", "started_at"))
 OPERATION["properties"]["type"]["enum"] = sorted(OPERATIONS)
+
+# --- evaluation insights and code references (docs/insights.md) ---------------------------
+VARIANT_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": 256}
+REQUESTS["EvaluationSummary"] = obj({
+    "format": {"const": 1},
+    "sdk": obj({"name": {"type": "string", "maxLength": 64},
+                "version": {"type": "string", "maxLength": 64}}),
+    "project": KEY, "environment": KEY,
+    "window": obj({"start": {"type": "integer", "minimum": 0},
+                   "end": {"type": "integer", "minimum": 0}}, ("start", "end")),
+    "dropped": {"type": "integer", "minimum": 0, "maximum": 2**53},
+    "counters": {"type": "array", "maxItems": 5000, "items": obj({
+        "flag": KEY,
+        "variant": {"anyOf": [VARIANT_NAME, {"type": "null"}]},
+        "reason": {"type": "string", "maxLength": 32},
+        "count": {"type": "integer", "minimum": 1, "maximum": 2**53},
+    }, ("flag", "variant", "reason", "count"))},
+}, ("format", "project", "environment", "counters"))
+CODE_REF: Schema = obj({"path": {"type": "string", "minLength": 1, "maxLength": 1024},
+                        "line": {"type": "integer", "minimum": 1}}, ("path", "line"))
+REQUESTS["CodeReferencesPut"] = obj({
+    "revision": {"type": "string", "maxLength": 128},
+    "branch": {"type": "string", "maxLength": 256},
+    "flags": {"type": "object", "maxProperties": 10000,
+              "propertyNames": {"pattern": KEY_PATTERN},
+              "additionalProperties": {"type": "array", "items": CODE_REF, "maxItems": 100}},
+}, ("flags",))

@@ -8,11 +8,15 @@ the publisher's tests read exactly what production writes.
 Item fields: ``pk``/``sk`` (``E#<p>#<e>`` / ``SDKKEY#<keyid>``), ``key_id``, ``kind`` (the
 long kind name, ``server``/``client``), ``scope`` (``tags``, ``prefixes``),
 ``wrapped_secret`` (``kms.encrypt`` of the 32 raw secret bytes under :func:`wrap_context`),
-``created_at``, ``revoked_at`` (absent until revoked), ``version``.
+``created_at``, ``revoked_at`` (absent until revoked), ``version``, ``verifier``
+(:func:`verifier`: how the insights ingest endpoint checks a presented key without KMS;
+absent on records created before evaluation insights).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +54,26 @@ def wrap_context(project: str, environment: str) -> dict[str, str]:
     }
 
 
+# Domain separation: the verifier is never equal to any other hash of the secret (the bundle
+# wrapping key is an HKDF of it with another label).
+_VERIFIER_LABEL = b"vexil sdk-key verifier v1\x00"
+
+
+def verifier(key: SdkKey) -> str:
+    """The stored check value of an SDK key: SHA-256 (hex) of a label and its secret.
+
+    Like API tokens, only a hash is kept: the secret is 256 random bits, so the hash can
+    neither be reversed nor guessed, and knowing it opens no bundle.
+    """
+    return hashlib.sha256(_VERIFIER_LABEL + key.secret).hexdigest()
+
+
+def verifies(item: Mapping[str, Any], key: SdkKey) -> bool:
+    """True when ``key`` is the key this record was created for (constant-time compare)."""
+    stored = item.get("verifier")
+    return isinstance(stored, str) and hmac.compare_digest(stored, verifier(key))
+
+
 def new_item(
     *,
     project: str,
@@ -79,6 +103,7 @@ def new_item(
         "wrapped_secret": bytes(wrapped),
         "created_at": created_at,
         "version": 1,
+        "verifier": verifier(key),
     }
     if revoked_at is not None:
         item["revoked_at"] = revoked_at

@@ -80,6 +80,10 @@ class Result:
 
 
 ANONYMOUS = Principal("anonymous", "anonymous", "none", (), ())
+# Routes without the token authorizer: public ones, and those that check an SDK key
+# themselves (the insights ingest; a denied SDK key is not written to the denied log, which
+# anyone could otherwise fill).
+NO_TOKEN = (Perm.PUBLIC, Perm.SDK_KEY)
 
 
 def principal_from_context(context: Mapping[str, Any]) -> Principal:
@@ -133,7 +137,7 @@ def _denied_environment(spec: RouteSpec, params: Mapping[str, str], body: Mappin
                         ) -> tuple[str, str] | None:
     project = params.get("project")
     env = params.get("env") or (body.get("to") if isinstance(body.get("to"), str) else None)
-    if spec.perm in (Perm.READ, Perm.AUDIT, Perm.SELF, Perm.PUBLIC) or not project or not env:
+    if spec.perm in (Perm.READ, Perm.AUDIT, Perm.SELF, *NO_TOKEN) or not project or not env:
         return None
     return project, str(env)
 
@@ -176,7 +180,7 @@ def register(app: Chalice, authorizer: Any) -> Callable[[str, str], Callable[...
                 return response
 
             app.route(path, methods=[method], content_types=CONTENT_TYPES, cors=cors,
-                      authorizer=None if spec.perm is Perm.PUBLIC else authorizer)(view)
+                      authorizer=None if spec.perm in NO_TOKEN else authorizer)(view)
             return fn
 
         return decorate
@@ -191,10 +195,10 @@ def _handle(app: Chalice, spec: RouteSpec, fn: Callable[..., Any], params: dict[
     headers = request.headers
     body: dict[str, Any] = {}
     try:
-        principal = (ANONYMOUS if spec.perm is Perm.PUBLIC
+        principal = (ANONYMOUS if spec.perm in NO_TOKEN
                      else principal_from_context(request.context))
         ctx = get_ctx()
-        if spec.perm is not Perm.PUBLIC:
+        if spec.perm not in NO_TOKEN:
             _route_permission(principal, spec, params)
         if spec.request:
             raw = request.raw_body

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 from edge_reader.bundle import (
     SERVER_SCOPE,
@@ -50,6 +50,13 @@ from edge_reader.bundle import (
 )
 from edge_reader.client._cache import DiskCache, decode_cache_file
 from edge_reader.client._fetcher import Fetcher, Timeouts
+from edge_reader.client._insights import (
+    DEFAULT_FLUSH_INTERVAL,
+    DEFAULT_MAX_ENTRIES,
+    FlushResult,
+    Insights,
+    build_insights,
+)
 from edge_reader.client._poller import DEFAULT_POLL_INTERVAL, Poller, Schedule
 from edge_reader.client._refresh import Refresher, RefreshResult
 from edge_reader.client._status import ClientStatus, StatusListener, StatusReport, StatusTracker
@@ -108,6 +115,7 @@ R = TypeVar("R")  # what the getter returns: D, or an EvaluationDetail
 
 def _getter(
     engine_getter: Callable[[CompiledEnvironment, str, Any, D], R], *, details: bool, doc: str,
+    details_getter: Callable[[CompiledEnvironment, str, Any, D], EvaluationDetail] | None = None,
 ) -> Callable[[FlagClient, str, ContextInput, D], R]:
     """A ``FlagClient`` method calling ``engine_getter`` on the snapshot served right now.
 
@@ -118,22 +126,42 @@ def _getter(
     a value getter returns ``default`` and a details getter a PROVIDER_NOT_READY detail.
     """
 
+    # The getter the hook calls: the details getter itself, or a value getter's twin.
+    by_detail = cast(Callable[[CompiledEnvironment, str, Any, D], EvaluationDetail],
+                     engine_getter if details_getter is None else details_getter)
+
     def get(self: FlagClient, key: str, context: ContextInput, default: D) -> R:
         snap = self.snapshot() if self._lambda else self._store.current
         if snap is None:
             if details:
                 return not_ready_detail(default, self._not_ready_message())  # type: ignore[return-value]
             return default  # type: ignore[return-value]  # a value getter: R is D
-        # A per-evaluation hook (e.g. evaluation counters) goes here, and only here: every
-        # typed getter of the client runs this line. Measured (docs/performance.md): one
-        # slot test `if self._hook is not None:` adds 5-6 ns per evaluation.
+        # The per-evaluation hook: evaluation insights (docs/insights.md). Off, it is this
+        # one attribute test; on, a value getter asks the engine for the detail instead (the
+        # counters need its variant and reason) and counts it inline: see _insights.py.
+        summary = self._insights
         try:
-            return engine_getter(snap.env, key, _EMPTY_CONTEXT if context is None else context,
-                                 default)
+            if summary is None:
+                return engine_getter(snap.env, key,
+                                     _EMPTY_CONTEXT if context is None else context, default)
+            detail = by_detail(snap.env, key, _EMPTY_CONTEXT if context is None else context,
+                               default)
         except Exception as exc:  # the engine promises not to raise; belt and braces
             if details:
                 return _general_error(default, exc)  # type: ignore[return-value]
             return default  # type: ignore[return-value]  # a value getter: R is D
+        try:
+            slot = summary.slots[key]
+            if slot[0] is detail:
+                slot[1] += 1
+            elif slot[2] is detail:
+                slot[3] += 1
+            else:
+                summary.add(key, detail)
+        except KeyError:
+            summary.add(key, detail)
+        # (No typing.cast here: it is a real call, and this line runs per evaluation.)
+        return detail if details else detail.value  # type: ignore[return-value]
 
     get.__doc__ = doc
     return get
@@ -173,6 +201,10 @@ class FlagClient:
         transport: Transport | None = None,
         clock: Callable[[], float] = time.time,
         start: bool = True,
+        insights: bool = True,
+        insights_url: str | None = None,
+        insights_flush_interval: float = DEFAULT_FLUSH_INTERVAL,
+        insights_max_entries: int = DEFAULT_MAX_ENTRIES,
     ) -> None:
         """Configure; with ``start`` (default) load bootstrap/cache and begin fetching.
 
@@ -181,6 +213,11 @@ class FlagClient:
         defaults to ``client`` for a ``cli`` SDK key and ``server`` otherwise.
         ``signing_keys``: the publisher's public key(s) — PEM text, DER bytes or a file path,
         or a list of them; when given, only pointers they signed are served (see above).
+        ``insights`` (default on): count evaluations per flag, variant and reason and send
+        the counts every ``insights_flush_interval`` seconds to ``insights_url`` (default
+        ``$VEXIL_INSIGHTS_URL``; the control plane's ``/v1/insights/evaluations``), with the
+        SDK key as credential. Off when False, without a URL, without an SDK key (KMS
+        readers) and in offline mode. See docs/insights.md.
         """
         if mode not in ("background", "lambda", "offline"):
             raise ValueError(f"mode: must be 'background', 'lambda' or 'offline', got {mode!r}")
@@ -250,6 +287,13 @@ class FlagClient:
             interval=poll_interval, jitter=jitter, first_retry=first_retry, max_backoff=max_backoff
         )
         self._poller: Poller | None = None
+        self._insights: Insights | None = None
+        if insights and mode != "offline" and key is not None:
+            self._insights = build_insights(
+                insights_url, key.text, project, environment, transport, ca_bundle,
+                insights_flush_interval, insights_max_entries, clock,
+                # Lambda mode sends on an invocation's time: never longer than a refresh may.
+                timeout=lambda_timeout if mode == "lambda" else 5.0)
         self._lambda_ttl = lambda_ttl
         self._lambda_timeout = lambda_timeout
         self._lambda_failures = 0
@@ -296,6 +340,9 @@ class FlagClient:
                 self._stale_watch.cancel()
         if self._poller is not None:
             self._poller.stop()
+        if self._insights is not None:
+            self._insights.flush()  # the last window (bounded by its timeout; never raises)
+            self._insights.close()
         if self._fetcher is not None:
             self._fetcher.close()
 
@@ -395,9 +442,12 @@ class FlagClient:
         if snap is None:
             return not_ready_detail(default, self._not_ready_message())
         try:
-            return snap.env.evaluate(key, _ctx(context), default)
+            detail = snap.env.evaluate(key, _ctx(context), default)
         except Exception as exc:  # the engine promises not to raise; belt and braces
             return _general_error(default, exc)
+        if self._insights is not None:
+            self._insights.add(key, detail)
+        return detail
 
     # The typed getters are made by _getter below, so that all ten share one body (and one
     # place for a per-evaluation hook) without paying a second Python call per evaluation.
@@ -418,18 +468,23 @@ class FlagClient:
         doc="Object detail (json flags; a private deep copy).")
     get_boolean = _getter(
         CompiledEnvironment.get_boolean, details=False,
+        details_getter=CompiledEnvironment.get_boolean_details,
         doc="The boolean value of ``key`` for ``context`` (``default`` on any problem).")
     get_string = _getter(
         CompiledEnvironment.get_string, details=False,
+        details_getter=CompiledEnvironment.get_string_details,
         doc="The string value of ``key`` (``default`` on any problem).")
     get_integer = _getter(
         CompiledEnvironment.get_integer, details=False,
+        details_getter=CompiledEnvironment.get_integer_details,
         doc="The integer value of ``key`` (``default`` on any problem).")
     get_float = _getter(
         CompiledEnvironment.get_float, details=False,
+        details_getter=CompiledEnvironment.get_float_details,
         doc="The float value of ``key`` (``default`` on any problem).")
     get_object = _getter(
         CompiledEnvironment.get_object, details=False,
+        details_getter=CompiledEnvironment.get_object_details,
         doc="The object value of ``key``, a private deep copy (``default`` on any problem).")
 
     def evaluate_all(self, context: ContextInput) -> dict[str, EvaluationDetail]:
@@ -450,7 +505,26 @@ class FlagClient:
         return f"no flags loaded ({report.reason})" if report.reason else "no flags loaded yet"
 
     def _run_cycle(self) -> RefreshResult:
-        return self.refresh()
+        result = self.refresh()
+        if self._insights is not None:
+            self._insights.flush_if_due()  # on the poller thread: never on a getter's time
+        return result
+
+    def flush_insights(self, *, force: bool = False) -> FlushResult | None:
+        """Send the evaluation summary now (``force``) or when its interval has passed.
+
+        Lambda mode has no thread: call this at the end of each invocation (it sends at
+        most once per ``insights_flush_interval``). None when insights are off or not due.
+        Never raises.
+        """
+        if self._insights is None:
+            return None
+        return self._insights.flush() if force else self._insights.flush_if_due()
+
+    @property
+    def insights(self) -> Insights | None:
+        """The evaluation summary table and its sender (None when insights are off)."""
+        return self._insights
 
     def _on_change(self, changed: frozenset[str]) -> None:
         self._ready.set()

@@ -37,7 +37,8 @@ _STALE = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
 
 
 class HttpTransport:
-    """HTTP(S) GETs over pooled keep-alive ``http.client`` connections; TLS always verified."""
+    """HTTP(S) requests (GETs, and the insights POST) over pooled keep-alive ``http.client``
+    connections; TLS always verified."""
 
     def __init__(self, *, ca_bundle: str | None = None, maxsize: int = 4) -> None:
         """``ca_bundle``: a PEM file of CAs to trust instead of the system store (it is read
@@ -65,7 +66,8 @@ class HttpTransport:
             try:
                 resp = self._send(conn, target, request)
             except _STALE:
-                if not reused:
+                # Only a GET is replayed: a POST may have reached the server.
+                if not reused or request.method != "GET":
                     raise
                 conn.close()  # it died while idle: one fresh attempt, as the GET is idempotent
                 conn, reused = self._connect(origin, request), False
@@ -155,7 +157,7 @@ class HttpTransport:
     def _send(
         conn: http.client.HTTPConnection, target: str, request: Request
     ) -> http.client.HTTPResponse:
-        conn.request("GET", target, headers=dict(request.headers))
+        conn.request(request.method, target, body=request.body, headers=dict(request.headers))
         return conn.getresponse()
 
     @staticmethod

@@ -24,13 +24,18 @@ DEFAULT_MAX_BODY = 64 * 1024 * 1024  # bundles are a few MB at most; refuse anyt
 
 @dataclass(frozen=True, slots=True)
 class Request:
-    """One GET: URL, headers, and the time budget for connect and read (seconds)."""
+    """One request: URL, headers, and the time budget for connect and read (seconds).
+
+    A GET (the fetcher) unless ``method`` says otherwise; ``body`` is sent with a POST (the
+    insights flush)."""
 
     url: str
     headers: Mapping[str, str] = field(default_factory=dict)
     connect_timeout: float = 3.0
     read_timeout: float = 10.0
     max_body: int = DEFAULT_MAX_BODY
+    method: str = "GET"
+    body: bytes | None = None
 
 
 @dataclass(frozen=True, slots=True)

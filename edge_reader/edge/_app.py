@@ -134,6 +134,13 @@ class OfrepApp:
         self._cors = _Cors(config.cors_origins)
         self._openapi = orjson.dumps(openapi_document())
 
+    def flush_insights(self) -> None:
+        """Send each environment's evaluation summary when due (Lambda mode calls this at
+        the end of every invocation; background clients flush on their poller thread)."""
+        for tenant in self._tenants.values():
+            if tenant.started:
+                tenant.client.flush_insights()
+
     @property
     def clients(self) -> list[FlagClient]:
         """Every FlagClient, in config order."""
@@ -219,6 +226,9 @@ class OfrepApp:
                 },
             )
         detail = snap.env.evaluate(key, context, None)
+        summary = tenant.client.insights
+        if summary is not None:
+            summary.record(key, detail.variant, detail.reason)
         if detail.error_code is None:
             tenant.refresh_caches(snap)
             return HttpResponse(200, {"content-type": _JSON}, tenant.render(key, detail))
@@ -233,7 +243,18 @@ class OfrepApp:
         tenant.refresh_caches(snap, bulk=True)
         evaluate = snap.env.evaluate
         render = tenant.render
-        parts = [render(key, evaluate(key, context, None)) for key in tenant.visible or ()]
+        summary = tenant.client.insights
+        if summary is None:
+            parts = [render(key, evaluate(key, context, None)) for key in tenant.visible or ()]
+        else:
+            # Every flag served counts as evaluated (the edge cannot see which ones the
+            # browser reads afterwards): docs/insights.md.
+            record = summary.record
+            parts = []
+            for key in tenant.visible or ():
+                detail = evaluate(key, context, None)
+                record(key, detail.variant, detail.reason)
+                parts.append(render(key, detail))
         payload = b'{"flags":[%b],"metadata":{"revision":%d}}' % (b",".join(parts), snap.revision)
         etag = '"' + hashlib.blake2b(payload, digest_size=16).hexdigest() + '"'
         if _etag_matches(headers.get("if-none-match"), etag):

@@ -12,7 +12,10 @@
   "lambda_ttl": 15, "lambda_timeout": 1.0,     // optional, Lambda mode
   "cache_dir": null,                           // optional: last-known-good directory
   "cors_origins": ["*"],                       // optional: Access-Control-Allow-Origin
-  "signing_keys": ["vexil-signing.pem"]        // recommended: the publisher's public key(s)
+  "signing_keys": ["vexil-signing.pem"],       // recommended: the publisher's public key(s)
+  "insights": true,                            // optional: evaluation summaries (default on)
+  "insights_url": "https://api.example",       // optional: default $VEXIL_INSIGHTS_URL
+  "insights_flush_interval": 60                // optional, seconds between summaries
 }
 ```
 
@@ -33,6 +36,7 @@ environment's ``client`` scope bundle, which only holds client-visible flags.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -75,6 +79,9 @@ class EdgeConfig:
     cors_origins: tuple[str, ...] = ("*",)
     signing_keys: tuple[TrustedKey, ...] = ()
     s3_bucket: str | None = None
+    insights: bool = True
+    insights_url: str | None = None
+    insights_flush_interval: float = 60.0
 
 
 def load_config(path: str | Path) -> EdgeConfig:
@@ -131,7 +138,7 @@ def parse_config(raw: Any, *, base: Path | None = None) -> EdgeConfig:
         seen.add(key.key_id)
         envs.append(EdgeEnvironment(item["project"], item["environment"], key))
     numbers: dict[str, float] = {}
-    for name in ("poll_interval", "lambda_ttl", "lambda_timeout"):
+    for name in ("poll_interval", "lambda_ttl", "lambda_timeout", "insights_flush_interval"):
         if name in raw:
             value = raw[name]
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
@@ -143,6 +150,7 @@ def parse_config(raw: Any, *, base: Path | None = None) -> EdgeConfig:
     origins = raw.get("cors_origins", ["*"])
     if not isinstance(origins, list) or not all(isinstance(o, str) for o in origins):
         raise ConfigError("cors_origins: must be a list of strings")
+    insights, insights_url = _insights_options(raw)
     return EdgeConfig(
         cdn=cdn,
         ca_bundle=ca_bundle,
@@ -151,8 +159,22 @@ def parse_config(raw: Any, *, base: Path | None = None) -> EdgeConfig:
         cors_origins=tuple(origins),
         signing_keys=_signing_keys(raw.get("signing_keys"), base),
         s3_bucket=s3_bucket,
+        insights=insights,
+        insights_url=insights_url,
         **numbers,
     )
+
+
+def _insights_options(raw: Mapping[str, Any]) -> tuple[bool, str | None]:
+    """``insights`` (default true) and ``insights_url`` (default ``$VEXIL_INSIGHTS_URL``)."""
+    enabled = raw.get("insights", True)
+    if not isinstance(enabled, bool):
+        raise ConfigError("insights: must be true or false")
+    url = raw.get("insights_url")
+    if url is not None and (not isinstance(url, str)
+                            or not url.startswith(("http://", "https://"))):
+        raise ConfigError("insights_url: must be an http(s) URL of the control plane API")
+    return enabled, url
 
 
 def _signing_keys(raw: Any, base: Path | None) -> tuple[TrustedKey, ...]:

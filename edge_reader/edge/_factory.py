@@ -36,6 +36,9 @@ def build_app(config: EdgeConfig, *, mode: str = "background", **client_options:
             lambda_timeout=config.lambda_timeout,
             cache_dir=config.cache_dir,
             signing_keys=config.signing_keys or None,
+            insights=config.insights,
+            insights_url=config.insights_url,
+            insights_flush_interval=config.insights_flush_interval,
             start=not lazy,
             **client_options,
         )

@@ -113,7 +113,9 @@ def _answer(method: str, path: str, headers: Mapping[str, str], body: bytes) -> 
     except ConfigError as exc:
         payload = {"errorCode": "GENERAL", "errorDetails": f"edge misconfigured: {exc}"}
         return HttpResponse(500, {"content-type": "application/json"}, orjson.dumps(payload))
-    return app.handle(method, path, headers, body)
+    response = app.handle(method, path, headers, body)
+    app.flush_insights()  # the end of the invocation: sends at most once per interval
+    return response
 
 
 def _http_request(event: Mapping[str, Any]) -> tuple[str, str, dict[str, str], bytes]:

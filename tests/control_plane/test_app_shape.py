@@ -19,7 +19,7 @@ APP = ROOT / "control_plane" / "app.py"
 CHALICELIB = ROOT / "control_plane" / "chalicelib"
 USE_CASE_MODULES = frozenset({"projects", "sdk_keys", "flag_definitions", "flag_configs",
                               "segments", "audit_log", "approvals", "tokens", "impact",
-                              "changesets", "strategies", "rollouts"})
+                              "changesets", "strategies", "rollouts", "insights"})
 MAX_STATEMENTS = 5  # parse, check, call, return: more than this is logic in a route
 # Public functions of chalicelib/usecases that are not use cases: views of an item and
 # pure builders shared by use cases.

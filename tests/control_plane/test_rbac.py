@@ -11,7 +11,7 @@ from tests.control_plane.conftest import BOOL_FLAG, World
 ROLES = ("admin", "editor", "viewer", "auditor")
 PARAMS = {"env": "dev", "flag": "checkout", "segment": "nope", "key_id": "nope",
           "cr_id": "nope", "token_id": "tok_nope", "version": "1", "changeset_id": "nope",
-          "strategy": "nope"}
+          "strategy": "nope", "repository": "nope"}
 
 
 @pytest.fixture(scope="module")
@@ -37,6 +37,8 @@ def _request(world: World, spec: object, project: str, token: str) -> object:
         body = {"project": project, "environment": "dev"}
     if spec.operation_id == "promoteFlag":
         body = {"from": "other", "to": "dev"}
+    if spec.operation_id == "ingestEvaluations":
+        body = {"format": 1, "project": project, "environment": "dev", "counters": []}
     kwargs: dict[str, object] = {"token": token}
     if spec.if_match:
         kwargs["if_match"] = 999
@@ -65,6 +67,12 @@ def test_role_matrix(world: World, matrix: dict[str, object], spec: object) -> N
     assert isinstance(spec, RouteSpec)
     project = str(matrix["project"])
     tokens = dict(matrix["tokens"])  # type: ignore[call-overload]
+    if spec.perm is Perm.SDK_KEY:
+        # No API token opens an SDK-key route, whatever its role (tests/control_plane/
+        # test_insights_api.py tries SDK keys).
+        for token in (*(tokens[role] for role in ROLES), "", "garbage"):
+            assert _request(world, spec, project, token).status_code == 401  # type: ignore[attr-defined]
+        return
     for role in ROLES:
         r = _request(world, spec, project, tokens[role])
         status = r.status_code  # type: ignore[attr-defined]

@@ -89,6 +89,12 @@ def test_table_protection(tf: Tf) -> None:
     assert first(table["lifecycle"])["prevent_destroy"] is True
 
 
+def test_insights_counters_expire_by_ttl(tf: Tf) -> None:
+    table = tf.resources[("aws_dynamodb_table", "main")]
+    ttl = first(table["ttl"])
+    assert ttl == {"attribute_name": keys.INSIGHTS_TTL_ATTRIBUTE, "enabled": True}
+
+
 def test_stream_event_source_mapping(tf: Tf) -> None:
     esm = tf.resources[("aws_lambda_event_source_mapping", "publisher_stream")]
     assert esm["event_source_arn"] == "${aws_dynamodb_table.main.stream_arn}"
@@ -394,11 +400,33 @@ def test_api_throttling_and_waf(tf: Tf) -> None:
         # One per-IP rule over every path (the CDN adds one scoped to /ofrep/: test_infra_edge).
         based = [first(r["statement"]).get("rate_based_statement") for r in rules]
         rate = [r for r, b in zip(rules, based, strict=True)
-                if b and "scope_down_statement" not in first(b)]
+                if b and ("scope_down_statement" not in first(b)
+                          or "not_statement" in first(first(b)["scope_down_statement"]))]
         assert len(rate) == 1, acl
         rate_statement = first(first(rate[0]["statement"])["rate_based_statement"])
         assert rate_statement["aggregate_key_type"] == "IP"
         assert "block" in first(rate[0]["action"])
+
+
+def test_insights_ingest_has_its_own_waf_budget(tf: Tf) -> None:
+    rules = {r["name"]: r for r in tf.resources[("aws_wafv2_web_acl", "api")]["rule"]}
+
+    def match(statement: dict[str, Any]) -> dict[str, Any]:
+        return dict(first(statement["byte_match_statement"]))
+
+    # The per-IP rule covers every path except the ingest; the ingest rule exactly that path.
+    every = first(first(rules["rate-limit-per-ip"]["statement"])["rate_based_statement"])
+    negated = first(first(first(every["scope_down_statement"])["not_statement"])["statement"])
+    ingest = first(first(rules["insights-rate-limit-per-ip"]["statement"])[
+        "rate_based_statement"])
+    scoped = first(ingest["scope_down_statement"])
+    assert match(negated) == match(scoped)
+    assert match(scoped)["search_string"] == "/v1/insights/evaluations"
+    assert match(scoped)["positional_constraint"] == "ENDS_WITH"
+    assert ingest["aggregate_key_type"] == "IP"
+    assert "block" in first(rules["insights-rate-limit-per-ip"]["action"])
+    assert tf.variables["waf_insights_rate_limit"]["default"] > tf.variables[
+        "waf_api_rate_limit"]["default"]
 
 
 def test_alarms_and_topic(tf: Tf) -> None:

@@ -63,3 +63,16 @@ def test_ten_million_costs_more_than_one_million_and_totals_add_up() -> None:
     assert ten.total_monthly_cost > one.total_monthly_cost > 0
     assert one.total_monthly_cost == pytest.approx(sum(one.monthly_cost.values()), abs=0.01)
     assert one.to_json()["total_monthly_cost"] == one.total_monthly_cost
+
+
+def test_insights_cost_is_senders_times_flags_over_the_flush_interval() -> None:
+    w = capacity.Workload(app_instances=50)
+    minute = capacity.insights_monthly(w, flush_interval_s=60, edge_containers=20,
+                                       flags_per_summary=100)
+    # 70 senders x 43,200 summaries a month; 101 WRU each at $0.625 per million.
+    assert minute["summaries_per_month"] == 3_024_000
+    assert minute["dynamodb_writes"] == pytest.approx(3_024_000 * 101 / 1e6 * 0.625, abs=0.01)
+    assert minute["api_gateway"] == pytest.approx(3.024 * 3.5, abs=0.01)
+    five = capacity.insights_monthly(w, flush_interval_s=300, edge_containers=20,
+                                     flags_per_summary=100)
+    assert five["dynamodb_writes"] == pytest.approx(minute["dynamodb_writes"] / 5, abs=0.01)

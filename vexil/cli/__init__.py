@@ -27,6 +27,7 @@ from vexil.cli import (
     flags,
     history,
     importing,
+    insights,
     projects,
     rollouts,
     sdk_keys,
@@ -42,8 +43,8 @@ DESCRIPTION = ("Vexil feature flags and configuration: the local stack, flags as
 
 # The order of `vexil --help`: the stack, flags as code, resources, review, administration,
 # audit, then the tools that read bundles or AWS directly.
-_MODULES = (dev, flags, importing, history, projects, sdk_keys, segments, rollouts, changes,
-            tokens, audit, direct)
+_MODULES = (dev, flags, importing, history, insights, projects, sdk_keys, segments, rollouts,
+            changes, tokens, audit, direct)
 
 
 def version() -> str:

@@ -186,6 +186,7 @@ def run_demo(
         paths, cdn=info["cdn"], ca_bundle=Path(info["ca_bundle"]),
         environments=[{"project": PROJECT, "environment": e, "sdk_key": keys[e]["client"]}
                       for e in ("staging", "production")],
+        insights_url=info["api"],
     )
     stack.start_edge(paths, info, stack.stack_env(info))
 
@@ -198,6 +199,9 @@ def run_demo(
         first_retry=0.5, max_backoff=2.0,
         # The publisher's public key: only pointers it signed are served.
         signing_keys=info["signing_public_key"],
+        # Evaluation summaries to the local API (sent on close(): the demo's flags show as
+        # evaluated in `vexil flags stale --project shop --environment staging`).
+        insights_url=info["api"],
     )
     try:
         if not client.wait_until_ready(60):

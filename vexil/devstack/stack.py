@@ -288,9 +288,11 @@ def _ensure_aws(env: Mapping[str, str]) -> tuple[dict[str, str], str]:
 
 def write_edge_config(
     paths: StatePaths, *, cdn: str, ca_bundle: Path, environments: list[dict[str, str]],
-    signing_keys: list[str] | None = None,
+    signing_keys: list[str] | None = None, insights_url: str | None = None,
 ) -> None:
     """Write the OFREP edge server's configuration (which client keys map to which env).
+
+    ``insights_url``: the API the edge sends evaluation summaries to (docs/insights.md).
 
     ``signing_keys`` default: the stack's own public key file, when it exists, so the
     local edge verifies the publisher as a deployed one should. Mode 0600: it holds SDK keys.
@@ -301,6 +303,8 @@ def write_edge_config(
                               "environments": environments}
     if signing_keys:
         config["signing_keys"] = signing_keys
+    if insights_url:
+        config["insights_url"] = insights_url
     fd = os.open(paths.edge_config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         json.dump(config, fh, indent=2)
