@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal, TypeVar
 
 from edge_reader.bundle import (
     SERVER_SCOPE,
@@ -79,6 +79,7 @@ from edge_reader.engine import (
     EvaluationDetail,
     Reason,
 )
+from edge_reader.engine.evaluator import TYPED
 
 log = logging.getLogger("edge_reader.client")
 
@@ -112,10 +113,15 @@ def _general_error(default: Any, exc: BaseException) -> EvaluationDetail:
 D = TypeVar("D")  # the type of the caller's default
 R = TypeVar("R")  # what the getter returns: D, or an EvaluationDetail
 
+# What a value getter counts when the engine gave no detail (no such flag, invalid
+# context, a failure) or the value had the wrong type: the (flag, None, ERROR) counter the
+# details getters' per-call error details count.
+_COUNTED_ERROR = EvaluationDetail(None, None, Reason.ERROR, ErrorCode.GENERAL, "counted")
+
 
 def _getter(
     engine_getter: Callable[[CompiledEnvironment, str, Any, D], R], *, details: bool, doc: str,
-    details_getter: Callable[[CompiledEnvironment, str, Any, D], EvaluationDetail] | None = None,
+    typed: str | None = None,
 ) -> Callable[[FlagClient, str, ContextInput, D], R]:
     """A ``FlagClient`` method calling ``engine_getter`` on the snapshot served right now.
 
@@ -124,11 +130,10 @@ def _getter(
     empty context, and a plain dict goes to the engine as it is (the engine's getters take
     it without building a Context: see ``engine.context.plain_kinds``). With no bundle yet,
     a value getter returns ``default`` and a details getter a PROVIDER_NOT_READY detail.
+    ``typed`` (value getters): the engine's ``TYPED`` entry the getter serves, for the
+    counted path below.
     """
-
-    # The getter the hook calls: the details getter itself, or a value getter's twin.
-    by_detail = cast(Callable[[CompiledEnvironment, str, Any, D], EvaluationDetail],
-                     engine_getter if details_getter is None else details_getter)
+    accept, convert = TYPED[typed] if typed is not None else (None, None)
 
     def get(self: FlagClient, key: str, context: ContextInput, default: D) -> R:
         snap = self.snapshot() if self._lambda else self._store.current
@@ -137,31 +142,45 @@ def _getter(
                 return not_ready_detail(default, self._not_ready_message())  # type: ignore[return-value]
             return default  # type: ignore[return-value]  # a value getter: R is D
         # The per-evaluation hook: evaluation insights (docs/insights.md). Off, it is this
-        # one attribute test; on, a value getter asks the engine for the detail instead (the
-        # counters need its variant and reason) and counts it inline: see _insights.py.
+        # one attribute test; on, a value getter takes the compiled run's own detail
+        # (`detail_of`: one call, the interned object) and derives the value itself, as
+        # the engine's value getter would (TYPED), so counting costs one slot lookup.
         summary = self._insights
+        ctx = _EMPTY_CONTEXT if context is None else context
+        counted: EvaluationDetail | None
         try:
             if summary is None:
-                return engine_getter(snap.env, key,
-                                     _EMPTY_CONTEXT if context is None else context, default)
-            detail = by_detail(snap.env, key, _EMPTY_CONTEXT if context is None else context,
-                               default)
+                return engine_getter(snap.env, key, ctx, default)
+            if details:
+                detail = engine_getter(snap.env, key, ctx, default)
+                counted = detail  # type: ignore[assignment]  # a details getter: R is the detail
+            else:
+                counted = snap.env.detail_of(key, ctx)
+                value: Any = default
+                if counted is not None:
+                    served = counted.value
+                    if accept(served):  # type: ignore[misc]
+                        value = served if convert is None else convert(served)
+                    elif counted.variant is not None:  # TYPE_MISMATCH: an error to count
+                        counted = None
         except Exception as exc:  # the engine promises not to raise; belt and braces
             if details:
                 return _general_error(default, exc)  # type: ignore[return-value]
             return default  # type: ignore[return-value]  # a value getter: R is D
+        if counted is None:
+            counted = _COUNTED_ERROR
         try:
             slot = summary.slots[key]
-            if slot[0] is detail:
+            if slot[0] is counted:
                 slot[1] += 1
-            elif slot[2] is detail:
+            elif slot[2] is counted:
                 slot[3] += 1
             else:
-                summary.add(key, detail)
+                summary.add(key, counted)
         except KeyError:
-            summary.add(key, detail)
+            summary.add(key, counted)
         # (No typing.cast here: it is a real call, and this line runs per evaluation.)
-        return detail if details else detail.value  # type: ignore[return-value]
+        return detail if details else value
 
     get.__doc__ = doc
     return get
@@ -468,23 +487,23 @@ class FlagClient:
         doc="Object detail (json flags; a private deep copy).")
     get_boolean = _getter(
         CompiledEnvironment.get_boolean, details=False,
-        details_getter=CompiledEnvironment.get_boolean_details,
+        typed="bool",
         doc="The boolean value of ``key`` for ``context`` (``default`` on any problem).")
     get_string = _getter(
         CompiledEnvironment.get_string, details=False,
-        details_getter=CompiledEnvironment.get_string_details,
+        typed="str",
         doc="The string value of ``key`` (``default`` on any problem).")
     get_integer = _getter(
         CompiledEnvironment.get_integer, details=False,
-        details_getter=CompiledEnvironment.get_integer_details,
+        typed="int",
         doc="The integer value of ``key`` (``default`` on any problem).")
     get_float = _getter(
         CompiledEnvironment.get_float, details=False,
-        details_getter=CompiledEnvironment.get_float_details,
+        typed="float",
         doc="The float value of ``key`` (``default`` on any problem).")
     get_object = _getter(
         CompiledEnvironment.get_object, details=False,
-        details_getter=CompiledEnvironment.get_object_details,
+        typed="object",
         doc="The object value of ``key``, a private deep copy (``default`` on any problem).")
 
     def evaluate_all(self, context: ContextInput) -> dict[str, EvaluationDetail]:

@@ -217,6 +217,32 @@ class CompiledEnvironment:
         detail = self.get_object_details(key, ctx, default)
         return detail.value
 
+    def detail_of(self, key: str, ctx: Context | Mapping[str, Any]) -> EvaluationDetail | None:
+        """The detail flag ``key``'s compiled run returns for ``ctx``, as it is; None when
+        the flag does not exist, the context is invalid or evaluation failed.
+
+        Promises: one of the details compiled into the flag (the same object each time the
+        same outcome is served: per-evaluation hooks may key on its identity); its value
+        may be the caller's-default marker (then ``variant`` is None), and no type is
+        checked: a value getter's answer is its value when ``TYPED`` accepts it (converted),
+        else the caller's default. It exists for evaluation insights: one call gives the value and
+        the (variant, reason) to count, where the ``*_details`` getters copy and check.
+        """
+        run = self._runs.get(key)
+        if run is None:
+            return None
+        try:
+            if ctx.__class__ is Context and ctx.error is None:
+                kinds = ctx.kinds
+            else:  # a plain dict: plain_kinds, no Context built (see context.py)
+                found = plain_kinds(ctx) or kinds_of(ctx)
+                if found is None:
+                    return None
+                kinds = found
+            return run(kinds)
+        except Exception:
+            return None
+
 
 def _same(value: Any) -> Any:
     return value
@@ -244,3 +270,19 @@ def _is_integral(value: Any) -> bool:
 
 def _is_structure(value: Any) -> bool:
     return isinstance(value, dict | list)
+
+
+Accept = Callable[[Any], bool]
+Convert = Callable[[Any], Any] | None
+
+TYPED: Final[Mapping[str, tuple[Accept, Convert]]] = {
+    # (accepts a served value, converts it: None for "as it is"), per typed getter: the
+    # one statement of what each value getter serves, shared with FlagClient's counted
+    # path (edge_reader/client/_client.py). `bool.__instancecheck__` is `_is_bool` as one
+    # C call (bool has no subclasses).
+    "bool": (bool.__instancecheck__, None),
+    "str": (str.__instancecheck__, None),
+    "int": (_is_integral, int),
+    "float": (_is_number, float),
+    "object": (_is_structure, copy.deepcopy),
+}

@@ -115,3 +115,37 @@ def test_not_ready_getters_serve_the_default(tmp_path: Path) -> None:
         assert client.get_object("w1", None, {"d": 1}) == {"d": 1}
         d = client.get_string_details("w1", {}, "x")
         assert (d.value, d.error_code) == ("x", ErrorCode.PROVIDER_NOT_READY)
+
+
+def test_with_insights_on_value_getters_answer_and_count_as_details_getters(
+        served: tuple[FlagClient, CompiledEnvironment, list[dict[str, Any]]]) -> None:
+    """With summaries on, a value getter takes the compiled run's detail (``detail_of``) and
+    derives the value itself: the same value as the engine's value getter, and the same
+    (flag, variant, reason) counts as the details getters — type mismatches, missing flags,
+    invalid contexts and disabled flags included."""
+    from edge_reader.client._insights import Insights
+
+    client, env, mappings = served
+    tables = [Insights(url="http://127.0.0.1:9/x", sdk_key_text="k", project="p",
+                       environment="e") for _ in range(2)]
+    contexts: list[Any] = [*mappings[::7], *INVALID, None]
+    try:
+        for table, suffix in zip(tables, ("", "_details"), strict=True):
+            client._insights = table
+            for key in _flags(env):
+                for ctx in contexts:
+                    for name in GETTERS:
+                        default = DEFAULTS[name]
+                        got = getattr(client, f"get_{name}{suffix}")(key, ctx, default)
+                        want = getattr(env, f"get_{name}{suffix}")(
+                            key, {} if ctx is None else ctx, default)
+                        assert got == want, (key, ctx, name, suffix)
+                        if not suffix:
+                            assert type(got) is type(want)
+    finally:
+        client._insights = None
+    by_value, by_detail = (t.take_window().counters() for t in tables)
+    assert by_value == by_detail
+    reasons = {reason for (_, _, reason) in by_value}
+    assert {"ERROR", "DISABLED", "SPLIT", "TARGETING_MATCH", "STATIC"} <= reasons
+    assert sum(by_value.values()) == len(_flags(env)) * len(contexts) * len(GETTERS)
