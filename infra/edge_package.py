@@ -29,7 +29,7 @@ PLATFORM = "manylinux2014_x86_64"
 HANDLER = "edge_reader.edge.lambda_handler.handler"
 # What edge_reader imports at run time (pyproject `dependencies`); versions pinned in
 # control_plane/requirements.txt are taken from there.
-_DEPENDENCIES = ("orjson", "mmh3", "google-re2", "jsonschema", "cryptography")
+_DEPENDENCIES = ("orjson", "msgspec", "mmh3", "google-re2", "jsonschema", "cryptography")
 
 
 class EdgePackageError(RuntimeError):

@@ -38,7 +38,11 @@ from typing import Any
 
 import psutil
 
-from edge_reader.bundle import decode_bundle_document, encode_bundle_document
+from edge_reader.bundle import (
+    decode_bundle_document,
+    decode_bundle_document_lazily,
+    encode_bundle_document,
+)
 from edge_reader.client import FlagClient
 from edge_reader.engine import CompiledEnvironment, Context, compile_environment
 
@@ -251,7 +255,9 @@ def _load_child(path: str, mode: str) -> dict[str, Any]:
         env = snapshot_from_plaintext(data, identity=None, source="file").env
         t1 = t2 = t3 = clock()
     else:
-        doc = decode_bundle_document(data)
+        # Readers decode lazily (flags as text until first use); eager is the old path.
+        decode = decode_bundle_document_lazily if mode == "lazy" else decode_bundle_document
+        doc = decode(data)
         t1 = clock()
         env = compile_environment(doc, strict=False, lazy=mode == "lazy")
         t2 = clock()

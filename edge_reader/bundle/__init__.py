@@ -15,7 +15,11 @@ here imports it, so an SDK-key reader never pays for them.
 """
 
 from edge_reader.bundle._contract import CONTEXT_KEYS, FORMAT_VERSION, encryption_context
-from edge_reader.bundle.document import decode_bundle_document, encode_bundle_document
+from edge_reader.bundle.document import (
+    decode_bundle_document,
+    decode_bundle_document_lazily,
+    encode_bundle_document,
+)
 from edge_reader.bundle.envelope import decrypt_bundle
 from edge_reader.bundle.errors import (
     BundleError,
@@ -51,6 +55,7 @@ __all__ = [
     "bundle_object_key",
     "check_scope",
     "decode_bundle_document",
+    "decode_bundle_document_lazily",
     "decode_pointer",
     "decrypt_bundle",
     "encode_bundle_document",

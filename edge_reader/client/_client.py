@@ -44,7 +44,7 @@ from edge_reader.bundle import (
     SERVER_SCOPE,
     BundleFormatError,
     SdkKey,
-    decode_bundle_document,
+    decode_bundle_document_lazily,
     parse_sdk_key,
     pointer_object_key,
 )
@@ -632,7 +632,7 @@ class FlagClient:
                 )
             try:
                 # The bundle decoder, not orjson: it leaves no key cache pinning the document.
-                doc = decode_bundle_document(data)
+                doc = decode_bundle_document_lazily(data)
             except BundleFormatError as exc:
                 raise BundleRejected("invalid_bundle", str(exc)) from exc
             return snapshot_from_document(

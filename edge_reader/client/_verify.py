@@ -40,7 +40,7 @@ import orjson
 
 from edge_reader.bundle import (
     Pointer,
-    decode_bundle_document,
+    decode_bundle_document_lazily,
     decode_pointer,
     decrypt_bundle,
     encryption_context,
@@ -55,6 +55,7 @@ from edge_reader.bundle.signing import (
 from edge_reader.engine import CompiledEnvironment, compile_environment
 from edge_reader.engine._gc import paused_gc
 from edge_reader.engine._lazy import LazyEnvironment
+from edge_reader.engine.features import KNOWN_FEATURES
 from edge_reader.engine.fields import segment_keys
 
 # Compile warnings saying the bundle is newer than this reader (docs/flag-format.md,
@@ -239,7 +240,7 @@ def snapshot_from_plaintext(
     # thousands of young objects, none of them garbage yet) just before it is freed.
     with paused_gc():
         try:
-            doc = decode_bundle_document(plaintext)
+            doc = decode_bundle_document_lazily(plaintext)  # flags decoded on first use
         except Exception as exc:
             raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
         snapshot = snapshot_from_document(
@@ -283,7 +284,7 @@ def snapshot_from_document(
         env = compile_environment(doc, strict=False, clock=clock, lazy=True)
     except Exception as exc:  # strict=False should not raise; a malformed document still can
         raise BundleRejected("invalid_bundle", f"{type(exc).__name__}: {exc}") from exc
-    _report_newer(env, revision)
+    _report_newer(env, revision, doc.get("features"))
     flags: Mapping[str, Any] = doc["flags"]
     segments = doc.get("segments") or {}
     # The snapshot must hold no object of the document (see engine/_fresh.py: one survivor
@@ -301,13 +302,24 @@ def snapshot_from_document(
             {_copy(key): _fingerprint(value) for key, value in segments.items()}
             if isinstance(segments, Mapping) else {}
         ),
-        dependents=_dependents(flags, env.flag_keys),
+        dependents=(_LazyDependents(env) if isinstance(env, LazyEnvironment)
+                    else _dependents(flags, env.flag_keys)),
     )
 
 
-def _report_newer(env: CompiledEnvironment, revision: object) -> None:
+def _report_newer(env: CompiledEnvironment, revision: object, features: object) -> None:
     """Log, once per loaded bundle, what in it this reader cannot evaluate (those clauses
-    never match; each detail of an affected flag says so in its ``error_message``)."""
+    never match; each detail of an affected flag says so in its ``error_message``).
+
+    A lazy environment's warnings take a compilation of every flag (0.5 s for 10,000):
+    the cold start pays it only when the document declares an engine feature this reader
+    does not know — a publisher names every feature its flags use (``features``), so a
+    document without one has nothing newer to report (a hand-made one still has each
+    affected detail's message, and ``env.warnings`` when read)."""
+    if isinstance(env, LazyEnvironment) and not (
+            isinstance(features, list) and not KNOWN_FEATURES.issuperset(
+                f for f in features if isinstance(f, str))):
+        return
     newer = [p for p in env.warnings if p.code in _NEWER]
     if newer:
         shown = "; ".join(str(p) for p in newer[:_NEWER_SHOWN])
@@ -381,6 +393,36 @@ class _Fingerprints(Mapping[str, int]):
 
     def __len__(self) -> int:
         return len(self._env.flag_keys)
+
+
+class _LazyDependents(Mapping[str, frozenset[str]]):
+    """A lazy environment's dependents index, built on first use from its own copy of each
+    flag: the same values as ``_dependents`` of the document. Why lazy: a lazily decoded
+    document (bundle/document.py) holds its flags as text, and walking their rules at load
+    would decode all 10,000; the index matters only at the next swap (changed_flags)."""
+
+    __slots__ = ("_env", "_index")
+
+    def __init__(self, env: LazyEnvironment) -> None:
+        self._env = env
+        self._index: dict[str, frozenset[str]] | None = None
+
+    def _all(self) -> dict[str, frozenset[str]]:
+        index = self._index
+        if index is None:  # two threads may both compute it: same values, no harm
+            env = self._env
+            keys = env.flag_keys
+            index = self._index = _dependents({k: env.flag_document(k) for k in keys}, keys)
+        return index
+
+    def __getitem__(self, key: str) -> frozenset[str]:
+        return self._all()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._all())
+
+    def __len__(self) -> int:
+        return len(self._all())
 
 
 def _fingerprint(value: Any) -> int:

@@ -148,6 +148,39 @@ class LazyEnvironment(CompiledEnvironment):
         return super().flag_info(key)
 
 
+class FlagSources(Mapping[str, Any]):
+    """A document's ``flags`` object kept as each flag's serialised text, decoded on read.
+
+    What a bundle decoder hands the compiler so that a reader never builds the 10,000 flag
+    objects it will not evaluate (bundle/document.py, ``decode_bundle_document_lazily``):
+    ``compile_environment(..., lazy=True)`` keeps the texts as its per-flag sources and
+    decodes one when the flag is first compiled. As a Mapping it behaves as the decoded
+    ``flags`` object (each read a fresh decode), so every other path reads it unchanged.
+    ``texts``: key -> text; ``decode(text)``: the flag's value, exactly as decoding the
+    whole document would give it; ``may_have_prerequisites(text)``: False only when the
+    flag surely has no ``prerequisites`` field (a cheap test on the text: such flags are
+    deferred without being decoded at load).
+    """
+
+    __slots__ = ("decode", "may_have_prerequisites", "texts")
+
+    def __init__(self, texts: Mapping[str, Any], decode: Callable[[Any], Any],
+                 may_have_prerequisites: Callable[[Any], bool]) -> None:
+        """Wrap ``texts`` (not copied: the decoder made them for this document only)."""
+        self.texts = texts
+        self.decode = decode
+        self.may_have_prerequisites = may_have_prerequisites
+
+    def __getitem__(self, key: str) -> Any:
+        return self.decode(self.texts[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.texts)
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+
 class _LazyMetadata(Mapping[str, Any]):
     """An environment's metadata whose ``features`` entry (the engine features the flags
     use, as an eager compilation reports them) is computed on first need: reading

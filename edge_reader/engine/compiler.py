@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, cast
 from ._clauses import SegmentCompiler, compile_conditions, lint_attributes
 from ._fresh import Fresh
 from ._gc import paused_gc
-from ._lazy import LazyEnvironment, Pending
+from ._lazy import FlagSources, LazyEnvironment, Pending
 from ._rollout import Clock, RolloutPlan, Serve, build_rollout, parse_rollout
 from ._runs import Constant, FixedRules, Flag, Match, Noted, OneRule, PrerequisiteTest
 from ._validate import (
@@ -171,10 +171,15 @@ def _compile_lazily(
     env = _Compilation(problems, fresh, clock, segments, _shapes(flags), flags.keys())
     pending = Pending(env.runs, env.infos, lambda key: _compile_deferred(key, sources, env),
                       lambda: _problems_of(sources, clock),
-                      lambda key: _unmarshal(sources.flags[key]))
+                      lambda key: sources.load(sources.flags[key]))
     failed: dict[str, str] = {}
     edges: dict[str, list[tuple[int, str]]] = {}
-    for key, raw in zip(sources.flags, flags.values(), strict=True):
+    texts = flags if isinstance(flags, FlagSources) else None
+    for key, source in sources.flags.items():
+        if texts is not None and not texts.may_have_prerequisites(source):
+            env.runs[key] = pending.defer(key)  # not even decoded (see FlagSources)
+            continue
+        raw = flags[key]
         # (`is dict` first: the ABC check costs more than the rest, 10,000 times a load)
         if (raw.__class__ is dict or isinstance(raw, Mapping)) and not raw.get("prerequisites"):
             env.runs[key] = pending.defer(key)
@@ -197,21 +202,30 @@ def _compile_lazily(
 
 
 class _Sources(NamedTuple):
-    """A document as ``marshal`` bytes: the flags one by one, the rest in one piece."""
+    """A document kept for deferred compilation: the flags one by one, the rest in one
+    piece (``marshal`` bytes), and how to turn a flag's source back into its value."""
 
     top: bytes  # the document with ``flags`` set to None (key order kept)
-    flags: dict[str, bytes]  # flag key (copied) -> the flag
+    flags: Mapping[str, Any]  # flag key (copied) -> the flag's source
+    load: Callable[[Any], Any]  # a flag's source -> a fresh copy of the flag
 
 
 def _sources(doc: object, flags: Mapping[Any, Any]) -> _Sources | None:
     """``doc`` serialised for deferred compilation, or None when marshal would change it."""
-    if not isinstance(doc, dict) or flags.__class__ is not dict:
+    if not isinstance(doc, dict) or (flags.__class__ is not dict
+                                     and not isinstance(flags, FlagSources)):
         return None
     try:
         # marshal (stdlib, C): 1.5 µs a flag, where json.dumps takes 8. It refuses every
         # type but the exact builtins (a str subclass, a MappingProxyType...): no surprise
         # on the way back. Version 4 writes repeated objects once (faster than 2 here).
         top = marshal.dumps({k: (None if k == "flags" else v) for k, v in doc.items()}, 4)
+        if isinstance(flags, FlagSources):
+            # Already one text per flag, made by the bundle decoder for this document only
+            # (nothing of a parsed document to copy out of): kept as they are.
+            if any(key.__class__ is not str for key in flags.texts):
+                return None
+            return _Sources(top, flags.texts, flags.decode)
         by_key = {}
         for key, raw in flags.items():
             if key.__class__ is not str:
@@ -219,7 +233,7 @@ def _sources(doc: object, flags: Mapping[Any, Any]) -> _Sources | None:
             by_key["".join((key, ""))] = marshal.dumps(raw, 4)  # a copy: see _fresh.py
     except ValueError:
         return None
-    return _Sources(top, by_key)
+    return _Sources(top, by_key, _unmarshal)
 
 
 def _compile_deferred(key: str, sources: _Sources,
@@ -228,7 +242,7 @@ def _compile_deferred(key: str, sources: _Sources,
     failed: dict[str, str] = {}
     # The clause cache stays: flags compiled later share this one's clauses (its keys pin
     # one parsed copy per distinct clause, not per flag).
-    _compile_one(key, _unmarshal(sources.flags[key]), env, failed, {})
+    _compile_one(key, sources.load(sources.flags[key]), env, failed, {})
     _forget(env.problems)
     if key in failed:
         return _error_run(f"flag {key!r} does not compile: {failed[key]}"), env.infos.get(key)
@@ -240,7 +254,7 @@ def _problems_of(sources: _Sources, clock: Clock | None
     """(errors, warnings, features used) of an eager compilation of the document
     ``sources`` holds."""
     doc = _unmarshal(sources.top)
-    doc["flags"] = {key: _unmarshal(raw) for key, raw in sources.flags.items()}
+    doc["flags"] = {key: sources.load(raw) for key, raw in sources.flags.items()}
     problems = Problems(lenient=True)  # lazy loads are readers' (strict=False) loads
     try:
         with paused_gc():

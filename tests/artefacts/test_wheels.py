@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[2]
 VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 # What the reader may pull in (pyproject.toml `dependencies` and theirs), nothing more.
 SDK_DISTRIBUTIONS = {
-    "vexil", "orjson", "mmh3", "google-re2", "jsonschema", "jsonschema-specifications",
+    "vexil", "orjson", "msgspec", "mmh3", "google-re2", "jsonschema", "jsonschema-specifications",
     "referencing", "rpds-py", "attrs", "typing-extensions", "cryptography", "cffi",
     "pycparser", "pip", "setuptools",
 }

@@ -8,6 +8,7 @@ EXPECTED = {
     "CLIENT_SCOPE", "CONTEXT_KEYS", "FORMAT_VERSION", "POINTER_FORMAT", "SERVER_SCOPE",
     "BundleError", "BundleFormatError", "EnvelopeError", "Pointer", "SdkKey",
     "SdkKeyFormatError", "bundle_object_key", "check_scope", "decode_bundle_document",
+    "decode_bundle_document_lazily",
     "decode_pointer", "decrypt_bundle", "encode_bundle_document",
     "encode_pointer", "encryption_context", "generate_sdk_key",
     "parse_sdk_key", "pointer_object_key",
