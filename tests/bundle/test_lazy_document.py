@@ -21,7 +21,7 @@ from edge_reader.bundle import (
     encode_bundle_document,
 )
 from edge_reader.engine import compile_environment
-from edge_reader.engine._lazy import FlagSources
+from edge_reader.engine._lazy import FlagSources, LazyEnvironment
 from loadtests import bench_eval
 
 # What orjson (the publisher's encoder) can write: 64-bit integers; longer ones are tested
@@ -131,6 +131,7 @@ def test_a_flag_with_prerequisites_spelt_with_escapes_is_still_found() -> None:
             b'"default": {"variation": "on"}}}}')
     lazy = compile_environment(decode_bundle_document_lazily(data), strict=False, lazy=True)
     eager = compile_environment(decode_bundle_document(data), strict=False)
+    assert isinstance(lazy, LazyEnvironment)
     assert lazy.deferred_flags == 1  # "b" was compiled at load, as a flag with prerequisites
     for key in ("a", "b"):
         ctx = {"targetingKey": "u"}
