@@ -270,7 +270,9 @@ def _plain_clause(raw: object, path: str, scope: _Scope) -> Match:
     if opts.absent:
         return _absent_clause(kind, parts, test, negate)
     strings = getattr(test, "strings", None)
-    if strings is not None and len(parts) == 1 and not negate:
+    # ("key",) reads through its getter (context.key_in: a plain view keeps the key under
+    # "targetingKey"), never inline.
+    if strings is not None and len(parts) == 1 and parts != ("key",) and not negate:
         return _in_strings_clause(kind, parts[0], strings, test)
     return _value_clause(kind, parts, test, negate)
 
@@ -363,7 +365,7 @@ def _in_strings_clause(kind: str, name: str, strings: frozenset[str], test: Test
 def _value_clause(kind: str, parts: tuple[str, ...], test: Test, negate: bool) -> Match:
     # Two near-identical closures on purpose: the top-level one reads the attribute inline
     # instead of calling a getter, saving a Python call on the commonest clause shape.
-    if len(parts) == 1:
+    if len(parts) == 1 and parts != ("key",):  # the key: context.key_in (plain views)
         name = parts[0]
 
         def clause(kinds: Kinds) -> bool:
@@ -449,7 +451,8 @@ def _segment_clause(
             def in_key_list(kinds: Kinds) -> bool:
                 # A segment without rules is its included list: one set lookup, no call.
                 attrs = kinds.get(kind)
-                return attrs is not None and attrs.get("key") in included
+                return attrs is not None and (  # context.KEY_READ
+                    attrs.get("key") or attrs.get("targetingKey") or None) in included
 
             return in_key_list
 
@@ -665,7 +668,7 @@ def _segment_matcher(
     def segment(kinds: Kinds) -> bool:
         attrs = kinds.get(kind)
         if attrs is not None:
-            key = attrs.get("key")
+            key = attrs.get("key") or attrs.get("targetingKey") or None  # context.KEY_READ
             if key is not None:
                 if key in included:
                     return True

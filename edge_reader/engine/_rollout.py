@@ -435,7 +435,7 @@ class _ByKey:
         attrs = kinds.get(self.kind)
         if attrs is None:
             return self.missing_key
-        v = attrs.get("key")
+        v = attrs.get("key") or attrs.get("targetingKey") or None  # context.KEY_READ
         if v is None:
             return self.missing_key
         # mmh3.hash is signed; masking gives the unsigned value of the same 32 bits.

@@ -130,7 +130,8 @@ class Flag:
         for target_kind, table in self.targets:
             attrs = kinds.get(target_kind)
             if attrs is not None:
-                hit = table.get(attrs.get("key"))  # type: ignore[arg-type]
+                # context.KEY_READ: a plain view keeps the key under "targetingKey"
+                hit = table.get(attrs.get("key") or attrs.get("targetingKey") or None)  # type: ignore[arg-type]
                 if hit is not None:
                     return hit
         for cond, hit, rollout in self.rules:

@@ -117,6 +117,49 @@ def plain_kinds(data: object) -> Kinds | None:
     return {"user": attrs}
 
 
+def plain_view(data: object) -> Kinds | None:
+    """The kinds of a valid, plain single-``user`` dict context for ONE evaluation, without
+    copying it; None when it is not that case (exactly when :func:`plain_kinds` says so).
+
+    Promise: every compiled flag evaluates these kinds exactly as it evaluates
+    ``plain_kinds(data)``. The user's attributes are the caller's dict itself, so they are
+    not normalised: the targeting key may be under ``targetingKey`` (possibly ``""``,
+    meaning none) and ``kind`` is absent. Compiled code therefore reads the key with
+    :data:`KEY` semantics (``key_in``) and the ``kind`` attribute with ``kind_in`` — every
+    reader of those two names in the engine goes through them. Why: applications pass a
+    fresh dict on every call, and the copy that renames ``targetingKey`` and adds ``kind``
+    was most of what a FlagClient getter added to the engine's evaluation. Never keep the
+    result: the caller owns the dict (and may change it after the call).
+    """
+    if (data.__class__ is not dict or "kind" in data or "key" in data
+            or not _NAMES.issuperset(data)):
+        return None
+    key = data.get("targetingKey")
+    if key is not None and key.__class__ is not str:
+        return None
+    return {"user": data}  # checked: a dict with str names
+
+
+def key_in(attrs: dict[str, Any]) -> Any:
+    """The targeting key of one kind's attributes (normalised, or a :func:`plain_view`),
+    None when there is none. Hot paths inline the same expression: see ``KEY_READ``."""
+    return attrs.get("key") or attrs.get("targetingKey") or None
+
+
+def kind_in(attrs: dict[str, Any]) -> Any:
+    """The ``kind`` attribute of one kind's attributes (a :func:`plain_view` has only the
+    ``user`` kind and no ``kind`` entry)."""
+    return attrs.get("kind", "user")
+
+
+# How compiled code reads a targeting key where a call would cost too much (targets,
+# key-list segments, rollouts by key): `attrs.get("key") or attrs.get("targetingKey") or
+# None` — a normalised context has a non-empty "key" or none and never "targetingKey"; a
+# plain view has "targetingKey" (str, "" meaning none) and never "key". Keep every copy of
+# the expression equal to key_in (tests/engine/test_plain_contexts.py pins the answers).
+KEY_READ = "attrs.get('key') or attrs.get('targetingKey') or None"
+
+
 def kinds_of(data: object) -> Kinds | None:
     """The kinds of ``data`` (a Context or a mapping), None when it is not a valid context.
 
@@ -228,6 +271,10 @@ def make_getter(path: tuple[str, ...]) -> Getter:
     Navigation goes through JSON objects only (as LaunchDarkly's attribute references do):
     an array or scalar on the way means the attribute is absent.
     """
+    if path == ("key",):
+        return key_in  # a plain view keeps the key under "targetingKey" (see plain_view)
+    if path == ("kind",):
+        return kind_in
     if len(path) == 1:
         name = path[0]
 

@@ -12,7 +12,7 @@ import copy
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
-from .context import Context, Kinds, kinds_of, plain_kinds
+from .context import Context, Kinds, kinds_of, plain_view
 from .detail import ErrorCode, EvaluationDetail, FlagInfo, Reason
 from .errors import Problem
 
@@ -74,8 +74,8 @@ class CompiledEnvironment:
         if run is None:
             return _error(default, ErrorCode.FLAG_NOT_FOUND, f"flag {key!r} not found")
         try:
-            # A plain dict takes plain_kinds (no Context built, see context.py).
-            kinds = None if ctx.__class__ is Context else plain_kinds(ctx)
+            # A plain dict is viewed as it is (plain_view: no copy, no Context built).
+            kinds = None if ctx.__class__ is Context else plain_view(ctx)
             if kinds is None:
                 context = _context(ctx)
                 if context.error is not None:
@@ -146,8 +146,8 @@ class CompiledEnvironment:
         try:
             if ctx.__class__ is Context and ctx.error is None:
                 kinds = ctx.kinds
-            else:  # a plain dict: plain_kinds, no Context built (see context.py)
-                found = plain_kinds(ctx) or kinds_of(ctx)
+            else:  # a plain dict: viewed as it is, no copy (plain_view)
+                found = plain_view(ctx) or kinds_of(ctx)
                 if found is None:
                     return default
                 kinds = found
@@ -164,8 +164,8 @@ class CompiledEnvironment:
         try:
             if ctx.__class__ is Context and ctx.error is None:
                 kinds = ctx.kinds
-            else:  # a plain dict: plain_kinds, no Context built (see context.py)
-                found = plain_kinds(ctx) or kinds_of(ctx)
+            else:  # a plain dict: viewed as it is, no copy (plain_view)
+                found = plain_view(ctx) or kinds_of(ctx)
                 if found is None:
                     return default
                 kinds = found
@@ -182,8 +182,8 @@ class CompiledEnvironment:
         try:
             if ctx.__class__ is Context and ctx.error is None:
                 kinds = ctx.kinds
-            else:  # a plain dict: plain_kinds, no Context built (see context.py)
-                found = plain_kinds(ctx) or kinds_of(ctx)
+            else:  # a plain dict: viewed as it is, no copy (plain_view)
+                found = plain_view(ctx) or kinds_of(ctx)
                 if found is None:
                     return default
                 kinds = found
@@ -202,8 +202,8 @@ class CompiledEnvironment:
         try:
             if ctx.__class__ is Context and ctx.error is None:
                 kinds = ctx.kinds
-            else:  # a plain dict: plain_kinds, no Context built (see context.py)
-                found = plain_kinds(ctx) or kinds_of(ctx)
+            else:  # a plain dict: viewed as it is, no copy (plain_view)
+                found = plain_view(ctx) or kinds_of(ctx)
                 if found is None:
                     return default
                 kinds = found
@@ -234,8 +234,8 @@ class CompiledEnvironment:
         try:
             if ctx.__class__ is Context and ctx.error is None:
                 kinds = ctx.kinds
-            else:  # a plain dict: plain_kinds, no Context built (see context.py)
-                found = plain_kinds(ctx) or kinds_of(ctx)
+            else:  # a plain dict: viewed as it is, no copy (plain_view)
+                found = plain_view(ctx) or kinds_of(ctx)
                 if found is None:
                     return None
                 kinds = found

@@ -9,14 +9,16 @@ the caller's dict left untouched.
 from __future__ import annotations
 
 import copy
+import functools
 from types import MappingProxyType
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from edge_reader.engine import Context
-from edge_reader.engine.context import kinds_of, plain_kinds
+from edge_reader.engine import CompiledEnvironment, Context, compile_environment
+from edge_reader.engine.bucketing import HASHES
+from edge_reader.engine.context import kinds_of, plain_kinds, plain_view
 
 from .builders import clause, compile_one, flag, rule
 
@@ -80,3 +82,87 @@ def test_invalid_plain_dicts_still_answer_invalid_context() -> None:
     good = {"targetingKey": "u", "country": "DE"}
     assert env.get_boolean("f", good, False) is True
     assert env.get_boolean("f", {"country": "FR"}, True) is False
+
+
+# --- plain views: the caller's dict evaluated as it is (no copy) ------------------------
+
+_ON_OFF = {"on": True, "off": False}
+
+
+def _key_flags() -> dict[str, Any]:
+    """Every construct that reads the targeting key or the ``kind`` attribute."""
+    def one(*clauses: dict[str, Any]) -> dict[str, Any]:
+        return {"kind": "boolean", "variations": _ON_OFF, "off_variation": "off",
+                "rules": [{"id": "r", "clauses": list(clauses), "serve": {"variation": "on"}}],
+                "default": {"variation": "off"}}
+
+    def split(**extra: Any) -> dict[str, Any]:
+        return {"kind": "boolean", "variations": _ON_OFF, "default": {"rollout": {
+            "variations": [{"variation": "on", "weight": 50_000},
+                           {"variation": "off", "weight": 50_000}], **extra}}}
+
+    c = {"attribute": "key", "op": "in", "values": ["u-1", "", "seg-in"]}
+    flags = {
+        "targets": {"kind": "boolean", "variations": _ON_OFF, "targets": [
+            {"values": ["u-1", ""], "variation": "on"}], "default": {"variation": "off"}},
+        "key-in": one(c), "key-not-in": one({**c, "op": "not_in"}),
+        "key-negated": one({**c, "negate": True}),
+        "targeting-key-in": one({**c, "attribute": "targetingKey"}),
+        "key-exists": one({"attribute": "key", "op": "exists"}),
+        "key-absent": one({"attribute": "key", "op": "exists", "negate": True}),
+        "key-starts": one({"attribute": "key", "op": "starts_with", "values": ["u-"]}),
+        "key-when-absent": one({**c, "when_absent": True}),
+        "key-folded": one({**c, "values": ["U-1"], "case_insensitive": True}),
+        "kind-clause": one({"attribute": "kind", "op": "in", "values": ["user"]}),
+        "kind-pointer": one({"attribute": "/kind", "op": "in", "values": ["user"]}),
+        "kind-exists": one({"attribute": "kind", "op": "exists"}),
+        "nested-key": one({"attribute": "/key/x", "op": "exists"}),
+        "nested-tk": one({"attribute": "/targetingKey/x", "op": "exists"}),
+        "pointer-tk": one({"attribute": "/targetingKey", "op": "in", "values": ["u-1"]}),
+        "segment-list": one({"op": "segment_match", "values": ["listed"]}),
+        "segment-rules": one({"op": "segment_match", "values": ["ruled"]}),
+        "split": split(), "split-by-tk": split(bucket_by="targetingKey"),
+        "split-by-kind": split(bucket_by="kind"), "split-skip": split(missing="skip"),
+        "split-by-country": split(bucket_by="country"),
+        **{f"split-{h}": split(bucketing={"hash": h}) for h in HASHES},
+    }
+    return {"flags": flags, "segments": {
+        "listed": {"included": ["u-1", "seg-in", ""]},
+        "ruled": {"included": ["seg-in"], "excluded": ["u-1"], "rules": [{"id": "r", "clauses": [
+            {"attribute": "country", "op": "in", "values": ["DE"]}]}]}}}
+
+
+@functools.cache
+def _key_env() -> CompiledEnvironment:
+    env = compile_environment(_key_flags())  # strict: every flag above is valid
+    assert not env.warnings, env.warnings
+    return env
+
+
+PLAIN = st.fixed_dictionaries({}, optional={
+    "targetingKey": st.sampled_from([None, "", "u-1", "u-2", "seg-in", "U-1"]),
+    "country": st.sampled_from(["DE", "FR", None, ""]),
+    "plan": st.sampled_from(["pro", 3, None]),
+})
+
+
+@settings(max_examples=300, deadline=None)
+@given(PLAIN)
+def test_a_plain_view_evaluates_as_the_normalised_context(data: dict[str, Any]) -> None:
+    """Targets, key clauses of every shape, segments, rollouts by key/kind/other
+    attributes and every peer hash: the caller's dict (plain_view, the getters' path) gives
+    the very detail the normalised Context gives — and the dict is left as it was."""
+    env = _key_env()
+    _full(data)  # learn the names (the view takes known names only, like plain_kinds)
+    before = copy.deepcopy(data)
+    view = plain_view(data)
+    assert view is not None
+    assert view["user"] is data
+    ctx = _full(data)
+    for key in sorted(env.flag_keys):
+        want = env.evaluate(key, ctx, "d")
+        assert env.evaluate(key, data, "d") == want, (key, data)
+        assert env.get_boolean(key, data, None) == env.get_boolean(key, ctx, None)  # type: ignore[arg-type]
+        assert env.detail_of(key, data) is env.detail_of(key, ctx), (key, data)
+    assert data == before
+
