@@ -7,7 +7,8 @@ context (no user keys, no attributes) ever leaves the reader.
 Cost on the hot path (goal: 40 ns per evaluation): the getters of
 :class:`~edge_reader.client.FlagClient` do the counting themselves, inline (a Python call
 costs more than the whole budget), and without building a tuple or hashing more than the
-flag key (whose hash the ``str`` caches). The engine returns prebuilt detail objects, so a
+flag key (whose hash the ``str`` caches). The engine returns prebuilt detail objects (a
+value getter takes the compiled run's own with ``CompiledEnvironment.detail_of``), so a
 flag's table entry is a small list ``[detail_a, count_a, detail_b, count_b]`` holding the
 two details seen first in the window, compared by identity::
 
