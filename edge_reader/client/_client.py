@@ -133,7 +133,7 @@ def _getter(
     ``typed`` (value getters): the engine's ``TYPED`` entry the getter serves, for the
     counted path below.
     """
-    accept, convert = TYPED[typed] if typed is not None else (None, None)
+    exact, accept, convert = TYPED[typed] if typed is not None else (None, None, None)
 
     def get(self: FlagClient, key: str, context: ContextInput, default: D) -> R:
         snap = self.snapshot() if self._lambda else self._store.current
@@ -159,7 +159,9 @@ def _getter(
                 value: Any = default
                 if counted is not None:
                     served = counted.value
-                    if accept(served):  # type: ignore[misc]
+                    if served.__class__ is exact:  # the common case: no call
+                        value = served
+                    elif accept(served):  # type: ignore[misc]
                         value = served if convert is None else convert(served)
                     elif counted.variant is not None:  # TYPE_MISMATCH: an error to count
                         counted = None

@@ -131,8 +131,8 @@ def plain_view(data: object) -> Kinds | None:
     was most of what a FlagClient getter added to the engine's evaluation. Never keep the
     result: the caller owns the dict (and may change it after the call).
     """
-    if (data.__class__ is not dict or "kind" in data or "key" in data
-            or not _NAMES.issuperset(data)):
+    # _NAMES never holds "kind" or "key" (_learn_names): the subset test excludes both.
+    if data.__class__ is not dict or not _NAMES.issuperset(data):
         return None
     key = data.get("targetingKey")
     if key is not None and key.__class__ is not str:
@@ -175,13 +175,16 @@ def kinds_of(data: object) -> Kinds | None:
 def _learn_names(data: Mapping[Any, Any]) -> None:
     """Remember the attribute names of a context the full path accepted (exact str only)."""
     if len(_NAMES) < _NAMES_MAX:
-        _NAMES.update(name for name in data if name.__class__ is str)
+        # Never "kind" nor "key": a dict holding either is not a plain view's (the subset
+        # test then answers for them, see plain_view).
+        _NAMES.update(name for name in data if name.__class__ is str and name not in _SHAPED)
 
 
 # Attribute names seen in accepted contexts: plain_kinds checks a dict's names against
 # this set (one C-level subset test) instead of type by type. Bounded: a caller sending
 # ever-new names only loses the shortcut, never memory.
 _NAMES: set[str] = {"targetingKey"}
+_SHAPED = frozenset({"kind", "key"})
 _NAMES_MAX = 4096
 
 # Kinds already checked, so a context built per request skips the regex. Bounded: a

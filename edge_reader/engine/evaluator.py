@@ -275,14 +275,14 @@ def _is_structure(value: Any) -> bool:
 Accept = Callable[[Any], bool]
 Convert = Callable[[Any], Any] | None
 
-TYPED: Final[Mapping[str, tuple[Accept, Convert]]] = {
-    # (accepts a served value, converts it: None for "as it is"), per typed getter: the
-    # one statement of what each value getter serves, shared with FlagClient's counted
-    # path (edge_reader/client/_client.py). `bool.__instancecheck__` is `_is_bool` as one
-    # C call (bool has no subclasses).
-    "bool": (bool.__instancecheck__, None),
-    "str": (str.__instancecheck__, None),
-    "int": (_is_integral, int),
-    "float": (_is_number, float),
-    "object": (_is_structure, copy.deepcopy),
+TYPED: Final[Mapping[str, tuple[type | None, Accept, Convert]]] = {
+    # Per typed getter: (a class whose exact instances are served as they are, what else is
+    # accepted, how that is converted: None for "as it is"). The one statement of what each
+    # value getter serves, shared with FlagClient's counted path (client/_client.py), which
+    # tests the exact class inline first (no call for the common case).
+    "bool": (bool, _is_bool, None),
+    "str": (str, _is_str, None),
+    "int": (int, _is_integral, int),
+    "float": (float, _is_number, float),
+    "object": (None, _is_structure, copy.deepcopy),
 }

@@ -43,6 +43,9 @@ def test_the_fast_path_gives_the_full_paths_answer(data: dict[Any, Any]) -> None
     full = _full(data)
     for _ in range(2):  # the second time, names the first call learned take the fast path
         fast = plain_kinds(data)
+        # The getters' view takes exactly the dicts the copying shortcut takes (a "kind" or
+        # "key" name, learned from a multi-kind context or not, always goes the full way).
+        assert (plain_view(data) is None) == (fast is None)
         if fast is not None:
             assert full.error is None
             assert fast == full.kinds
