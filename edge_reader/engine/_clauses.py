@@ -11,7 +11,8 @@ Additions (issue 17, each an engine feature, each compiled only where written so
 clause keeps its closure): groups ``{"any": [...]}``, ``{"all": [...]}``, ``{"not": C}``
 nest anywhere a clause stands; ``case_insensitive`` folds strings with ``str.lower()``;
 ``when_absent`` gives the result for a missing kind/attribute (no ``negate`` on top);
-``now`` tests the compiler clock's instant (epoch ms) instead of an attribute. In a lenient
+``now`` tests the compiler clock's instant (epoch ms) instead of an attribute; ``semver``
+names another version syntax for the semver operators (``flagd``). In a lenient
 (reader) compilation a clause using something only a newer engine knows never matches and
 is reported once (``_degrade``).
 """
@@ -47,12 +48,13 @@ from .operators import (
     canonical_operator,
     op_matches,
 )
+from .semver import DIALECTS, flagd_text
 
 Match = Callable[[Kinds], bool]
 SegmentResolver = Callable[[str, str], Match | None]
 
 _CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate",
-                            "case_insensitive", "when_absent", "now"})
+                            "case_insensitive", "when_absent", "now", "semver"})
 _BASE_CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate"})
 _SEGMENT_FIELDS = SEGMENT_DOCUMENT_FIELDS
 _SEGMENT_RULE_FIELDS = frozenset({"id", "description", "clauses"})
@@ -63,6 +65,8 @@ _FOLDABLE = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "co
                        "matches"})
 # Operators a ``now`` clause may use: the instant is a number of epoch milliseconds.
 _NOW_OPS = frozenset({"before", "after", "lt", "lte", "gt", "gte"})
+# Operators a ``semver`` dialect applies to.
+_SEMVER_OPS = frozenset({"semver_eq", "semver_lt", "semver_lte", "semver_gt", "semver_gte"})
 # What a newer engine may write that this one cannot read: in a reader (lenient mode) such
 # a clause degrades to "never matches" instead of failing its whole flag.
 UNSUPPORTED_CODES = frozenset({"unknown_operator", "unknown_field", "invalid_value",
@@ -189,20 +193,25 @@ class _Options(NamedTuple):
     fold: bool  # case_insensitive
     absent: bool  # when_absent: the result for a missing kind/attribute
     instant: bool  # `now`: test the evaluation instant instead of an attribute
+    dialect: str | None = None  # `semver`: the version syntax of semver operators
 
 
 _PLAIN = _Options(False, False, False)
 
 
 def _options(raw: Mapping[str, Any], path: str, op: str | None, problems: Problems) -> _Options:
-    """Read ``case_insensitive``, ``when_absent`` and ``now``; report where they cannot apply."""
-    if "case_insensitive" not in raw and "when_absent" not in raw and "now" not in raw:
+    """Read ``case_insensitive``, ``when_absent``, ``now`` and ``semver``; report where they
+    cannot apply."""
+    if "case_insensitive" not in raw and "when_absent" not in raw and "now" not in raw \
+            and "semver" not in raw:
         return _PLAIN  # the common clause: nothing to read (compiling 10,000 flags notices)
     opts = _Options(get_bool(raw, "case_insensitive", path, problems, False),
                     get_bool(raw, "when_absent", path, problems, False),
-                    get_bool(raw, "now", path, problems, False))
+                    get_bool(raw, "now", path, problems, False),
+                    _dialect(raw, path, op, problems))
     for field, feature in (("case_insensitive", "case_insensitive"),
-                           ("when_absent", "when_absent"), ("now", "now_clause")):
+                           ("when_absent", "when_absent"), ("now", "now_clause"),
+                           ("semver", "semver_dialect")):
         if field in raw:
             problems.features.add(feature)
     if op is None:
@@ -223,6 +232,23 @@ def _options(raw: Mapping[str, Any], path: str, op: str | None, problems: Proble
             problems.error(f"{path}.op", f"a 'now' clause compares instants: use one of "
                            f"{', '.join(sorted(_NOW_OPS))}", "invalid_option")
     return opts
+
+
+def _dialect(raw: Mapping[str, Any], path: str, op: str | None, problems: Problems) -> str | None:
+    """The clause's ``semver`` option: a known version syntax, on a semver operator."""
+    if "semver" not in raw:
+        return None
+    name = get_str(raw, "semver", path, problems)
+    if name is None:
+        return None
+    if name not in DIALECTS:
+        problems.error(f"{path}.semver", f"unknown semver syntax {name!r}"
+                       f"{did_you_mean(name, DIALECTS)}", "invalid_value")
+        return None
+    if op is not None and op not in _SEMVER_OPS:
+        problems.error(f"{path}.semver", f"{op} does not compare versions: semver applies to "
+                       f"{', '.join(sorted(_SEMVER_OPS))}", "invalid_option")
+    return name
 
 
 def _plain_clause(raw: object, path: str, scope: _Scope) -> Match:
@@ -264,7 +290,11 @@ def _plain_clause(raw: object, path: str, scope: _Scope) -> Match:
         return _exists_clause(kind, parts, negate)
     if op == "not_in":
         op, negate = "in", not negate
+    if opts.dialect is not None:
+        values = _flagd_literals(values, f"{path}.values", problems)
     test = _test(op, values, path, opts.fold, problems, fresh)
+    if opts.dialect is not None:
+        test = _flagd_versions(test)
     if parts == ("kind",):
         return _kind_clause(test, negate)
     if opts.absent:
@@ -291,6 +321,31 @@ def _test(op: str, values: list[Any], path: str, fold: bool, problems: Problems,
     ) and values:
         problems.warn(f"{path}.op", f"{op} with no numeric value never matches", "numeric_op")
     return _folded(test) if fold else test
+
+
+def _flagd_literals(values: list[Any], path: str, problems: Problems) -> list[Any]:
+    """The clause's literals in flagd's syntax too (``"v1.0"``, ``1``); one flagd refuses is
+    an error (``invalid_semver``, as the default syntax reports its own)."""
+    out = []
+    for i, v in enumerate(values):
+        text = flagd_text(v)
+        if text is None:
+            problems.error(f"{path}[{i}]", f"{v!r} is not a version in flagd's syntax",
+                           "invalid_semver")
+        else:
+            out.append(text)
+    return out
+
+
+def _flagd_versions(test: Test) -> Test:
+    """``test`` applied to the version text flagd reads from a context value (a leading
+    ``v``/``V`` dropped, a number as its text); a value flagd refuses never matches."""
+
+    def flagd_version(v: Any) -> bool:
+        text = flagd_text(v)
+        return text is not None and test(text)
+
+    return flagd_version
 
 
 def _folded(test: Test) -> Test:
