@@ -12,7 +12,8 @@ clause keeps its closure): groups ``{"any": [...]}``, ``{"all": [...]}``, ``{"no
 nest anywhere a clause stands; ``case_insensitive`` folds strings with ``str.lower()``;
 ``when_absent`` gives the result for a missing kind/attribute (no ``negate`` on top);
 ``now`` tests the compiler clock's instant (epoch ms) instead of an attribute; ``semver``
-names another version syntax for the semver operators (``flagd``). In a lenient
+names another version syntax for the semver operators (``flagd``); ``in_bucket`` tests the
+context's bucket under a peer's hash (bucketing.py). In a lenient
 (reader) compilation a clause using something only a newer engine knows never matches and
 is reported once (``_degrade``).
 """
@@ -24,6 +25,7 @@ from typing import Any, NamedTuple
 
 from ._fresh import Fresh
 from ._rollout import Clock
+from ._rollout import _bucketing as rollout_bucketing  # one reader of `bucketing` objects
 from ._validate import (
     KEY_RE,
     KIND_RE,
@@ -36,6 +38,7 @@ from ._validate import (
     get_str_list,
     type_name,
 )
+from .bucketing import HASHES, bucket_function, value_function
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
 from .fields import GROUP_KEYS, SEGMENT_DOCUMENT_FIELDS
@@ -54,7 +57,9 @@ Match = Callable[[Kinds], bool]
 SegmentResolver = Callable[[str, str], Match | None]
 
 _CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate",
-                            "case_insensitive", "when_absent", "now", "semver"})
+                            "case_insensitive", "when_absent", "now", "semver",
+                            "bucketing", "salt"})
+_BUCKET_FIELDS = frozenset({"bucketing", "salt"})  # in_bucket's own fields
 _BASE_CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate"})
 _SEGMENT_FIELDS = SEGMENT_DOCUMENT_FIELDS
 _SEGMENT_RULE_FIELDS = frozenset({"id", "description", "clauses"})
@@ -71,7 +76,7 @@ _SEMVER_OPS = frozenset({"semver_eq", "semver_lt", "semver_lte", "semver_gt", "s
 # a clause degrades to "never matches" instead of failing its whole flag.
 UNSUPPORTED_CODES = frozenset({"unknown_operator", "unknown_field", "invalid_value",
                                "invalid_regex", "pattern_too_long", "invalid_semver",
-                               "invalid_date", "invalid_cidr"})
+                               "invalid_date", "invalid_cidr", "unknown_hash"})
 
 
 def always(_: Kinds) -> bool:
@@ -288,6 +293,12 @@ def _plain_clause(raw: object, path: str, scope: _Scope) -> Match:
         problems.attribute(kind, parts[0], f"{path}.attribute")
     if op == "exists":
         return _exists_clause(kind, parts, negate)
+    if op == "in_bucket":
+        return _bucket_clause(raw, (kind, parts), values, negate, opts.absent, path, scope)
+    if not raw.keys().isdisjoint(_BUCKET_FIELDS):
+        for name in sorted(_BUCKET_FIELDS & raw.keys()):
+            problems.error(f"{path}.{name}", f"{name!r} belongs to in_bucket clauses",
+                           "invalid_option")
     if op == "not_in":
         op, negate = "in", not negate
     if opts.dialect is not None:
@@ -466,6 +477,56 @@ def _kind_clause(test: Test, negate: bool) -> Match:
         return negate
 
     return kind_clause
+
+
+def _bucket_clause(raw: Mapping[str, Any], where: tuple[str, tuple[str, ...]], values: list[Any],
+                   negate: bool, absent: bool, path: str, scope: _Scope) -> Match:
+    """``in_bucket``: the context's bucket — its attribute hashed as ``bucketing.hash`` does,
+    with ``salt`` (and ``seed``) — lies in one of the ``values`` ranges ``[start, end)``.
+    No bucketing value (kind or attribute absent, or a value that hash cannot bucket) gives
+    ``when_absent``'s result, with no ``negate`` on top."""
+    problems = scope.problems
+    problems.features.add("bucket_clause")
+    bucketing = rollout_bucketing(raw, path, problems, scope.fresh)
+    if "salt" not in raw:
+        problems.error(f"{path}.salt", "required: the salt the peer hashes with", "required")
+    salt = scope.fresh.text(get_str(raw, "salt", path, problems, max_length=256) or "")
+    ranges = _bucket_ranges(values, f"{path}.values", bucketing.buckets, problems, scope.fresh)
+    if bucketing.hash not in HASHES:
+        return never  # reported by the bucketing reader
+    text = value_function(bucketing.hash)
+    bucket = bucket_function(bucketing.hash, salt, bucketing.seed, bucketing.buckets)
+    kind, getter = where[0], make_getter(where[1])
+
+    def in_bucket(kinds: Kinds) -> bool:
+        attrs = kinds.get(kind)
+        v = None if attrs is None else text(getter(attrs))
+        if v is None:
+            return absent
+        b = bucket(v)
+        for low, high in ranges:
+            if low <= b < high:
+                return not negate
+        return negate
+
+    return in_bucket
+
+
+def _bucket_ranges(values: list[Any], path: str, buckets: int, problems: Problems,
+                   fresh: Fresh) -> tuple[tuple[int, int], ...]:
+    """``[[start, end], ...]``: integers with ``0 <= start <= end <= buckets``."""
+    out = []
+    for i, v in enumerate(values):
+        if not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) for x in v)
+                and 0 <= v[0] <= v[1] <= buckets):
+            problems.error(f"{path}[{i}]", f"a bucket range is [start, end] with integers "
+                           f"0 <= start <= end <= {buckets}, got {v!r}", "invalid_value")
+            continue
+        out.append((fresh.integer(v[0]), fresh.integer(v[1])))
+    if not values:
+        problems.warn(path, "no ranges: this clause never matches", "empty_values")
+    return tuple(out)
 
 
 def _exists_clause(kind: str, parts: tuple[str, ...], negate: bool) -> Match:
