@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from edge_reader.engine import CompileError, compile_environment
-from edge_reader.engine.bucketing import bucket_function
+from edge_reader.engine.bucketing import bucket_function, value_function
 
 from .builders import compile_one, doc, flag, matches, rule, user
 from .test_schema import VALIDATOR
@@ -122,3 +122,13 @@ def test_the_schema_agrees() -> None:
                 {**_in_bucket([0, 1]), "values": [[0, 1, 2]]},
                 {"attribute": "id", "op": "in", "values": ["a"], "salt": "s"}):
         assert list(VALIDATOR.iter_errors(doc({"f": flag(rule(bad))}))) != []
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    ("u", "u"), (3, "3"), (3.0, "3"), (-7.0, "-7"), (2.5, None), (True, None), (None, None),
+    (2.0**53, None), (float("nan"), None), (["a"], None),
+])
+def test_launchdarkly_buckets_an_integral_float_as_its_integer(value: Any, text: Any) -> None:
+    assert value_function("launchdarkly")(value) == text
+    if isinstance(value, float):
+        assert value_function("vexil")(value) is None  # Vexil's own hash is unchanged
