@@ -165,7 +165,8 @@ def value_function(hash_name: str) -> ValueFn:
 
     ``vexil`` and ``unleash``: :func:`bucketable` (strings, integers in decimal).
     ``launchdarkly``: the same, and an integral float as the integer it equals (``3.0`` is
-    ``"3"``: LaunchDarkly's SDKs see one JSON number type). ``flagd``: strings only (its bucketing value must be a string). GrowthBook:
+    ``"3"``: LaunchDarkly's SDKs see one JSON number type). ``flagd``: strings only (its
+    bucketing value must be a string). GrowthBook:
     JavaScript's ``String(v)`` of a truthy string, number or ``true`` — a falsy value
     (``""``, ``0``, ``false``) is "no hash value", as in GrowthBook's SDKs.
     """
