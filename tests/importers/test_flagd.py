@@ -281,3 +281,26 @@ def test_sem_ver_that_flagd_may_surface_differently_is_reported() -> None:
     env = compile_environment(conv.document, strict=True)
     detail = env.evaluate("bad-target", flagd.context({"v": "2.0.0"}), -1)
     assert (detail.value, detail.reason) == (0, "DEFAULT")
+
+
+def test_fractional_condition_with_a_bucketing_var() -> None:
+    doc = {"flags": {
+        "bucketed": {"state": "ENABLED", "defaultVariant": "fallback",
+                     "variants": {"true": "t", "false": "f", "fallback": "d"},
+                     "targeting": {"if": [{"fractional": [{"var": "org"}, ["one", 50],
+                                                          ["two", 50], ["", 0]]},
+                                          "true", "false"]}},
+        "decides": {"state": "ENABLED", "defaultVariant": "fallback",
+                    "variants": {"true": "t", "false": "f", "fallback": "d"},
+                    "targeting": {"if": [{"fractional": [{"var": "org"}, ["one", 50],
+                                                         ["", 50]]}, "true", "false"]}},
+    }}
+    conv = flagd.convert(doc)
+    assert conv.unfaithful_paths == {"flags.decides"}  # the bucket decides: not translated
+    env = compile_environment(conv.document, strict=True)
+    for ctx, want in (({"org": "acme"}, ("t", "TARGETING_MATCH")),
+                      ({"org": "x"}, ("t", "TARGETING_MATCH")),
+                      ({}, ("d", "DEFAULT")),  # flagd: no bucketing value is an error
+                      ({"org": 7}, ("d", "DEFAULT"))):
+        detail = env.evaluate("bucketed", flagd.context(ctx), "caller")
+        assert (detail.value, detail.reason) == want, ctx

@@ -421,7 +421,7 @@ def _cond(expr: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any] | bool |
     if op == "sem_ver":
         return _semver(args, st, guard_ok=guard_ok)
     if op == "fractional":
-        return _fractional_condition(args)
+        return _fractional_condition(args, st, guard_ok=guard_ok)
     if op == "!":
         # Not the whole condition any more: where flagd's operator error would surface
         # there is not settled (abort vs. a null operand), so no guard is claimed.
@@ -503,10 +503,12 @@ def _semver_constant(left: object, cmp: str, right: object) -> bool | str:
     return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[cmp]
 
 
-def _fractional_condition(args: object) -> bool | str:
-    """``fractional`` used as a condition: exact only when it cannot depend on the context
-    (all weights zero: an error; one entry with weight under the default bucketing: that
-    entry's value, read as JsonLogic truthiness)."""
+def _fractional_condition(args: object, st: _Flag, *, guard_ok: bool) -> bool | str:
+    """``fractional`` used as a condition: exact only when the bucket cannot change the
+    answer (all weights zero: an error; one entry with weight under the default bucketing:
+    that entry's value, read as JsonLogic truthiness; a bare ``var`` bucketing expression
+    whose weighted entries are all truthy or all falsy: that truthiness for a string value,
+    flagd's error — the default variant — for any other, reproduced with a guard)."""
     if not isinstance(args, list) or not args:
         raise _Unfaithful("fractional needs bucket entries")
     explicit = not isinstance(args[0], list)  # a bucketing expression comes first
@@ -518,15 +520,34 @@ def _fractional_condition(args: object) -> bool | str:
         raise _Unfaithful("fractional as a condition with computed weights")
     if not any(w > 0 for w in weights):
         return _ERROR  # no bucket can be chosen, whatever the context
-    if explicit:
-        raise _Unfaithful("fractional as a condition with a bucketing expression (a context "
-                          "without its value errors)")
     live = [e[0] for e, w in zip(entries, weights, strict=True) if w > 0]
+    if explicit:
+        return _bucketed_condition(args[0], live, st, guard_ok=guard_ok)
     if not live:
         return _ERROR
     if len(live) > 1:
         raise _Unfaithful("fractional as a condition")
     value = live[0]
+    return bool(value) if isinstance(value, bool | int | float | str) or value is None else \
+        _truthy_container(value)
+
+
+def _bucketed_condition(expr: object, live: list[Any], st: _Flag, *,
+                        guard_ok: bool) -> bool:
+    """A ``fractional`` condition bucketing by a bare ``var``: constant when every weighted
+    entry has the same truthiness; a context without a string value errors (→ default)."""
+    truths = {_truthy(value) for value in live}
+    operand = _operand(expr, st)
+    if len(truths) != 1 or not isinstance(operand, _Attr) or operand.now or not guard_ok:
+        raise _Unfaithful("fractional as a condition whose bucket decides, or with a "
+                          "bucketing expression other than a var")
+    guard = {"attribute": operand.name, "op": "matches", "values": [""]}  # "is a string"
+    if guard not in st.guards:
+        st.guards.append(guard)
+    return truths.pop()
+
+
+def _truthy(value: object) -> bool:
     return bool(value) if isinstance(value, bool | int | float | str) or value is None else \
         _truthy_container(value)
 
