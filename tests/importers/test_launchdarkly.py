@@ -264,7 +264,14 @@ def test_percentage_segment_rules_with_bucket_by_kind_and_salt() -> None:
         "segments": {"orgs": {"key": "orgs", "salt": "abc", "rules": [{
             "clauses": [{"contextKind": "org", "attribute": "plan", "op": "in",
                          "values": ["pro"]}],
-            "weight": 35000, "bucketBy": "/billing/id", "rolloutContextKind": "org"}]}}}
+            "weight": 35000, "bucketBy": "/billing/id", "rolloutContextKind": "org"}]},
+                     "users": {"key": "users", "salt": "x", "rules": [{
+            "clauses": [{"contextKind": "user", "attribute": "plan", "op": "in",
+                         "values": ["pro"]}],
+            "weight": 100, "bucketBy": "nope", "rolloutContextKind": "org"}]}}}
+    payload["flags"]["g"] = {**payload["flags"]["f"], "key": "g", "rules": [
+        {"id": "r", "clauses": [{"attribute": "", "op": "segmentMatch", "values": ["users"]}],
+         "variation": 1}]}
     conv = ld.convert(payload)
     assert not conv.unfaithful_paths, conv.report
     env = compile_environment(conv.document, strict=True)
@@ -277,6 +284,13 @@ def test_percentage_segment_rules_with_bucket_by_kind_and_salt() -> None:
     assert seen == {True, False}
     # without a bucketable value LaunchDarkly uses bucket 0: inside any positive weight
     assert evaluate(env, conv, "f", {"kind": "org", "key": "o", "plan": "pro"})[1] == "1"
+    assert evaluate(env, conv, "f", {"kind": "org", "key": "o", "plan": "pro",
+                                     "billing": {"id": True}})[1] == "1"
+    # ... but a context without the rollout's kind is not in the rule (LaunchDarkly's
+    # explicit non-match), even when its clauses hold through another kind
+    assert evaluate(env, conv, "g", {"kind": "user", "key": "u", "plan": "pro"})[1] == "0"
+    multi = {"kind": "multi", "user": {"key": "u", "plan": "pro"}, "org": {"key": "o"}}
+    assert evaluate(env, conv, "g", multi)[1] == "1"  # no "nope" attribute: bucket 0
     assert evaluate(env, conv, "f", {"kind": "org", "key": "o", "plan": "free"})[1] == "0"
 
 

@@ -517,8 +517,8 @@ def _segment_bucket(imp: _Import, key: str, seg: Mapping[str, Any], rule: Mappin
     """A percentage segment rule's "the context buckets in": LaunchDarkly hashes the
     ``bucketBy`` attribute (default ``key``) of the ``rolloutContextKind`` context (default
     ``user``) with prefix ``<segmentKey>.<segmentSalt>`` and includes it when the bucket is
-    below ``weight / 100000``; a context without the kind or a bucketable value is in
-    bucket 0 (so included: the weight is positive here)."""
+    below ``weight / 100000``. A context without that kind is not included; one without a
+    bucketable value is in bucket 0 (so included: the weight is positive here)."""
     weight = rule.get("weight")
     kind = rule.get("rolloutContextKind")
     bucket_by = rule.get("bucketBy")
@@ -537,7 +537,9 @@ def _segment_bucket(imp: _Import, key: str, seg: Mapping[str, Any], rule: Mappin
         "bucketing": {"hash": "launchdarkly", "buckets": _FULL_WEIGHT}, "values": [[0, weight]]}
     if kind and kind != "user":
         clause["context_kind"] = kind
-    return clause
+    # LaunchDarkly: "the context lacks the desired kind" is a non-match, unlike the other
+    # bucketing failures (bucket 0).
+    return {"all": [{"attribute": "kind", "op": "in", "values": [kind or "user"]}, clause]}
 
 
 # --- contexts --------------------------------------------------------------------------------
