@@ -464,8 +464,10 @@ class _Conditions:
         if not isinstance(arg, str):
             return NEVER
         if op in {"$notRegex", "$notRegexi"}:
-            self.notes.bad(f"{op}: GrowthBook's JavaScript SDK does not know it (never "
-                           "passes) while newer SDKs negate $regex; Vexil negates")
+            # The spec (cases.json) and the Python SDK negate $regex; so does Vexil. Only the
+            # JavaScript SDK 1.8.0 does not know the operator (never passes): said, not counted.
+            self.notes.info(f"{op}: negates $regex as GrowthBook's spec cases and newer SDKs do "
+                            "(its JavaScript SDK 1.8.0 does not know it and never passes)")
         pattern, problem = translate_js_regex(arg)
         if problem:
             self.notes.bad(problem)
