@@ -19,6 +19,7 @@ from chalicelib.usecases import (
     flag_configs,
     flag_definitions,
     impact,
+    lists,
     projects,
     sdk_keys,
     segments,
@@ -244,6 +245,16 @@ def put_segment(req: Req, project: str, env: str, segment: str) -> dict[str, Any
 def delete_segment(req: Req, project: str, env: str, segment: str) -> dict[str, Any]:
     return segments.delete_segment(req.ctx, req.call, project, env, segment,
                                    if_match(req.headers))
+
+
+@route(E + "/segments/{segment}/members", "POST")
+def change_segment_members(req: Req, project: str, env: str, segment: str) -> dict[str, Any]:
+    return lists.change_members(req.ctx, req.call, project, env, segment, req.body)
+
+
+@route(E + "/segments/{segment}/members", "GET")
+def get_segment_members(req: Req, project: str, env: str, segment: str) -> dict[str, Any]:
+    return lists.list_state(req.ctx, project, env, segment)
 
 
 # --- change requests --------------------------------------------------------------------------

@@ -49,6 +49,7 @@ from chalicelib.repository import Item, put, update
 from chalicelib.requests import encode_cursor
 from chalicelib.schemas import OPERATIONS, Schema
 from chalicelib.usecases import base, changesets, flag_configs, flag_definitions, projects, segments
+from chalicelib.usecases import lists as list_members
 from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 
 OPEN = ("pending", "approved")
@@ -126,6 +127,9 @@ REGISTRY: dict[str, OperationType] = {
         OPERATIONS["segment.delete"], _env_write,
         lambda x, c, p, e, op, a: segments.delete_segment(x, c, p, e, op["segment"],
                                                           op["base_version"], a)),
+    "segment.members": OperationType(
+        OPERATIONS["segment.members"], _env_write,
+        lambda x, c, p, e, op, a: list_members.change_members(x, c, p, e, op["segment"], op, a)),
     # Many changes as one: reviewed, approved and applied as one (usecases/changesets.py).
     # Filed in the target environment when it is protected, else in the first protected
     # environment the set changes; ``environment`` names the target either way.

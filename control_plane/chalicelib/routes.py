@@ -99,6 +99,11 @@ ROUTES: tuple[RouteSpec, ...] = (
               "SegmentPut", if_match=True, protected=True, tag="segments"),
     RouteSpec(E + "/segments/{segment}", "DELETE", Perm.WRITE, "deleteSegment",
               "Delete a segment", "Reason", if_match=True, protected=True, tag="segments"),
+    RouteSpec(E + "/segments/{segment}/members", "POST", Perm.WRITE, "changeSegmentMembers",
+              "Add/remove up to 10,000 members of a list segment (idempotent by batch_id)",
+              "SegmentMembers", protected=True, tag="segments", max_body=4 * 1024 * 1024),
+    RouteSpec(E + "/segments/{segment}/members", "GET", Perm.READ, "getSegmentMembers",
+              "A list segment's size and sequence", tag="segments"),
     RouteSpec(E + "/impact", "POST", Perm.READ, "computeImpact",
               "Dry run: variations served to a sample of contexts before and after a proposed "
               "flag configuration (nothing is written)", "ImpactRequest", tag="impact"),

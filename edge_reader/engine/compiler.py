@@ -46,6 +46,7 @@ from .detail import ErrorCode, EvaluationDetail, FlagInfo, MetadataValue, Reason
 from .errors import CompileError, Problem, Problems
 from .evaluator import USE_DEFAULT, CompiledEnvironment, Run
 from .fields import ENABLED_DEFAULT, FLAG_DOCUMENT_FIELDS
+from .lists import guard_runs
 
 ENGINE_VERSION = "1"
 FORMAT_VERSION = 1
@@ -122,8 +123,9 @@ def _compile(doc: object, problems: Problems, clock: Clock | None) -> CompiledEn
         failed.setdefault(key, "prerequisite cycle")
     for key, message in failed.items():
         env.runs[key] = _error_run(f"flag {key!r} does not compile: {message}")
+    guard_runs(env.runs, flags, raw_segments, segments.list_slots)  # list segments: lists.py
     return CompiledEnvironment(env.runs, env.infos, list(problems.errors),
-                               list(problems.warnings), metadata)
+                               list(problems.warnings), metadata, lists=segments.list_slots)
 
 
 def _read_top(
