@@ -87,31 +87,49 @@ def decode_secret(text: str) -> bytes | None:
 
 
 class Membership:
-    """The members of one list: 256 sorted ``array('Q')`` shards and the member key.
+    """The members of one list, ready for lookups; immutable, shared between threads.
 
-    Immutable once built; safe to share between threads and between compiled environments.
+    The shards (each sorted, shard ``i`` holding the hashes whose top bits are ``i``) are
+    joined into one sorted ``array('Q')``, and a bucket index on the top ``bits`` bits
+    (about four members a bucket) narrows every search to a few elements: C ``bisect`` over
+    the whole array costs ~20 element reads (each a new Python int), this costs two or three.
+    Memory: 8 bytes a member plus 4 bytes a bucket (about 9 MB per million).
     """
 
-    __slots__ = ("_key", "_shards", "count")
+    __slots__ = ("_bits_shift", "_hashes", "_key", "_offsets", "count")
 
     def __init__(self, member_key: bytes, shards: Sequence[array[int]]) -> None:
-        """Take ownership of ``shards`` (one sorted array per shard, ``SHARD_COUNT`` of them)."""
+        """Join ``shards`` (``SHARD_COUNT`` sorted arrays, in shard order) and index them."""
         if len(shards) != SHARD_COUNT:
             raise ValueError(f"expected {SHARD_COUNT} shards, got {len(shards)}")
+        hashes = array("Q")
+        for shard in shards:
+            hashes.extend(shard)
         self._key = member_key
-        self._shards = tuple(shards)
-        self.count: int = sum(len(s) for s in shards)
+        self._hashes = hashes
+        self.count: int = len(hashes)
+        bits = min(max((self.count // 4).bit_length(), SHARD_BITS), 22)
+        self._bits_shift = MEMBER_HASH_BYTES * 8 - bits
+        # offsets[b] = first index whose hash has top bits >= b (bisect is C, once per bucket)
+        self._offsets = array("L", (bisect_left(hashes, b << self._bits_shift)
+                                    for b in range(1 << bits)))
+        self._offsets.append(self.count)
 
     def __repr__(self) -> str:
         return f"Membership({self.count} members)"
 
     def contains(self, member: str) -> bool:
         """True when ``member`` (a context key) is in the list. Never raises for a str."""
-        h = int.from_bytes(hashlib.blake2b(member.encode("utf-8", "surrogatepass"),
-                                           key=self._key, digest_size=8).digest(), "big")
-        shard = self._shards[h >> _SHIFT]
-        i = bisect_left(shard, h)
-        return i < len(shard) and shard[i] == h
+        try:
+            data = member.encode()
+        except UnicodeEncodeError:  # a lone surrogate: hashed as the writer hashed it
+            data = member.encode("utf-8", "surrogatepass")
+        h = int.from_bytes(hashlib.blake2b(data, key=self._key, digest_size=8).digest(), "big")
+        bucket = h >> self._bits_shift
+        offsets = self._offsets
+        end = offsets[bucket + 1]
+        i = bisect_left(self._hashes, h, offsets[bucket], end)
+        return i < end and self._hashes[i] == h
 
 
 def empty_shards() -> list[array[int]]:

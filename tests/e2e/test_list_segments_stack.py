@@ -1,0 +1,142 @@
+"""Issue 18, "Done when": a 100,000-member list through the whole local stack.
+
+API (chalice local) → DynamoDB stream → stream worker → publisher → S3 → nginx (the CDN)
+→ FlagClient verifying the publisher's signature: members are on, non-members off; remove
+1,000 and the reader follows; kill the CDN in the middle of a refresh (after the new
+bundle, before its shards) and the reader keeps serving the old list.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from edge_reader import FlagClient
+from edge_reader.client._http import HttpTransport
+from edge_reader.client._transport import Request, Response
+from vexil.api import ApiClient
+from vexil.devstack import procs, stack
+
+pytestmark = pytest.mark.e2e
+
+MEMBERS = 100_000
+BATCH = 10_000
+FLAG = {"key": "beta-ui", "kind": "boolean", "variations": {"on": True, "off": False}}
+CONFIG = {"enabled": True, "default": {"variation": "off"}, "rules": [
+    {"id": "beta", "clauses": [{"op": "segment_match", "values": ["beta"]}],
+     "serve": {"variation": "on"}}]}
+
+
+class CdnKiller:
+    """The reader's transport; once armed, the first list object request stops nginx first
+    (so the refresh has its new pointer and bundle, and loses the CDN for the shards)."""
+
+    def __init__(self, ca_bundle: str, kill: Callable[[], None]) -> None:
+        self.inner = HttpTransport(ca_bundle=ca_bundle)
+        self.kill = kill
+        self.armed = False
+        self.killed = False
+
+    def handle_request(self, request: Request) -> Response:
+        if self.armed and "/lists/" in request.url and not self.killed:
+            self.killed = True
+            self.kill()
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[stack.StatePaths,
+                                                                    dict[str, Any]]]:
+    paths = stack.StatePaths(Path(tmp_path_factory.mktemp("lists-stack")))
+    info = stack.up(paths, fixed_ports=False, out=io.StringIO())
+    try:
+        yield paths, info
+    finally:
+        assert stack.down(paths, out=io.StringIO()) == []
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 90.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"not true within {timeout} s")
+
+
+def test_a_hundred_thousand_members_through_the_cdn(
+        dev: tuple[stack.StatePaths, dict[str, Any]], tmp_path: Path) -> None:
+    paths, info = dev
+    api = ApiClient(info["api"], info["admin_token"], ca_bundle=info["ca_bundle"], timeout=60)
+    p = f"lists-{uuid.uuid4().hex[:6]}"
+    api.request("POST", "/v1/projects", body={"key": p})
+    api.request("POST", f"/v1/projects/{p}/environments", body={"key": "prod"})
+    env = f"/v1/projects/{p}/environments/prod"
+    api.request("POST", f"{env}/segments", body={"key": "beta", "type": "list"})
+    api.request("POST", f"/v1/projects/{p}/flags", body=FLAG)
+    api.request("PUT", f"{env}/flags/beta-ui", body=CONFIG, if_match='"1"')
+    sdk_key = api.request("POST", f"{env}/sdk-keys", body={"kind": "server"}).body["key"]
+    ids = [f"customer-{i:06d}@example.com" for i in range(MEMBERS)]
+    for n in range(0, MEMBERS, BATCH):
+        api.request("POST", f"{env}/segments/beta/members",
+                    body={"batch_id": f"load-{n}", "add": ids[n:n + BATCH]})
+    assert api.get(f"{env}/segments/beta/members").body["members"] == MEMBERS
+
+    def kill_cdn() -> None:
+        record = procs.read(paths.run, "cdn")
+        assert record is not None
+        assert procs.stop(record, run_dir=paths.run) == []
+
+    killer = CdnKiller(info["ca_bundle"], kill_cdn)
+    client = FlagClient(project=p, environment="prod", sdk_key=sdk_key, cdn_url=info["cdn"],
+                        ca_bundle=info["ca_bundle"], signing_keys=info["signing_public_key"],
+                        transport=killer, cache_dir=str(tmp_path), poll_interval=0.5,
+                        jitter=0.0, first_retry=0.3, max_backoff=1.0)
+    try:
+        def on(key: str) -> bool:
+            return client.get_boolean("beta-ui", {"key": key}, False)
+
+        def loaded() -> int:
+            snap = client.snapshot()
+            slot = snap.env.lists.get("beta") if snap is not None else None
+            return slot.members.count if slot is not None and slot.members else -1
+
+        # the stream worker may publish while the batches arrive: wait for the whole list
+        _eventually(lambda: loaded() == MEMBERS)
+        assert all(on(i) for i in ids[::100])  # 1,000 members
+        assert not any(on(f"stranger-{i}@example.com") for i in range(1000))
+
+        # remove 1,000: the reader follows
+        api.request("POST", f"{env}/segments/beta/members",
+                    body={"batch_id": "rm-1", "remove": ids[:1000]})
+        _eventually(lambda: not on(ids[999]))
+        assert not any(on(i) for i in ids[:1000])
+        assert all(on(i) for i in ids[1000:2000])
+
+        # kill the CDN mid-refresh: the new bundle arrives, its shards cannot
+        killer.armed = True
+        before = client.revision
+        api.request("POST", f"{env}/segments/beta/members",
+                    body={"batch_id": "rm-2", "remove": ids[1000:2000]})
+        _eventually(lambda: killer.killed and (client.revision or 0) > (before or 0))
+        snap = client.snapshot()
+        assert snap is not None
+        slot = snap.env.lists["beta"]
+        assert slot.stale
+        assert slot.members is not None
+        assert slot.members.count == MEMBERS - 1000  # the last good list
+        assert all(on(i) for i in ids[1000:2000])  # still the old list: kept, not dropped
+        assert not on(ids[0])
+        assert not on("stranger-1@example.com")
+    finally:
+        client.close()
+        api.close()
