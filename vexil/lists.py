@@ -41,7 +41,8 @@ def parse_ids(text: str, fmt: str, *, source: str = "input") -> ParsedIds:
     seen: dict[str, None] = {}
     total = 0
     problems: list[str] = []
-    for number, value, problem in rows:
+    for number, value, found in rows:
+        problem = found
         if problem is None and (not value or len(value) > MAX_ID_LENGTH):
             problem = f"an id must be 1-{MAX_ID_LENGTH} characters"
         if problem is not None:
@@ -78,7 +79,7 @@ def _ndjson_rows(text: str) -> Iterable[Row]:
             continue
         try:
             doc = json.loads(line)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             yield number, None, f"not JSON ({exc.msg})"
             continue
         if isinstance(doc, dict):
