@@ -70,18 +70,19 @@ def register(sub: Subparsers) -> None:
     up.add_argument("file", help="CSV (first column) or NDJSON member file; - = stdin")
     up.add_argument("--format", choices=("csv", "ndjson"),
                     help="file format (default: from the extension, else csv)")
+    changers = [up]
     for name, verb in (("add", "add members to"), ("remove", "remove members from")):
         ch = sg_sub.add_parser(name, help=f"{verb} a list segment")
         ch.add_argument("key", help="list segment key")
         ch.add_argument("ids", nargs="*", help="member ids (context keys)")
         ch.add_argument("--file", help="more ids, one per line (CSV first column)")
         ch.add_argument("--batch-id", help="idempotency id (default: from the ids)")
-    for ch in (up, *sg_sub.choices.values()):
-        if ch.prog.split()[-1] in ("upload", "add", "remove"):
-            add_scope(ch)
-            ch.add_argument("--reason", help="reason recorded in the audit log")
-            add_json(ch)
-            add_connection(ch)
+        changers.append(ch)
+    for ch in changers:
+        add_scope(ch)
+        ch.add_argument("--reason", help="reason recorded in the audit log")
+        add_json(ch)
+        add_connection(ch)
     dl = sg_sub.add_parser("delete", help="delete a segment")
     dl.add_argument("key", help="segment key")
     add_scope(dl)
