@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import sys
 from array import array
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -90,13 +91,15 @@ class Membership:
     """The members of one list, ready for lookups; immutable, shared between threads.
 
     The shards (each sorted, shard ``i`` holding the hashes whose top bits are ``i``) are
-    joined into one sorted ``array('Q')``, and a bucket index on the top ``bits`` bits
-    (about four members a bucket) narrows every search to a few elements: C ``bisect`` over
-    the whole array costs ~20 element reads (each a new Python int), this costs two or three.
-    Memory: 8 bytes a member plus 4 bytes a bucket (about 9 MB per million).
+    joined into one sorted run of 8-byte big-endian hashes in a ``bytes`` object, and a
+    bucket index on the hash's top ``bits`` bits (about four members a bucket) gives the
+    byte range a member must be in. A lookup is then one keyed hash, two index reads and a
+    C ``bytes.find`` over ~32 bytes with the digest itself — no Python int per element read
+    (a C ``bisect`` over ``array('Q')`` creates one per comparison and cost twice as much).
+    Memory: 8 bytes a member plus 8 bytes a bucket (about 10 MB per million).
     """
 
-    __slots__ = ("_bits_shift", "_hashes", "_key", "_offsets", "count")
+    __slots__ = ("_blob", "_key", "_offsets", "_shift", "count")
 
     def __init__(self, member_key: bytes, shards: Sequence[array[int]]) -> None:
         """Join ``shards`` (``SHARD_COUNT`` sorted arrays, in shard order) and index them."""
@@ -106,14 +109,16 @@ class Membership:
         for shard in shards:
             hashes.extend(shard)
         self._key = member_key
-        self._hashes = hashes
         self.count: int = len(hashes)
         bits = min(max((self.count // 4).bit_length(), SHARD_BITS), 22)
-        self._bits_shift = MEMBER_HASH_BYTES * 8 - bits
-        # offsets[b] = first index whose hash has top bits >= b (bisect is C, once per bucket)
-        self._offsets = array("L", (bisect_left(hashes, b << self._bits_shift)
+        self._shift = MEMBER_HASH_BYTES * 8 - bits
+        # offsets[b] = byte offset of the first hash whose top bits are >= b
+        self._offsets = array("Q", (8 * bisect_left(hashes, b << self._shift)
                                     for b in range(1 << bits)))
-        self._offsets.append(self.count)
+        self._offsets.append(8 * self.count)
+        if sys.byteorder == "little":
+            hashes.byteswap()  # big-endian bytes: what digest() returns
+        self._blob = hashes.tobytes()
 
     def __repr__(self) -> str:
         return f"Membership({self.count} members)"
@@ -124,12 +129,14 @@ class Membership:
             data = member.encode()
         except UnicodeEncodeError:  # a lone surrogate: hashed as the writer hashed it
             data = member.encode("utf-8", "surrogatepass")
-        h = int.from_bytes(hashlib.blake2b(data, key=self._key, digest_size=8).digest(), "big")
-        bucket = h >> self._bits_shift
+        digest = hashlib.blake2b(data, key=self._key, digest_size=8).digest()
+        bucket = int.from_bytes(digest, "big") >> self._shift
         offsets = self._offsets
-        end = offsets[bucket + 1]
-        i = bisect_left(self._hashes, h, offsets[bucket], end)
-        return i < end and self._hashes[i] == h
+        start, end = offsets[bucket], offsets[bucket + 1]
+        pos = self._blob.find(digest, start, end)
+        while pos >= 0 and pos & 7:  # a match across two entries: not a member, look on
+            pos = self._blob.find(digest, pos + 1, end)
+        return pos >= 0
 
 
 def empty_shards() -> list[array[int]]:
