@@ -34,9 +34,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import boto3
 import orjson
 import psutil
 
+from edge_reader import FlagClient
+from edge_reader.bundle.lists import lists_prefix
 from edge_reader.engine import Context, compile_environment
 from edge_reader.engine.lists import (
     Membership,
@@ -45,6 +48,9 @@ from edge_reader.engine.lists import (
     member_hash,
     split_shards,
 )
+from vexil.api import ApiClient
+from vexil.devstack import stack
+from vexil.devstack.aws import local_aws_env
 
 MILLION = 1_000_000
 BATCH = 10_000
@@ -110,10 +116,6 @@ def _eventually(check: Callable[[], bool], timeout: float = 300.0) -> float:
 
 def on_stack(deltas: int) -> dict[str, Any]:
     """import_seconds, delta_1k_seconds, shards_rewritten_on_delta on a fresh local stack."""
-    from edge_reader import FlagClient
-    from vexil.api import ApiClient
-    from vexil.devstack import stack
-
     with tempfile.TemporaryDirectory(prefix="bench-segments-") as tmp:
         paths = stack.StatePaths(Path(tmp))
         info = stack.up(paths, fixed_ports=False, out=io.StringIO())
@@ -153,7 +155,12 @@ def on_stack(deltas: int) -> dict[str, Any]:
                 start = time.monotonic()
                 api.request("POST", f"{base}/segments/beta/members",
                             body={"batch_id": f"delta-{d}", "add": adds, "remove": removes})
-                done = _eventually(lambda a=adds, r=removes: on(a[-1]) and not on(r[-1]))
+                last_add, last_removed = adds[-1], removes[-1]
+
+                def served(a: str = last_add, r: str = last_removed) -> bool:
+                    return on(a) and not on(r)
+
+                done = _eventually(served)
                 times.append(done - start)
                 rewritten.append(len(_shards(s3, info["bucket"], p, env) - shards_before))
             client.close()
@@ -166,16 +173,14 @@ def on_stack(deltas: int) -> dict[str, Any]:
 
 
 def _s3(info: dict[str, Any]) -> Any:
-    import boto3
-
-    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                 region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
-                                 ).client("s3", endpoint_url=info["aws_endpoint"])
+    env = local_aws_env(info["aws_endpoint"])
+    return boto3.session.Session(
+        aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env[
+            "AWS_SECRET_ACCESS_KEY"], region_name=env.get("AWS_DEFAULT_REGION", "us-east-1"),
+    ).client("s3", endpoint_url=info["aws_endpoint"])
 
 
 def _shards(s3: Any, bucket: str, project: str, env: str) -> set[str]:
-    from edge_reader.bundle.lists import lists_prefix
-
     found: set[str] = set()
     for page in s3.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=lists_prefix(project, env, "beta")):
