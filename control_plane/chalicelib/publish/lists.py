@@ -33,7 +33,7 @@ from edge_reader.bundle.lists import (
     manifest_object_key,
     shard_object_key,
 )
-from edge_reader.engine.lists import encode_secret, split_shards
+from edge_reader.engine.lists import SHARD_COUNT, encode_secret, shard_of
 
 SHARD_CONTENT_TYPE = "application/octet-stream"
 OBJECT_CACHE_CONTROL = "public, max-age=31536000, immutable"
@@ -41,13 +41,27 @@ OBJECT_CACHE_CONTROL = "public, max-age=31536000, immutable"
 
 @dataclass(slots=True)
 class _Held:
-    """What a container remembers of one list between publishes."""
+    """What a container remembers of one list between publishes: members per shard, the
+    shards' published entries, and which shards the batches since then touched."""
 
     seq: int
-    members: set[int]
-    shards: list[array[int]] = field(default_factory=list)
-    entries: list[ShardEntry | None] = field(default_factory=list)
+    members: list[set[int]] = field(default_factory=lambda: [set() for _ in range(SHARD_COUNT)])
+    entries: list[ShardEntry | None] = field(default_factory=lambda: [None] * SHARD_COUNT)
+    touched: set[int] = field(default_factory=lambda: set(range(SHARD_COUNT)))
     ref: dict[str, Any] | None = None
+
+    @property
+    def count(self) -> int:
+        return sum(len(m) for m in self.members)
+
+    def apply(self, item: dict[str, Any]) -> None:
+        """Apply one batch item, remembering the shards it touched."""
+        for h in list_record.unpack(item.get("adds")):
+            self.members[shard_of(h)].add(h)
+            self.touched.add(shard_of(h))
+        for h in list_record.unpack(item.get("removes")):
+            self.members[shard_of(h)].discard(h)
+            self.touched.add(shard_of(h))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,36 +92,35 @@ class ListPublisher:
             secret = self._secret(project, environment, state)
             held = self._members(project, environment, state)
             if held.ref is not None:
-                return ListPublish(segment, held.ref, 0, len(held.members))
+                return ListPublish(segment, held.ref, 0, held.count)
             where = (project, environment, segment)
-            shards = split_shards(held.members)
-            existing = self._existing(lists_prefix(*where))
+            # A cold container re-encrypts every shard; equal content is the same object, so
+            # one listing spares re-writing what a previous container already put.
+            cold = len(held.touched) == SHARD_COUNT
+            existing = self._existing(lists_prefix(*where)) if cold else set()
             written = 0
-            entries: list[ShardEntry | None] = []
-            for index, shard in enumerate(shards):
+            for index in sorted(held.touched):
+                shard = array("Q", sorted(held.members[index]))
                 if not shard:
-                    entries.append(None)
-                    continue
-                if index < len(held.shards) and held.shards[index] == shard:
-                    entries.append(held.entries[index])
+                    held.entries[index] = None
                     continue
                 body = encrypt_shard(secret, where, index, shard)
                 sha = hashlib.sha256(body).hexdigest()
-                key = shard_object_key(*where, sha)
-                if key not in existing:
-                    self._put(key, body)
+                entry = ShardEntry(shard_object_key(*where, sha), sha, len(body), len(shard))
+                if entry.key not in existing and entry != held.entries[index]:
+                    self._put(entry.key, body)
                     written += 1
-                entries.append(ShardEntry(key, sha, len(body), len(shard)))
+                held.entries[index] = entry
             manifest = encode_manifest(Manifest(project, environment, segment, state.seq,
-                                                len(held.members), tuple(entries)))
+                                                held.count, tuple(held.entries)))
             sha = hashlib.sha256(manifest).hexdigest()
             key = manifest_object_key(*where, sha)
             if key not in existing:
                 self._put(key, manifest)
-            held.shards, held.entries = shards, entries
-            held.ref = {"manifest": key, "sha256": sha, "members": len(held.members),
+            held.touched = set()
+            held.ref = {"manifest": key, "sha256": sha, "members": held.count,
                         "seq": state.seq, "secret": encode_secret(secret)}
-            return ListPublish(segment, held.ref, written, len(held.members))
+            return ListPublish(segment, held.ref, written, held.count)
 
     def _secret(self, project: str, environment: str, state: ListState) -> bytes:
         cache_key = (state.list_id, state.wrapped_secret)
@@ -121,11 +134,11 @@ class ListPublisher:
         """The members at ``state.seq``: the held fold plus newer batches, or a fresh fold."""
         held = self._held.get(state.list_id)
         if held is None or held.seq > state.seq:
-            held = _Held(0, set())
+            held = _Held(0)
         if held.seq < state.seq:
             for item in self._batches(project, environment, state.list_id, held.seq + 1,
                                       state.seq):
-                list_record.apply_batch(held.members, item)
+                held.apply(item)
             held.seq, held.ref = state.seq, None
         self._held[state.list_id] = held
         return held
