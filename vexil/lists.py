@@ -12,82 +12,27 @@ applied (a batch id already applied answers ``replayed`` and changes nothing).
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
-import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from edge_reader.engine.lists import MemberFile, parse_member_file
 from vexil.errors import UsageError
 
 MAX_BATCH = 10_000
-MAX_ID_LENGTH = 1024
-_HEADERS = frozenset({"id", "key", "member", "targeting_key"})
 
 
-@dataclass
-class ParsedIds:
-    """The distinct ids of a file, in order, and how many duplicates were dropped."""
-
-    ids: list[str] = field(default_factory=list)
-    duplicates: int = 0
-
-
-def parse_ids(text: str, fmt: str, *, source: str = "input") -> ParsedIds:
-    """Parse ``text`` as ``csv`` or ``ndjson``; ``UsageError`` listing bad lines (≤ 10)."""
-    rows = _csv_rows(text) if fmt == "csv" else _ndjson_rows(text)
-    seen: dict[str, None] = {}
-    total = 0
-    problems: list[str] = []
-    for number, value, found in rows:
-        problem = found
-        if problem is None and (not value or len(value) > MAX_ID_LENGTH):
-            problem = f"an id must be 1-{MAX_ID_LENGTH} characters"
-        if problem is not None:
-            problems.append(f"{source}:{number}: {problem}")
-            continue
-        assert value is not None
-        total += 1
-        seen[value] = None
-    if problems:
-        more = f" (and {len(problems) - 10} more)" if len(problems) > 10 else ""
-        raise UsageError("malformed member file, nothing sent:\n  " + "\n  ".join(problems[:10])
+def parse_ids(text: str, fmt: str, *, source: str = "input") -> MemberFile:
+    """Parse ``text`` as ``csv`` or ``ndjson`` (the engine's rule, the API's imports apply
+    the same); ``UsageError`` listing the bad lines (≤ 10) and sending nothing."""
+    parsed = parse_member_file(text, fmt)
+    if parsed.problems:
+        lines = [f"{source}:{n}: {why}" for n, why in parsed.problems]
+        more = f" (and {len(lines) - 10} more)" if len(lines) > 10 else ""
+        raise UsageError("malformed member file, nothing sent:\n  " + "\n  ".join(lines[:10])
                          + more)
-    return ParsedIds(list(seen), total - len(seen))
-
-
-Row = tuple[int, str | None, str | None]  # (line number, id, problem)
-
-
-def _csv_rows(text: str) -> Iterable[Row]:
-    reader = csv.reader(io.StringIO(text))
-    for row in reader:
-        number = reader.line_num
-        if not row or not any(cell.strip() for cell in row):
-            continue
-        value = row[0].strip()
-        if number == 1 and value.lower() in _HEADERS:
-            continue
-        yield number, value, None
-
-
-def _ndjson_rows(text: str) -> Iterable[Row]:
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield number, None, f"not JSON ({exc.msg})"
-            continue
-        if isinstance(doc, dict):
-            doc = doc.get("id", doc.get("key"))
-        if not isinstance(doc, str):
-            yield number, None, "expected a JSON string or an object with a string id/key"
-            continue
-        yield number, doc, None
+    return parsed
 
 
 @dataclass

@@ -26,7 +26,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import csv
 import hashlib
+import io
+import json
 import sys
 from array import array
 from bisect import bisect_left
@@ -317,3 +320,72 @@ def split_shards(hashes: Iterable[int]) -> list[array[int]]:
     for h in hashes:
         buckets[h >> _SHIFT].append(h)
     return [array("Q", sorted(set(b))) for b in buckets]
+
+
+MAX_ID_LENGTH: Final = 1024
+_ID_HEADERS: Final = frozenset({"id", "key", "member", "targeting_key"})
+
+
+@dataclass(slots=True)
+class MemberFile:
+    """A parsed member file: distinct ids in order, duplicates dropped, bad lines."""
+
+    ids: list[str] = field(default_factory=list)
+    duplicates: int = 0
+    problems: list[tuple[int, str]] = field(default_factory=list)  # (line number, why)
+
+
+def parse_member_file(text: str, fmt: str) -> MemberFile:
+    """Parse a member file — ``csv`` (first column; a header ``id``/``key`` skipped; blank
+    lines skipped) or ``ndjson`` (a JSON string, or an object with a string ``id``/``key``,
+    per line) — the one rule the API's imports and the CLI both apply."""
+    out = MemberFile()
+    seen: dict[str, None] = {}
+    total = 0
+    rows = _csv_rows(text) if fmt == "csv" else _ndjson_rows(text)
+    for number, value, found in rows:
+        problem = found
+        if problem is None and (not value or len(value) > MAX_ID_LENGTH):
+            problem = f"an id must be 1-{MAX_ID_LENGTH} characters"
+        if problem is not None or value is None:
+            out.problems.append((number, problem or "no id"))
+            continue
+        total += 1
+        seen[value] = None
+    out.ids = list(seen)
+    out.duplicates = total - len(seen)
+    return out
+
+
+_Row = tuple[int, "str | None", "str | None"]
+
+
+def _csv_rows(text: str) -> Iterable[_Row]:
+    reader = csv.reader(io.StringIO(text))
+    try:
+        for row in reader:
+            if not row or not any(cell.strip() for cell in row):
+                continue
+            value = row[0].strip()
+            if reader.line_num == 1 and value.lower() in _ID_HEADERS:
+                continue
+            yield reader.line_num, value, None
+    except csv.Error as exc:
+        yield reader.line_num, None, f"not CSV ({exc})"
+
+
+def _ndjson_rows(text: str) -> Iterable[_Row]:
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield number, None, f"not JSON ({exc.msg})"
+            continue
+        if isinstance(doc, dict):
+            doc = doc.get("id", doc.get("key"))
+        if not isinstance(doc, str):
+            yield number, None, "expected a JSON string or an object with a string id/key"
+            continue
+        yield number, doc, None
