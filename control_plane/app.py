@@ -19,6 +19,7 @@ from chalicelib.usecases import (
     flag_configs,
     flag_definitions,
     impact,
+    list_imports,
     lists,
     projects,
     sdk_keys,
@@ -255,6 +256,25 @@ def change_segment_members(req: Req, project: str, env: str, segment: str) -> di
 @route(E + "/segments/{segment}/members", "GET")
 def get_segment_members(req: Req, project: str, env: str, segment: str) -> dict[str, Any]:
     return lists.list_state(req.ctx, project, env, segment)
+
+
+@route(E + "/segments/{segment}/imports", "POST")
+def create_segment_import(req: Req, project: str, env: str, segment: str) -> Result:
+    return Result(list_imports.create_import(req.ctx, req.call, project, env, segment,
+                                             req.body), 201)
+
+
+@route(E + "/segments/{segment}/imports/{import_id}", "GET")
+def get_segment_import(req: Req, project: str, env: str, segment: str,
+                       import_id: str) -> dict[str, Any]:
+    return list_imports.get_import(req.ctx, project, env, segment, import_id)
+
+
+@route(E + "/segments/{segment}/imports/{import_id}/start", "POST")
+def start_segment_import(req: Req, project: str, env: str, segment: str,
+                         import_id: str) -> Result:
+    return Result(list_imports.start_import(req.ctx, req.call, project, env, segment,
+                                            import_id), 202)
 
 
 # --- change requests --------------------------------------------------------------------------

@@ -13,12 +13,15 @@ applied (a batch id already applied answers ``replayed`` and changes nothing).
 from __future__ import annotations
 
 import hashlib
+import http.client
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 from edge_reader.engine.lists import MemberFile, parse_member_file
-from vexil.errors import UsageError
+from vexil.errors import UsageError, VexilError
 
 MAX_BATCH = 10_000
 
@@ -77,3 +80,41 @@ def send(post: Callable[[dict[str, Any]], tuple[int, Any]], ids: Sequence[str], 
         if progress is not None:
             progress(index + 1, len(names))
     return report
+
+
+def bulk_import(client: Any, imports_url: str, data: bytes, body: dict[str, Any], *,
+                wait: bool = True, timeout: float = 600.0) -> dict[str, Any]:
+    """Create an import, PUT ``data`` to its presigned URL, start it and (``wait``) poll
+    ``GET …/imports/<id>`` until it is ``done`` or ``failed``; the last status."""
+    created = client.request("POST", imports_url, body=body).body
+    _put(str(created["upload_url"]), data)
+    status_url = f"{imports_url}/{created['import_id']}"
+    status = client.request("POST", status_url + "/start", body={}).body
+    deadline = time.monotonic() + timeout
+    while wait and status.get("status") in ("queued", "processing"):
+        if time.monotonic() > deadline:
+            raise VexilError(f"import {created['import_id']} still {status.get('status')} "
+                             f"after {timeout:.0f} s; check: GET {status_url}")
+        time.sleep(0.5)
+        status = client.get(status_url).body
+    return dict(status)
+
+
+def _put(url: str, data: bytes) -> None:
+    """The presigned upload (S3, or the local emulator)."""
+    parts = urlsplit(url)
+    conn_cls = http.client.HTTPSConnection if parts.scheme == "https" else \
+        http.client.HTTPConnection
+    conn = conn_cls(parts.netloc, timeout=120)
+    try:
+        target = parts.path + (f"?{parts.query}" if parts.query else "")
+        conn.request("PUT", target, body=data,
+                     headers={"Content-Type": "application/octet-stream"})
+        resp = conn.getresponse()
+        resp.read()
+        if resp.status >= 300:
+            raise VexilError(f"upload refused: HTTP {resp.status}")
+    except OSError as exc:
+        raise VexilError(f"upload failed: {exc}") from None
+    finally:
+        conn.close()

@@ -168,6 +168,11 @@ def list_batch_id_sk(batch_id: str) -> str:
     return f"{LIST_BATCH_ID_SK_PREFIX}{batch_id}"
 
 
+def list_imports_pk(project: str, environment: str, segment: str) -> str:
+    """Partition of one list segment's bulk imports (status records)."""
+    return f"LI#{project}#{environment}#{segment}"
+
+
 def list_import_sk(import_id: str) -> str:
-    """Sort key of one bulk import's status record (in the environment's partition)."""
+    """Sort key of one bulk import's status record."""
     return f"{LIST_IMPORT_SK_PREFIX}{import_id}"

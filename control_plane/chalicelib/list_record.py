@@ -81,6 +81,11 @@ def hash_ids(secret: bytes, ids: Iterable[str]) -> array[int]:
     return array("Q", (member_hash(key, i) for i in ids))
 
 
+def to_array(hashes: Iterable[int]) -> array[int]:
+    """Hashes as the packed form's array."""
+    return array("Q", hashes)
+
+
 def pack(hashes: array[int]) -> bytes:
     """Hashes as stored in a batch item: 8 bytes each, little-endian."""
     if sys.byteorder == "little":

@@ -168,6 +168,9 @@ REQUESTS: dict[str, Schema] = {
         ("flag", "config", "sample"),
     ),
     "Reason": obj({"reason": REASON}),
+    "SegmentImport": obj({"format": {"type": "string", "enum": ["csv", "ndjson"]},
+                          "mode": {"type": "string", "enum": ["add", "replace"]},
+                          "reason": REASON}),
     "SegmentMembers": obj({"batch_id": BATCH_ID, "add": MEMBER_IDS, "remove": MEMBER_IDS,
                            "reason": REASON}, ("batch_id",)),
 }

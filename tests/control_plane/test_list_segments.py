@@ -210,3 +210,71 @@ def _server_doc_scopes(publisher: Publisher, p: str) -> dict[str, Any]:
     refs = {s: publisher.lists.publish(p, "dev", s, st).ref  # type: ignore[union-attr]
             for s, st in snap.lists.items()}
     return {b.scope: with_lists(b, refs).document for b in build_scopes(snap, engine="1")}
+
+
+def _upload(url: str, data: bytes) -> int:
+    import urllib.request
+
+    req = urllib.request.Request(url, data=data, method="PUT",
+                                 headers={"Content-Type": "application/octet-stream"})
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        return int(resp.status)
+
+
+def _import(world: World, members: str, data: bytes, **body: Any) -> dict[str, Any]:
+    from chalicelib.usecases.list_imports import process_next
+
+    imports = members.replace("/members", "/imports")
+    r = world.api.post(imports, body)
+    assert r.status_code == 201, r.json
+    created = r.json
+    assert created["status"] == "awaiting_upload"
+    assert _upload(created["upload_url"], data) == 200
+    r = world.api.post(f"{imports}/{created['import_id']}/start", {})
+    assert r.status_code == 202, r.json
+    assert r.json["status"] == "queued"
+    assert process_next(world.ctx) == created["import_id"]
+    return dict(world.api.get(f"{imports}/{created['import_id']}").json)
+
+
+def test_a_bulk_import_goes_through_a_presigned_upload_and_is_processed_async(
+        world: World) -> None:
+    p, members = _setup(world)
+    rev = world.api.get(f"/v1/projects/{p}/environments/dev").json["revision"]
+    lines = "id\n" + "".join(f"user-{i}\n" for i in range(25_000)) + "user-7\n"
+    done = _import(world, members, lines.encode())
+    assert done["status"] == "done", done
+    assert done["result"] == {"ids": 25_000, "duplicates": 1, "added": 25_000, "removed": 0,
+                              "seq": 3}
+    assert world.api.get(members).json["members"] == 25_000
+    # the whole import is ONE revision and one audit record
+    assert world.api.get(f"/v1/projects/{p}/environments/dev").json["revision"] == rev + 1
+    # replace: the list becomes the file
+    done = _import(world, members, b'"user-1"\n{"id": "new"}\n', format="ndjson",
+                   mode="replace")
+    assert done["status"] == "done", done
+    assert done["result"]["removed"] == 24_999
+    assert world.api.get(members).json["members"] == 2
+
+
+def test_a_malformed_import_fails_with_line_numbers_and_writes_nothing(world: World) -> None:
+    _, members = _setup(world)
+    done = _import(world, members, b'"a"\nnot json\n{"id": 3}\n', format="ndjson")
+    assert done["status"] == "failed"
+    assert [e["line"] for e in done["errors"]] == [2, 3]
+    assert "not JSON" in done["errors"][0]["message"]
+    seq_before = world.api.get(members).json["seq"]
+    done = _import(world, members, b"\xff\xfe\n", format="csv")
+    assert done["status"] == "failed"
+    assert done["errors"][0]["message"] == "not UTF-8"
+    assert world.api.get(members).json["seq"] == seq_before
+
+
+def test_an_import_must_be_uploaded_before_it_starts(world: World) -> None:
+    _, members = _setup(world)
+    imports = members.replace("/members", "/imports")
+    created = world.api.post(imports, {"format": "csv"}).json
+    r = world.api.post(f"{imports}/{created['import_id']}/start", {})
+    assert r.status_code == 409, r.json
+    assert world.api.post(imports, {"format": "xml"}).status_code == 400
+    assert world.api.get(f"{imports}/imp-nope").status_code == 404

@@ -10,7 +10,8 @@ from tests.control_plane.conftest import BOOL_FLAG, World
 
 ROLES = ("admin", "editor", "viewer", "auditor")
 PARAMS = {"env": "dev", "flag": "checkout", "segment": "nope", "key_id": "nope",
-          "cr_id": "nope", "token_id": "tok_nope", "version": "1", "changeset_id": "nope"}
+          "cr_id": "nope", "token_id": "tok_nope", "version": "1", "changeset_id": "nope",
+          "import_id": "nope"}
 
 
 @pytest.fixture(scope="module")

@@ -65,11 +65,15 @@ def register(sub: Subparsers) -> None:
     add_connection(pt)
     pt.add_argument("--list", action="store_true",
                     help="create a list segment (members by upload/add/remove)")
-    up = sg_sub.add_parser("upload", help="send a member file to a list segment (adds)")
+    up = sg_sub.add_parser("upload", help="bulk-import a member file into a list segment")
     up.add_argument("key", help="list segment key")
     up.add_argument("file", help="CSV (first column) or NDJSON member file; - = stdin")
     up.add_argument("--format", choices=("csv", "ndjson"),
                     help="file format (default: from the extension, else csv)")
+    up.add_argument("--replace", action="store_true",
+                    help="the list becomes the file (members not in it are removed)")
+    up.add_argument("--no-wait", action="store_true",
+                    help="queue the import and print its id instead of waiting")
     changers = [up]
     for name, verb in (("add", "add members to"), ("remove", "remove members from")):
         ch = sg_sub.add_parser(name, help=f"{verb} a list segment")
@@ -186,12 +190,9 @@ def _members(client: Any, args: argparse.Namespace, url: str) -> int:
 
     op = "remove" if args.segments_command == "remove" else "add"
     if args.segments_command == "upload":
-        fmt = args.format or ("ndjson" if str(args.file).endswith((".ndjson", ".jsonl"))
-                              else "csv")
-        parsed = lists.parse_ids(_read(args.file), fmt, source=args.file)
-    else:
-        text = "\n".join(args.ids) + "\n" + (_read(args.file) if args.file else "")
-        parsed = lists.parse_ids(text, "csv", source=args.file or "arguments")
+        return _upload(client, args, url)
+    text = "\n".join(args.ids) + "\n" + (_read(args.file) if args.file else "")
+    parsed = lists.parse_ids(text, "csv", source=args.file or "arguments")
     if not parsed.ids:
         raise UsageError(f"segments {args.segments_command}: no ids given")
 
@@ -215,6 +216,36 @@ def _members(client: Any, args: argparse.Namespace, url: str) -> int:
         print(f"{op}: {len(parsed.ids)} ids to {args.key} in {args.project}/{args.environment} "
               f"({report.batches} batches, {report.replayed} already applied, "
               f"{summary['duplicates']} duplicates dropped)")
+    return 0
+
+
+def _upload(client: Any, args: argparse.Namespace, url: str) -> int:
+    """Check the file here (line numbers, before anything is sent), then the API's bulk
+    import: presigned upload, start, and (unless ``--no-wait``) poll until it is done."""
+    from vexil import lists  # noqa: PLC0415
+
+    fmt = args.format or ("ndjson" if str(args.file).endswith((".ndjson", ".jsonl")) else "csv")
+    text = _read(args.file)
+    parsed = lists.parse_ids(text, fmt, source=args.file)
+    body = {"format": fmt, "mode": "replace" if args.replace else "add"}
+    if args.reason:
+        body["reason"] = args.reason
+    done = lists.bulk_import(client, url + "/imports", text.encode("utf-8"), body,
+                             wait=not args.no_wait)
+    if args.json:
+        print_json(done)
+    elif done.get("status") == "done":
+        result = done.get("result") or {}
+        print(f"imported {result.get('ids')} ids into {args.key} in "
+              f"{args.project}/{args.environment} ({result.get('added')} added, "
+              f"{result.get('removed')} removed, {result.get('duplicates')} duplicates "
+              f"dropped; import {done.get('import_id')})")
+    else:
+        print(f"import {done.get('import_id')} is {done.get('status')} "
+              f"({len(parsed.ids)} ids checked)")
+    if done.get("status") == "failed":
+        raise UsageError("import failed: " + "; ".join(
+            f"line {e.get('line')}: {e.get('message')}" for e in done.get("errors") or []))
     return 0
 
 

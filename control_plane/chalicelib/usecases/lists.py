@@ -115,7 +115,7 @@ def _replayed(ctx: Ctx, t: _List, batch_id: str) -> dict[str, Any] | None:
     return {**dict(done.get("result") or {}), "replayed": True}
 
 
-def _secret(ctx: Ctx, t: _List) -> tuple[str, bytes, Item | None]:
+def list_secret(ctx: Ctx, t: _List) -> tuple[str, bytes, Item | None]:
     """(list id, secret, new state item or None when the state exists)."""
     kms = ctx.kms or kms_client()
     if t.state is None:
@@ -146,7 +146,7 @@ def write_batch(ctx: Ctx, call: Call, t: _List, batch_id: str, add: Sequence[str
                 remove: Sequence[str], result: dict[str, Any],
                 approved: Approved | None = None) -> dict[str, Any]:
     """The one write of a batch (deltas and imports): see the module docstring."""
-    list_id, secret, new_state = _secret(ctx, t)
+    list_id, secret, new_state = list_secret(ctx, t)
     seq = 1 if new_state is not None else int(t.state["list_seq"]) + 1  # type: ignore[index]
     pk = keys.list_batches_pk(t.project, t.environment, list_id)
     result = {**result, "seq": seq}
@@ -189,6 +189,14 @@ def list_state(ctx: Ctx, project: str, environment: str, segment: str) -> dict[s
     if t.state is None:
         return {"segment": segment, "seq": 0, "members": 0, "updated_at": None}
     state = list_record.read_state(t.state)
+    return {"segment": segment, "seq": state.seq,
+            "members": len(folded(ctx, project, environment, t.state)),
+            "updated_at": t.state.get("updated_at")}
+
+
+def folded(ctx: Ctx, project: str, environment: str, state_item: Item) -> set[int]:
+    """The list's hashed members at its ``list_seq`` (every batch applied in order)."""
+    state = list_record.read_state(state_item)
     members: set[int] = set()
     pk = keys.list_batches_pk(project, environment, state.list_id)
     cursor = None
@@ -199,5 +207,4 @@ def list_state(ctx: Ctx, project: str, environment: str, segment: str) -> dict[s
                 list_record.apply_batch(members, item)
         if not cursor:
             break
-    return {"segment": segment, "seq": state.seq, "members": len(members),
-            "updated_at": t.state.get("updated_at")}
+    return members
