@@ -161,8 +161,7 @@ def on_stack(deltas: int) -> dict[str, Any]:
                 def served(a: str = last_add, r: str = last_removed) -> bool:
                     return on(a) and not on(r)
 
-                done = _eventually(served)
-                times.append(done - start)
+                times.append(_eventually(served) - start)
                 rewritten.append(len(_shards(s3, info["bucket"], p, env) - shards_before))
             client.close()
             api.close()
