@@ -5,8 +5,9 @@ Two parts (issue 18):
 * In process, no stack: ``lookup_mean_us`` — one flag whose rule is ``segment_match`` on a
   1,000,000-member list, evaluated single-threaded (``get_boolean``) for contexts built
   once, half members, half not (process CPU time per evaluation; wall time beside it);
-  ``rss_mb_per_million`` — the RSS the loaded membership holds (RSS with it minus RSS
-  after dropping it, ``gc`` run before each reading), per million members.
+  ``rss_mb_per_million`` — in a fresh interpreter, the RSS growth from loading the shards'
+  plaintexts into the reader's ``Membership`` (the per-shard arrays dropped after), per
+  million members.
 * On the local stack (``vexil dev up`` in a temporary directory, free ports):
   ``import_seconds`` — from creating a bulk import of a 1,000,000-line file (presigned
   upload, start, the stream worker's importer thread) until a ``FlagClient`` behind nginx
@@ -27,10 +28,12 @@ import gc
 import io
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from array import array
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -94,16 +97,37 @@ def in_process(lookups: int) -> dict[str, Any]:
         hits += get("beta-ui", ctx, False)
     elapsed, wall = time.process_time() - start, time.perf_counter() - wall
     assert hits == lookups // 2, (hits, lookups)
-    # What the reader holds for the list: RSS with the membership, then without it (its
-    # arrays are single large allocations, which the allocator gives back to the OS).
-    held = _rss()
-    count = members.count
-    env.lists["beta"].members = None
-    del members
-    rss_mb = (held - _rss()) / (1 << 20) * MILLION / count
     return {"lookup_mean_us": round(elapsed / lookups * 1e6, 3),
             "lookup_mean_wall_us": round(wall / lookups * 1e6, 3),
-            "rss_mb_per_million": round(rss_mb, 2)}
+            "rss_mb_per_million": _rss_in_child()}
+
+
+def _rss_in_child() -> float:
+    """RSS growth of a fresh interpreter loading a million-member list the reader's way."""
+    out = subprocess.run([sys.executable, "-m", "loadtests.bench_segments", "--rss-child"],
+                         capture_output=True, text=True, check=True, timeout=300)
+    return round(float(out.stdout.strip().splitlines()[-1]), 2)
+
+
+def rss_child() -> None:
+    """The child: the shards' plaintexts exist first (as downloaded), then the reader's
+    steps — one array per shard (``decrypt_shard``), ``Membership`` — and the growth is
+    measured after the per-shard arrays are dropped (what stays: the membership, plus
+    whatever the allocator keeps)."""
+    secret = os.urandom(32)
+    key = derive_key(secret, "member")
+    plaintexts = [s.tobytes() for s in split_shards(member_hash(key, i)
+                                                     for i in _ids(MILLION))]
+    before = _rss()
+    arrays = []
+    for body in plaintexts:
+        shard = array("Q")
+        shard.frombytes(body)
+        arrays.append(shard)
+    members = Membership(key, arrays)
+    del arrays
+    growth = _rss() - before
+    print(growth / (1 << 20) * MILLION / members.count)
 
 
 def _eventually(check: Callable[[], bool], timeout: float = 300.0) -> float:
@@ -195,7 +219,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document")
     parser.add_argument("--quick", action="store_true", help="fewer lookups, one delta")
     parser.add_argument("--skip-stack", action="store_true", help="in-process numbers only")
+    parser.add_argument("--rss-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.rss_child:
+        rss_child()
+        return 0
     started = time.monotonic()
     result: dict[str, Any] = {"members": MILLION, "quick": args.quick, "goals": GOALS}
     result.update(in_process(20_000 if args.quick else 200_000))
