@@ -241,8 +241,14 @@ def _parse_ref(raw: object, path: str, problems: Problems) -> ListRef | None:
 
 
 def list_matcher(slot: ListSlot) -> Callable[[Kinds], bool]:
-    """The segment's condition: the context's key of the segment's kind is a member."""
+    """The segment's condition: the context's key of the segment's kind is a member.
+
+    The membership test is written out here rather than calling ``Membership.contains``:
+    one Python call less on every evaluation of a flag on a list (the same steps).
+    """
     kind = slot.context_kind
+    blake2b = hashlib.blake2b
+    from_bytes = int.from_bytes
 
     def in_list(kinds: Kinds) -> bool:
         members = slot.members
@@ -252,7 +258,20 @@ def list_matcher(slot: ListSlot) -> Callable[[Kinds], bool]:
         if attrs is None:
             return False
         key = attrs.get("key")
-        return key.__class__ is str and members.contains(key)
+        if key.__class__ is not str:
+            return False
+        try:
+            data = key.encode()
+        except UnicodeEncodeError:
+            return members.contains(key)
+        digest = blake2b(data, key=members._key, digest_size=8).digest()
+        bucket = from_bytes(digest, "big") >> members._shift
+        offsets = members._offsets
+        end = offsets[bucket + 1]
+        pos = members._blob.find(digest, offsets[bucket], end)
+        if pos & 7:  # -1 (absent) or a match across two entries: the careful path
+            return pos >= 0 and members.contains(key)
+        return True
 
     in_list.list_slot = slot  # type: ignore[attr-defined]
     return in_list
@@ -309,6 +328,19 @@ def guard_runs(
 
 
 def _guarded(run: Run, slots: tuple[ListSlot, ...]) -> Run:
+    if len(slots) == 1:
+        (only,) = slots
+
+        def guarded_one(kinds: Kinds) -> EvaluationDetail:
+            detail = run(kinds)
+            if only.members is None:
+                return EvaluationDetail(detail.value, detail.variant, detail.reason,
+                                        detail.error_code, only.why, detail.rule_index,
+                                        detail.rule_id, detail.flag_metadata)
+            return detail
+
+        return guarded_one
+
     def guarded(kinds: Kinds) -> EvaluationDetail:
         detail = run(kinds)
         for slot in slots:
