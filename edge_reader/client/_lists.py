@@ -51,6 +51,9 @@ class ListLoader:
         self._fetcher = fetcher
         self._cache = Path(cache_dir) / "lists" if cache_dir is not None else None
         self._parallel = parallel
+        # segment -> (manifest, members) last loaded: a new manifest's unchanged shards are
+        # taken from those members instead of the CDN (a small delta downloads what it changed)
+        self._last: dict[str, tuple[Manifest, Membership]] = {}
 
     def pending(self, env: CompiledEnvironment) -> bool:
         """True when a referenced list is not loaded, or only an older one is held."""
@@ -97,16 +100,21 @@ class ListLoader:
             manifest = decode_manifest(data, where)
         except BundleFormatError as exc:
             raise ListLoadError(str(exc)) from exc
-        return self._members(manifest, ref, budget)
+        members = self._members(manifest, ref, budget)
+        self._last[segment] = (manifest, members)
+        return members
 
     def _members(self, manifest: Manifest, ref: ListRef,
                  budget: Callable[[], float | None]) -> Membership:
         where = (self._project, self._environment, manifest.segment)
+        last = self._last.get(manifest.segment)
 
         def one(item: tuple[int, ShardEntry | None]) -> object:
             index, entry = item
             if entry is None:
                 return _EMPTY_SHARD
+            if last is not None and last[0].shards[index] == entry:
+                return last[1].shard(index)  # unchanged: same digest, same hashes
             body = self._object(entry.key, entry.sha256, budget)
             try:
                 return decrypt_shard(ref.secret, where, index, body)

@@ -102,7 +102,7 @@ class Membership:
     Memory: 8 bytes a member plus 8 bytes a bucket (about 10 MB per million).
     """
 
-    __slots__ = ("_blob", "_key", "_offsets", "_shift", "count")
+    __slots__ = ("_blob", "_key", "_offsets", "_shift", "_sub", "count")
 
     def __init__(self, member_key: bytes, shards: Sequence[array[int]]) -> None:
         """Join ``shards`` (``SHARD_COUNT`` sorted arrays, in shard order) and index them."""
@@ -116,7 +116,7 @@ class Membership:
         # array plus its bytes would leave ~6 MB per million behind in the allocator).
         blob = bytearray(8 * self.count)
         offsets = array("Q")  # offsets[b] = byte offset of the first hash with top bits >= b
-        sub = 1 << (bits - SHARD_BITS)
+        sub = self._sub = 1 << (bits - SHARD_BITS)
         base = 0
         for index, shard in enumerate(shards):
             first = index * sub
@@ -133,6 +133,17 @@ class Membership:
 
     def __repr__(self) -> str:
         return f"Membership({self.count} members)"
+
+    def shard(self, index: int) -> array[int]:
+        """Shard ``index`` again (sorted hashes): a reader reuses the shards a new manifest
+        did not change instead of downloading them."""
+        start = self._offsets[index * self._sub]
+        end = self._offsets[(index + 1) * self._sub]
+        out = array("Q")
+        out.frombytes(bytes(self._blob[start:end]))
+        if sys.byteorder == "little":
+            out.byteswap()
+        return out
 
     def contains(self, member: str) -> bool:
         """True when ``member`` (a context key) is in the list. Never raises for a str."""

@@ -163,3 +163,20 @@ def test_with_no_last_good_the_clause_stays_off_and_says_why(cdn: MemoryCdn) -> 
     slot = env.lists["beta"]
     assert slot.members is None
     assert "load failed" in slot.why
+
+
+def test_a_small_delta_downloads_only_the_shards_it_changed(cdn: MemoryCdn) -> None:
+    secret = os.urandom(32)
+    ids = [f"u{i}" for i in range(3000)]
+    load = loader(cdn)  # no disk cache: the previous list in memory is the source
+    first = env_with(publish(cdn, secret, ids))
+    assert load.fill(first, None) == []
+    cdn.requests.clear()
+    second = env_with(publish(cdn, secret, [*ids[1:], "newcomer"], seq=2))
+    assert load.fill(second, first) == []
+    assert 2 <= len(cdn.requests) <= 3  # the manifest and the one or two shards touched
+    members = second.lists["beta"].members
+    assert members is not None
+    assert members.contains("newcomer")
+    assert not members.contains("u0")
+    assert all(members.contains(i) for i in ids[1:])
