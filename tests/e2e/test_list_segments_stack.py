@@ -27,7 +27,8 @@ pytestmark = pytest.mark.e2e
 
 MEMBERS = 100_000
 BATCH = 10_000
-FLAG = {"key": "beta-ui", "kind": "boolean", "variations": {"on": True, "off": False}}
+FLAG = {"key": "beta-ui", "kind": "boolean", "variations": {"on": True, "off": False},
+        "client_visible": True}
 CONFIG = {"enabled": True, "default": {"variation": "off"}, "rules": [
     {"id": "beta", "clauses": [{"op": "segment_match", "values": ["beta"]}],
      "serve": {"variation": "on"}}]}
@@ -115,6 +116,10 @@ def test_a_hundred_thousand_members_through_the_cdn(
         assert all(on(i) for i in ids[::100])  # 1,000 members
         assert not any(on(f"stranger-{i}@example.com") for i in range(1000))
 
+        # the OFREP edge with a server key evaluates the list for browsers (client key)
+        cli_key = api.request("POST", f"{env}/sdk-keys", body={"kind": "client"}).body["key"]
+        _edge_serves_the_list(info, p, cli_key, sdk_key, member=ids[5], stranger="nobody")
+
         # remove 1,000: the reader follows
         api.request("POST", f"{env}/segments/beta/members",
                     body={"batch_id": "rm-1", "remove": ids[:1000]})
@@ -140,3 +145,34 @@ def test_a_hundred_thousand_members_through_the_cdn(
     finally:
         client.close()
         api.close()
+
+
+def _edge_serves_the_list(info: dict[str, Any], p: str, cli_key: str, srv_key: str, *,
+                          member: str, stranger: str) -> None:
+    import json
+
+    from edge_reader.edge._config import parse_config
+    from edge_reader.edge._factory import build_app
+
+    def ask(app: Any, key: str) -> Any:
+        resp = app.handle("POST", "/ofrep/v1/evaluate/flags/beta-ui",
+                          {"authorization": f"Bearer {cli_key}",
+                           "content-type": "application/json"},
+                          json.dumps({"context": {"targetingKey": key}}).encode())
+        return json.loads(resp.body) if resp.status == 200 else None
+
+    base = {"cdn": info["cdn"], "ca_bundle": info["ca_bundle"], "poll_interval": 0.5,
+            "signing_keys": [info["signing_public_key"]]}
+    with_lists = build_app(parse_config({**base, "environments": [
+        {"project": p, "environment": "prod", "sdk_key": cli_key, "server_sdk_key": srv_key}]}))
+    client_only = build_app(parse_config({**base, "environments": [
+        {"project": p, "environment": "prod", "sdk_key": cli_key}]}))
+    try:
+        _eventually(lambda: (ask(with_lists, member) or {}).get("value") is True)
+        assert ask(with_lists, stranger)["value"] is False
+        # a client-scope edge has no list: the member is off (the detail says why)
+        _eventually(lambda: ask(client_only, member) is not None)
+        assert ask(client_only, member)["value"] is False
+    finally:
+        with_lists.close()
+        client_only.close()
