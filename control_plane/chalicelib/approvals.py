@@ -48,7 +48,15 @@ from chalicelib.rbac import Perm, Principal
 from chalicelib.repository import Item, put, update
 from chalicelib.requests import encode_cursor
 from chalicelib.schemas import OPERATIONS, Schema
-from chalicelib.usecases import base, changesets, flag_configs, flag_definitions, projects, segments
+from chalicelib.usecases import (
+    base,
+    changesets,
+    flag_configs,
+    flag_definitions,
+    list_imports,
+    projects,
+    segments,
+)
 from chalicelib.usecases import lists as list_members
 from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 
@@ -130,6 +138,12 @@ REGISTRY: dict[str, OperationType] = {
     "segment.members": OperationType(
         OPERATIONS["segment.members"], _env_write,
         lambda x, c, p, e, op, a: list_members.change_members(x, c, p, e, op["segment"], op, a)),
+    # The approval names the uploaded object (ETag, size, version): applying queues exactly
+    # that file, and the importer refuses any other bytes.
+    "segment.import": OperationType(
+        OPERATIONS["segment.import"], _env_write,
+        lambda x, c, p, e, op, a: list_imports.start_import(x, c, p, e, op["segment"],
+                                                            op["import_id"], a, op)),
     # Many changes as one: reviewed, approved and applied as one (usecases/changesets.py).
     # Filed in the target environment when it is protected, else in the first protected
     # environment the set changes; ``environment`` names the target either way.

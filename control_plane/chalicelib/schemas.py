@@ -226,6 +226,16 @@ OPERATIONS: dict[str, Schema] = {
          "add": MEMBER_IDS, "remove": MEMBER_IDS},
         ("type", "segment", "batch_id", "add", "remove"),
     ),
+    "segment.import": obj(
+        {"type": {"const": "segment.import"}, "segment": KEY,
+         "import_id": {"type": "string", "pattern": "^imp-[0-9]+-[0-9a-f]{12}$"},
+         "format": {"type": "string", "enum": ["csv", "ndjson"]},
+         "mode": {"type": "string", "enum": ["add", "replace"]},
+         "etag": {"type": "string", "maxLength": 128},
+         "size": {"type": "integer", "minimum": 0},
+         "object_version": {"type": "string", "maxLength": 1024}},
+        ("type", "segment", "import_id", "format", "mode", "etag", "size", "object_version"),
+    ),
     "environment.patch": obj(
         {"type": {"const": "environment.patch"},
          "body": obj({"name": TEXT, "protected": {"type": "boolean"}}, minProperties=1),

@@ -278,3 +278,43 @@ def test_an_import_must_be_uploaded_before_it_starts(world: World) -> None:
     assert r.status_code == 409, r.json
     assert world.api.post(imports, {"format": "xml"}).status_code == 400
     assert world.api.get(f"{imports}/imp-nope").status_code == 404
+
+
+def test_a_protected_import_is_a_change_request_bound_to_the_uploaded_file(
+        world: World) -> None:
+    from chalicelib.usecases.list_imports import process_next
+
+    p = world.new_project(envs=("prod",), protected=("prod",))
+    api = world.api
+    author, approver = world.token("editor", [p]), world.token("editor", [p])
+    seg = f"/v1/projects/{p}/environments/prod/segments"
+    cr = api.post(seg, {"key": "beta", "type": "list"}, token=author).json["change_request"]
+    crs = f"/v1/projects/{p}/environments/prod/change-requests"
+    assert api.post(f"{crs}/{cr['id']}/approve", if_match=1, token=approver).status_code == 200
+    assert api.post(f"{crs}/{cr['id']}/apply", if_match=2, token=author).status_code == 200
+    imports = f"{seg}/beta/imports"
+
+    def filed(data: bytes) -> tuple[str, str]:
+        created = api.post(imports, {"format": "csv"}, token=author).json
+        assert _upload(created["upload_url"], data) == 200
+        r = api.post(f"{imports}/{created['import_id']}/start", {}, token=author)
+        assert r.status_code == 202, r.json
+        change = r.json["change_request"]
+        assert change["operation"]["type"] == "segment.import"
+        assert api.post(f"{crs}/{change['id']}/approve", if_match=1,
+                        token=approver).status_code == 200
+        return created, change["id"]
+
+    created, cr_id = filed(b"alice\nbob\n")
+    assert api.get(f"{imports}/{created['import_id']}").json["status"] == "awaiting_upload"
+    assert api.post(f"{crs}/{cr_id}/apply", if_match=2, token=author).status_code == 200
+    assert process_next(world.ctx) == created["import_id"]
+    assert api.get(f"{imports}/{created['import_id']}").json["status"] == "done"
+    assert api.get(f"{seg}/beta/members").json["members"] == 2
+    # bytes replaced after the approval are refused, never imported
+    created, cr_id = filed(b"carol\n")
+    assert _upload(created["upload_url"], b"mallory\n") == 200
+    r = api.post(f"{crs}/{cr_id}/apply", if_match=2, token=author)
+    assert r.status_code == 409, r.json
+    assert "changed after approval" in r.json["error"]["message"]
+    assert api.get(f"{seg}/beta/members").json["members"] == 2

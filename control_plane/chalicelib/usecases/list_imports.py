@@ -17,15 +17,18 @@ API Gateway caps bodies at 10 MB, so a million-line file never goes through the 
    the file. A failure after batch items were written deletes them.
 4. ``GET …/imports/<id>`` reports the status, counts and errors.
 
-A protected environment refuses imports for now (409): a change request holds its whole
-operation in one item, and a file-backed operation bound to the object's digest is not built
-yet — send batches, each filed as a change request, instead.
+In a protected environment ``start`` files a change request instead (``segment.import``):
+the operation names the uploaded object exactly — its ETag, size and version — so the
+approval is bound to that content (four-eyes); applying it queues the import, and the
+importer reads the object with ``IfMatch`` on that ETag (and that version), so bytes
+replaced after the approval are refused, never imported.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
@@ -36,10 +39,10 @@ from chalicelib.audit import Chain, Entry
 from chalicelib.canonical import iso
 from chalicelib.errors import Conflict, PayloadTooLarge
 from chalicelib.rbac import Principal
-from chalicelib.repository import delete, put, update
+from chalicelib.repository import TransactionCancelled, delete, put, update
 from chalicelib.usecases import base
 from chalicelib.usecases import lists as members
-from chalicelib.usecases.base import Call, Ctx
+from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 from edge_reader.engine.lists import parse_member_file
 
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
@@ -77,10 +80,7 @@ def _item(ctx: Ctx, project: str, environment: str, segment: str, import_id: str
 def create_import(ctx: Ctx, call: Call, project: str, environment: str, segment: str,
                   body: dict[str, Any]) -> dict[str, Any]:
     """Record an import and answer where to upload the file (presigned PUT)."""
-    t = members.read_list(ctx, project, environment, segment)
-    if t.env.get("protected"):
-        raise Conflict(f"{environment!r} is protected: imports are not filed as change "
-                       "requests yet; send batches (POST …/members), each one is")
+    members.read_list(ctx, project, environment, segment)
     import_id = f"imp-{int(ctx.now())}-{secrets.token_hex(6)}"
     object_key = f"imports/{project}/{environment}/{segment}/{import_id}"
     now = iso(ctx.now())
@@ -104,8 +104,10 @@ def get_import(ctx: Ctx, project: str, environment: str, segment: str, import_id
 
 
 def start_import(ctx: Ctx, call: Call, project: str, environment: str, segment: str,
-                 import_id: str) -> dict[str, Any]:
-    """Queue an uploaded import for processing (409 unless uploaded and not yet started)."""
+                 import_id: str, approved: Approved | None = None,
+                 operation: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Queue an uploaded import for processing (409 unless uploaded and not yet started);
+    in a protected environment, file a ``segment.import`` change request naming the object."""
     item = _item(ctx, project, environment, segment, import_id)
     if item["status"] != "awaiting_upload":
         raise Conflict(f"import {import_id!r} is {item['status']}")
@@ -116,15 +118,37 @@ def start_import(ctx: Ctx, call: Call, project: str, environment: str, segment: 
     if int(head["ContentLength"]) > MAX_IMPORT_BYTES:
         raise PayloadTooLarge(f"the file is {head['ContentLength']} bytes; at most "
                               f"{MAX_IMPORT_BYTES} (split it into several imports)")
+    obj = {"etag": str(head["ETag"]), "size": int(head["ContentLength"]),
+           "object_version": str(head.get("VersionId") or "")}
+    if approved is None and base.is_protected(ctx, project, environment):
+        raise NeedsApproval(project, environment, {
+            "type": "segment.import", "segment": segment, "import_id": import_id,
+            "format": item["format"], "mode": item["mode"], **obj})
+    if operation is not None and any(operation.get(k) != v for k, v in obj.items()):
+        raise Conflict(f"import {import_id!r}: the uploaded file changed after approval")
     now = iso(ctx.now())
+    try:
+        _queue(ctx, item, obj, now, approved, project, environment, segment, import_id)
+    except TransactionCancelled:
+        if approved:
+            approved.check_cr()
+        raise Conflict(f"import {import_id!r} was started concurrently") from None
+    return get_import(ctx, project, environment, segment, import_id)
+
+
+def _queue(ctx: Ctx, item: dict[str, Any], obj: dict[str, Any], now: str,
+           approved: Approved | None, project: str, environment: str, segment: str,
+           import_id: str) -> None:
     ctx.repo.transact([
-        update(str(item["pk"]), str(item["sk"]), "SET #s = :q, updated_at = :u",
-               "#s = :a", names={"#s": "status"}, q="queued", u=now, a="awaiting_upload"),
+        update(str(item["pk"]), str(item["sk"]),
+               "SET #s = :q, updated_at = :u, etag = :e, object_version = :v",
+               "#s = :a", names={"#s": "status"}, q="queued", u=now, a="awaiting_upload",
+               e=obj["etag"], v=obj["object_version"]),
+        *([approved.step] if approved else []),
         put({"pk": QUEUE_PK, "sk": QUEUE_SK_PREFIX + import_id, "import_id": import_id,
              "project": project, "environment": environment,
              "segment": segment, "created_at": now}, "attribute_not_exists(pk)"),
     ])
-    return get_import(ctx, project, environment, segment, import_id)
 
 
 def process_next(ctx: Ctx) -> str | None:
@@ -168,7 +192,10 @@ def process_import(ctx: Ctx, project: str, environment: str, segment: str, impor
 def _run(ctx: Ctx, item: dict[str, Any], project: str, environment: str, segment: str,
          written: list[tuple[str, str]]) -> list[dict[str, Any]]:
     """Parse and commit; the errors (empty on success)."""
-    body = s3_client().get_object(Bucket=_bucket(), Key=str(item["object_key"]))["Body"].read()
+    # Exactly the object start/approval saw: a later overwrite fails here (412), not imported.
+    extra = {"VersionId": item["object_version"]} if item.get("object_version") else {}
+    body = s3_client().get_object(Bucket=_bucket(), Key=str(item["object_key"]),
+                                  IfMatch=str(item["etag"]), **extra)["Body"].read()
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as exc:
