@@ -9,7 +9,7 @@ needs revalidating), check each SHA-256, decrypt, and swap the members in.
 
 On any failure the slot keeps the last good members of that segment (marked ``stale``) or,
 with none, stays empty (its clauses do not match; the detail says why), and the next
-refresh cycle retries — the refresher calls :meth:`ListLoader.pending`.
+refresh cycle retries — the refresher calls :meth:`ListSync.pending`.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ log = logging.getLogger("edge_reader.client")
 _EMPTY_SHARD: tuple[int, ...] = ()
 
 
-class ListLoadError(Exception):
+class ListSyncError(Exception):
     """A list could not be loaded; the message says which object and why."""
 
 
-class ListLoader:
+class ListSync:
     """Loads list shards for one (project, environment); safe to call from one refresher."""
 
     def __init__(self, *, cdn_root: str, project: str, environment: str, fetcher: Fetcher,
@@ -74,7 +74,7 @@ class ListLoader:
                 continue
             try:
                 members = self._load(slot.segment, slot.ref, budget)
-            except ListLoadError as exc:
+            except ListSyncError as exc:
                 failures.append(f"list segment {slot.segment!r}: {exc}")
                 self._keep_last_good(slot, old, str(exc))
                 continue
@@ -99,7 +99,7 @@ class ListLoader:
         try:
             manifest = decode_manifest(data, where)
         except BundleFormatError as exc:
-            raise ListLoadError(str(exc)) from exc
+            raise ListSyncError(str(exc)) from exc
         members = self._members(manifest, ref, budget)
         self._last[segment] = (manifest, members)
         return members
@@ -119,7 +119,7 @@ class ListLoader:
             try:
                 return decrypt_shard(ref.secret, where, index, body)
             except BundleFormatError as exc:
-                raise ListLoadError(str(exc)) from exc
+                raise ListSyncError(str(exc)) from exc
 
         with ThreadPoolExecutor(self._parallel, thread_name_prefix="vexil-list") as pool:
             shards = list(pool.map(one, enumerate(manifest.shards)))
@@ -138,11 +138,11 @@ class ListLoader:
                 pass
         got = self._fetcher.get(self._root + key, budget=budget())
         if isinstance(got, FetchFailure):
-            raise ListLoadError(f"{key}: {got.describe()}")
+            raise ListSyncError(f"{key}: {got.describe()}")
         if not isinstance(got, Fetched):
-            raise ListLoadError(f"{key}: answered 304 to an unconditional GET")
+            raise ListSyncError(f"{key}: answered 304 to an unconditional GET")
         if hashlib.sha256(got.body).hexdigest() != sha256:
-            raise ListLoadError(f"{key}: sha256 differs from what the bundle names")
+            raise ListSyncError(f"{key}: sha256 differs from what the bundle names")
         if cached is not None:
             _write_atomic(cached, got.body)
         return got.body
@@ -173,7 +173,7 @@ def list_counts(env: CompiledEnvironment) -> Mapping[str, int | None]:
 
 
 def list_loader(pointer_url: str, identity: Identity, fetcher: Fetcher,
-                cache_dir: str | os.PathLike[str] | None) -> ListLoader | None:
+                cache_dir: str | os.PathLike[str] | None) -> ListSync | None:
     """The loader for a reader of ``identity`` whose pointer is at ``pointer_url``; None when
     the URL does not end in the standard pointer key (lists then stay unloaded)."""
     root = cdn_root_of(pointer_url, pointer_object_key(identity.project, identity.environment,
@@ -182,5 +182,5 @@ def list_loader(pointer_url: str, identity: Identity, fetcher: Fetcher,
         log.warning("pointer URL %s has no standard layout: list segments will not load",
                     pointer_url)
         return None
-    return ListLoader(cdn_root=root, project=identity.project, environment=identity.environment,
+    return ListSync(cdn_root=root, project=identity.project, environment=identity.environment,
                       fetcher=fetcher, cache_dir=cache_dir)

@@ -19,7 +19,7 @@ from urllib.parse import urljoin
 
 from edge_reader.client._cache import DiskCache
 from edge_reader.client._fetcher import Fetched, Fetcher, FetchFailure, NotModified
-from edge_reader.client._lists import ListLoader
+from edge_reader.client._lists import ListSync
 from edge_reader.client._store import Store
 from edge_reader.client._verify import (
     BundleRejected,
@@ -76,7 +76,7 @@ class Refresher:
         store: Store,
         cache: DiskCache | None = None,
         clock: Callable[[], float] = time.time,
-        lists: ListLoader | None = None,
+        lists: ListSync | None = None,
     ) -> None:
         """Wire the fetcher, store, optional disk cache and list loader for ``identity``."""
         self.pointer_url = pointer_url

@@ -24,7 +24,7 @@ from edge_reader.bundle.lists import (
     shard_object_key,
 )
 from edge_reader.client._fetcher import Fetcher
-from edge_reader.client._lists import ListLoader
+from edge_reader.client._lists import ListSync
 from edge_reader.client._transport import Request, Response
 from edge_reader.engine import CompiledEnvironment, compile_environment
 from edge_reader.engine.lists import derive_key, encode_secret, member_hash, split_shards
@@ -81,8 +81,8 @@ def cdn() -> MemoryCdn:
     return MemoryCdn()
 
 
-def loader(cdn: MemoryCdn, cache: Path | None = None) -> ListLoader:
-    return ListLoader(cdn_root=ROOT, project="shop", environment="prod",
+def loader(cdn: MemoryCdn, cache: Path | None = None) -> ListSync:
+    return ListSync(cdn_root=ROOT, project="shop", environment="prod",
                       fetcher=Fetcher(cdn), cache_dir=cache)
 
 
