@@ -9,6 +9,7 @@ and evaluates membership; a delta rewrites only the shards it touches.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -247,6 +248,11 @@ def test_a_bulk_import_goes_through_a_presigned_upload_and_is_processed_async(
     assert done["result"] == {"ids": 25_000, "duplicates": 1, "added": 25_000, "removed": 0,
                               "seq": 3}
     assert world.api.get(members).json["members"] == 25_000
+    # the uploaded file (raw ids) is gone once processed
+    s3 = boto3.session.Session().client("s3")
+    listed = s3.list_object_versions(Bucket=os.environ["VEXIL_BUCKET"],
+                                     Prefix=f"imports/{p}/dev/beta/")
+    assert listed.get("Versions", []) == []
     # the whole import is ONE revision and one audit record
     assert world.api.get(f"/v1/projects/{p}/environments/dev").json["revision"] == rev + 1
     # replace: the list becomes the file

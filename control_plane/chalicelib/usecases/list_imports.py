@@ -15,7 +15,8 @@ API Gateway caps bodies at 10 MB, so a million-line file never goes through the 
    transaction: ``list_seq``, the import's ``done`` status and counts, the queue item's
    deletion, the revision bump and one audit record. ``replace`` removes every member not in
    the file. A failure after batch items were written deletes them.
-4. ``GET …/imports/<id>`` reports the status, counts and errors.
+4. ``GET …/imports/<id>`` reports the status, counts and errors. The uploaded file (raw
+   ids) is deleted once processed, whatever the outcome.
 
 In a protected environment ``start`` files a change request instead (``segment.import``):
 the operation names the uploaded object exactly — its ETag, size and version — so the
@@ -26,6 +27,7 @@ replaced after the approval are refused, never imported.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import Mapping
@@ -45,6 +47,7 @@ from chalicelib.usecases import lists as members
 from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 from edge_reader.engine.lists import parse_member_file
 
+log = logging.getLogger("vexil.list_imports")
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
 UPLOAD_SECONDS = 900
 MAX_REPORTED_ERRORS = 100
@@ -187,6 +190,17 @@ def process_import(ctx: Ctx, project: str, environment: str, segment: str, impor
                    names={"#s": "status"}, f="failed", e=errors[:MAX_REPORTED_ERRORS],
                    u=iso(ctx.now())),
             delete(QUEUE_PK, QUEUE_SK_PREFIX + import_id)])
+    _discard_upload(item)
+
+
+def _discard_upload(item: dict[str, Any]) -> None:
+    """Delete the uploaded file (raw ids, e-mail addresses maybe): done or failed, it is not
+    needed again. By version when known, so no noncurrent copy stays. Best effort."""
+    extra = {"VersionId": item["object_version"]} if item.get("object_version") else {}
+    try:
+        s3_client().delete_object(Bucket=_bucket(), Key=str(item["object_key"]), **extra)
+    except Exception as exc:  # the status is what matters; the file can be removed later
+        log.warning("could not delete upload %s: %s", item["object_key"], exc)
 
 
 def _run(ctx: Ctx, item: dict[str, Any], project: str, environment: str, segment: str,
