@@ -117,7 +117,7 @@ def test_a_list_segment_without_a_published_list_compiles_and_never_matches() ->
     env = compile_environment(_doc({"type": "list"}))
     detail = env.evaluate("beta-ui", {"key": "alice"}, None)
     assert detail.value is False
-    assert "no published list in this bundle" in str(detail.error_message)
+    assert "no list in this bundle" in str(detail.error_message)
     assert env.lists["beta"].ref is None
 
 
