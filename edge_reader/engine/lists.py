@@ -218,7 +218,8 @@ def compile_list_segment(
                            f"not from {name!r}", "list_segment")
     ref_raw = raw.get("list")
     if ref_raw is None:
-        return ListSlot(key, kind, None, "no list in this bundle: a client bundle, or no members yet")
+        return ListSlot(key, kind, None,
+                        "no list in this bundle: a client bundle, or no members yet")
     ref = _parse_ref(ref_raw, f"{path}.list", problems)
     if ref is None:
         return ListSlot(key, kind, None, "invalid list reference")
