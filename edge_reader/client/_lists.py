@@ -54,6 +54,10 @@ class ListSync:
         # segment -> (manifest, members) last loaded: a new manifest's unchanged shards are
         # taken from those members instead of the CDN (a small delta downloads what it changed)
         self._last: dict[str, tuple[Manifest, Membership]] = {}
+        # Shards decrypted by an attempt that did not finish (a Lambda budget ran out, a
+        # fetch failed): the next attempt starts from them, so a big list loads over several
+        # short refreshes even without a disk cache. Dropped once a list loads whole.
+        self._partial: dict[str, array[int]] = {}
 
     def pending(self, env: CompiledEnvironment) -> bool:
         """True when a referenced list is not loaded, or only an older one is held."""
@@ -108,6 +112,9 @@ class ListSync:
                  budget: Callable[[], float | None]) -> Membership:
         where = (self._project, self._environment, manifest.segment)
         last = self._last.get(manifest.segment)
+        wanted = {e.sha256 for e in manifest.shards if e is not None}
+        for sha in [sha for sha in self._partial if sha not in wanted]:
+            del self._partial[sha]  # an older attempt's shards: never more than one list's
 
         def one(item: tuple[int, ShardEntry | None]) -> object:
             index, entry = item
@@ -115,14 +122,20 @@ class ListSync:
                 return _EMPTY_SHARD
             if last is not None and last[0].shards[index] == entry:
                 return last[1].shard(index)  # unchanged: same digest, same hashes
+            done = self._partial.get(entry.sha256)
+            if done is not None:
+                return done
             body = self._object(entry.key, entry.sha256, budget)
             try:
-                return decrypt_shard(ref.secret, where, index, body)
+                shard = decrypt_shard(ref.secret, where, index, body)
             except BundleFormatError as exc:
                 raise ListSyncError(str(exc)) from exc
+            self._partial[entry.sha256] = shard
+            return shard
 
         with ThreadPoolExecutor(self._parallel, thread_name_prefix="vexil-list") as pool:
             shards = list(pool.map(one, enumerate(manifest.shards)))
+        self._partial.clear()
         return Membership(derive_key(ref.secret, "member"),
                           [s if isinstance(s, array) else array("Q") for s in shards])
 

@@ -180,3 +180,21 @@ def test_a_small_delta_downloads_only_the_shards_it_changed(cdn: MemoryCdn) -> N
     assert members.contains("newcomer")
     assert not members.contains("u0")
     assert all(members.contains(i) for i in ids[1:])
+
+
+def test_an_interrupted_load_resumes_from_the_shards_it_already_has(cdn: MemoryCdn) -> None:
+    secret = os.urandom(32)
+    ref = publish(cdn, secret, [f"u{i}" for i in range(3000)])
+    shards = sorted(k for k in cdn.objects if k.endswith(".shard"))
+    kept = cdn.objects.pop(shards[-1])  # one shard unreachable: the first attempt fails
+    load = loader(cdn)  # no disk cache
+    env = env_with(ref)
+    assert len(load.fill(env, None)) == 1
+    cdn.objects[shards[-1]] = kept
+    cdn.requests.clear()
+    assert load.fill(env, None) == []
+    # the retry fetched the manifest and the missing shard only
+    assert sorted(cdn.requests) == sorted([ref["manifest"], shards[-1]])
+    members = env.lists["beta"].members
+    assert members is not None
+    assert members.count == 3000
