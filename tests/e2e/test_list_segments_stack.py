@@ -91,6 +91,7 @@ def test_a_hundred_thousand_members_through_the_cdn(
         api.request("POST", f"{env}/segments/beta/members",
                     body={"batch_id": f"load-{n}", "add": ids[n:n + BATCH]})
     assert api.get(f"{env}/segments/beta/members").body["members"] == MEMBERS
+    _only_writers_change_members(info, api, p, f"{env}/segments/beta/members")
 
     def kill_cdn() -> None:
         record = procs.read(paths.run, "cdn")
@@ -176,3 +177,32 @@ def _edge_serves_the_list(info: dict[str, Any], p: str, cli_key: str, srv_key: s
     finally:
         with_lists.close()
         client_only.close()
+
+
+def _only_writers_change_members(info: dict[str, Any], admin: ApiClient, p: str,
+                                 members: str) -> None:
+    """Against the running API (chalice local, real authorizer), with several tokens."""
+    from vexil.errors import ApiError
+
+    def token(role: str, projects: list[str]) -> ApiClient:
+        text = admin.request("POST", "/v1/tokens", body={
+            "name": f"{role}-{uuid.uuid4().hex[:6]}", "role": role, "projects": projects,
+            "environments": ["*"]}).body["token"]
+        return ApiClient(info["api"], text, ca_bundle=info["ca_bundle"])
+
+    viewer, outsider = token("viewer", [p]), token("editor", ["elsewhere"])
+    batch = {"batch_id": "intruder", "add": ["mallory@example.com"]}
+    for who in (viewer, outsider):
+        with pytest.raises(ApiError) as refused:
+            who.request("POST", members, body=batch)
+        assert refused.value.status == 403
+    assert viewer.get(members).body["members"] == MEMBERS
+    with pytest.raises(ApiError) as hidden:
+        outsider.get(members)
+    assert hidden.value.status == 403
+    imports = members.replace("/members", "/imports")
+    with pytest.raises(ApiError) as no_upload:
+        viewer.request("POST", imports, body={"format": "csv"})
+    assert no_upload.value.status == 403
+    viewer.close()
+    outsider.close()
