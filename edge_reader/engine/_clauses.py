@@ -42,6 +42,7 @@ from .bucketing import HASHES, bucket_function, value_function
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
 from .fields import GROUP_KEYS, SEGMENT_DOCUMENT_FIELDS
+from .lists import LIST_TYPE, ListSlot, compile_list_segment, list_matcher
 from .operators import (
     ALIASES,
     FACTORIES,
@@ -689,6 +690,7 @@ class SegmentCompiler:
         self._failed: set[str] = set()
         self._stack: list[str] = []
         self.clause_cache: dict[Any, Match] = {}  # shared with flag rules (one compilation)
+        self.list_slots: dict[str, ListSlot] = {}  # list segments (engine/lists.py)
 
     def compile_all(self) -> None:
         """Compile every segment (so unreferenced segments are checked too)."""
@@ -748,6 +750,17 @@ class SegmentCompiler:
         get_str(raw, "description", path, problems)
         get_str_list(raw, "tags", path, problems)
         get_int(raw, "version", path, problems)
+        seg_type = get_str(raw, "type", path, problems)
+        if seg_type == LIST_TYPE:
+            slot = compile_list_segment(fresh.copy(key), raw, path, problems, kind)
+            self.list_slots[slot.segment] = slot
+            return list_matcher(slot)
+        if seg_type not in (None, "rules"):
+            problems.error(f"{path}.type", f"unknown segment type {seg_type!r} "
+                           "(expected 'rules' or 'list')", "invalid_type")
+        elif "list" in raw:
+            problems.error(f"{path}.list", "only a segment of type 'list' has a list",
+                           "list_segment")
         rules: list[Match] = []
         for i, rule in enumerate(get_list(raw, "rules", path, problems)):
             where = f"{path}.rules[{i}]"
