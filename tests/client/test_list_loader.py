@@ -190,11 +190,18 @@ def test_an_interrupted_load_resumes_from_the_shards_it_already_has(cdn: MemoryC
     load = loader(cdn)  # no disk cache
     env = env_with(ref)
     assert len(load.fill(env, None)) == 1
+    # What the first attempt finished is kept (by digest). On a loaded machine its time
+    # budget may end before every fetch did: those, and only those, are fetched again.
+    held = set(load._partial)
+    assert held, "the first attempt kept nothing"
     cdn.objects[shards[-1]] = kept
     cdn.requests.clear()
     assert load.fill(env, None) == []
-    # the retry fetched the manifest and the missing shard only
-    assert sorted(cdn.requests) == sorted([ref["manifest"], shards[-1]])
+    assert ref["manifest"] in cdn.requests
+    assert shards[-1] in cdn.requests
+    refetched = {k.rsplit("/", 1)[-1].removesuffix(".shard")
+                 for k in cdn.requests if k.endswith(".shard")}
+    assert not refetched & held
     members = env.lists["beta"].members
     assert members is not None
     assert members.count == 3000
