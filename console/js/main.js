@@ -6,6 +6,7 @@ import { byId, h, notice, render } from "./dom.js";
 import { flagList, flagPage } from "./flags.js";
 import { changeList, changePage } from "./changes.js";
 import { auditPage, keysPage, settingsPage } from "./admin.js";
+import { stalePage } from "./stale.js";
 import { showError } from "./ui.js";
 
 /** @typedef {{name: string, role: string, projects: string[], environments: string[]}} Me */
@@ -101,6 +102,7 @@ async function route() {
   else if (section === "changes" && id) await changePage(view, p, e, id);
   else if (section === "changes") await changeList(view, p, e);
   else if (section === "audit") await auditPage(view, p, e);
+  else if (section === "stale") await stalePage(view, p, e);
   else if (section === "keys") await keysPage(view, p, e);
   else if (section === "settings") await settingsPage(view, p, e);
   else await flagList(view, p, e);
