@@ -14,27 +14,51 @@ import { showError } from "./ui.js";
 const READ_ONLY_ROLES = ["viewer", "auditor"];
 /** Rollout states in which the controller (or a person) can still act. */
 const ACTIVE = ["running", "paused"];
+/** How often a running rollout's status is read again (the local controller ticks every
+ * second, AWS's every minute). */
+const POLL_MS = 2000;
 
 /**
  * The rollout section of a flag's page; it redraws itself after every action.
  * @param {string} p @param {string} e @param {string} key @param {any} def the definition
+ * @param {any} config the flag's configuration here (what it serves now)
  * @param {() => void} flagChanged called when an action changed the flag's configuration
  *   (the caller redraws the flag page)
  * @returns {HTMLElement}
  */
-export function rolloutSection(p, e, key, def, flagChanged) {
+export function rolloutSection(p, e, key, def, config, flagChanged) {
   const section = h("section", { id: "rollout", "aria-labelledby": "rollout-h" });
   const url = `${api.envPath(p, e)}/flags/${encodeURIComponent(key)}/rollout`;
   /** @type {HTMLElement | null} the change request an action filed (kept across redraws) */
   let filed = null;
-  const draw = async () => {
+  let shown = "";
+  let polls = 0;
+  let timer = 0;
+  /** @type {any} */
+  let me = null;
+  // While the rollout runs, the controller steps it (every tick): look again every
+  // POLL_MS, redraw only when something changed (a reason being typed survives), and stop
+  // once the section has left the page (another view) or the rollout stopped running.
+  const poll = () => {
+    timer = 0;
+    polls++;
+    if (!section.isConnected && polls > 3) return;
+    void draw(false);
+  };
+  const draw = async (/** @type {boolean} */ force) => {
     try {
-      const [rollout, me] = await Promise.all([current(p, e, key), api.get("/v1/tokens/self")]);
+      const rollout = await current(p, e, key);
+      me = me || await api.get("/v1/tokens/self");
       const canAct = !READ_ONLY_ROLES.includes(me.role);
+      if (rollout && rollout.status === "running" && !timer) timer = window.setTimeout(poll, POLL_MS);
+      const seen = JSON.stringify(rollout);
+      if (!force && seen === shown) return;
+      shown = seen;
       /** @param {string} verb @param {any} body */
       const act = async (verb, body) => {
         try {
-          const res = await api.call("POST", `${url}/${verb}`, { body, ifMatch: rollout.version });
+          const res = await actOnShown(p, e, key, url, rollout, verb, body);
+          if (!res) { await draw(true); return; }
           filed = changeRequestFiled(p, e, res, `${verb} of the rollout of ${key}`);
           if (!filed) {
             notice(`Rollout of ${key} in ${e}: ${verb} done (${res.body.status}).`);
@@ -42,18 +66,19 @@ export function rolloutSection(p, e, key, def, flagChanged) {
             return;
           }
         } catch (err) { showError(err); }
-        await draw();
+        await draw(true);
       };
+      const typed = /** @type {HTMLInputElement | null} */ (section.querySelector("#rollout-reason-input"));
       render(section, h("h2", { id: "rollout-h" }, "Guarded rollout"),
         rollout ? statusView(rollout) : h("p", { id: "rollout-none", class: "muted" }, `No guarded rollout of ${key} in ${e}.`),
         filed,
-        rollout && canAct && ACTIVE.includes(rollout.status) ? actions(rollout, act) : null,
+        rollout && canAct && ACTIVE.includes(rollout.status) ? actions(rollout, act, typed ? typed.value : "") : null,
         canAct && (!rollout || !ACTIVE.includes(rollout.status))
-          ? await startForm(p, e, url, key, def, flagChanged) : null);
+          ? await startForm(p, e, url, key, def, config, flagChanged) : null);
     } catch (err) { showError(err); }
   };
   render(section, h("h2", { id: "rollout-h" }, "Guarded rollout"), h("p", null, "Loading…"));
-  void draw();
+  void draw(true);
   return section;
 }
 
@@ -64,6 +89,30 @@ export function rolloutSection(p, e, key, def, flagChanged) {
 async function current(p, e, key) {
   const items = (await api.get(`${api.envPath(p, e)}/rollouts`)).items;
   return items.find((/** @type {any} */ r) => r.flag === key) || null;
+}
+
+/** Send ``verb`` for the rollout the person saw. The controller rewrites the rollout at every
+ * step and guard change (its version moves every tick while it runs), so the version shown is
+ * soon stale: read it again and send with the fresh version as long as it is still the
+ * rollout the person saw in the state they saw (same start, same status) — once more if a
+ * tick slipped in between. A later step does not change what pause, abort or complete mean
+ * (stop, roll back, finish), so it does not stop the action. Otherwise nothing is sent, the
+ * person is told and looks again (answers null).
+ * @param {string} p @param {string} e @param {string} key @param {string} url @param {any} shown
+ * @param {string} verb @param {any} body @returns {Promise<api.Answer | null>} */
+async function actOnShown(p, e, key, url, shown, verb, body) {
+  for (let attempt = 0; ; attempt++) {
+    const fresh = await current(p, e, key);
+    if (!fresh || fresh.started_at !== shown.started_at || fresh.status !== shown.status) {
+      notice(`The rollout of ${key} moved on since it was shown (now ${fresh ? `${fresh.status}, step ${fresh.steps_done}` : "gone"}): nothing was sent; look again.`, true);
+      return null;
+    }
+    try {
+      return await api.call("POST", `${url}/${verb}`, { body, ifMatch: fresh.version });
+    } catch (err) {
+      if (!(err instanceof api.ApiError) || err.status !== 412 || attempt > 0) throw err;
+    }
+  }
 }
 
 /** A 202 from a protected environment: say so, and answer the link to the change request
@@ -109,9 +158,10 @@ function statusView(r) {
 }
 
 /** Pause/resume/complete/abort as the rollout's state allows (the API checks the rest).
- * @param {any} r @param {(verb: string, body: any) => Promise<void>} act */
-function actions(r, act) {
-  const reason = h("input", { id: "rollout-reason-input", size: 30 });
+ * @param {any} r @param {(verb: string, body: any) => Promise<void>} act
+ * @param {string} reasonText what was typed as the reason before a redraw */
+function actions(r, act, reasonText) {
+  const reason = h("input", { id: "rollout-reason-input", size: 30, value: reasonText });
   const keep = h("input", { id: "rollout-keep", type: "checkbox" });
   const why = () => {
     const text = /** @type {HTMLInputElement} */ (reason).value.trim();
@@ -132,8 +182,8 @@ function actions(r, act) {
 
 /** The form that starts a rollout: strategy, target variation, guards.
  * @param {string} p @param {string} e @param {string} url @param {string} key @param {any} def
- * @param {() => void} started */
-async function startForm(p, e, url, key, def, started) {
+ * @param {any} config @param {() => void} started */
+async function startForm(p, e, url, key, def, config, started) {
   const strategies = (await api.get(`/v1/projects/${encodeURIComponent(p)}/strategies`)).items;
   if (!strategies.length) {
     return h("p", { id: "rollout-no-strategy", class: "muted" },
@@ -141,7 +191,12 @@ async function startForm(p, e, url, key, def, started) {
   }
   const strategy = h("select", { id: "rollout-strategy" }, strategies.map((/** @type {any} */ s) =>
     h("option", { value: s.key }, `${s.key}: ${s.steps.map(percentText).join(" → ")}, bake ${seconds(s.bake_seconds)}`)));
-  const target = h("select", { id: "rollout-target" }, Object.keys(def.variations).map((v) => h("option", { value: v }, v)));
+  // The target is what the flag does not serve yet: preselect the first such variation.
+  const serving = config && config.default ? config.default.variation : undefined;
+  const names = Object.keys(def.variations);
+  const preselected = names.find((v) => v !== serving);
+  const target = h("select", { id: "rollout-target" },
+    names.map((v) => h("option", { value: v, selected: v === preselected }, v)));
   const guards = h("input", { id: "rollout-guards-input", size: 50, placeholder: "checkout-5xx, arn:aws:cloudwatch:…:alarm:checkout-p99" });
   const start = async () => {
     const list = /** @type {HTMLInputElement} */ (guards).value.split(",").map((s) => s.trim()).filter(Boolean);
