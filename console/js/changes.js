@@ -58,7 +58,7 @@ export async function changePage(main, p, e, id) {
   };
   const open = cr.status === "pending" || cr.status === "approved";
   const diff = op.body ? fieldDiff(current, op.body) : [];
-  const summary = op.type === "changeset" ? await changesetSummary(p, op) : null;
+  const summary = op.type === "changeset" ? await changesetSummary(p, op) : rolloutSummary(op);
   const impact = writesConfig && op.body
     ? impactPanel(p, e, () => ({ flag: op.flag, config: op.body, rules: op.body.rules || [] })) : null;
   render(main, h("h1", null, `Change request ${id}`), envNav(p, e),
@@ -156,4 +156,26 @@ function fieldWords(kind, d) {
     return `individual targets: ${targets(d.before)} → ${targets(d.after)}`;
   }
   return `${d.field}: ${json(d.before)} → ${json(d.after)}`;
+}
+
+/** A rollout request in words: the plan reviewers approve (start) or the early finish
+ * (complete); null for any other operation. @param {any} op @returns {HTMLElement | null} */
+function rolloutSummary(op) {
+  if (op.type === "rollout.complete") {
+    return h("p", { id: "cr-rollout" }, `Complete the guarded rollout of ${op.flag} (started ${op.started_at}) now: `,
+      "its target is served to everyone, skipping the remaining steps and bakes.");
+  }
+  if (op.type !== "rollout.start" || !op.body) return null;
+  const b = op.body;
+  const st = b.strategy || {};
+  const steps = st.kind === "custom" ? `steps ${(st.percents || []).join(", ")} %`
+    : st.kind === "linear" ? `steps of ${st.step_percent} %`
+      : `from ${st.start_percent} %, ×${st.factor} each step`;
+  return h("div", { id: "cr-rollout" },
+    h("p", null, `Start a guarded rollout of ${op.flag}: serve ${b.target} to a growing share, `,
+      `strategy ${st.key || st.kind} (${st.kind}, ${steps}, each step baking ${st.bake_seconds} s`,
+      st.final_bake_seconds ? `, ${st.final_bake_seconds} s at 100 %` : "", ").",
+      b.bucket_by ? ` Bucketed by ${b.bucket_by}.` : ""),
+    h("p", null, `Rolled back automatically when any of these CloudWatch alarms is in ALARM: ${(b.guards || []).join(", ")}.`),
+    h("p", { class: "muted" }, "Once applied, the controller makes every step without further approval."));
 }

@@ -134,10 +134,11 @@ function statusView(r) {
     : Object.fromEntries((r.guards || []).map((/** @type {string} */ g) => [g, "not read yet"]));
   return h("div", { id: "rollout-view" },
     h("p", { id: "rollout-status" }, h("strong", { class: `rollout-${r.status}` }, r.status),
-      ` · ${percentText(r.percent)} on ${r.target} (from ${r.control})`,
+      ` · ${r.target} for ${percentText(r.percent)} of contexts (the rest: ${r.control})`,
       ` · step ${r.steps_done} of ${r.steps_total}`,
       r.next_step_at ? ` · next step at ${r.next_step_at}` : ""),
     r.reason ? h("p", { id: "rollout-reason" }, r.reason) : null,
+    h("p", { class: "muted" }, "This section follows the controller; the configuration above is as the page loaded it."),
     r.change_request ? h("p", { id: "rollout-cr" }, "Started by change request ",
       h("a", { href: `#/p/${encodeURIComponent(r.project)}/e/${encodeURIComponent(r.environment)}/changes/${encodeURIComponent(r.change_request)}` }, r.change_request)) : null,
     h("p", { class: "muted" }, `Strategy ${r.strategy.key || r.strategy.kind}: `,

@@ -92,7 +92,7 @@ def test_a_guarded_rollout_started_advanced_and_paused_in_the_console(
     assert paused["status"] == "paused"
     assert paused["history"][-1]["event"] == "paused"
     assert paused["steps_done"] >= 2
-    assert f"{paused['percent']:g} %" in page.inner_text("#rollout-status")
+    assert f"on for {paused['percent']:g} % of contexts" in page.inner_text("#rollout-status")
     page.wait_for_selector("#rollout-resume")
     assert page.locator("#rollout-pause").count() == 0
 
@@ -107,7 +107,7 @@ def test_a_viewer_sees_no_rollout_actions_and_the_api_refuses_it_anyway(
     _sign_in(watched, stack, viewer)
     page.goto(stack["console"] + f"#/p/shop/e/staging/flags/{key}")
     page.wait_for_selector("#rollout-status :text-is('running')")
-    assert "5 %" in page.inner_text("#rollout-status")
+    assert "on for 5 % of contexts (the rest: off)" in page.inner_text("#rollout-status")
     for button in ("#rollout-pause", "#rollout-abort", "#rollout-complete", "#rollout-start"):
         assert page.locator(button).count() == 0, button
     page.click("#signout")
@@ -150,6 +150,9 @@ def test_starting_a_rollout_in_a_protected_environment_files_a_change_request(
     page.click("#rollout-start-run")
     page.wait_for_selector("#cr-status:text-is('pending')")
     assert "rollout.start" in page.inner_text("main")
+    plan = page.inner_text("#cr-rollout")  # the plan reviewers approve, in words
+    assert f"strategy {strategy} (custom, steps 5, 10, 25, 50, 100 %" in plan
+    assert guard in plan
     rollouts = _api(stack, "GET", f"{PRODUCTION}/rollouts")["items"]
     assert key not in {r["flag"] for r in rollouts}  # nothing runs before the approval
     start = _api(stack, "GET", page.url.split("#")[1].replace("/p/shop/e/production/changes/",
