@@ -209,7 +209,7 @@ async function startForm(p, e, url, key, def, config, started) {
         location.hash = `#/p/${encodeURIComponent(p)}/e/${encodeURIComponent(e)}/changes/${encodeURIComponent(res.body.change_request.id)}`;
         return;
       }
-      notice(`Rollout of ${key} in ${e} started: ${percentText(res.body.percent)} on ${res.body.target}.`);
+      notice(`Rollout of ${key} in ${e} started: ${res.body.target} for ${percentText(res.body.percent)} of contexts.`);
       started();
     } catch (err) { showError(err); }
   };

@@ -84,6 +84,7 @@ def test_a_guarded_rollout_started_advanced_and_paused_in_the_console(
     page.wait_for_selector("#rollout-history tr[data-event=advanced]", timeout=30_000)
     page.wait_for_selector(f"#rollout-guards tr[data-guard='{guard}'] td:text-is('OK')")
     assert "next step at" in page.inner_text("#rollout-status")
+    page.locator("#rollout").scroll_into_view_if_needed()
     screenshot(page, "rollout")
     page.fill("#rollout-reason-input", "checking the dashboards")
     page.click("#rollout-pause")
