@@ -7,6 +7,7 @@ import { flagList, flagPage } from "./flags.js";
 import { changeList, changePage } from "./changes.js";
 import { auditPage, keysPage, settingsPage } from "./admin.js";
 import { stalePage } from "./stale.js";
+import { rolloutList } from "./rollouts.js";
 import { showError } from "./ui.js";
 
 /** @typedef {{name: string, role: string, projects: string[], environments: string[]}} Me */
@@ -103,6 +104,7 @@ async function route() {
   else if (section === "changes") await changeList(view, p, e);
   else if (section === "audit") await auditPage(view, p, e);
   else if (section === "stale") await stalePage(view, p, e);
+  else if (section === "rollouts") await rolloutList(view, p, e);
   else if (section === "keys") await keysPage(view, p, e);
   else if (section === "settings") await settingsPage(view, p, e);
   else await flagList(view, p, e);

@@ -8,7 +8,7 @@
 import * as api from "./api.js";
 import { actorName, percentText } from "./describe.js";
 import { h, notice, render } from "./dom.js";
-import { showError } from "./ui.js";
+import { envNav, showError } from "./ui.js";
 
 /** Roles that may never write (docs/roles.md): no action buttons for them. */
 const READ_ONLY_ROLES = ["viewer", "auditor"];
@@ -224,4 +224,29 @@ function seconds(s) {
   if (s >= 3600 && s % 3600 === 0) return `${s / 3600} h`;
   if (s >= 60 && s % 60 === 0) return `${s / 60} min`;
   return `${s} s`;
+}
+
+/** Every flag's latest guarded rollout in an environment, active ones first: state, share
+ * on the target, step, next step, guards not OK — the release manager's overview.
+ * @param {HTMLElement} main @param {string} p @param {string} e */
+export async function rolloutList(main, p, e) {
+  const items = (await api.get(`${api.envPath(p, e)}/rollouts`)).items;
+  const rank = (/** @type {any} */ r) => (ACTIVE.includes(r.status) ? 0 : 1);
+  items.sort((/** @type {any} */ a, /** @type {any} */ b) => rank(a) - rank(b)
+    || (a.started_at < b.started_at ? 1 : -1));
+  const base = `#/p/${encodeURIComponent(p)}/e/${encodeURIComponent(e)}/flags/`;
+  render(main, h("h1", null, `Guarded rollouts in ${e}`), envNav(p, e),
+    h("table", { id: "rollouts" }, h("thead", null, h("tr", null,
+      ["Flag", "State", "Target", "Step", "Next step", "Guards not OK", "Started"].map((t) => h("th", { scope: "col" }, t)))),
+    h("tbody", null, items.map((/** @type {any} */ r) => {
+      const bad = Object.entries(r.guard_states || {}).filter(([, state]) => state !== "OK");
+      return h("tr", { "data-flag": r.flag, "data-status": r.status },
+        h("td", null, h("a", { href: base + encodeURIComponent(r.flag) }, r.flag)),
+        h("td", null, h("strong", { class: `rollout-${r.status}` }, r.status), r.reason ? h("div", { class: "muted" }, r.reason) : null),
+        h("td", null, `${r.target} for ${percentText(r.percent)}`),
+        h("td", null, `${r.steps_done} of ${r.steps_total}`), h("td", null, r.next_step_at || "—"),
+        h("td", { class: bad.length ? "err" : "" }, bad.map(([g, state]) => `${g}: ${state}`).join(", ") || "none"),
+        h("td", null, `${r.started_at} by ${actorName(r.started_by)}`));
+    }))),
+    items.length ? null : h("p", null, `No guarded rollout in ${e} yet: start one from a flag's page.`));
 }
