@@ -39,19 +39,27 @@ def _flag(stack: dict[str, Any], prefix: str, config: dict[str, Any] | None = No
     return key
 
 
-def _guard(stack: dict[str, Any], state: str = "OK") -> str:
-    """A CloudWatch alarm in the stack's emulator, in ``state``."""
+def _cloudwatch(stack: dict[str, Any]) -> Any:
     env = local_aws_env(str(stack["aws_endpoint"]))
-    cw = boto3.session.Session(region_name="us-east-1").client(
+    return boto3.session.Session(region_name="us-east-1").client(
         "cloudwatch", endpoint_url=stack["aws_endpoint"],
         aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+
+def _guard(stack: dict[str, Any]) -> str:
+    """A CloudWatch alarm in the stack's emulator, in state OK."""
     name = f"console-guard-{next(_n)}-{int(time.time())}"
-    cw.put_metric_alarm(AlarmName=name, MetricName="Errors", Namespace="Console",
-                        Statistic="Sum", Period=60, EvaluationPeriods=1, Threshold=1.0,
-                        ComparisonOperator="GreaterThanThreshold")
-    cw.set_alarm_state(AlarmName=name, StateValue=state, StateReason="console test")
+    _cloudwatch(stack).put_metric_alarm(
+        AlarmName=name, MetricName="Errors", Namespace="Console", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1.0, ComparisonOperator="GreaterThanThreshold")
+    _guard_state(stack, name, "OK")
     return name
+
+
+def _guard_state(stack: dict[str, Any], name: str, state: str) -> None:
+    _cloudwatch(stack).set_alarm_state(AlarmName=name, StateValue=state,
+                                       StateReason="console test")
 
 
 def _strategy(stack: dict[str, Any], bake: int) -> str:
@@ -59,6 +67,14 @@ def _strategy(stack: dict[str, Any], bake: int) -> str:
     _api(stack, "POST", "/v1/projects/shop/strategies",
          {"key": key, "kind": "custom", "percents": [5, 10, 25, 50, 100], "bake_seconds": bake})
     return key
+
+
+def _unlabelled(page: Any, scope: str) -> list[str]:
+    """Form controls under ``scope`` that no label names (screen readers could not)."""
+    return list(page.evaluate("""(scope) => [...document.querySelectorAll(
+        `${scope} input, ${scope} select, ${scope} textarea`)]
+        .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+        .map((el) => el.id || el.outerHTML)""", scope))
 
 
 def _token(stack: dict[str, Any], name: str, role: str, environments: list[str]) -> str:
@@ -74,6 +90,7 @@ def test_a_guarded_rollout_started_advanced_and_paused_in_the_console(
     _sign_in(watched, stack, stack["admin_token"])
     page.goto(stack["console"] + f"#/p/shop/e/staging/flags/{key}")
     page.wait_for_selector("#rollout-none")
+    assert _unlabelled(page, "#rollout-start") == []
     page.select_option("#rollout-strategy", strategy)
     page.select_option("#rollout-target", "on")
     page.fill("#rollout-guards-input", guard)
@@ -86,6 +103,7 @@ def test_a_guarded_rollout_started_advanced_and_paused_in_the_console(
     assert "next step at" in page.inner_text("#rollout-status")
     page.locator("#rollout").scroll_into_view_if_needed()
     screenshot(page, "rollout")
+    assert _unlabelled(page, "#rollout-actions") == []
     page.fill("#rollout-reason-input", "checking the dashboards")
     page.click("#rollout-pause")
     page.wait_for_selector("#rollout-status :text-is('paused')")
@@ -134,6 +152,26 @@ def test_a_viewer_sees_no_rollout_actions_and_the_api_refuses_it_anyway(
     page.wait_for_selector("#rollout-status :text-is('aborted')")
     assert _api(stack, "GET", f"{STAGING}/flags/{key}")["config"]["default"] == {"variation": "off"}
     page.wait_for_selector("#rollout-start")  # a new one may start
+
+
+def test_a_guard_in_alarm_shows_the_rollback_on_the_open_page(watched: Watched,
+                                                              stack: dict[str, Any]) -> None:
+    key, guard, strategy = _flag(stack, "ramp-alarm"), _guard(stack), _strategy(stack, 3600)
+    _api(stack, "POST", f"{STAGING}/flags/{key}/rollout",
+         {"target": "on", "strategy": strategy, "guards": [guard]})
+    page = watched.page
+    _sign_in(watched, stack, stack["admin_token"])
+    page.goto(stack["console"] + f"#/p/shop/e/staging/flags/{key}")
+    page.wait_for_selector(f"#rollout-guards tr[data-guard='{guard}'] td:text-is('OK')")
+    _guard_state(stack, guard, "ALARM")
+    # No reload: the section follows the controller, which rolls back within a tick.
+    page.wait_for_selector("#rollout-status :text-is('rolled_back')", timeout=30_000)
+    assert "ALARM" in page.inner_text("#rollout-reason")
+    assert page.inner_text(f"#rollout-guards tr[data-guard='{guard}'] td.err") == "ALARM"
+    assert page.locator("#rollout-history tr[data-event=rolled_back]").count() == 1
+    assert page.locator("#rollout-pause").count() == 0  # nothing left to act on
+    assert _api(stack, "GET", f"{STAGING}/flags/{key}")["config"]["default"] == \
+        {"variation": "off"}
 
 
 def test_starting_a_rollout_in_a_protected_environment_files_a_change_request(
