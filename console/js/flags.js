@@ -3,7 +3,8 @@
  * page (definition; targets, rules as sentences, rollout weights, schedule; edits through
  * forms or JSON; every edit compiled and previewed by the API before Save is enabled). */
 import * as api from "./api.js";
-import { OPERATORS, STRUCTURED_OPERATORS, WEIGHT_TOTAL, bucketsOf, clauseSentence, percent, serveText, weightOf } from "./describe.js";
+import { OPERATORS, STRUCTURED_OPERATORS, WEIGHT_TOTAL, bucketsOf, clauseSentence, percent, percentText, serveText,
+  weightOf } from "./describe.js";
 import { h, notice, render } from "./dom.js";
 import { impactPanel } from "./impact.js";
 import { rolloutSection } from "./rollouts.js";
@@ -21,6 +22,12 @@ export async function flagList(main, p, e) {
     states[other] = {};
     for (const f of await api.all(`${api.envPath(p, other)}/flags?limit=100`)) states[other][f.key] = f.config.enabled;
   }
+  // Flags with an active guarded rollout here carry a badge (state and the target's share).
+  /** @type {Record<string, any>} */
+  const ramps = {};
+  for (const r of (await api.get(`${api.envPath(p, e)}/rollouts`)).items) {
+    if (r.status === "running" || r.status === "paused") ramps[r.flag] = r;
+  }
   /** @param {boolean | undefined} on */
   const cell = (on) => h("td", { class: on === undefined ? "muted" : on ? "on" : "off" },
     on === undefined ? "not configured" : on ? "On" : "Off");
@@ -33,6 +40,8 @@ export async function flagList(main, p, e) {
       || (f.definition.description || "").toLowerCase().includes(q));
     render(tbody, shown.map((f) => h("tr", { "data-flag": f.key },
       h("td", null, h("a", { href: `#/p/${p}/e/${e}/flags/${encodeURIComponent(f.key)}` }, f.key),
+        ramps[f.key] ? h("span", { class: "tag rollout-badge" },
+          ` rollout ${ramps[f.key].status}: ${ramps[f.key].target} ${percentText(ramps[f.key].percent)}`) : null,
         h("div", { class: "muted" }, f.definition.description || "")),
       h("td", null, f.definition.kind),
       h("td", null, (f.definition.tags || []).map((/** @type {string} */ t) => h("span", { class: "tag" }, t))),

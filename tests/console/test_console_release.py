@@ -114,7 +114,10 @@ def test_a_guarded_rollout_started_advanced_and_paused_in_the_console(
     assert f"on for {paused['percent']:g} % of contexts" in page.inner_text("#rollout-status")
     page.wait_for_selector("#rollout-resume")
     assert page.locator("#rollout-pause").count() == 0
-    # The environment's overview lists it, paused, with its step.
+    # The flag list marks it; the environment's overview lists it, paused, with its step.
+    page.click("a:text-is('Flags')")
+    page.fill("#flag-search", key)
+    assert "rollout paused: on" in page.inner_text(f"#flags tr[data-flag='{key}']")
     page.click("a:text-is('Rollouts')")
     row = page.wait_for_selector(f"#rollouts tr[data-flag='{key}'][data-status=paused]")
     assert f"{paused['steps_done']} of 5" in row.inner_text()
