@@ -34,6 +34,7 @@ export function rolloutSection(p, e, key, def, config, flagChanged) {
   let shown = "";
   let polls = 0;
   let timer = 0;
+  let wasShown = false;
   /** @type {any} */
   let me = null;
   // While the rollout runs, the controller steps it (every tick): look again every
@@ -42,7 +43,9 @@ export function rolloutSection(p, e, key, def, config, flagChanged) {
   const poll = () => {
     timer = 0;
     polls++;
-    if (!section.isConnected && polls > 3) return;
+    // Not on the page: left (it was there before), or never put there (a slow first view).
+    if (!section.isConnected && (wasShown || polls > 3)) return;
+    wasShown = wasShown || section.isConnected;
     void draw(false);
   };
   const draw = async (/** @type {boolean} */ force) => {
