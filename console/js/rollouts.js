@@ -202,11 +202,20 @@ async function startForm(p, e, url, key, def, config, started) {
   const target = h("select", { id: "rollout-target" },
     names.map((v) => h("option", { value: v, selected: v === preselected }, v)));
   const guards = h("input", { id: "rollout-guards-input", size: 50, placeholder: "checkout-5xx, arn:aws:cloudwatch:…:alarm:checkout-p99" });
+  // Optional, as in a flag's rollout: whose key is bucketed (default the user's key).
+  const kind = h("input", { id: "rollout-context-kind", size: 12, placeholder: "user" });
+  const bucketBy = h("input", { id: "rollout-bucket-by", size: 16, placeholder: "key" });
   const start = async () => {
     const list = /** @type {HTMLInputElement} */ (guards).value.split(",").map((s) => s.trim()).filter(Boolean);
     try {
-      const res = await api.call("POST", url, { body: { strategy: /** @type {HTMLSelectElement} */ (strategy).value,
-        target: /** @type {HTMLSelectElement} */ (target).value, guards: list } });
+      /** @type {Record<string, any>} */
+      const body = { strategy: /** @type {HTMLSelectElement} */ (strategy).value,
+        target: /** @type {HTMLSelectElement} */ (target).value, guards: list };
+      const kindText = /** @type {HTMLInputElement} */ (kind).value.trim();
+      const byText = /** @type {HTMLInputElement} */ (bucketBy).value.trim();
+      if (kindText) body.context_kind = kindText;
+      if (byText) body.bucket_by = byText;
+      const res = await api.call("POST", url, { body });
       if (changeRequestFiled(p, e, res, `start of a rollout of ${key}`)) {
         // The request's page shows the plan the reviewers approve.
         location.hash = `#/p/${encodeURIComponent(p)}/e/${encodeURIComponent(e)}/changes/${encodeURIComponent(res.body.change_request.id)}`;
@@ -219,6 +228,7 @@ async function startForm(p, e, url, key, def, config, started) {
   return h("fieldset", { id: "rollout-start" }, h("legend", null, "Start a guarded rollout"),
     h("label", null, "Strategy ", strategy), h("label", null, "Target variation ", target),
     h("label", null, "Guards (CloudWatch alarm names or ARNs, comma-separated) ", guards),
+    h("label", null, "Context kind (optional) ", kind), h("label", null, "Bucket by (optional) ", bucketBy),
     h("button", { id: "rollout-start-run", type: "button", onclick: start }, "Start rollout"));
 }
 

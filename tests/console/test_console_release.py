@@ -69,6 +69,20 @@ def _strategy(stack: dict[str, Any], bake: int) -> str:
     return key
 
 
+def _in_production(stack: dict[str, Any], key: str) -> str:
+    """Configure ``key`` in protected production (on, serving off) through an approved change
+    request; return the reviewer's token (an editor of every environment)."""
+    reviewer = _token(stack, f"reviewer-{next(_n)}", "editor", ["*"])
+    # Not configured in production yet (version 0): configuring it is itself a request.
+    cr = _api(stack, "PUT", f"{PRODUCTION}/flags/{key}",
+              {"enabled": True, "off_variation": "off", "default": {"variation": "off"}},
+              if_match=0)["change_request"]
+    crp = f"{PRODUCTION}/change-requests/{cr['id']}"
+    cr = _api(stack, "POST", crp + "/approve", {}, if_match=cr["version"], token=reviewer)
+    _api(stack, "POST", crp + "/apply", {}, if_match=cr["version"], token=reviewer)
+    return reviewer
+
+
 def _unlabelled(page: Any, scope: str) -> list[str]:
     """Form controls under ``scope`` that no label names (screen readers could not)."""
     return list(page.evaluate("""(scope) => [...document.querySelectorAll(
@@ -94,9 +108,14 @@ def test_a_guarded_rollout_started_advanced_and_paused_in_the_console(
     page.select_option("#rollout-strategy", strategy)
     page.select_option("#rollout-target", "on")
     page.fill("#rollout-guards-input", guard)
+    page.fill("#rollout-bucket-by", "accountId")
     page.click("#rollout-start-run")
     page.wait_for_selector("#rollout-status :text-is('running')")
-    assert _api(stack, "GET", rollout)["status"] == "running"
+    running = _api(stack, "GET", rollout)
+    assert (running["status"], running["target"], running["bucket_by"]) == \
+        ("running", "on", "accountId")
+    served = _api(stack, "GET", f"{STAGING}/flags/{key}")["config"]["default"]["rollout"]
+    assert served["bucket_by"] == "accountId"
     # The local controller ticks every second: the page follows it without a reload.
     page.wait_for_selector("#rollout-history tr[data-event=advanced]", timeout=30_000)
     page.wait_for_selector(f"#rollout-guards tr[data-guard='{guard}'] td:text-is('OK')")
@@ -180,14 +199,7 @@ def test_a_guard_in_alarm_shows_the_rollback_on_the_open_page(watched: Watched,
 def test_starting_a_rollout_in_a_protected_environment_files_a_change_request(
         watched: Watched, stack: dict[str, Any]) -> None:
     key, guard, strategy = _flag(stack, "ramp-prod"), _guard(stack), _strategy(stack, 60)
-    reviewer = _token(stack, f"rollout-reviewer-{next(_n)}", "editor", ["*"])
-    # Not configured in production yet (version 0): configuring it is itself a request.
-    cr = _api(stack, "PUT", f"{PRODUCTION}/flags/{key}",
-              {"enabled": True, "off_variation": "off", "default": {"variation": "off"}},
-              if_match=0)["change_request"]
-    crp = f"{PRODUCTION}/change-requests/{cr['id']}"
-    cr = _api(stack, "POST", crp + "/approve", {}, if_match=cr["version"], token=reviewer)
-    _api(stack, "POST", crp + "/apply", {}, if_match=cr["version"], token=reviewer)
+    reviewer = _in_production(stack, key)
     page = watched.page
     _sign_in(watched, stack, stack["admin_token"])
     page.goto(stack["console"] + f"#/p/shop/e/production/flags/{key}")
@@ -273,17 +285,26 @@ def test_bucket_semver_and_list_segment_clauses_read_as_sentences(
 
 def test_a_changeset_change_request_is_summarised_per_flag(watched: Watched,
                                                            stack: dict[str, Any]) -> None:
-    flags = {f["key"]: f for f in _api(stack, "GET", f"{PRODUCTION}/flags?limit=100")["items"]}
-    on = next(k for k, f in flags.items() if f["config"]["enabled"]
-              and f["definition"]["kind"] == "boolean")
+    on = _flag(stack, "cs-live")
+    _in_production(stack, on)
+    live = _api(stack, "GET", f"{PRODUCTION}/flags/{on}")
     new = f"cs-new-{next(_n)}-{int(time.time()) % 100000}"
     _api(stack, "POST", "/v1/projects/shop/flags", {"key": new, "kind": "boolean",
                                                     "variations": ON_OFF})
+    definition = _api(stack, "GET", f"/v1/projects/shop/flags/{on}")
+    version = definition.pop("version")
+    for added in ("key", "updated_at"):
+        definition.pop(added, None)
+    rules = [{"clauses": [{"attribute": "country", "op": "in", "values": ["DE"]}],
+              "serve": {"variation": "on"}}]
     changes = [
-        {"kind": "config", "key": on, "action": "put", "base_version": flags[on]["version"],
-         "body": {**flags[on]["config"], "enabled": False}},
+        {"kind": "config", "key": on, "action": "put", "base_version": live["version"],
+         "body": {**live["config"], "enabled": False}},
+        {"kind": "definition", "key": on, "action": "put", "base_version": version,
+         "body": {**definition, "description": "retired after the sale"}},
         {"kind": "config", "key": new, "action": "put", "base_version": 0,
-         "body": {"enabled": True, "off_variation": "off", "default": {"variation": "on"}}}]
+         "body": {"enabled": True, "off_variation": "off", "default": {"variation": "on"},
+                  "rules": rules}}]
     out = _api(stack, "POST", f"{PRODUCTION}/changesets", {"changes": changes})
     cr = out["change_request"]
     page = watched.page
@@ -298,5 +319,10 @@ def test_a_changeset_change_request_is_summarised_per_flag(watched: Watched,
     assert "new" in added
     assert "turned on" in added
     assert "serve on" in added
+    assert "rules: none → If country is one of DE: serve on" in added
+    described = page.inner_text(f"#cr-changeset li[data-change='definition:{on}']")
+    assert "definition of flag" in described
+    assert 'description: ' in described
+    assert '→ "retired after the sale"' in described
     assert '"changes"' not in page.inner_text("main")  # no raw JSON
     screenshot(page, "changeset")
