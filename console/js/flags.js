@@ -130,7 +130,7 @@ export async function flagPage(main, p, e, key) {
     h("p", null, toggle),
     definitionView(def),
     h("h2", null, "Configuration"), readable(def, flag.config, segments),
-    rolloutSection(p, e, key, def, flag.config, () => { void flagPage(main, p, e, key); }),
+    rolloutSection(p, e, key, def, flag.config, () => { flagPage(main, p, e, key).catch(showError); }),
     h("h2", null, "Edit"), form,
     h("details", null, h("summary", null, "JSON editor (everything the form does not cover)"),
       h("p", { id: "json-help", class: "muted" }, "The configuration as the API stores it; the API compiles it on check."),

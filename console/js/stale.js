@@ -4,7 +4,7 @@
  * references — over the last N days, as the API's ``insights/stale`` answers. */
 import * as api from "./api.js";
 import { h, render } from "./dom.js";
-import { envNav } from "./ui.js";
+import { envNav, showError } from "./ui.js";
 
 /** The API's reason codes in words (the API owns the rules; these only name them). */
 export const STALE_REASONS = /** @type {Record<string, string>} */ ({
@@ -25,7 +25,7 @@ export async function stalePage(main, p, e, days = 30) {
   render(main, h("h1", null, `Stale flags in ${e}`), envNav(p, e),
     h("form", { class: "row", onsubmit: (/** @type {Event} */ ev) => {
       ev.preventDefault();
-      void stalePage(main, p, e, Number(/** @type {HTMLInputElement} */ (input).value));
+      stalePage(main, p, e, Number(/** @type {HTMLInputElement} */ (input).value)).catch(showError);
     } }, h("label", { for: "stale-days" }, "Over the last (days, 1–90)"), input,
     h("button", { type: "submit", id: "stale-run" }, "Show")),
     h("p", { id: "stale-summary" }, `${res.items.length} of ${res.flags_total} flags look removable `,
