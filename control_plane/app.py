@@ -20,6 +20,8 @@ from chalicelib.usecases import (
     flag_definitions,
     impact,
     insights,
+    list_imports,
+    lists,
     projects,
     rollouts,
     sdk_keys,
@@ -247,6 +249,35 @@ def put_segment(req: Req, project: str, env: str, segment: str) -> dict[str, Any
 def delete_segment(req: Req, project: str, env: str, segment: str) -> dict[str, Any]:
     return segments.delete_segment(req.ctx, req.call, project, env, segment,
                                    if_match(req.headers))
+
+
+@route(E + "/segments/{segment}/members", "POST")
+def change_segment_members(req: Req, project: str, env: str, segment: str) -> dict[str, Any]:
+    return lists.change_members(req.ctx, req.call, project, env, segment, req.body)
+
+
+@route(E + "/segments/{segment}/members", "GET")
+def get_segment_members(req: Req, project: str, env: str, segment: str) -> dict[str, Any]:
+    return lists.list_state(req.ctx, project, env, segment)
+
+
+@route(E + "/segments/{segment}/imports", "POST")
+def create_segment_import(req: Req, project: str, env: str, segment: str) -> Result:
+    return Result(list_imports.create_import(req.ctx, req.call, project, env, segment,
+                                             req.body), 201)
+
+
+@route(E + "/segments/{segment}/imports/{import_id}", "GET")
+def get_segment_import(req: Req, project: str, env: str, segment: str,
+                       import_id: str) -> dict[str, Any]:
+    return list_imports.get_import(req.ctx, project, env, segment, import_id)
+
+
+@route(E + "/segments/{segment}/imports/{import_id}/start", "POST")
+def start_segment_import(req: Req, project: str, env: str, segment: str,
+                         import_id: str) -> Result:
+    return Result(list_imports.start_import(req.ctx, req.call, project, env, segment,
+                                            import_id), 202)
 
 
 # --- change requests --------------------------------------------------------------------------

@@ -25,6 +25,8 @@ locals {
   control_plane_role_arn = module.control_plane.function_role_arns["api_handler"]
   # Must equal control_plane/chalicelib/sdk_key_record.py SDK_KEY_PURPOSE (a test checks it).
   sdk_key_purpose   = "sdk-key"
+  # Must equal control_plane/chalicelib/list_record.py LIST_SECRET_PURPOSE (a test checks it).
+  list_secret_purpose = "list-secret"
   reader_principals = distinct(flatten([for r in values(var.readers) : r.principal_arns]))
 }
 
@@ -95,7 +97,8 @@ data "aws_iam_policy_document" "bundle_key" {
     }
   }
 
-  # The publisher unwraps SDK-key secrets to add one raw-AES keyring per key.
+  # The publisher unwraps SDK-key secrets to add one raw-AES keyring per key, and list
+  # secrets to encrypt a list segment's shards (docs/architecture.md, "List segments").
   statement {
     sid       = "PublisherUnwrapsSdkKeys"
     actions   = ["kms:Decrypt"]
@@ -107,7 +110,23 @@ data "aws_iam_policy_document" "bundle_key" {
     condition {
       test     = "StringEquals"
       variable = "kms:EncryptionContext:vexil:purpose"
-      values   = [local.sdk_key_purpose]
+      values   = [local.sdk_key_purpose, local.list_secret_purpose]
+    }
+  }
+
+  # The control plane makes a list's secret and unwraps it to hash member batches.
+  statement {
+    sid       = "ControlPlaneUsesListSecrets"
+    actions   = ["kms:Encrypt", "kms:Decrypt"]
+    resources = ["*"]
+    principals {
+      type        = "AWS"
+      identifiers = [local.control_plane_role_arn]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:vexil:purpose"
+      values   = [local.list_secret_purpose]
     }
   }
 

@@ -18,7 +18,7 @@ locals {
   }
   # The stages PublishFailuresByStage names (Publisher._fail in chalicelib/publish/publisher.py;
   # a test keeps the two lists equal).
-  publish_stages = ["snapshot", "build", "sign", "compile", "encrypt", "s3-read-pointer", "s3-put-bundle", "s3-put-pointer"]
+  publish_stages = ["snapshot", "build", "sign", "compile", "encrypt", "lists", "s3-read-pointer", "s3-put-bundle", "s3-put-pointer"]
 }
 
 resource "aws_cloudwatch_dashboard" "control_plane" {

@@ -224,3 +224,52 @@ def insights_monthly(w: Workload, p: Prices | None = None, *, flush_interval_s: 
     }
     cost["total"] = sum(v for k, v in cost.items() if k != "summaries_per_month")
     return {k: round(v, 2) for k, v in cost.items()}
+
+# --- list segments (issue 18) ------------------------------------------------------------
+
+LIST_SHARDS = 256
+LIST_BYTES_PER_MEMBER = 8  # the 64-bit keyed hash, in the shards and in reader memory
+LIST_SHARD_OVERHEAD = 12 + 16 + 12  # nonce + GCM tag + magic line, per shard object
+
+
+@dataclass(frozen=True)
+class ListWorkload:
+    """One list segment and who reads it (assumptions; defaults: a million members)."""
+
+    members: int = 1_000_000
+    readers: int = 100               # server SDK instances (and edges) holding the list
+    full_changes_per_month: int = 30  # imports or large deltas (every shard rewritten)
+    small_deltas_per_month: int = 3_000  # batches of ~10 ids (≈10 shards each)
+    versions_kept: int = 30          # old shard sets left in S3 (no expiry yet)
+
+
+def touched_shards(ids: int, shards: int = LIST_SHARDS) -> float:
+    """Expected shards a delta of ``ids`` random members touches: s·(1 − (1 − 1/s)^k)."""
+    return shards * (1 - (1 - 1 / shards) ** ids)
+
+
+def list_costs(w: ListWorkload | None = None, p: Prices | None = None) -> dict[str, float]:
+    """Monthly USD of one list segment, and the per-change volumes behind them."""
+    w = w or ListWorkload()
+    p = p or Prices()
+    size = w.members * LIST_BYTES_PER_MEMBER + LIST_SHARDS * LIST_SHARD_OVERHEAD
+    small = touched_shards(10)
+    shard_bytes = size / LIST_SHARDS
+    gets = w.readers * (w.full_changes_per_month * (LIST_SHARDS + 1)
+                        + w.small_deltas_per_month * (small + 1))
+    egress = w.readers * (w.full_changes_per_month * size
+                          + w.small_deltas_per_month * small * shard_bytes)
+    puts = w.full_changes_per_month * (LIST_SHARDS + 1) + w.small_deltas_per_month * (small + 1)
+    batch_wru = w.members / 10_000 * (10_000 * LIST_BYTES_PER_MEMBER / 1024) * 2
+    return {
+        "list_bytes": size,
+        "shards_touched_by_10_ids": round(small, 1),
+        "shards_touched_by_1000_ids": round(touched_shards(1000), 1),
+        "reader_memory_mb": round(size / (1 << 20), 1),
+        "cdn_requests_usd": round(gets / 1e6 * p.cloudfront_https_per_million, 2),
+        "cdn_egress_usd": round(egress / 1e9 * p.cloudfront_egress_per_gb, 2),
+        "s3_puts_usd": round(puts / 1e3 * p.s3_put_per_thousand, 2),
+        "s3_storage_usd": round(size * w.versions_kept / 1e9 * 0.023, 3),
+        "dynamodb_import_usd": round(batch_wru / 1e6 * p.dynamodb_write_per_million, 3),
+        "dynamodb_storage_usd": round(size / 1e9 * 0.25, 4),
+    }

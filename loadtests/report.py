@@ -411,6 +411,9 @@ def collect(quick: bool, skip_stack: bool) -> dict[str, Any]:
     results["emulator"] = guarded(
         "bench_emulator", lambda: run_json_module("loadtests.bench_emulator", q))
     results["edge"] = guarded("bench_edge", lambda: run_json_module("loadtests.bench_edge", q))
+    # list segments at a million members (issue 18): starts a stack of its own
+    results["segments"] = guarded("bench_segments", lambda: run_json_module(
+        "loadtests.bench_segments", [*q, *(["--skip-stack"] if skip_stack else [])]))
     sizes = (100, 1_000, 10_000) if quick else scaling.DEFAULT_SIZES
     results["scaling"] = guarded("scaling", lambda: scaling.run(sizes))
     users = 200_000 if quick else 1_000_000
@@ -420,6 +423,7 @@ def collect(quick: bool, skip_stack: bool) -> dict[str, Any]:
         "load (local stack)", lambda: load_suite(quick))
     results["capacity"] = {k: v.to_json() for k, v in capacity.scenarios().items()}
     results["capacity_grid"] = capacity.instance_grid()
+    results["capacity_lists"] = capacity.list_costs()
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     results["finished_at"] = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     return results

@@ -273,6 +273,13 @@ EDGE_INTRO = (
     "ms slower than moto on loopback.")
 
 
+SEGMENTS_INTRO = (
+    "`python -m loadtests.bench_segments --json` (issue 18): lookup in a flag evaluation "
+    "(process CPU time; wall beside it), reader RSS growth per million members, bulk import "
+    "(presigned upload → importer → publisher → reader behind nginx) and a 1,000-id delta "
+    "on the local stack; shards rewritten out of 256.")
+
+
 def _section_bench(title: str, data: Any, intro: str) -> list[str]:
     reason = failed(data)
     if reason:
@@ -428,6 +435,14 @@ def _section_capacity(results: Mapping[str, Any]) -> list[str]:
               "The edge function dominates: browsers and apps are where the requests are. "
               "Server SDK polling is cents, and changes cost fractions of a cent each — "
               "the backend scales with the change rate, not with the user count.", ""]
+    lists = results.get("capacity_lists") or capacity.list_costs()
+    w = capacity.ListWorkload()
+    lines += ["### One list segment of a million members (monthly)", "",
+              f"`capacity.list_costs()`: {w.readers} readers, {w.full_changes_per_month} full "
+              f"changes and {w.small_deltas_per_month} ten-id deltas a month, "
+              f"{w.versions_kept} old versions kept. A delta of k random ids touches "
+              "256·(1 − (1 − 1/256)^k) shards; readers download only those.", "",
+              table(["line", "value"], list(lists.items())), ""]
     return lines
 
 
@@ -473,6 +488,8 @@ def render(results: Mapping[str, Any], img: Path, rel: str = "img") -> str:
                             results.get("edge"), EDGE_INTRO)
     lines += _section_bench("Local DynamoDB (moto): isolation and throughput",
                             results.get("emulator"), EMULATOR_INTRO)
+    lines += _section_bench("List segments at a million members", results.get("segments"),
+                            SEGMENTS_INTRO)
     # bench_soak takes half an hour: its hand-run numbers are kept beside this module.
     lines += [SOAK_RESULTS.read_text(encoding="utf-8")]
     lines += _section_scaling(results.get("scaling"), img, rel)

@@ -11,7 +11,6 @@ that need AWS take ``aws_env`` (endpoint + credentials in os.environ) or
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -30,10 +29,11 @@ _FAKE_AWS = {
 
 
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral
+    range so no outgoing connection takes it before the server binds (stack.free_port)."""
+    from vexil.devstack.stack import free_port as listen_port
+
+    return listen_port()
 
 
 @pytest.fixture(scope="session")

@@ -381,6 +381,10 @@ def main(argv: list[str] | None = None) -> int:
                           batch_size=args.batch_size, poll_interval=args.poll_interval,
                           heartbeat=default_heartbeat() if args.heartbeat_interval else None,
                           heartbeat_interval=args.heartbeat_interval)
+    if not args.once:
+        from vexil import list_importer  # noqa: PLC0415 (list-segment imports, issue 18)
+
+        list_importer.start(args.table, worker.stop_event)
     signal.signal(signal.SIGTERM, worker.stop)
     signal.signal(signal.SIGINT, worker.stop)
     with contextlib.suppress(KeyboardInterrupt):

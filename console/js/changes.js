@@ -3,7 +3,7 @@
  * impact of its content, who wrote and approved it, and the buttons the API's four-eyes
  * rules govern — the console only shows what the API then answers). */
 import * as api from "./api.js";
-import { actorName, fieldDiff } from "./describe.js";
+import { actorName, clauseSentence, fieldDiff, serveText } from "./describe.js";
 import { h, notice, render } from "./dom.js";
 import { impactPanel } from "./impact.js";
 import { envNav, showError } from "./ui.js";
@@ -58,6 +58,7 @@ export async function changePage(main, p, e, id) {
   };
   const open = cr.status === "pending" || cr.status === "approved";
   const diff = op.body ? fieldDiff(current, op.body) : [];
+  const summary = op.type === "changeset" ? await changesetSummary(p, op) : rolloutSummary(op);
   const impact = writesConfig && op.body
     ? impactPanel(p, e, () => ({ flag: op.flag, config: op.body, rules: op.body.rules || [] })) : null;
   render(main, h("h1", null, `Change request ${id}`), envNav(p, e),
@@ -66,12 +67,12 @@ export async function changePage(main, p, e, id) {
     h("p", { id: "cr-authors" }, `Author ${actorName(cr.author)}; written by ${cr.authors.map(actorName).join(", ")}.`,
       cr.reason ? ` Reason: ${cr.reason}` : ""),
     h("h2", null, "What changes"),
-    diff.length ? h("table", { id: "cr-diff" }, h("thead", null, h("tr", null,
+    summary || (diff.length ? h("table", { id: "cr-diff" }, h("thead", null, h("tr", null,
       ["Field", "Before", "After"].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", null, diff.map((d) => h("tr", null, h("th", { scope: "row" }, d.field),
       h("td", { class: "diff-del" }, h("pre", null, d.before === undefined ? "(absent)" : JSON.stringify(d.before, null, 1))),
       h("td", { class: "diff-add" }, h("pre", null, d.after === undefined ? "(absent)" : JSON.stringify(d.after, null, 1)))))))
-      : h("pre", null, JSON.stringify(op, null, 2)),
+      : h("pre", null, JSON.stringify(op, null, 2))),
     h("h2", null, "Approvals"),
     h("ul", { id: "cr-approvals" }, (cr.approvals || []).map((/** @type {any} */ a) =>
       h("li", null, `${actorName(a)} at ${a.at || "?"}`))),
@@ -82,4 +83,99 @@ export async function changePage(main, p, e, id) {
       h("button", { id: "cr-reject", type: "button", class: "danger", onclick: act("reject") }, "Reject"),
       h("button", { id: "cr-apply", type: "button", class: "secondary", onclick: act("apply") }, "Apply")) : null,
     impact ? impact.panel : null);
+}
+
+/** What a changeset request changes, flag by flag: each item (a flag's definition, its
+ * configuration in the changeset's environment, a segment) as new / changed / deleted, with
+ * the changed fields in words where the console has words for them (on/off, the default, the
+ * rules as sentences) and as JSON otherwise. "Before" is what the API serves now, read from
+ * the lists (no per-item read, so a new item is simply absent).
+ * @param {string} p @param {any} op @returns {Promise<HTMLElement>} */
+async function changesetSummary(p, op) {
+  const env = String(op.environment);
+  const changes = op.changes || [];
+  const configs = changes.some((/** @type {any} */ c) => c.kind === "config")
+    ? await api.all(`${api.envPath(p, env)}/flags?limit=100`) : [];
+  const definitions = changes.some((/** @type {any} */ c) => c.kind === "definition")
+    ? await api.all(`/v1/projects/${encodeURIComponent(p)}/flags?limit=100`) : [];
+  const segments = changes.some((/** @type {any} */ c) => c.kind === "segment")
+    ? await api.all(`${api.envPath(p, env)}/segments?limit=100`) : [];
+  /** @param {any} c */
+  const before = (c) => {
+    if (c.kind === "config") return (configs.find((f) => f.key === c.key) || {}).config;
+    if (c.kind === "definition") return strip(definitions.find((f) => f.key === c.key));
+    return strip(segments.find((sg) => sg.key === c.key));
+  };
+  // One entry per flag (its definition and configuration together), segments after.
+  const order = (/** @type {any} */ c) => `${c.kind === "segment" ? 1 : 0}${c.key}${c.kind === "definition" ? 0 : 1}`;
+  const sorted = [...changes].sort((a, b) => (order(a) < order(b) ? -1 : 1));
+  return h("div", { id: "cr-changeset" },
+    h("p", null, `One changeset: ${changes.length} change${changes.length === 1 ? "" : "s"} applied to ${env} together (all or none).`),
+    h("ul", { class: "changeset" }, sorted.map((/** @type {any} */ c) => changeItem(c, before(c), env))));
+}
+
+/** A stored item without the fields the API adds to its view. @param {any} item */
+function strip(item) {
+  if (!item) return undefined;
+  const { key, version, updated_at, project, environment, ...body } = item;
+  return body;
+}
+
+/** One change of a changeset, in words. @param {any} c @param {any} was @param {string} env */
+function changeItem(c, was, env) {
+  const what = c.kind === "config" ? `configuration of flag ${c.key} in ${env}`
+    : c.kind === "definition" ? `definition of flag ${c.key} (every environment)` : `segment ${c.key} in ${env}`;
+  const verb = c.action === "delete" ? "deleted" : was === undefined ? "new" : "changed";
+  const fields = c.action === "delete" ? [] : fieldDiff(was, c.body).map((d) => h("li", null, fieldWords(c.kind, d)));
+  return h("li", { "data-change": `${c.kind}:${c.key}`, "data-verb": verb },
+    h("strong", null, `${c.key}`), ` — ${what}: ${verb}`,
+    h("span", { class: "muted" }, ` (from version ${c.base_version})`),
+    fields.length ? h("ul", null, fields) : verb === "changed" ? h("p", { class: "muted" }, "No field changes.") : null);
+}
+
+/** A changed field in words: ``turned on``, ``default: serve off → split on 10 %…``, the
+ * rules as sentences; anything else as JSON before → after.
+ * @param {string} kind @param {{field: string, before: any, after: any}} d @returns {string} */
+function fieldWords(kind, d) {
+  const json = (/** @type {any} */ v) => (v === undefined ? "(absent)" : JSON.stringify(v));
+  if (kind !== "config") return `${d.field}: ${json(d.before)} → ${json(d.after)}`;
+  if (d.field === "enabled") return d.after ? "turned on" : "turned off";
+  if (d.field === "default") {
+    const words = (/** @type {any} */ v) => (v === undefined ? "(none: the application's default)" : serveText(v));
+    return `default: ${words(d.before)} → ${words(d.after)}`;
+  }
+  if (d.field === "rules") {
+    const rules = (/** @type {any} */ list) => (list || []).map((/** @type {any} */ r) =>
+      `If ${(r.clauses || []).map((/** @type {any} */ cl) => clauseSentence(cl)).join(" and ") || "anyone"}: ${serveText(r.serve)}`)
+      .join("; ") || "none";
+    return `rules: ${rules(d.before)} → ${rules(d.after)}`;
+  }
+  if (d.field === "targets") {
+    const targets = (/** @type {any} */ list) => (list || []).map((/** @type {any} */ t) =>
+      `${t.variation} to ${t.values.join(", ")}`).join("; ") || "none";
+    return `individual targets: ${targets(d.before)} → ${targets(d.after)}`;
+  }
+  return `${d.field}: ${json(d.before)} → ${json(d.after)}`;
+}
+
+/** A rollout request in words: the plan reviewers approve (start) or the early finish
+ * (complete); null for any other operation. @param {any} op @returns {HTMLElement | null} */
+function rolloutSummary(op) {
+  if (op.type === "rollout.complete") {
+    return h("p", { id: "cr-rollout" }, `Complete the guarded rollout of ${op.flag} (started ${op.started_at}) now: `,
+      "its target is served to everyone, skipping the remaining steps and bakes.");
+  }
+  if (op.type !== "rollout.start" || !op.body) return null;
+  const b = op.body;
+  const st = b.strategy || {};
+  const steps = st.kind === "custom" ? `steps ${(st.percents || []).join(", ")} %`
+    : st.kind === "linear" ? `steps of ${st.step_percent} %`
+      : `from ${st.start_percent} %, ×${st.factor} each step`;
+  return h("div", { id: "cr-rollout" },
+    h("p", null, `Start a guarded rollout of ${op.flag}: serve ${b.target} to a growing share, `,
+      `strategy ${st.key || st.kind} (${st.kind}, ${steps}, each step baking ${st.bake_seconds} s`,
+      st.final_bake_seconds ? `, ${st.final_bake_seconds} s at 100 %` : "", ").",
+      b.bucket_by ? ` Bucketed by ${b.bucket_by}.` : ""),
+    h("p", null, `Rolled back automatically when any of these CloudWatch alarms is in ALARM: ${(b.guards || []).join(", ")}.`),
+    h("p", { class: "muted" }, "Once applied, the controller makes every step without further approval."));
 }

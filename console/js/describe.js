@@ -11,8 +11,22 @@ export const OPERATORS = /** @type {Record<string, string>} */ ({
   matches: "matches the pattern", lt: "is less than", lte: "is at most", gt: "is greater than",
   gte: "is at least", before: "is before", after: "is after", semver_eq: "is version",
   semver_lt: "is a version below", semver_gt: "is a version above", exists: "is present",
-  segment_match: "is in segment",
+  segment_match: "is in segment", not_in: "is none of", equals: "equals",
+  semver_lte: "is a version at most", semver_gte: "is a version at least",
+  ip_in_cidr: "is an address in", in_bucket: "falls in buckets",
 });
+
+/** Operators whose values are not a plain list a person types (the rule form leaves them to
+ * the JSON editor): ``in_bucket`` takes ``[start, end]`` ranges, a salt and bucketing. */
+export const STRUCTURED_OPERATORS = ["in_bucket"];
+
+/** @typedef {{type?: string, members?: number | null}} SegmentInfo what a sentence says of a
+ * segment: list segments are named with their size. */
+
+/** A percentage as the API gives it (``12.5``) in words: ``12.5 %``. @param {number} value */
+export function percentText(value) {
+  return `${Number(value).toFixed(3).replace(/\.?0+$/, "")} %`;
+}
 
 /** @param {number} weight @param {number} [total] the rollout's buckets
  * @returns {string} e.g. ``12.345 %`` */
@@ -34,25 +48,53 @@ export function weightOf(text, total = WEIGHT_TOTAL) {
   return Math.round(value * (total / 100));  // total / 100 is exactly 1000 by default
 }
 
-/** ``user's country is one of DE, FR``; groups as ``(… or …)``, ``(… and …)``, ``not (…)``
- * @param {any} clause @returns {string} */
-export function clauseSentence(clause) {
+/** ``user's country is one of DE, FR``; groups as ``(… or …)``, ``(… and …)``, ``not (…)``.
+ * ``segments`` (optional) names each segment's type and size: a list segment reads
+ * ``in segment beta (list, 800,000 members)``.
+ * @param {any} clause @param {Record<string, SegmentInfo>} [segments] @returns {string} */
+export function clauseSentence(clause, segments = {}) {
   if (!clause || typeof clause !== "object") return "?";
-  if (Array.isArray(clause.any)) return `(${clause.any.map(clauseSentence).join(" or ") || "nothing"})`;
-  if (Array.isArray(clause.all)) return `(${clause.all.map(clauseSentence).join(" and ") || "anyone"})`;
-  if ("not" in clause) return `not (${clauseSentence(clause.not)})`;
+  const inner = (/** @type {any} */ c) => clauseSentence(c, segments);
+  if (Array.isArray(clause.any)) return `(${clause.any.map(inner).join(" or ") || "nothing"})`;
+  if (Array.isArray(clause.all)) return `(${clause.all.map(inner).join(" and ") || "anyone"})`;
+  if ("not" in clause) return `not (${inner(clause.not)})`;
   const kind = clause.context_kind && clause.context_kind !== "user" ? `${clause.context_kind}'s ` : "";
   const op = clause.op || "?";
   if (op === "segment_match") {
-    return `${clause.negate ? "not " : ""}in segment ${(clause.values || []).join(" or ")}`;
+    const named = (clause.values || []).map((/** @type {string} */ key) => segmentName(key, segments[key]));
+    return `${clause.negate ? "not " : ""}in segment ${named.join(" or ")}`;
   }
   const phrase = OPERATORS[op] || op;
-  const values = op === "exists" ? "" : ` ${(clause.values || []).map(String).join(", ")}`;
+  const values = op === "exists" ? "" : op === "in_bucket" ? ` ${bucketRanges(clause)}`
+    : ` ${(clause.values || []).map(String).join(", ")}`;
   const not = clause.negate ? "not: " : "";
   const subject = clause.now ? "now" : `${kind}${clause.attribute}`;
   const anyCase = clause.case_insensitive ? " (any case)" : "";
+  const dialect = clause.semver ? ` (${clause.semver} version syntax)` : "";
   const absent = clause.when_absent ? " (or absent)" : "";
-  return `${not}${subject} ${phrase}${values}${anyCase}${absent}`;
+  return `${not}${subject} ${phrase}${values}${anyCase}${dialect}${absent}`;
+}
+
+/** ``beta (list, 800,000 members)``; a rules segment is its key alone.
+ * @param {string} key @param {SegmentInfo | undefined} info */
+function segmentName(key, info) {
+  if (!info || info.type !== "list") return key;
+  const size = typeof info.members === "number" ? `${info.members.toLocaleString("en-US")} members` : "size unknown";
+  return `${key} (list, ${size})`;
+}
+
+/** An ``in_bucket`` clause's ranges as a share of the buckets and where they come from:
+ * ``0–400, 700–800 of 1000 (50 %; growthbook-v1 hash, salt "__checkout")``.
+ * @param {any} clause */
+export function bucketRanges(clause) {
+  const bucketing = clause.bucketing || {};
+  const total = bucketing.buckets || WEIGHT_TOTAL;
+  const ranges = (clause.values || []).filter((/** @type {any} */ r) => Array.isArray(r) && r.length === 2);
+  const covered = ranges.reduce((/** @type {number} */ n, /** @type {number[]} */ r) => n + Math.max(0, r[1] - r[0]), 0);
+  const how = [`${bucketing.hash || "vexil"} hash`, clause.salt !== undefined ? `salt "${clause.salt}"` : null,
+    bucketing.seed !== undefined ? `seed ${bucketing.seed}` : null].filter(Boolean).join(", ");
+  const list = ranges.map((/** @type {number[]} */ r) => `${r[0]}–${r[1]}`).join(", ") || "none";
+  return `${list} of ${total} (${percent(covered, total)}; ${how})`;
 }
 
 /** ``serve on`` or ``serve on 10 %, off 90 %`` @param {any} serve @returns {string} */

@@ -3,9 +3,11 @@
  * page (definition; targets, rules as sentences, rollout weights, schedule; edits through
  * forms or JSON; every edit compiled and previewed by the API before Save is enabled). */
 import * as api from "./api.js";
-import { OPERATORS, WEIGHT_TOTAL, bucketsOf, clauseSentence, percent, serveText, weightOf } from "./describe.js";
+import { OPERATORS, STRUCTURED_OPERATORS, WEIGHT_TOTAL, bucketsOf, clauseSentence, percent, percentText, serveText,
+  weightOf } from "./describe.js";
 import { h, notice, render } from "./dom.js";
 import { impactPanel } from "./impact.js";
+import { rolloutSection } from "./rollouts.js";
 import { envNav, showError } from "./ui.js";
 
 /** @param {HTMLElement} main @param {string} p @param {string} e */
@@ -20,6 +22,12 @@ export async function flagList(main, p, e) {
     states[other] = {};
     for (const f of await api.all(`${api.envPath(p, other)}/flags?limit=100`)) states[other][f.key] = f.config.enabled;
   }
+  // Flags with an active guarded rollout here carry a badge (state and the target's share).
+  /** @type {Record<string, any>} */
+  const ramps = {};
+  for (const r of (await api.get(`${api.envPath(p, e)}/rollouts`)).items) {
+    if (r.status === "running" || r.status === "paused") ramps[r.flag] = r;
+  }
   /** @param {boolean | undefined} on */
   const cell = (on) => h("td", { class: on === undefined ? "muted" : on ? "on" : "off" },
     on === undefined ? "not configured" : on ? "On" : "Off");
@@ -32,6 +40,8 @@ export async function flagList(main, p, e) {
       || (f.definition.description || "").toLowerCase().includes(q));
     render(tbody, shown.map((f) => h("tr", { "data-flag": f.key },
       h("td", null, h("a", { href: `#/p/${p}/e/${e}/flags/${encodeURIComponent(f.key)}` }, f.key),
+        ramps[f.key] ? h("span", { class: "tag rollout-badge" },
+          ` rollout ${ramps[f.key].status}: ${ramps[f.key].target} ${percentText(ramps[f.key].percent)}`) : null,
         h("div", { class: "muted" }, f.definition.description || "")),
       h("td", null, f.definition.kind),
       h("td", null, (f.definition.tags || []).map((/** @type {string} */ t) => h("span", { class: "tag" }, t))),
@@ -53,6 +63,7 @@ export async function flagPage(main, p, e, key) {
   const flag = (await api.call("GET", path)).body;
   const env = await api.get(api.envPath(p, e));
   const def = flag.definition;
+  const segments = await segmentInfo(p, e, flag.config);
   /** @type {any} */
   let draft = structuredClone(flag.config);
   let checked = false;
@@ -118,7 +129,8 @@ export async function flagPage(main, p, e, key) {
     envNav(p, e),
     h("p", null, toggle),
     definitionView(def),
-    h("h2", null, "Configuration"), readable(def, flag.config),
+    h("h2", null, "Configuration"), readable(def, flag.config, segments),
+    rolloutSection(p, e, key, def, flag.config, () => { flagPage(main, p, e, key).catch(showError); }),
     h("h2", null, "Edit"), form,
     h("details", null, h("summary", null, "JSON editor (everything the form does not cover)"),
       h("p", { id: "json-help", class: "muted" }, "The configuration as the API stores it; the API compiles it on check."),
@@ -141,15 +153,46 @@ function definitionView(def) {
       h("pre", null, JSON.stringify(def.schema, null, 2))) : null);
 }
 
-/** The configuration as sentences. @param {any} def @param {any} cfg */
-function readable(def, cfg) {
+/** The segments a configuration's clauses name (at any depth of a group), with the size of
+ * each list segment, for the sentences. A segment that is gone is left out (the sentence
+ * then names its key alone; the compiler reports it on check).
+ * @param {string} p @param {string} e @param {any} cfg
+ * @returns {Promise<Record<string, import("./describe.js").SegmentInfo>>} */
+async function segmentInfo(p, e, cfg) {
+  /** @type {Set<string>} */
+  const keys = new Set();
+  const visit = (/** @type {any} */ c) => {
+    if (!c || typeof c !== "object") return;
+    for (const group of [c.any, c.all]) if (Array.isArray(group)) group.forEach(visit);
+    if (c.not) visit(c.not);
+    if (c.op === "segment_match") for (const k of c.values || []) keys.add(String(k));
+  };
+  for (const rule of cfg.rules || []) (rule.clauses || []).forEach(visit);
+  /** @type {Record<string, import("./describe.js").SegmentInfo>} */
+  const out = {};
+  for (const key of keys) {
+    const path = `${api.envPath(p, e)}/segments/${encodeURIComponent(key)}`;
+    try {
+      const seg = await api.get(path);
+      out[key] = { type: seg.type || "rules",
+        members: seg.type === "list" ? (await api.get(`${path}/members`)).members : null };
+    } catch (err) {
+      if (!(err instanceof api.ApiError) || err.status !== 404) throw err;
+    }
+  }
+  return out;
+}
+
+/** The configuration as sentences. @param {any} def @param {any} cfg
+ * @param {Record<string, import("./describe.js").SegmentInfo>} segments */
+function readable(def, cfg, segments) {
   const rollout = cfg.default && cfg.default.rollout;
   return h("div", { id: "readable" },
     h("p", null, cfg.enabled ? "On." : `Off: serves ${cfg.off_variation}.`),
     (cfg.targets || []).length ? h("ul", null, cfg.targets.map((/** @type {any} */ t) =>
       h("li", null, `Serve ${t.variation} to ${t.context_kind || "user"} ${t.values.join(", ")}`))) : null,
     h("ol", { id: "rules" }, (cfg.rules || []).map((/** @type {any} */ r) => h("li", null,
-      `${r.id ? `[${r.id}] ` : ""}If ${(r.clauses || []).map(clauseSentence).join(" and ") || "anyone"}: ${serveText(r.serve)}`))),
+      `${r.id ? `[${r.id}] ` : ""}If ${(r.clauses || []).map((/** @type {any} */ c) => clauseSentence(c, segments)).join(" and ") || "anyone"}: ${serveText(r.serve)}`))),
     h("p", null, `Otherwise: ${cfg.default ? serveText(cfg.default) : "the application's own default"}.`),
     rollout && rollout.schedule ? h("ol", { class: "timeline", "aria-label": "Rollout schedule" },
       rollout.schedule.map((/** @type {any} */ s) => h("li", null, `${s.at}: `,
@@ -198,7 +241,8 @@ function editor(def, draft, changed) {
         } }));
     })));
   const attr = h("input", { id: "rule-attribute", value: "country" });
-  const op = h("select", { id: "rule-op" }, Object.entries(OPERATORS).map(([k, phrase]) => h("option", { value: k }, `${k} (${phrase})`)));
+  const op = h("select", { id: "rule-op" }, Object.entries(OPERATORS)
+    .filter(([k]) => !STRUCTURED_OPERATORS.includes(k)).map(([k, phrase]) => h("option", { value: k }, `${k} (${phrase})`)));
   const values = h("input", { id: "rule-values", size: 30, placeholder: "DE, FR" });
   const serve = h("select", { id: "rule-serve" }, variations.map((v) => h("option", { value: v }, v)));
   parts.push(h("fieldset", { id: "add-rule", "data-path": "rules" }, h("legend", null, "Add a rule"),

@@ -6,6 +6,8 @@ import { byId, h, notice, render } from "./dom.js";
 import { flagList, flagPage } from "./flags.js";
 import { changeList, changePage } from "./changes.js";
 import { auditPage, keysPage, settingsPage } from "./admin.js";
+import { stalePage } from "./stale.js";
+import { rolloutList } from "./rollouts.js";
 import { showError } from "./ui.js";
 
 /** @typedef {{name: string, role: string, projects: string[], environments: string[]}} Me */
@@ -101,6 +103,8 @@ async function route() {
   else if (section === "changes" && id) await changePage(view, p, e, id);
   else if (section === "changes") await changeList(view, p, e);
   else if (section === "audit") await auditPage(view, p, e);
+  else if (section === "stale") await stalePage(view, p, e);
+  else if (section === "rollouts") await rolloutList(view, p, e);
   else if (section === "keys") await keysPage(view, p, e);
   else if (section === "settings") await settingsPage(view, p, e);
   else await flagList(view, p, e);

@@ -9,6 +9,8 @@ export function envNav(p, e) {
   return h("nav", { class: "row", "aria-label": "Environment" },
     h("a", { href: `${base}/flags` }, "Flags"),
     h("a", { href: `${base}/changes` }, "Change requests"),
+    h("a", { href: `${base}/rollouts` }, "Rollouts"),
+    h("a", { href: `${base}/stale` }, "Stale flags"),
     h("a", { href: `${base}/audit` }, "Audit log"),
     h("a", { href: `${base}/keys` }, "SDK keys"),
     h("a", { href: `${base}/settings` }, "Settings"));

@@ -54,10 +54,12 @@ from chalicelib.usecases import (
     changesets,
     flag_configs,
     flag_definitions,
+    list_imports,
     projects,
     rollouts,
     segments,
 )
+from chalicelib.usecases import lists as list_members
 from chalicelib.usecases.base import Approved, Call, Ctx, NeedsApproval
 
 OPEN = ("pending", "approved")
@@ -135,6 +137,15 @@ REGISTRY: dict[str, OperationType] = {
         OPERATIONS["segment.delete"], _env_write,
         lambda x, c, p, e, op, a: segments.delete_segment(x, c, p, e, op["segment"],
                                                           op["base_version"], a)),
+    "segment.members": OperationType(
+        OPERATIONS["segment.members"], _env_write,
+        lambda x, c, p, e, op, a: list_members.change_members(x, c, p, e, op["segment"], op, a)),
+    # The approval names the uploaded object (ETag, size, version): applying queues exactly
+    # that file, and the importer refuses any other bytes.
+    "segment.import": OperationType(
+        OPERATIONS["segment.import"], _env_write,
+        lambda x, c, p, e, op, a: list_imports.start_import(x, c, p, e, op["segment"],
+                                                            op["import_id"], a, op)),
     # Many changes as one: reviewed, approved and applied as one (usecases/changesets.py).
     # Filed in the target environment when it is protected, else in the first protected
     # environment the set changes; ``environment`` names the target either way.

@@ -193,3 +193,42 @@ def code_refs_pk(project: str) -> str:
 def code_refs_sk(repository: str) -> str:
     """Sort key of one repository's latest code-reference scan."""
     return f"{CODE_REFS_SK_PREFIX}{repository}"
+
+# List segments (docs/data-model.md, "List segments"): the list's state beside its segment
+# (read by the publisher's snapshot with the rest of the partition), and its member batches
+# in a partition of their own per list incarnation (a re-created segment gets a new list id,
+# so batches of a deleted list can never reach it).
+LIST_SK_PREFIX = "LIST#"
+LIST_BATCH_SK_PREFIX = "B#"
+LIST_BATCH_ID_SK_PREFIX = "I#"
+LIST_IMPORT_SK_PREFIX = "IMPORT#"
+
+
+def list_sk(segment: str) -> str:
+    """Sort key of a list segment's state (list id, sequence, wrapped secret)."""
+    return f"{LIST_SK_PREFIX}{segment}"
+
+
+def list_batches_pk(project: str, environment: str, list_id: str) -> str:
+    """Partition of one list's member batches, idempotency records and imports."""
+    return f"L#{project}#{environment}#{list_id}"
+
+
+def list_batch_sk(seq: int) -> str:
+    """Sort key of the list's ``seq``-th member batch (applied in this order)."""
+    return f"{LIST_BATCH_SK_PREFIX}{seq:012d}"
+
+
+def list_batch_id_sk(batch_id: str) -> str:
+    """Sort key of the record that makes a batch id idempotent."""
+    return f"{LIST_BATCH_ID_SK_PREFIX}{batch_id}"
+
+
+def list_imports_pk(project: str, environment: str, segment: str) -> str:
+    """Partition of one list segment's bulk imports (status records)."""
+    return f"LI#{project}#{environment}#{segment}"
+
+
+def list_import_sk(import_id: str) -> str:
+    """Sort key of one bulk import's status record."""
+    return f"{LIST_IMPORT_SK_PREFIX}{import_id}"

@@ -89,7 +89,13 @@ SEGMENT_FIELDS: dict[str, Schema] = per_field(fields.SEGMENT_FIELDS, {
     "rules": {"type": "array", "items": {"type": "object"}},
     "description": TEXT,
     "tags": {**STRINGS, "uniqueItems": True},
+    "type": {"type": "string", "enum": ["rules", "list"]},
 })
+
+# List segments' member batches (usecases/lists.py): the ids are checked there (count,
+# duplicates, both added and removed) so the 400 can say how many and which.
+BATCH_ID: Schema = {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"}
+MEMBER_IDS: Schema = {"type": "array", "maxItems": 10_000, "items": {"type": "string"}}
 
 FLAG_CONFIG: Schema = obj(CONFIG_FIELDS, ("enabled",))
 SEGMENT_BODY: Schema = obj(SEGMENT_FIELDS)
@@ -162,6 +168,11 @@ REQUESTS: dict[str, Schema] = {
         ("flag", "config", "sample"),
     ),
     "Reason": obj({"reason": REASON}),
+    "SegmentImport": obj({"format": {"type": "string", "enum": ["csv", "ndjson"]},
+                          "mode": {"type": "string", "enum": ["add", "replace"]},
+                          "reason": REASON}),
+    "SegmentMembers": obj({"batch_id": BATCH_ID, "add": MEMBER_IDS, "remove": MEMBER_IDS,
+                           "reason": REASON}, ("batch_id",)),
 }
 
 # A change request's operation: what will be applied, exactly. ``base_version`` is the
@@ -209,6 +220,21 @@ OPERATIONS: dict[str, Schema] = {
     "segment.delete": obj(
         {"type": {"const": "segment.delete"}, "segment": KEY, "base_version": VERSION},
         ("type", "segment", "base_version"),
+    ),
+    "segment.members": obj(
+        {"type": {"const": "segment.members"}, "segment": KEY, "batch_id": BATCH_ID,
+         "add": MEMBER_IDS, "remove": MEMBER_IDS},
+        ("type", "segment", "batch_id", "add", "remove"),
+    ),
+    "segment.import": obj(
+        {"type": {"const": "segment.import"}, "segment": KEY,
+         "import_id": {"type": "string", "pattern": "^imp-[0-9]+-[0-9a-f]{12}$"},
+         "format": {"type": "string", "enum": ["csv", "ndjson"]},
+         "mode": {"type": "string", "enum": ["add", "replace"]},
+         "etag": {"type": "string", "maxLength": 128},
+         "size": {"type": "integer", "minimum": 0},
+         "object_version": {"type": "string", "maxLength": 1024}},
+        ("type", "segment", "import_id", "format", "mode", "etag", "size", "object_version"),
     ),
     "environment.patch": obj(
         {"type": {"const": "environment.patch"},

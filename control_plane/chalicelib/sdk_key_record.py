@@ -26,6 +26,8 @@ from edge_reader.bundle.errors import SdkKeyFormatError
 from edge_reader.bundle.sdk_key import KIND_NAMES, SdkKey, kind_of_name, parse_sdk_key
 
 SDK_KEY_PURPOSE = "sdk-key"
+PURPOSE_CONTEXT_KEY = "vexil:purpose"
+"""The KMS encryption-context key naming what a wrapped secret is (also list secrets)."""
 READ_FIELDS = ("key_id", "kind", "scope", "wrapped_secret", "revoked_at")
 """The attributes a reader of records needs (the publisher projects exactly these)."""
 
@@ -48,7 +50,7 @@ class StoredSdkKey:
 def wrap_context(project: str, environment: str) -> dict[str, str]:
     """The KMS encryption context binding a wrapped SDK-key secret to its environment."""
     return {
-        "vexil:purpose": SDK_KEY_PURPOSE,
+        PURPOSE_CONTEXT_KEY: SDK_KEY_PURPOSE,
         "vexil:project": project,
         "vexil:environment": environment,
     }

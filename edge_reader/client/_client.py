@@ -57,6 +57,7 @@ from edge_reader.client._insights import (
     Insights,
     build_insights,
 )
+from edge_reader.client._lists import list_loader
 from edge_reader.client._poller import DEFAULT_POLL_INTERVAL, Poller, Schedule
 from edge_reader.client._refresh import Refresher, RefreshResult
 from edge_reader.client._status import ClientStatus, StatusListener, StatusReport, StatusTracker
@@ -303,6 +304,7 @@ class FlagClient:
                 store=self._store,
                 cache=self._cache,
                 clock=clock,
+                lists=list_loader(pointer_url, self.identity, self._fetcher, cache_dir),
             )
         self._schedule = Schedule(
             interval=poll_interval, jitter=jitter, first_retry=first_retry, max_backoff=max_backoff

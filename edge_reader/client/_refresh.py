@@ -19,6 +19,7 @@ from urllib.parse import urljoin
 
 from edge_reader.client._cache import DiskCache
 from edge_reader.client._fetcher import Fetched, Fetcher, FetchFailure, NotModified
+from edge_reader.client._lists import ListSync
 from edge_reader.client._store import Store
 from edge_reader.client._verify import (
     BundleRejected,
@@ -75,8 +76,9 @@ class Refresher:
         store: Store,
         cache: DiskCache | None = None,
         clock: Callable[[], float] = time.time,
+        lists: ListSync | None = None,
     ) -> None:
-        """Wire the fetcher, store and optional disk cache for ``identity``."""
+        """Wire the fetcher, store, optional disk cache and list loader for ``identity``."""
         self.pointer_url = pointer_url
         self._identity = identity
         self._keys = keys
@@ -84,6 +86,7 @@ class Refresher:
         self._store = store
         self._cache = cache
         self._clock = clock
+        self._lists = lists
         self._etag: str | None = None
         self._lock = threading.Lock()  # one cycle at a time; a second caller waits
 
@@ -95,6 +98,10 @@ class Refresher:
     def _refresh(self, budget: float | None) -> RefreshResult:
         deadline = None if budget is None else time.monotonic() + budget
         held = self._store.current
+        if held is not None and self._lists is not None and self._lists.pending(held.env):
+            # A list the held bundle names is missing or older: retry it first (disk cache,
+            # then CDN); the bundle itself keeps serving meanwhile.
+            self._lists.fill(held.env, None, lambda: _remaining(deadline))
         etag = self._etag if held is not None else None
         got = self._fetcher.get(self.pointer_url, etag, budget=_remaining(deadline))
         try:
@@ -144,6 +151,11 @@ class Refresher:
                 clock=self._clock,
                 pointer=pointer,
             )
+            if self._lists is not None:
+                # Before the swap, so the new bundle serves with its lists loaded (or, on
+                # failure, with the last good members of each list).
+                self._lists.fill(snapshot.env, held.env if held is not None else None,
+                                 lambda: _remaining(deadline))
             changed = self._store.install(snapshot)
         except BundleRejected as exc:
             return _rejected(exc)

@@ -31,6 +31,10 @@ file); every client then serves only pointers the publisher signed (see
 Every ``sdk_key`` must be a client key (``vxl_cli_…``): it is the credential browsers and
 mobile apps send (``Authorization: Bearer`` or ``X-API-Key``) AND the key that opens the
 environment's ``client`` scope bundle, which only holds client-visible flags.
+
+An environment may add ``"server_sdk_key": "vxl_srv_…"``: the edge then reads the *server*
+bundle with it — the one that carries list segments (docs/flag-format.md, list segments) —
+and still answers only client-visible flags, to callers presenting the client key.
 """
 
 from __future__ import annotations
@@ -63,6 +67,10 @@ class EdgeEnvironment:
     project: str
     environment: str
     sdk_key: SdkKey
+    # Optional: a server key the edge reads the *server* bundle with, so list segments
+    # (which client bundles never carry) are evaluated here; browsers still authenticate
+    # with ``sdk_key`` and still get only client-visible flags.
+    server_sdk_key: SdkKey | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +144,8 @@ def parse_config(raw: Any, *, base: Path | None = None) -> EdgeConfig:
         if key.key_id in seen:
             raise ConfigError(f"{where}.sdk_key: key id {key.key_id} listed twice")
         seen.add(key.key_id)
-        envs.append(EdgeEnvironment(item["project"], item["environment"], key))
+        envs.append(EdgeEnvironment(item["project"], item["environment"], key,
+                                    _server_key(item.get("server_sdk_key"), where)))
     numbers: dict[str, float] = {}
     for name in ("poll_interval", "lambda_ttl", "lambda_timeout", "insights_flush_interval"):
         if name in raw:
@@ -175,6 +184,21 @@ def _insights_options(raw: Mapping[str, Any]) -> tuple[bool, str | None]:
                             or not url.startswith(("http://", "https://"))):
         raise ConfigError("insights_url: must be an http(s) URL of the control plane API")
     return enabled, url
+
+
+def _server_key(raw: Any, where: str) -> SdkKey | None:
+    """An environment's optional ``server_sdk_key`` (a ``vxl_srv_`` key), or None."""
+    if raw is None:
+        return None
+    if not isinstance(raw, str):
+        raise ConfigError(f"{where}.server_sdk_key: must be a string")
+    try:
+        key = parse_sdk_key(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.server_sdk_key: {exc}") from None
+    if key.kind != "srv":
+        raise ConfigError(f"{where}.server_sdk_key: must be a server key (vxl_srv_…)")
+    return key
 
 
 def _signing_keys(raw: Any, base: Path | None) -> tuple[TrustedKey, ...]:

@@ -23,11 +23,14 @@ def build_app(config: EdgeConfig, *, mode: str = "background", **client_options:
         client_options["transport"] = S3Transport(config.s3_bucket)
 
     def factory(env: EdgeEnvironment) -> FlagClient:
+        # With a server key the edge reads the server bundle (list segments included); the
+        # app serves only client-visible flags either way.
+        server = env.server_sdk_key
         return FlagClient(
             project=env.project,
             environment=env.environment,
-            sdk_key=env.sdk_key,
-            scope="client",
+            sdk_key=server or env.sdk_key,
+            scope="server" if server is not None else "client",
             cdn_url=config.cdn,
             ca_bundle=config.ca_bundle,
             mode="lambda" if lazy else "background",

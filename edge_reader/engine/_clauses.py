@@ -11,7 +11,9 @@ Additions (issue 17, each an engine feature, each compiled only where written so
 clause keeps its closure): groups ``{"any": [...]}``, ``{"all": [...]}``, ``{"not": C}``
 nest anywhere a clause stands; ``case_insensitive`` folds strings with ``str.lower()``;
 ``when_absent`` gives the result for a missing kind/attribute (no ``negate`` on top);
-``now`` tests the compiler clock's instant (epoch ms) instead of an attribute. In a lenient
+``now`` tests the compiler clock's instant (epoch ms) instead of an attribute; ``semver``
+names another version syntax for the semver operators (``flagd``); ``in_bucket`` tests the
+context's bucket under a peer's hash (bucketing.py). In a lenient
 (reader) compilation a clause using something only a newer engine knows never matches and
 is reported once (``_degrade``).
 """
@@ -23,6 +25,7 @@ from typing import Any, NamedTuple
 
 from ._fresh import Fresh
 from ._rollout import Clock
+from ._rollout import _bucketing as rollout_bucketing  # one reader of `bucketing` objects
 from ._validate import (
     KEY_RE,
     KIND_RE,
@@ -35,9 +38,11 @@ from ._validate import (
     get_str_list,
     type_name,
 )
+from .bucketing import HASHES, bucket_function, value_function
 from .context import Kinds, make_getter, parse_attribute
 from .errors import Problems
 from .fields import GROUP_KEYS, SEGMENT_DOCUMENT_FIELDS
+from .lists import LIST_TYPE, ListSlot, compile_list_segment, list_matcher
 from .operators import (
     ALIASES,
     FACTORIES,
@@ -47,12 +52,15 @@ from .operators import (
     canonical_operator,
     op_matches,
 )
+from .semver import DIALECTS, flagd_text
 
 Match = Callable[[Kinds], bool]
 SegmentResolver = Callable[[str, str], Match | None]
 
 _CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate",
-                            "case_insensitive", "when_absent", "now"})
+                            "case_insensitive", "when_absent", "now", "semver",
+                            "bucketing", "salt"})
+_BUCKET_FIELDS = frozenset({"bucketing", "salt"})  # in_bucket's own fields
 _BASE_CLAUSE_FIELDS = frozenset({"context_kind", "attribute", "op", "values", "negate"})
 _SEGMENT_FIELDS = SEGMENT_DOCUMENT_FIELDS
 _SEGMENT_RULE_FIELDS = frozenset({"id", "description", "clauses"})
@@ -63,11 +71,13 @@ _FOLDABLE = frozenset({"in", "not_in", "equals", "starts_with", "ends_with", "co
                        "matches"})
 # Operators a ``now`` clause may use: the instant is a number of epoch milliseconds.
 _NOW_OPS = frozenset({"before", "after", "lt", "lte", "gt", "gte"})
+# Operators a ``semver`` dialect applies to.
+_SEMVER_OPS = frozenset({"semver_eq", "semver_lt", "semver_lte", "semver_gt", "semver_gte"})
 # What a newer engine may write that this one cannot read: in a reader (lenient mode) such
 # a clause degrades to "never matches" instead of failing its whole flag.
 UNSUPPORTED_CODES = frozenset({"unknown_operator", "unknown_field", "invalid_value",
                                "invalid_regex", "pattern_too_long", "invalid_semver",
-                               "invalid_date", "invalid_cidr"})
+                               "invalid_date", "invalid_cidr", "unknown_hash"})
 
 
 def always(_: Kinds) -> bool:
@@ -189,20 +199,25 @@ class _Options(NamedTuple):
     fold: bool  # case_insensitive
     absent: bool  # when_absent: the result for a missing kind/attribute
     instant: bool  # `now`: test the evaluation instant instead of an attribute
+    dialect: str | None = None  # `semver`: the version syntax of semver operators
 
 
 _PLAIN = _Options(False, False, False)
 
 
 def _options(raw: Mapping[str, Any], path: str, op: str | None, problems: Problems) -> _Options:
-    """Read ``case_insensitive``, ``when_absent`` and ``now``; report where they cannot apply."""
-    if "case_insensitive" not in raw and "when_absent" not in raw and "now" not in raw:
+    """Read ``case_insensitive``, ``when_absent``, ``now`` and ``semver``; report where they
+    cannot apply."""
+    if "case_insensitive" not in raw and "when_absent" not in raw and "now" not in raw \
+            and "semver" not in raw:
         return _PLAIN  # the common clause: nothing to read (compiling 10,000 flags notices)
     opts = _Options(get_bool(raw, "case_insensitive", path, problems, False),
                     get_bool(raw, "when_absent", path, problems, False),
-                    get_bool(raw, "now", path, problems, False))
+                    get_bool(raw, "now", path, problems, False),
+                    _dialect(raw, path, op, problems))
     for field, feature in (("case_insensitive", "case_insensitive"),
-                           ("when_absent", "when_absent"), ("now", "now_clause")):
+                           ("when_absent", "when_absent"), ("now", "now_clause"),
+                           ("semver", "semver_dialect")):
         if field in raw:
             problems.features.add(feature)
     if op is None:
@@ -223,6 +238,23 @@ def _options(raw: Mapping[str, Any], path: str, op: str | None, problems: Proble
             problems.error(f"{path}.op", f"a 'now' clause compares instants: use one of "
                            f"{', '.join(sorted(_NOW_OPS))}", "invalid_option")
     return opts
+
+
+def _dialect(raw: Mapping[str, Any], path: str, op: str | None, problems: Problems) -> str | None:
+    """The clause's ``semver`` option: a known version syntax, on a semver operator."""
+    if "semver" not in raw:
+        return None
+    name = get_str(raw, "semver", path, problems)
+    if name is None:
+        return None
+    if name not in DIALECTS:
+        problems.error(f"{path}.semver", f"unknown semver syntax {name!r}"
+                       f"{did_you_mean(name, DIALECTS)}", "invalid_value")
+        return None
+    if op is not None and op not in _SEMVER_OPS:
+        problems.error(f"{path}.semver", f"{op} does not compare versions: semver applies to "
+                       f"{', '.join(sorted(_SEMVER_OPS))}", "invalid_option")
+    return name
 
 
 def _plain_clause(raw: object, path: str, scope: _Scope) -> Match:
@@ -262,9 +294,19 @@ def _plain_clause(raw: object, path: str, scope: _Scope) -> Match:
         problems.attribute(kind, parts[0], f"{path}.attribute")
     if op == "exists":
         return _exists_clause(kind, parts, negate)
+    if op == "in_bucket":
+        return _bucket_clause(raw, (kind, parts), values, negate, opts.absent, path, scope)
+    if not raw.keys().isdisjoint(_BUCKET_FIELDS):
+        for name in sorted(_BUCKET_FIELDS & raw.keys()):
+            problems.error(f"{path}.{name}", f"{name!r} belongs to in_bucket clauses",
+                           "invalid_option")
     if op == "not_in":
         op, negate = "in", not negate
+    if opts.dialect is not None:
+        values = _flagd_literals(values, f"{path}.values", problems)
     test = _test(op, values, path, opts.fold, problems, fresh)
+    if opts.dialect is not None:
+        test = _flagd_versions(test)
     if parts == ("kind",):
         return _kind_clause(test, negate)
     if opts.absent:
@@ -293,6 +335,31 @@ def _test(op: str, values: list[Any], path: str, fold: bool, problems: Problems,
     ) and values:
         problems.warn(f"{path}.op", f"{op} with no numeric value never matches", "numeric_op")
     return _folded(test) if fold else test
+
+
+def _flagd_literals(values: list[Any], path: str, problems: Problems) -> list[Any]:
+    """The clause's literals in flagd's syntax too (``"v1.0"``, ``1``); one flagd refuses is
+    an error (``invalid_semver``, as the default syntax reports its own)."""
+    out = []
+    for i, v in enumerate(values):
+        text = flagd_text(v)
+        if text is None:
+            problems.error(f"{path}[{i}]", f"{v!r} is not a version in flagd's syntax",
+                           "invalid_semver")
+        else:
+            out.append(text)
+    return out
+
+
+def _flagd_versions(test: Test) -> Test:
+    """``test`` applied to the version text flagd reads from a context value (a leading
+    ``v``/``V`` dropped, a number as its text); a value flagd refuses never matches."""
+
+    def flagd_version(v: Any) -> bool:
+        text = flagd_text(v)
+        return text is not None and test(text)
+
+    return flagd_version
 
 
 def _folded(test: Test) -> Test:
@@ -413,6 +480,56 @@ def _kind_clause(test: Test, negate: bool) -> Match:
         return negate
 
     return kind_clause
+
+
+def _bucket_clause(raw: Mapping[str, Any], where: tuple[str, tuple[str, ...]], values: list[Any],
+                   negate: bool, absent: bool, path: str, scope: _Scope) -> Match:
+    """``in_bucket``: the context's bucket — its attribute hashed as ``bucketing.hash`` does,
+    with ``salt`` (and ``seed``) — lies in one of the ``values`` ranges ``[start, end)``.
+    No bucketing value (kind or attribute absent, or a value that hash cannot bucket) gives
+    ``when_absent``'s result, with no ``negate`` on top."""
+    problems = scope.problems
+    problems.features.add("bucket_clause")
+    bucketing = rollout_bucketing(raw, path, problems, scope.fresh)
+    if "salt" not in raw:
+        problems.error(f"{path}.salt", "required: the salt the peer hashes with", "required")
+    salt = scope.fresh.text(get_str(raw, "salt", path, problems, max_length=256) or "")
+    ranges = _bucket_ranges(values, f"{path}.values", bucketing.buckets, problems, scope.fresh)
+    if bucketing.hash not in HASHES:
+        return never  # reported by the bucketing reader
+    text = value_function(bucketing.hash)
+    bucket = bucket_function(bucketing.hash, salt, bucketing.seed, bucketing.buckets)
+    kind, getter = where[0], make_getter(where[1])
+
+    def in_bucket(kinds: Kinds) -> bool:
+        attrs = kinds.get(kind)
+        v = None if attrs is None else text(getter(attrs))
+        if v is None:
+            return absent
+        b = bucket(v)
+        for low, high in ranges:
+            if low <= b < high:
+                return not negate
+        return negate
+
+    return in_bucket
+
+
+def _bucket_ranges(values: list[Any], path: str, buckets: int, problems: Problems,
+                   fresh: Fresh) -> tuple[tuple[int, int], ...]:
+    """``[[start, end], ...]``: integers with ``0 <= start <= end <= buckets``."""
+    out = []
+    for i, v in enumerate(values):
+        if not (isinstance(v, list) and len(v) == 2 and all(
+                isinstance(x, int) and not isinstance(x, bool) for x in v)
+                and 0 <= v[0] <= v[1] <= buckets):
+            problems.error(f"{path}[{i}]", f"a bucket range is [start, end] with integers "
+                           f"0 <= start <= end <= {buckets}, got {v!r}", "invalid_value")
+            continue
+        out.append((fresh.integer(v[0]), fresh.integer(v[1])))
+    if not values:
+        problems.warn(path, "no ranges: this clause never matches", "empty_values")
+    return tuple(out)
 
 
 def _exists_clause(kind: str, parts: tuple[str, ...], negate: bool) -> Match:
@@ -576,6 +693,7 @@ class SegmentCompiler:
         self._failed: set[str] = set()
         self._stack: list[str] = []
         self.clause_cache: dict[Any, Match] = {}  # shared with flag rules (one compilation)
+        self.list_slots: dict[str, ListSlot] = {}  # list segments (engine/lists.py)
 
     def compile_all(self) -> None:
         """Compile every segment (so unreferenced segments are checked too)."""
@@ -635,6 +753,17 @@ class SegmentCompiler:
         get_str(raw, "description", path, problems)
         get_str_list(raw, "tags", path, problems)
         get_int(raw, "version", path, problems)
+        seg_type = get_str(raw, "type", path, problems)
+        if seg_type == LIST_TYPE:
+            slot = compile_list_segment(fresh.copy(key), raw, path, problems, kind)
+            self.list_slots[slot.segment] = slot
+            return list_matcher(slot)
+        if seg_type not in (None, "rules"):
+            problems.error(f"{path}.type", f"unknown segment type {seg_type!r} "
+                           "(expected 'rules' or 'list')", "invalid_type")
+        elif "list" in raw:
+            problems.error(f"{path}.list", "only a segment of type 'list' has a list",
+                           "list_segment")
         rules: list[Match] = []
         for i, rule in enumerate(get_list(raw, "rules", path, problems)):
             where = f"{path}.rules[{i}]"

@@ -163,16 +163,32 @@ def _fnv1a32(text: str, h: int = _FNV_OFFSET) -> int:
 def value_function(hash_name: str) -> ValueFn:
     """How ``hash_name`` turns a context value into the string it hashes (None: it cannot).
 
-    ``vexil``, ``launchdarkly`` and ``unleash``: :func:`bucketable` (strings, integers in
-    decimal). ``flagd``: strings only (its bucketing value must be a string). GrowthBook:
+    ``vexil`` and ``unleash``: :func:`bucketable` (strings, integers in decimal).
+    ``launchdarkly``: the same, and an integral float as the integer it equals (``3.0`` is
+    ``"3"``: LaunchDarkly's SDKs see one JSON number type). ``flagd``: strings only (its
+    bucketing value must be a string). GrowthBook:
     JavaScript's ``String(v)`` of a truthy string, number or ``true`` — a falsy value
     (``""``, ``0``, ``false``) is "no hash value", as in GrowthBook's SDKs.
     """
     if hash_name == "flagd":
         return _string_only
+    if hash_name == "launchdarkly":
+        return _launchdarkly_bucketable
     if hash_name in _GB_SIZES:
         return _js_truthy_string
     return bucketable
+
+
+def _launchdarkly_bucketable(value: object) -> str | None:
+    # LaunchDarkly buckets a string, or a number that is an integer ("3.0" arrives from
+    # JSON as a float here but is the int 3 to LaunchDarkly); other floats are unbucketable.
+    if value.__class__ is float:
+        assert isinstance(value, float)
+        return str(int(value)) if value.is_integer() and abs(value) < _EXACT_INTS else None
+    return bucketable(value)
+
+
+_EXACT_INTS = 2.0**53  # beyond this a float's integer is not the number the SDKs parsed
 
 
 def _string_only(value: object) -> str | None:

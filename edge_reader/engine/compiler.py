@@ -49,6 +49,7 @@ from .errors import CompileError, Problem, Problems
 from .evaluator import USE_DEFAULT, CompiledEnvironment, Run
 from .features import KNOWN_FEATURES, rollout_features
 from .fields import ENABLED_DEFAULT, FLAG_DOCUMENT_FIELDS
+from .lists import LIST_TYPE, guard_runs
 
 ENGINE_VERSION = "1"
 FORMAT_VERSION = 1
@@ -130,8 +131,9 @@ def _compile(doc: object, problems: Problems, clock: Clock | None,
         env.runs[key] = _error_run(f"flag {key!r} does not compile: {message}")
     if problems.features:
         metadata["features"] = tuple(sorted(problems.features))
+    guard_runs(env.runs, flags, raw_segments, segments.list_slots)  # list segments: lists.py
     return CompiledEnvironment(env.runs, env.infos, list(problems.errors),
-                               list(problems.warnings), metadata)
+                               list(problems.warnings), metadata, lists=segments.list_slots)
 
 
 def _compile_one(key: str, raw: object, env: _Compilation, failed: dict[str, str],
@@ -160,7 +162,11 @@ def _compile_lazily(
     metadata: dict[str, Any], problems: Problems, fresh: Fresh, clock: Clock | None,
 ) -> CompiledEnvironment | None:
     """Reader mode (see _lazy.py): compile segments and the flags with prerequisites now,
-    defer every other flag; None when the document does not survive ``marshal``."""
+    defer every other flag; None when the document does not survive ``marshal`` or has list
+    segments (their guards need every flag's document: lists.guard_runs)."""
+    if any(isinstance(seg, Mapping) and seg.get("type") == LIST_TYPE
+           for seg in raw_segments.values()):
+        return None
     sources = _sources(doc, flags)
     if sources is None:
         return None

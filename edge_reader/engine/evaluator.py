@@ -15,6 +15,7 @@ from typing import Any, Final
 from .context import Context, Kinds, kinds_of, plain_view
 from .detail import ErrorCode, EvaluationDetail, FlagInfo, Reason
 from .errors import Problem
+from .lists import ListSlot
 
 
 class _UseDefault:
@@ -41,16 +42,19 @@ def _context(ctx: object) -> Context:
 class CompiledEnvironment:
     """Compiled flags of one environment; immutable, safe to share between threads."""
 
-    __slots__ = ("_infos", "_runs", "errors", "flag_keys", "metadata", "warnings")
+    __slots__ = ("_infos", "_runs", "errors", "flag_keys", "lists", "metadata", "warnings")
 
     def __init__(self, runs: dict[str, Run], infos: dict[str, FlagInfo], errors: list[Problem],
-                 warnings: list[Problem], metadata: Mapping[str, Any]) -> None:
+                 warnings: list[Problem], metadata: Mapping[str, Any],
+                 lists: Mapping[str, ListSlot] | None = None) -> None:
         self._runs = runs
         self._infos = infos
         self.errors: list[Problem] = errors
         self.warnings: list[Problem] = warnings
         self.metadata: Mapping[str, Any] = dict(metadata)
         self.flag_keys: frozenset[str] = frozenset(runs)
+        # List segments by key: the reader fills each slot's members (engine/lists.py).
+        self.lists: Mapping[str, ListSlot] = lists or {}
 
     def __repr__(self) -> str:
         return (f"CompiledEnvironment({len(self._runs)} flags, {len(self.errors)} errors, "

@@ -14,7 +14,8 @@ from collections.abc import Mapping
 KNOWN_FEATURES: frozenset[str] = frozenset({
     "clause_groups", "case_insensitive", "when_absent", "now_clause", "optional_default",
     "prerequisite_any_of", "prerequisite_negate", "prerequisite_off", "peer_hash",
-    "rollout_gaps", "rollout_missing_skip", "rollout_buckets",
+    "rollout_gaps", "rollout_missing_skip", "rollout_buckets", "semver_dialect",
+    "bucket_clause",
 })
 """Every feature name this engine implements (format_spec: the agreed spelling)."""
 

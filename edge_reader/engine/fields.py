@@ -22,8 +22,12 @@ CONFIG_FIELDS: tuple[str, ...] = (
     "enabled", "off_variation", "prerequisites", "targets", "rules", "default",
 )
 SEGMENT_FIELDS: tuple[str, ...] = (
-    "context_kind", "included", "excluded", "rules", "description", "tags",
+    "context_kind", "included", "excluded", "rules", "description", "tags", "type",
 )
+RULES_ONLY_SEGMENT_FIELDS: tuple[str, ...] = ("included", "excluded", "rules")
+"""What a ``type: list`` segment may not have: its members are its list (engine/lists.py)."""
+LIST_FIELD = "list"
+"""Publisher-managed: a list segment's published list (engine/lists.py), in server documents."""
 ENABLED_DEFAULT = True
 """What an absent ``enabled`` means — the one rule for the format, the engine, flags files
 and ``vexil plan`` (docs/flag-format.md, "enabled"): the flag is on and serves what it says.
@@ -35,7 +39,7 @@ VERSION_FIELD = "version"
 # What the compiler accepts in a document: the writable fields plus the version.
 FLAG_DOCUMENT_FIELDS: frozenset[str] = frozenset((*DEFINITION_FIELDS, *CONFIG_FIELDS,
                                                   VERSION_FIELD))
-SEGMENT_DOCUMENT_FIELDS: frozenset[str] = frozenset((*SEGMENT_FIELDS, VERSION_FIELD))
+SEGMENT_DOCUMENT_FIELDS: frozenset[str] = frozenset((*SEGMENT_FIELDS, VERSION_FIELD, LIST_FIELD))
 
 
 GROUP_KEYS: tuple[str, ...] = ("any", "all", "not")

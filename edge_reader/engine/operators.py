@@ -400,7 +400,7 @@ FACTORIES: dict[str, Factory] = {
     "after": _date_cmp(_gt, min, "after"),
     "ip_in_cidr": op_ip_in_cidr,
 }
-SPECIAL = frozenset({"not_in", "exists", "segment_match"})
+SPECIAL = frozenset({"not_in", "exists", "segment_match", "in_bucket"})
 NUMERIC = frozenset({"lt", "lte", "gt", "gte"})
 
 # LaunchDarkly's names, accepted as aliases.

@@ -7,6 +7,11 @@
   ``2.3.0-beta`` (LaunchDarkly adds missing components the same way).
 * Anything else — a leading ``v``, leading zeros, four components, a non-string — is not a
   version, and an operator given one does not match.
+
+The ``flagd`` dialect (a clause's ``"semver": "flagd"``, :func:`flagd_text`) is flagd's
+``sem_ver``: one leading ``v``/``V`` is dropped, a JSON number is its decimal text (``1`` is
+``1.0.0``), and a partial version may not carry a pre-release or build (``1.2-beta`` is not a
+version there, as in Go's ``golang.org/x/mod/semver`` that flagd uses).
 """
 
 from __future__ import annotations
@@ -60,3 +65,36 @@ def parse_semver_cached(text: object) -> Version | None:
         CACHE.clear()  # crude but bounded; a hot working set refills in microseconds
     CACHE[text] = version
     return version
+
+
+DIALECTS = frozenset({"flagd"})
+"""Values of a clause's ``semver`` option (the default is the syntax above)."""
+
+
+def flagd_text(value: object) -> str | None:
+    """The version text flagd's ``sem_ver`` reads from ``value`` (a string without its one
+    leading ``v``/``V``, or a number's decimal text), or None when flagd would refuse it.
+
+    What is returned always parses with :func:`parse_semver` to the version flagd compares.
+    """
+    c = value.__class__
+    if c is str:
+        assert isinstance(value, str)
+        text = value[1:] if value[:1] in ("v", "V") else value
+    elif c is int:
+        text = str(value)
+    elif c is float:
+        assert isinstance(value, float)
+        # JSON has one number type: an integral float is the integer flagd's SDKs print.
+        text = str(int(value)) if value.is_integer() else repr(value)
+    else:
+        return None  # a boolean, null, object or array is not a version for flagd either
+    if parse_semver_cached(text) is None:
+        return None
+    core = _PRE_OR_BUILD.split(text, maxsplit=1)
+    if len(core) > 1 and core[0].count(".") != 2:
+        return None  # "1.2-beta": a shorthand version has no pre-release or build in flagd
+    return text
+
+
+_PRE_OR_BUILD = re.compile(r"[-+]")

@@ -20,6 +20,7 @@ CHALICELIB = CONTROL_PLANE / "chalicelib"
 PUBLISH = CHALICELIB / "publish"
 # What the publisher may take from the API's side: the shared stored shapes and formats.
 SHARED = frozenset({"chalicelib.keys", "chalicelib.repository", "chalicelib.sdk_key_record",
+                    "chalicelib.list_record",
                     "chalicelib.anchors", "chalicelib.audit", "chalicelib.canonical",
                     "chalicelib.observability"})
 # The one place the API side may name the publisher: the Lambda entry registered in app.py.

@@ -19,12 +19,13 @@ APP = ROOT / "control_plane" / "app.py"
 CHALICELIB = ROOT / "control_plane" / "chalicelib"
 USE_CASE_MODULES = frozenset({"projects", "sdk_keys", "flag_definitions", "flag_configs",
                               "segments", "audit_log", "approvals", "tokens", "impact",
-                              "changesets", "strategies", "rollouts", "insights"})
+                              "changesets", "strategies", "rollouts", "insights", "lists",
+                              "list_imports"})
 MAX_STATEMENTS = 5  # parse, check, call, return: more than this is logic in a route
 # Public functions of chalicelib/usecases that are not use cases: views of an item and
 # pure builders shared by use cases.
-NOT_USE_CASES = frozenset({"default_config", "config_steps", "kms_client", "pick", "match",
-                           "raise_conflict", "authorize_write", "authorize",
+NOT_USE_CASES = frozenset({"default_config", "config_steps", "kms_client", "s3_client", "pick",
+                           "match", "raise_conflict", "authorize_write", "authorize",
                            # guarded rollouts: the plan, the step shape and the state record
                            "plan", "view", "rollout_resource", "serve", "state_of", "event",
                            "record_step", "restored", "next_due", "is_due"})

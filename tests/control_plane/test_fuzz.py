@@ -53,7 +53,7 @@ def fuzz_project(world: World) -> str:
 def test_random_bodies_never_5xx(world: World, fuzz_project: str, spec: Any) -> None:
     params = {"project": fuzz_project, "env": "dev", "flag": "checkout", "segment": "seg",
               "key_id": "nope", "cr_id": "nope", "token_id": "tok_nope", "version": "1",
-              "strategy": "nope", "repository": "repo"}
+              "strategy": "nope", "repository": "repo", "import_id": "nope"}
     path = re.sub(r"{(\w+)}", lambda m: params[m.group(1)], spec.path)
 
     @settings(max_examples=8, deadline=None, database=None,

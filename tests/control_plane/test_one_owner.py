@@ -112,13 +112,14 @@ def test_the_sdk_key_item_and_its_context_are_written_once() -> None:
 
 
 def test_the_api_policy_names_the_same_purpose() -> None:
+    from chalicelib.list_record import LIST_SECRET_PURPOSE
     from chalicelib.sdk_key_record import SDK_KEY_PURPOSE
 
     policy = json.loads((ROOT / "control_plane/.chalice/policy-api.json").read_text())
     purposes = [value for st in policy["Statement"]
                 for cond in st.get("Condition", {}).values()
                 for name, value in cond.items() if name.endswith(":vexil:purpose")]
-    assert purposes == [SDK_KEY_PURPOSE]
+    assert purposes == [SDK_KEY_PURPOSE, LIST_SECRET_PURPOSE]
 
 
 def test_request_schemas_refuse_a_field_the_engine_does_not_list() -> None:

@@ -11,7 +11,7 @@ from tests.control_plane.conftest import BOOL_FLAG, World
 ROLES = ("admin", "editor", "viewer", "auditor")
 PARAMS = {"env": "dev", "flag": "checkout", "segment": "nope", "key_id": "nope",
           "cr_id": "nope", "token_id": "tok_nope", "version": "1", "changeset_id": "nope",
-          "strategy": "nope", "repository": "nope"}
+          "strategy": "nope", "repository": "nope", "import_id": "nope"}
 
 
 @pytest.fixture(scope="module")

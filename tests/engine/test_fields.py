@@ -15,6 +15,7 @@ from edge_reader.engine.fields import (
     CONFIG_FIELDS,
     DEFINITION_FIELDS,
     FLAG_DOCUMENT_FIELDS,
+    LIST_FIELD,
     SEGMENT_DOCUMENT_FIELDS,
     SEGMENT_FIELDS,
     VERSION_FIELD,
@@ -57,8 +58,9 @@ def test_the_compiler_accepts_every_listed_field_and_no_other() -> None:
     flag = merge_flag(DEFINITION, CONFIG, 3)
     assert set(flag) == FLAG_DOCUMENT_FIELDS
     segment = segment_document({"context_kind": "user", "included": ["u"], "excluded": [],
-                                "rules": [], "description": "", "tags": []}, 2)
-    assert set(segment) == SEGMENT_DOCUMENT_FIELDS
+                                "rules": [], "description": "", "tags": [], "type": "rules"}, 2)
+    # `list` is the publisher's, on list segments only (tests/engine/test_lists.py)
+    assert set(segment) | {LIST_FIELD} == SEGMENT_DOCUMENT_FIELDS
     doc = {"flags": {"f": flag}, "segments": {"s": segment}}
     assert _unknown_fields(doc) == set()
     doc = {"flags": {"f": {**flag, "colour": 1}}, "segments": {"s": {**segment, "colour": 1}}}

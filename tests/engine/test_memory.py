@@ -55,6 +55,8 @@ EVERYTHING: dict[str, Any] = {
             rule(clause("/address/city", "exists"), clause("ip", "ip_in_cidr", "10.0.0.0/8"),
                  clause("kind", "in", "device", kind="device"), rule_id="r-misc"),
             rule({"op": "segment_match", "values": ["staff"]}, rule_id="r-segment"),
+            rule({"attribute": "id", "op": "in_bucket", "salt": "__ns", "values": [[0, 500]],
+                  "bucketing": {"hash": "growthbook-v1", "buckets": 1000}}, rule_id="r-bucket"),
             rule({"op": "segment_match", "values": ["listed", "staff"]}, rule_id="r-segments",
                  serve="off"),
             rule(clause("tier", "in", "gold"), rule_id="r-rollout", rollout={

@@ -160,10 +160,9 @@ def test_disabled_flags_serve_the_callers_default(env: Any, conv: Any) -> None:
 
 def test_the_report_names_what_does_not_translate(conv: Any) -> None:
     bad = conv.unfaithful_paths
-    assert bad == {"flags.versioned", "flags.loose", "flags.broken-ref",
-                   "flags.errors-inside-or"}
+    assert bad == {"flags.loose", "flags.broken-ref", "flags.errors-inside-or"}
     reasons = " ".join(i["reason"] for i in conv.report if not i["faithful"])
-    for word in ("sem_ver", "loose equality", "nope"):
+    for word in ("loose equality", "nope"):
         assert word in reasons
 
 
@@ -226,3 +225,82 @@ def test_fractional_buckets_with_if_variants_and_weights() -> None:
             want = next(name for end, name in cuts if bucket < end)
             assert env.evaluate("split", flagd.context({"targetingKey": key, "tier": tier}),
                                 "x").value == want
+
+
+SEMVER_FLAGS: dict[str, Any] = {"flags": {
+    "cmp": {"state": "ENABLED", "defaultVariant": "fallback",
+            "variants": {v: v for v in ("equal", "greater", "lesser", "none", "fallback")},
+            "targeting": {"if": [{"sem_ver": [{"var": "version"}, "=", "v2.0.0"]}, "equal",
+                                 {"sem_ver": [{"var": "version"}, ">", "2.0.0"]}, "greater",
+                                 {"sem_ver": ["2.0.0", ">", {"var": "version"}]}, "lesser",
+                                 "none"]}},
+    "ranges": {"state": "ENABLED", "defaultVariant": "fallback",
+               "variants": {v: v for v in ("minor", "major", "none", "fallback")},
+               "targeting": {"if": [{"sem_ver": [{"var": "version"}, "~", "3.0.0"]}, "minor",
+                                    {"sem_ver": [{"var": "version"}, "^", "3"]}, "major",
+                                    "none"]}},
+    "not-equal": {"state": "ENABLED", "defaultVariant": "fallback",
+                  "variants": {"other": "other", "same": "same", "fallback": "fallback"},
+                  "targeting": {"if": [{"sem_ver": [{"var": "version"}, "!=", "1.0"]}, "other",
+                                       "same"]}},
+    "inside-or": {"state": "ENABLED", "defaultVariant": "n", "variants": {"y": 1, "n": 0},
+                  "targeting": {"if": [{"or": [{"sem_ver": [{"var": "v"}, ">", "1.0.0"]},
+                                               {"==": [{"var": "x"}, "y"]}]}, "y", "n"]}},
+    "bad-target": {"state": "ENABLED", "defaultVariant": "d", "variants": {"t": 1, "d": 0},
+                   "targeting": {"if": [{"sem_ver": [{"var": "v"}, ">", "1.x"]}, "t", "d"]}},
+}}
+
+
+@pytest.mark.parametrize(("flag", "version", "want"), [
+    ("cmp", "2.0.0", "equal"), ("cmp", "v2.0.0", "equal"), ("cmp", "V2.0.0", "equal"),
+    ("cmp", "2.1.0", "greater"), ("cmp", "1.9.0", "lesser"), ("cmp", "2.0.0-alpha", "lesser"),
+    ("cmp", "2.0.0+build", "equal"), ("cmp", 2, "equal"), ("cmp", "2", "equal"),
+    # not a version (flagd: an operator error) → the default variant, reason DEFAULT
+    ("cmp", "2.0.0.0", "fallback"), ("cmp", "not-a-version", "fallback"),
+    ("cmp", None, "fallback"), ("cmp", True, "fallback"), ("cmp", "2.0-beta", "fallback"),
+    ("ranges", "3.0.1", "minor"), ("ranges", "3.0.0-rc.1", "minor"), ("ranges", "3.1.0", "major"),
+    ("ranges", "3.99.9", "major"), ("ranges", "4.0.0-alpha", "none"), ("ranges", "2.9.9", "none"),
+    ("not-equal", "1.0.1", "other"), ("not-equal", "1", "same"), ("not-equal", "x", "fallback"),
+])
+def test_sem_ver_is_flagds(flag: str, version: Any, want: str) -> None:
+    conv = flagd.convert(SEMVER_FLAGS)
+    assert f"flags.{flag}" not in conv.unfaithful_paths
+    env = compile_environment(conv.document, strict=True)
+    ctx = flagd.context({} if version is None else {"version": version})
+    detail = env.evaluate(conv.keys[flag], ctx, "caller-default")
+    assert detail.value == want
+    if want == "fallback":
+        assert detail.reason == "DEFAULT"
+    assert "semver_dialect" in env.metadata["features"]
+
+
+def test_sem_ver_that_flagd_may_surface_differently_is_reported() -> None:
+    conv = flagd.convert(SEMVER_FLAGS)
+    assert "flags.inside-or" in conv.unfaithful_paths
+    # a target that is not a version errors for every context: folded, faithful
+    env = compile_environment(conv.document, strict=True)
+    detail = env.evaluate("bad-target", flagd.context({"v": "2.0.0"}), -1)
+    assert (detail.value, detail.reason) == (0, "DEFAULT")
+
+
+def test_fractional_condition_with_a_bucketing_var() -> None:
+    doc = {"flags": {
+        "bucketed": {"state": "ENABLED", "defaultVariant": "fallback",
+                     "variants": {"true": "t", "false": "f", "fallback": "d"},
+                     "targeting": {"if": [{"fractional": [{"var": "org"}, ["one", 50],
+                                                          ["two", 50], ["", 0]]},
+                                          "true", "false"]}},
+        "decides": {"state": "ENABLED", "defaultVariant": "fallback",
+                    "variants": {"true": "t", "false": "f", "fallback": "d"},
+                    "targeting": {"if": [{"fractional": [{"var": "org"}, ["one", 50],
+                                                         ["", 50]]}, "true", "false"]}},
+    }}
+    conv = flagd.convert(doc)
+    assert conv.unfaithful_paths == {"flags.decides"}  # the bucket decides: not translated
+    env = compile_environment(conv.document, strict=True)
+    for ctx, want in (({"org": "acme"}, ("t", "TARGETING_MATCH")),
+                      ({"org": "x"}, ("t", "TARGETING_MATCH")),
+                      ({}, ("d", "DEFAULT")),  # flagd: no bucketing value is an error
+                      ({"org": 7}, ("d", "DEFAULT"))):
+        detail = env.evaluate("bucketed", flagd.context(ctx), "caller")
+        assert (detail.value, detail.reason) == want, ctx

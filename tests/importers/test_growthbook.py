@@ -199,8 +199,7 @@ def test_rule_level_prerequisites_are_inlined() -> None:
 
 def test_what_cannot_be_reproduced_is_reported() -> None:
     rules = {
-        "ns": [{"variations": [0, 1], "namespace": ["pricing", 0, 0.5]}],
-        "filter": [{"force": 1, "filters": [{"seed": "s", "ranges": [[0, 0.2]]}]}],
+        "filter": [{"force": 1, "filters": [{"seed": {"s": 1}, "ranges": [[0, 0.2]]}]}],
         "sticky": [{"variations": [0, 1], "fallbackAttribute": "deviceId"}],
         "op": [{"force": 1, "condition": {"x": {"$near": 1}}}],
         "elem": [{"force": 1, "condition": {"h": {"$elemMatch": {"n": {"$gt": 1}}}}}],
@@ -214,6 +213,44 @@ def test_what_cannot_be_reproduced_is_reported() -> None:
     conv = gb.convert(payload)
     assert conv.unfaithful_paths == {f"features.{k}" for k in rules}
     compile_environment(conv.document, strict=True)
+
+
+USERS = [f"u{i}" for i in range(80)]
+
+
+def test_namespaces_and_filters_hash_as_growthbook_does() -> None:
+    payload = {"features": {
+        "ns": {"defaultValue": "out", "rules": [
+            {"key": "exp", "variations": ["a", "b"], "namespace": ["pricing", 0.2, 0.55]}]},
+        "filtered": {"defaultValue": "out", "rules": [
+            {"force": "in", "filters": [
+                {"seed": "s1", "ranges": [[0, 0.3], [0.6, 0.7]]},
+                {"attribute": "company", "seed": "s2", "hashVersion": 1,
+                 "ranges": [[0.25, 1]]}]}]},
+        "exp-filters": {"defaultValue": "out", "rules": [
+            {"key": "e2", "variations": ["a", "b"], "namespace": ["ignored", 0, 0.01],
+             "filters": [{"seed": "s3", "ranges": [[0.5, 1]]}]}]}}}
+    conv = gb.convert(payload)
+    assert not conv.unfaithful_paths, conv.report
+    seen = set()
+    for user in USERS:
+        in_ns = 0.2 <= _gb_hash("__pricing", user, 1) < 0.55
+        served = _evaluate(payload, "ns", {"id": user}).value
+        assert (served != "out") is in_ns, user
+        company = f"c-{user}"
+        n1, n2 = _gb_hash("s1", user, 2), _gb_hash("s2", company, 1)
+        want = (n1 < 0.3 or 0.6 <= n1 < 0.7) and n2 >= 0.25
+        assert (_evaluate(payload, "filtered", {"id": user, "company": company}).value
+                == "in") is want, user
+        # an experiment with filters ignores its namespace (GrowthBook's else-if)
+        got = _evaluate(payload, "exp-filters", {"id": user}).value
+        assert (got != "out") is (_gb_hash("s3", user, 2) >= 0.5), user
+        seen.add((in_ns, want))
+    assert len(seen) == 4  # the sample covers every combination
+    # no hash value (absent or falsy): filtered out, not in the namespace
+    assert _evaluate(payload, "filtered", {"company": "c-u1"}).value == "out"
+    assert _evaluate(payload, "filtered", {"id": "", "company": "c-u1"}).value == "out"
+    assert _evaluate(payload, "ns", {}).value == "out"
 
 
 def test_context_keeps_attributes_and_adds_javascript_views() -> None:
@@ -243,7 +280,7 @@ def test_bad_input_raises_a_value_error(bad: Any) -> None:
 def test_a_gate_on_an_unfaithful_parent_is_reported() -> None:
     payload = {"features": {
         "parent": {"defaultValue": 1, "rules": [{"variations": [1, 2],
-                                                 "namespace": ["n", 0, 0.5]}]},
+                                                 "fallbackAttribute": "deviceId"}]},
         "child": {"defaultValue": "x", "rules": [
             {"parentConditions": [{"id": "parent", "condition": {"value": 1}, "gate": True}]}]}}}
     conv = gb.convert(payload)

@@ -36,7 +36,7 @@ flags:
     variants: {"new": true, "old": false}
     defaultVariant: "old"
     targeting:
-      if: [{sem_ver: [{var: version}, ">=", "2.0.0"]}, "new"]
+      if: [{"==": [{var: build}, 5]}, "new"]
 """
 
 

@@ -180,9 +180,9 @@ def test_prerequisites(env: Any, conv: Any) -> None:
 
 def test_the_report_names_every_untranslatable_object(conv: Any) -> None:
     bad = conv.unfaithful_paths
-    assert "segments.ten-percent" in bad  # a percentage segment rule
+    assert "segments.ten-percent" not in bad  # a percentage segment rule: in_bucket
     assert "segments.whales" in bad  # a big segment
-    assert "flags.percent-segment-user" in bad  # uses the percentage segment
+    assert "flags.percent-segment-user" not in bad
     assert "flags.new-checkout" not in bad
     assert "flags.payments-v2" not in bad
     renamed = [i for i in conv.report if i["path"] == "flags.Legacy Banner"]
@@ -243,3 +243,67 @@ def test_an_off_flag_is_faithful_whatever_its_rules_say() -> None:
     env = compile_environment(conv.document, strict=True)
     assert env.evaluate("f", {"key": "k"}, "x").value == "b"
     assert ld.convert({"flags": {"f": {**flag, "on": True}}}).unfaithful_paths == {"flags.f"}
+
+
+def test_percentage_segment_rules_bucket_as_launchdarkly(env: Any, conv: Any) -> None:
+    seen = set()
+    for i in range(60):
+        key = f"u-{i}"
+        inside = ld_bucket("ten-percent.", key) < 10000 / 100000
+        got = evaluate(env, conv, "percent-segment-user", {"kind": "user", "key": key})
+        assert got == ((2, "1", "TARGETING_MATCH") if inside else (1, "0", "DEFAULT")), key
+        seen.add(inside)
+    assert seen == {True, False}
+
+
+def test_percentage_segment_rules_with_bucket_by_kind_and_salt() -> None:
+    payload = {"flags": {"f": {
+        "key": "f", "on": True, "variations": [False, True], "fallthrough": {"variation": 0},
+        "rules": [{"id": "r", "clauses": [{"attribute": "", "op": "segmentMatch",
+                                           "values": ["orgs"]}], "variation": 1}]}},
+        "segments": {"orgs": {"key": "orgs", "salt": "abc", "rules": [{
+            "clauses": [{"contextKind": "org", "attribute": "plan", "op": "in",
+                         "values": ["pro"]}],
+            "weight": 35000, "bucketBy": "/billing/id", "rolloutContextKind": "org"}]},
+                     "users": {"key": "users", "salt": "x", "rules": [{
+            "clauses": [{"contextKind": "user", "attribute": "plan", "op": "in",
+                         "values": ["pro"]}],
+            "weight": 100, "bucketBy": "nope", "rolloutContextKind": "org"}]}}}
+    payload["flags"]["g"] = {**payload["flags"]["f"], "key": "g", "rules": [
+        {"id": "r", "clauses": [{"attribute": "", "op": "segmentMatch", "values": ["users"]}],
+         "variation": 1}]}
+    conv = ld.convert(payload)
+    assert not conv.unfaithful_paths, conv.report
+    env = compile_environment(conv.document, strict=True)
+    seen = set()
+    for i in range(60):
+        ctx = {"kind": "org", "key": "o", "plan": "pro", "billing": {"id": f"b-{i}"}}
+        inside = ld_bucket("orgs.abc", f"b-{i}") < 0.35
+        assert evaluate(env, conv, "f", ctx)[1] == ("1" if inside else "0")
+        seen.add(inside)
+    assert seen == {True, False}
+    # without a bucketable value LaunchDarkly uses bucket 0: inside any positive weight
+    assert evaluate(env, conv, "f", {"kind": "org", "key": "o", "plan": "pro"})[1] == "1"
+    assert evaluate(env, conv, "f", {"kind": "org", "key": "o", "plan": "pro",
+                                     "billing": {"id": True}})[1] == "1"
+    # ... but a context without the rollout's kind is not in the rule (LaunchDarkly's
+    # explicit non-match), even when its clauses hold through another kind
+    assert evaluate(env, conv, "g", {"kind": "user", "key": "u", "plan": "pro"})[1] == "0"
+    multi = {"kind": "multi", "user": {"key": "u", "plan": "pro"}, "org": {"key": "o"}}
+    assert evaluate(env, conv, "g", multi)[1] == "1"  # no "nope" attribute: bucket 0
+    assert evaluate(env, conv, "f", {"kind": "org", "key": "o", "plan": "free"})[1] == "0"
+
+
+def test_an_integral_float_is_bucketed_as_its_integer() -> None:
+    payload = {"flags": {"f": {
+        "key": "f", "on": True, "salt": "s", "variations": ["a", "b"],
+        "fallthrough": {"rollout": {"bucketBy": "n", "variations": [
+            {"variation": 0, "weight": 50000}, {"variation": 1, "weight": 50000}]}}}}}
+    conv = ld.convert(payload)
+    env = compile_environment(conv.document, strict=True)
+    for n in range(20):
+        want = str(ld_pick(ld_bucket("f.s", str(n)), [50000, 50000]))
+        assert evaluate(env, conv, "f", {"kind": "user", "key": "k", "n": float(n)})[1] == want
+        assert evaluate(env, conv, "f", {"kind": "user", "key": "k", "n": n})[1] == want
+    # a float that is not an integer cannot be bucketed: bucket 0, the first variation
+    assert evaluate(env, conv, "f", {"kind": "user", "key": "k", "n": 2.5})[1] == "0"

@@ -250,9 +250,6 @@ def test_what_cannot_be_reproduced_is_reported_with_its_path() -> None:
             {"contextName": "x", "operator": "STR_FUZZY", "values": ["a"]}])),
         _feature("word", _default(constraints=[
             {"contextName": "x", "operator": "REGEX", "value": r"\bcat\b"}])),
-        _feature("split", {"name": "flexibleRollout",
-                           "parameters": {"rollout": "50", "groupId": "g"}},
-                 variants=[{"name": "a", "weight": 1}, {"name": "b", "weight": 1}]),
         _feature("fine", _default(constraints=[
             {"contextName": "x", "operator": "REGEX", "value": r"^user\d+$"}])),
         _feature("seg", _default(segments=[1])),
@@ -260,7 +257,7 @@ def test_what_cannot_be_reproduced_is_reported_with_its_path() -> None:
         {"contextName": "x", "operator": "NOPE", "values": []}]}]}
     conv = unleash.convert(doc)
     assert conv.unfaithful_paths == {
-        "features.custom", "features.host", "features.op", "features.word", "features.split",
+        "features.custom", "features.host", "features.op", "features.word",
         "features.seg", "segments.1"}
     reasons = {item["path"]: item["reason"] for item in conv.report if not item["faithful"]}
     assert "myCompanyStrategy" in reasons["features.custom"]
@@ -343,3 +340,24 @@ def test_any_input_is_refused_or_compiles(features: list[dict[str, Any]], segmen
     except ValueError:
         return
     compile_environment(conv.document, strict=True)
+
+
+def test_a_percentage_strategy_beside_a_variant_split_uses_both_hashes() -> None:
+    variants = [{"name": "a", "weight": 1, "stickiness": "default"},
+                {"name": "b", "weight": 1, "stickiness": "default"}]
+    doc = {"features": [_feature("split", {"name": "flexibleRollout", "parameters": {
+        "rollout": "50", "groupId": "g", "stickiness": "default"}}, variants=variants)]}
+    env, conv = _env(doc)
+    assert not conv.unfaithful_paths, conv.report
+    seen = set()
+    for i in range(80):
+        user = f"u{i}"
+        enabled = _unleash_bucket("g", user, 100) <= 50
+        got = _variant(env, conv, "split", {"userId": user})
+        if enabled:
+            want = "ab"[_unleash_bucket("split", user, 2, 86028157) - 1]
+            assert (got["name"], got["feature_enabled"]) == (want, True), user
+        else:
+            assert (got["name"], got["feature_enabled"]) == ("disabled", False), user
+        seen.add(got["name"])
+    assert seen == {"a", "b", "disabled"}

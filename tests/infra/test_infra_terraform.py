@@ -155,6 +155,14 @@ def test_bundle_key_policy(tf: Tf) -> None:
         "StringEquals", ["${local.key_store_logical_name}"])
     assert st["PublisherUnwrapsSdkKeys"]["actions"] == ["kms:Decrypt"]
     assert st["ControlPlaneWrapsSdkKeys"]["actions"] == ["kms:Encrypt"]
+    from chalicelib.list_record import LIST_SECRET_PURPOSE
+
+    assert tf.resolve(tf.locals["list_secret_purpose"]) == LIST_SECRET_PURPOSE
+    assert sorted(st["ControlPlaneUsesListSecrets"]["actions"]) == ["kms:Decrypt",
+                                                                    "kms:Encrypt"]
+    assert _conditions(st["ControlPlaneUsesListSecrets"])[
+        "kms:EncryptionContext:vexil:purpose"] == ("StringEquals",
+                                                   ["${local.list_secret_purpose}"])
     # Readers: Decrypt only, conditioned on the BRANCH KEY's context as KMS sees it.
     document = tf.data[("aws_iam_policy_document", "bundle_key")]
     dynamic = {}

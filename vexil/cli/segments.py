@@ -1,4 +1,10 @@
-"""``vexil segments list|show|put|delete``: an environment's segments.
+"""``vexil segments list|show|put|delete|upload|add|remove``: an environment's segments.
+
+``upload``/``add``/``remove`` change a list segment's members (``type: list``; ``put
+--list`` creates one): ``upload FILE`` sends a CSV or NDJSON file in batches of 10,000
+(malformed lines are reported with their numbers before anything is sent; batch ids derive
+from the content, so a re-run resumes), ``add``/``remove`` take ids as arguments or from
+``--file``. ``show`` adds a list segment's size and sequence.
 
 ``put`` creates the segment or replaces it, conditionally on the version it just read (a
 concurrent edit fails with 412 rather than being overwritten). In a protected environment a
@@ -57,6 +63,30 @@ def register(sub: Subparsers) -> None:
     pt.add_argument("--reason", help="reason recorded in the audit log")
     add_json(pt)
     add_connection(pt)
+    pt.add_argument("--list", action="store_true",
+                    help="create a list segment (members by upload/add/remove)")
+    up = sg_sub.add_parser("upload", help="bulk-import a member file into a list segment")
+    up.add_argument("key", help="list segment key")
+    up.add_argument("file", help="CSV (first column) or NDJSON member file; - = stdin")
+    up.add_argument("--format", choices=("csv", "ndjson"),
+                    help="file format (default: from the extension, else csv)")
+    up.add_argument("--replace", action="store_true",
+                    help="the list becomes the file (members not in it are removed)")
+    up.add_argument("--no-wait", action="store_true",
+                    help="queue the import and print its id instead of waiting")
+    changers = [up]
+    for name, verb in (("add", "add members to"), ("remove", "remove members from")):
+        ch = sg_sub.add_parser(name, help=f"{verb} a list segment")
+        ch.add_argument("key", help="list segment key")
+        ch.add_argument("ids", nargs="*", help="member ids (context keys)")
+        ch.add_argument("--file", help="more ids, one per line (CSV first column)")
+        ch.add_argument("--batch-id", help="idempotency id (default: from the ids)")
+        changers.append(ch)
+    for ch in changers:
+        add_scope(ch)
+        ch.add_argument("--reason", help="reason recorded in the audit log")
+        add_json(ch)
+        add_connection(ch)
     dl = sg_sub.add_parser("delete", help="delete a segment")
     dl.add_argument("key", help="segment key")
     add_scope(dl)
@@ -82,8 +112,13 @@ def cmd_segments(args: argparse.Namespace) -> int:
         return 0
     url = base + path(args.key)
     if args.segments_command == "show":
-        print_json(client.get(url).body)
+        body = client.get(url).body
+        if isinstance(body, dict) and body.get("type") == "list":
+            body["members"] = client.get(url + "/members").body
+        print_json(body)
         return 0
+    if args.segments_command in ("upload", "add", "remove"):
+        return _members(client, args, url)
     if args.segments_command == "put":
         return _put(client, args, base, url)
     current = client.get(url).body or {}
@@ -119,6 +154,8 @@ def _body(args: argparse.Namespace, current: dict[str, Any] | None) -> dict[str,
         if not isinstance(doc, dict):
             raise UsageError(f"{args.file}: a segment is an object (included, excluded, ...)")
         body = {k: v for k, v in doc.items() if k not in _META}
+    if args.list:
+        body["type"] = "list"
     if args.included is not None:
         body["included"] = csv_list(args.included)
     if args.excluded is not None:
@@ -126,9 +163,9 @@ def _body(args: argparse.Namespace, current: dict[str, Any] | None) -> dict[str,
     if args.description is not None:
         body["description"] = args.description
     if not (args.file or args.included is not None or args.excluded is not None
-            or args.description is not None):
+            or args.description is not None or args.list):
         raise UsageError("segments put: give --file or at least one of --included, "
-                         "--excluded, --description")
+                         "--excluded, --description, --list")
     if args.reason:
         body["reason"] = args.reason
     return body
@@ -145,3 +182,80 @@ def _report(resp: Any, args: argparse.Namespace, done: str, what: str) -> int:
         print(f"{done} in {args.project}/{args.environment}"
               + (f" (version {version})" if version else ""))
     return 0
+
+
+def _members(client: Any, args: argparse.Namespace, url: str) -> int:
+    """``upload``/``add``/``remove``: parse every id first, then send in batches."""
+    from vexil import lists  # noqa: PLC0415 (only these commands need it)
+
+    op = "remove" if args.segments_command == "remove" else "add"
+    if args.segments_command == "upload":
+        return _upload(client, args, url)
+    text = "\n".join(args.ids) + "\n" + (_read(args.file) if args.file else "")
+    parsed = lists.parse_ids(text, "csv", source=args.file or "arguments")
+    if not parsed.ids:
+        raise UsageError(f"segments {args.segments_command}: no ids given")
+
+    def post(body: dict[str, Any]) -> tuple[int, Any]:
+        if args.reason:
+            body["reason"] = args.reason
+        resp = client.request("POST", url + "/members", body=body)
+        return resp.status, resp.body
+
+    report = lists.send(post, parsed.ids, op, getattr(args, "batch_id", None))
+    summary = {"segment": args.key, "ids": len(parsed.ids),
+               "duplicates": parsed.duplicates + report.duplicates,
+               "batches": report.batches, "replayed": report.replayed,
+               "change_requests": [cr.get("id") for cr in report.filed]}
+    if args.json:
+        print_json(summary)
+    elif report.filed:
+        for cr in report.filed:
+            say_filed(cr, f"{op} of {args.key}'s members")
+    else:
+        print(f"{op}: {len(parsed.ids)} ids to {args.key} in {args.project}/{args.environment} "
+              f"({report.batches} batches, {report.replayed} already applied, "
+              f"{summary['duplicates']} duplicates dropped)")
+    return 0
+
+
+def _upload(client: Any, args: argparse.Namespace, url: str) -> int:
+    """Check the file here (line numbers, before anything is sent), then the API's bulk
+    import: presigned upload, start, and (unless ``--no-wait``) poll until it is done."""
+    from vexil import lists  # noqa: PLC0415
+
+    fmt = args.format or ("ndjson" if str(args.file).endswith((".ndjson", ".jsonl")) else "csv")
+    text = _read(args.file)
+    parsed = lists.parse_ids(text, fmt, source=args.file)
+    body = {"format": fmt, "mode": "replace" if args.replace else "add"}
+    if args.reason:
+        body["reason"] = args.reason
+    done = lists.bulk_import(client, url + "/imports", text.encode("utf-8"), body,
+                             wait=not args.no_wait)
+    if args.json:
+        print_json(done)
+    elif done.get("status") == "done":
+        result = done.get("result") or {}
+        print(f"imported {result.get('ids')} ids into {args.key} in "
+              f"{args.project}/{args.environment} ({result.get('added')} added, "
+              f"{result.get('removed')} removed, {result.get('duplicates')} duplicates "
+              f"dropped; import {done.get('import_id')})")
+    else:
+        print(f"import {done.get('import_id')} is {done.get('status')} "
+              f"({len(parsed.ids)} ids checked)")
+    if done.get("status") == "failed":
+        raise UsageError("import failed: " + "; ".join(
+            f"line {e.get('line')}: {e.get('message')}" for e in done.get("errors") or []))
+    return 0
+
+
+def _read(name: str) -> str:
+    import sys  # noqa: PLC0415
+
+    if name == "-":
+        return sys.stdin.read()
+    try:
+        with open(name, encoding="utf-8") as handle:
+            return handle.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{name}: {exc}") from None

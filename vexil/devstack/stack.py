@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import socket
 import sys
@@ -151,9 +152,20 @@ def port_is_free(port: int) -> bool:
     return True
 
 
+# Listening ports come from below the kernel's ephemeral range (32768-60999 on Linux): a
+# port the kernel hands out for bind(0) is also a candidate source port of the next outgoing
+# connection (boto3 to the emulator opens thousands), and a server started a moment later
+# then fails with "address in use". Random within the range, so parallel stacks rarely meet.
+LISTEN_PORTS = range(20000, 32768)
+
+
 def free_port() -> int:
-    """A port on 127.0.0.1 the kernel just handed out."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    """A port on 127.0.0.1 that was free a moment ago, outside the ephemeral range."""
+    for _ in range(200):
+        port = random.choice(LISTEN_PORTS)  # noqa: S311 - not a secret, a spread
+        if port_is_free(port):
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # crowded: the kernel's pick
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 

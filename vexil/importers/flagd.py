@@ -19,11 +19,12 @@ How flagd's concepts land (docs/migrating.md has the full table):
   three-argument "between" form), ``and``/``or``/``!``, ``starts_with``/``ends_with``;
   ``$flagd.timestamp`` becomes a ``now`` clause and ``$flagd.flagKey`` the flag's key.
   ``fractional`` becomes a rollout with flagd's own hash (``bucketing.hash: flagd``).
-  Everything else (``sem_ver``, arithmetic, ``cat`` outside ``fractional``, ``var`` with a
+  ``sem_ver`` becomes semver clauses in flagd's syntax (``semver: flagd``).
+  Everything else (arithmetic, ``cat`` outside ``fractional``, ``var`` with a
   default, truthiness of a bare ``var``...) is reported.
-* An operator error (``starts_with`` on a non-string, wrong arguments) makes flagd serve the
-  default variant: the translation requires a string on every later rule, so the same
-  contexts fall to the default.
+* An operator error (``starts_with`` on a non-string, ``sem_ver`` on a value that is not a
+  version, wrong arguments) makes flagd serve the default variant: the translation requires
+  a string (a version) on every later rule, so the same contexts fall to the default.
 
 ``context`` maps an OpenFeature evaluation context (``targetingKey`` + attributes).
 """
@@ -38,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_reader.engine.bucketing import bucket_function
+from edge_reader.engine.semver import Version, flagd_text, parse_semver
 from vexil.importers._check import finish
 from vexil.importers._conversion import (
     Conversion,
@@ -417,9 +419,9 @@ def _cond(expr: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any] | bool |
     if op in ("and", "or"):
         return _junction(op, args, st, guard_ok=guard_ok)
     if op == "sem_ver":
-        return _semver(args)
+        return _semver(args, st, guard_ok=guard_ok)
     if op == "fractional":
-        return _fractional_condition(args)
+        return _fractional_condition(args, st, guard_ok=guard_ok)
     if op == "!":
         # Not the whole condition any more: where flagd's operator error would surface
         # there is not settled (abort vs. a null operand), so no guard is claimed.
@@ -431,22 +433,82 @@ def _cond(expr: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any] | bool |
 
 
 _SEMVER_OPS = ("=", "!=", "<", "<=", ">", ">=", "^", "~")
+_SEMVER_CLAUSE = {"=": "semver_eq", "<": "semver_lt", "<=": "semver_lte", ">": "semver_gt",
+                  ">=": "semver_gte"}
+_SEMVER_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+# Every version in flagd's syntax is >= the lowest one there is: the "is a version" test.
+_ANY_VERSION = {"op": "semver_gte", "values": ["0.0.0-0"], "semver": "flagd"}
 
 
-def _semver(args: object) -> str:
-    """``sem_ver``: wrong arguments are an error for every context (→ the default variant);
-    otherwise it is reported: flagd accepts a leading ``v``/``V`` and numbers as versions and
-    serves the default variant for an invalid one, which Vexil's semver operators do not."""
+def _semver(args: object, st: _Flag, *, guard_ok: bool) -> dict[str, Any] | bool | str:
+    """``sem_ver`` with Vexil's ``semver: flagd`` syntax (a leading ``v``/``V``, numbers,
+    padded partial versions). flagd errors (→ the default variant) on wrong arguments, an
+    unknown comparison and a value that is not a version: the first two hold for every
+    context; for the last, later rules require a version (as for ``starts_with``)."""
     if not isinstance(args, list) or len(args) != 3 or args[1] not in _SEMVER_OPS:
         return _ERROR
-    raise _Unfaithful("sem_ver: flagd reads 'v1.2' and numbers as versions and serves the "
-                      "default variant for an invalid one; Vexil's semver operators do not")
+    a, cmp, b = _operand(args[0], st), args[1], _operand(args[2], st)
+    if isinstance(a, _Const) and isinstance(b, _Const):
+        return _semver_constant(a.value, cmp, b.value)
+    if isinstance(a, _Const):
+        a, b, cmp = b, a, _SEMVER_FLIP.get(cmp, cmp)
+    if not isinstance(a, _Attr) or not isinstance(b, _Const) or a.now:
+        raise _Unfaithful(f"sem_ver {_short(args)}: only a context value against a version "
+                          "translates")
+    target = parse_semver(flagd_text(b.value))
+    if target is None:
+        return _ERROR  # flagd: the target is not a version, whatever the context
+    if not guard_ok:
+        raise _Unfaithful("sem_ver inside a branch, and, or or !: flagd's error for a value "
+                          "that is not a version cannot be reproduced there")
+    guard = {"attribute": a.name, **_ANY_VERSION}
+    if guard not in st.guards:
+        st.guards.append(guard)
+    return _semver_clause(a.name, cmp, target)
 
 
-def _fractional_condition(args: object) -> bool | str:
-    """``fractional`` used as a condition: exact only when it cannot depend on the context
-    (all weights zero: an error; one entry with weight under the default bucketing: that
-    entry's value, read as JsonLogic truthiness)."""
+def _semver_clause(name: str, cmp: str, target: Version) -> dict[str, Any]:
+    """The clause(s) testing a version attribute against ``target`` the way ``cmp`` does.
+    ``^``/``~`` (same major / same major.minor, as Go's ``semver.Major``/``MajorMinor``)
+    are the ranges from the lowest version of that major (minor) to the next one's."""
+    def clause(op: str, text: str) -> dict[str, Any]:
+        return {"attribute": name, "op": op, "values": [text], "semver": "flagd"}
+
+    major, minor = target[0], target[1]
+    if cmp in ("^", "~"):
+        low, high = (f"{major}.0.0-0", f"{major + 1}.0.0-0") if cmp == "^" else (
+            f"{major}.{minor}.0-0", f"{major}.{minor + 1}.0-0")
+        return {"all": [clause("semver_gte", low), clause("semver_lt", high)]}
+    text = _version_text(target)
+    if cmp == "!=":
+        return {"not": clause("semver_eq", text)}
+    return clause(_SEMVER_CLAUSE[cmp], text)
+
+
+def _version_text(v: Version) -> str:
+    """A version's canonical text (build metadata, which never counts, left out)."""
+    core = f"{v[0]}.{v[1]}.{v[2]}"
+    return core if v[3] else core + "-" + ".".join(str(part) for _, part in v[4])
+
+
+def _semver_constant(left: object, cmp: str, right: object) -> bool | str:
+    """``sem_ver`` between two literals: decided at import (or an error for every context)."""
+    a, b = parse_semver(flagd_text(left)), parse_semver(flagd_text(right))
+    if a is None or b is None:
+        return _ERROR
+    if cmp == "^":
+        return a[0] == b[0]
+    if cmp == "~":
+        return a[:2] == b[:2]
+    return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[cmp]
+
+
+def _fractional_condition(args: object, st: _Flag, *, guard_ok: bool) -> bool | str:
+    """``fractional`` used as a condition: exact only when the bucket cannot change the
+    answer (all weights zero: an error; one entry with weight under the default bucketing:
+    that entry's value, read as JsonLogic truthiness; a bare ``var`` bucketing expression
+    whose weighted entries are all truthy or all falsy: that truthiness for a string value,
+    flagd's error — the default variant — for any other, reproduced with a guard)."""
     if not isinstance(args, list) or not args:
         raise _Unfaithful("fractional needs bucket entries")
     explicit = not isinstance(args[0], list)  # a bucketing expression comes first
@@ -458,15 +520,34 @@ def _fractional_condition(args: object) -> bool | str:
         raise _Unfaithful("fractional as a condition with computed weights")
     if not any(w > 0 for w in weights):
         return _ERROR  # no bucket can be chosen, whatever the context
-    if explicit:
-        raise _Unfaithful("fractional as a condition with a bucketing expression (a context "
-                          "without its value errors)")
     live = [e[0] for e, w in zip(entries, weights, strict=True) if w > 0]
+    if explicit:
+        return _bucketed_condition(args[0], live, st, guard_ok=guard_ok)
     if not live:
         return _ERROR
     if len(live) > 1:
         raise _Unfaithful("fractional as a condition")
     value = live[0]
+    return bool(value) if isinstance(value, bool | int | float | str) or value is None else \
+        _truthy_container(value)
+
+
+def _bucketed_condition(expr: object, live: list[Any], st: _Flag, *,
+                        guard_ok: bool) -> bool:
+    """A ``fractional`` condition bucketing by a bare ``var``: constant when every weighted
+    entry has the same truthiness; a context without a string value errors (→ default)."""
+    truths = {_truthy(value) for value in live}
+    operand = _operand(expr, st)
+    if len(truths) != 1 or not isinstance(operand, _Attr) or operand.now or not guard_ok:
+        raise _Unfaithful("fractional as a condition whose bucket decides, or with a "
+                          "bucketing expression other than a var")
+    guard = {"attribute": operand.name, "op": "matches", "values": [""]}  # "is a string"
+    if guard not in st.guards:
+        st.guards.append(guard)
+    return truths.pop()
+
+
+def _truthy(value: object) -> bool:
     return bool(value) if isinstance(value, bool | int | float | str) or value is None else \
         _truthy_container(value)
 

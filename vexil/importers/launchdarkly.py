@@ -441,8 +441,8 @@ def _segment_clause(imp: _Import, where: str, values: list[Any], negate: bool) -
 
 
 def _segment(imp: _Import, key: str, seg: Mapping[str, Any]) -> dict[str, Any]:
-    """A segment: key lists (per kind), then rules; weighted rules and big segments are
-    reported (Vexil segment rules carry no percentage, and big segments live elsewhere)."""
+    """A segment: key lists (per kind), then rules (a weighted rule ends with an
+    ``in_bucket`` clause); big segments are reported (their members live elsewhere)."""
     path = f"segments.{key}"
     if seg.get("unbounded"):
         imp.unfaithful(path, "a big (unbounded) segment's members are not in the SDK data: "
@@ -498,17 +498,48 @@ def _segment_rules(imp: _Import, key: str, seg: Mapping[str, Any]) -> list[dict[
         weight = rule.get("weight")
         if weight is not None and _is_int(weight) and weight <= 0:
             continue  # LaunchDarkly: bucket < 0 never holds, the rule never matches
-        if weight is not None and not (_is_int(weight) and weight >= _FULL_WEIGHT):
-            imp.unfaithful(path, f"rules[{i}] includes {weight} / 100000 of the matching "
-                                 "contexts: Vexil segment rules have no percentage; dropped")
-            continue
         clauses = [_clause(imp, path, c, f"{path}.rules[{i}].clauses[{j}]")
                    for j, c in enumerate(_items(rule.get("clauses")))]
+        if weight is not None and not (_is_int(weight) and weight >= _FULL_WEIGHT):
+            bucket = _segment_bucket(imp, key, seg, rule, f"{path}.rules[{i}]")
+            if bucket is None:
+                continue
+            clauses.append(bucket)
         item: dict[str, Any] = {"clauses": clauses}
         if isinstance(rule.get("id"), str) and rule["id"]:
             item = {"id": rule["id"], **item}
         out.append(item)
     return out
+
+
+def _segment_bucket(imp: _Import, key: str, seg: Mapping[str, Any], rule: Mapping[str, Any],
+                    path: str) -> dict[str, Any] | None:
+    """A percentage segment rule's "the context buckets in": LaunchDarkly hashes the
+    ``bucketBy`` attribute (default ``key``) of the ``rolloutContextKind`` context (default
+    ``user``) with prefix ``<segmentKey>.<segmentSalt>`` and includes it when the bucket is
+    below ``weight / 100000``. A context without that kind is not included; one without a
+    bucketable value is in bucket 0 (so included: the weight is positive here)."""
+    weight = rule.get("weight")
+    kind = rule.get("rolloutContextKind")
+    bucket_by = rule.get("bucketBy")
+    attr = "key" if not bucket_by else _attribute(bucket_by, kind is not None)
+    salt = f"{key}.{seg.get('salt') or ''}"
+    if not _is_int(weight) or attr is None or (kind is not None and not isinstance(kind, str)):
+        imp.unfaithful(f"segments.{key}", f"{path}: weight {weight!r}, bucketBy {bucket_by!r} or "
+                       f"rolloutContextKind {kind!r} is malformed (LaunchDarkly reports an error)")
+        return None
+    if len(salt) > 256:
+        imp.unfaithful(f"segments.{key}", f"{path}: segment key and salt longer than Vexil's "
+                       "256-character salt")
+        return None
+    clause: dict[str, Any] = {
+        "attribute": attr, "op": "in_bucket", "salt": salt, "when_absent": True,
+        "bucketing": {"hash": "launchdarkly", "buckets": _FULL_WEIGHT}, "values": [[0, weight]]}
+    if kind and kind != "user":
+        clause["context_kind"] = kind
+    # LaunchDarkly: "the context lacks the desired kind" is a non-match, unlike the other
+    # bucketing failures (bucket 0).
+    return {"all": [{"attribute": "kind", "op": "in", "values": [kind or "user"]}, clause]}
 
 
 # --- contexts --------------------------------------------------------------------------------

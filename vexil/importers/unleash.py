@@ -12,8 +12,8 @@ Promises (docs/migrating.md, "Unleash", says the same for people):
   ``NOT_IN``; ``inverted`` is the exact negation). Bucketing uses Unleash's own hash
   (MurmurHash3 of ``groupId:value``), so every context lands where Unleash puts it.
 * Whatever cannot be reproduced exactly (custom strategies, ``applicationHostname``, an
-  unknown operator, a regular expression whose meaning differs between dialects, a
-  percentage strategy on a feature that also splits variants, ...) is reported with
+  unknown operator, a regular expression whose meaning differs between dialects...) is
+  reported with
   ``faithful: False`` and the peer path (``features.<name>`` or ``segments.<id>``).
 
 ``context()`` maps an Unleash context to the Vexil context the translated flags expect.
@@ -589,6 +589,14 @@ def _split_serve(split: _Split, variation: str) -> _Serve:
         "bucketing": {"hash": "unleash", "seed": STRATEGY_SEED, "buckets": split.buckets}}}
 
 
+def _split_clause(split: _Split) -> dict[str, Any]:
+    """The split's percentage as a condition: Unleash's strategy hash
+    (seed 0) over ``buckets``, buckets ``[0, weight)``; a context without the value is not."""
+    return {"attribute": split.attr, "op": "in_bucket", "salt": split.salt,
+            "bucketing": {"hash": "unleash", "seed": STRATEGY_SEED, "buckets": split.buckets},
+            "values": [[0, split.weight]]}
+
+
 def _feature_choices(feature: Mapping[str, Any], shape: _Shape, notes: PathNotes) -> list[_Choice]:
     """How an enabled feature picks its variant when no strategy variants apply."""
     variants = feature.get("variants") or []
@@ -631,12 +639,14 @@ def _strategy_rules(s: Mapping[str, Any], feature: Mapping[str, Any], shape: _Sh
                       for guard, serve in choices]
             continue
         plain = len(choices) == 1 and not choices[0][0] and "variation" in choices[0][1]
-        if not plain:
-            notes.bad("a percentage strategy on a feature that also splits variants needs "
-                      "two independent hashes; Vexil serves the first variant to the "
-                      "strategy's percentage")
-        serve = choices[0][1].get("variation") or next(iter(shape.names.values()))
-        rules.append({"clauses": base + extra, "serve": _split_serve(split, serve)})
+        if plain:
+            rules.append({"clauses": base + extra,
+                          "serve": _split_serve(split, choices[0][1]["variation"])})
+            continue
+        # The strategy's percentage and the variant split are two independent hashes:
+        # the percentage becomes a condition (in_bucket), the variants the rollout.
+        rules += [{"clauses": [*base, *extra, _split_clause(split), *guard], "serve": serve}
+                  for guard, serve in choices]
     return rules
 
 

@@ -142,3 +142,25 @@ def build_scopes(snapshot: EnvironmentSnapshot, *, engine: str) -> list[ScopeBui
                 )
             )
     return builds
+
+
+def carries_lists(build: ScopeBuild) -> bool:
+    """Does this scope's document carry list references? Only server-side scopes do:
+    a client bundle is opened by code shipped to browsers and phones, so it never holds
+    a list's secret or shards' whereabouts (the OFREP edge evaluates those contexts)."""
+    if build.scope == SERVER_SCOPE:
+        return True
+    return bool(build.sdk_keys) and all(k.kind == "srv" for k in build.sdk_keys)
+
+
+def with_lists(build: ScopeBuild, refs: Mapping[str, Mapping[str, Any]]) -> ScopeBuild:
+    """``build`` with each list segment it holds given its published ``list`` reference
+    (new segment dicts: the snapshot's are shared by every scope)."""
+    segments = build.document["segments"]
+    if not carries_lists(build) or not any(name in segments for name in refs):
+        return build
+    document = {**build.document, "segments": {
+        name: ({**seg, "list": dict(refs[name])}
+               if name in refs and seg.get("type") == "list" else seg)
+        for name, seg in segments.items()}}
+    return ScopeBuild(build.scope, document, build.sdk_keys)

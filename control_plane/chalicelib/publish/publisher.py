@@ -57,7 +57,8 @@ from chalicelib.publish.anchoring import (
     anchor_all,
     anchor_bucket,
 )
-from chalicelib.publish.build import ScopeBuild, build_scopes
+from chalicelib.publish.build import ScopeBuild, build_scopes, with_lists
+from chalicelib.publish.lists import ListPublish, ListPublisher
 from chalicelib.publish.retention import DEFAULT_KEEP_BUNDLES, Housekeeping, Retention
 from chalicelib.publish.signing import Freshness, PointerSigner
 from chalicelib.publish.snapshot import EnvironmentSnapshot, SnapshotLocked, SnapshotReader
@@ -116,6 +117,7 @@ class PublishOutcome:
     invalidation_id: str | None = None
     housekeeping: Housekeeping | None = None
     anchor: str | None = None  # the audit anchor written with this publish (its S3 key)
+    lists: dict[str, ListPublish] = field(default_factory=dict)  # list segments, by key
 
     @property
     def published(self) -> list[str]:
@@ -170,6 +172,7 @@ class Publisher:
         freshness: Freshness | None = None,
         clock: Callable[[], float] = time.time,
         anchorer: Anchorer | None = None,
+        lists: ListPublisher | None = None,
     ) -> None:
         """Wire the snapshot reader, S3 store, envelope cache and (recommended) signer.
 
@@ -188,6 +191,7 @@ class Publisher:
         self.anchorer = anchorer if signer is not None else None
         self.last_anchor_run: AnchorRun | None = None  # set by each heartbeat
         self.retention = Retention(store, keep=keep_bundles)
+        self.lists = lists
         if signer is None:
             logger.warning("no pointer-signing key (VEXIL_SIGNING_KEY_ID): pointers are "
                            "published unsigned; readers cannot verify the publisher")
@@ -278,8 +282,27 @@ class Publisher:
                                   expires_at=self.freshness.expires_at(self.clock()))
                 prepared.append(_Prepared(build, current, None, renewed))
                 continue
-            prepared.append(self._encrypt(snapshot, build, current))
+            listed = with_lists(build, self._list_refs(snapshot, outcome))
+            prepared.append(self._encrypt(snapshot, listed, current))
         return prepared
+
+    def _list_refs(self, snapshot: EnvironmentSnapshot,
+                   outcome: PublishOutcome) -> dict[str, dict[str, Any]]:
+        """Every list segment's objects put in S3 (once per publish, only when a scope is
+        rebuilt); their references for the server documents. Fails as ``lists:<segment>``."""
+        if not outcome.lists and snapshot.lists and self.lists is None:
+            raise self._fail(snapshot.project, snapshot.environment, "lists",
+                             ValueError("list segments present but no list publisher"))
+        for segment, state in snapshot.lists.items():
+            if segment in outcome.lists or self.lists is None:
+                continue
+            try:
+                outcome.lists[segment] = self.lists.publish(
+                    snapshot.project, snapshot.environment, segment, state)
+            except Exception as exc:
+                raise self._fail(snapshot.project, snapshot.environment, f"lists:{segment}",
+                                 exc) from None
+        return {name: done.ref for name, done in outcome.lists.items()}
 
     def _encrypt(self, snapshot: EnvironmentSnapshot, build: ScopeBuild,
                  current: CurrentPointer) -> _Prepared:
@@ -541,4 +564,6 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
         signer=signer,
         freshness=Freshness.from_env(),
         anchorer=Anchorer(AnchorStore(store.s3, anchor_bucket()), signer) if signer else None,
+        lists=ListPublisher(table=os.environ["VEXIL_TABLE"], dynamodb=session.client("dynamodb"),
+                            kms=kms, s3=store.s3, bucket=store.bucket),
     )

@@ -27,12 +27,12 @@ from typing import Any
 
 import orjson
 
-from chalicelib import keys, sdk_key_record
+from chalicelib import keys, list_record, sdk_key_record
 from chalicelib.repository import decode_item
 from edge_reader.bundle import SdkKey
 from edge_reader.engine import fields
 
-_PROJECTED = ("sk", "body", "version", *sdk_key_record.READ_FIELDS)
+_PROJECTED = ("sk", "body", "version", *sdk_key_record.READ_FIELDS, *list_record.READ_FIELDS)
 
 
 class SnapshotError(Exception):
@@ -83,6 +83,7 @@ class EnvironmentSnapshot:
     segments: dict[str, dict[str, Any]] = field(default_factory=dict)
     sdk_keys: tuple[SdkKeyRecord, ...] = ()
     audit_seq: int = 0  # with audit_head: the chain head this revision's anchor names
+    lists: dict[str, list_record.ListState] = field(default_factory=dict)  # by segment
 
 
 def _body(item: Mapping[str, Any], where: str) -> dict[str, Any]:
@@ -249,6 +250,7 @@ class SnapshotReader:
         flags: dict[str, dict[str, Any]] = {}
         segments: dict[str, dict[str, Any]] = {}
         sdk_keys: list[SdkKeyRecord] = []
+        lists: dict[str, list_record.ListState] = {}
         for it in partition:
             sk = str(it["sk"])
             if sk.startswith(keys.FLAG_SK_PREFIX):
@@ -267,6 +269,11 @@ class SnapshotReader:
                 record = self._sdk_key(project, environment, it)
                 if record is not None:
                     sdk_keys.append(record)
+            elif sk.startswith(keys.LIST_SK_PREFIX):
+                try:
+                    lists[sk[len(keys.LIST_SK_PREFIX):]] = list_record.read_state(it)
+                except ValueError as exc:
+                    raise SnapshotError(str(exc)) from None
         return EnvironmentSnapshot(
             project=project,
             environment=environment,
@@ -277,6 +284,7 @@ class SnapshotReader:
             flags=flags,
             segments=segments,
             sdk_keys=tuple(sorted(sdk_keys, key=lambda r: r.key.key_id)),
+            lists={k: v for k, v in lists.items() if k in segments},
         )
 
     def _sdk_key(

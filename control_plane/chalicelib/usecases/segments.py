@@ -102,7 +102,8 @@ def _check(ctx: Ctx, t: _Target, content: dict[str, Any] | None, version: int,
 
 
 def _commit(ctx: Ctx, call: Call, t: _Target, step: Step, action: str,
-            after: dict[str, Any] | None, approved: Approved | None, creating: bool) -> None:
+            after: dict[str, Any] | None, approved: Approved | None, creating: bool,
+            extra: tuple[Step, ...] = ()) -> None:
     def conflict() -> NoReturn:
         if approved:
             approved.check_cr()
@@ -111,7 +112,7 @@ def _commit(ctx: Ctx, call: Call, t: _Target, step: Step, action: str,
         base.stale(ctx, *t.key, t.what)
 
     before = versioned(t.item).body if t.item else None
-    base.commit(ctx, call, steps=[step, *([approved.step] if approved else [])],
+    base.commit(ctx, call, steps=[step, *extra, *([approved.step] if approved else [])],
                 bump=[(t.project, t.environment)], on_conflict=conflict,
                 entries=[Entry(Chain.for_environment(t.project, t.environment), action,
                                f"projects/{t.project}/environments/{t.environment}/segments/"
@@ -157,6 +158,10 @@ def delete_segment(ctx: Ctx, call: Call, project: str, environment: str, segment
     t = _read(ctx, project, environment, segment, if_match)
     _check(ctx, t, None, if_match + 1, approved,
            {"type": "segment.delete", "segment": segment, "base_version": if_match})
+    # A list segment's state goes with it: a segment created later under the same key
+    # starts a new list (new list id and secret), never the deleted one's batches.
+    list_state = (delete(t.key[0], keys.list_sk(segment)),)
     _commit(ctx, call, t, delete(*t.key, "version = :v", v=if_match), "segment.delete", None,
-            approved, creating=False)
+            approved, creating=False,
+            extra=list_state if ctx.repo.get(t.key[0], keys.list_sk(segment)) else ())
     return {"key": segment, "deleted": True}
