@@ -269,7 +269,7 @@ def list_matcher(slot: ListSlot) -> Callable[[Kinds], bool]:
         attrs = kinds.get(kind)
         if attrs is None:
             return False
-        key = attrs.get("key")
+        key = attrs.get("key") or attrs.get("targetingKey") or None  # context.KEY_READ
         if key.__class__ is not str:
             return False
         try:

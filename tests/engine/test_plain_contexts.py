@@ -128,6 +128,9 @@ def _key_flags() -> dict[str, Any]:
         "split-by-kind": split(bucket_by="kind"), "split-skip": split(missing="skip"),
         "split-by-country": split(bucket_by="country"),
         **{f"split-{h}": split(bucketing={"hash": h}) for h in HASHES},
+        **{f"bucket-{h}-{a}": one({"attribute": a, "op": "in_bucket", "bucketing": {"hash": h},
+                                   "salt": "s", "values": [[0, 50_000]]})
+           for h in HASHES for a in ("key", "kind")},
     }
     return {"flags": flags, "segments": {
         "listed": {"included": ["u-1", "seg-in", ""]},
@@ -169,3 +172,17 @@ def test_a_plain_view_evaluates_as_the_normalised_context(data: dict[str, Any]) 
         assert env.detail_of(key, data) is env.detail_of(key, ctx), (key, data)
     assert data == before
 
+
+
+@settings(max_examples=60, deadline=None)
+@given(PLAIN)
+def test_a_plain_view_is_looked_up_in_list_segments_as_the_normalised_context(
+        data: dict[str, Any]) -> None:
+    from .test_lists import _doc, _membership, _ref
+
+    env = compile_environment(_doc({"type": "list", "list": _ref()}))
+    env.lists["beta"].members = _membership(["u-1", "seg-in", ""])
+    ctx = _full(data)
+    assert plain_view(data) is not None
+    for key in ("beta-ui", "plain"):
+        assert env.evaluate(key, data, "d") == env.evaluate(key, ctx, "d"), (key, data)
