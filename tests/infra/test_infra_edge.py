@@ -172,6 +172,6 @@ def test_the_edge_zip_takes_the_control_planes_pins() -> None:
     wanted = edge_package.requirements()
     # What edge_reader imports at run time, pinned where the control plane pins it.
     assert wanted == [pins.get(n, n) for n in
-                      ("orjson", "mmh3", "google-re2", "jsonschema", "cryptography")]
+                      ("orjson", "msgspec", "mmh3", "google-re2", "jsonschema", "cryptography")]
     assert "google-re2==1.1" in wanted  # the last manylinux2014 build (glibc 2.26 runtime)
     assert not any(w.startswith(("boto3", "aws-encryption-sdk")) for w in wanted)
