@@ -6,10 +6,12 @@ publisher has already compiled the whole bundle strictly before publishing it (a
 never meets a bundle the compiler refused), so a reader may defer the work per flag.
 
 How (see ``compile_environment(..., lazy=True)``): at load, every flag that has no
-prerequisites is kept as its ``marshal`` serialisation (compact bytes, no object of the
-parsed document, so the document can be freed whole — see _fresh.py) behind a
-placeholder run. Flags with prerequisites are compiled at once, so the prerequisite
-graph is checked exactly as an eager compilation checks it. The first evaluation of a
+prerequisites is kept as its source behind a placeholder run — its JSON text when the
+bundle decoder left the flags undecoded (:class:`FlagSources`, what readers get from
+``decode_bundle_document_lazily``: the 10,000 flags are never built at load), else its
+``marshal`` serialisation (compact bytes, no object of the parsed document, so the document
+can be freed whole — see _fresh.py). Flags with prerequisites are compiled at once, so the
+prerequisite graph is checked exactly as an eager compilation checks it. The first evaluation of a
 deferred flag compiles it, under a lock, with the compilation state the load kept, and
 replaces the placeholder in the environment's run table: later evaluations find the
 compiled run with a dict lookup and take no lock. A second thread evaluating the same flag
@@ -17,7 +19,7 @@ meanwhile waits for the lock, then finds it compiled. A flag that turns out brok
 PARSE_ERROR with the very message an eager compilation gives.
 
 ``errors`` and ``warnings`` are computed on demand: the first read compiles the kept
-serialisations eagerly (same lists as an eager compilation; a reader never needs them on
+sources eagerly (same lists as an eager compilation; a reader never needs them on
 its hot path, the control plane compiles strictly).
 """
 
