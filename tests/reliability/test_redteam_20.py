@@ -18,12 +18,14 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
+import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
 import pytest
 
-from tests.control_plane.conftest import World, world  # noqa: F401  (the app fixture)
+from tests.control_plane.conftest import Api, FakeClock, World
 
 INGEST = "/v1/insights/evaluations"
 BOOL = {"kind": "boolean", "variations": {"on": True, "off": False}}
@@ -32,6 +34,42 @@ _n = itertools.count()
 
 
 # --- helpers -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(vexil_resources: dict[str, str]) -> Iterator[World]:
+    """The Chalice app on the session's moto table, as tests/control_plane wires it, with its
+    own clock and admin; the process-wide context it replaces is restored afterwards."""
+    import app as app_module
+    from chalice.test import Client
+    from chalicelib import web
+    from chalicelib.repository import DynamoRepository
+    from chalicelib.tokens import bootstrap_admin_token
+    from chalicelib.usecases.base import Ctx
+
+    previous = list(web._CTX)
+    clock = FakeClock(1_790_000_000.0 + 3 * 86400)
+    repo = DynamoRepository(vexil_resources["VEXIL_TABLE"])
+    ctx = Ctx(repo, now=clock, kms_key_id=vexil_resources["VEXIL_KMS_KEY_ID"])
+    web.set_ctx(ctx)
+    admin, _ = bootstrap_admin_token("redteam-20", repo=repo, now=clock)
+    try:
+        with Client(app_module.app) as client:
+            yield World(Api(client, admin), clock, ctx, admin)
+    finally:
+        web.set_ctx(previous[0] if previous else None)
+
+
+def _project(world: World, envs: tuple[str, ...] = ("staging", "production"),
+             protected: tuple[str, ...] = ()) -> str:
+    """A new project (a key no other test of the session uses) with ``envs``."""
+    key = f"rt20-{uuid.uuid4().hex[:10]}"
+    assert world.api.post("/v1/projects", {"key": key}).status_code == 201
+    for env in envs:
+        r = world.api.post(f"/v1/projects/{key}/environments",
+                           {"key": env, "protected": env in protected})
+        assert r.status_code == 201, r.json
+    return key
 
 
 def _flag(world: World, project: str, key: str, envs: tuple[str, ...] = ("staging",)) -> None:
@@ -77,11 +115,11 @@ def _evaluations(world: World, project: str, env: str, flag: str) -> int:
 
 
 @pytest.fixture
-def shop(world: World) -> dict[str, Any]:  # noqa: F811
+def shop(world: World) -> dict[str, Any]:
     """Two projects; ``shop`` has staging + production (protected), a flag, keys of both
     environments (server and client), and the principals an attacker might hold."""
-    project = world.new_project(protected=("production",))
-    other = world.new_project()
+    project = _project(world, protected=("production",))
+    other = _project(world)
     _flag(world, project, "checkout")
     _flag(world, other, "checkout")
     return {
@@ -101,7 +139,7 @@ def shop(world: World) -> dict[str, Any]:  # noqa: F811
 # --- insights ingest -----------------------------------------------------------------------
 
 
-def test_ingest_is_opened_by_this_environments_sdk_keys_only(world: World, shop: Any  # noqa: F811
+def test_ingest_is_opened_by_this_environments_sdk_keys_only(world: World, shop: Any
                                                              ) -> None:
     """Promised (docs/insights.md): a key of another environment or project is 403, an API
     token (even the admin's) or no credential is 401; both key kinds of the environment
@@ -127,7 +165,7 @@ def test_ingest_is_opened_by_this_environments_sdk_keys_only(world: World, shop:
 
 @pytest.mark.parametrize("count", [0, -1, 1.5, True, "5", None, 2**53 + 1])
 def test_counts_that_are_not_positive_integers_are_400_and_count_nothing(
-        world: World, shop: Any, count: Any) -> None:  # noqa: F811
+        world: World, shop: Any, count: Any) -> None:
     p = shop["project"]
     body = _summary(p, "staging", [_counter("checkout"), {**_counter("checkout"),
                                                           "count": count}])
@@ -143,7 +181,7 @@ def test_counts_that_are_not_positive_integers_are_400_and_count_nothing(
     b'{"format": 1, "sdk": ' + b"[" * 50_000 + b"]" * 50_000 + b"}",
     b'{"format": 1, "format": 1, "counters": []}' + b" x",
 ])
-def test_hostile_json_is_400_never_a_500(world: World, shop: Any, raw: bytes  # noqa: F811
+def test_hostile_json_is_400_never_a_500(world: World, shop: Any, raw: bytes
                                          ) -> None:
     r = world.api.call("POST", INGEST, token=shop["srv"], raw=raw)
     assert r.status_code == 400, r.json
@@ -151,7 +189,7 @@ def test_hostile_json_is_400_never_a_500(world: World, shop: Any, raw: bytes  # 
 
 
 @pytest.mark.parametrize("flag", ["a#b", "D#2026-01-01#x", "../../x", "x" * 200, "Checkout!"])
-def test_flag_keys_that_are_not_keys_are_400(world: World, shop: Any, flag: str  # noqa: F811
+def test_flag_keys_that_are_not_keys_are_400(world: World, shop: Any, flag: str
                                              ) -> None:
     """A flag key is part of a sort key (``D#<day>#<flag>``): anything but a key is refused."""
     p = shop["project"]
@@ -166,7 +204,7 @@ def test_flag_keys_that_are_not_keys_are_400(world: World, shop: Any, flag: str 
     "key (shipped in browsers) buys 5,000 UpdateItems per POST, and counts of unknown flags "
     "are never read (the stale view lists configured flags only)"))
 def test_counts_of_flags_the_environment_does_not_have_cost_no_writes(
-        world: World, shop: Any) -> None:  # noqa: F811
+        world: World, shop: Any) -> None:
     p = shop["project"]
     counters = [_counter("checkout")] + [_counter(f"ghost-{i}") for i in range(150)]
     r = world.api.post(INGEST, _summary(p, "staging", counters), token=shop["cli"])
@@ -175,12 +213,25 @@ def test_counts_of_flags_the_environment_does_not_have_cost_no_writes(
     assert flags <= {"checkout"}, sorted(flags)[:5]
 
 
+def test_a_flag_with_hundreds_of_variants_in_one_summary_is_counted_not_503(
+        world: World, shop: Any) -> None:
+    """Found: one flag's counters were ONE UpdateItem (an ``ADD`` per variant and reason);
+    past ~300 of them DynamoDB refuses the expression (4 KB; moto already at ~200), so every
+    summary naming such a flag answered 503 "nothing was written" — after writing the flags
+    before it, which each retry then counted again."""
+    p = shop["project"]
+    counters = [_counter("checkout", f"variant-{i}") for i in range(450)]
+    r = world.api.post(INGEST, _summary(p, "staging", counters), token=shop["srv"])
+    assert r.status_code == 200, r.json
+    assert _evaluations(world, p, "staging", "checkout") == 450
+
+
 @pytest.mark.xfail(strict=True, reason=(
     "hole: variant names are stored as attributes (v:<variant>) whatever the flag's "
     "variations: 5,000 made-up names of 64 characters grow one flag-day item to ~350 KB, "
     "and past DynamoDB's 400 KB item limit every later summary naming the flag fails "
     "(503) for the rest of the day"))
-def test_made_up_variants_cannot_grow_a_flags_counters(world: World, shop: Any  # noqa: F811
+def test_made_up_variants_cannot_grow_a_flags_counters(world: World, shop: Any
                                                        ) -> None:
     p = shop["project"]
     counters = [_counter("checkout", f"v{i:03d}-" + "x" * 40) for i in range(300)]
@@ -195,7 +246,7 @@ def test_made_up_variants_cannot_grow_a_flags_counters(world: World, shop: Any  
     "hole: the SDK name/version of every summary is ADDed to the day's summary item as a "
     "string set with no bound: a key holder sending distinct names grows it to DynamoDB's "
     "400 KB limit, after which every summary of the environment fails (503) that day"))
-def test_the_sdks_seen_per_day_are_bounded(world: World, shop: Any) -> None:  # noqa: F811
+def test_the_sdks_seen_per_day_are_bounded(world: World, shop: Any) -> None:
     p = shop["project"]
     for i in range(40):
         body = _summary(p, "staging", [_counter("checkout")],
@@ -215,7 +266,7 @@ def _refs(world: World, project: str, repository: str, body: Any, token: str | N
 
 
 def test_code_references_are_written_by_this_projects_writers_only(
-        world: World, shop: Any) -> None:  # noqa: F811
+        world: World, shop: Any) -> None:
     p = shop["project"]
     body = {"flags": {"checkout": [{"path": "app.py", "line": 3}]}, "revision": "abc"}
     for token, status in ((shop["viewer"], 403), (shop["other_editor"], 403),
@@ -234,7 +285,7 @@ def test_code_references_are_written_by_this_projects_writers_only(
 
 @pytest.mark.parametrize("repository", ["..%2F..%2Fetc", "a%23b", "x" * 300, "%2e%2e",
                                         "a%2Fb"])
-def test_repository_names_that_are_not_keys_are_400(world: World, shop: Any,  # noqa: F811
+def test_repository_names_that_are_not_keys_are_400(world: World, shop: Any,
                                                     repository: str) -> None:
     p = shop["project"]
     r = _refs(world, p, repository, {"flags": {}})
@@ -245,7 +296,7 @@ def test_repository_names_that_are_not_keys_are_400(world: World, shop: Any,  # 
 
 
 def test_the_largest_accepted_upload_is_stored_and_a_larger_one_is_413(
-        world: World, shop: Any) -> None:  # noqa: F811
+        world: World, shop: Any) -> None:
     """350 KB of JSON must fit one DynamoDB item (400 KB), or the upload would be a 503."""
     p = shop["project"]
     refs = [{"path": "p" * 1000, "line": 1}] * 100
