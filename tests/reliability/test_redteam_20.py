@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -311,3 +312,190 @@ def test_the_largest_accepted_upload_is_stored_and_a_larger_one_is_413(
     assert r.status_code == 413, r.json
     stored = world.api.get(f"/v1/projects/{p}/code-references").json["items"]
     assert sorted(stored[0]["flags"]) == ["f0", "f1", "f2"]
+
+
+# --- list segments -------------------------------------------------------------------------
+
+
+def _list_segment(world: World, project: str, env: str, author: str | None = None,
+                  approver: str | None = None) -> str:
+    """A list segment ``vip`` in ``env`` (through a change request when protected); its URL."""
+    seg = f"/v1/projects/{project}/environments/{env}/segments"
+    r = world.api.post(seg, {"key": "vip", "type": "list", "context_kind": "user"},
+                       token=author)
+    if r.status_code == 202:
+        cr = r.json["change_request"]
+        crs = f"/v1/projects/{project}/environments/{env}/change-requests/{cr['id']}"
+        r = world.api.post(f"{crs}/approve", if_match=cr["version"], token=approver)
+        assert r.status_code == 200, r.json
+        r = world.api.post(f"{crs}/apply", if_match=r.json["version"], token=author)
+        assert r.status_code == 200, r.json
+    else:
+        assert r.status_code == 201, r.json
+    return f"{seg}/vip"
+
+
+def _upload(url: str, data: bytes) -> int:
+    req = urllib.request.Request(url, data=data, method="PUT",
+                                 headers={"Content-Type": "text/csv"})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return int(resp.status)
+    except urllib.error.HTTPError as err:
+        return int(err.code)
+
+
+def _process(world: World, project: str, env: str, import_id: str) -> None:
+    """What the importer (a thread of the stream worker locally) does with a queued import."""
+    from chalicelib.usecases.list_imports import process_import
+
+    process_import(world.ctx, project, env, "vip", import_id)
+
+
+@pytest.fixture
+def lists(world: World) -> dict[str, Any]:
+    """A project with a list segment in staging (open) and production (protected), and the
+    principals: two editors, a viewer, a staging-only editor, another project's editor."""
+    p = _project(world, protected=("production",))
+    other = _project(world)
+    people = {name: world.token("editor", [p]) for name in ("alice", "bob")}
+    return {"project": p, **people,
+            "viewer": world.token("viewer", [p]),
+            "staging_editor": world.token("editor", [p], ["staging"]),
+            "other_editor": world.token("editor", [other]),
+            "staging": _list_segment(world, p, "staging"),
+            "production": _list_segment(world, p, "production", people["alice"],
+                                        people["bob"])}
+
+
+def test_members_and_imports_need_write_rights_on_that_environment(
+        world: World, lists: Any) -> None:
+    staging, production = lists["staging"], lists["production"]
+    batch = {"batch_id": "b-1", "add": ["alice@example.com"]}
+    attempts = [
+        (lists["viewer"], staging), (lists["other_editor"], staging),
+        (lists["staging_editor"], production), (lists["viewer"], production),
+    ]
+    for token, seg in attempts:
+        assert world.api.post(f"{seg}/members", batch, token=token).status_code == 403
+        assert world.api.post(f"{seg}/imports", {"format": "csv"}, token=token
+                              ).status_code == 403
+    assert world.api.post(f"{staging}/members", batch, token="").status_code == 401
+    # A viewer reads the size (never the ids); another project's editor reads nothing.
+    r = world.api.get(f"{staging}/members", token=lists["viewer"])
+    assert r.status_code == 200
+    assert r.json["members"] == 0
+    assert world.api.get(f"{staging}/members", token=lists["other_editor"]).status_code == 403
+    # The staging editor's import of staging cannot be started by the other project's editor.
+    created = world.api.post(f"{staging}/imports", {"format": "csv"},
+                             token=lists["staging_editor"]).json
+    assert _upload(created["upload_url"], b"mallory\n") == 200
+    start = f"{staging}/imports/{created['import_id']}/start"
+    assert world.api.post(start, {}, token=lists["other_editor"]).status_code == 403
+    assert world.api.post(start, {}, token=lists["viewer"]).status_code == 403
+    assert world.api.get(f"{staging}/imports/{created['import_id']}",
+                         token=lists["viewer"]).json["status"] == "awaiting_upload"
+
+
+def test_the_upload_url_names_exactly_its_import_and_expires(world: World, lists: Any
+                                                            ) -> None:
+    p = lists["project"]
+    created = world.api.post(f"{lists['staging']}/imports", {"format": "csv"},
+                             token=lists["alice"]).json
+    url = urllib.parse.urlsplit(created["upload_url"])
+    query = urllib.parse.parse_qs(url.query)
+    assert url.path.endswith(f"/imports/{p}/staging/vip/{created['import_id']}"), url.path
+    if "X-Amz-Expires" in query:  # SigV4
+        assert int(query["X-Amz-Expires"][0]) <= 900
+    else:  # SigV2 query authentication: an absolute expiry
+        assert int(query["Expires"][0]) <= time.time() + 901
+    assert "/bundles/" not in url.path  # never under the prefix the CDN serves
+    assert created["max_bytes"] <= 256 * 1024 * 1024
+
+
+def test_an_upload_to_another_environments_url_does_not_start_an_import(
+        world: World, lists: Any) -> None:
+    """The production import's start must find ITS object, not the one Alice uploaded with
+    the (unreviewed) staging import's URL."""
+    staging = world.api.post(f"{lists['staging']}/imports", {"format": "csv"},
+                             token=lists["alice"]).json
+    prod = world.api.post(f"{lists['production']}/imports", {"format": "csv"},
+                          token=lists["alice"]).json
+    assert _upload(staging["upload_url"], b"mallory\n") == 200
+    r = world.api.post(f"{lists['production']}/imports/{prod['import_id']}/start", {},
+                       token=lists["alice"])
+    assert r.status_code == 409, r.json
+    assert world.api.get(f"{lists['production']}/members").json["members"] == 0
+
+
+def test_bytes_replaced_after_the_apply_are_never_imported(world: World, lists: Any) -> None:
+    """Four-eyes on a protected list: Bob approves Alice's file; Alice applies, then (her
+    URL still valid) replaces the object before the importer reads it."""
+    p, prod = lists["project"], lists["production"]
+    alice, bob = lists["alice"], lists["bob"]
+    created = world.api.post(f"{prod}/imports", {"format": "csv"}, token=alice).json
+    assert _upload(created["upload_url"], b"reviewed-1\nreviewed-2\n") == 200
+    r = world.api.post(f"{prod}/imports/{created['import_id']}/start", {}, token=alice)
+    assert r.status_code == 202, r.json
+    cr = r.json["change_request"]
+    crs = f"/v1/projects/{p}/environments/production/change-requests/{cr['id']}"
+    r = world.api.post(f"{crs}/approve", if_match=cr["version"], token=bob)
+    assert r.status_code == 200, r.json
+    assert world.api.post(f"{crs}/apply", if_match=r.json["version"], token=alice
+                          ).status_code == 200
+    assert _upload(created["upload_url"], b"mallory-1\nmallory-2\nmallory-3\n") == 200
+    _process(world, p, "production", created["import_id"])
+    status = world.api.get(f"{prod}/imports/{created['import_id']}").json
+    members = world.api.get(f"{prod}/members").json["members"]
+    # Either the approved version was read (versioned bucket) or the import failed.
+    assert (status["status"], members) in (("done", 2), ("failed", 0)), (status, members)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "hole: on a protected environment the segment.members change request holds the raw ids "
+    "and its change_request.create audit record copies the whole operation: raw ids (e-mail "
+    "addresses) in the append-only, hash-chained audit log, which can never be erased; "
+    "unprotected writes audit only counts and a digest"))
+def test_raw_ids_of_a_protected_batch_never_reach_the_audit_log(world: World, lists: Any
+                                                               ) -> None:
+    p = lists["project"]
+    batch = {"batch_id": "b-secret", "add": ["victim@example.com"]}
+    r = world.api.post(f"{lists['production']}/members", batch, token=lists["alice"])
+    assert r.status_code == 202, r.json
+    records = world.api.get(f"/v1/audit?project={p}&environment=production&limit=200").json
+    assert "victim@example.com" not in json.dumps(records)
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "hole: a batch id reused with different ids answers 200 'replayed' with the first "
+    "batch's counts and drops the new ids silently; an idempotency key with another payload "
+    "should be refused (409), as Stripe and AWS client tokens do"))
+def test_a_batch_id_replayed_with_other_ids_is_refused(world: World, lists: Any) -> None:
+    seg = lists["staging"]
+    assert world.api.post(f"{seg}/members", {"batch_id": "b-1", "add": ["a", "b"]},
+                          token=lists["alice"]).status_code == 200
+    r = world.api.post(f"{seg}/members", {"batch_id": "b-1", "add": ["c"]},
+                       token=lists["bob"])
+    assert world.api.get(f"{seg}/members").json["members"] == 2
+    assert r.status_code == 409, r.json
+
+
+@pytest.mark.parametrize(("data", "fmt", "line"), [
+    (b"ok\n" + b"[" * 100_000 + b"\n", "ndjson", 2),
+    (b'"ok"\n"' + b"x" * 2000 + b'"\n', "ndjson", 2),
+    (b"a\nb\n" + b"x" * 200_000 + b"\n", "csv", 3),
+])
+def test_a_hostile_import_file_fails_with_its_line_and_writes_nothing(
+        world: World, lists: Any, data: bytes, fmt: str, line: int) -> None:
+    seg = lists["staging"]
+    created = world.api.post(f"{seg}/imports", {"format": fmt}, token=lists["alice"]).json
+    assert _upload(created["upload_url"], data) == 200
+    r = world.api.post(f"{seg}/imports/{created['import_id']}/start", {},
+                       token=lists["alice"])
+    assert r.status_code == 202, r.json
+    _process(world, lists["project"], "staging", created["import_id"])
+    status = world.api.get(f"{seg}/imports/{created['import_id']}").json
+    assert status["status"] == "failed", status
+    assert line in [e["line"] for e in status["errors"]], status["errors"]
+    assert world.api.get(f"{seg}/members").json == {**world.api.get(f"{seg}/members").json,
+                                                     "members": 0, "seq": 0}
