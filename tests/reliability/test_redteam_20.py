@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import os
 import time
 import urllib.error
@@ -640,3 +641,52 @@ def test_resume_cannot_undo_an_approved_change_on_a_protected_environment(
     assert world.api.get(f"{prod}/flags/checkout").json["config"]["default"] == \
         {"variation": "off"}
     assert r.status_code in (202, 409), r.json
+
+
+# --- observability -------------------------------------------------------------------------
+
+
+def test_no_secret_or_raw_id_reaches_the_logs_or_metrics(
+        world: World, lists: Any, caplog: pytest.LogCaptureFixture,
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every request of today's features, with secrets in every place a careless log could
+    pick them up (Authorization, query string, bodies, responses); then nothing of them in
+    any log record (every attribute) nor in the EMF metric lines."""
+    monkeypatch.setenv("VEXIL_METRICS", "emf")  # metrics printed as in Lambda
+    p, seg = lists["project"], lists["staging"]
+    _flag(world, p, "checkout")
+    srv, cli = _sdk_key(world, p, "staging"), _sdk_key(world, p, "staging", "client")
+    token = world.token("editor", [p])
+    secrets_ = [srv.rsplit("_", 1)[-1], cli.rsplit("_", 1)[-1], token.rsplit("_", 1)[-1],
+                world.admin_token.rsplit("_", 1)[-1], "raw-member@example.com",
+                "query-secret-9f3c"]
+    caplog.set_level(logging.DEBUG)
+    capsys.readouterr()
+    summary = _summary(p, "staging", [_counter("checkout")])
+    assert world.api.post(INGEST, summary, token=srv).status_code == 200
+    assert world.api.post(INGEST, summary, token=cli).status_code == 200
+    assert world.api.post(INGEST, summary, token=srv[:-3] + "AAA").status_code == 401
+    assert world.api.post(INGEST, _summary(p, "production", [_counter("checkout")]),
+                          token=srv).status_code == 403
+    assert world.api.post(f"{seg}/members", {"batch_id": "b", "add": [secrets_[4]]},
+                          token=token).status_code == 200
+    created = world.api.post(f"{seg}/imports", {"format": "csv"}, token=token).json
+    signature = [v for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(
+        created["upload_url"]).query) if k in ("Signature", "X-Amz-Signature")]
+    assert signature and len(signature[0]) > 20
+    secrets_.append(signature[0])
+    assert _upload(created["upload_url"], secrets_[4].encode() + b"\n") == 200
+    assert world.api.post(f"{seg}/imports/{created['import_id']}/start", {},
+                          token=token).status_code == 202
+    _process(world, p, "staging", created["import_id"])
+    assert world.api.get(f"/v1/projects/{p}/environments/staging/insights/stale"
+                         f"?days=7&token={secrets_[5]}", token=token).status_code == 200
+    assert world.api.post(f"{lists['production']}/members",
+                          {"batch_id": "c", "add": ["x"]}, token=lists["viewer"]
+                          ).status_code == 403
+    logged = "\n".join(json.dumps(r.__dict__, default=repr) for r in caplog.records)
+    printed = capsys.readouterr()
+    assert '"request"' in logged and "_aws" in printed.out  # both sinks were watched
+    for secret in secrets_:
+        assert secret not in logged, secret
+        assert secret not in printed.out + printed.err, secret
