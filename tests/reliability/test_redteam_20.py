@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.parse
@@ -579,7 +578,7 @@ def test_a_guard_naming_another_accounts_or_regions_alarm_is_refused(
     name, arn = _alarm()
     elsewhere = [arn.replace(":us-east-1:", ":eu-west-1:"),
                  arn.replace(":123456789012:", ":210987654321:")]
-    assert elsewhere[0] != arn and elsewhere[1] != arn, arn
+    assert arn not in elsewhere, arn
     rollout = f"{ramp['staging']}/flags/checkout/rollout"
     for i, guard in enumerate(elsewhere):
         r = world.api.post(rollout, {"target": "on", "strategy": "slow",
@@ -673,7 +672,8 @@ def test_no_secret_or_raw_id_reaches_the_logs_or_metrics(
     created = world.api.post(f"{seg}/imports", {"format": "csv"}, token=token).json
     signature = [v for k, v in urllib.parse.parse_qsl(urllib.parse.urlsplit(
         created["upload_url"]).query) if k in ("Signature", "X-Amz-Signature")]
-    assert signature and len(signature[0]) > 20
+    assert signature
+    assert len(signature[0]) > 20
     secrets_.append(signature[0])
     assert _upload(created["upload_url"], secrets_[4].encode() + b"\n") == 200
     assert world.api.post(f"{seg}/imports/{created['import_id']}/start", {},
@@ -686,7 +686,121 @@ def test_no_secret_or_raw_id_reaches_the_logs_or_metrics(
                           ).status_code == 403
     logged = "\n".join(json.dumps(r.__dict__, default=repr) for r in caplog.records)
     printed = capsys.readouterr()
-    assert '"request"' in logged and "_aws" in printed.out  # both sinks were watched
+    assert '"request"' in logged
+    assert "_aws" in printed.out
     for secret in secrets_:
         assert secret not in logged, secret
         assert secret not in printed.out + printed.err, secret
+
+
+# --- hostile flag content: the API's strict compile, and `vexil import` ---------------------
+
+
+def _clause(op: str = "in", value: str = "x") -> dict[str, Any]:
+    return {"attribute": "email", "op": op, "values": [value]}
+
+
+def _nested(depth: int) -> str:
+    """A clause under ``depth`` alternating all/not groups, as JSON text (too deep for
+    json.dumps)."""
+    text = json.dumps(_clause())
+    for i in range(depth):
+        text = f'{{"not": {text}}}' if i % 2 else f'{{"all": [{text}]}}'
+    return text
+
+
+@pytest.mark.parametrize(("clause", "why"), [
+    (json.dumps(_clause("regex_v9")), "an operator of a future engine"),
+    (json.dumps(_clause("matches", "(a)\\1")), "a backreference RE2 cannot run"),
+    (_nested(17), "groups nested deeper than 16"),
+    (_nested(5_000), "groups nested 5,000 deep"),
+])
+def test_the_strict_control_plane_refuses_what_only_a_lenient_reader_would_degrade(
+        world: World, lists: Any, clause: str, why: str) -> None:
+    """Readers degrade what they do not know (forward compatibility); the control plane
+    compiles strictly: 400 naming the rule, never stored, never a 500 — for any writer."""
+    p = lists["project"]
+    _flag(world, p, "gate")
+    url = f"/v1/projects/{p}/environments/staging/flags/gate"
+    body = json.dumps({**OFF, "rules": [{"id": "r", "clauses": ["CLAUSE"],
+                                         "serve": {"variation": "on"}}]})
+    raw = body.replace('"CLAUSE"', clause).encode()
+    for token in (lists["alice"], world.admin_token):
+        r = world.api.call("PUT", url, token=token, if_match=2, raw=raw)
+        assert r.status_code == 400, (why, r.status_code, str(r.json)[:300])
+        # The rule's path; "$" when the JSON parser itself refuses the depth (orjson: 1,024).
+        assert any("rules" in d["path"] or d["path"] == "$"
+                   for d in r.json["error"]["details"]), (why, r.json)
+    assert world.api.get(url).json["version"] == 2
+
+
+def test_a_catastrophic_backtracking_regex_is_accepted_because_re2_runs_it_linearly(
+        world: World, lists: Any) -> None:
+    from edge_reader.engine import compile_environment
+
+    p = lists["project"]
+    _flag(world, p, "gate")
+    url = f"/v1/projects/{p}/environments/staging/flags/gate"
+    body = {**OFF, "rules": [{"id": "r", "clauses": [_clause("matches", "^(a+)+$")],
+                              "serve": {"variation": "on"}}]}
+    assert world.api.put(url, body, if_match=2).status_code == 200
+    env = compile_environment({"flags": {"gate": {**BOOL, **body}}})
+    hostile = {"kind": "user", "key": "u", "email": "a" * 100_000 + "!"}
+    assert env.evaluate("gate", hostile).value is False  # Python's re would not return
+    assert env.evaluate("gate", {**hostile, "email": "aaaa"}).value is True
+
+
+def _import(tmp_path: Any, name: str, text: str, system: str = "flagd"
+            ) -> tuple[int, str]:
+    from vexil.cli import main
+
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    code = main(["import", "--from", system, str(path), "-o", str(tmp_path / "out.yaml")])
+    return code, (tmp_path / "out.yaml").read_text() if (tmp_path / "out.yaml").exists() else ""
+
+
+def _laughs(levels: int) -> str:
+    lines = ["a0: &a0 [" + ", ".join(['"lol"'] * 10) + "]"]
+    lines += [f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]"
+              for i in range(1, levels)]
+    return "\n".join(lines) + (
+        "\nflags:\n  f:\n    state: ENABLED\n    defaultVariant: 'off'\n"
+        "    variants: {'on': true, 'off': false}\n"
+        f"    targeting: {{\"if\": [{{\"in\": [{{\"var\": \"email\"}}, *a{levels - 1}]}}, "
+        "'on', 'off']}\n")
+
+
+@pytest.mark.parametrize(("name", "text"), [
+    ("deep.json", "[" * 100_000 + "]" * 100_000),
+    ("laughs.yaml", _laughs(9)),  # 1 KB that expands to 10^9 strings
+    ("cycle.yaml", "a: &a [*a]\nflags: {f: {state: ENABLED, variants: {x: *a}}}\n"),
+    ("logic.json", json.dumps({"flags": {"f": {
+        "state": "ENABLED", "variants": {"on": True, "off": False}, "defaultVariant": "off",
+        "targeting": {"if": [json.loads('{"!": [' * 400 + '{"var": "x"}' + "]}" * 400),
+                             "on", "off"]}}}})),
+])
+def test_a_hostile_export_is_refused_by_vexil_import_with_exit_2(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str], name: str, text: str) -> None:
+    """Found: a 1 KB flagd YAML whose aliases expand to 10^9 values kept `vexil import`
+    busy for hours (killed after 60 s); deep JSON or JSONLogic ended in "internal error:
+    RecursionError" (exit 70). Should: a usage error naming the file (exit 2), at once."""
+    code, out = _import(tmp_path, name, text)
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert name in err, err
+    assert "internal error" not in err, err
+    assert out == ""
+
+
+def test_flagd_yaml_is_read_as_flagd_reads_it_on_and_off_are_strings(
+        tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """Found: PyYAML's YAML 1.1 made the variants ``on``/``off`` of a flagd YAML file the
+    booleans True/False (flagd's Go reader, YAML 1.2, keeps them strings): "internal error:
+    TypeError" (exit 70)."""
+    code, out = _import(tmp_path, "flags.yaml", (
+        "flags:\n  f:\n    state: ENABLED\n    defaultVariant: off\n"
+        "    variants: {on: true, off: false}\n"))
+    assert code == 0, capsys.readouterr().err
+    assert '"on": true' in out, out
+    assert 'variation: "off"' in out, out
