@@ -451,19 +451,35 @@ def test_bytes_replaced_after_the_apply_are_never_imported(world: World, lists: 
     assert (status["status"], members) in (("done", 2), ("failed", 0)), (status, members)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: on a protected environment the segment.members change request holds the raw ids "
-    "and its change_request.create audit record copies the whole operation: raw ids (e-mail "
-    "addresses) in the append-only, hash-chained audit log, which can never be erased; "
-    "unprotected writes audit only counts and a digest"))
 def test_raw_ids_of_a_protected_batch_never_reach_the_audit_log(world: World, lists: Any
                                                                ) -> None:
-    p = lists["project"]
-    batch = {"batch_id": "b-secret", "add": ["victim@example.com"]}
-    r = world.api.post(f"{lists['production']}/members", batch, token=lists["alice"])
+    """Found: on a protected environment the ``change_request.create`` audit record (and
+    every approve/apply record's ``before``) copied the whole ``segment.members`` operation:
+    raw ids (e-mail addresses) in the append-only, hash-chained log, which can never be
+    erased — while a direct batch audits only counts and a digest. Should: the same counts
+    and digest, whoever files, approves or applies."""
+    p, prod = lists["project"], lists["production"]
+    batch = {"batch_id": "b-secret", "add": ["victim@example.com", "x@example.com"],
+             "remove": ["gone@example.com"]}
+    r = world.api.post(f"{prod}/members", batch, token=lists["alice"])
     assert r.status_code == 202, r.json
-    records = world.api.get(f"/v1/audit?project={p}&environment=production&limit=200").json
-    assert "victim@example.com" not in json.dumps(records)
+    cr = r.json["change_request"]
+    env = f"/v1/projects/{p}/environments/production"
+    assert _apply(world, env, cr, lists["alice"], lists["bob"]).status_code == 200
+    assert world.api.get(f"{prod}/members").json["members"] == 2
+    records = world.api.get(f"/v1/audit?project={p}&environment=production&limit=200"
+                            ).json["items"]
+    text = json.dumps(records)
+    for raw in ("victim@example.com", "x@example.com", "gone@example.com"):
+        assert raw not in text, raw
+    filed = [r for r in records if r["action"] == "change_request.create"
+             and r["after"]["operation"]["type"] == "segment.members"]
+    assert [(r["after"]["operation"]["added"], r["after"]["operation"]["removed"])
+            for r in filed] == [(2, 1)]
+    applied = [r for r in records if r["action"] == "segment.members"]
+    assert filed[0]["after"]["operation"]["ids_sha256"] == applied[0]["after"]["ids_sha256"]
+    assert world.api.post("/v1/audit/verify", {"project": p, "environment": "production"}
+                          ).json["ok"] is True
 
 
 @pytest.mark.xfail(strict=True, reason=(
