@@ -631,12 +631,12 @@ def test_the_approved_plan_runs_even_if_the_strategy_is_replaced_after_approval(
     assert status["steps_total"] == 10, status
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hole: on a protected environment, resume rewrites the flag's fallthrough to the "
-    "paused step's weights over an approved later change (here a reviewed pull-back to "
-    "'off'): one editor re-exposes what two people agreed to withdraw"))
 def test_resume_cannot_undo_an_approved_change_on_a_protected_environment(
         world: World, ramp: Any) -> None:
+    """Found: on a protected environment, resume rewrote the fallthrough to the paused
+    step's weights over an approved later change (here a reviewed pull-back to 'off'): one
+    editor re-exposed what two people had agreed to withdraw. Should: 409, nothing written
+    (abort and start anew — a change request); with no change since the pause it resumes."""
     alice, bob, prod = ramp["alice"], ramp["bob"], ramp["production"]
     guard, _ = _alarm()
     r = world.api.post(f"{prod}/flags/checkout/rollout",
@@ -645,6 +645,11 @@ def test_resume_cannot_undo_an_approved_change_on_a_protected_environment(
     rollout = f"{prod}/flags/checkout/rollout"
     version = world.api.get(rollout).json["version"]
     r = world.api.post(f"{rollout}/pause", {}, token=alice, if_match=version)
+    assert r.status_code == 200, r.json
+    # Nothing changed since the pause: one writer resumes (and pauses again).
+    r = world.api.post(f"{rollout}/resume", {}, token=bob, if_match=r.json["version"])
+    assert r.status_code == 200, r.json
+    r = world.api.post(f"{rollout}/pause", {}, token=alice, if_match=r.json["version"])
     assert r.status_code == 200, r.json
     flag = world.api.get(f"{prod}/flags/checkout").json
     r = world.api.put(f"{prod}/flags/checkout", OFF, token=bob, if_match=flag["version"])
@@ -655,7 +660,17 @@ def test_resume_cannot_undo_an_approved_change_on_a_protected_environment(
                        if_match=world.api.get(rollout).json["version"])
     assert world.api.get(f"{prod}/flags/checkout").json["config"]["default"] == \
         {"variation": "off"}
-    assert r.status_code in (202, 409), r.json
+    assert r.status_code == 409, r.json
+    assert world.api.get(rollout).json["status"] == "paused"
+    # Staging (open): a pause and resume with no edit in between just continues.
+    guard2, _ = _alarm()
+    staging = f"{ramp['staging']}/flags/checkout/rollout"
+    r = world.api.post(staging, {"target": "on", "strategy": "slow", "guards": [guard2]},
+                       token=alice)
+    assert r.status_code == 201, r.json
+    r = world.api.post(f"{staging}/pause", {}, token=alice, if_match=r.json["version"])
+    assert world.api.post(f"{staging}/resume", {}, token=bob, if_match=r.json["version"]
+                          ).status_code == 200
 
 
 # --- observability -------------------------------------------------------------------------
@@ -820,3 +835,24 @@ def test_flagd_yaml_is_read_as_flagd_reads_it_on_and_off_are_strings(
     assert code == 0, capsys.readouterr().err
     assert '"on": true' in out, out
     assert 'variation: "off"' in out, out
+
+
+def test_resume_keeps_an_approved_change_to_other_fields_on_a_protected_environment(
+        world: World, ramp: Any) -> None:
+    alice, bob, prod = ramp["alice"], ramp["bob"], ramp["production"]
+    guard, _ = _alarm()
+    r = world.api.post(f"{prod}/flags/checkout/rollout",
+                       {"target": "on", "strategy": "slow", "guards": [guard]}, token=alice)
+    assert _apply(world, prod, r.json["change_request"], alice, bob).status_code == 200
+    rollout = f"{prod}/flags/checkout/rollout"
+    r = world.api.post(f"{rollout}/pause", {}, token=alice,
+                       if_match=world.api.get(rollout).json["version"])
+    assert r.status_code == 200, r.json
+    flag = world.api.get(f"{prod}/flags/checkout").json
+    edited = {**flag["config"], "targets": [{"values": ["u-9"], "variation": "off"}]}
+    r = world.api.put(f"{prod}/flags/checkout", edited, token=bob, if_match=flag["version"])
+    assert _apply(world, prod, r.json["change_request"], bob, alice).status_code == 200
+    r = world.api.post(f"{rollout}/resume", {}, token=alice,
+                       if_match=world.api.get(rollout).json["version"])
+    assert r.status_code == 200, r.json
+    assert world.api.get(f"{prod}/flags/checkout").json["config"] == edited
