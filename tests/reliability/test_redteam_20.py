@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import time
 import urllib.error
 import urllib.parse
@@ -856,3 +857,32 @@ def test_resume_keeps_an_approved_change_to_other_fields_on_a_protected_environm
                        if_match=world.api.get(rollout).json["version"])
     assert r.status_code == 200, r.json
     assert world.api.get(f"{prod}/flags/checkout").json["config"] == edited
+
+
+def test_an_upload_nobody_imports_does_not_keep_raw_ids_in_the_bucket(
+        world: World, lists: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Found: the importer deletes a file it processed, but an upload refused as too large,
+    never started, or whose change request was rejected stayed in the bucket for good (raw
+    ids). Should: a refused file is deleted at once; the bucket's lifecycle expires the
+    rest (``expire-abandoned-imports``, as infra/s3.tf configures AWS)."""
+    from chalicelib.usecases import list_imports
+
+    p, seg = lists["project"], lists["staging"]
+    s3 = boto3.session.Session().client("s3")
+    bucket = os.environ["VEXIL_BUCKET"]
+    created = world.api.post(f"{seg}/imports", {"format": "csv"}, token=lists["alice"]).json
+    monkeypatch.setattr(list_imports, "MAX_IMPORT_BYTES", 64)
+    assert _upload(created["upload_url"], b"someone@example.com\n" * 10) == 200
+    start = f"{seg}/imports/{created['import_id']}/start"
+    r = world.api.post(start, {}, token=lists["alice"])
+    assert r.status_code == 413, r.json
+    prefix = f"imports/{p}/staging/vip/{created['import_id']}"
+    listed = s3.list_object_versions(Bucket=bucket, Prefix=prefix)
+    assert listed.get("Versions", []) == [], listed.get("Versions")
+    # The import waits for a smaller file (same URL while it is valid).
+    assert _upload(created["upload_url"], b"someone@example.com\n") == 200
+    assert world.api.post(start, {}, token=lists["alice"]).status_code == 202
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    (expiry,) = [r for r in rules if r.get("Filter", {}).get("Prefix") == "imports/"]
+    assert expiry["Status"] == "Enabled"
+    assert 1 <= expiry["Expiration"]["Days"] <= 30
