@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -886,3 +887,52 @@ def test_an_upload_nobody_imports_does_not_keep_raw_ids_in_the_bucket(
     (expiry,) = [r for r in rules if r.get("Filter", {}).get("Prefix") == "imports/"]
     assert expiry["Status"] == "Enabled"
     assert 1 <= expiry["Expiration"]["Days"] <= 30
+
+
+@pytest.mark.parametrize("rules", [2_000, 9_000])
+def test_a_huge_configuration_is_a_4xx_never_a_503(world: World, lists: Any, rules: int
+                                                  ) -> None:
+    """Thousands of rules fit the API's body limit (1 MB) but maybe not one DynamoDB item
+    (400 KB): either it is stored and readable, or refused with a 4xx — not a 503 that a
+    client retries for ever."""
+    p = lists["project"]
+    _flag(world, p, "gate")
+    url = f"/v1/projects/{p}/environments/staging/flags/gate"
+    body = {**OFF, "rules": [{"id": f"r{i}", "clauses": [_clause("in", f"user-{i}")],
+                              "serve": {"variation": "on"}} for i in range(rules)]}
+    r = world.api.put(url, body, token=lists["alice"], if_match=2)
+    assert r.status_code in (200, 400, 413), (r.status_code, str(r.json)[:300])
+    stored = world.api.get(url).json
+    assert stored["version"] == (3 if r.status_code == 200 else 2)
+
+
+def test_the_controller_role_cannot_write_tokens_lists_insights_or_the_global_chain() -> None:
+    """The controller's role (policy-rollout-controller.json) may write only partitions
+    whose keys its IAM patterns match. Found: ``A#*`` also matched the global audit chain
+    (``A#_global``), which docs/rollouts.md says it can never write. What is still open (IAM
+    cannot condition on sort keys): ``E#*`` covers SDK-key records and change requests,
+    ``P#*`` definitions, strategies and the environments' ``protected`` flag."""
+    from fnmatch import fnmatchcase
+
+    from chalicelib import keys
+
+    policy = json.loads((Path(__file__).resolve().parents[2] / "control_plane" / ".chalice"
+                         / "policy-rollout-controller.json").read_text())
+    patterns = [p for s in policy["Statement"] if "Condition" in s
+                for p in s["Condition"].get("ForAllValues:StringLike", {})
+                .get("dynamodb:LeadingKeys", [])]
+    writes = [s for s in policy["Statement"]
+              if {"dynamodb:PutItem", "dynamodb:UpdateItem"} & set(s["Action"])]
+    assert all("Condition" in s for s in writes)  # no unconditioned table write
+
+    def writable(pk: str) -> bool:
+        return any(fnmatchcase(pk, pattern) for pattern in patterns)
+
+    needed = [keys.env_pk("shop", "prod"), keys.history_pk("shop", "prod", "f"),
+              keys.audit_pk("shop", "prod"), keys.project_pk("shop")]
+    assert all(writable(pk) for pk in needed), patterns
+    forbidden = [keys.token_pk("ab" * 32), keys.global_audit_pk(), keys.GLOBAL_AUDIT_HEAD_PK,
+                 keys.changeset_pk("shop", "cs-1"), keys.list_batches_pk("shop", "prod", "l"),
+                 keys.list_imports_pk("shop", "prod", "s"), keys.insights_pk("shop", "prod"),
+                 keys.code_refs_pk("shop")]
+    assert [pk for pk in forbidden if writable(pk)] == []
