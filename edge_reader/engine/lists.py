@@ -435,6 +435,9 @@ def _ndjson_rows(text: str) -> Iterable[_Row]:
         except json.JSONDecodeError as exc:
             yield number, None, f"not JSON ({exc.msg})"
             continue
+        except RecursionError:  # a hostile line of 100,000 '[': its number, not line 0
+            yield number, None, "not JSON (nested too deeply)"
+            continue
         if isinstance(doc, dict):
             doc = doc.get("id", doc.get("key"))
         if not isinstance(doc, str):

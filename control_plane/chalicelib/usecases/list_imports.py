@@ -16,7 +16,8 @@ API Gateway caps bodies at 10 MB, so a million-line file never goes through the 
    deletion, the revision bump and one audit record. ``replace`` removes every member not in
    the file. A failure after batch items were written deletes them.
 4. ``GET …/imports/<id>`` reports the status, counts and errors. The uploaded file (raw
-   ids) is deleted once processed, whatever the outcome.
+   ids) is deleted once processed, whatever the outcome, and at once when ``start`` refuses
+   it as too large; the bucket's lifecycle expires uploads nobody processed.
 
 In a protected environment ``start`` files a change request instead (``segment.import``):
 the operation names the uploaded object exactly — its ETag, size and version — so the
@@ -51,6 +52,11 @@ log = logging.getLogger("vexil.list_imports")
 MAX_IMPORT_BYTES = 256 * 1024 * 1024
 UPLOAD_SECONDS = 900
 MAX_REPORTED_ERRORS = 100
+IMPORT_PREFIX = "imports/"
+"""Where uploads land: not under the bundle prefix, so the CDN never serves one."""
+ABANDONED_IMPORT_DAYS = 7
+"""An upload never processed (not started, refused, its change request rejected) holds raw
+ids: the bucket's lifecycle (``expire-abandoned-imports``, infra/s3.tf) deletes it then."""
 QUEUE_PK = "IMPORTQ"
 QUEUE_SK_PREFIX = "Q#"
 
@@ -85,7 +91,7 @@ def create_import(ctx: Ctx, call: Call, project: str, environment: str, segment:
     """Record an import and answer where to upload the file (presigned PUT)."""
     members.read_list(ctx, project, environment, segment)
     import_id = f"imp-{int(ctx.now())}-{secrets.token_hex(6)}"
-    object_key = f"imports/{project}/{environment}/{segment}/{import_id}"
+    object_key = f"{IMPORT_PREFIX}{project}/{environment}/{segment}/{import_id}"
     now = iso(ctx.now())
     item = {"pk": keys.list_imports_pk(project, environment, segment),
             "sk": keys.list_import_sk(import_id), "import_id": import_id, "segment": segment,
@@ -119,6 +125,8 @@ def start_import(ctx: Ctx, call: Call, project: str, environment: str, segment: 
     except s3_client().exceptions.ClientError as exc:
         raise Conflict(f"import {import_id!r}: nothing uploaded yet ({exc})") from None
     if int(head["ContentLength"]) > MAX_IMPORT_BYTES:
+        # Never imported: its raw ids must not stay (by version: no noncurrent copy either).
+        _discard_upload({**item, "object_version": str(head.get("VersionId") or "")})
         raise PayloadTooLarge(f"the file is {head['ContentLength']} bytes; at most "
                               f"{MAX_IMPORT_BYTES} (split it into several imports)")
     obj = {"etag": str(head["ETag"]), "size": int(head["ContentLength"]),

@@ -173,14 +173,30 @@ def write_batch(ctx: Ctx, call: Call, t: _List, batch_id: str, add: Sequence[str
             raise Conflict(f"batch {batch_id!r} was applied concurrently")
         base.raise_conflict()
 
-    digest = hashlib.sha256("\n".join(["+" + i for i in add] + ["-" + i for i in remove])
-                            .encode()).hexdigest()
+    digest = ids_digest(add, remove)
     base.commit(ctx, call, steps=[*steps, *([approved.step] if approved else [])],
                 bump=[(t.project, t.environment)], on_conflict=conflict,
                 entries=[Entry(Chain.for_environment(t.project, t.environment),
                                "segment.members", t.path, None,
                                {**result, "ids_sha256": digest})])
     return result
+
+
+def ids_digest(add: Sequence[str], remove: Sequence[str]) -> str:
+    """What the audit log says about a batch's ids: a SHA-256 over them, never the ids."""
+    return hashlib.sha256("\n".join(["+" + i for i in add] + ["-" + i for i in remove])
+                          .encode()).hexdigest()
+
+
+def audited_operation(op: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``segment.members`` operation as the audit log records it: the counts and
+    :func:`ids_digest` instead of the raw ids (the log is append-only: an id written there
+    could never be erased). Other operations are returned as they are."""
+    if op.get("type") != "segment.members":
+        return dict(op)
+    add, remove = list(op.get("add") or []), list(op.get("remove") or [])
+    return {**{k: v for k, v in op.items() if k not in ("add", "remove")},
+            "added": len(add), "removed": len(remove), "ids_sha256": ids_digest(add, remove)}
 
 
 def list_state(ctx: Ctx, project: str, environment: str, segment: str) -> dict[str, Any]:
