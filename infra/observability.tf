@@ -15,10 +15,11 @@ locals {
     cr_applied       = "ChangeRequestsApplied"
     denied           = "DeniedRequests"
     server_errors    = "ServerErrors"
+    list_import_queue_age = "ListImportQueueAgeSeconds"
   }
   # The stages PublishFailuresByStage names (Publisher._fail in chalicelib/publish/publisher.py;
   # a test keeps the two lists equal).
-  publish_stages = ["snapshot", "build", "sign", "compile", "encrypt", "s3-read-pointer", "s3-put-bundle", "s3-put-pointer"]
+  publish_stages = ["snapshot", "build", "sign", "lists", "compile", "encrypt", "s3-read-pointer", "s3-put-bundle", "s3-put-pointer"]
 }
 
 resource "aws_cloudwatch_dashboard" "control_plane" {

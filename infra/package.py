@@ -191,10 +191,11 @@ def _build_edge(into: Path) -> Path:
 LAMBDA_ARTEFACTS: list[LambdaArtefact] = [
     # One Chalice zip: the API, its authorizer, and the publisher (stream batches and the
     # heartbeat schedule of infra/heartbeat.tf both invoke ``app.publisher``).
-    # The rollout controller (infra/rollouts.tf's schedule) is ``app.rollout_controller``.
+    # The rollout controller (infra/rollouts.tf's schedule) is ``app.rollout_controller``;
+    # the list importer (infra/importer.tf: stream filter + schedule) ``app.list_importer``.
     LambdaArtefact("control-plane", _build_control_plane,
                    ("app.app", "app.token_authorizer", "app.publisher",
-                    "app.rollout_controller")),
+                    "app.rollout_controller", "app.list_importer")),
     # The OFREP edge (infra/edge.tf, infra/edge_package.py): boto3 is the runtime's.
     LambdaArtefact("edge", _build_edge, (EDGE_HANDLER,),
                    from_runtime=("boto3", "botocore", "s3transfer", "jmespath", "dateutil",
