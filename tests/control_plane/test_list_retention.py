@@ -85,6 +85,7 @@ def test_an_object_live_again_is_put_again_untagged(
     ids = [f"user-{i}" for i in range(600)]
 
     def publish(batch: str, **body: list[str]) -> dict[str, Any]:
+        time.sleep(1.1)  # S3's one-second LastModified: each manifest newer than the last
         assert world.api.post(members, {"batch_id": batch, **body}).status_code == 200
         outcome = publisher.publish(p, "dev")
         assert outcome.published
@@ -107,6 +108,7 @@ def test_an_object_live_again_is_put_again_untagged(
     cold: Publisher = publisher_from_env(boto3.session.Session())
     assert cold.lists is not None
     cold.lists.retention = ListRetention(s3, bucket, keep=1, grace=0)
+    time.sleep(1.1)
     assert world.api.post(members, {"batch_id": "b5", "add": ids[:1]}).status_code == 200
     live = shards(dict(cold.publish(p, "dev").lists["beta"].ref))
     assert reverted in live

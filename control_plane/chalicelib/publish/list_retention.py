@@ -24,7 +24,8 @@ carries the tag (:meth:`ListPublisher` — a new, untagged version with a fresh
 ``grace`` (``VEXIL_LIST_GRACE_SECONDS``, default 3600) must exceed any reader's refresh
 interval plus its ``stale_after``: a reader that fetched the previous bundle just before the
 publish finds its shards for at least that long. Nothing here fails a publish: errors are
-collected and the next publish catches up. Decoded manifests are cached per container.
+collected and the next publish catches up. Decoded manifests are cached per container, and an
+environment's lists are walked at most once per ``min(600 s, grace / 6)`` per container.
 """
 
 from __future__ import annotations
@@ -70,6 +71,12 @@ class ListRetention:
         # a deleted list's prefix -> when this container first saw it gone (a cold container
         # starts the clock again: later, never earlier)
         self._gone_since: dict[str, float] = {}
+        # Nothing younger than the grace is tagged, so walking an environment's lists more
+        # often than a fraction of it finds nothing new: at most once per interval per
+        # environment (a publish right after a delta then costs no listing while readers
+        # fetch the new shards from the same bucket).
+        self.min_interval = min(600.0, grace / 6)
+        self._last_run: dict[tuple[str, str], float] = {}
         self._lock = threading.Lock()
 
     def after_publish(self, project: str, environment: str,
@@ -78,6 +85,12 @@ class ListRetention:
         key the published server bundle names. Returns (keys tagged, errors); never raises."""
         tagged: list[str] = []
         errors: list[str] = []
+        now = self.clock()
+        with self._lock:
+            last = self._last_run.get((project, environment))
+            if last is not None and now - last < self.min_interval:
+                return [], []
+            self._last_run[(project, environment)] = now
         root = lists_root(project, environment)
         try:
             segments = self._segments(root) | set(live)
