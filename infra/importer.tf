@@ -18,6 +18,19 @@ variable "list_import_max_wait_minutes" {
   }
 }
 
+# Retention of list segments' shards (chalicelib/publish/list_retention.py): a manifest
+# superseded less than this long ago keeps its shards, and no list object younger than this
+# is tagged for expiry. Must exceed readers' poll interval plus their stale_after.
+variable "list_grace_minutes" {
+  description = "Minutes a superseded list-segment manifest keeps its shards (VEXIL_LIST_GRACE_SECONDS)."
+  type        = number
+  default     = 60
+  validation {
+    condition     = var.list_grace_minutes >= 10
+    error_message = "list_grace_minutes: at least 10 (readers still loading the previous list need its shards)."
+  }
+}
+
 resource "aws_lambda_event_source_mapping" "list_importer_stream" {
   event_source_arn  = aws_dynamodb_table.main.stream_arn
   function_name     = module.control_plane.function_arns["list_importer"]

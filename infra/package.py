@@ -107,6 +107,7 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_ANCHOR_TRUSTED_KEYS": "anchor_trusted_keys_pem",
     "VEXIL_CONSOLE_ORIGIN": "console_origin",
     "VEXIL_ROLLOUT_TOPIC_ARN": "rollout_topic_arn",
+    "VEXIL_LIST_GRACE_SECONDS": "list_grace_seconds",
     "POWERTOOLS_METRICS_NAMESPACE": "metrics_namespace",
 }
 # Other module variables the post-processing introduces.
@@ -135,6 +136,10 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "heartbeat_interval_seconds": (
         "number",
         "Seconds between heartbeats that re-sign pointers (VEXIL_HEARTBEAT_INTERVAL)",
+    ),
+    "list_grace_seconds": (
+        "number",
+        "Seconds a superseded list-segment manifest keeps its shards (VEXIL_LIST_GRACE_SECONDS)",
     ),
     "console_origin": (
         "string",
