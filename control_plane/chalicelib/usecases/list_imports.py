@@ -9,8 +9,9 @@ API Gateway caps bodies at 10 MB, so a million-line file never goes through the 
    most ``MAX_IMPORT_BYTES``; the import becomes ``queued`` and a queue item is written in
    the same transaction. The API returns at once.
 3. An importer (``process_next``; on AWS the ``list_importer`` Lambda, locally a thread of
-   the stream worker, never its stream handler: chalicelib/list_importer.py) claims it (``processing``), parses the whole file first — every malformed line is
-   reported with its number (``failed``, nothing written) —, dedups (counted), hashes, writes
+   the stream worker, never its stream handler: chalicelib/list_importer.py) claims it
+   (``processing``), parses the whole file first — every malformed line is reported with
+   its number (``failed``, nothing written) —, dedups (counted), hashes, writes
    the batch items (invisible until the list's ``list_seq`` reaches them) and commits ONE
    transaction: ``list_seq``, the import's ``done`` status and counts, the queue item's
    deletion, the revision bump and one audit record. ``replace`` removes every member not in
