@@ -77,6 +77,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "bundles" {
     }
   }
 
+  # A list-import upload holds raw member ids; the importer deletes it once processed, this
+  # deletes the ones nobody processed (never started, refused, change request rejected).
+  rule {
+    id     = "expire-abandoned-imports"
+    status = "Enabled"
+    filter {
+      prefix = "imports/"
+    }
+    expiration {
+      days = 7
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+
   rule {
     id     = "expire-superseded-bundles"
     status = "Enabled"

@@ -308,6 +308,16 @@ _FlagsLoader.add_implicit_resolver(
 )
 
 
+def load_yaml_data(text: str) -> Any:
+    """YAML text as plain data, with only ``true``/``false`` as booleans (YAML 1.2, as JSON
+    and Go's yaml.v3 read ``on``/``off``/``yes``/``no``: strings). Raises ``yaml.YAMLError``."""
+    loader = _FlagsLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
+
+
 class _Dumper(yaml.SafeDumper):
     """Dumps in block style and quotes strings YAML 1.1 readers would take as booleans."""
 

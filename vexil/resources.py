@@ -142,8 +142,13 @@ SUPERSEDED_BUNDLE_EXPIRATION_DAYS = 30
 def bundle_lifecycle_rules(definition: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The bundle bucket's lifecycle rules, as ``infra/s3.tf`` configures them (a test
     compares the two): keep the newest ``keep_noncurrent_bundles`` noncurrent pointer
-    versions, expire bundles the publisher tagged superseded, clean up delete markers."""
+    versions, expire bundles the publisher tagged superseded, expire list-import uploads
+    nobody processed (raw ids), clean up delete markers."""
     from chalicelib.publish.store import SUPERSEDED_TAG  # noqa: PLC0415 - control plane
+    from chalicelib.usecases.list_imports import (  # noqa: PLC0415
+        ABANDONED_IMPORT_DAYS,
+        IMPORT_PREFIX,
+    )
 
     bucket = (definition or load_definition())["bucket"]
     prefix = bucket["bundle_prefix"]
@@ -157,6 +162,11 @@ def bundle_lifecycle_rules(definition: dict[str, Any] | None = None) -> list[dic
          "Filter": {"And": {"Prefix": prefix, "Tags": [dict(SUPERSEDED_TAG)]}},
          "Expiration": {"Days": SUPERSEDED_BUNDLE_EXPIRATION_DAYS},
          "NoncurrentVersionExpiration": {"NoncurrentDays": 1}},
+        {"ID": "expire-abandoned-imports", "Status": "Enabled",
+         "Filter": {"Prefix": IMPORT_PREFIX},
+         "Expiration": {"Days": ABANDONED_IMPORT_DAYS},
+         "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+         "AbortIncompleteMultipartUpload": abort},
         {"ID": "clean-delete-markers", "Status": "Enabled", "Filter": {},
          "Expiration": {"ExpiredObjectDeleteMarker": True},
          "AbortIncompleteMultipartUpload": abort},

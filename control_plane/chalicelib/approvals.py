@@ -217,6 +217,11 @@ def view(item: Item) -> dict[str, Any]:
     }
 
 
+def _audited(cr: dict[str, Any]) -> dict[str, Any]:
+    """A change request's view as its audit records hold it (raw list ids digested)."""
+    return {**cr, "operation": list_members.audited_operation(cr["operation"])}
+
+
 def authors(item: Item) -> list[dict[str, Any]]:
     """Everyone who wrote a version of the request's content: its author and every editor."""
     return list(item.get("authors") or [item["author"]])
@@ -247,7 +252,8 @@ def file(ctx: Ctx, call: Call, need: NeedsApproval) -> dict[str, Any]:
     }
     base.commit(ctx, call, steps=[put(item, "attribute_not_exists(pk)")],
                          entries=[Entry(Chain.for_environment(p, e), "change_request.create",
-                                        _resource(p, e, cr_id), None, view(item), "requested")])
+                                        _resource(p, e, cr_id), None, _audited(view(item)),
+                                        "requested")])
     observability.emit(Metric.CHANGE_REQUESTS_OPENED)
     return view(item)
 
@@ -299,7 +305,7 @@ def _transition(ctx: Ctx, call: Call, item: Item, if_match: int, action: str,
     step = update(item["pk"], item["sk"],
                   "SET " + ", ".join(f"#a{i} = :a{i}" for i in range(len(attrs))),
                   "version = :v", names, v=if_match, **values)
-    before = view(item)
+    before = _audited(view(item))
     after = {**before, **{k: v for k, v in attrs.items() if k != "operation"}}
 
     def moved() -> NoReturn:

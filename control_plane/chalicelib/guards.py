@@ -36,10 +36,23 @@ class CloudWatchAlarms:
     def states(self, guards: Sequence[str]) -> dict[str, str]:
         """One ``DescribeAlarms`` per 100 guards."""
         names = sorted({alarm_name(g) for g in guards})
-        found: dict[str, str] = {}
+        found: dict[str, tuple[str, str]] = {}
         for i in range(0, len(names), 100):
             resp = self.client.describe_alarms(
                 AlarmNames=names[i:i + 100], AlarmTypes=["MetricAlarm", "CompositeAlarm"])
             for alarm in [*resp.get("MetricAlarms", []), *resp.get("CompositeAlarms", [])]:
-                found[str(alarm["AlarmName"])] = str(alarm["StateValue"])
-        return {g: found.get(alarm_name(g), MISSING) for g in guards}
+                found[str(alarm["AlarmName"])] = (str(alarm["StateValue"]),
+                                                  str(alarm.get("AlarmArn", "")))
+        return {g: _state(g, found.get(alarm_name(g))) for g in guards}
+
+
+def _state(guard: str, found: tuple[str, str] | None) -> str:
+    """A guard's state; an ARN guard is only the alarm with that very ARN. DescribeAlarms
+    reads this account and region by name, so the same-named alarm of another account or
+    region must not stand in for the one the operator named (it would guard nothing)."""
+    if found is None:
+        return MISSING
+    state, arn = found
+    if alarm_name(guard) != guard and arn and arn != guard:
+        return MISSING
+    return state

@@ -73,6 +73,10 @@ class Repository(Protocol):
         ...
 
 
+MAX_COUNTERS_PER_UPDATE = 100
+"""Counters ``add_counters`` puts in one UpdateItem (well under DynamoDB's 4 KB expression)."""
+
+
 def plain(value: Any) -> Any:
     """Convert DynamoDB's Decimal/Binary/set values into int/float/bytes/list."""
     if isinstance(value, Decimal):
@@ -231,14 +235,23 @@ class DynamoRepository:
 
     def add_counters(self, pk: str, sk: str, adds: Mapping[str, int | set[str]],
                      sets: Mapping[str, Any]) -> None:
-        """One UpdateItem: ``ADD`` each of ``adds``, ``SET`` each of ``sets``.
+        """``ADD`` each of ``adds``, ``SET`` each of ``sets``: one UpdateItem per
+        :data:`MAX_COUNTERS_PER_UPDATE` counters (each also sets ``sets``).
 
         Attribute names go through placeholders, so any name (a variant, a reason) is safe.
+        Chunked because DynamoDB refuses an update expression over 4 KB (~300 ``ADD``
+        clauses): a flag with many variants would otherwise fail every summary naming it.
         """
+        pairs = list(adds.items())
+        for start in range(0, max(len(pairs), 1), MAX_COUNTERS_PER_UPDATE):
+            self._add_some(pk, sk, pairs[start:start + MAX_COUNTERS_PER_UPDATE], sets)
+
+    def _add_some(self, pk: str, sk: str, adds: list[tuple[str, int | set[str]]],
+                  sets: Mapping[str, Any]) -> None:
         names: dict[str, str] = {}
         values: dict[str, Any] = {}
         parts: list[str] = []
-        for i, (name, value) in enumerate(adds.items()):
+        for i, (name, value) in enumerate(adds):
             names[f"#a{i}"], values[f":a{i}"] = name, value
             parts.append(f"#a{i} :a{i}")
         clauses = ["ADD " + ", ".join(parts)] if parts else []

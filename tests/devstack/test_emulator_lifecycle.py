@@ -104,6 +104,11 @@ def test_local_rules_are_the_terraform_rules() -> None:
     variable = tf.variables["superseded_bundle_expiration_days"]
     assert variable["default"] == SUPERSEDED_BUNDLE_EXPIRATION_DAYS
     assert first(rules["clean-delete-markers"]["expiration"])["expired_object_delete_marker"]
+    imports = rules["expire-abandoned-imports"]
+    assert local["expire-abandoned-imports"]["Filter"] == {"Prefix": first(imports["filter"])[
+        "prefix"]}
+    assert local["expire-abandoned-imports"]["Expiration"] == {
+        "Days": first(imports["expiration"])["days"]}
 
 
 def test_rules_survive_a_restart(tmp_path: Path) -> None:

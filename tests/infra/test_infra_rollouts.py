@@ -54,7 +54,8 @@ def test_the_controller_role_is_least_privilege() -> None:
     assert "dynamodb:Scan" not in actions
     write = by_sid["WriteOnlyRolloutStateFlagConfigHistoryAuditAndEnvironmentHead"]
     keys = write["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"]
-    assert sorted(keys) == ["A#*", "E#*", "H#*", "P#*"]  # not T# (tokens) nor CS#
+    # not T# (tokens) nor CS#; A#*#* are the environments' chains, never A#_global
+    assert sorted(keys) == ["A#*#*", "E#*", "H#*", "P#*"]
     assert by_sid["ReadGuardAlarms"]["Action"] == ["cloudwatch:DescribeAlarms"]
     assert by_sid["ReadGuardAlarms"]["Resource"] == "${guard_alarms_arn}"
     assert by_sid["NotifyRollbacks"]["Resource"] == "${rollout_topic_arn}"

@@ -56,6 +56,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         conv = module.convert(data)
     except ValueError as exc:
         raise UsageError(f"{args.file}: not {args.system} data: {exc}") from None
+    except RecursionError:  # hostile or absurd nesting (rules, JSONLogic): input, not a bug
+        raise UsageError(f"{args.file}: nested too deeply to translate") from None
     doc = {"format": 1, "project": args.project, "environment": args.environment,
            "flags": conv.document.get("flags", {}), "segments": conv.document.get("segments", {})}
     parsed = flagsfile.parse(doc, source=args.output)
@@ -104,19 +106,58 @@ def _read(path: str, system: str) -> object:
             from None
     try:
         return json.loads(text)
+    except RecursionError:
+        raise UsageError(f"{path}: JSON nested too deeply") from None
     except ValueError as exc:
         if system == "flagd" and not text.lstrip().startswith(("{", "[")):
             return _read_yaml(path, text)
         raise UsageError(f"{path}: not valid JSON ({exc})") from None
 
 
+MAX_YAML_NODES = 1_000_000
+"""Values a YAML export may expand to: aliases share, the importer walks every copy."""
+
+
 def _read_yaml(path: str, text: str) -> object:
+    """flagd's YAML read as flagd (Go, YAML 1.2) reads it: ``on``/``off`` are strings. A
+    document whose aliases expand past :data:`MAX_YAML_NODES` values ("billion laughs": 1 KB
+    that the translation would walk for hours) or refer to themselves is refused."""
     import yaml  # noqa: PLC0415
 
+    from vexil.flagsfile import load_yaml_data  # noqa: PLC0415
+
     try:
-        return yaml.safe_load(text)
+        data = load_yaml_data(text)
     except yaml.YAMLError as exc:
         raise UsageError(f"{path}: neither JSON nor YAML ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise UsageError(f"{path}: YAML nested too deeply") from None
+    if _expanded_size(data, {}, set()) > MAX_YAML_NODES:
+        raise UsageError(f"{path}: YAML aliases expand to more than {MAX_YAML_NODES:,} values "
+                         "or refer to themselves")
+    return data
+
+
+def _expanded_size(value: object, sizes: dict[int, int], open_: set[int]) -> int:
+    """Values ``value`` stands for once every alias is copied out (``MAX_YAML_NODES`` + 1
+    for a cycle); shared containers are sized once (``sizes``), so this is linear."""
+    if not isinstance(value, dict | list):
+        return 1
+    key = id(value)
+    if key in sizes:
+        return sizes[key]
+    if key in open_:
+        return MAX_YAML_NODES + 1
+    open_.add(key)
+    items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+    total = 1
+    for item in items:
+        total += _expanded_size(item, sizes, open_)
+        if total > MAX_YAML_NODES:
+            break
+    open_.discard(key)
+    sizes[key] = total
+    return total
 
 
 def _print_report(summary: dict[str, Any]) -> None:

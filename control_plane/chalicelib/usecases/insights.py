@@ -98,10 +98,14 @@ def ingest(ctx: Ctx, authorization: str | None, body: Mapping[str, Any]) -> dict
                                keys.INSIGHTS_TTL_ATTRIBUTE: ttl})
     sdk = body.get("sdk") or {}
     sdk_text = f"{sdk.get('name', 'unknown')}/{sdk.get('version', '?')}"
+    # The SDK is SET per key (the last one seen with it), not ADDed to a set: names come from
+    # the body, and a set would grow with every made-up name to DynamoDB's 400 KB item
+    # limit, after which every summary of the environment fails for the rest of the day.
     ctx.repo.add_counters(pk, keys.insights_summary_sk(day),
                           {"payloads": 1, "dropped": int(body.get("dropped", 0)),
-                           "sdks": {sdk_text}, "key_ids": {key_id}},
-                          {"day": day, "last_seen": seen, keys.INSIGHTS_TTL_ATTRIBUTE: ttl})
+                           "key_ids": {key_id}},
+                          {"day": day, "last_seen": seen, keys.INSIGHTS_TTL_ATTRIBUTE: ttl,
+                           f"sdk:{key_id}": sdk_text})
     return {"accepted": len(body["counters"]), "flags": len(per_flag), "day": day}
 
 

@@ -344,12 +344,19 @@ def resume(ctx: Ctx, call: Call, project: str, environment: str, flag: str,
            if_match: int) -> dict[str, Any]:
     """Continue a paused rollout under its plan. The current step's weights are written
     again over whatever a person changed meanwhile (other fields of the flag are kept), and
-    the step bakes anew from now."""
+    the step bakes anew from now. On a protected environment a fallthrough changed
+    meanwhile was approved by two people: one writer may not overwrite it (409: abort, or
+    start anew); a change to other fields (targets, rules) is kept and the plan resumes."""
+    env = base.environment_item(ctx, project, environment)
     state = _require(ctx, project, environment, flag)
     if state["status"] != PAUSED:
         raise Conflict(f"the rollout is {state['status']}, not paused")
     current = flag_config(ctx, state)
     wanted = {**current.body, "default": serve(state, state["plan"][state["step"]])}
+    if env.get("protected") and wanted != current.body:
+        raise Conflict("the flag's fallthrough was changed (an approved change) since the "
+                       "rollout's last step; resuming would overwrite it: abort the rollout "
+                       "and start a new one", [Detail("flag.default", "changed since the pause")])
     at = iso(ctx.now())
     state.update(status=RUNNING, reason=None, step_at=at, next_at=iso(
         ctx.now() + _bake(state)))
