@@ -260,3 +260,31 @@ def test_unknown_flags_and_variations_are_counted_once_per_day_not_per_name(
         assert _stale(world, project, "staging")["_"]["unknown"]["flag_evaluations"] == 0
     finally:
         world.clock.advance(-16 * DAY)
+
+
+def test_a_new_variation_is_counted_from_the_next_summary(world: World,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """The environment's flags are cached by its revision: a definition gaining a variation
+    (which bumps the revision of every environment configuring it) is counted at once; the
+    cache holds a bounded number of environments."""
+    from chalicelib.usecases import insights
+
+    project = world.new_project()
+    _flag(world, project, "checkout")
+    key = _sdk_key(world, project, "staging")
+    beta = _summary(project, "staging", [_counter("checkout", "beta", count=2)])
+    assert _ingest(world, key, beta).json["unknown"]["variants"] == 1
+    definition = world.api.get(f"/v1/projects/{project}/flags/checkout").json
+    r = world.api.put(f"/v1/projects/{project}/flags/checkout",
+                      {"kind": "boolean", "variations": {"on": True, "off": False,
+                                                         "beta": True}},
+                      if_match=definition["version"])
+    assert r.status_code == 200, r.json
+    assert _ingest(world, key, beta).json["unknown"]["variants"] == 0
+    counters = world.ctx.repo.query(f"INS#{project}#staging", "D#")[0]
+    assert [(i["xv"], i["v:beta"]) for i in counters] == [(2, 2)]
+    monkeypatch.setattr(insights, "MAX_CACHED_ENVIRONMENTS", 1)
+    insights.known_flags(world.ctx, project, "production")
+    assert len(insights._KNOWN) == 1
+    assert next(iter(insights._KNOWN))[1:] == (project, "production")

@@ -25,6 +25,7 @@ the day's summary item, so a misconfigured SDK is visible, not silent.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -105,6 +106,7 @@ class _Known:
 
 
 _KNOWN: OrderedDict[tuple[str, str, str], _Known] = OrderedDict()  # per container, LRU
+_KNOWN_LOCK = threading.Lock()  # `chalice local` serves requests on threads
 
 
 def known_flags(ctx: Ctx, project: str, environment: str) -> Mapping[str, frozenset[str]]:
@@ -120,10 +122,11 @@ def known_flags(ctx: Ctx, project: str, environment: str) -> Mapping[str, frozen
     env = ctx.repo.get(keys.project_pk(project), keys.environment_sk(environment))
     revision = int(env.get("revision", 0)) if env else -1
     cache_key = (str(getattr(ctx.repo, "table_name", "")), project, environment)
-    hit = _KNOWN.get(cache_key)
-    if hit is not None and hit.revision == revision:
-        _KNOWN.move_to_end(cache_key)
-        return hit.variations
+    with _KNOWN_LOCK:
+        hit = _KNOWN.get(cache_key)
+        if hit is not None and hit.revision == revision:
+            _KNOWN.move_to_end(cache_key)
+            return hit.variations
     definitions = load_definitions(ctx.repo, project)
     config_items, _ = ctx.repo.query(keys.env_pk(project, environment), keys.FLAG_SK_PREFIX)
     variations: dict[str, frozenset[str]] = {}
@@ -133,10 +136,11 @@ def known_flags(ctx: Ctx, project: str, environment: str) -> Mapping[str, frozen
         if definition is not None:
             declared = definition.body.get("variations")
             variations[flag] = frozenset(declared if isinstance(declared, Mapping) else ())
-    _KNOWN[cache_key] = _Known(revision, variations)
-    _KNOWN.move_to_end(cache_key)
-    while len(_KNOWN) > MAX_CACHED_ENVIRONMENTS:
-        _KNOWN.popitem(last=False)
+    with _KNOWN_LOCK:
+        _KNOWN[cache_key] = _Known(revision, variations)
+        _KNOWN.move_to_end(cache_key)
+        while len(_KNOWN) > MAX_CACHED_ENVIRONMENTS:
+            _KNOWN.popitem(last=False)
     return variations
 
 
