@@ -469,3 +469,12 @@ def rollout_controller(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from chalicelib.rollout_controller import handler  # noqa: PLC0415
 
     return handler(event, context)
+
+
+@app.lambda_function(name="list_importer")
+def list_importer(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Stream (queue inserts) and schedule: drain the list segments' bulk-import queue."""
+    # Imported here: API cold starts never load the importer.
+    from chalicelib.list_importer import handler  # noqa: PLC0415
+
+    return handler(event, context)

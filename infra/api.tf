@@ -11,6 +11,7 @@ module "control_plane" {
   bundles_kept_per_scope     = var.bundles_kept_per_scope
   pointer_max_age_seconds    = var.pointer_max_age_minutes * 60
   heartbeat_interval_seconds = var.heartbeat_interval_minutes * 60
+  list_grace_seconds         = var.list_grace_minutes * 60 # importer.tf
   bucket_name                = aws_s3_bucket.bundles.bucket
   anchor_bucket_name         = aws_s3_bucket.anchors.bucket
   anchor_trusted_keys_pem    = local.signing_public_keys_pem

@@ -15,6 +15,7 @@ locals {
     cr_applied       = "ChangeRequestsApplied"
     denied           = "DeniedRequests"
     server_errors    = "ServerErrors"
+    list_import_queue_age = "ListImportQueueAgeSeconds"
   }
   # The stages PublishFailuresByStage names (Publisher._fail in chalicelib/publish/publisher.py;
   # a test keeps the two lists equal).

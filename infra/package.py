@@ -107,6 +107,7 @@ LAMBDA_ENVIRONMENT: dict[str, str] = {
     "VEXIL_ANCHOR_TRUSTED_KEYS": "anchor_trusted_keys_pem",
     "VEXIL_CONSOLE_ORIGIN": "console_origin",
     "VEXIL_ROLLOUT_TOPIC_ARN": "rollout_topic_arn",
+    "VEXIL_LIST_GRACE_SECONDS": "list_grace_seconds",
     "POWERTOOLS_METRICS_NAMESPACE": "metrics_namespace",
 }
 # Other module variables the post-processing introduces.
@@ -135,6 +136,10 @@ EXTRA_VARIABLES: dict[str, tuple[str, str]] = {
     "heartbeat_interval_seconds": (
         "number",
         "Seconds between heartbeats that re-sign pointers (VEXIL_HEARTBEAT_INTERVAL)",
+    ),
+    "list_grace_seconds": (
+        "number",
+        "Seconds a superseded list-segment manifest keeps its shards (VEXIL_LIST_GRACE_SECONDS)",
     ),
     "console_origin": (
         "string",
@@ -191,10 +196,11 @@ def _build_edge(into: Path) -> Path:
 LAMBDA_ARTEFACTS: list[LambdaArtefact] = [
     # One Chalice zip: the API, its authorizer, and the publisher (stream batches and the
     # heartbeat schedule of infra/heartbeat.tf both invoke ``app.publisher``).
-    # The rollout controller (infra/rollouts.tf's schedule) is ``app.rollout_controller``.
+    # The rollout controller (infra/rollouts.tf's schedule) is ``app.rollout_controller``;
+    # the list importer (infra/importer.tf: stream filter + schedule) ``app.list_importer``.
     LambdaArtefact("control-plane", _build_control_plane,
                    ("app.app", "app.token_authorizer", "app.publisher",
-                    "app.rollout_controller")),
+                    "app.rollout_controller", "app.list_importer")),
     # The OFREP edge (infra/edge.tf, infra/edge_package.py): boto3 is the runtime's.
     LambdaArtefact("edge", _build_edge, (EDGE_HANDLER,),
                    from_runtime=("boto3", "botocore", "s3transfer", "jmespath", "dateutil",

@@ -45,11 +45,13 @@ class Metric(StrEnum):
     CHANGE_REQUESTS_APPLIED = "ChangeRequestsApplied"
     DENIED_REQUESTS = "DeniedRequests"        # 403s: a caller tried what its role forbids
     SERVER_ERRORS = "ServerErrors"            # 5xx answered by the API (storage unavailable)
+    LIST_IMPORT_QUEUE_AGE = "ListImportQueueAgeSeconds"  # oldest queued list import (alarmed)
 
 
 _UNITS: Mapping[Metric, MetricUnit] = {
     Metric.COMMIT_TO_LIVE_MS: MetricUnit.Milliseconds,
     Metric.BUNDLE_BYTES: MetricUnit.Bytes,
+    Metric.LIST_IMPORT_QUEUE_AGE: MetricUnit.Seconds,
 }
 
 

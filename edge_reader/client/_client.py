@@ -57,7 +57,7 @@ from edge_reader.client._insights import (
     Insights,
     build_insights,
 )
-from edge_reader.client._lists import list_loader
+from edge_reader.client._lists import list_loader, lists_problem
 from edge_reader.client._poller import DEFAULT_POLL_INTERVAL, Poller, Schedule
 from edge_reader.client._refresh import Refresher, RefreshResult
 from edge_reader.client._status import ClientStatus, StatusListener, StatusReport, StatusTracker
@@ -405,7 +405,8 @@ class FlagClient:
         if snap is None:
             return self._status.report(None, None)
         return self._status.report(
-            snap.revision, snap.source, stale_pointer(snap.pointer, self._keys, self._clock())
+            snap.revision, snap.source, stale_pointer(snap.pointer, self._keys, self._clock()),
+            lists_problem(snap.env),
         )
 
     @property

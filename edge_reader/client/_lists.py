@@ -179,6 +179,20 @@ def cdn_root_of(pointer_url: str, pointer_key: str) -> str | None:
     return pointer_url[: len(pointer_url) - len(pointer_key)]
 
 
+def lists_problem(env: CompiledEnvironment) -> tuple[str, str] | None:
+    """(error kind, reason) when a list the bundle references is not loaded
+    (``list_not_loaded``: its clauses match no one) or only an older one is served
+    (``list_stale``); None when every list is current. For :meth:`FlagClient.status`."""
+    missing = [s for s in env.lists.values() if s.ref is not None and s.members is None]
+    stale = [s for s in env.lists.values() if s.ref is not None and s.stale]
+    if not missing and not stale:
+        return None
+    parts = [s.why for s in sorted(missing, key=lambda s: s.segment)]
+    parts += [f"list segment {s.segment!r} serves its previous members ({s.absent_reason})"
+              for s in sorted(stale, key=lambda s: s.segment)]
+    return ("list_not_loaded" if missing else "list_stale"), "; ".join(parts)
+
+
 def list_counts(env: CompiledEnvironment) -> Mapping[str, int | None]:
     """Members loaded per list segment (None: not loaded) — for status and tests."""
     return {k: (s.members.count if s.members is not None else None)

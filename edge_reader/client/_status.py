@@ -5,7 +5,9 @@ NOT_READY  nothing loaded yet and no attempt has failed (still starting)
 READY      a verified bundle is served and the last check succeeded recently
 STALE      a bundle is served, but the last successful check is older than
            ``stale_after``, or the last attempt failed, or (with ``signing_keys``) the
-           held pointer has expired: ``error_kind`` ``stale_pointer`` (``reason`` says why)
+           held pointer has expired: ``error_kind`` ``stale_pointer`` (``reason`` says why),
+           or a list segment it names is not loaded (``list_not_loaded``) or only its
+           previous members are (``list_stale``)
 ERROR      nothing to serve and an attempt failed (``reason`` says why)
 =========  ==================================================================
 """
@@ -103,9 +105,11 @@ class StatusTracker:
                 self._last_ok_wall = self._clock()
 
     def report(self, revision: int | None, source: str | None,
-               stale_pointer: str | None = None) -> StatusReport:
+               stale_pointer: str | None = None,
+               lists: tuple[str, str] | None = None) -> StatusReport:
         """The current status, given what the store holds; ``stale_pointer``: why the held
-        pointer is past its expiry (None when it is fresh or expiry is not checked)."""
+        pointer is past its expiry (None when it is fresh or expiry is not checked);
+        ``lists``: (error kind, reason) when a list segment is not (fully) loaded."""
         with self._lock:
             failure = self._failure
             age = None if self._last_ok_mono is None else time.monotonic() - self._last_ok_mono
@@ -127,6 +131,12 @@ class StatusTracker:
             reason = f"last successful check {age:.0f}s ago (stale after {self._stale_after:.0f}s)"
         else:
             state = ClientStatus.READY
+        if lists is not None and revision is not None:
+            # Said apart from the bundle's own health: a list retried on every cycle.
+            if state is ClientStatus.READY:
+                state, kind, reason = ClientStatus.STALE, lists[0], lists[1]
+            else:
+                reason = f"{reason}; {lists[1]}"
         return StatusReport(
             state=state,
             reason=reason,

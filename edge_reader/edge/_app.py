@@ -298,6 +298,7 @@ class OfrepApp:
                     "state": report.state.value,
                     "revision": report.revision,
                     "reason": report.reason,
+                    "error_kind": report.error_kind,  # e.g. list_not_loaded
                 }
             )
         return _json(200 if healthy else 503, {"ok": healthy, "environments": envs})

@@ -258,7 +258,7 @@ def _problems_of(sources: _Sources, clock: Clock | None
 
 def _unmarshal(data: bytes) -> Any:
     # Only ever bytes this process made with marshal.dumps (_sources), never input.
-    return marshal.loads(data)  # noqa: S302
+    return marshal.loads(data)  # noqa: S302  # nosec B302
 
 
 def _no_shape(key: str) -> _Shape | None:

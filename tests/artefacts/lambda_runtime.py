@@ -33,7 +33,7 @@ sys.stdout = sys.stderr  # handler logs (powertools prints JSON lines) never mix
 class Context:
     """The attributes of Lambda's context object that handlers and powertools read."""
 
-    def __init__(self, function_name: str) -> None:
+    def __init__(self, function_name: str, timeout: float = 30) -> None:
         self.function_name = function_name
         self.function_version = "$LATEST"
         self.invoked_function_arn = (
@@ -42,7 +42,7 @@ class Context:
         self.aws_request_id = str(uuid.uuid4())
         self.log_group_name = f"/aws/lambda/{function_name}"
         self.log_stream_name = "2026/12/06/[$LATEST]0123456789abcdef"
-        self._deadline = time.monotonic() + 30
+        self._deadline = time.monotonic() + timeout  # the function's configured timeout
 
     def get_remaining_time_in_millis(self) -> int:
         return int((self._deadline - time.monotonic()) * 1000)
@@ -74,7 +74,8 @@ def main() -> None:
         else:
             try:
                 fn = _handler(request["handler"])
-                context = Context(request["handler"].rpartition(".")[2])
+                context = Context(request["handler"].rpartition(".")[2],
+                                  float(request.get("timeout", 30)))
                 answer = {"result": fn(request.get("event", {}), context)}
             except Exception as exc:  # the runtime reports any failure this way
                 answer = {"errorType": type(exc).__name__, "errorMessage": str(exc),

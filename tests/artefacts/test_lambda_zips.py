@@ -96,9 +96,11 @@ class Container:
         answer: dict[str, Any] = json.loads(line)
         return answer
 
-    def invoke(self, handler: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Invoke ``handler``; return its result, failing the test on an invocation error."""
-        answer = self.ask({"handler": handler, "event": event})
+    def invoke(self, handler: str, event: dict[str, Any], timeout: float = 30
+               ) -> dict[str, Any]:
+        """Invoke ``handler`` (``timeout``: the function's, in seconds); return its result,
+        failing the test on an invocation error."""
+        answer = self.ask({"handler": handler, "event": event, "timeout": timeout})
         assert "result" in answer, answer
         result: dict[str, Any] = answer["result"]
         return result
@@ -363,6 +365,52 @@ def test_rollout_controller_runs_on_its_schedule_event(control_plane: Container)
     report = control_plane.invoke("app.rollout_controller", {"source": "vexil.rollouts"})
     assert set(report) >= {"advanced", "rolled_back", "paused", "frozen", "errors"}
     assert report["errors"] == []
+
+
+def test_list_importer_drains_an_import_on_a_queue_insert_then_on_its_schedule(
+    control_plane: Container, seeded: dict[str, Any], lambda_env: dict[str, str]
+) -> None:
+    # A list segment and an uploaded, started import (through the zip's API), then the
+    # importer invoked as the stream mapping of infra/importer.tf delivers a queue insert.
+    token, project = seeded["token"], seeded["project"]
+    decision = control_plane.invoke("app.token_authorizer",
+                                    _authorizer_event(token, "POST", "/v1/projects"))
+    authorizer = {**decision["context"], "principalId": decision["principalId"]}
+    seg = "/v1/projects/{project}/environments/{env}/segments"
+    params = {"project": project, "env": "prod"}
+
+    def api(method: str, resource: str, extra: dict[str, str], body: Any) -> dict[str, Any]:
+        answer = control_plane.invoke("app.app", _proxy_event(
+            method, resource, {**params, **extra}, body, authorizer))
+        assert answer["statusCode"] < 300, answer
+        return dict(json.loads(answer["body"]))
+
+    api("POST", seg, {}, {"key": "beta", "type": "list"})
+    created = api("POST", seg + "/{segment}/imports", {"segment": "beta"}, {"format": "csv"})
+    s3 = boto3.session.Session().client("s3")
+    s3.put_object(Bucket=lambda_env["VEXIL_BUCKET"],
+                  Key=f"imports/{project}/prod/beta/{created['import_id']}",
+                  Body=b"id\nalice\nbob\nalice\n")
+    path = seg + "/{segment}/imports/{import_id}"
+    ids = {"segment": "beta", "import_id": created["import_id"]}
+    assert api("POST", path + "/start", ids, {})["status"] == "queued"
+    table = lambda_env["VEXIL_TABLE"]
+    inserts = [r for r in _stream_batch(table)["Records"]
+               if r["dynamodb"]["Keys"]["pk"]["S"] == "IMPORTQ"]
+    assert inserts
+    assert all(r["eventName"] == "INSERT" for r in inserts)
+    # control_plane/.chalice/config.json gives the importer 900 s.
+    report = control_plane.invoke("app.list_importer", {"Records": inserts}, timeout=900)
+    assert report == {"processed": [created["import_id"]], "queue_age_seconds": 0.0}
+    done = api("GET", path, ids, None)
+    assert done["status"] == "done", done
+    assert done["result"]["added"] == 2
+    assert done["result"]["duplicates"] == 1
+    assert api("GET", seg + "/{segment}/members", {"segment": "beta"}, None)["members"] == 2
+    # The schedule (infra/importer.tf's constant input): nothing left to do.
+    idle = control_plane.invoke("app.list_importer", {"source": "vexil.list-importer"},
+                                timeout=900)
+    assert idle == {"processed": [], "queue_age_seconds": 0.0}
 
 
 @pytest.fixture(scope="module")

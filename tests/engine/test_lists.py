@@ -141,3 +141,24 @@ def test_the_secret_is_not_in_the_reference_repr() -> None:
     env = compile_environment(_doc({"type": "list", "list": _ref()}))
     assert encode_secret(SECRET) not in repr(env.lists["beta"])
     assert str(SECRET) not in repr(env.lists["beta"])
+
+
+def test_the_pre_keyed_hash_and_its_memo_answer_as_the_writer_hashed() -> None:
+    # The reader's pre-keyed hasher (copy + update) and its one-entry memo (by the context
+    # key's identity) must agree with member_hash, whatever the order of lookups.
+    ids = [f"user-{i}" for i in range(300)]
+    env = compile_environment(_doc({"type": "list", "list": _ref()}))
+    env.lists["beta"].members = _membership(ids[::2])
+    from edge_reader.engine import Context
+
+    contexts = [Context.from_mapping({"key": i}) for i in ids] + [
+        Context.from_mapping({"key": "\ud800-lone-surrogate"})]
+    for _ in range(2):  # the same contexts again: memo hits and misses interleaved
+        for n, ctx in enumerate(contexts):
+            expected = n < len(ids) and n % 2 == 0
+            assert env.get_boolean("beta-ui", ctx, not expected) is expected
+            assert env.get_boolean("beta-ui", ctx, not expected) is expected  # memo hit
+    other = _membership(["user-1"])  # another list: its own memo, its own key
+    env.lists["beta"].members = other
+    assert env.get_boolean("beta-ui", contexts[1], False) is True
+    assert env.get_boolean("beta-ui", contexts[0], True) is False

@@ -510,7 +510,7 @@ def test_lambda_environment_matches_code() -> None:
         "VEXIL_KEEP_BUNDLES", "VEXIL_CLOUDFRONT_DISTRIBUTION_ID", "VEXIL_SIGNING_KEY_ID",
         "VEXIL_POINTER_MAX_AGE", "VEXIL_HEARTBEAT_INTERVAL",
         "VEXIL_ANCHOR_BUCKET", "VEXIL_ANCHOR_TRUSTED_KEYS", "VEXIL_CONSOLE_ORIGIN",
-        "VEXIL_ROLLOUT_TOPIC_ARN",
+        "VEXIL_ROLLOUT_TOPIC_ARN", "VEXIL_LIST_GRACE_SECONDS",
         "POWERTOOLS_METRICS_NAMESPACE",
     }
     # The publisher signs with the ACTIVE generation's key, which the module call passes.

@@ -9,8 +9,10 @@ object), put only the objects not already in S3, then the manifest. The result i
 ``list`` reference the server documents carry (edge_reader/engine/lists.py).
 
 Objects are immutable and content-addressed; writing one twice is harmless, so a crash
-between puts is repaired by the next publish. Old shards and manifests are not expired yet
-(docs/architecture.md, "List segments": left for housekeeping).
+between puts is repaired by the next publish. After a publish, :meth:`ListPublisher.retire`
+tags superseded shards and manifests for the lifecycle (``list_retention.py``); an object
+referenced again while it carries that tag is put again (a new untagged version), so what a
+manifest names is never expiring.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from __future__ import annotations
 import hashlib
 import threading
 from array import array
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib import keys, list_record
 from chalicelib.list_record import ListState
+from chalicelib.publish.list_retention import DEFAULT_GRACE_SECONDS, ListRetention, is_tagged
 from chalicelib.repository import decode_item
 from edge_reader.bundle.lists import (
     Manifest,
@@ -37,6 +41,7 @@ from edge_reader.engine.lists import SHARD_COUNT, encode_secret, shard_of
 
 SHARD_CONTENT_TYPE = "application/octet-stream"
 OBJECT_CACHE_CONTROL = "public, max-age=31536000, immutable"
+PUT_PARALLELISM = 10  # botocore keeps 10 connections per client by default: no more
 
 
 @dataclass(slots=True)
@@ -77,10 +82,13 @@ class ListPublish:
 class ListPublisher:
     """Turns list state into S3 objects; one per container (it caches members per list)."""
 
-    def __init__(self, *, table: str, dynamodb: Any, kms: Any, s3: Any, bucket: str) -> None:
-        """Low-level DynamoDB, KMS and S3 clients; ``bucket`` is the bundle bucket."""
+    def __init__(self, *, table: str, dynamodb: Any, kms: Any, s3: Any, bucket: str,
+                 keep: int = 10, grace: float = DEFAULT_GRACE_SECONDS) -> None:
+        """Low-level DynamoDB, KMS and S3 clients; ``bucket`` is the bundle bucket; ``keep``
+        and ``grace``: what :class:`ListRetention` keeps of each list's history."""
         self.table, self.dynamodb, self.kms, self.s3, self.bucket = (
             table, dynamodb, kms, s3, bucket)
+        self.retention = ListRetention(s3, bucket, keep=keep, grace=grace)
         self._held: dict[str, _Held] = {}
         self._secrets: dict[tuple[str, bytes], bytes] = {}
         self._lock = threading.Lock()
@@ -99,6 +107,7 @@ class ListPublisher:
             cold = len(held.touched) == SHARD_COUNT
             existing = self._existing(lists_prefix(*where)) if cold else set()
             written = 0
+            puts: list[tuple[str, bytes]] = []
             for index in sorted(held.touched):
                 shard = array("Q", sorted(held.members[index]))
                 if not shard:
@@ -107,20 +116,33 @@ class ListPublisher:
                 body = encrypt_shard(secret, where, index, shard)
                 sha = hashlib.sha256(body).hexdigest()
                 entry = ShardEntry(shard_object_key(*where, sha), sha, len(body), len(shard))
-                if entry.key not in existing and entry != held.entries[index]:
-                    self._put(entry.key, body)
+                if entry.key in existing:
+                    if self._tagged(entry.key):  # superseded once, live again
+                        puts.append((entry.key, body))
+                elif entry != held.entries[index]:
+                    puts.append((entry.key, body))
                     written += 1
                 held.entries[index] = entry
+            self._put_all(puts)
             manifest = encode_manifest(Manifest(project, environment, segment, state.seq,
                                                 held.count, tuple(held.entries)))
             sha = hashlib.sha256(manifest).hexdigest()
             key = manifest_object_key(*where, sha)
-            if key not in existing:
-                self._put(key, manifest)
+            if key not in existing or self._tagged(key):
+                self._put(key, manifest)  # a fresh LastModified: when it last became live
             held.touched = set()
             held.ref = {"manifest": key, "sha256": sha, "members": held.count,
                         "seq": state.seq, "secret": encode_secret(secret)}
             return ListPublish(segment, held.ref, written, held.count)
+
+    def retire(self, project: str, environment: str, live: dict[str, str]
+               ) -> tuple[list[str], list[str]]:
+        """After a publish moved the pointer: tag superseded list objects (``live``: segment
+        → manifest key the bundle names). (keys tagged, errors); never raises."""
+        return self.retention.after_publish(project, environment, live)
+
+    def _tagged(self, key: str) -> bool:
+        return is_tagged(self.s3, self.bucket, key)
 
     def _secret(self, project: str, environment: str, state: ListState) -> bytes:
         cache_key = (state.list_id, state.wrapped_secret)
@@ -172,6 +194,20 @@ class ListPublisher:
             found.update(str(o["Key"]) for o in page.get("Contents", []))
         return found
 
+    def _put_all(self, puts: list[tuple[str, bytes]]) -> None:
+        """Put the shards in parallel: a 1,000-id delta rewrites ~250 of them, and one at a
+        time costs 250 S3 round trips (5+ s on AWS). Any failure raises (the publish fails,
+        nothing goes live); what was put is harmless (content-addressed, unreferenced)."""
+        if len(puts) <= 1:
+            for key, body in puts:
+                self._put(key, body)
+            return
+        with ThreadPoolExecutor(min(PUT_PARALLELISM, len(puts)),
+                                thread_name_prefix="vexil-shard-put") as pool:
+            for _ in pool.map(lambda kb: self._put(*kb), puts):
+                pass
+
     def _put(self, key: str, body: bytes) -> None:
         self.s3.put_object(Bucket=self.bucket, Key=key, Body=body,
                            ContentType=SHARD_CONTENT_TYPE, CacheControl=OBJECT_CACHE_CONTROL)
+        self.retention.forget(key)

@@ -58,6 +58,7 @@ from chalicelib.publish.anchoring import (
     anchor_bucket,
 )
 from chalicelib.publish.build import ScopeBuild, build_scopes, with_lists
+from chalicelib.publish.list_retention import DEFAULT_GRACE_SECONDS as DEFAULT_LIST_GRACE
 from chalicelib.publish.lists import ListPublish, ListPublisher
 from chalicelib.publish.retention import DEFAULT_KEEP_BUNDLES, Housekeeping, Retention
 from chalicelib.publish.signing import Freshness, PointerSigner
@@ -237,6 +238,15 @@ class Publisher:
                 project, environment, snapshot.revision,
                 published={s.scope: s.key for s in outcome.scopes if s.status == "published"},
                 live_scopes={s.scope for s in outcome.scopes})
+            server_moved = any(s.scope == SERVER_SCOPE and s.status == "published"
+                               for s in outcome.scopes)
+            if self.lists is not None and server_moved:
+                # After the server pointer moved (so outcome.lists names every live list),
+                # as bundles are retired.
+                tagged, errors = self.lists.retire(project, environment, {
+                    k: str(done.ref["manifest"]) for k, done in outcome.lists.items()})
+                outcome.housekeeping.retired += tagged
+                outcome.housekeeping.errors += errors
         _emit_publish_metrics(snapshot, prepared, outcome, self.clock())
         logger.info(
             "publish finished",
@@ -565,5 +575,8 @@ def publisher_from_env(session: Any | None = None) -> Publisher:
         freshness=Freshness.from_env(),
         anchorer=Anchorer(AnchorStore(store.s3, anchor_bucket()), signer) if signer else None,
         lists=ListPublisher(table=os.environ["VEXIL_TABLE"], dynamodb=session.client("dynamodb"),
-                            kms=kms, s3=store.s3, bucket=store.bucket),
+                            kms=kms, s3=store.s3, bucket=store.bucket,
+                            keep=int(os.environ.get("VEXIL_KEEP_BUNDLES") or DEFAULT_KEEP_BUNDLES),
+                            grace=float(os.environ.get("VEXIL_LIST_GRACE_SECONDS")
+                                        or DEFAULT_LIST_GRACE)),
     )

@@ -8,9 +8,10 @@ API Gateway caps bodies at 10 MB, so a million-line file never goes through the 
 2. The client uploads, then ``POST …/imports/<id>/start``: the object must exist and be at
    most ``MAX_IMPORT_BYTES``; the import becomes ``queued`` and a queue item is written in
    the same transaction. The API returns at once.
-3. An importer (``process_next``; locally a thread of the stream worker, never its stream
-   handler) claims it (``processing``), parses the whole file first — every malformed line is
-   reported with its number (``failed``, nothing written) —, dedups (counted), hashes, writes
+3. An importer (``process_next``; on AWS the ``list_importer`` Lambda, locally a thread of
+   the stream worker, never its stream handler: chalicelib/list_importer.py) claims it
+   (``processing``), parses the whole file first — every malformed line is reported with
+   its number (``failed``, nothing written) —, dedups (counted), hashes, writes
    the batch items (invisible until the list's ``list_seq`` reaches them) and commits ONE
    transaction: ``list_seq``, the import's ``done`` status and counts, the queue item's
    deletion, the revision bump and one audit record. ``replace`` removes every member not in
@@ -18,6 +19,10 @@ API Gateway caps bodies at 10 MB, so a million-line file never goes through the 
 4. ``GET …/imports/<id>`` reports the status, counts and errors. The uploaded file (raw
    ids) is deleted once processed, whatever the outcome, and at once when ``start`` refuses
    it as too large; the bucket's lifecycle expires uploads nobody processed.
+5. An importer that dies mid-import (a Lambda timeout, a killed process) leaves the import
+   ``processing`` with its claim time: after ``LEASE_SECONDS`` (longer than the longest
+   Lambda run) the next importer reclaims it, deletes the invisible batch items the dead
+   run wrote (else every later delta would collide with them) and starts it again.
 
 In a protected environment ``start`` files a change request instead (``segment.import``):
 the operation names the uploaded object exactly — its ETag, size and version — so the
@@ -59,6 +64,8 @@ ABANDONED_IMPORT_DAYS = 7
 ids: the bucket's lifecycle (``expire-abandoned-imports``, infra/s3.tf) deletes it then."""
 QUEUE_PK = "IMPORTQ"
 QUEUE_SK_PREFIX = "Q#"
+LEASE_SECONDS = 960  # > the 900 s Lambda maximum: a claim this old belongs to a dead run
+_CLAIMABLE = 25  # queue items looked at per call (others may be held by live importers)
 
 
 @cache
@@ -157,34 +164,41 @@ def _queue(ctx: Ctx, item: dict[str, Any], obj: dict[str, Any], now: str,
                e=obj["etag"], v=obj["object_version"]),
         *([approved.step] if approved else []),
         put({"pk": QUEUE_PK, "sk": QUEUE_SK_PREFIX + import_id, "import_id": import_id,
-             "project": project, "environment": environment,
-             "segment": segment, "created_at": now}, "attribute_not_exists(pk)"),
+             "project": project, "environment": environment, "segment": segment,
+             "created_at": now, "queued_at": int(ctx.now())}, "attribute_not_exists(pk)"),
     ])
 
 
 def process_next(ctx: Ctx) -> str | None:
-    """Process the oldest queued import, if any; its id (None: the queue was empty)."""
-    queued, _ = ctx.repo.query(QUEUE_PK, QUEUE_SK_PREFIX, limit=1)
-    if not queued:
-        return None
-    q = queued[0]
-    import_id = str(q["import_id"])
-    process_import(ctx, str(q["project"]), str(q["environment"]), str(q["segment"]), import_id)
-    return import_id
+    """Process the oldest import that is queued, or whose importer died (claim older than
+    ``LEASE_SECONDS``); its id, or None when nothing is left that this importer may take
+    (an import a live importer holds is skipped, never waited for)."""
+    queued, _ = ctx.repo.query(QUEUE_PK, QUEUE_SK_PREFIX, limit=_CLAIMABLE)
+    for q in queued:
+        import_id = str(q["import_id"])
+        if process_import(ctx, str(q["project"]), str(q["environment"]), str(q["segment"]),
+                          import_id):
+            return import_id
+    return None
+
+
+def queue_age(ctx: Ctx) -> float:
+    """Seconds the oldest import has waited in the queue (0 when it is empty): the
+    importer's health in one number (alarmed on AWS, ``infra/importer.tf``)."""
+    queued, _ = ctx.repo.query(QUEUE_PK, QUEUE_SK_PREFIX, limit=_CLAIMABLE)
+    times = [float(q["queued_at"]) for q in queued if q.get("queued_at") is not None]
+    return max(0.0, ctx.now() - min(times)) if times else 0.0
 
 
 def process_import(ctx: Ctx, project: str, environment: str, segment: str, import_id: str
-                   ) -> None:
-    """Claim, parse, hash and commit one import (see the module docstring). Never raises for
-    bad input: the import ends ``failed`` with the reasons."""
+                   ) -> bool:
+    """Claim, parse, hash and commit one import (see the module docstring); False when it
+    was not ours to take (claimed by a live importer, or not queued). Never raises for bad
+    input: the import ends ``failed`` with the reasons."""
     item = _item(ctx, project, environment, segment, import_id)
+    if not _claim(ctx, item, project, environment, segment):
+        return False
     pk, sk = str(item["pk"]), str(item["sk"])
-    try:
-        ctx.repo.transact([update(pk, sk, "SET #s = :p, updated_at = :u", "#s = :q",
-                                  names={"#s": "status"}, p="processing", q="queued",
-                                  u=iso(ctx.now()))])
-    except Exception:  # claimed by another importer, or not queued: not ours
-        return
     written: list[tuple[str, str]] = []
     try:
         errors = _run(ctx, item, project, environment, segment, written)
@@ -199,6 +213,56 @@ def process_import(ctx: Ctx, project: str, environment: str, segment: str, impor
                    u=iso(ctx.now())),
             delete(QUEUE_PK, QUEUE_SK_PREFIX + import_id)])
     _discard_upload(item)
+    return True
+
+
+def _claim(ctx: Ctx, item: dict[str, Any], project: str, environment: str,
+           segment: str) -> bool:
+    """Mark the import ``processing`` with this claim's time (conditional: one importer
+    wins); a claim older than the lease is taken over after its orphans are deleted."""
+    pk, sk, now = str(item["pk"]), str(item["sk"]), ctx.now()
+    status, claimed = item.get("status"), float(item.get("claimed_at") or 0)
+    values: dict[str, Any]
+    if status == "queued":
+        condition, values = "#s = :q", {"q": "queued"}
+    elif status == "processing" and now - claimed > LEASE_SECONDS:
+        condition, values = "#s = :p AND claimed_at = :c", {"p": "processing",
+                                                            "c": item.get("claimed_at")}
+        if item.get("claimed_at") is None:
+            condition, values = "#s = :p AND attribute_not_exists(claimed_at)", {
+                "p": "processing"}
+    else:
+        return False
+    try:
+        ctx.repo.transact([update(pk, sk, "SET #s = :n, updated_at = :u, claimed_at = :t",
+                                  condition, names={"#s": "status"}, n="processing",
+                                  u=iso(now), t=int(now), **values)])
+    except TransactionCancelled:  # another importer claimed it first
+        return False
+    if status == "processing":
+        log.warning("import %s: its importer died mid-way; starting it again",
+                    item["import_id"])
+        _drop_orphans(ctx, project, environment, segment, str(item["import_id"]))
+    return True
+
+
+def _drop_orphans(ctx: Ctx, project: str, environment: str, segment: str,
+                  import_id: str) -> None:
+    """Delete the batch items a dead run of ``import_id`` wrote beyond the list's
+    ``list_seq`` (invisible, but they would block the next batch's sequence number). A
+    list the dead run was creating has no state yet: its batches sit under a list id no
+    state will ever name, unreachable."""
+    state = ctx.repo.get(keys.env_pk(project, environment), keys.list_sk(segment))
+    if state is None:
+        return
+    current = list_record.read_state(state)
+    pk = keys.list_batches_pk(project, environment, current.list_id)
+    cursor: str | None = keys.list_batch_sk(current.seq)
+    while cursor:
+        items, cursor = ctx.repo.query(pk, keys.LIST_BATCH_SK_PREFIX, start_sk=cursor)
+        for batch in items:
+            if str(batch.get("batch_id", "")).startswith(f"{import_id}-"):
+                ctx.repo.transact([delete(str(batch["pk"]), str(batch["sk"]))])
 
 
 def _discard_upload(item: dict[str, Any]) -> None:
@@ -232,14 +296,20 @@ def _run(ctx: Ctx, item: dict[str, Any], project: str, environment: str, segment
     list_id, secret, new_state = members.list_secret(ctx, t)
     adds = set(list_record.hash_ids(secret, parsed.ids))
     removes: set[int] = set()
-    if item.get("mode") == "replace" and t.state is not None:
-        removes = members.folded(ctx, project, environment, t.state) - adds
+    count = len(adds)
+    if t.state is not None:
+        with members.FOLD_LOCK:
+            current = members.folded(ctx, project, environment, t.state)
+            if item.get("mode") == "replace":
+                removes = current - adds  # and the count is len(adds)
+            else:
+                count = len(current) + sum(1 for h in adds if h not in current)
     base_seq = 0 if new_state is not None else int(t.state["list_seq"])  # type: ignore[index]
     seq = _write_batches(ctx, project, environment, list_id, base_seq, sorted(adds),
                          sorted(removes), str(item["import_id"]), written)
     result = {"ids": len(parsed.ids), "duplicates": parsed.duplicates, "added": len(adds),
               "removed": len(removes), "seq": seq}
-    _commit(ctx, item, t, new_state, base_seq, seq, result)
+    _commit(ctx, item, t, new_state, base_seq, seq, result, count)
     return []
 
 
@@ -262,14 +332,17 @@ def _write_batches(ctx: Ctx, project: str, environment: str, list_id: str, base_
 
 
 def _commit(ctx: Ctx, item: dict[str, Any], t: Any, new_state: dict[str, Any] | None,
-            base_seq: int, seq: int, result: dict[str, Any]) -> None:
+            base_seq: int, seq: int, result: dict[str, Any], count: int) -> None:
+    """The import's one transaction: list state (``list_seq`` and ``list_members``),
+    import ``done``, queue item gone, revision bump and audit record."""
     now = iso(ctx.now())
     state_key = (keys.env_pk(t.project, t.environment), keys.list_sk(t.segment))
     steps = [
-        put({**new_state, "list_seq": seq, "updated_at": now}, "attribute_not_exists(pk)")
+        put({**new_state, "list_seq": seq, "updated_at": now, "list_members": count},
+            "attribute_not_exists(pk)")
         if new_state is not None else
-        update(*state_key, "SET list_seq = :n, updated_at = :u, version = :n",
-               "list_seq = :o", n=seq, u=now, o=base_seq),
+        update(*state_key, "SET list_seq = :n, updated_at = :u, version = :n, "
+               "list_members = :m", "list_seq = :o", n=seq, u=now, o=base_seq, m=count),
         update(str(item["pk"]), str(item["sk"]), "SET #s = :d, #r = :r, updated_at = :u",
                "#s = :p", names={"#s": "status", "#r": "result"}, d="done", r=result, u=now,
                p="processing"),

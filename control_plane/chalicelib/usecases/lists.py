@@ -11,15 +11,22 @@ revision bump and the audit record (counts and a digest of the ids, never the id
 publisher folds the batches into shards.
 
 The list's state item and secret are created by the first batch or import (KMS wraps the
-secret, purpose ``list-secret``). A protected environment files a change request holding
-the whole batch; applying it runs this same use case with ``approved``.
+secret, purpose ``list-secret``). The state item also holds ``list_members``, the exact
+member count after its ``list_seq``, set in the same transaction as each batch, so reading
+a list's size is one item, not its batches (8 MB at a million). Computing it needs the
+members (is an added id new? a removed one present?): each container keeps the list folded
+(:func:`folded`, by ``list_id``) and reads only the batches written since.
+
+A protected environment files a change request holding the whole batch; applying it runs
+this same use case with ``approved``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -35,6 +42,10 @@ from chalicelib.usecases.sdk_keys import kms_client
 from edge_reader.engine.lists import LIST_TYPE
 
 _SECRETS: dict[tuple[str, bytes], bytes] = {}  # unwrapped list secrets, per container
+# list_id -> (seq, hashed members at seq): per container, so a write reads new batches only
+_FOLDS: dict[str, tuple[int, set[int]]] = {}
+FOLD_LOCK = threading.RLock()
+"""Held while a fold is read or advanced (a fold is advanced in place, never copied)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +180,10 @@ def write_batch(ctx: Ctx, call: Call, t: _List, batch_id: str, add: Sequence[str
     pk = keys.list_batches_pk(t.project, t.environment, list_id)
     result = {**result, "seq": seq}
     now = iso(ctx.now())
+    adds = list_record.hash_ids(secret, add)
+    removes = list_record.hash_ids(secret, remove)
     batch = {"pk": pk, "sk": keys.list_batch_sk(seq), "batch_id": batch_id, "created_at": now,
-             "adds": list_record.pack(list_record.hash_ids(secret, add)),
-             "removes": list_record.pack(list_record.hash_ids(secret, remove))}
+             "adds": list_record.pack(adds), "removes": list_record.pack(removes)}
     steps = [put(batch, "attribute_not_exists(pk)"),
              put({"pk": pk, "sk": keys.list_batch_id_sk(batch_id), "seq": seq,
                   "result": result, "created_at": now,
@@ -179,11 +191,14 @@ def write_batch(ctx: Ctx, call: Call, t: _List, batch_id: str, add: Sequence[str
                  "attribute_not_exists(pk)")]
     state_key = (keys.env_pk(t.project, t.environment), keys.list_sk(t.segment))
     if new_state is not None:
-        steps.append(put({**new_state, "list_seq": seq, "updated_at": now},
-                         "attribute_not_exists(pk)"))
+        steps.append(put({**new_state, "list_seq": seq, "updated_at": now,
+                          "list_members": len(set(adds))}, "attribute_not_exists(pk)"))
     else:
-        steps.append(update(*state_key, "SET list_seq = :n, updated_at = :u, version = :n",
-                            "list_seq = :o", n=seq, u=now, o=seq - 1))
+        count = members_after(ctx, t.project, t.environment, t.state, adds,  # type: ignore[arg-type]
+                              removes)
+        steps.append(update(*state_key, "SET list_seq = :n, updated_at = :u, version = :n, "
+                            "list_members = :m", "list_seq = :o", n=seq, u=now, o=seq - 1,
+                            m=count))
 
     def conflict() -> NoReturn:
         if approved:
@@ -221,27 +236,50 @@ def audited_operation(op: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def list_state(ctx: Ctx, project: str, environment: str, segment: str) -> dict[str, Any]:
-    """The list's size (members after every batch) and sequence."""
+    """The list's size (members after every batch) and sequence: one item read (a state
+    written before ``list_members`` existed is folded once instead)."""
     t = read_list(ctx, project, environment, segment)
     if t.state is None:
         return {"segment": segment, "seq": 0, "members": 0, "updated_at": None}
     state = list_record.read_state(t.state)
+    count = t.state.get("list_members")
     return {"segment": segment, "seq": state.seq,
-            "members": len(folded(ctx, project, environment, t.state)),
+            "members": int(count) if count is not None else
+            len(folded(ctx, project, environment, t.state)),
             "updated_at": t.state.get("updated_at")}
 
 
+def members_after(ctx: Ctx, project: str, environment: str, state_item: Item,
+                  adds: Iterable[int], removes: Iterable[int]) -> int:
+    """The member count once a batch adding ``adds`` and removing ``removes`` (hashes)
+    lands on the list at ``state_item``'s ``list_seq``."""
+    with FOLD_LOCK:
+        members = folded(ctx, project, environment, state_item)
+        new = {h for h in adds if h not in members}
+        gone = {h for h in removes if h in members}
+        return len(members) + len(new) - len(gone)
+
+
 def folded(ctx: Ctx, project: str, environment: str, state_item: Item) -> set[int]:
-    """The list's hashed members at its ``list_seq`` (every batch applied in order)."""
+    """The list's hashed members at its ``list_seq`` (every batch applied in order). Kept
+    per container: only batches newer than the last fold are read. Do not modify it, and
+    hold ``FOLD_LOCK`` while using it (another thread may advance it)."""
     state = list_record.read_state(state_item)
-    members: set[int] = set()
-    pk = keys.list_batches_pk(project, environment, state.list_id)
-    cursor = None
-    while True:
-        items, cursor = ctx.repo.query(pk, keys.LIST_BATCH_SK_PREFIX, start_sk=cursor)
-        for item in items:
-            if int(str(item["sk"])[len(keys.LIST_BATCH_SK_PREFIX):]) <= state.seq:
-                list_record.apply_batch(members, item)
-        if not cursor:
-            break
-    return members
+    with FOLD_LOCK:
+        seq, members = _FOLDS.get(state.list_id, (0, set()))
+        if seq > state.seq:  # a stale read behind a newer fold: fold afresh, uncached
+            seq, members = 0, set()
+        elif seq == state.seq:
+            return members
+        pk = keys.list_batches_pk(project, environment, state.list_id)
+        cursor: str | None = keys.list_batch_sk(seq) if seq else None
+        while True:
+            items, cursor = ctx.repo.query(pk, keys.LIST_BATCH_SK_PREFIX, start_sk=cursor)
+            for item in items:
+                if seq < int(str(item["sk"])[len(keys.LIST_BATCH_SK_PREFIX):]) <= state.seq:
+                    list_record.apply_batch(members, item)
+            if not cursor:
+                break
+        if state.list_id not in _FOLDS or _FOLDS[state.list_id][0] <= state.seq:
+            _FOLDS[state.list_id] = (state.seq, members)
+        return members
