@@ -83,16 +83,16 @@ def hash_ids(secret: bytes, ids: Iterable[str]) -> array[int]:
     return array("Q", (member_hash(key, i) for i in ids))
 
 
-def batch_digest(secret: bytes, add: Iterable[str], remove: Iterable[str]) -> str:
-    """A digest of a batch's content — its distinct added and removed ids, in any order —
-    that tells a retry (same ids) from a reused batch id (other ids).
+def batch_digest(adds: Iterable[int], removes: Iterable[int]) -> str:
+    """A digest of a batch's content — the :func:`hash_ids` of its added and removed ids,
+    distinct, in any order — that tells a retry (same ids) from a reused batch id (other ids).
 
     Over the keyed member hashes, not the ids: an unkeyed hash of a one-id batch would let
     anyone reading the table confirm a guessed e-mail address.
     """
     digest = hashlib.sha256()
-    for ids in (add, remove):
-        hashes = sorted(set(hash_ids(secret, ids)))
+    for side in (adds, removes):
+        hashes = sorted(set(side))
         digest.update(len(hashes).to_bytes(8, "little"))
         digest.update(pack(to_array(hashes)))
     return digest.hexdigest()

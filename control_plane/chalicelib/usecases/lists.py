@@ -136,7 +136,8 @@ def _replayed(ctx: Ctx, t: _List, batch_id: str, add: Sequence[str], remove: Seq
     stored = done.get("ids_digest")
     if stored is not None:
         _, secret, _ = list_secret(ctx, t)
-        if list_record.batch_digest(secret, add, remove) != stored:
+        if list_record.batch_digest(list_record.hash_ids(secret, add),
+                                    list_record.hash_ids(secret, remove)) != stored:
             message = (f"batch_id {batch_id!r} was already used for other ids (batch "
                        f"{done.get('seq')}); a batch id names one set of ids: send these "
                        "under a new batch_id")
@@ -187,7 +188,7 @@ def write_batch(ctx: Ctx, call: Call, t: _List, batch_id: str, add: Sequence[str
     steps = [put(batch, "attribute_not_exists(pk)"),
              put({"pk": pk, "sk": keys.list_batch_id_sk(batch_id), "seq": seq,
                   "result": result, "created_at": now,
-                  "ids_digest": list_record.batch_digest(secret, add, remove)},
+                  "ids_digest": list_record.batch_digest(adds, removes)},
                  "attribute_not_exists(pk)")]
     state_key = (keys.env_pk(t.project, t.environment), keys.list_sk(t.segment))
     if new_state is not None:
