@@ -9,7 +9,11 @@
   sequential summaries of F flags × 2 variations each, authenticated by a real SDK key;
   summaries/s, counters/s, latency and its ``aws`` share (Server-Timing). moto serves about
   300 DynamoDB operations/s on this machine and a summary costs F + 1 UpdateItems, so the
-  figure measures the emulator more than the endpoint.
+  figure measures the emulator more than the endpoint. The F flags are created first: only
+  flags the environment has are counted per name.
+* ``unknown``: summaries of 5,000 counters of flags the environment does not have (what a
+  hostile or misconfigured client key sends): answered with one UpdateItem (the day's
+  summary item), whatever the names; latency and the items written.
 
 What recording costs a getter is measured by ``bench_eval`` (its ``insights`` figures).
 """
@@ -124,7 +128,12 @@ def measure_ingest(n: int, flags: int) -> dict[str, Any]:
                                          {"kind": "server"})
         if status != 201:
             raise RuntimeError(f"creating the SDK key answered {status}")
-        return _time_ingest(base, str(created["key"]), n, flags)
+        for i in range(flags):
+            _request(base, "POST", "/v1/projects/bench/flags", token, {
+                "key": f"flag-{i}", "kind": "boolean", "variations": {"on": True, "off": False}})
+        result = _time_ingest(base, str(created["key"]), n, flags)
+        result["unknown"] = _time_unknown(base, str(created["key"]), max(3, n // 4))
+        return result
     finally:
         for proc in reversed(started):
             procs.stop(proc)
@@ -135,10 +144,10 @@ def _time_ingest(base: str, sdk_key: str, n: int, flags: int) -> dict[str, Any]:
     aws: list[float] = []
     t0 = time.perf_counter()
     for i in range(n):
-        status, _, timing, total = _request(base, "POST", "/v1/insights/evaluations", sdk_key,
-                                            _summary(flags, i))
-        if status != 200:
-            raise RuntimeError(f"summary {i} answered {status}")
+        status, answer, timing, total = _request(base, "POST", "/v1/insights/evaluations",
+                                                 sdk_key, _summary(flags, i))
+        if status != 200 or answer.get("flags") != flags:
+            raise RuntimeError(f"summary {i} answered {status}: {answer}")
         totals.append(total)
         aws.append(timing.get("aws", 0.0))
     wall = time.perf_counter() - t0
@@ -150,6 +159,25 @@ def _time_ingest(base: str, sdk_key: str, n: int, flags: int) -> dict[str, Any]:
             "p50_ms": round(statistics.median(totals) * 1000, 1),
             "p99_ms": round(ordered[min(n - 1, round(0.99 * (n - 1)))] * 1000, 1),
             "aws_share": round(sum(aws) / sum(totals), 2)}
+
+
+def _time_unknown(base: str, sdk_key: str, n: int) -> dict[str, Any]:
+    """``n`` summaries of 5,000 counters naming flags the environment does not have."""
+    totals: list[float] = []
+    written: set[int] = set()
+    for i in range(n):
+        body = {**_summary(0, i), "counters": [
+            {"flag": f"ghost-{i}-{j}", "variant": "on", "reason": "SPLIT", "count": 1}
+            for j in range(5000)]}
+        status, answer, _, total = _request(base, "POST", "/v1/insights/evaluations",
+                                            sdk_key, body)
+        if status != 200 or answer.get("unknown", {}).get("flags") != 5000:
+            raise RuntimeError(f"unknown summary {i} answered {status}: {answer}")
+        totals.append(total)
+        written.add(int(answer["flags"]) + 1)  # one item per counted flag + the day summary
+    return {"summaries": n, "counters_per_summary": 5000,
+            "items_written_per_summary": max(written),
+            "p50_ms": round(statistics.median(totals) * 1000, 1)}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,6 +201,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{g['counters_per_sec']:,} counters/s ({g['counters_per_summary']} counters, "
           f"{g['dynamodb_writes_per_summary']} UpdateItems each); p50 {g['p50_ms']} ms, p99 "
           f"{g['p99_ms']} ms, {int(g['aws_share'] * 100)} % of it in DynamoDB (moto)")
+    u = g["unknown"]
+    print(f"ingest of {u['counters_per_summary']:,} counters of unknown flags: "
+          f"{u['items_written_per_summary']} item written per summary; p50 {u['p50_ms']} ms")
     return 0
 
 

@@ -7,7 +7,8 @@ per line). Every malformed line is reported with its number before anything is s
 Sending: the ids go in batches of at most ``MAX_BATCH`` through
 ``POST …/segments/<s>/members``, each with a batch id derived from the file's content and the
 batch's index, so re-running an interrupted upload re-sends only what the API has not
-applied (a batch id already applied answers ``replayed`` and changes nothing).
+applied (a batch id already applied answers ``replayed`` and changes nothing; the same batch
+id with other ids is refused, 409, so a ``--batch-id`` label names one set of ids).
 """
 
 from __future__ import annotations

@@ -10,12 +10,14 @@ like ``sdk_key_record``: one definition of the shapes and of the secret's KMS co
   segment.
 * ``L#<p>#<e>#<list_id>`` / ``B#<seq>``: one batch — ``adds``/``removes`` (packed 8-byte
   little-endian keyed hashes, never the raw ids), ``batch_id``; immutable.
-* ``L#…`` / ``I#<batch_id>``: the batch id's record (``seq``, counts): a retried batch id
-  answers what the first attempt did and writes nothing.
+* ``L#…`` / ``I#<batch_id>``: the batch id's record (``seq``, counts, ``ids_digest``:
+  :func:`batch_digest`): a retried batch id with the same ids answers what the first attempt
+  did and writes nothing; with other ids it is refused.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from array import array
@@ -79,6 +81,21 @@ def hash_ids(secret: bytes, ids: Iterable[str]) -> array[int]:
     """The keyed hashes (engine/lists.py) of ``ids`` — what batches and shards store."""
     key = derive_key(secret, "member")
     return array("Q", (member_hash(key, i) for i in ids))
+
+
+def batch_digest(adds: Iterable[int], removes: Iterable[int]) -> str:
+    """A digest of a batch's content — the :func:`hash_ids` of its added and removed ids,
+    distinct, in any order — that tells a retry (same ids) from a reused batch id (other ids).
+
+    Over the keyed member hashes, not the ids: an unkeyed hash of a one-id batch would let
+    anyone reading the table confirm a guessed e-mail address.
+    """
+    digest = hashlib.sha256()
+    for side in (adds, removes):
+        hashes = sorted(set(side))
+        digest.update(len(hashes).to_bytes(8, "little"))
+        digest.update(pack(to_array(hashes)))
+    return digest.hexdigest()
 
 
 def to_array(hashes: Iterable[int]) -> array[int]:

@@ -100,7 +100,8 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec(E + "/segments/{segment}", "DELETE", Perm.WRITE, "deleteSegment",
               "Delete a segment", "Reason", if_match=True, protected=True, tag="segments"),
     RouteSpec(E + "/segments/{segment}/members", "POST", Perm.WRITE, "changeSegmentMembers",
-              "Add/remove up to 10,000 members of a list segment (idempotent by batch_id)",
+              "Add/remove up to 10,000 members of a list segment (batch_id is an idempotency "
+              "key: the same ids replay the first answer, other ids are 409)",
               "SegmentMembers", protected=True, tag="segments", max_body=4 * 1024 * 1024),
     RouteSpec(E + "/segments/{segment}/members", "GET", Perm.READ, "getSegmentMembers",
               "A list segment's size and sequence", tag="segments"),

@@ -43,13 +43,20 @@ def test_upload_add_remove_show(capsys: pytest.CaptureFixture[str], cli_env: dic
     again = json.loads(_ok(capsys, "segments", "add", "beta", "x-1", "x-2", *scope, "--json"))
     assert first["replayed"] == 0
     assert again["replayed"] == 1
+    # a batch id the user names is an idempotency key: other ids under it are refused
+    _ok(capsys, "segments", "add", "beta", "y-1", "--batch-id", "mine", *scope)
+    code, _, err = _cli(capsys, "segments", "add", "beta", "y-2", "--batch-id", "mine", *scope)
+    assert code == 1
+    assert "already used for other ids" in err
+    assert "1 already applied" in _ok(capsys, "segments", "add", "beta", "y-1",
+                                      "--batch-id", "mine", *scope)
     assert "remove: 2 ids" in _ok(capsys, "segments", "remove", "beta", "user-1", "user-2",
                                   *scope)
     _ok(capsys, "segments", "add", "beta", "new-1", *scope)
     shown = json.loads(_ok(capsys, "segments", "show", "beta", *scope))
     assert shown["type"] == "list"
-    assert shown["members"]["members"] == 12_000 + 2 - 2 + 1
-    assert shown["members"]["seq"] == 5
+    assert shown["members"]["members"] == 12_000 + 2 + 1 - 2 + 1
+    assert shown["members"]["seq"] == 6
 
 
 def test_a_malformed_file_names_its_lines_and_sends_nothing(

@@ -228,3 +228,63 @@ def test_the_stale_view_is_scoped_and_days_checked(world: World, shop: Any) -> N
                          token=editor).status_code == 403
     r = world.api.put(f"/v1/projects/{project}/code-references/x", {"flags": {"Bad!": []}})
     assert r.status_code == 400
+
+
+def test_unknown_flags_and_variations_are_counted_once_per_day_not_per_name(
+        world: World) -> None:
+    """Flags the environment does not have (a reader on the wrong environment, a typo) and
+    variations a flag does not have (an old bundle) get no items or attributes of their own:
+    the day's summary sums them, the stale view shows them, and a flag served only
+    variations it no longer has is no ``single_variation`` candidate."""
+    project = world.new_project()
+    _flag(world, project, "checkout")
+    key = _sdk_key(world, project, "staging")
+    world.clock.advance(8 * DAY)  # the configuration is now older than the window
+    try:
+        body = _summary(project, "staging", [
+            _counter("checkout", "legacy", "SPLIT", 4), _counter("chekout", "on", count=6),
+            _counter("chekout", "off", count=1)])
+        r = _ingest(world, key, body)
+        assert r.status_code == 200, r.json
+        assert r.json["flags"] == 1
+        assert r.json["unknown"] == {"flags": 1, "variants": 1, "evaluations": 11,
+                                     "examples": ["chekout", "checkout/legacy"]}
+        view = _stale(world, project, "staging")
+        assert "checkout" not in view  # evaluated; served no known single variation
+        assert view["_"]["unknown"] == {"flag_evaluations": 7, "variant_evaluations": 4,
+                                        "by_key": {key.split("_")[2]: "chekout"}}
+        # The same summary again: the sums grow, the names stored do not.
+        assert _ingest(world, key, body).status_code == 200
+        assert _stale(world, project, "staging")["_"]["unknown"]["flag_evaluations"] == 14
+        world.clock.advance(8 * DAY)  # out of a 7-day window
+        assert _stale(world, project, "staging")["_"]["unknown"]["flag_evaluations"] == 0
+    finally:
+        world.clock.advance(-16 * DAY)
+
+
+def test_a_new_variation_is_counted_from_the_next_summary(world: World,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    """The environment's flags are cached by its revision: a definition gaining a variation
+    (which bumps the revision of every environment configuring it) is counted at once; the
+    cache holds a bounded number of environments."""
+    from chalicelib.usecases import insights
+
+    project = world.new_project()
+    _flag(world, project, "checkout")
+    key = _sdk_key(world, project, "staging")
+    beta = _summary(project, "staging", [_counter("checkout", "beta", count=2)])
+    assert _ingest(world, key, beta).json["unknown"]["variants"] == 1
+    definition = world.api.get(f"/v1/projects/{project}/flags/checkout").json
+    r = world.api.put(f"/v1/projects/{project}/flags/checkout",
+                      {"kind": "boolean", "variations": {"on": True, "off": False,
+                                                         "beta": True}},
+                      if_match=definition["version"])
+    assert r.status_code == 200, r.json
+    assert _ingest(world, key, beta).json["unknown"]["variants"] == 0
+    counters = world.ctx.repo.query(f"INS#{project}#staging", "D#")[0]
+    assert [(i["xv"], i["v:beta"]) for i in counters] == [(2, 2)]
+    monkeypatch.setattr(insights, "MAX_CACHED_ENVIRONMENTS", 1)
+    insights.known_flags(world.ctx, project, "production")
+    assert len(insights._KNOWN) == 1
+    assert next(iter(insights._KNOWN))[1:] == (project, "production")

@@ -49,11 +49,19 @@ def test_batches_are_hashed_counted_and_idempotent(world: World) -> None:
     assert r.json == {"segment": "beta", "batch_id": "b-1", "added": 3, "removed": 0,
                       "duplicates": 1, "seq": 1}
     assert api.get(f"/v1/projects/{p}/environments/dev").json["revision"] == rev + 1
-    again = api.post(members, {"batch_id": "b-1", "add": ["zed"]})
+    # A retry (the same ids, in any order, duplicates or not) replays the first answer...
+    again = api.post(members, {"batch_id": "b-1", "add": ["carol", "bob", "alice"]})
     assert again.status_code == 200
     assert again.json["replayed"] is True
     assert again.json["seq"] == 1
     assert again.json["added"] == 3
+    # ...the same batch id with other ids is refused (an idempotency key names one payload)
+    for other in ({"add": ["zed"]}, {"add": ["alice", "bob", "carol", "zed"]},
+                  {"add": ["alice", "bob"], "remove": ["carol"]}):
+        refused = api.post(members, {"batch_id": "b-1", **other})
+        assert refused.status_code == 409, refused.json
+        assert [d["path"] for d in refused.json["error"]["details"]] == ["batch_id"]
+        assert "already used for other ids" in refused.json["error"]["message"]
     assert api.get(f"/v1/projects/{p}/environments/dev").json["revision"] == rev + 1
     assert api.post(members, {"batch_id": "b-2", "remove": ["bob", "nobody"]}).status_code == 200
     state = api.get(members).json

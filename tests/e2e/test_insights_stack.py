@@ -178,3 +178,32 @@ def test_an_sdk_key_writes_only_its_environment_over_http(
                      headers={"Authorization": f"Bearer {info['sdk_keys']['production']['server']}",
                               "Content-Type": "application/json"})
     assert r.status == 200, r.data
+
+
+def test_flags_the_environment_does_not_have_are_summed_and_shown(
+        stack: tuple[Path, dict[str, Any]]) -> None:
+    """A reader's counts of a flag the environment lacks write no item of their own (a
+    client key ships in browsers): the day's summary sums them and `flags stale` says so."""
+    import urllib3
+
+    state, info = stack
+    http = urllib3.PoolManager(ca_certs=info["ca_bundle"])
+    key = info["sdk_keys"]["staging"]["client"]
+    body = {"format": 1, "project": "shop", "environment": "staging",
+            "counters": [{"flag": f"no-such-flag-{i}", "variant": "on", "reason": "STATIC",
+                          "count": 2} for i in range(40)]}
+    r = http.request("POST", info["api"].rstrip("/") + "/v1/insights/evaluations",
+                     body=json.dumps(body).encode(),
+                     headers={"Authorization": f"Bearer {key}",
+                              "Content-Type": "application/json"})
+    assert r.status == 200, r.data
+    answer = json.loads(r.data)
+    assert (answer["flags"], answer["unknown"]["flags"]) == (0, 40), answer
+    view = _stale(state)
+    assert view["unknown"]["flag_evaluations"] >= 80
+    assert view["unknown"]["by_key"][key.split("_")[2]] == "no-such-flag-0"
+    assert not any(i["key"].startswith("no-such-flag") for i in view["items"])
+    text = _vexil(state, "flags", "stale", "--project", "shop", "--environment", "staging")
+    assert text.returncode == 0, text.stderr
+    assert "'no-such-flag-0'" in text.stderr
+    assert "another environment, or a typo" in text.stderr

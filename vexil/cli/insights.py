@@ -89,7 +89,22 @@ def cmd_flags(args: argparse.Namespace) -> int:
     if view.get("code_references") is None:
         out("no code references uploaded for this project: run `vexil refs --upload` in CI "
             "to add 'no code references' to this list")
+    _say_unknown(view.get("unknown") or {}, f"{args.project}/{args.environment}")
     return found
+
+
+def _say_unknown(unknown: dict[str, Any], where: str) -> None:
+    """One line when readers reported flags or variations the environment does not have
+    (counted apart by the API): a reader on the wrong environment, or a typo."""
+    flags, variants = (int(unknown.get("flag_evaluations", 0)),
+                       int(unknown.get("variant_evaluations", 0)))
+    if not flags and not variants:
+        return
+    by_key = ", ".join(f"key {k}: {v!r}" for k, v in sorted(
+        (unknown.get("by_key") or {}).items()))
+    out(f"readers reported {flags:,} evaluations of flags and {variants:,} of variations "
+        f"{where} does not have (last seen: {by_key or '—'}): a reader configured for "
+        "another environment, or a typo in a flag key")
 
 
 def cmd_refs(args: argparse.Namespace) -> int:

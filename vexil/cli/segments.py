@@ -80,7 +80,9 @@ def register(sub: Subparsers) -> None:
         ch.add_argument("key", help="list segment key")
         ch.add_argument("ids", nargs="*", help="member ids (context keys)")
         ch.add_argument("--file", help="more ids, one per line (CSV first column)")
-        ch.add_argument("--batch-id", help="idempotency id (default: from the ids)")
+        ch.add_argument("--batch-id", help="idempotency id: re-sending the same ids under it "
+                        "changes nothing; other ids under it are refused (default: from "
+                        "the ids)")
         changers.append(ch)
     for ch in changers:
         add_scope(ch)

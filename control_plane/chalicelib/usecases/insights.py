@@ -10,15 +10,25 @@ refused (403), whatever its secret. The check is a constant-time compare with th
 right on SDK-key secrets.
 
 Storage: one item per (environment, flag, UTC day) with ``ADD`` counters (``total``,
-``v:<variant>``, ``nv`` for the caller's default, ``r:<REASON>``), ``last_seen`` and an
-``insights_ttl`` (DynamoDB TTL, ``RETENTION_DAYS``); and one item per (environment, day)
-with the SDKs seen and the counters readers had to drop. Days follow the server's clock,
-not the reader's: a reader with a wrong clock cannot write into the past or the future.
+``v:<variant>``, ``nv`` for the caller's default, ``xv`` for variants the flag does not have,
+``r:<REASON>``), ``last_seen`` and an ``insights_ttl`` (DynamoDB TTL, ``RETENTION_DAYS``);
+and one item per (environment, day) with the SDKs seen, the counters readers had to drop and
+the evaluations of flags the environment does not have. Days follow the server's clock, not
+the reader's: a reader with a wrong clock cannot write into the past or the future.
+
+Only flags the environment has get an item, and only their variations an attribute
+(:func:`known_flags`): the flag keys and variant names come from the body, and a client SDK
+key ships in browsers — counting whatever it names would buy 5,000 writes per POST and grow a
+flag's item to DynamoDB's 400 KB limit. Everything else is summed into bounded counters of
+the day's summary item, so a misconfigured SDK is visible, not silent.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
@@ -35,6 +45,15 @@ DEFAULT_STALE_DAYS: Final = 30
 MAX_COUNTERS: Final = 5000
 """Counters in one summary (the reader sends bigger windows in several POSTs)."""
 NO_VARIANT_ATTR: Final = "nv"
+UNKNOWN_VARIANT_ATTR: Final = "xv"
+"""Evaluations of a known flag naming a variation it does not have (one attribute, bounded)."""
+UNKNOWN_VARIANT_LABEL: Final = "(unknown)"
+"""How the stale view names them (no variation name has parentheses)."""
+UNKNOWN_FLAGS_ATTR: Final = "unknown_flags"
+UNKNOWN_VARIANTS_ATTR: Final = "unknown_variants"
+UNKNOWN_SAMPLE_PREFIX: Final = "unknown:"
+"""``unknown:<key id>``: the last unknown flag (or ``flag/variant``) a key reported."""
+MAX_CACHED_ENVIRONMENTS: Final = 256
 REASONS: Final = ("STATIC", "DEFAULT", "TARGETING_MATCH", "SPLIT", "CACHED", "DISABLED",
                   "UNKNOWN", "STALE", "ERROR")
 EXPIRY_KEYS: Final = ("expires", "temporary")
@@ -78,15 +97,87 @@ def authenticate_sdk_key(ctx: Ctx, authorization: str | None, project: str,
     return key.key_id
 
 
+@dataclass(frozen=True, slots=True)
+class _Known:
+    """The flags an environment has at one revision, each with its variation names."""
+
+    revision: int
+    variations: Mapping[str, frozenset[str]]
+
+
+_KNOWN: OrderedDict[tuple[str, str, str], _Known] = OrderedDict()  # per container, LRU
+_KNOWN_LOCK = threading.Lock()  # `chalice local` serves requests on threads
+
+
+def known_flags(ctx: Ctx, project: str, environment: str) -> Mapping[str, frozenset[str]]:
+    """The flags ``environment`` has (configured there, with a definition: what its bundle
+    carries), each with its variation names.
+
+    Cached per container and keyed by the environment's ``revision``, which every write
+    changing bundle content bumps (a new flag, a definition's variations): so the cost per
+    summary is one small read of the environment item, a new flag is counted from its first
+    summary, and the definitions are re-read only after a change. At most
+    :data:`MAX_CACHED_ENVIRONMENTS` environments are held (least recently used dropped).
+    """
+    env = ctx.repo.get(keys.project_pk(project), keys.environment_sk(environment))
+    revision = int(env.get("revision", 0)) if env else -1
+    cache_key = (str(getattr(ctx.repo, "table_name", "")), project, environment)
+    with _KNOWN_LOCK:
+        hit = _KNOWN.get(cache_key)
+        if hit is not None and hit.revision == revision:
+            _KNOWN.move_to_end(cache_key)
+            return hit.variations
+    definitions = load_definitions(ctx.repo, project)
+    config_items, _ = ctx.repo.query(keys.env_pk(project, environment), keys.FLAG_SK_PREFIX)
+    variations: dict[str, frozenset[str]] = {}
+    for item in config_items:
+        flag = str(item["sk"])[len(keys.FLAG_SK_PREFIX):]
+        definition = definitions.get(flag)
+        if definition is not None:
+            declared = definition.body.get("variations")
+            variations[flag] = frozenset(declared if isinstance(declared, Mapping) else ())
+    with _KNOWN_LOCK:
+        _KNOWN[cache_key] = _Known(revision, variations)
+        _KNOWN.move_to_end(cache_key)
+        while len(_KNOWN) > MAX_CACHED_ENVIRONMENTS:
+            _KNOWN.popitem(last=False)
+    return variations
+
+
+@dataclass
+class _Unknown:
+    """What a summary named that the environment does not have: evaluations and names."""
+
+    flag_evaluations: int = 0
+    variant_evaluations: int = 0
+    flags: set[str] = field(default_factory=set)
+    variants: set[tuple[str, str]] = field(default_factory=set)
+
+    def sample(self) -> str | None:
+        """One of the names (the smallest), to show which SDK reports what."""
+        names = sorted(self.flags) or sorted(f"{f}/{v}" for f, v in self.variants)
+        return names[0] if names else None
+
+    def view(self) -> dict[str, Any]:
+        """The ingest answer's ``unknown`` object."""
+        return {"flags": len(self.flags), "variants": len(self.variants),
+                "evaluations": self.flag_evaluations + self.variant_evaluations,
+                "examples": sorted(self.flags)[:5]
+                + sorted(f"{f}/{v}" for f, v in self.variants)[:5]}
+
+
 def ingest(ctx: Ctx, authorization: str | None, body: Mapping[str, Any]) -> dict[str, Any]:
     """Add one reader summary to the environment's counters; returns what was counted.
 
     The body has been checked against the ``EvaluationSummary`` schema (sizes, types,
-    keys); here: the SDK key, the reasons, and one counter per (flag, variant, reason).
+    keys); here: the SDK key, the reasons, and one counter per (flag, variant, reason) for
+    the flags and variations the environment has (:func:`known_flags`); the rest is summed
+    into the day's ``unknown_flags``/``unknown_variants`` and answered under ``unknown``.
     """
     project, environment = str(body["project"]), str(body["environment"])
     key_id = authenticate_sdk_key(ctx, authorization, project, environment)
-    per_flag = _group(body["counters"])
+    unknown = _Unknown()
+    per_flag = _group(body["counters"], known_flags(ctx, project, environment), unknown)
     now = ctx.now()
     day = _day_of(now)
     ttl = int(now) + RETENTION_DAYS * 86400
@@ -101,16 +192,25 @@ def ingest(ctx: Ctx, authorization: str | None, body: Mapping[str, Any]) -> dict
     # The SDK is SET per key (the last one seen with it), not ADDed to a set: names come from
     # the body, and a set would grow with every made-up name to DynamoDB's 400 KB item
     # limit, after which every summary of the environment fails for the rest of the day.
+    sets: dict[str, Any] = {"day": day, "last_seen": seen, keys.INSIGHTS_TTL_ATTRIBUTE: ttl,
+                            f"sdk:{key_id}": sdk_text}
+    sample = unknown.sample()
+    if sample is not None:
+        # One per key, like the SDK: which key's readers report flags the environment lacks.
+        sets[f"{UNKNOWN_SAMPLE_PREFIX}{key_id}"] = sample
     ctx.repo.add_counters(pk, keys.insights_summary_sk(day),
                           {"payloads": 1, "dropped": int(body.get("dropped", 0)),
-                           "key_ids": {key_id}},
-                          {"day": day, "last_seen": seen, keys.INSIGHTS_TTL_ATTRIBUTE: ttl,
-                           f"sdk:{key_id}": sdk_text})
-    return {"accepted": len(body["counters"]), "flags": len(per_flag), "day": day}
+                           UNKNOWN_FLAGS_ATTR: unknown.flag_evaluations,
+                           UNKNOWN_VARIANTS_ATTR: unknown.variant_evaluations,
+                           "key_ids": {key_id}}, sets)
+    return {"accepted": len(body["counters"]), "flags": len(per_flag), "day": day,
+            "unknown": unknown.view()}
 
 
-def _group(counters: list[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
-    """Counters by flag: ``total``, ``v:<variant>`` (``nv``: no variant) and ``r:<REASON>``."""
+def _group(counters: list[Mapping[str, Any]], known: Mapping[str, frozenset[str]],
+           unknown: _Unknown) -> dict[str, dict[str, int]]:
+    """Counters by known flag: ``total``, ``v:<variant>`` (``nv``: no variant, ``xv``: a
+    variant the flag does not have) and ``r:<REASON>``; the rest is tallied in ``unknown``."""
     out: dict[str, dict[str, int]] = {}
     bad: list[Detail] = []
     for i, counter in enumerate(counters):
@@ -118,11 +218,23 @@ def _group(counters: list[Mapping[str, Any]]) -> dict[str, dict[str, int]]:
         if reason not in REASONS:
             bad.append(Detail(f"counters[{i}].reason", f"unknown reason {reason!r}"))
             continue
-        n = int(counter["count"])
-        variant = counter.get("variant")
-        adds = out.setdefault(str(counter["flag"]), {})
-        for name in ("total", NO_VARIANT_ATTR if variant is None else f"v:{variant}",
-                     f"r:{reason}"):
+        flag, n, variant = str(counter["flag"]), int(counter["count"]), counter.get("variant")
+        variations = known.get(flag)
+        if variations is None:
+            unknown.flag_evaluations += n
+            unknown.flags.add(flag)
+            continue
+        if variant is None:
+            attr = NO_VARIANT_ATTR
+        elif variant in variations:
+            attr = f"v:{variant}"
+        else:
+            # Still an evaluation of the flag (an old bundle's variation): counted in total.
+            attr = UNKNOWN_VARIANT_ATTR
+            unknown.variant_evaluations += n
+            unknown.variants.add((flag, str(variant)))
+        adds = out.setdefault(flag, {})
+        for name in ("total", attr, f"r:{reason}"):
             adds[name] = adds.get(name, 0) + n
     if bad:
         raise BadRequest("invalid evaluation summary; nothing was counted", bad)
@@ -143,6 +255,10 @@ def stale(ctx: Ctx, project: str, environment: str, query: Mapping[str, str]
       configuration did not change in that time (a finished rollout: remove the flag);
     * ``expired``: the definition's ``metadata.expires`` (or ``temporary``) date has passed;
     * ``no_code_references``: the project has code references and none names the flag.
+
+    ``unknown``: evaluations readers reported in those days of flags (``flag_evaluations``)
+    or variations (``variant_evaluations``) the environment does not have, and per SDK key
+    the last such name (``by_key``): a reader on the wrong environment, or a typo.
     """
     days = _days(query)
     base.environment_item(ctx, project, environment)
@@ -166,6 +282,7 @@ def stale(ctx: Ctx, project: str, environment: str, query: Mapping[str, str]
         "code_references": None if refs is None else {
             "flags": sum(1 for n in refs.values() if n)},
         "flags_total": len(configs), "items": flags,
+        "unknown": _unknown_usage(ctx, project, environment, _day_of(since)),
     }
 
 
@@ -181,9 +298,28 @@ def _usage(ctx: Ctx, project: str, environment: str, first_day: str
         u["total"] += int(item.get("total", 0))
         u["last_seen"] = max(u["last_seen"], str(item.get("last_seen", "")))
         for name, value in item.items():
-            if name.startswith("v:") or name == NO_VARIANT_ATTR:
-                variant = None if name == NO_VARIANT_ATTR else name[2:]
+            if name.startswith("v:") or name in (NO_VARIANT_ATTR, UNKNOWN_VARIANT_ATTR):
+                variant = {NO_VARIANT_ATTR: None,
+                           UNKNOWN_VARIANT_ATTR: UNKNOWN_VARIANT_LABEL}.get(name, name[2:])
                 u["variants"][variant] = u["variants"].get(variant, 0) + int(value)
+    return out
+
+
+def _unknown_usage(ctx: Ctx, project: str, environment: str, first_day: str
+                   ) -> dict[str, Any]:
+    """From ``first_day`` on: evaluations readers reported of flags (and variations) the
+    environment does not have, and per SDK key the last such name it reported."""
+    items, _ = ctx.repo.query(keys.insights_pk(project, environment),
+                              keys.INSIGHTS_SUMMARY_SK_PREFIX)
+    out: dict[str, Any] = {"flag_evaluations": 0, "variant_evaluations": 0, "by_key": {}}
+    for item in sorted(items, key=lambda i: str(i["sk"])):
+        if str(item.get("day", "")) < first_day:
+            continue
+        out["flag_evaluations"] += int(item.get(UNKNOWN_FLAGS_ATTR, 0))
+        out["variant_evaluations"] += int(item.get(UNKNOWN_VARIANTS_ATTR, 0))
+        for name, value in item.items():
+            if name.startswith(UNKNOWN_SAMPLE_PREFIX):
+                out["by_key"][name[len(UNKNOWN_SAMPLE_PREFIX):]] = value
     return out
 
 
@@ -200,7 +336,8 @@ def _flag_entry(flag: str, usage: dict[str, Any] | None, updated_at: str, since:
                      variations={"(default)" if v is None else v: n
                                  for v, n in sorted(variants.items(), key=_variant_order)})
         unchanged = not updated_at or updated_at < iso(since)
-        if len(variants) == 1 and None not in variants and unchanged:
+        if (len(variants) == 1 and None not in variants
+                and UNKNOWN_VARIANT_LABEL not in variants and unchanged):
             reasons.append("single_variation")
             entry["serving"] = next(iter(variants))
     expires = _expiry(metadata)

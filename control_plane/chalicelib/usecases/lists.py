@@ -3,10 +3,12 @@
 A batch (``POST …/segments/<s>/members``: ``batch_id``, ``add``, ``remove``, at most
 ``MAX_BATCH_IDS`` ids together) is hashed here with the list's key (raw ids are never
 stored: chalicelib/list_record.py) and written as ONE transaction: the batch item, its batch
-id's record (``attribute_not_exists``: a retried id answers what the first attempt did and
-writes nothing), the list state's ``list_seq`` (conditioned on the value read) and, through
-``base.commit``, the environment's revision bump and the audit record (counts and a digest
-of the ids, never the ids). The publisher folds the batches into shards.
+id's record (``attribute_not_exists``, with a keyed digest of the batch's ids: the batch id is
+an idempotency key, so a retry with the same ids answers what the first attempt did and
+writes nothing, and the same id with other ids is refused, 409), the list state's
+``list_seq`` (conditioned on the value read) and, through ``base.commit``, the environment's
+revision bump and the audit record (counts and a digest of the ids, never the ids). The
+publisher folds the batches into shards.
 
 The list's state item and secret are created by the first batch or import (KMS wraps the
 secret, purpose ``list-secret``). The state item also holds ``list_members``, the exact
@@ -103,7 +105,7 @@ def change_members(ctx: Ctx, call: Call, project: str, environment: str, segment
                    f"{sorted(both)[0]!r}")
     batch_id = str(body["batch_id"])
     t = read_list(ctx, project, environment, segment)
-    replay = _replayed(ctx, t, batch_id)
+    replay = _replayed(ctx, t, batch_id, add, remove)
     if replay is not None:
         return replay
     if t.env.get("protected") and approved is None:
@@ -115,7 +117,15 @@ def change_members(ctx: Ctx, call: Call, project: str, environment: str, segment
     return write_batch(ctx, call, t, batch_id, add, remove, result, approved)
 
 
-def _replayed(ctx: Ctx, t: _List, batch_id: str) -> dict[str, Any] | None:
+def _replayed(ctx: Ctx, t: _List, batch_id: str, add: Sequence[str], remove: Sequence[str]
+              ) -> dict[str, Any] | None:
+    """The first answer for ``batch_id`` when it was applied with these ids (a retry), None
+    when it was never applied; 409 naming ``batch_id`` when it was applied with other ids.
+
+    Like a Stripe idempotency key: silently answering the first batch's counts for other ids
+    would drop those ids while telling the caller they were applied. Records written before
+    digests were stored carry none and replay as they always did.
+    """
     if t.state is None:
         return None
     done = ctx.repo.get(keys.list_batches_pk(t.project, t.environment,
@@ -123,6 +133,15 @@ def _replayed(ctx: Ctx, t: _List, batch_id: str) -> dict[str, Any] | None:
                         keys.list_batch_id_sk(batch_id))
     if done is None:
         return None
+    stored = done.get("ids_digest")
+    if stored is not None:
+        _, secret, _ = list_secret(ctx, t)
+        if list_record.batch_digest(list_record.hash_ids(secret, add),
+                                    list_record.hash_ids(secret, remove)) != stored:
+            message = (f"batch_id {batch_id!r} was already used for other ids (batch "
+                       f"{done.get('seq')}); a batch id names one set of ids: send these "
+                       "under a new batch_id")
+            raise Conflict(message, [Detail("batch_id", "already used for other ids")])
     return {**dict(done.get("result") or {}), "replayed": True}
 
 
@@ -168,7 +187,9 @@ def write_batch(ctx: Ctx, call: Call, t: _List, batch_id: str, add: Sequence[str
              "adds": list_record.pack(adds), "removes": list_record.pack(removes)}
     steps = [put(batch, "attribute_not_exists(pk)"),
              put({"pk": pk, "sk": keys.list_batch_id_sk(batch_id), "seq": seq,
-                  "result": result, "created_at": now}, "attribute_not_exists(pk)")]
+                  "result": result, "created_at": now,
+                  "ids_digest": list_record.batch_digest(adds, removes)},
+                 "attribute_not_exists(pk)")]
     state_key = (keys.env_pk(t.project, t.environment), keys.list_sk(t.segment))
     if new_state is not None:
         steps.append(put({**new_state, "list_seq": seq, "updated_at": now,
@@ -183,7 +204,8 @@ def write_batch(ctx: Ctx, call: Call, t: _List, batch_id: str, add: Sequence[str
     def conflict() -> NoReturn:
         if approved:
             approved.check_cr()
-        again = _replayed(ctx, read_list(ctx, t.project, t.environment, t.segment), batch_id)
+        again = _replayed(ctx, read_list(ctx, t.project, t.environment, t.segment), batch_id,
+                          add, remove)
         if again is not None:
             raise Conflict(f"batch {batch_id!r} was applied concurrently")
         base.raise_conflict()
