@@ -343,7 +343,8 @@ REQUESTS["EvaluationSummary"] = obj({
     }, ("flag", "variant", "reason", "count"))},
 }, ("format", "project", "environment", "counters"))
 CODE_REF: Schema = obj({"path": {"type": "string", "minLength": 1, "maxLength": 1024},
-                        "line": {"type": "integer", "minimum": 1}}, ("path", "line"))
+                        "line": {"type": "integer", "minimum": 1, "maximum": 100_000_000}},
+                       ("path", "line"))
 REQUESTS["CodeReferencesPut"] = obj({
     "revision": {"type": "string", "maxLength": 128},
     "branch": {"type": "string", "maxLength": 256},

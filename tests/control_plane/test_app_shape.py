@@ -28,7 +28,9 @@ NOT_USE_CASES = frozenset({"default_config", "config_steps", "kms_client", "s3_c
                            "match", "raise_conflict", "authorize_write", "authorize",
                            # guarded rollouts: the plan, the step shape and the state record
                            "plan", "view", "rollout_resource", "serve", "state_of", "event",
-                           "record_step", "restored", "next_due", "is_due"})
+                           "record_step", "restored", "next_due", "is_due",
+                           # list segments: what the audit log records instead of raw ids
+                           "ids_digest", "audited_operation"})
 
 
 def _tree(path: pathlib.Path) -> ast.Module:

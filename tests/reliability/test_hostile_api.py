@@ -85,7 +85,8 @@ def test_route_survives_hostile_requests(module_plane: Plane, fuzz_project: str,
     plane, project = module_plane, fuzz_project
     valid = {"project": project, "env": "prod", "flag": "checkout", "segment": "seg",
              "key_id": "abcdefghij", "cr_id": "nope", "token_id": "tok_nope", "version": "1",
-             "changeset_id": "cs-nope", "import_id": "imp-nope"}
+             "changeset_id": "cs-nope", "import_id": "imp-nope", "strategy": "nope",
+             "repository": "repo"}
     names = re.findall(r"{(\w+)}", spec.path)
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None,

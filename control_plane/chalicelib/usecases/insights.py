@@ -384,7 +384,9 @@ def put_code_refs(ctx: Ctx, call: Call, project: str, repository: str,
     """Replace one repository's code references (the latest scan wins; not audited: it
     describes code, not flag state)."""
     base.project_item(ctx, project)
-    refs = body["flags"]
+    # JSON Schema's "integer" admits 12.0; DynamoDB refuses floats: store the line as an int.
+    refs = {flag: [{"path": r["path"], "line": int(r["line"])} for r in found]
+            for flag, found in body["flags"].items()}
     item = {"pk": keys.code_refs_pk(project), "sk": keys.code_refs_sk(repository),
             "repository": repository, "revision": body.get("revision"),
             "branch": body.get("branch"), "uploaded_at": iso(ctx.now()),
