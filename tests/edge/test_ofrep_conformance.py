@@ -210,7 +210,10 @@ def test_protocol_errors_are_json_not_html(edge: EdgeServer) -> None:
     host, port = edge.server_address[:2]
     with socket.create_connection((str(host), int(port)), timeout=10) as sock:
         sock.sendall(b"GET /healthz extra-word HTTP/1.1\r\n\r\n")  # bad syntax
-        reply = sock.recv(65536)
+        # Read until the server closes: head and body may arrive in separate segments.
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.split(b" ", 2)[1] == b"400"
     assert b"application/json" in head.lower()
