@@ -744,9 +744,12 @@ def test_no_secret_or_raw_id_reaches_the_logs_or_metrics(
     _flag(world, p, "checkout")
     srv, cli = _sdk_key(world, p, "staging"), _sdk_key(world, p, "staging", "client")
     token = world.token("editor", [p])
-    secrets_ = [srv.rsplit("_", 1)[-1], cli.rsplit("_", 1)[-1], token.rsplit("_", 1)[-1],
-                world.admin_token.rsplit("_", 1)[-1], "raw-member@example.com",
+    # The secret parts: after ``vxl_<kind>_<key id>_`` and ``vxl_tok_`` (base64url, which
+    # may itself hold ``_``: split by position, never on the last ``_``).
+    secrets_ = [srv.split("_", 3)[3], cli.split("_", 3)[3], token.removeprefix("vxl_tok_"),
+                world.admin_token.removeprefix("vxl_tok_"), "raw-member@example.com",
                 "query-secret-9f3c"]
+    assert all(len(s) >= 16 for s in secrets_)
     caplog.set_level(logging.DEBUG)
     capsys.readouterr()
     summary = _summary(p, "staging", [_counter("checkout")])
